@@ -1,0 +1,54 @@
+# One command for each routine task. `make run` and `make test` install what they need first.
+BUILD_DIR ?= build
+ASAN_DIR ?= build-asan
+FUZZ_DIR ?= build-fuzz
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: setup build run test unit integration asan test-sanitizers fuzz fuzz-smoke bench format clean
+
+setup:
+	@bash scripts/setup.sh
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DAIGW_WERROR=ON $(CMAKE_FLAGS)
+
+build: setup $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	@bash scripts/run.sh
+
+test: build
+	@bash scripts/test.sh
+
+unit: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+integration: build
+	cd tests/e2e && AIGW_BIN=$(CURDIR)/$(BUILD_DIR)/aigw TESTUPSTREAM_BIN=$(CURDIR)/$(BUILD_DIR)/testupstream node --test --test-concurrency=1 integration/ e2e/
+
+asan: setup
+	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAIGW_SANITIZE=ON -DAIGW_WERROR=ON -DAIGW_BENCH=OFF
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+
+# Unit and integration suites against the AddressSanitizer + UBSan build.
+test-sanitizers: asan
+	BUILD_DIR=$(ASAN_DIR) AIGW_SANITIZED=1 bash scripts/test.sh
+
+fuzz: setup
+	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-19 -DAIGW_FUZZ=ON -DAIGW_TESTS=OFF -DAIGW_BENCH=OFF
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_json_scan fuzz_sse fuzz_request_body fuzz_request_head
+
+# Each fuzz target for a short, bounded run from its seed corpus.
+fuzz-smoke: fuzz
+	bash fuzz/smoke.sh $(FUZZ_DIR)
+
+bench: build
+	@bash bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs everything the build, tests and benchmarks need on Debian 12. Idempotent: a no-op when
+# everything is already present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libboost1.81-all-dev libssl-dev zlib1g-dev ca-certificates
+  libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang-19 libclang-rt-19-dev
+  nginx-light wrk curl nodejs
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm ships with the nodesource nodejs package; Debian's own nodejs needs the npm package.
+if ! command -v npm >/dev/null 2>&1; then
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq npm
+fi
+
+# e2e test dependencies (official SDKs), pinned in tests/e2e/package-lock.json.
+if [[ ! -d tests/e2e/node_modules/openai ]] || [[ tests/e2e/package.json -nt tests/e2e/node_modules/.stamp ]]; then
+  (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp)
+fi

@@ -1,0 +1,439 @@
+// YAML decoding of the supported kinds; see resources.h.
+#include "api/resources.h"
+
+#include "core/base64.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+namespace aigw::api {
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+ObjectMeta decode_meta(const Field &doc) {
+  ObjectMeta m;
+  Field meta = doc["metadata"];
+  m.name = meta["name"].str_or("");
+  m.namespace_ = meta["namespace"].str_or("default");
+  if (m.namespace_.empty()) m.namespace_ = "default";
+  Field ann = meta["annotations"];
+  for (const auto &k : ann.map_keys()) m.annotations[k] = ann[k.c_str()].str_or("");
+  return m;
+}
+
+HeaderMutation decode_header_mutation(const Field &f) {
+  HeaderMutation hm;
+  Field set = f["set"];
+  for (size_t i = 0; i < set.size(); ++i) {
+    auto name = set.at(i)["name"].required_str();
+    auto value = set.at(i)["value"].str_or("");
+    if (name) hm.set.emplace_back(lower(*name), value);
+  }
+  Field remove = f["remove"];
+  for (size_t i = 0; i < remove.size(); ++i) {
+    if (auto name = remove.at(i).str()) hm.remove.push_back(lower(*name));
+  }
+  return hm;
+}
+
+void decode_route(const Field &doc, const ObjectMeta &meta, Resources &out) {
+  AIGatewayRoute r;
+  r.meta = meta;
+  Field spec = doc["spec"];
+  if (!spec.present()) {
+    spec.fail("is required");
+    return;
+  }
+  Field parents = spec["parentRefs"];
+  for (size_t i = 0; i < parents.size(); ++i) {
+    Field p = parents.at(i);
+    auto kind = p["kind"].str_or("Gateway");
+    if (kind != "Gateway") p["kind"].fail("only Gateway is supported, got \"" + kind + "\"");
+    if (auto n = p["name"].required_str()) r.parent_gateways.push_back(*n);
+  }
+  Field hosts = spec["hostnames"];
+  for (size_t i = 0; i < hosts.size(); ++i)
+    if (auto h = hosts.at(i).str()) r.hostnames.push_back(lower(*h));
+
+  Field rules = spec["rules"];
+  if (!rules.present()) rules.fail("is required");
+  size_t nrules = rules.size();
+  if (nrules > 15) rules.fail("must have at most 15 items, got " + std::to_string(nrules));
+  for (size_t i = 0; i < nrules; ++i) {
+    Field rf = rules.at(i);
+    RouteRule rule;
+    rule.name = rf["name"].str_or("");
+    if (rule.name == "route-not-found") rf["name"].fail("\"route-not-found\" is reserved");
+    Field matches = rf["matches"];
+    for (size_t m = 0; m < matches.size(); ++m) {
+      Field headers = matches.at(m)["headers"];
+      std::vector<HeaderMatch> group;
+      for (size_t h = 0; h < headers.size(); ++h) {
+        Field hf = headers.at(h);
+        HeaderMatch hm;
+        auto type = hf["type"].str_or("Exact");
+        if (type == "Exact") {
+          hm.type = HeaderMatch::Type::kExact;
+        } else if (type == "RegularExpression") {
+          hm.type = HeaderMatch::Type::kRegularExpression;
+        } else {
+          hf["type"].fail("must be Exact or RegularExpression, got \"" + type + "\"");
+        }
+        auto name = hf["name"].required_str();
+        auto value = hf["value"].str();
+        if (!value) hf["value"].fail("is required");
+        if (name) hm.name = lower(*name);
+        hm.value = value.value_or("");
+        group.push_back(std::move(hm));
+      }
+      rule.matches.push_back(std::move(group));
+    }
+    Field refs = rf["backendRefs"];
+    for (size_t b = 0; b < refs.size(); ++b) {
+      Field bf = refs.at(b);
+      RouteBackendRef ref;
+      ref.name = bf["name"].required_str().value_or("");
+      ref.namespace_ = bf["namespace"].str_or("");
+      if (bf["kind"].present() || bf["group"].present()) {
+        bf["kind"].warn("InferencePool backends are not supported yet; this backendRef is skipped");
+        continue;
+      }
+      ref.model_name_override = bf["modelNameOverride"].str_or("");
+      ref.weight = static_cast<uint32_t>(bf["weight"].integer(0, 1000000).value_or(1));
+      ref.priority = static_cast<uint32_t>(bf["priority"].integer(0, 1000000).value_or(0));
+      if (bf["headerMutation"].present())
+        ref.header_mutation = decode_header_mutation(bf["headerMutation"]);
+      if (bf["bodyMutation"].present())
+        bf["bodyMutation"].warn("bodyMutation is not supported yet and is ignored");
+      rule.backend_refs.push_back(std::move(ref));
+    }
+    if (auto t = rf["timeouts"]["request"].str()) {
+      if (auto d = parse_duration(*t)) {
+        rule.request_timeout = *d;
+      } else {
+        rf["timeouts"]["request"].fail("must be a duration like \"60s\", got \"" + *t + "\"");
+      }
+    }
+    r.rules.push_back(std::move(rule));
+  }
+
+  Field costs = spec["llmRequestCosts"];
+  for (size_t i = 0; i < costs.size(); ++i) {
+    Field cf = costs.at(i);
+    LLMRequestCost c;
+    c.metadata_key = cf["metadataKey"].required_str().value_or("");
+    c.type = cf["type"].required_str().value_or("");
+    c.cel = cf["cel"].str_or("");
+    static const char *kTypes[] = {"OutputToken",   "InputToken",     "CachedInputToken",
+                                   "TotalToken",    "ReasoningToken", "CacheCreationInputToken",
+                                   "CEL"};
+    if (!c.type.empty() &&
+        std::none_of(std::begin(kTypes), std::end(kTypes), [&](auto t) { return c.type == t; }))
+      cf["type"].fail("unknown cost type \"" + c.type + "\"");
+    if (c.type == "CEL" && c.cel.empty()) cf["cel"].fail("is required when type is CEL");
+    r.llm_request_costs.push_back(std::move(c));
+  }
+  if (auto o = spec["modelsOwnedBy"].str()) r.models_owned_by = *o;
+  if (auto t = spec["modelsCreatedAt"].str()) {
+    // RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS(Z|offset); seconds precision is enough here.
+    int y, mo, d, h, mi, s;
+    if (std::sscanf(t->c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &s) == 6) {
+      std::tm tm{};
+      tm.tm_year = y - 1900;
+      tm.tm_mon = mo - 1;
+      tm.tm_mday = d;
+      tm.tm_hour = h;
+      tm.tm_min = mi;
+      tm.tm_sec = s;
+      r.models_created_at = static_cast<int64_t>(timegm(&tm));
+    } else {
+      spec["modelsCreatedAt"].fail("must be an RFC 3339 date-time, got \"" + *t + "\"");
+    }
+  }
+  out.routes.push_back(std::move(r));
+}
+
+void decode_ai_backend(const Field &doc, const ObjectMeta &meta, Resources &out) {
+  AIServiceBackend b;
+  b.meta = meta;
+  Field spec = doc["spec"];
+  b.schema_name = spec["schema"]["name"].required_str().value_or("");
+  static const char *kSchemas[] = {"OpenAI",       "Cohere",      "AWSBedrock", "AzureOpenAI",
+                                   "GCPVertexAI", "GCPAnthropic", "Anthropic", "AWSAnthropic"};
+  if (!b.schema_name.empty() && std::none_of(std::begin(kSchemas), std::end(kSchemas),
+                                             [&](auto s) { return b.schema_name == s; }))
+    spec["schema"]["name"].fail("unknown schema \"" + b.schema_name +
+                                "\" (one of OpenAI, Cohere, AWSBedrock, AzureOpenAI, "
+                                "GCPVertexAI, GCPAnthropic, Anthropic, AWSAnthropic)");
+  b.schema_version = spec["schema"]["version"].str_or("");
+  if (auto p = spec["schema"]["prefix"].str()) b.prefix = *p;
+  Field ref = spec["backendRef"];
+  if (!ref.present()) ref.fail("is required");
+  b.backend_name = ref["name"].required_str().value_or("");
+  b.backend_namespace = ref["namespace"].str_or("");
+  auto kind = ref["kind"].str_or("Backend");
+  auto group = ref["group"].str_or("gateway.envoyproxy.io");
+  if (ref.present() && (kind != "Backend" || group != "gateway.envoyproxy.io"))
+    ref.fail("only kind Backend of group gateway.envoyproxy.io is supported");
+  if (spec["headerMutation"].present())
+    b.header_mutation = decode_header_mutation(spec["headerMutation"]);
+  if (spec["bodyMutation"].present())
+    spec["bodyMutation"].warn("bodyMutation is not supported yet and is ignored");
+  out.ai_backends.push_back(std::move(b));
+}
+
+void decode_backend(const Field &doc, const ObjectMeta &meta, Resources &out) {
+  Backend b;
+  b.meta = meta;
+  Field spec = doc["spec"];
+  Field eps = spec["endpoints"];
+  if (!eps.present()) eps.fail("is required");
+  for (size_t i = 0; i < eps.size(); ++i) {
+    Field e = eps.at(i);
+    BackendEndpoint ep;
+    bool is_fqdn = e["fqdn"].present();
+    Field addr = is_fqdn ? e["fqdn"] : e["ip"];
+    if (is_fqdn) {
+      ep.host = addr["hostname"].required_str().value_or("");
+    } else if (e["ip"].present()) {
+      ep.is_ip = true;
+      ep.host = addr["address"].required_str().value_or("");
+    } else {
+      e.fail("must set fqdn or ip (unix endpoints are not supported)");
+      continue;
+    }
+    auto port = addr["port"].integer(1, 65535);
+    if (!port) {
+      if (!addr["port"].present()) addr["port"].fail("is required");
+      continue;
+    }
+    ep.port = static_cast<uint16_t>(*port);
+    b.endpoints.push_back(std::move(ep));
+  }
+  b.tls_from_settings = spec["tls"].present();
+  out.backends.push_back(std::move(b));
+}
+
+void decode_tls_policy(const Field &doc, const ObjectMeta &meta, Resources &out) {
+  BackendTLSPolicy p;
+  p.meta = meta;
+  Field spec = doc["spec"];
+  Field targets = spec["targetRefs"];
+  for (size_t i = 0; i < targets.size(); ++i) {
+    auto kind = targets.at(i)["kind"].str_or("");
+    if (auto n = targets.at(i)["name"].required_str()) {
+      if (kind == "Backend") p.target_backends.push_back(*n);
+      else targets.at(i)["kind"].warn("only Backend targets are supported; \"" + kind + "\" ignored");
+    }
+  }
+  Field v = spec["validation"];
+  p.hostname = v["hostname"].str_or("");
+  p.well_known_ca = v["wellKnownCACertificates"].str_or("");
+  p.has_ca_refs = v["caCertificateRefs"].present();
+  if (p.has_ca_refs)
+    v["caCertificateRefs"].warn("custom CA references are not supported yet; system CAs are used");
+  out.tls_policies.push_back(std::move(p));
+}
+
+void decode_security_policy(const Field &doc, const ObjectMeta &meta, Resources &out) {
+  BackendSecurityPolicy p;
+  p.meta = meta;
+  Field spec = doc["spec"];
+  Field targets = spec["targetRefs"];
+  for (size_t i = 0; i < targets.size(); ++i) {
+    Field t = targets.at(i);
+    auto kind = t["kind"].str_or("AIServiceBackend");
+    if (kind != "AIServiceBackend") {
+      t["kind"].warn("only AIServiceBackend targets are supported; \"" + kind + "\" ignored");
+      continue;
+    }
+    if (auto n = t["name"].required_str()) p.target_backends.push_back(*n);
+  }
+  p.type = spec["type"].required_str().value_or("");
+  auto secret_ref = [&](Field f) {
+    Field ref = f["secretRef"];
+    if (!ref.present()) {
+      ref.fail("is required");
+      return;
+    }
+    SecretRef s;
+    s.name = ref["name"].required_str().value_or("");
+    s.namespace_ = ref["namespace"].str_or("");
+    p.api_key_secret = s;
+  };
+  if (p.type == "APIKey") {
+    if (!spec["apiKey"].present()) spec["apiKey"].fail("is required when type is APIKey");
+    else secret_ref(spec["apiKey"]);
+  } else if (p.type == "AzureAPIKey") {
+    if (spec["azureAPIKey"].present()) secret_ref(spec["azureAPIKey"]);
+  } else if (p.type == "AnthropicAPIKey") {
+    if (spec["anthropicAPIKey"].present()) secret_ref(spec["anthropicAPIKey"]);
+  } else if (p.type == "AWSCredentials" || p.type == "AzureCredentials" ||
+             p.type == "GCPCredentials") {
+    // Decoded in full by the providers work; accepted here so such files load.
+  } else if (!p.type.empty()) {
+    spec["type"].fail("unknown type \"" + p.type +
+                      "\" (one of APIKey, AWSCredentials, AzureAPIKey, AzureCredentials, "
+                      "GCPCredentials, AnthropicAPIKey)");
+  }
+  out.security_policies.push_back(std::move(p));
+}
+
+void decode_traffic_policy(const Field &doc, const ObjectMeta &meta, Resources &out) {
+  BackendTrafficPolicy p;
+  p.meta = meta;
+  Field spec = doc["spec"];
+  Field targets = spec["targetRefs"];
+  for (size_t i = 0; i < targets.size(); ++i) {
+    PolicyTarget t;
+    t.kind = targets.at(i)["kind"].str_or("");
+    t.name = targets.at(i)["name"].required_str().value_or("");
+    p.targets.push_back(std::move(t));
+  }
+  if (spec["targetRef"].present()) {
+    PolicyTarget t;
+    t.kind = spec["targetRef"]["kind"].str_or("");
+    t.name = spec["targetRef"]["name"].str_or("");
+    p.targets.push_back(std::move(t));
+  }
+  Field retry = spec["retry"];
+  if (retry.present()) {
+    RetryPolicy r;
+    if (auto n = retry["numRetries"].integer(0, 100)) r.num_retries = static_cast<uint32_t>(*n);
+    if (auto n = retry["numAttemptsPerPriority"].integer(0, 100))
+      r.num_attempts_per_priority = static_cast<uint32_t>(*n);
+    Field triggers = retry["retryOn"]["triggers"];
+    static const char *kTriggers[] = {"5xx",   "gateway-error",   "reset",
+                                      "connect-failure", "retriable-4xx", "refused-stream",
+                                      "retriable-status-codes", "cancelled", "deadline-exceeded",
+                                      "internal", "resource-exhausted", "unavailable"};
+    for (size_t i = 0; i < triggers.size(); ++i) {
+      if (auto t = triggers.at(i).str()) {
+        if (std::none_of(std::begin(kTriggers), std::end(kTriggers),
+                         [&](auto k) { return *t == k; }))
+          triggers.at(i).fail("unknown retry trigger \"" + *t + "\"");
+        r.triggers.push_back(*t);
+      }
+    }
+    Field codes = retry["retryOn"]["httpStatusCodes"];
+    for (size_t i = 0; i < codes.size(); ++i)
+      if (auto c = codes.at(i).integer(100, 599)) r.http_status_codes.push_back(static_cast<int>(*c));
+    if (auto t = retry["perRetry"]["timeout"].str()) {
+      if (auto d = parse_duration(*t)) r.per_retry_timeout = *d;
+      else retry["perRetry"]["timeout"].fail("must be a duration like \"30s\", got \"" + *t + "\"");
+    }
+    p.retry = std::move(r);
+  }
+  p.has_rate_limit = spec["rateLimit"].present();
+  if (p.has_rate_limit)
+    spec["rateLimit"].warn("rate limiting is not supported yet and is ignored");
+  out.traffic_policies.push_back(std::move(p));
+}
+
+void decode_secret(const Field &doc, const ObjectMeta &meta, Resources &out) {
+  Secret s;
+  s.meta = meta;
+  Field data = doc["data"];
+  for (const auto &k : data.map_keys()) {
+    auto v = data[k.c_str()].str_or("");
+    auto decoded = base64_decode(v);
+    if (!decoded) {
+      data[k.c_str()].fail("is not valid base64");
+      continue;
+    }
+    s.data[k] = *decoded;
+  }
+  Field string_data = doc["stringData"];
+  for (const auto &k : string_data.map_keys()) s.data[k] = string_data[k.c_str()].str_or("");
+  out.secrets.push_back(std::move(s));
+}
+
+void decode_gateway(const Field &doc, const ObjectMeta &meta, Resources &out) {
+  Gateway g;
+  g.meta = meta;
+  Field spec = doc["spec"];
+  g.class_name = spec["gatewayClassName"].str_or("");
+  Field listeners = spec["listeners"];
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    Field lf = listeners.at(i);
+    Listener l;
+    l.name = lf["name"].str_or("");
+    l.protocol = lf["protocol"].str_or("HTTP");
+    auto port = lf["port"].integer(1, 65535);
+    if (!port) {
+      if (!lf["port"].present()) lf["port"].fail("is required");
+      continue;
+    }
+    l.port = static_cast<uint16_t>(*port);
+    if (l.protocol != "HTTP") {
+      lf["protocol"].warn("only HTTP listeners are served; \"" + l.protocol + "\" is skipped");
+      continue;
+    }
+    g.listeners.push_back(std::move(l));
+  }
+  out.gateways.push_back(std::move(g));
+}
+
+} // namespace
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  double total_ms = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t start = i;
+    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+    if (start == i) return std::nullopt;
+    double v = 0;
+    auto [p, ec] = std::from_chars(s.data() + start, s.data() + i, v);
+    if (ec != std::errc() || p != s.data() + i) return std::nullopt;
+    size_t ustart = i;
+    while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i]))) ++i;
+    std::string_view unit = s.substr(ustart, i - ustart);
+    if (unit == "h") total_ms += v * 3600000;
+    else if (unit == "m") total_ms += v * 60000;
+    else if (unit == "s") total_ms += v * 1000;
+    else if (unit == "ms") total_ms += v;
+    else return std::nullopt;
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(total_ms));
+}
+
+void decode_document(const YAML::Node &node, size_t doc_index, Resources &out, Diagnostics &diag) {
+  if (!node.IsDefined() || node.IsNull()) return;
+  std::string where = "document " + std::to_string(doc_index + 1);
+  if (!node.IsMap()) {
+    diag.error(where + ": must be a mapping with apiVersion and kind");
+    return;
+  }
+  Field raw(node, where, "", &diag);
+  auto kind = raw["kind"].str_or("");
+  if (kind.empty()) {
+    diag.error(where + ": kind is required");
+    return;
+  }
+  Field name_field(node, kind + " (" + where + ")", "", &diag);
+  ObjectMeta meta = decode_meta(name_field);
+  if (meta.name.empty()) {
+    diag.error(kind + " (" + where + "): metadata.name is required");
+    return;
+  }
+  Field doc(node, kind + " " + meta.key(), "", &diag);
+  if (kind == "AIGatewayRoute") decode_route(doc, meta, out);
+  else if (kind == "AIServiceBackend") decode_ai_backend(doc, meta, out);
+  else if (kind == "Backend") decode_backend(doc, meta, out);
+  else if (kind == "BackendTLSPolicy") decode_tls_policy(doc, meta, out);
+  else if (kind == "BackendSecurityPolicy") decode_security_policy(doc, meta, out);
+  else if (kind == "BackendTrafficPolicy") decode_traffic_policy(doc, meta, out);
+  else if (kind == "Secret") decode_secret(doc, meta, out);
+  else if (kind == "Gateway") decode_gateway(doc, meta, out);
+  else if (kind == "GatewayClass") out.gateway_classes.push_back(meta.name);
+  else diag.warning(kind + " " + meta.key() + ": kind " + kind + " is not supported yet; skipped");
+}
+
+} // namespace aigw::api

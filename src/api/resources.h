@@ -1,0 +1,167 @@
+// The resource model: one struct per supported kind, decoded from upstream's YAML with the same
+// field names (AIGatewayRoute, AIServiceBackend, BackendSecurityPolicy, Backend, BackendTLSPolicy,
+// BackendTrafficPolicy, Gateway, GatewayClass, Secret). Decoding checks types and required
+// fields; cross-resource references are checked when a snapshot is compiled (control/).
+#pragma once
+
+#include "api/yaml_node.h"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace aigw::api {
+
+struct ObjectMeta {
+  std::string name;
+  std::string namespace_ = "default";
+  std::map<std::string, std::string> annotations;
+  std::string key() const { return namespace_ + "/" + name; }
+};
+
+struct HeaderMatch {
+  enum class Type { kExact, kRegularExpression };
+  Type type = Type::kExact;
+  std::string name; // lower-cased
+  std::string value;
+};
+
+struct HeaderMutation {
+  std::vector<std::pair<std::string, std::string>> set; // names lower-cased
+  std::vector<std::string> remove;
+};
+
+struct RouteBackendRef {
+  std::string name;
+  std::string namespace_; // empty: the route's namespace
+  std::string model_name_override;
+  uint32_t weight = 1;
+  uint32_t priority = 0;
+  HeaderMutation header_mutation;
+};
+
+struct RouteRule {
+  std::string name;
+  std::vector<std::vector<HeaderMatch>> matches; // ORed; headers within one match ANDed
+  std::vector<RouteBackendRef> backend_refs;
+  std::chrono::milliseconds request_timeout{60000}; // upstream's default when unset
+};
+
+struct LLMRequestCost {
+  std::string metadata_key;
+  std::string type; // InputToken, CachedInputToken, ..., CEL
+  std::string cel;
+};
+
+struct AIGatewayRoute {
+  ObjectMeta meta;
+  std::vector<std::string> parent_gateways; // names of parentRefs
+  std::vector<std::string> hostnames;
+  std::vector<RouteRule> rules;
+  std::vector<LLMRequestCost> llm_request_costs;
+  std::string models_owned_by = "Envoy AI Gateway";
+  std::optional<int64_t> models_created_at; // unix seconds
+};
+
+struct AIServiceBackend {
+  ObjectMeta meta;
+  std::string schema_name;
+  std::string schema_version;
+  std::string prefix = "v1";
+  std::string backend_name;
+  std::string backend_namespace; // empty: same namespace
+  HeaderMutation header_mutation;
+};
+
+struct BackendEndpoint {
+  bool is_ip = false;
+  std::string host;
+  uint16_t port = 0;
+};
+
+struct Backend {
+  ObjectMeta meta;
+  std::vector<BackendEndpoint> endpoints;
+  bool tls_from_settings = false; // spec.tls present
+};
+
+struct BackendTLSPolicy {
+  ObjectMeta meta;
+  std::vector<std::string> target_backends;
+  std::string hostname; // SNI and the name verified in the certificate
+  std::string well_known_ca;
+  bool has_ca_refs = false;
+};
+
+struct SecretRef {
+  std::string name;
+  std::string namespace_; // empty: the policy's namespace
+};
+
+struct BackendSecurityPolicy {
+  ObjectMeta meta;
+  std::vector<std::string> target_backends; // AIServiceBackend names
+  std::string type;
+  std::optional<SecretRef> api_key_secret;
+};
+
+struct RetryPolicy {
+  uint32_t num_retries = 2; // Envoy Gateway's default when `retry` is set without numRetries
+  std::optional<uint32_t> num_attempts_per_priority;
+  std::vector<std::string> triggers; // connect-failure, retriable-status-codes, reset, 5xx, ...
+  std::vector<int> http_status_codes;
+  std::optional<std::chrono::milliseconds> per_retry_timeout;
+};
+
+struct PolicyTarget {
+  std::string kind; // Gateway, HTTPRoute, AIGatewayRoute
+  std::string name;
+};
+
+struct BackendTrafficPolicy {
+  ObjectMeta meta;
+  std::vector<PolicyTarget> targets;
+  std::optional<RetryPolicy> retry;
+  bool has_rate_limit = false;
+};
+
+struct Secret {
+  ObjectMeta meta;
+  std::map<std::string, std::string> data; // decoded values
+};
+
+struct Listener {
+  std::string name;
+  std::string protocol;
+  uint16_t port = 0;
+};
+
+struct Gateway {
+  ObjectMeta meta;
+  std::string class_name;
+  std::vector<Listener> listeners;
+};
+
+// Every resource of a configuration, in file order per kind.
+struct Resources {
+  std::vector<Gateway> gateways;
+  std::vector<std::string> gateway_classes;
+  std::vector<AIGatewayRoute> routes;
+  std::vector<AIServiceBackend> ai_backends;
+  std::vector<Backend> backends;
+  std::vector<BackendTLSPolicy> tls_policies;
+  std::vector<BackendSecurityPolicy> security_policies;
+  std::vector<BackendTrafficPolicy> traffic_policies;
+  std::vector<Secret> secrets;
+};
+
+// Decodes one YAML document into `out`. Unknown kinds are warned about and skipped.
+void decode_document(const YAML::Node &doc, size_t doc_index, Resources &out, Diagnostics &diag);
+
+// Parses a Gateway API duration ("60s", "1m30s", "500ms", "1h"). nullopt if malformed.
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view s);
+
+} // namespace aigw::api

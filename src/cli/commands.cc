@@ -1,0 +1,76 @@
+// Subcommand implementations; see commands.h.
+#include "cli/commands.h"
+
+#include "control/autoconfig.h"
+#include "control/config_store.h"
+#include "control/loader.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+
+namespace aigw::cli {
+namespace {
+
+void print_diagnostics(const api::Diagnostics &d) {
+  for (const auto &w : d.warnings()) spdlog::warn("config: {}", w);
+  for (const auto &e : d.errors()) spdlog::error("config: {}", e);
+}
+
+} // namespace
+
+int run(const RunOptions &opts) {
+  auto env = control::process_env();
+  control::LoadResult loaded;
+  if (opts.config_path.empty()) {
+    auto yaml = control::autoconfig_yaml(env);
+    if (!yaml) {
+      spdlog::error("{}", yaml.error().message);
+      return 2;
+    }
+    loaded = control::load_text(*yaml, "environment", env, 1);
+    spdlog::info("no config file given: routing every model to the OpenAI-compatible backend at {}",
+                 env("OPENAI_BASE_URL").value_or("https://api.openai.com/v1"));
+  } else {
+    loaded = control::load_file(opts.config_path, env, 1);
+  }
+  print_diagnostics(loaded.diag);
+  if (!loaded.snapshot) {
+    spdlog::error("config: {} is invalid ({} error(s)); not starting",
+                  opts.config_path.empty() ? "environment configuration" : opts.config_path,
+                  loaded.diag.errors().size());
+    return 1;
+  }
+  control::ConfigStore store(loaded.snapshot);
+  std::unique_ptr<control::FileWatcher> watcher;
+  if (opts.watch && !opts.config_path.empty())
+    watcher = std::make_unique<control::FileWatcher>(opts.config_path, env, &store);
+  return proxy::run_server(store, opts.server);
+}
+
+int validate(const std::string &config_path) {
+  auto env = control::process_env();
+  auto loaded = control::load_file(config_path, env, 1);
+  for (const auto &w : loaded.diag.warnings()) std::cout << "warning: " << w << "\n";
+  for (const auto &e : loaded.diag.errors()) std::cout << "error: " << e << "\n";
+  if (!loaded.snapshot) {
+    std::cout << config_path << ": invalid (" << loaded.diag.errors().size() << " error(s))\n";
+    return 1;
+  }
+  std::cout << config_path << ": valid (" << loaded.snapshot->rules.size() << " rule(s), "
+            << loaded.snapshot->models.size() << " declared model(s))\n";
+  return 0;
+}
+
+int print_autoconfig() {
+  auto yaml = control::autoconfig_yaml(control::process_env());
+  if (!yaml) {
+    std::cerr << yaml.error().message << "\n";
+    return 2;
+  }
+  std::cout << *yaml;
+  return 0;
+}
+
+} // namespace aigw::cli

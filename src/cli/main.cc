@@ -1,0 +1,56 @@
+// aigw: the command line. Parses flags and dispatches to cli/commands.
+#include "cli/commands.h"
+#include "core/log.h"
+
+#include <CLI/CLI.hpp>
+
+int main(int argc, char **argv) {
+  CLI::App app{"aigw: an AI gateway speaking Envoy AI Gateway's configuration"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+
+  aigw::cli::RunOptions run_opts;
+  auto *run = app.add_subcommand("run", "serve the gateway (with no file: configure from "
+                                        "OPENAI_API_KEY / OPENAI_BASE_URL)");
+  run->add_option("config", run_opts.config_path, "configuration file (multi-document YAML)");
+  run->add_option("--admin-port", run_opts.server.admin_port, "admin listener port")
+      ->check(CLI::Range(0, 65535));
+  run->add_option("--concurrency", run_opts.server.concurrency,
+                  "worker threads, one event loop each (default: cores)")
+      ->check(CLI::Range(0, 1024));
+  run->add_option("--listen-address", run_opts.server.listen_host, "address the listeners bind");
+  run->add_option("--admin-address", run_opts.server.admin_host, "address the admin port binds");
+  run->add_option("--max-request-body", run_opts.server.max_request_body,
+                  "largest accepted request body in bytes");
+  bool no_access_log = false;
+  run->add_flag("--no-access-log", no_access_log, "do not write a JSON line per request to stdout");
+  bool no_watch = false;
+  run->add_flag("--no-watch", no_watch, "do not reload the configuration file when it changes");
+  bool debug = false;
+  run->add_flag("--debug", debug, "debug logging");
+
+  std::string validate_path;
+  auto *validate = app.add_subcommand("validate", "check a configuration file and print every problem");
+  validate->add_option("config", validate_path, "configuration file")->required();
+
+  auto *autoconfig = app.add_subcommand("autoconfig", "print the configuration built from the environment");
+  auto *version = app.add_subcommand("version", "print the version");
+
+  CLI11_PARSE(app, argc, argv);
+  if (debug) log_level = "debug";
+  aigw::init_logging(log_level);
+  if (*version) {
+    std::printf("aigw 0.1.0\n");
+    return 0;
+  }
+  if (*validate) return aigw::cli::validate(validate_path);
+  if (*autoconfig) return aigw::cli::print_autoconfig();
+  if (*run) {
+    run_opts.server.access_log = !no_access_log;
+    run_opts.watch = !no_watch;
+    return aigw::cli::run(run_opts);
+  }
+  return 0;
+}

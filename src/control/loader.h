@@ -1,0 +1,23 @@
+// Loading a configuration: file text → `${VAR}` expansion → YAML documents → Resources → Secret
+// substitution annotations → compiled Snapshot. The one place yaml-cpp exceptions are caught.
+#pragma once
+
+#include "api/resources.h"
+#include "control/env_expand.h"
+#include "control/snapshot.h"
+
+#include <memory>
+#include <string>
+
+namespace aigw::control {
+
+struct LoadResult {
+  std::shared_ptr<const Snapshot> snapshot; // nullptr when there were errors
+  api::Diagnostics diag;
+};
+
+LoadResult load_text(std::string_view text, const std::string &source, const EnvLookup &env,
+                     uint64_t generation);
+LoadResult load_file(const std::string &path, const EnvLookup &env, uint64_t generation);
+
+} // namespace aigw::control

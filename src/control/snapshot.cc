@@ -1,0 +1,370 @@
+// Compilation of Resources into a Snapshot; see snapshot.h.
+#include "control/snapshot.h"
+
+#include "core/json_scan.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace aigw::control {
+namespace {
+
+using api::Diagnostics;
+
+std::string ns_or(const std::string &ns, const std::string &fallback) {
+  return ns.empty() ? fallback : ns;
+}
+
+std::string normalize_prefix(std::string p) {
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  if (!p.empty() && p.front() != '/') p.insert(p.begin(), '/');
+  return p;
+}
+
+api::HeaderMutation merge_mutations(const api::HeaderMutation &backend,
+                                    const api::HeaderMutation &route) {
+  api::HeaderMutation out = route;
+  for (const auto &[name, value] : backend.set) {
+    bool overridden = std::any_of(route.set.begin(), route.set.end(),
+                                  [&](const auto &kv) { return kv.first == name; });
+    if (!overridden) out.set.emplace_back(name, value);
+  }
+  for (const auto &name : backend.remove)
+    if (std::find(out.remove.begin(), out.remove.end(), name) == out.remove.end())
+      out.remove.push_back(name);
+  return out;
+}
+
+void dump_mutation(std::string &o, const api::HeaderMutation &m) {
+  o += "{\"set\":[";
+  for (size_t i = 0; i < m.set.size(); ++i) {
+    if (i) o += ',';
+    o += "{\"name\":";
+    json::append_quoted(o, m.set[i].first);
+    o += ",\"value\":";
+    json::append_quoted(o, m.set[i].second);
+    o += '}';
+  }
+  o += "],\"remove\":[";
+  for (size_t i = 0; i < m.remove.size(); ++i) {
+    if (i) o += ',';
+    json::append_quoted(o, m.remove[i]);
+  }
+  o += "]}";
+}
+
+std::string dump(const Snapshot &s, const std::vector<std::shared_ptr<const CompiledBackend>> &bs) {
+  std::string o = "{\"generation\":" + std::to_string(s.generation) + ",\"source\":";
+  json::append_quoted(o, s.source);
+  o += ",\"listeners\":[";
+  for (size_t i = 0; i < s.listener_ports.size(); ++i) {
+    if (i) o += ',';
+    o += std::to_string(s.listener_ports[i]);
+  }
+  o += "],\"backends\":[";
+  for (size_t i = 0; i < bs.size(); ++i) {
+    const auto &b = *bs[i];
+    if (i) o += ',';
+    o += "{\"name\":";
+    json::append_quoted(o, b.key);
+    o += ",\"schema\":";
+    json::append_quoted(o, b.schema);
+    o += ",\"pathPrefix\":";
+    json::append_quoted(o, b.path_prefix);
+    o += ",\"endpoints\":[";
+    for (size_t e = 0; e < b.endpoints.size(); ++e) {
+      if (e) o += ',';
+      json::append_quoted(o, b.endpoints[e].host + ":" + std::to_string(b.endpoints[e].port));
+    }
+    o += "],\"tls\":";
+    o += b.tls.enabled ? "true" : "false";
+    o += ",\"sni\":";
+    json::append_quoted(o, b.tls.sni);
+    o += ",\"auth\":{\"type\":";
+    json::append_quoted(o, b.auth_type);
+    if (!b.api_key.empty()) o += ",\"apiKey\":\"[REDACTED]\"";
+    o += "},\"headerMutation\":";
+    dump_mutation(o, b.header_mutation);
+    o += '}';
+  }
+  o += "],\"rules\":[";
+  for (size_t i = 0; i < s.rules.size(); ++i) {
+    const auto &r = s.rules[i];
+    if (i) o += ',';
+    o += "{\"route\":";
+    json::append_quoted(o, s.routes[r.route_index].key);
+    o += ",\"rule\":" + std::to_string(r.rule_index) + ",\"timeoutMs\":" +
+         std::to_string(r.request_timeout.count()) + ",\"matches\":[";
+    for (size_t m = 0; m < r.matches.size(); ++m) {
+      if (m) o += ',';
+      o += '[';
+      for (size_t h = 0; h < r.matches[m].size(); ++h) {
+        const auto &hm = r.matches[m][h];
+        if (h) o += ',';
+        o += "{\"name\":";
+        json::append_quoted(o, hm.name);
+        o += ",\"type\":";
+        o += hm.regex ? "\"RegularExpression\"" : "\"Exact\"";
+        o += ",\"value\":";
+        json::append_quoted(o, hm.value);
+        o += '}';
+      }
+      o += ']';
+    }
+    o += "],\"backendRefs\":[";
+    for (size_t b = 0; b < r.refs.size(); ++b) {
+      const auto &ref = r.refs[b];
+      if (b) o += ',';
+      o += "{\"backend\":";
+      json::append_quoted(o, ref.backend->key);
+      o += ",\"weight\":" + std::to_string(ref.weight) +
+           ",\"priority\":" + std::to_string(ref.priority) + ",\"modelNameOverride\":";
+      json::append_quoted(o, ref.model_name_override);
+      o += '}';
+    }
+    o += "],\"retry\":";
+    if (r.retry) {
+      o += "{\"numRetries\":" + std::to_string(r.retry->num_retries) + ",\"triggers\":[";
+      for (size_t t = 0; t < r.retry->triggers.size(); ++t) {
+        if (t) o += ',';
+        json::append_quoted(o, r.retry->triggers[t]);
+      }
+      o += "]}";
+    } else {
+      o += "null";
+    }
+    o += '}';
+  }
+  o += "],\"models\":[";
+  for (size_t i = 0; i < s.models.size(); ++i) {
+    if (i) o += ',';
+    o += "{\"id\":";
+    json::append_quoted(o, s.models[i].id);
+    o += '}';
+  }
+  o += "]}";
+  return o;
+}
+
+} // namespace
+
+std::shared_ptr<const Snapshot> compile(const api::Resources &res, const CompileOptions &opts,
+                                        Diagnostics &diag) {
+  auto snap = std::make_shared<Snapshot>();
+  snap->generation = opts.generation;
+  snap->source = opts.source;
+
+  std::map<std::string, const api::Secret *> secrets;
+  for (const auto &s : res.secrets) secrets[s.meta.key()] = &s;
+  std::map<std::string, const api::Backend *> backends;
+  for (const auto &b : res.backends) backends[b.meta.key()] = &b;
+  std::map<std::string, const api::BackendTLSPolicy *> tls_by_backend;
+  for (const auto &p : res.tls_policies)
+    for (const auto &t : p.target_backends) tls_by_backend[p.meta.namespace_ + "/" + t] = &p;
+
+  // Listeners.
+  std::set<uint16_t> ports;
+  for (const auto &g : res.gateways)
+    for (const auto &l : g.listeners) ports.insert(l.port);
+  snap->listener_ports.assign(ports.begin(), ports.end());
+  if (snap->listener_ports.empty()) snap->listener_ports.push_back(1975);
+
+  // AIServiceBackends.
+  std::map<std::string, std::shared_ptr<CompiledBackend>> ai_backends;
+  std::vector<std::shared_ptr<const CompiledBackend>> backend_list;
+  for (const auto &ab : res.ai_backends) {
+    std::string where = "AIServiceBackend " + ab.meta.key();
+    auto cb = std::make_shared<CompiledBackend>();
+    cb->key = ab.meta.key();
+    cb->name = ab.meta.name;
+    cb->schema = ab.schema_name;
+    cb->path_prefix = normalize_prefix(ab.prefix);
+    cb->header_mutation = ab.header_mutation;
+    if (cb->schema != "OpenAI") {
+      cb->supported = false;
+      diag.warning(where + ": spec.schema.name: schema " + cb->schema +
+                   " is not served by this version yet; requests routed to it fail with 501");
+    }
+    std::string bkey = ns_or(ab.backend_namespace, ab.meta.namespace_) + "/" + ab.backend_name;
+    auto bit = backends.find(bkey);
+    if (bit == backends.end()) {
+      if (!ab.backend_name.empty())
+        diag.error(where + ": spec.backendRef.name: Backend \"" + ab.backend_name +
+                   "\" not found in namespace \"" + ns_or(ab.backend_namespace, ab.meta.namespace_) +
+                   "\"");
+    } else {
+      const api::Backend &b = *bit->second;
+      for (const auto &ep : b.endpoints) cb->endpoints.push_back({ep.host, ep.port, ep.is_ip});
+      if (!b.endpoints.empty()) {
+        const auto &first = b.endpoints.front();
+        auto tit = tls_by_backend.find(bkey);
+        cb->tls.enabled = first.port == 443 || b.tls_from_settings || tit != tls_by_backend.end();
+        if (tit != tls_by_backend.end() && !tit->second->hostname.empty())
+          cb->tls.sni = tit->second->hostname;
+        else if (!first.is_ip)
+          cb->tls.sni = first.host;
+        bool default_port = (cb->tls.enabled && first.port == 443) ||
+                            (!cb->tls.enabled && first.port == 80);
+        std::string host = cb->tls.sni.empty() ? first.host : cb->tls.sni;
+        cb->host_header = default_port ? host : host + ":" + std::to_string(first.port);
+      }
+    }
+    ai_backends[cb->key] = cb;
+    backend_list.push_back(cb);
+  }
+
+  // BackendSecurityPolicies.
+  std::set<std::string> secured;
+  for (const auto &p : res.security_policies) {
+    std::string where = "BackendSecurityPolicy " + p.meta.key();
+    for (const auto &t : p.target_backends) {
+      auto it = ai_backends.find(p.meta.namespace_ + "/" + t);
+      if (it == ai_backends.end()) {
+        diag.warning(where + ": spec.targetRefs: AIServiceBackend \"" + t +
+                     "\" not found; policy not applied to it");
+        continue;
+      }
+      if (!secured.insert(it->first).second) {
+        diag.error(where + ": spec.targetRefs: AIServiceBackend \"" + t +
+                   "\" already has a BackendSecurityPolicy; only one is allowed per backend");
+        continue;
+      }
+      it->second->auth_type = p.type;
+      if (p.api_key_secret) {
+        const auto &ref = *p.api_key_secret;
+        std::string skey = ns_or(ref.namespace_, p.meta.namespace_) + "/" + ref.name;
+        auto sit = secrets.find(skey);
+        std::string field = p.type == "APIKey"           ? "spec.apiKey.secretRef"
+                            : p.type == "AzureAPIKey"    ? "spec.azureAPIKey.secretRef"
+                                                         : "spec.anthropicAPIKey.secretRef";
+        if (sit == secrets.end()) {
+          diag.error(where + ": " + field + ".name: Secret \"" + ref.name +
+                     "\" not found in namespace \"" + ns_or(ref.namespace_, p.meta.namespace_) +
+                     "\"");
+          continue;
+        }
+        auto kit = sit->second->data.find("apiKey");
+        if (kit == sit->second->data.end()) {
+          diag.error(where + ": " + field + ": Secret \"" + ref.name +
+                     "\" has no key \"apiKey\"");
+          continue;
+        }
+        std::string key = kit->second;
+        while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' '))
+          key.pop_back();
+        it->second->api_key = key;
+      }
+    }
+  }
+
+  // Retry policies by target.
+  auto retry_for = [&](const api::AIGatewayRoute &r) -> std::optional<api::RetryPolicy> {
+    const api::BackendTrafficPolicy *gw = nullptr;
+    for (const auto &p : res.traffic_policies) {
+      if (p.meta.namespace_ != r.meta.namespace_ || !p.retry) continue;
+      for (const auto &t : p.targets) {
+        if ((t.kind == "HTTPRoute" || t.kind == "AIGatewayRoute") && t.name == r.meta.name)
+          return p.retry;
+        if (t.kind == "Gateway" &&
+            std::find(r.parent_gateways.begin(), r.parent_gateways.end(), t.name) !=
+                r.parent_gateways.end())
+          gw = &p;
+      }
+    }
+    if (gw) return gw->retry;
+    return std::nullopt;
+  };
+
+  // Routes and rules.
+  std::vector<CompiledRule> rules;
+  std::set<std::pair<std::string, std::string>> seen_models;
+  for (size_t ri = 0; ri < res.routes.size(); ++ri) {
+    const auto &r = res.routes[ri];
+    std::string where = "AIGatewayRoute " + r.meta.key();
+    CompiledRoute cr;
+    cr.key = r.meta.key();
+    cr.name = r.meta.name;
+    cr.hostnames = r.hostnames;
+    cr.llm_request_costs = r.llm_request_costs;
+    snap->routes.push_back(cr);
+    auto retry = retry_for(r);
+    std::set<std::string> rule_names;
+    for (size_t i = 0; i < r.rules.size(); ++i) {
+      const auto &rule = r.rules[i];
+      std::string rpath = "spec.rules[" + std::to_string(i) + "]";
+      if (!rule.name.empty() && !rule_names.insert(rule.name).second)
+        diag.error(where + ": " + rpath + ".name: duplicate rule name \"" + rule.name + "\"");
+      CompiledRule c;
+      c.route_index = snap->routes.size() - 1;
+      c.rule_index = i;
+      c.name = rule.name;
+      c.request_timeout = rule.request_timeout;
+      c.retry = retry;
+      for (size_t m = 0; m < rule.matches.size(); ++m) {
+        std::vector<CompiledHeaderMatch> group;
+        for (size_t h = 0; h < rule.matches[m].size(); ++h) {
+          const auto &hm = rule.matches[m][h];
+          CompiledHeaderMatch chm;
+          chm.name = hm.name;
+          chm.value = hm.value;
+          chm.regex = hm.type == api::HeaderMatch::Type::kRegularExpression;
+          if (chm.regex) {
+            chm.match_all = hm.value == ".*";
+            try {
+              chm.re = std::make_shared<const std::regex>(hm.value, std::regex::ECMAScript |
+                                                                        std::regex::optimize);
+            } catch (const std::regex_error &e) {
+              diag.error(where + ": " + rpath + ".matches[" + std::to_string(m) + "].headers[" +
+                         std::to_string(h) + "].value: invalid regular expression \"" + hm.value +
+                         "\": " + e.what());
+            }
+          } else if (hm.name == "x-ai-eg-model") {
+            std::string hosts;
+            for (const auto &hn : r.hostnames) hosts += hn + ",";
+            if (seen_models.insert({hm.value, hosts}).second)
+              snap->models.push_back({hm.value, r.models_created_at.value_or(opts.now_unix),
+                                      r.models_owned_by, r.hostnames});
+          }
+          group.push_back(std::move(chm));
+        }
+        c.header_count = std::max(c.header_count, group.size());
+        c.matches.push_back(std::move(group));
+      }
+      for (size_t b = 0; b < rule.backend_refs.size(); ++b) {
+        const auto &ref = rule.backend_refs[b];
+        std::string ns = ns_or(ref.namespace_, r.meta.namespace_);
+        auto it = ai_backends.find(ns + "/" + ref.name);
+        if (it == ai_backends.end()) {
+          diag.error(where + ": " + rpath + ".backendRefs[" + std::to_string(b) +
+                     "].name: AIServiceBackend \"" + ref.name + "\" not found in namespace \"" +
+                     ns + "\"");
+          continue;
+        }
+        if (ref.weight == 0) continue;
+        CompiledBackendRef cref;
+        cref.backend = it->second;
+        cref.model_name_override = ref.model_name_override;
+        cref.weight = ref.weight;
+        cref.priority = ref.priority;
+        cref.header_mutation = merge_mutations(it->second->header_mutation, ref.header_mutation);
+        cref.per_rule_name = ns + "/" + ref.name + "/route/" + r.meta.name + "/rule/" +
+                             std::to_string(i) + "/ref/" + std::to_string(b);
+        c.refs.push_back(std::move(cref));
+      }
+      if (rule.backend_refs.empty())
+        diag.error(where + ": " + rpath + ".backendRefs: at least one backendRef is required");
+      rules.push_back(std::move(c));
+    }
+  }
+  // Gateway API precedence among rules sharing a path: more header matches first, then order.
+  std::stable_sort(rules.begin(), rules.end(), [](const CompiledRule &a, const CompiledRule &b) {
+    return a.header_count > b.header_count;
+  });
+  snap->rules = std::move(rules);
+  if (!diag.ok()) return nullptr;
+  snap->dump_json = dump(*snap, backend_list);
+  return snap;
+}
+
+} // namespace aigw::control

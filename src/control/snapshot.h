@@ -1,0 +1,106 @@
+// RuntimeSnapshot: the immutable, fully resolved configuration the data plane reads. Compiled
+// from Resources in one pass that checks every cross-reference; a request pins one snapshot for
+// its whole life (shared_ptr), so a reload never changes a request in flight.
+#pragma once
+
+#include "api/resources.h"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+namespace aigw::control {
+
+struct UpstreamEndpoint {
+  std::string host;
+  uint16_t port = 0;
+  bool is_ip = false;
+};
+
+struct TlsSettings {
+  bool enabled = false;
+  std::string sni;    // server name sent and verified
+  bool verify = true; // verify against the system CAs
+};
+
+struct CompiledBackend {
+  std::string key;         // namespace/name of the AIServiceBackend
+  std::string name;        // name only
+  std::string schema;      // OpenAI, AzureOpenAI, ...
+  std::string path_prefix; // "/v1" for prefix "v1"; "" for prefix "" or "/"
+  std::vector<UpstreamEndpoint> endpoints;
+  TlsSettings tls;
+  std::string host_header; // what the provider sees in Host
+  std::string auth_type;   // "" (none), "APIKey", ...
+  std::string api_key;     // secret material: never logged or dumped
+  api::HeaderMutation header_mutation;
+  bool supported = true; // schema served by this build
+};
+
+struct CompiledHeaderMatch {
+  std::string name;
+  bool regex = false;
+  bool match_all = false; // regex ".*": always true, skip the regex engine
+  std::string value;
+  std::shared_ptr<const std::regex> re;
+};
+
+struct CompiledBackendRef {
+  std::shared_ptr<const CompiledBackend> backend;
+  std::string model_name_override;
+  uint32_t weight = 1;
+  uint32_t priority = 0;
+  api::HeaderMutation header_mutation; // backend-level merged with route-level (route wins)
+  std::string per_rule_name;           // ns/name/route/R/rule/I/ref/J, as upstream
+};
+
+struct CompiledRoute {
+  std::string key; // namespace/name
+  std::string name;
+  std::vector<std::string> hostnames;
+  std::vector<api::LLMRequestCost> llm_request_costs;
+};
+
+struct CompiledRule {
+  size_t route_index = 0;
+  size_t rule_index = 0;
+  std::string name;
+  std::vector<std::vector<CompiledHeaderMatch>> matches; // ORed groups of ANDed headers
+  std::vector<CompiledBackendRef> refs;                  // weight-0 refs left out
+  std::chrono::milliseconds request_timeout{60000};
+  std::optional<api::RetryPolicy> retry;
+  size_t header_count = 0; // for precedence
+};
+
+struct ModelEntry {
+  std::string id;
+  int64_t created = 0;
+  std::string owned_by;
+  std::vector<std::string> hostnames; // empty: every host
+};
+
+struct Snapshot {
+  uint64_t generation = 0;
+  std::string source; // file path, or "environment"
+  std::vector<uint16_t> listener_ports;
+  std::vector<CompiledRoute> routes;
+  std::vector<CompiledRule> rules; // in match precedence order
+  std::vector<ModelEntry> models;
+  std::string dump_json; // the whole snapshot with secrets redacted (admin /config_dump)
+};
+
+struct CompileOptions {
+  int64_t now_unix = 0;      // default `created` for /v1/models
+  uint64_t generation = 0;
+  std::string source;
+};
+
+// Resolves references and builds the snapshot. Every problem is reported to `diag` naming the
+// resource and field; returns nullptr when any error was reported.
+std::shared_ptr<const Snapshot> compile(const api::Resources &res, const CompileOptions &opts,
+                                        api::Diagnostics &diag);
+
+} // namespace aigw::control

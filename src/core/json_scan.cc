@@ -1,0 +1,144 @@
+// Implementation of the span scanner; see json_scan.h.
+#include "core/json_scan.h"
+
+namespace aigw::json {
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+size_t skip_space(std::string_view t, size_t i) {
+  while (i < t.size() && is_space(t[i])) ++i;
+  return i;
+}
+
+// REQUIRES: t[i] == '"'. Returns the offset one past the closing quote, or npos.
+size_t skip_string(std::string_view t, size_t i) {
+  for (++i; i < t.size(); ++i) {
+    if (t[i] == '\\') {
+      ++i;
+      continue;
+    }
+    if (t[i] == '"') return i + 1;
+  }
+  return std::string_view::npos;
+}
+
+// Returns one past the end of the value starting at i, or npos when malformed.
+size_t skip_value(std::string_view t, size_t i) {
+  if (i >= t.size()) return std::string_view::npos;
+  char c = t[i];
+  if (c == '"') return skip_string(t, i);
+  if (c == '{' || c == '[') {
+    size_t depth = 0;
+    while (i < t.size()) {
+      char d = t[i];
+      if (d == '"') {
+        i = skip_string(t, i);
+        if (i == std::string_view::npos) return i;
+        continue;
+      }
+      if (d == '{' || d == '[') {
+        ++depth;
+      } else if (d == '}' || d == ']') {
+        if (depth == 0) return std::string_view::npos;
+        if (--depth == 0) return i + 1;
+      }
+      ++i;
+    }
+    return std::string_view::npos;
+  }
+  size_t start = i;
+  while (i < t.size() && !is_space(t[i]) && t[i] != ',' && t[i] != '}' && t[i] != ']') ++i;
+  return i == start ? std::string_view::npos : i;
+}
+
+} // namespace
+
+const Member *ObjectSpans::find(std::string_view key) const {
+  // Last occurrence wins, as in most JSON parsers' handling of duplicate keys.
+  for (auto it = members.rbegin(); it != members.rend(); ++it)
+    if (it->key == key) return &*it;
+  return nullptr;
+}
+
+std::optional<ObjectSpans> scan_object(std::string_view t, size_t max_members) {
+  ObjectSpans out;
+  size_t i = skip_space(t, 0);
+  if (i >= t.size() || t[i] != '{') return std::nullopt;
+  out.open = i;
+  i = skip_space(t, i + 1);
+  if (i < t.size() && t[i] == '}') {
+    out.close = i;
+    return out;
+  }
+  while (i < t.size()) {
+    if (t[i] != '"') return std::nullopt;
+    Member m;
+    m.key_begin = i;
+    size_t key_end = skip_string(t, i);
+    if (key_end == std::string_view::npos) return std::nullopt;
+    m.key = t.substr(i + 1, key_end - i - 2);
+    i = skip_space(t, key_end);
+    if (i >= t.size() || t[i] != ':') return std::nullopt;
+    i = skip_space(t, i + 1);
+    m.value_begin = i;
+    i = skip_value(t, i);
+    if (i == std::string_view::npos) return std::nullopt;
+    m.value_end = i;
+    if (out.members.size() >= max_members) return std::nullopt;
+    out.members.push_back(m);
+    i = skip_space(t, i);
+    if (i >= t.size()) return std::nullopt;
+    if (t[i] == '}') {
+      out.close = i;
+      return out;
+    }
+    if (t[i] != ',') return std::nullopt;
+    i = skip_space(t, i + 1);
+  }
+  return std::nullopt;
+}
+
+void append_quoted(std::string &out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+    case '"': out += "\\\""; break;
+    case '\\': out += "\\\\"; break;
+    case '\n': out += "\\n"; break;
+    case '\r': out += "\\r"; break;
+    case '\t': out += "\\t"; break;
+    case '\b': out += "\\b"; break;
+    case '\f': out += "\\f"; break;
+    default:
+      if (c < 0x20) {
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+      } else {
+        out += ch;
+      }
+    }
+  }
+  out += '"';
+}
+
+std::string quoted(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  append_quoted(out, s);
+  return out;
+}
+
+std::string splice(std::string_view text, size_t begin, size_t end, std::string_view replacement) {
+  std::string out;
+  out.reserve(text.size() - (end - begin) + replacement.size());
+  out.append(text.substr(0, begin));
+  out.append(replacement);
+  out.append(text.substr(end));
+  return out;
+}
+
+} // namespace aigw::json

@@ -1,0 +1,63 @@
+// Header rules; see headers.h.
+#include "pipeline/headers.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace aigw::pipeline {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool is_hop_by_hop(std::string_view n) {
+  static constexpr std::string_view kNames[] = {
+      "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
+      "trailer",    "upgrade",    "content-length",   "host",              "expect"};
+  return std::any_of(std::begin(kNames), std::end(kNames),
+                     [&](std::string_view k) { return iequals(k, n); });
+}
+
+bool strip_from_client(std::string_view n) {
+  if (is_hop_by_hop(n)) return true;
+  if (iequals(n, "authorization") || iequals(n, "accept-encoding")) return true;
+  if (n.size() >= 8 && iequals(n.substr(0, 8), "x-ai-eg-")) return true;
+  return false;
+}
+
+std::string build_request_head(const UpstreamHead &h, const std::vector<HeaderView> &client_headers,
+                               const api::HeaderMutation &mutation) {
+  std::string o;
+  o.reserve(512 + client_headers.size() * 48);
+  o.append(h.method).append(" ").append(h.path).append(" HTTP/1.1\r\nHost: ");
+  o.append(h.host_header).append("\r\n");
+  auto mutated = [&](std::string_view name) {
+    for (const auto &r : mutation.remove)
+      if (iequals(r, name)) return true;
+    for (const auto &s : mutation.set)
+      if (iequals(s.first, name)) return true;
+    return false;
+  };
+  bool has_request_id = false;
+  for (const auto &[name, value] : client_headers) {
+    if (strip_from_client(name)) continue;
+    if (iequals(name, "x-request-id")) has_request_id = true;
+    if (mutated(name) && !iequals(name, "x-request-id")) continue;
+    o.append(name).append(": ").append(value).append("\r\n");
+  }
+  for (const auto &[name, value] : mutation.set) {
+    if (name.starts_with("x-ai-eg-") || is_hop_by_hop(name) || name == "authorization") continue;
+    o.append(name).append(": ").append(value).append("\r\n");
+  }
+  if (!has_request_id && !h.request_id.empty())
+    o.append("x-request-id: ").append(h.request_id).append("\r\n");
+  o.append("x-ai-eg-model: ").append(h.model).append("\r\n");
+  if (!h.authorization.empty()) o.append("Authorization: ").append(h.authorization).append("\r\n");
+  o.append("Content-Length: ").append(std::to_string(h.content_length)).append("\r\n\r\n");
+  return o;
+}
+
+} // namespace aigw::pipeline

@@ -1,0 +1,41 @@
+// Header rules between client, gateway and provider: what is stripped (hop-by-hop, client
+// credentials, internal x-ai-eg-* headers), what mutations apply, and the upstream request head.
+#pragma once
+
+#include "api/resources.h"
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace aigw::pipeline {
+
+using HeaderView = std::pair<std::string_view, std::string_view>; // name as sent, value
+
+bool iequals(std::string_view a, std::string_view b);
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) plus the ones the gateway always sets itself.
+bool is_hop_by_hop(std::string_view name);
+
+// True when a client header must not reach the provider: hop-by-hop, Host, Content-Length, the
+// client's own credentials (Authorization), Accept-Encoding (the gateway must read the response)
+// and any x-ai-eg-* internal header (clients cannot spoof them).
+bool strip_from_client(std::string_view name);
+
+struct UpstreamHead {
+  std::string_view method;
+  std::string_view path;        // with query
+  std::string_view host_header; // the provider's host
+  std::string_view model;       // value for x-ai-eg-model
+  std::string_view authorization; // full Authorization value, empty for none
+  std::string_view request_id;
+  size_t content_length = 0;
+};
+
+// Serialises the HTTP/1.1 request head for the provider: client headers minus the stripped ones,
+// then `mutation` (removals, then sets that replace), then the gateway's own headers.
+std::string build_request_head(const UpstreamHead &h, const std::vector<HeaderView> &client_headers,
+                               const api::HeaderMutation &mutation);
+
+} // namespace aigw::pipeline

@@ -1,0 +1,78 @@
+// Usage extraction; see usage.h.
+#include "pipeline/usage.h"
+
+#include <simdjson.h>
+
+namespace aigw::pipeline {
+namespace {
+
+void read_usage(simdjson::dom::element e, TokenUsage &u) {
+  auto get = [](simdjson::dom::element parent, const char *key) -> std::optional<uint64_t> {
+    uint64_t v = 0;
+    if (!parent[key].get_uint64().get(v)) return v;
+    double d = 0;
+    if (!parent[key].get_double().get(d) && d >= 0) return static_cast<uint64_t>(d);
+    return std::nullopt;
+  };
+  // chat / completions / embeddings use prompt/completion; responses-style use input/output.
+  u.input = get(e, "prompt_tokens");
+  if (!u.input) u.input = get(e, "input_tokens");
+  u.output = get(e, "completion_tokens");
+  if (!u.output) u.output = get(e, "output_tokens");
+  u.total = get(e, "total_tokens");
+  simdjson::dom::element details;
+  if (!e["prompt_tokens_details"].get(details) && details.is_object()) {
+    u.cached_input = get(details, "cached_tokens");
+    u.cache_creation_input = get(details, "cache_creation_input_tokens");
+  }
+  if (!e["completion_tokens_details"].get(details) && details.is_object())
+    u.reasoning = get(details, "reasoning_tokens");
+}
+
+} // namespace
+
+BodyFacts extract_from_json(std::string_view body) {
+  thread_local simdjson::dom::parser parser;
+  BodyFacts out;
+  simdjson::dom::element doc;
+  if (parser.parse(body.data(), body.size(), true).get(doc)) return out;
+  simdjson::dom::element usage;
+  if (!doc["usage"].get(usage) && usage.is_object()) read_usage(usage, out.usage);
+  std::string_view model;
+  if (!doc["model"].get_string().get(model)) out.model = std::string(model);
+  return out;
+}
+
+void SseUsageScanner::feed(std::string_view chunk) {
+  splitter_.feed(chunk, [this](std::string_view line) { on_line(line); });
+}
+
+void SseUsageScanner::on_line(std::string_view line) {
+  if (!line.starts_with("data:")) return;
+  auto field = sse::parse_field(line);
+  std::string_view data = field.value;
+  if (data == "[DONE]") {
+    done_ = true;
+    return;
+  }
+  bool wants_model = model_.empty();
+  // Only chunks that carry a usage object (or the first, for the model) are worth parsing.
+  size_t pos = data.find("\"usage\"");
+  bool has_usage = pos != std::string_view::npos && data.find("\"usage\":null") == std::string_view::npos;
+  if (!has_usage && !wants_model) return;
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(data.data(), data.size(), true).get(doc)) return;
+  if (wants_model) {
+    std::string_view model;
+    if (!doc["model"].get_string().get(model)) model_ = std::string(model);
+  }
+  simdjson::dom::element usage;
+  if (has_usage && !doc["usage"].get(usage) && usage.is_object()) {
+    TokenUsage u;
+    read_usage(usage, u);
+    usage_ = u;
+  }
+}
+
+} // namespace aigw::pipeline

@@ -1,0 +1,50 @@
+// Token usage as upstream counts it (reference §3.2), from OpenAI-shaped JSON bodies and SSE
+// streams. Each field has a "set" state: absent is not zero.
+#pragma once
+
+#include "core/sse.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace aigw::pipeline {
+
+struct TokenUsage {
+  std::optional<uint64_t> input;
+  std::optional<uint64_t> output;
+  std::optional<uint64_t> total;
+  std::optional<uint64_t> cached_input;
+  std::optional<uint64_t> cache_creation_input;
+  std::optional<uint64_t> reasoning;
+
+  bool any() const { return input || output || total; }
+};
+
+// Reads `usage` (and `model`) from a complete JSON response body. Missing or malformed: empty.
+struct BodyFacts {
+  TokenUsage usage;
+  std::string model;
+};
+BodyFacts extract_from_json(std::string_view body);
+
+// Feeds an OpenAI SSE stream chunk by chunk; remembers the last `usage` seen (the last one wins,
+// as upstream) and the response model. Bounded memory (line cap in the splitter).
+class SseUsageScanner {
+public:
+  void feed(std::string_view chunk);
+  const TokenUsage &usage() const { return usage_; }
+  const std::string &model() const { return model_; }
+  bool saw_done() const { return done_; }
+
+private:
+  void on_line(std::string_view line);
+
+  sse::LineSplitter splitter_;
+  TokenUsage usage_;
+  std::string model_;
+  bool done_ = false;
+};
+
+} // namespace aigw::pipeline

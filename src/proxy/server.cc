@@ -1,0 +1,740 @@
+// The standalone data plane; see server.h. This translation unit holds the client sessions, the
+// request phases driven against the pipeline, the attempt loop and the streaming relay.
+#include "proxy/server.h"
+
+#include "core/json_scan.h"
+#include "core/log.h"
+#include "pipeline/endpoints.h"
+#include "pipeline/errors.h"
+#include "pipeline/headers.h"
+#include "pipeline/models.h"
+#include "pipeline/request_body.h"
+#include "pipeline/routing.h"
+#include "pipeline/usage.h"
+#include "proxy/upstream.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <random>
+#include <thread>
+
+namespace aigw::proxy {
+namespace {
+
+namespace http = beast::http;
+using Clock = std::chrono::steady_clock;
+using pipeline::Endpoint;
+constexpr auto kTuple = net::as_tuple(net::use_awaitable);
+
+std::atomic<uint64_t> g_request_counter{0};
+
+std::string make_request_id() {
+  thread_local std::mt19937_64 rng(std::random_device{}() ^
+                                   std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  uint64_t a = rng(), b = rng();
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xfff),
+                static_cast<unsigned>(((b >> 48) & 0x3fff) | 0x8000),
+                static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+std::string status_line(unsigned status) {
+  std::string s = "HTTP/1.1 " + std::to_string(status) + " ";
+  s.append(http::obsolete_reason(static_cast<http::status>(status)));
+  s += "\r\n";
+  return s;
+}
+
+// Per-worker state: one event loop, its provider pool.
+struct Worker {
+  net::io_context io{1};
+  std::unique_ptr<net::ssl::context> tls_ctx = make_client_tls_context();
+  UpstreamPool pool{io.get_executor(), tls_ctx.get()};
+};
+
+struct Shared {
+  control::ConfigStore *store;
+  const ServerOptions *opts;
+};
+
+// What one request did, for the request log line.
+struct RequestRecord {
+  std::string request_id;
+  std::string method;
+  std::string path;
+  int status = 0;
+  std::string model;
+  std::string model_override;
+  std::string backend;
+  std::string route;
+  std::string response_model;
+  std::string upstream_host;
+  std::string error;
+  pipeline::TokenUsage usage;
+  int attempts = 0;
+  bool stream = false;
+  Clock::time_point start = Clock::now();
+};
+
+void log_request(const RequestRecord &r) {
+  std::string o = "{\"time\":\"";
+  auto now = std::chrono::system_clock::now();
+  auto t = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char tbuf[96];
+  std::snprintf(tbuf, sizeof tbuf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  o += tbuf;
+  o += "\",\"request_id\":";
+  json::append_quoted(o, r.request_id);
+  o += ",\"method\":";
+  json::append_quoted(o, r.method);
+  o += ",\"path\":";
+  json::append_quoted(o, r.path);
+  o += ",\"status\":" + std::to_string(r.status);
+  auto dur = std::chrono::duration<double, std::milli>(Clock::now() - r.start).count();
+  char dbuf[32];
+  std::snprintf(dbuf, sizeof dbuf, "%.3f", dur);
+  o += ",\"duration_ms\":";
+  o += dbuf;
+  auto str = [&](const char *k, const std::string &v) {
+    if (v.empty()) return;
+    o += ",\"";
+    o += k;
+    o += "\":";
+    json::append_quoted(o, v);
+  };
+  str("x-ai-eg-model", r.model);
+  str("model_name_override", r.model_override);
+  str("backend_name", r.backend);
+  str("route_name", r.route);
+  str("response_model", r.response_model);
+  str("upstream_host", r.upstream_host);
+  str("error", r.error);
+  if (r.attempts) o += ",\"attempts\":" + std::to_string(r.attempts);
+  if (r.stream) o += ",\"stream\":true";
+  auto num = [&](const char *k, const std::optional<uint64_t> &v) {
+    if (!v) return;
+    o += ",\"";
+    o += k;
+    o += "\":" + std::to_string(*v);
+  };
+  num("input_tokens", r.usage.input);
+  num("output_tokens", r.usage.output);
+  num("total_tokens", r.usage.total);
+  num("cached_input_tokens", r.usage.cached_input);
+  num("cache_creation_input_tokens", r.usage.cache_creation_input);
+  num("reasoning_tokens", r.usage.reasoning);
+  o += '}';
+  write_stdout_line(o);
+}
+
+class Session {
+public:
+  Session(Worker &worker, const Shared &shared, tcp::socket socket)
+      : worker_(worker), shared_(shared), client_(std::move(socket)) {}
+
+  net::awaitable<void> run();
+
+private:
+  using RequestParser = http::request_parser<http::string_body>;
+
+  net::awaitable<bool> handle(RequestParser &parser);
+  net::awaitable<bool> reply(unsigned status, std::string_view content_type, std::string_view body,
+                             std::string_view extra_headers = {});
+  net::awaitable<bool> write_all(std::string_view a, std::string_view b = {});
+  net::awaitable<bool> proxy(const http::request<http::string_body> &req,
+                             const pipeline::EndpointMatch &ep,
+                             const pipeline::ParsedRequest &parsed,
+                             std::shared_ptr<const control::Snapshot> snap,
+                             const control::CompiledRule &rule, RequestRecord &rec);
+
+  Worker &worker_;
+  const Shared &shared_;
+  beast::tcp_stream client_;
+  beast::flat_buffer buffer_;
+  bool keep_alive_ = true;
+  RequestRecord *rec_ = nullptr;
+};
+
+net::awaitable<void> Session::run() {
+  const auto &opts = *shared_.opts;
+  client_.socket().set_option(tcp::no_delay(true));
+  for (;;) {
+    RequestParser parser;
+    parser.header_limit(static_cast<uint32_t>(opts.max_request_header));
+    parser.body_limit(opts.max_request_body);
+    client_.expires_after(opts.idle_timeout);
+    auto [ec, n] = co_await http::async_read_header(client_, buffer_, parser, kTuple);
+    if (ec) {
+      if (ec == http::error::header_limit) {
+        keep_alive_ = false;
+        co_await reply(431, "text/plain", "request header fields too large");
+      } else if (ec == http::error::body_limit) {
+        // Beast checks Content-Length against the limit while parsing the head.
+        keep_alive_ = false;
+        co_await reply(413, "application/json",
+                       pipeline::error_body("PayloadTooLarge", 413,
+                                            "request body exceeds the limit of " +
+                                                std::to_string(opts.max_request_body) + " bytes"));
+      } else if (ec != http::error::end_of_stream && ec != net::error::eof &&
+                 ec != beast::error::timeout && ec != net::error::connection_reset &&
+                 ec != net::error::operation_aborted) {
+        keep_alive_ = false;
+        co_await reply(400, "text/plain", "bad request: " + ec.message());
+      }
+      break;
+    }
+    auto &req = parser.get();
+    if (auto cl = parser.content_length(); cl && *cl > opts.max_request_body) {
+      keep_alive_ = false;
+      co_await reply(413, "application/json",
+                     pipeline::error_body("PayloadTooLarge", 413,
+                                          "request body exceeds the limit of " +
+                                              std::to_string(opts.max_request_body) + " bytes"));
+      break;
+    }
+    if (pipeline::iequals(req[http::field::expect], "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      if (!co_await write_all(kContinue)) break;
+    }
+    auto [bec, bn] = co_await http::async_read(client_, buffer_, parser, kTuple);
+    if (bec) {
+      keep_alive_ = false;
+      if (bec == http::error::body_limit) {
+        co_await reply(413, "application/json",
+                       pipeline::error_body("PayloadTooLarge", 413,
+                                            "request body exceeds the limit of " +
+                                                std::to_string(opts.max_request_body) + " bytes"));
+      } else if (bec != net::error::eof && bec != http::error::end_of_stream &&
+                 bec != net::error::connection_reset && bec != beast::error::timeout) {
+        co_await reply(400, "text/plain", "bad request: " + bec.message());
+      }
+      break;
+    }
+    keep_alive_ = req.keep_alive();
+    bool ok = co_await handle(parser);
+    if (!ok || !keep_alive_) break;
+  }
+  beast::error_code ignored;
+  client_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+net::awaitable<bool> Session::write_all(std::string_view a, std::string_view b) {
+  client_.expires_after(std::chrono::seconds(60));
+  std::array<net::const_buffer, 2> bufs{net::buffer(a.data(), a.size()),
+                                        net::buffer(b.data(), b.size())};
+  auto [ec, n] = co_await net::async_write(client_, bufs, kTuple);
+  co_return !ec;
+}
+
+net::awaitable<bool> Session::reply(unsigned status, std::string_view content_type,
+                                    std::string_view body, std::string_view extra_headers) {
+  std::string head = status_line(status);
+  head += "content-type: ";
+  head += content_type;
+  head += "\r\ncontent-length: " + std::to_string(body.size()) + "\r\n";
+  head += extra_headers;
+  if (!keep_alive_) head += "connection: close\r\n";
+  head += "\r\n";
+  if (rec_) rec_->status = static_cast<int>(status);
+  co_return co_await write_all(head, body);
+}
+
+net::awaitable<bool> Session::handle(RequestParser &parser) {
+  auto &req = parser.get();
+  RequestRecord rec;
+  rec_ = &rec;
+  struct ClearRec {
+    Session *s;
+    RequestRecord *r;
+    ~ClearRec() {
+      if (s->shared_.opts->access_log) log_request(*r);
+      s->rec_ = nullptr;
+    }
+  } clear{this, &rec};
+
+  rec.method = std::string(req.method_string());
+  rec.path = std::string(req.target());
+  auto rid = req["x-request-id"];
+  rec.request_id = rid.empty() ? make_request_id() : std::string(rid);
+  g_request_counter.fetch_add(1, std::memory_order_relaxed);
+
+  auto ep = pipeline::match_endpoint(req.method_string(), req.target());
+  if (ep.endpoint == Endpoint::kUnknown) {
+    co_return co_await reply(404, "text/plain", "unsupported path: " + std::string(req.target()));
+  }
+  if (!ep.method_allowed) {
+    std::string allow = ep.endpoint == Endpoint::kModels ? "allow: GET\r\n" : "allow: POST\r\n";
+    co_return co_await reply(405, "application/json",
+                             pipeline::error_body("MethodNotAllowed", 405,
+                                                  "method " + rec.method + " is not allowed on " +
+                                                      std::string(ep.path)),
+                             allow);
+  }
+  auto snap = shared_.store->current();
+  std::string_view host = req[http::field::host];
+  if (ep.endpoint == Endpoint::kModels) {
+    co_return co_await reply(200, "application/json", pipeline::models_json(*snap, host));
+  }
+  auto parsed = pipeline::parse_request_body(ep.endpoint, req.body());
+  if (!parsed) {
+    rec.error = parsed.error().message;
+    co_return co_await reply(400, "application/json",
+                             pipeline::error_body("BadRequest", 400, parsed.error().message));
+  }
+  rec.model = parsed->model;
+  rec.stream = parsed->stream;
+  // x-ai-eg-model is always the gateway's: the body's model, whatever the client sent.
+  pipeline::HeaderLookup lookup = [&](std::string_view name) -> std::optional<std::string_view> {
+    if (name == "x-ai-eg-model") return std::string_view(parsed->model);
+    auto it = req.find(name);
+    if (it == req.end()) return std::nullopt;
+    return it->value();
+  };
+  const auto *rule = pipeline::select_rule(*snap, lookup, host);
+  if (!rule) {
+    rec.error = "no matching route";
+    co_return co_await reply(404, "text/plain", pipeline::kRouteNotFoundBody);
+  }
+  rec.route = snap->routes[rule->route_index].key;
+  co_return co_await proxy(req, ep, *parsed, snap, *rule, rec);
+}
+
+// Which failures the retry policy lets the next attempt handle.
+struct RetryDecision {
+  const std::optional<api::RetryPolicy> &policy;
+
+  bool has(std::string_view t) const {
+    return policy && std::find(policy->triggers.begin(), policy->triggers.end(), t) !=
+                         policy->triggers.end();
+  }
+  bool on_connect_failure() const {
+    // Without a policy, a connect failure (nothing reached the provider) still moves to the
+    // next backend: the request is untouched, so this is always safe.
+    return !policy || has("connect-failure") || has("reset") || has("5xx") || has("gateway-error");
+  }
+  bool on_reset() const { return has("reset") || has("5xx"); }
+  bool on_timeout() const { return has("5xx") || has("gateway-error") || has("reset"); }
+  bool on_status(unsigned status) const {
+    if (!policy) return false;
+    if (status >= 500 && has("5xx")) return true;
+    if ((status == 502 || status == 503 || status == 504) && has("gateway-error")) return true;
+    if (has("retriable-status-codes") || !policy->http_status_codes.empty()) {
+      const auto &codes = policy->http_status_codes;
+      if (std::find(codes.begin(), codes.end(), static_cast<int>(status)) != codes.end())
+        return true;
+    }
+    return false;
+  }
+};
+
+net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
+                                    const pipeline::EndpointMatch &ep,
+                                    const pipeline::ParsedRequest &parsed,
+                                    std::shared_ptr<const control::Snapshot> snap,
+                                    const control::CompiledRule &rule, RequestRecord &rec) {
+  const auto &opts = *shared_.opts;
+  const auto &route = snap->routes[rule.route_index];
+  auto deadline = Clock::now() + rule.request_timeout;
+  RetryDecision retry{rule.retry};
+  uint32_t max_attempts =
+      rule.retry ? 1 + rule.retry->num_retries : static_cast<uint32_t>(rule.refs.size());
+  if (max_attempts == 0) max_attempts = 1;
+  uint32_t per_priority = rule.retry ? rule.retry->num_attempts_per_priority.value_or(0) : 1;
+  pipeline::BackendPicker picker(rule, g_request_counter.load(std::memory_order_relaxed) *
+                                           0x9E3779B97F4A7C15ULL);
+  bool inject_usage = ep.endpoint == Endpoint::kChatCompletions && parsed.stream &&
+                      !parsed.include_usage && !route.llm_request_costs.empty();
+  std::string_view query;
+  if (auto q = req.target().find('?'); q != std::string_view::npos) query = req.target().substr(q);
+
+  std::vector<pipeline::HeaderView> client_headers;
+  client_headers.reserve(16);
+  for (const auto &f : req) client_headers.emplace_back(f.name_string(), f.value());
+
+  std::string last_error = "no healthy upstream";
+  unsigned last_status = 503;
+  std::string last_body_override; // a retriable upstream error we may have to pass on
+  for (uint32_t attempt = 0; attempt < max_attempts; ++attempt) {
+    const auto *ref = picker.next(per_priority);
+    if (!ref) break;
+    const auto &backend = *ref->backend;
+    rec.attempts = static_cast<int>(attempt + 1);
+    rec.backend = backend.key;
+    rec.model_override = ref->model_name_override;
+    if (!backend.supported) {
+      last_status = 501;
+      last_error = "backend " + backend.key + " uses schema " + backend.schema +
+                   ", which this version of aigw does not serve yet";
+      continue;
+    }
+    // Re-encoded from the pristine request on every attempt.
+    auto body = pipeline::encode_request_body(req.body(), ref->model_name_override, inject_usage);
+    std::string_view send_body = body ? std::string_view(*body) : std::string_view(req.body());
+    std::string path = backend.path_prefix + std::string(pipeline::upstream_suffix(ep.endpoint));
+    path += query;
+    std::string auth;
+    if (backend.auth_type == "APIKey" && !backend.api_key.empty()) auth = "Bearer " + backend.api_key;
+    std::string_view model_header =
+        ref->model_name_override.empty() ? parsed.model : ref->model_name_override;
+    pipeline::UpstreamHead uh{req.method_string(), path, backend.host_header, model_header, auth,
+                              rec.request_id, send_body.size()};
+    std::string head = pipeline::build_request_head(uh, client_headers, ref->header_mutation);
+
+    auto try_deadline = deadline;
+    if (rule.retry && rule.retry->per_retry_timeout)
+      try_deadline = std::min(deadline, Clock::now() + *rule.retry->per_retry_timeout);
+
+    std::string cerr;
+    auto conn = co_await worker_.pool.acquire(backend, try_deadline, &cerr);
+    std::optional<http::response_parser<http::buffer_body>> rp_holder;
+    rp_holder.emplace();
+    rp_holder->body_limit(boost::none);
+    enum class Outcome { kOk, kConnectFailure, kReset, kTimeout } outcome = Outcome::kOk;
+    for (int round = 0; round < 2; ++round) {
+      if (!conn) {
+        outcome = Outcome::kConnectFailure;
+        last_error = "upstream connect error or disconnect/reset before headers. reset reason: " +
+                     cerr;
+        break;
+      }
+      conn->tcp().expires_at(try_deadline);
+      std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(send_body.data(),
+                                                                          send_body.size())};
+      beast::error_code ec;
+      if (conn->tls()) {
+        std::tie(ec, std::ignore) = co_await net::async_write(conn->tls_stream(), bufs, kTuple);
+        if (!ec)
+          std::tie(ec, std::ignore) =
+              co_await http::async_read_header(conn->tls_stream(), conn->buffer(), *rp_holder, kTuple);
+      } else {
+        std::tie(ec, std::ignore) = co_await net::async_write(conn->tcp(), bufs, kTuple);
+        if (!ec)
+          std::tie(ec, std::ignore) =
+              co_await http::async_read_header(conn->tcp(), conn->buffer(), *rp_holder, kTuple);
+      }
+      if (!ec) {
+        outcome = Outcome::kOk;
+        break;
+      }
+      if (ec == beast::error::timeout) {
+        outcome = Outcome::kTimeout;
+        last_error = "upstream request timeout";
+        conn.reset();
+        break;
+      }
+      // A pooled connection the provider closed while idle: open a fresh one, once.
+      if (conn->reused && round == 0 && !rp_holder->got_some()) {
+        rp_holder.emplace();
+        rp_holder->body_limit(boost::none);
+        conn = co_await worker_.pool.connect(backend, try_deadline, &cerr);
+        continue;
+      }
+      outcome = Outcome::kReset;
+      last_error = "upstream connect error or disconnect/reset before headers. reset reason: "
+                   "connection termination";
+      conn.reset();
+      break;
+    }
+    if (outcome != Outcome::kOk) {
+      bool again = (outcome == Outcome::kConnectFailure && retry.on_connect_failure()) ||
+                   (outcome == Outcome::kReset && retry.on_reset()) ||
+                   (outcome == Outcome::kTimeout && retry.on_timeout());
+      last_status = outcome == Outcome::kTimeout ? 504 : 503;
+      spdlog::debug("attempt {} to {} failed: {}", attempt + 1, backend.key, last_error);
+      if (again && Clock::now() < deadline) continue;
+      break;
+    }
+    rec.upstream_host = conn->peer;
+    auto &rp = *rp_holder;
+    auto &res = rp.get();
+    unsigned status = res.result_int();
+    bool is_last_attempt = attempt + 1 >= max_attempts;
+    if (status >= 500 && retry.on_status(status) && !is_last_attempt && Clock::now() < deadline) {
+      spdlog::debug("attempt {} to {} answered {}; retrying", attempt + 1, backend.key, status);
+      continue; // the connection is dropped: its body is not worth reading
+    }
+
+    // Commit to this response.
+    auto read_some = [&](char *buf, size_t cap) -> net::awaitable<std::pair<beast::error_code, size_t>> {
+      res.body().data = buf;
+      res.body().size = cap;
+      beast::error_code ec;
+      // read_some: hand over whatever arrived, so streams are relayed as they come.
+      if (conn->tls())
+        std::tie(ec, std::ignore) =
+            co_await http::async_read_some(conn->tls_stream(), conn->buffer(), rp, kTuple);
+      else
+        std::tie(ec, std::ignore) =
+            co_await http::async_read_some(conn->tcp(), conn->buffer(), rp, kTuple);
+      if (ec == http::error::need_buffer) ec = {};
+      co_return std::pair{ec, cap - res.body().size};
+    };
+    std::string head_out = status_line(status);
+    std::string content_type(res[http::field::content_type]);
+    bool upstream_keepalive = res.keep_alive();
+    for (const auto &f : res) {
+      if (pipeline::is_hop_by_hop(f.name_string())) continue;
+      if (status >= 300 && f.name() == http::field::content_type) continue;
+      head_out.append(f.name_string()).append(": ").append(f.value()).append("\r\n");
+    }
+    if (!keep_alive_) head_out += "connection: close\r\n";
+    rec.status = static_cast<int>(status);
+
+    if (status >= 300) {
+      // Errors are small and get translated: read them whole (bounded).
+      std::string err_body;
+      std::array<char, 16384> buf;
+      while (!rp.is_done()) {
+        auto [ec, got] = co_await read_some(buf.data(), buf.size());
+        err_body.append(buf.data(), got);
+        if (ec) {
+          upstream_keepalive = false;
+          break;
+        }
+        if (err_body.size() > opts.max_error_body) {
+          err_body.resize(opts.max_error_body);
+          upstream_keepalive = false;
+          break;
+        }
+      }
+      std::string out_body;
+      std::string out_ct = content_type;
+      if (pipeline::is_json_content_type(content_type) || ep.endpoint == Endpoint::kCompletions) {
+        out_body = std::move(err_body);
+      } else {
+        out_body = pipeline::wrap_openai_backend_error(static_cast<int>(status), err_body);
+        out_ct = "application/json";
+      }
+      if (!out_ct.empty()) head_out += "content-type: " + out_ct + "\r\n";
+      head_out += "content-length: " + std::to_string(out_body.size()) + "\r\n\r\n";
+      rec.error = "upstream status " + std::to_string(status);
+      if (upstream_keepalive && rp.is_done()) worker_.pool.release(std::move(conn));
+      co_return co_await write_all(head_out, out_body);
+    }
+
+    bool sse = content_type.find("text/event-stream") != std::string::npos;
+    auto length = rp.content_length();
+    bool chunked_out = !length.has_value();
+    if (chunked_out) head_out += "transfer-encoding: chunked\r\n\r\n";
+    else head_out += "content-length: " + std::to_string(*length) + "\r\n\r\n";
+    if (!co_await write_all(head_out)) co_return false;
+
+    pipeline::SseUsageScanner scanner;
+    std::string json_copy;
+    bool json_overflow = false;
+    std::array<char, 16384> buf;
+    bool upstream_failed = false;
+    while (!rp.is_done()) {
+      auto [ec, got] = co_await read_some(buf.data(), buf.size());
+      if (got > 0) {
+        std::string_view piece(buf.data(), got);
+        if (sse) {
+          scanner.feed(piece);
+        } else if (!json_overflow) {
+          if (json_copy.size() + got > opts.max_usage_body) {
+            json_overflow = true;
+            json_copy.clear();
+          } else {
+            json_copy.append(piece);
+          }
+        }
+        bool wrote;
+        if (chunked_out) {
+          char size_line[20];
+          int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", got);
+          client_.expires_after(std::chrono::seconds(60));
+          std::array<net::const_buffer, 3> bufs{net::buffer(size_line, static_cast<size_t>(len)),
+                                                net::buffer(piece.data(), piece.size()),
+                                                net::buffer("\r\n", 2)};
+          auto [wec, wn] = co_await net::async_write(client_, bufs, kTuple);
+          wrote = !wec;
+        } else {
+          wrote = co_await write_all(piece);
+        }
+        if (!wrote) {
+          rec.error = "client went away";
+          co_return false; // dropping `conn` closes the provider connection too
+        }
+      }
+      if (ec) {
+        upstream_failed = true;
+        rec.error = ec == beast::error::timeout ? "upstream request timeout"
+                                                : "upstream stream error: " + ec.message();
+        break;
+      }
+    }
+    if (sse) {
+      rec.usage = scanner.usage();
+      rec.response_model = scanner.model();
+    } else if (!json_copy.empty()) {
+      auto facts = pipeline::extract_from_json(json_copy);
+      rec.usage = facts.usage;
+      rec.response_model = facts.model;
+    }
+    if (rec.response_model.empty()) rec.response_model = std::string(model_header);
+    if (upstream_failed) {
+      // The client already has a status line: the only honest signal left is an aborted body.
+      co_return false;
+    }
+    if (chunked_out && !co_await write_all("0\r\n\r\n")) co_return false;
+    if (upstream_keepalive) worker_.pool.release(std::move(conn));
+    co_return true;
+  }
+  rec.error = last_error;
+  co_return co_await reply(last_status, "application/json",
+                           pipeline::error_body(last_status == 501   ? "NotImplemented"
+                                                : last_status == 504 ? "GatewayTimeout"
+                                                                     : "OpenAIBackendError",
+                                                static_cast<int>(last_status), last_error));
+}
+
+// Admin listener: health, readiness and the active configuration (secrets redacted).
+net::awaitable<void> admin_session(tcp::socket socket, const Shared &shared) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request<http::string_body> req;
+    stream.expires_after(std::chrono::seconds(30));
+    auto [ec, n] = co_await http::async_read(stream, buffer, req, kTuple);
+    if (ec) break;
+    http::response<http::string_body> res;
+    res.version(11);
+    res.keep_alive(req.keep_alive());
+    std::string_view target = req.target();
+    target = target.substr(0, target.find('?'));
+    auto snap = shared.store->current();
+    if (target == "/health" || target == "/ready") {
+      res.result(200);
+      res.set(http::field::content_type, "text/plain");
+      res.body() = "OK\n";
+    } else if (target == "/config_dump" || target == "/config") {
+      res.result(200);
+      res.set(http::field::content_type, "application/json");
+      res.body() = snap->dump_json;
+    } else if (target == "/stats") {
+      res.result(200);
+      res.set(http::field::content_type, "application/json");
+      res.body() = "{\"requests\":" + std::to_string(g_request_counter.load()) +
+                   ",\"config_generation\":" + std::to_string(snap->generation) +
+                   ",\"config_reloads_ok\":" + std::to_string(shared.store->reloads_ok.load()) +
+                   ",\"config_reloads_rejected\":" +
+                   std::to_string(shared.store->reloads_rejected.load()) + "}";
+    } else {
+      res.result(404);
+      res.set(http::field::content_type, "text/plain");
+      res.body() = "not found; try /health, /ready, /config_dump, /stats\n";
+    }
+    res.prepare_payload();
+    auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
+    if (wec || !res.keep_alive()) break;
+  }
+}
+
+net::awaitable<void> accept_loop(tcp::acceptor acceptor, Worker &worker, const Shared &shared) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(kTuple);
+    if (ec) {
+      if (ec == net::error::operation_aborted) co_return;
+      spdlog::warn("accept failed: {}", ec.message());
+      continue;
+    }
+    net::co_spawn(
+        worker.io,
+        [&worker, &shared, s = std::move(socket)]() mutable -> net::awaitable<void> {
+          Session session(worker, shared, std::move(s));
+          co_await session.run();
+        },
+        net::detached);
+  }
+}
+
+net::awaitable<void> admin_accept_loop(tcp::acceptor acceptor, const Shared &shared) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(kTuple);
+    if (ec) {
+      if (ec == net::error::operation_aborted) co_return;
+      continue;
+    }
+    net::co_spawn(acceptor.get_executor(), admin_session(std::move(socket), shared), net::detached);
+  }
+}
+
+Result<tcp::acceptor> open_acceptor(net::io_context &io, const std::string &host, uint16_t port,
+                                    bool reuse_port) {
+  beast::error_code ec;
+  auto addr = net::ip::make_address(host, ec);
+  if (ec) return Error::config("invalid listen address \"" + host + "\"");
+  tcp::endpoint endpoint(addr, port);
+  tcp::acceptor acceptor(io);
+  acceptor.open(endpoint.protocol(), ec);
+  if (ec) return Error::config("socket: " + ec.message());
+  acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (reuse_port) {
+    int one = 1;
+    ::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  }
+  acceptor.bind(endpoint, ec);
+  if (ec)
+    return Error::config("cannot listen on " + host + ":" + std::to_string(port) + ": " +
+                         ec.message());
+  acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return Error::config("listen: " + ec.message());
+  return acceptor;
+}
+
+} // namespace
+
+int run_server(control::ConfigStore &store, const ServerOptions &opts) {
+  int n = opts.concurrency > 0 ? opts.concurrency
+                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  Shared shared{&store, &opts};
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < n; ++i) workers.push_back(std::make_unique<Worker>());
+
+  auto ports = store.current()->listener_ports;
+  for (auto &w : workers) {
+    for (uint16_t port : ports) {
+      auto acc = open_acceptor(w->io, opts.listen_host, port, true);
+      if (!acc) {
+        spdlog::error("{}", acc.error().message);
+        return 1;
+      }
+      net::co_spawn(w->io, accept_loop(std::move(*acc), *w, shared), net::detached);
+    }
+  }
+  auto admin = open_acceptor(workers[0]->io, opts.admin_host, opts.admin_port, false);
+  if (!admin) {
+    spdlog::error("admin: {}", admin.error().message);
+    return 1;
+  }
+  net::co_spawn(workers[0]->io, admin_accept_loop(std::move(*admin), shared), net::detached);
+
+  net::signal_set signals(workers[0]->io, SIGINT, SIGTERM);
+  signals.async_wait([&](const beast::error_code &, int sig) {
+    spdlog::info("received signal {}, shutting down", sig);
+    for (auto &w : workers) w->io.stop();
+  });
+  std::signal(SIGPIPE, SIG_IGN);
+
+  std::string listen;
+  for (uint16_t p : ports) listen += (listen.empty() ? "" : ", ") + opts.listen_host + ":" + std::to_string(p);
+  spdlog::info("aigw listening on {} ({} workers), admin on {}:{}, config generation {} from {}",
+               listen, n, opts.admin_host, opts.admin_port, store.current()->generation,
+               store.current()->source);
+
+  std::vector<std::thread> threads;
+  for (int i = 1; i < n; ++i) threads.emplace_back([&, i] { workers[i]->io.run(); });
+  workers[0]->io.run();
+  for (auto &t : threads) t.join();
+  return 0;
+}
+
+} // namespace aigw::proxy

@@ -1,0 +1,29 @@
+// The standalone data plane (`aigw run`): HTTP/1.1 listeners on one event loop per worker, the AI
+// pipeline in process, streaming relay to providers, and the admin listener.
+#pragma once
+
+#include "control/config_store.h"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace aigw::proxy {
+
+struct ServerOptions {
+  int concurrency = 0; // 0: one worker per core
+  std::string listen_host = "0.0.0.0";
+  std::string admin_host = "127.0.0.1";
+  uint16_t admin_port = 1064;
+  size_t max_request_body = 32 * 1024 * 1024;
+  size_t max_request_header = 64 * 1024;
+  size_t max_error_body = 4 * 1024 * 1024;    // upstream error bodies are buffered to translate
+  size_t max_usage_body = 32 * 1024 * 1024;   // JSON bodies beyond this are relayed uncounted
+  std::chrono::seconds idle_timeout{300};
+  bool access_log = true;
+};
+
+// Serves until SIGINT or SIGTERM. Returns the process exit code.
+int run_server(control::ConfigStore &store, const ServerOptions &opts);
+
+} // namespace aigw::proxy

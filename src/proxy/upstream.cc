@@ -1,0 +1,108 @@
+// Provider connections and the per-worker pool; see upstream.h.
+#include "proxy/upstream.h"
+
+#include <openssl/ssl.h>
+
+namespace aigw::proxy {
+
+UpstreamConn::UpstreamConn(net::any_io_executor ex, net::ssl::context *tls_ctx, bool tls) {
+  if (tls) {
+    tls_ = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, *tls_ctx);
+  } else {
+    plain_ = std::make_unique<beast::tcp_stream>(ex);
+  }
+}
+
+std::unique_ptr<net::ssl::context> make_client_tls_context() {
+  auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
+  ctx->set_default_verify_paths();
+  ctx->set_verify_mode(net::ssl::verify_peer);
+  ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                   net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                   net::ssl::context::no_tlsv1_1);
+  return ctx;
+}
+
+namespace {
+std::string key_of(const control::CompiledBackend &b) {
+  const auto &ep = b.endpoints.front();
+  return ep.host + ":" + std::to_string(ep.port) + (b.tls.enabled ? "|tls|" + b.tls.sni : "");
+}
+} // namespace
+
+net::awaitable<std::unique_ptr<UpstreamConn>>
+UpstreamPool::acquire(const control::CompiledBackend &backend,
+                      std::chrono::steady_clock::time_point deadline, std::string *error) {
+  if (backend.endpoints.empty()) {
+    *error = "no endpoints";
+    co_return nullptr;
+  }
+  auto it = idle_.find(key_of(backend));
+  if (it != idle_.end() && !it->second.empty()) {
+    auto conn = std::move(it->second.back());
+    it->second.pop_back();
+    conn->reused = true;
+    co_return conn;
+  }
+  co_return co_await connect(backend, deadline, error);
+}
+
+net::awaitable<std::unique_ptr<UpstreamConn>>
+UpstreamPool::connect(const control::CompiledBackend &backend,
+                      std::chrono::steady_clock::time_point deadline, std::string *error) {
+  if (backend.endpoints.empty()) {
+    *error = "no endpoints";
+    co_return nullptr;
+  }
+  // Every endpoint of the Backend, and every address of each, is tried in order.
+  for (const auto &ep : backend.endpoints) {
+    tcp::resolver resolver(ex_);
+    auto flags = ep.is_ip ? tcp::resolver::numeric_host : tcp::resolver::flags();
+    auto [rec, results] = co_await resolver.async_resolve(
+        ep.host, std::to_string(ep.port), flags, net::as_tuple(net::use_awaitable));
+    if (rec) {
+      *error = "DNS resolution of " + ep.host + " failed: " + rec.message();
+      continue;
+    }
+    auto conn = std::make_unique<UpstreamConn>(ex_, tls_ctx_, backend.tls.enabled);
+    conn->pool_key = key_of(backend);
+    conn->tcp().expires_at(deadline);
+    auto [cec, endpoint] =
+        co_await conn->tcp().async_connect(results, net::as_tuple(net::use_awaitable));
+    if (cec) {
+      *error = cec == beast::error::timeout ? "connection timeout" : "connection failure";
+      continue;
+    }
+    conn->tcp().socket().set_option(tcp::no_delay(true));
+    conn->peer = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+    if (backend.tls.enabled) {
+      auto &s = conn->tls_stream();
+      if (!backend.tls.sni.empty()) {
+        if (!SSL_set_tlsext_host_name(s.native_handle(), backend.tls.sni.c_str())) {
+          *error = "TLS: cannot set SNI";
+          continue;
+        }
+        if (backend.tls.verify) s.set_verify_callback(net::ssl::host_name_verification(backend.tls.sni));
+      }
+      if (!backend.tls.verify) s.set_verify_mode(net::ssl::verify_none);
+      auto [hec] = co_await s.async_handshake(net::ssl::stream_base::client,
+                                              net::as_tuple(net::use_awaitable));
+      if (hec) {
+        *error = "TLS handshake with " + backend.tls.sni + " failed: " + hec.message();
+        continue;
+      }
+    }
+    conn->tcp().expires_never();
+    co_return conn;
+  }
+  co_return nullptr;
+}
+
+void UpstreamPool::release(std::unique_ptr<UpstreamConn> conn) {
+  auto &vec = idle_[conn->pool_key];
+  if (vec.size() >= kMaxIdlePerKey) return; // closes it
+  conn->tcp().expires_never();
+  vec.push_back(std::move(conn));
+}
+
+} // namespace aigw::proxy

@@ -1,0 +1,231 @@
+// Test harness: starts the real aigw and testupstream binaries on free loopback ports, collects
+// aigw's JSON request log lines, and stops everything at the end of a test.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '../../..');
+export const AIGW_BIN = process.env.AIGW_BIN ?? path.join(repoRoot, 'build/aigw');
+export const TESTUPSTREAM_BIN = process.env.TESTUPSTREAM_BIN ?? path.join(repoRoot, 'build/testupstream');
+export const SHARED_DIR = path.resolve(repoRoot, '../shared');
+export const FIXTURES_DIR = path.join(SHARED_DIR, 'fixtures/envoy-ai-gateway');
+export const SANITIZED = process.env.AIGW_SANITIZED === '1';
+// Sanitizer builds are several times slower to start and to answer.
+export const SLOW = SANITIZED ? 5 : 1;
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const b64 = (s) => Buffer.from(s).toString('base64');
+
+async function waitFor(check, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (e) {
+      lastErr = e;
+    }
+    await sleep(25);
+  }
+  throw new Error(`timed out waiting for ${what}${lastErr ? `: ${lastErr.message}` : ''}`);
+}
+
+// Starts testupstream on a free port. Options: { cassettes: dir, id: TESTUPSTREAM_ID }.
+export async function startTestupstream(opts = {}) {
+  const args = ['--port', '0'];
+  if (opts.cassettes) args.push('--cassettes', opts.cassettes);
+  const env = { ...process.env };
+  if (opts.id) env.TESTUPSTREAM_ID = opts.id;
+  const child = spawn(TESTUPSTREAM_BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const rl = readline.createInterface({ input: child.stdout });
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`testupstream did not start: ${stderr}`)), 10000 * SLOW);
+    rl.once('line', (line) => {
+      clearTimeout(timer);
+      const m = /listening on .*:(\d+)\s*$/.exec(line);
+      if (!m) reject(new Error(`unexpected testupstream output: ${line}`));
+      else resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`testupstream exited with ${code}: ${stderr}`)));
+  });
+  rl.on('line', () => {});
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    stop: () => stopChild(child),
+  };
+}
+
+function stopChild(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+// The YAML for a Gateway listening on `port`, plus routes/backends given by the caller.
+export function gatewayYaml(port) {
+  return `apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: aigw}
+spec: {controllerName: gateway.envoyproxy.io/gatewayclass-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: aigw, namespace: default}
+spec:
+  gatewayClassName: aigw
+  listeners: [{name: http, protocol: HTTP, port: ${port}}]
+`;
+}
+
+// An OpenAI-schema AIServiceBackend + Backend pointing at host:port, with an API key.
+export function openaiBackendYaml(name, port, { apiKey = `sk-${name}`, host = '127.0.0.1', extraSpec = '' } = {}) {
+  return `---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: ${name}, namespace: default}
+spec:
+  schema: {name: OpenAI}
+  backendRef: {name: ${name}, kind: Backend, group: gateway.envoyproxy.io}
+${extraSpec}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: ${name}, namespace: default}
+spec:
+  endpoints: [{ip: {address: ${host}, port: ${port}}}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: ${name}-key, namespace: default}
+stringData: {apiKey: ${apiKey}}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: ${name}-key, namespace: default}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: ${name}}]
+  type: APIKey
+  apiKey: {secretRef: {name: ${name}-key}}
+`;
+}
+
+// Starts aigw with the given config text (a function of the listener port) or, with
+// `config: null`, from the environment in `env`. Resolves once it answers on both ports.
+export async function startAigw({ config, env = {}, args = [], concurrency = 2 } = {}) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'aigw-test-'));
+  const port = await freePort();
+  const adminPort = await freePort();
+  const runArgs = ['run'];
+  let configPath = null;
+  if (config !== null && config !== undefined) {
+    configPath = path.join(dir, 'config.yaml');
+    writeFileSync(configPath, typeof config === 'function' ? config(port) : config);
+    runArgs.push(configPath);
+  }
+  runArgs.push('--admin-port', String(adminPort), '--concurrency', String(concurrency), ...args);
+  const childEnv = { ...process.env, ...env };
+  if (config === null) {
+    // Autoconfig listens on 1975; tests cannot rely on that port being free, so they give
+    // aigw a config instead. This branch is used only for checks that fail before listening.
+  }
+  const child = spawn(AIGW_BIN, runArgs, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs = [];
+  const stderrLines = [];
+  readline.createInterface({ input: child.stdout }).on('line', (line) => {
+    try {
+      logs.push(JSON.parse(line));
+    } catch {
+      logs.push({ raw: line });
+    }
+  });
+  readline.createInterface({ input: child.stderr }).on('line', (line) => stderrLines.push(line));
+  let exited = null;
+  child.once('exit', (code) => (exited = code));
+  const base = `http://127.0.0.1:${port}`;
+  const admin = `http://127.0.0.1:${adminPort}`;
+  try {
+    await waitFor(async () => {
+      if (exited !== null) throw new Error(`aigw exited with ${exited}: ${stderrLines.join('\n')}`);
+      const r = await fetch(`${admin}/ready`);
+      return r.ok;
+    }, 15000 * SLOW, 'aigw admin /ready');
+    await waitFor(async () => {
+      await new Promise((resolve, reject) => {
+        const s = net.connect(port, '127.0.0.1', () => {
+          s.end();
+          resolve();
+        });
+        s.on('error', reject);
+      });
+      return true;
+    }, 5000 * SLOW, 'aigw listener');
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  }
+  return {
+    port,
+    adminPort,
+    base,
+    admin,
+    configPath,
+    logs,
+    stderr: stderrLines,
+    // Waits for the request log line that satisfies `pred`.
+    async logLine(pred, timeoutMs = 5000 * SLOW) {
+      let found;
+      await waitFor(() => (found = logs.find(pred)) !== undefined, timeoutMs, 'request log line');
+      return found;
+    },
+    async stop() {
+      const code = await stopChild(child);
+      return code;
+    },
+  };
+}
+
+// Runs aigw to completion (validate, or run that must fail) and returns {code, stdout, stderr}.
+export function runAigw(args, env = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(AIGW_BIN, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10000 * SLOW);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export function fixturesAvailable() {
+  return existsSync(FIXTURES_DIR);
+}
