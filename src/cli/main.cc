@@ -30,6 +30,8 @@ int main(int argc, char **argv) {
   run->add_flag("--no-watch", no_watch, "do not reload the configuration file when it changes");
   bool debug = false;
   run->add_flag("--debug", debug, "debug logging");
+  run->add_option("--log-level", log_level, "debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
   std::string validate_path;
   auto *validate = app.add_subcommand("validate", "check a configuration file and print every problem");

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <csignal>
 #include <random>
+#include <span>
 #include <thread>
 
 namespace aigw::proxy {
@@ -51,7 +52,8 @@ std::string status_line(unsigned status) {
 
 // Per-worker state: one event loop, its provider pool.
 struct Worker {
-  net::io_context io{1};
+  // Each socket lives on one worker's loop only, so the reactor needs no locking.
+  net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::unique_ptr<net::ssl::context> tls_ctx = make_client_tls_context();
   UpstreamPool pool{io.get_executor(), tls_ctx.get()};
 };
@@ -525,51 +527,69 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
     bool chunked_out = !length.has_value();
     if (chunked_out) head_out += "transfer-encoding: chunked\r\n\r\n";
     else head_out += "content-length: " + std::to_string(*length) + "\r\n\r\n";
-    if (!co_await write_all(head_out)) co_return false;
+    // When body bytes already arrived with the head, the head goes out with them in one write;
+    // otherwise (a stream still thinking) the client gets the head at once.
+    bool head_pending = true;
+    if (conn->buffer().size() == 0 && !rp.is_done()) {
+      if (!co_await write_all(head_out)) co_return false;
+      head_pending = false;
+    }
 
     pipeline::SseUsageScanner scanner;
     std::string json_copy;
     bool json_overflow = false;
     std::array<char, 16384> buf;
     bool upstream_failed = false;
-    while (!rp.is_done()) {
-      auto [ec, got] = co_await read_some(buf.data(), buf.size());
-      if (got > 0) {
-        std::string_view piece(buf.data(), got);
-        if (sse) {
-          scanner.feed(piece);
-        } else if (!json_overflow) {
-          if (json_copy.size() + got > opts.max_usage_body) {
-            json_overflow = true;
-            json_copy.clear();
-          } else {
-            json_copy.append(piece);
-          }
+    for (;;) {
+      size_t got = 0;
+      if (!rp.is_done()) {
+        beast::error_code ec;
+        std::tie(ec, got) = co_await read_some(buf.data(), buf.size());
+        if (ec) {
+          upstream_failed = true;
+          rec.error = ec == beast::error::timeout ? "upstream request timeout"
+                                                  : "upstream stream error: " + ec.message();
         }
-        bool wrote;
-        if (chunked_out) {
-          char size_line[20];
-          int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", got);
-          client_.expires_after(std::chrono::seconds(60));
-          std::array<net::const_buffer, 3> bufs{net::buffer(size_line, static_cast<size_t>(len)),
-                                                net::buffer(piece.data(), piece.size()),
-                                                net::buffer("\r\n", 2)};
-          auto [wec, wn] = co_await net::async_write(client_, bufs, kTuple);
-          wrote = !wec;
+      }
+      std::string_view piece(buf.data(), got);
+      if (sse) {
+        scanner.feed(piece);
+      } else if (!json_overflow && got > 0) {
+        if (json_copy.size() + got > opts.max_usage_body) {
+          json_overflow = true;
+          json_copy.clear();
         } else {
-          wrote = co_await write_all(piece);
+          json_copy.append(piece);
         }
-        if (!wrote) {
+      }
+      bool done = rp.is_done() && !upstream_failed;
+      // One write: [head] [chunk-size line, piece, CRLF | piece] [last chunk].
+      std::array<net::const_buffer, 5> bufs;
+      size_t nbufs = 0;
+      if (head_pending) bufs[nbufs++] = net::buffer(head_out);
+      char size_line[24];
+      if (got > 0) {
+        if (chunked_out) {
+          int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", got);
+          bufs[nbufs++] = net::buffer(size_line, static_cast<size_t>(len));
+          bufs[nbufs++] = net::buffer(piece.data(), piece.size());
+          bufs[nbufs++] = net::buffer("\r\n", 2);
+        } else {
+          bufs[nbufs++] = net::buffer(piece.data(), piece.size());
+        }
+      }
+      if (done && chunked_out) bufs[nbufs++] = net::buffer("0\r\n\r\n", 5);
+      if (nbufs > 0) {
+        client_.expires_after(std::chrono::seconds(60));
+        auto [wec, wn] = co_await net::async_write(
+            client_, std::span<const net::const_buffer>(bufs.data(), nbufs), kTuple);
+        if (wec) {
           rec.error = "client went away";
           co_return false; // dropping `conn` closes the provider connection too
         }
+        head_pending = false;
       }
-      if (ec) {
-        upstream_failed = true;
-        rec.error = ec == beast::error::timeout ? "upstream request timeout"
-                                                : "upstream stream error: " + ec.message();
-        break;
-      }
+      if (done || upstream_failed) break;
     }
     if (sse) {
       rec.usage = scanner.usage();
@@ -580,11 +600,8 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
       rec.response_model = facts.model;
     }
     if (rec.response_model.empty()) rec.response_model = std::string(model_header);
-    if (upstream_failed) {
-      // The client already has a status line: the only honest signal left is an aborted body.
-      co_return false;
-    }
-    if (chunked_out && !co_await write_all("0\r\n\r\n")) co_return false;
+    // The client already has a status line: the only honest signal left is an aborted body.
+    if (upstream_failed) co_return false;
     if (upstream_keepalive) worker_.pool.release(std::move(conn));
     co_return true;
   }

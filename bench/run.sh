@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# `make bench`: requests/s and latency of aigw against two baselines measured in the same run:
+#   direct  wrk → nginx mock provider (fixed chat.completion JSON)
+#   nginx   wrk → nginx reverse proxy (1 worker, keep-alive upstream) → mock
+#   aigw    wrk → aigw (--concurrency 1, full pipeline: parse, route, usage) → mock
+# at 64 connections and at 1 connection, with a small chat-completions body. Loopback only,
+# bounded durations (DURATION seconds per run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+AIGW=${AIGW:-build/aigw}
+NGINX=${NGINX:-/usr/sbin/nginx}
+command -v wrk >/dev/null || { echo "wrk is not installed (make setup)"; exit 1; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+MOCK=$(free_port); PROXY=$(free_port); GW=$(free_port); ADMIN=$(free_port)
+
+RESPONSE='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":9,"total_tokens":28}}'
+
+cat >"$work/nginx.conf" <<EOC
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/body;
+  proxy_temp_path $work/proxy;
+  fastcgi_temp_path $work/fastcgi;
+  uwsgi_temp_path $work/uwsgi;
+  scgi_temp_path $work/scgi;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$MOCK;
+    location / {
+      default_type application/json;
+      return 200 '$RESPONSE';
+    }
+  }
+}
+EOC
+cat >"$work/proxy.conf" <<EOC
+worker_processes 1;
+daemon off;
+pid $work/proxy.pid;
+error_log $work/proxy-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/pbody;
+  proxy_temp_path $work/pproxy;
+  fastcgi_temp_path $work/pfastcgi;
+  uwsgi_temp_path $work/puwsgi;
+  scgi_temp_path $work/pscgi;
+  keepalive_requests 1000000;
+  upstream mock { server 127.0.0.1:$MOCK; keepalive 128; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:$PROXY;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+EOC
+cat >"$work/aigw.yaml" <<EOC
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: bench}
+spec:
+  gatewayClassName: bench
+  listeners: [{name: http, protocol: HTTP, port: $GW}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: bench}
+spec:
+  parentRefs: [{name: bench}]
+  rules:
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: gpt-4o-mini}]}]
+      backendRefs: [{name: mock}]
+  llmRequestCosts:
+    - {metadataKey: llm_total_token, type: TotalToken}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: mock}
+spec:
+  schema: {name: OpenAI}
+  backendRef: {name: mock, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: mock}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: $MOCK}}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: mock-key}
+stringData: {apiKey: sk-bench}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: mock-key}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: mock}]
+  type: APIKey
+  apiKey: {secretRef: {name: mock-key}}
+EOC
+cat >"$work/post.lua" <<'EOC'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-client"
+wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Hello! Please say hello back in one short sentence."}],"temperature":0.2,"max_tokens":64}'
+EOC
+
+"$NGINX" -c "$work/nginx.conf" -e "$work/error.log" & pids+=($!)
+"$NGINX" -c "$work/proxy.conf" -e "$work/proxy-error.log" & pids+=($!)
+"$AIGW" run "$work/aigw.yaml" --concurrency 1 --admin-port "$ADMIN" --admin-address 127.0.0.1 \
+  --no-access-log --no-watch --log-level warn & pids+=($!)
+
+for url in "http://127.0.0.1:$MOCK/" "http://127.0.0.1:$PROXY/" "http://127.0.0.1:$ADMIN/ready"; do
+  for _ in $(seq 100); do curl -sf -o /dev/null "$url" && break; sleep 0.05; done
+done
+curl -sf -o /dev/null -X POST "http://127.0.0.1:$GW/v1/chat/completions" -d '{"model":"gpt-4o-mini"}' ||
+  { echo "aigw did not answer"; exit 1; }
+
+# run NAME URL CONNECTIONS → "rps p50_us p99_us"
+run() {
+  local out
+  out=$(wrk -t1 -c"$3" -d"${DURATION}s" --latency -s "$work/post.lua" "$2")
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  echo "$rps $(to_us "$p50") $(to_us "$p99")"
+}
+to_us() {
+  python3 -c "
+import re,sys; v=sys.argv[1]; m=re.match(r'([0-9.]+)(us|ms|s)',v)
+n=float(m.group(1)); print(round(n*{'us':1,'ms':1000,'s':1e6}[m.group(2)],1))" "$1"
+}
+
+printf '\n%-8s %6s %12s %10s %10s\n' target conns req/s p50_us p99_us
+declare -A R
+for c in 64 1; do
+  for t in direct nginx aigw; do
+    case $t in
+      direct) url="http://127.0.0.1:$MOCK/v1/chat/completions" ;;
+      nginx) url="http://127.0.0.1:$PROXY/v1/chat/completions" ;;
+      aigw) url="http://127.0.0.1:$GW/v1/chat/completions" ;;
+    esac
+    read -r rps p50 p99 < <(run "$t" "$url" "$c")
+    R[$t,$c]="$rps $p50 $p99"
+    printf '%-8s %6s %12s %10s %10s\n' "$t" "$c" "$rps" "$p50" "$p99"
+  done
+done
+
+python3 - "${R[direct,64]}" "${R[nginx,64]}" "${R[aigw,64]}" "${R[direct,1]}" "${R[nginx,1]}" "${R[aigw,1]}" <<'EOC'
+import sys
+d64, n64, a64, d1, n1, a1 = [list(map(float, s.split())) for s in sys.argv[1:]]
+print()
+print(f"64 connections: aigw/nginx requests/s = {a64[0]/n64[0]:.2f}x  (bar >= 0.70x)")
+print(f"64 connections: aigw/direct requests/s = {a64[0]/d64[0]:.2f}x")
+print(f"1 connection:   aigw adds {a1[2]-d1[2]:.0f} us to direct p99 (bar <= 200 us); nginx adds {n1[2]-d1[2]:.0f} us")
+print(f"1 connection:   aigw adds {a1[1]-d1[1]:.0f} us to direct p50; nginx adds {n1[1]-d1[1]:.0f} us")
+EOC
