@@ -142,9 +142,24 @@ public:
   Session(Worker &worker, const Shared &shared, tcp::socket socket)
       : worker_(worker), shared_(shared), client_(std::move(socket)) {}
 
-  net::awaitable<void> run();
+  // Serves requests until the client leaves; a watchdog enforces the deadlines meanwhile.
+  net::awaitable<void> serve();
 
 private:
+  net::awaitable<void> run();
+  net::awaitable<void> watchdog();
+  // Every wait of the session ends by `t`: past it, the watchdog aborts the client's and the
+  // provider's operations in flight. Setting it is a store, not a timer operation, so the hot path
+  // arms no timers.
+  void set_deadline(Clock::time_point t) {
+    deadline_ = t;
+    timed_out_ = false;
+    if (t < wake_at_) watchdog_timer_.cancel(); // wake it to look at the earlier deadline
+  }
+  bool timed_out(const beast::error_code &ec) const {
+    return timed_out_ && ec == net::error::operation_aborted;
+  }
+
   using RequestParser = http::request_parser<http::string_body>;
 
   net::awaitable<bool> handle(RequestParser &parser);
@@ -159,20 +174,51 @@ private:
 
   Worker &worker_;
   const Shared &shared_;
-  beast::tcp_stream client_;
+  tcp::socket client_;
+  net::steady_timer watchdog_timer_{client_.get_executor()};
+  Clock::time_point deadline_ = Clock::time_point::max();
+  Clock::time_point wake_at_ = Clock::time_point::max();
+  bool timed_out_ = false;
+  UpstreamConn *active_upstream_ = nullptr;
   beast::flat_buffer buffer_;
   bool keep_alive_ = true;
   RequestRecord *rec_ = nullptr;
 };
 
+net::awaitable<void> Session::serve() {
+  using namespace net::experimental::awaitable_operators;
+  co_await (run() || watchdog());
+}
+
+net::awaitable<void> Session::watchdog() {
+  for (;;) {
+    auto now = Clock::now();
+    if (now >= deadline_) {
+      timed_out_ = true;
+      deadline_ = Clock::time_point::max();
+      beast::error_code ignored;
+      client_.cancel(ignored);
+      if (active_upstream_) active_upstream_->cancel();
+    }
+    // Sleep to the deadline, but look again at least every second: deadlines move without
+    // telling the timer (only an earlier one cancels it).
+    wake_at_ = std::min(deadline_, now + std::chrono::seconds(1));
+    watchdog_timer_.expires_at(wake_at_);
+    co_await watchdog_timer_.async_wait(kTuple); // woken early by set_deadline or cancellation
+    auto cs = co_await net::this_coro::cancellation_state;
+    if (cs.cancelled() != net::cancellation_type::none) co_return; // the session is over
+  }
+}
+
 net::awaitable<void> Session::run() {
   const auto &opts = *shared_.opts;
-  client_.socket().set_option(tcp::no_delay(true));
+  beast::error_code nodelay_ec;
+  client_.set_option(tcp::no_delay(true), nodelay_ec);
   for (;;) {
     RequestParser parser;
     parser.header_limit(static_cast<uint32_t>(opts.max_request_header));
     parser.body_limit(opts.max_request_body);
-    client_.expires_after(opts.idle_timeout);
+    set_deadline(Clock::now() + opts.idle_timeout);
     auto [ec, n] = co_await http::async_read_header(client_, buffer_, parser, kTuple);
     if (ec) {
       if (ec == http::error::header_limit) {
@@ -186,7 +232,7 @@ net::awaitable<void> Session::run() {
                                             "request body exceeds the limit of " +
                                                 std::to_string(opts.max_request_body) + " bytes"));
       } else if (ec != http::error::end_of_stream && ec != net::error::eof &&
-                 ec != beast::error::timeout && ec != net::error::connection_reset &&
+                 !timed_out(ec) && ec != net::error::connection_reset &&
                  ec != net::error::operation_aborted) {
         keep_alive_ = false;
         co_await reply(400, "text/plain", "bad request: " + ec.message());
@@ -194,6 +240,7 @@ net::awaitable<void> Session::run() {
       break;
     }
     auto &req = parser.get();
+    set_deadline(Clock::now() + std::chrono::seconds(60)); // the rest of the request
     if (auto cl = parser.content_length(); cl && *cl > opts.max_request_body) {
       keep_alive_ = false;
       co_await reply(413, "application/json",
@@ -215,7 +262,7 @@ net::awaitable<void> Session::run() {
                                             "request body exceeds the limit of " +
                                                 std::to_string(opts.max_request_body) + " bytes"));
       } else if (bec != net::error::eof && bec != http::error::end_of_stream &&
-                 bec != net::error::connection_reset && bec != beast::error::timeout) {
+                 bec != net::error::connection_reset && !timed_out(bec)) {
         co_await reply(400, "text/plain", "bad request: " + bec.message());
       }
       break;
@@ -225,11 +272,10 @@ net::awaitable<void> Session::run() {
     if (!ok || !keep_alive_) break;
   }
   beast::error_code ignored;
-  client_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  client_.shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 net::awaitable<bool> Session::write_all(std::string_view a, std::string_view b) {
-  client_.expires_after(std::chrono::seconds(60));
   std::array<net::const_buffer, 2> bufs{net::buffer(a.data(), a.size()),
                                         net::buffer(b.data(), b.size())};
   auto [ec, n] = co_await net::async_write(client_, bufs, kTuple);
@@ -395,7 +441,13 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
       try_deadline = std::min(deadline, Clock::now() + *rule.retry->per_retry_timeout);
 
     std::string cerr;
+    set_deadline(try_deadline); // connecting counts against the attempt's deadline too
     auto conn = co_await worker_.pool.acquire(backend, try_deadline, &cerr);
+    // Whenever `conn` goes, the watchdog must no longer see it.
+    struct ClearActive {
+      Session *s;
+      ~ClearActive() { s->active_upstream_ = nullptr; }
+    } clear_active{this};
     std::optional<http::response_parser<http::buffer_body>> rp_holder;
     rp_holder.emplace();
     rp_holder->body_limit(boost::none);
@@ -407,7 +459,8 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
                      cerr;
         break;
       }
-      conn->tcp().expires_at(try_deadline);
+      set_deadline(try_deadline);
+      active_upstream_ = conn.get();
       std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(send_body.data(),
                                                                           send_body.size())};
       beast::error_code ec;
@@ -417,16 +470,17 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
           std::tie(ec, std::ignore) =
               co_await http::async_read_header(conn->tls_stream(), conn->buffer(), *rp_holder, kTuple);
       } else {
-        std::tie(ec, std::ignore) = co_await net::async_write(conn->tcp(), bufs, kTuple);
+        std::tie(ec, std::ignore) = co_await net::async_write(conn->socket(), bufs, kTuple);
         if (!ec)
           std::tie(ec, std::ignore) =
-              co_await http::async_read_header(conn->tcp(), conn->buffer(), *rp_holder, kTuple);
+              co_await http::async_read_header(conn->socket(), conn->buffer(), *rp_holder, kTuple);
       }
       if (!ec) {
         outcome = Outcome::kOk;
         break;
       }
-      if (ec == beast::error::timeout) {
+      active_upstream_ = nullptr;
+      if (timed_out(ec)) {
         outcome = Outcome::kTimeout;
         last_error = "upstream request timeout";
         conn.reset();
@@ -454,6 +508,7 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
       if (again && Clock::now() < deadline) continue;
       break;
     }
+    active_upstream_ = conn.get();
     rec.upstream_host = conn->peer;
     auto &rp = *rp_holder;
     auto &res = rp.get();
@@ -475,7 +530,7 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
             co_await http::async_read_some(conn->tls_stream(), conn->buffer(), rp, kTuple);
       else
         std::tie(ec, std::ignore) =
-            co_await http::async_read_some(conn->tcp(), conn->buffer(), rp, kTuple);
+            co_await http::async_read_some(conn->socket(), conn->buffer(), rp, kTuple);
       if (ec == http::error::need_buffer) ec = {};
       co_return std::pair{ec, cap - res.body().size};
     };
@@ -518,6 +573,7 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
       if (!out_ct.empty()) head_out += "content-type: " + out_ct + "\r\n";
       head_out += "content-length: " + std::to_string(out_body.size()) + "\r\n\r\n";
       rec.error = "upstream status " + std::to_string(status);
+      active_upstream_ = nullptr;
       if (upstream_keepalive && rp.is_done()) worker_.pool.release(std::move(conn));
       co_return co_await write_all(head_out, out_body);
     }
@@ -547,8 +603,8 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
         std::tie(ec, got) = co_await read_some(buf.data(), buf.size());
         if (ec) {
           upstream_failed = true;
-          rec.error = ec == beast::error::timeout ? "upstream request timeout"
-                                                  : "upstream stream error: " + ec.message();
+          rec.error = timed_out(ec) ? "upstream request timeout"
+                                    : "upstream stream error: " + ec.message();
         }
       }
       std::string_view piece(buf.data(), got);
@@ -580,7 +636,6 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
       }
       if (done && chunked_out) bufs[nbufs++] = net::buffer("0\r\n\r\n", 5);
       if (nbufs > 0) {
-        client_.expires_after(std::chrono::seconds(60));
         auto [wec, wn] = co_await net::async_write(
             client_, std::span<const net::const_buffer>(bufs.data(), nbufs), kTuple);
         if (wec) {
@@ -601,6 +656,7 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
     }
     if (rec.response_model.empty()) rec.response_model = std::string(model_header);
     // The client already has a status line: the only honest signal left is an aborted body.
+    active_upstream_ = nullptr;
     if (upstream_failed) co_return false;
     if (upstream_keepalive) worker_.pool.release(std::move(conn));
     co_return true;
@@ -667,7 +723,7 @@ net::awaitable<void> accept_loop(tcp::acceptor acceptor, Worker &worker, const S
         worker.io,
         [&worker, &shared, s = std::move(socket)]() mutable -> net::awaitable<void> {
           Session session(worker, shared, std::move(s));
-          co_await session.run();
+          co_await session.serve();
         },
         net::detached);
   }

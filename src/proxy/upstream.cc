@@ -7,9 +7,9 @@ namespace aigw::proxy {
 
 UpstreamConn::UpstreamConn(net::any_io_executor ex, net::ssl::context *tls_ctx, bool tls) {
   if (tls) {
-    tls_ = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, *tls_ctx);
+    tls_ = std::make_unique<net::ssl::stream<tcp::socket>>(ex, *tls_ctx);
   } else {
-    plain_ = std::make_unique<beast::tcp_stream>(ex);
+    plain_ = std::make_unique<tcp::socket>(ex);
   }
 }
 
@@ -24,6 +24,9 @@ std::unique_ptr<net::ssl::context> make_client_tls_context() {
 }
 
 namespace {
+using namespace net::experimental::awaitable_operators;
+constexpr auto kTuple = net::as_tuple(net::use_awaitable);
+
 std::string key_of(const control::CompiledBackend &b) {
   const auto &ep = b.endpoints.front();
   return ep.host + ":" + std::to_string(ep.port) + (b.tls.enabled ? "|tls|" + b.tls.sni : "");
@@ -66,14 +69,20 @@ UpstreamPool::connect(const control::CompiledBackend &backend,
     }
     auto conn = std::make_unique<UpstreamConn>(ex_, tls_ctx_, backend.tls.enabled);
     conn->pool_key = key_of(backend);
-    conn->tcp().expires_at(deadline);
-    auto [cec, endpoint] =
-        co_await conn->tcp().async_connect(results, net::as_tuple(net::use_awaitable));
-    if (cec) {
-      *error = cec == beast::error::timeout ? "connection timeout" : "connection failure";
+    // Connects are rare (the pool keeps connections): a timer per connect is fine here.
+    net::steady_timer timer(ex_, deadline);
+    auto connected = co_await (net::async_connect(conn->socket(), results, kTuple) ||
+                               timer.async_wait(kTuple));
+    if (connected.index() == 1) {
+      *error = "connection timeout";
       continue;
     }
-    conn->tcp().socket().set_option(tcp::no_delay(true));
+    auto [cec, endpoint] = std::get<0>(connected);
+    if (cec) {
+      *error = "connection failure";
+      continue;
+    }
+    conn->socket().set_option(tcp::no_delay(true));
     conn->peer = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
     if (backend.tls.enabled) {
       auto &s = conn->tls_stream();
@@ -85,14 +94,18 @@ UpstreamPool::connect(const control::CompiledBackend &backend,
         if (backend.tls.verify) s.set_verify_callback(net::ssl::host_name_verification(backend.tls.sni));
       }
       if (!backend.tls.verify) s.set_verify_mode(net::ssl::verify_none);
-      auto [hec] = co_await s.async_handshake(net::ssl::stream_base::client,
-                                              net::as_tuple(net::use_awaitable));
+      auto shaken = co_await (s.async_handshake(net::ssl::stream_base::client, kTuple) ||
+                              timer.async_wait(kTuple));
+      if (shaken.index() == 1) {
+        *error = "TLS handshake with " + backend.tls.sni + " timed out";
+        continue;
+      }
+      auto [hec] = std::get<0>(shaken);
       if (hec) {
         *error = "TLS handshake with " + backend.tls.sni + " failed: " + hec.message();
         continue;
       }
     }
-    conn->tcp().expires_never();
     co_return conn;
   }
   co_return nullptr;
@@ -101,7 +114,6 @@ UpstreamPool::connect(const control::CompiledBackend &backend,
 void UpstreamPool::release(std::unique_ptr<UpstreamConn> conn) {
   auto &vec = idle_[conn->pool_key];
   if (vec.size() >= kMaxIdlePerKey) return; // closes it
-  conn->tcp().expires_never();
   vec.push_back(std::move(conn));
 }
 

@@ -24,17 +24,22 @@ public:
   UpstreamConn(net::any_io_executor ex, net::ssl::context *tls_ctx, bool tls);
 
   bool tls() const { return tls_ != nullptr; }
-  beast::tcp_stream &tcp() { return tls_ ? tls_->next_layer() : *plain_; }
-  beast::ssl_stream<beast::tcp_stream> &tls_stream() { return *tls_; }
+  tcp::socket &socket() { return tls_ ? tls_->next_layer() : *plain_; }
+  net::ssl::stream<tcp::socket> &tls_stream() { return *tls_; }
   beast::flat_buffer &buffer() { return buffer_; }
+  // Aborts whatever operation is in flight (the session's watchdog uses it for deadlines).
+  void cancel() {
+    beast::error_code ignored;
+    socket().cancel(ignored);
+  }
 
   std::string pool_key;
   bool reused = false; // taken from the pool (may have been closed by the peer meanwhile)
   std::string peer;    // "ip:port" it connected to
 
 private:
-  std::unique_ptr<beast::tcp_stream> plain_;
-  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls_;
+  std::unique_ptr<tcp::socket> plain_;
+  std::unique_ptr<net::ssl::stream<tcp::socket>> tls_;
   beast::flat_buffer buffer_;
 };
 

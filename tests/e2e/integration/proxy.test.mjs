@@ -360,6 +360,64 @@ spec:
   });
 });
 
+describe('aigw run: timeouts', () => {
+  let silent;
+  let up;
+  let gw;
+  before(async () => {
+    // A provider that accepts connections and never answers.
+    silent = net.createServer((sock) => sock.on('data', () => {}));
+    await new Promise((r) => silent.listen(0, '127.0.0.1', r));
+    up = await startTestupstream();
+    gw = await startAigw({
+      config: (port) =>
+        gatewayYaml(port) +
+        routeYaml({
+          name: 'timeouts',
+          rules: `    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: silent}]}]
+      backendRefs: [{name: silent}]
+      timeouts: {request: 1s}
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: slow-stream}]}]
+      backendRefs: [{name: up}]
+      timeouts: {request: 1s}`,
+        }) +
+        openaiBackendYaml('silent', silent.address().port) +
+        openaiBackendYaml('up', up.port),
+    });
+  });
+  after(async () => {
+    await gw?.stop();
+    await up?.stop();
+    silent?.close();
+  });
+
+  it('answers 504 when the provider says nothing before the route timeout', async () => {
+    const started = Date.now();
+    const res = await chat(gw, { model: 'silent', messages: [] });
+    const took = Date.now() - started;
+    assert.equal(res.status, 504);
+    const body = await res.json();
+    assert.equal(body.error.code, '504');
+    assert.match(body.error.message, /upstream request timeout/);
+    assert.ok(took >= 900 && took < 3000 * SLOW, `took ${took} ms`);
+  });
+
+  it('cuts a stream that outlives the route timeout, as Envoy does', async () => {
+    const res = await chat(gw, { model: 'slow-stream', stream: true, messages: [] }, {
+      'x-response-type': 'sse',
+      'x-response-body': b64('{"a":1}\n{"a":2}\n{"a":3}\n{"a":4}'),
+      'x-response-chunk-delay-ms': '600',
+    });
+    assert.equal(res.status, 200);
+    await assert.rejects(res.text());
+  });
+
+  it('still serves the next request on the same connection after a timeout', async () => {
+    const res = await chat(gw, { model: 'slow-stream', messages: [] });
+    assert.equal(res.status, 200);
+  });
+});
+
 describe('aigw run: configuration reload', () => {
   let up;
   let gw;
