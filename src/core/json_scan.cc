@@ -54,11 +54,91 @@ size_t skip_value(std::string_view t, size_t i) {
 
 } // namespace
 
+bool Member::key_is(std::string_view plain) const {
+  if (key.find('\\') == std::string_view::npos) return key == plain;
+  return unescape(key) == plain;
+}
+
 const Member *ObjectSpans::find(std::string_view key) const {
   // Last occurrence wins, as in most JSON parsers' handling of duplicate keys.
   for (auto it = members.rbegin(); it != members.rend(); ++it)
-    if (it->key == key) return &*it;
+    if (it->key_is(key)) return &*it;
   return nullptr;
+}
+
+namespace {
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool read_hex4(std::string_view s, size_t at, uint32_t &out) {
+  if (at + 4 > s.size()) return false;
+  out = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    int v = hex_value(s[at + i]);
+    if (v < 0) return false;
+    out = (out << 4) | static_cast<uint32_t>(v);
+  }
+  return true;
+}
+
+void append_utf8(std::string &out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+} // namespace
+
+std::string unescape(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] != '\\' || i + 1 >= raw.size()) {
+      out += raw[i];
+      continue;
+    }
+    char e = raw[++i];
+    switch (e) {
+    case 'n': out += '\n'; break;
+    case 't': out += '\t'; break;
+    case 'r': out += '\r'; break;
+    case 'b': out += '\b'; break;
+    case 'f': out += '\f'; break;
+    case 'u': {
+      uint32_t cp = 0;
+      if (!read_hex4(raw, i + 1, cp)) {
+        out += "\\u";
+        break;
+      }
+      i += 4;
+      uint32_t lo = 0;
+      if (cp >= 0xD800 && cp < 0xDC00 && i + 2 < raw.size() && raw[i + 1] == '\\' &&
+          raw[i + 2] == 'u' && read_hex4(raw, i + 3, lo) && lo >= 0xDC00 && lo < 0xE000) {
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        i += 6;
+      }
+      append_utf8(out, cp);
+      break;
+    }
+    default: out += e; // \" \\ \/
+    }
+  }
+  return out;
 }
 
 std::optional<ObjectSpans> scan_object(std::string_view t, size_t max_members) {

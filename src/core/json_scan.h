@@ -14,6 +14,8 @@ namespace aigw::json {
 
 struct Member {
   std::string_view key; // the key as written, without quotes (escapes not decoded)
+  // True when the key, escapes decoded, equals `plain` ("mod\u0065l" is "model").
+  bool key_is(std::string_view plain) const;
   size_t key_begin = 0; // offset of the opening quote of the key
   size_t value_begin = 0;
   size_t value_end = 0; // one past the last byte of the value
@@ -30,6 +32,10 @@ struct ObjectSpans {
 // Scans the object that starts at the first non-space byte of `text`. Returns nullopt when `text`
 // does not hold an object or is malformed at the top level, or has more than `max_members`.
 std::optional<ObjectSpans> scan_object(std::string_view text, size_t max_members = 100000);
+
+// Decodes the escapes of a JSON string body (\n, \uXXXX with surrogate pairs, ...) to UTF-8.
+// Malformed escapes are kept as written.
+std::string unescape(std::string_view raw);
 
 // Appends `s` to `out` as a JSON string literal (with quotes), escaping as RFC 8259 requires.
 void append_quoted(std::string &out, std::string_view s);

@@ -10,7 +10,7 @@ EndpointMatch match_endpoint(std::string_view method, std::string_view target) {
   else if (m.path == "/v1/completions") m.endpoint = Endpoint::kCompletions;
   else if (m.path == "/v1/embeddings") m.endpoint = Endpoint::kEmbeddings;
   else if (m.path == "/v1/models") m.endpoint = Endpoint::kModels;
-  if (m.endpoint == Endpoint::kModels) m.method_allowed = method == "GET" || method == "HEAD";
+  if (m.endpoint == Endpoint::kModels) m.method_allowed = method == "GET";
   else m.method_allowed = method == "POST";
   return m;
 }

@@ -20,25 +20,32 @@ Result<ParsedRequest> parse_request_body(Endpoint endpoint, std::string_view bod
   simdjson::dom::object obj;
   if (doc.get_object().get(obj)) return bad("the request body must be a JSON object");
   ParsedRequest out;
-  std::string_view model;
-  if (auto m = obj["model"]; !m.error()) {
-    if (m.get_string().get(model)) return bad("\"model\" must be a string");
-    out.model = std::string(model);
-  }
-  if (auto s = obj["stream"]; !s.error()) {
-    bool stream = false;
-    if (!s.get_bool().get(stream)) out.stream = stream;
-    else if (!s.is_null()) return bad("\"stream\" must be a boolean");
-  }
-  if (auto so = obj["stream_options"]; !so.error()) {
-    bool inc = false;
-    if (!so["include_usage"].get_bool().get(inc)) out.include_usage = inc;
-  }
-  for (const char *k : {"max_completion_tokens", "max_tokens"}) {
-    uint64_t v = 0;
-    if (!obj[k].get_uint64().get(v)) {
-      out.max_tokens = v;
-      break;
+  // Fields are read in order and the last occurrence of a key wins, as in the providers' own
+  // parsers (and Go's): a body with two "model" keys is routed by the one the provider will use.
+  for (auto field : obj) {
+    std::string_view key = field.key;
+    simdjson::dom::element v = field.value;
+    if (key == "model") {
+      std::string_view model;
+      if (v.get_string().get(model)) return bad("\"model\" must be a string");
+      out.model = std::string(model);
+    } else if (key == "stream") {
+      bool stream = false;
+      if (!v.get_bool().get(stream)) out.stream = stream;
+      else if (!v.is_null()) return bad("\"stream\" must be a boolean");
+      else out.stream = false;
+    } else if (key == "stream_options") {
+      out.include_usage = false;
+      simdjson::dom::object so;
+      if (!v.get_object().get(so)) {
+        for (auto inner : so) {
+          bool inc = false;
+          if (inner.key == "include_usage") out.include_usage = !inner.value.get_bool().get(inc) && inc;
+        }
+      }
+    } else if (key == "max_completion_tokens" || key == "max_tokens") {
+      uint64_t n = 0;
+      if (!v.get_uint64().get(n) && (key == "max_completion_tokens" || !out.max_tokens)) out.max_tokens = n;
     }
   }
   return out;
@@ -58,8 +65,10 @@ std::optional<std::string> encode_request_body(std::string_view body,
   std::vector<Edit> edits;
   bool object_empty = spans->members.empty();
   if (!model_override.empty()) {
-    if (const auto *m = spans->find("model")) {
-      edits.push_back({m->value_begin, m->value_end, json::quoted(model_override)});
+    if (spans->find("model")) {
+      // Every occurrence: whichever one a parser keeps, it sees the override.
+      for (const auto &m : spans->members)
+        if (m.key_is("model")) edits.push_back({m.value_begin, m.value_end, json::quoted(model_override)});
     } else {
       std::string ins = "\"model\":" + json::quoted(model_override);
       if (!object_empty) ins += ',';
@@ -89,9 +98,15 @@ std::optional<std::string> encode_request_body(std::string_view body,
       edits.push_back({spans->close, spans->close, std::move(ins)});
     }
   }
-  std::sort(edits.begin(), edits.end(), [](const Edit &a, const Edit &b) { return a.begin > b.begin; });
+  // Back to front so offsets stay valid. Edits at the same offset are insertions in the order
+  // they were added; applying the later one first keeps that order in the text.
+  std::vector<size_t> order(edits.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return edits[a].begin != edits[b].begin ? edits[a].begin > edits[b].begin : a > b;
+  });
   std::string out(body);
-  for (const auto &e : edits) out.replace(e.begin, e.end - e.begin, e.text);
+  for (size_t i : order) out.replace(edits[i].begin, edits[i].end - edits[i].begin, edits[i].text);
   return out;
 }
 

@@ -38,6 +38,13 @@ TEST(JsonScan, EmptyObject) {
   EXPECT_EQ(spans->close, 2u);
 }
 
+TEST(JsonScan, KeysCompareWithEscapesDecoded) {
+  auto spans = scan_object(R"({"mod\u0065l":"a","\ud83d\ude00":1})");
+  ASSERT_TRUE(spans);
+  ASSERT_NE(spans->find("model"), nullptr);
+  EXPECT_TRUE(spans->members[1].key_is("\xF0\x9F\x98\x80"));
+}
+
 TEST(JsonQuote, EscapesControlCharactersAndQuotes) {
   EXPECT_EQ(quoted("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\u0001\"");
 }

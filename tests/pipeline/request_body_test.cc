@@ -76,5 +76,13 @@ TEST(EncodeRequestBody, BothInsertionsIntoAnEmptyObjectStayValidJson) {
   EXPECT_TRUE(parse_request_body(Endpoint::kChatCompletions, *out).ok());
 }
 
+TEST(EncodeRequestBody, InsertionsAtTheSameOffsetKeepTheirOrder) {
+  // Found by fuzz_request_body: in "{}" both insertions land on the closing brace.
+  auto out = encode_request_body("\r{}", "m", true);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out, "\r{\"model\":\"m\",\"stream_options\":{\"include_usage\":true}}");
+  EXPECT_TRUE(parse_request_body(Endpoint::kChatCompletions, *out).ok());
+}
+
 } // namespace
 } // namespace aigw::pipeline
