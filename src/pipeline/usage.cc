@@ -11,7 +11,9 @@ void read_usage(simdjson::dom::element e, TokenUsage &u) {
     uint64_t v = 0;
     if (!parent[key].get_uint64().get(v)) return v;
     double d = 0;
-    if (!parent[key].get_double().get(d) && d >= 0) return static_cast<uint64_t>(d);
+    // Some providers send counts as floats (Cohere); anything outside uint64 is not a count.
+    if (!parent[key].get_double().get(d) && d >= 0 && d < 18446744073709551616.0)
+      return static_cast<uint64_t>(d);
     return std::nullopt;
   };
   // chat / completions / embeddings use prompt/completion; responses-style use input/output.

@@ -25,6 +25,12 @@ TEST(ExtractFromJson, EmbeddingsHaveInputAndTotalOnly) {
   EXPECT_FALSE(f.usage.output);
 }
 
+TEST(ExtractFromJson, FloatCountsAreTruncatedAndHugeOnesIgnored) {
+  auto f = extract_from_json(R"({"usage":{"prompt_tokens":12.7,"completion_tokens":1e30}})");
+  EXPECT_EQ(f.usage.input, 12u);
+  EXPECT_FALSE(f.usage.output);
+}
+
 TEST(ExtractFromJson, MalformedOrMissingUsageIsEmpty) {
   EXPECT_FALSE(extract_from_json("{not json").usage.any());
   EXPECT_FALSE(extract_from_json(R"({"usage":null})").usage.any());
