@@ -180,6 +180,8 @@ private:
   Clock::time_point wake_at_ = Clock::time_point::max();
   bool timed_out_ = false;
   UpstreamConn *active_upstream_ = nullptr;
+  // Relay buffer, one per connection: kept out of the per-request coroutine frames.
+  std::array<char, 16384> relay_buf_;
   beast::flat_buffer buffer_;
   bool keep_alive_ = true;
   RequestRecord *rec_ = nullptr;
@@ -548,7 +550,7 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
     if (status >= 300) {
       // Errors are small and get translated: read them whole (bounded).
       std::string err_body;
-      std::array<char, 16384> buf;
+      auto &buf = relay_buf_;
       while (!rp.is_done()) {
         auto [ec, got] = co_await read_some(buf.data(), buf.size());
         err_body.append(buf.data(), got);
@@ -594,7 +596,7 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
     pipeline::SseUsageScanner scanner;
     std::string json_copy;
     bool json_overflow = false;
-    std::array<char, 16384> buf;
+    auto &buf = relay_buf_;
     bool upstream_failed = false;
     for (;;) {
       size_t got = 0;
