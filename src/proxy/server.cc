@@ -243,6 +243,13 @@ net::awaitable<void> Session::run() {
     }
     auto &req = parser.get();
     set_deadline(Clock::now() + std::chrono::seconds(60)); // the rest of the request
+    if (static_cast<size_t>(std::distance(req.begin(), req.end())) > opts.max_request_headers) {
+      keep_alive_ = false;
+      co_await reply(431, "text/plain",
+                     "too many request headers (limit " + std::to_string(opts.max_request_headers) +
+                         ")");
+      break;
+    }
     if (auto cl = parser.content_length(); cl && *cl > opts.max_request_body) {
       keep_alive_ = false;
       co_await reply(413, "application/json",

@@ -139,6 +139,14 @@ describe('aigw run: OpenAI passthrough', () => {
     assert.equal(ok.status, 200);
   });
 
+  it('rejects more than 100 request headers with 431', async () => {
+    const headers = {};
+    for (let i = 0; i < 120; i++) headers[`x-h-${i}`] = 'v';
+    const res = await chat(gw, { model: 'gpt-4o-mini', messages: [] }, headers).catch((e) => ({ status: 'reset', e }));
+    if (res.status !== 'reset') assert.equal(res.status, 431);
+    assert.equal((await chat(gw, { model: 'gpt-4o-mini', messages: [] })).status, 200);
+  });
+
   it('accepts a chunked request body', async () => {
     const port = gw.port;
     const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [] });
