@@ -30,13 +30,16 @@ BENCHMARK(BM_EncodeWithOverrideAndUsage);
 void BM_SseUsageScan(benchmark::State &state) {
   std::string stream;
   for (int i = 0; i < 50; ++i)
-    stream += R"(data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"word "}}]})"
-              "\n\n";
-  stream += R"(data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4o","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":50,"total_tokens":60}})"
-            "\n\ndata: [DONE]\n\n";
+    stream +=
+        R"(data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"word "}}]})"
+        "\n\n";
+  stream +=
+      R"(data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4o","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":50,"total_tokens":60}})"
+      "\n\ndata: [DONE]\n\n";
   for (auto _ : state) {
     aigw::pipeline::SseUsageScanner s;
-    for (size_t i = 0; i < stream.size(); i += 512) s.feed(std::string_view(stream).substr(i, 512));
+    for (size_t i = 0; i < stream.size(); i += 512)
+      s.feed(std::string_view(stream).substr(i, 512));
     benchmark::DoNotOptimize(s.usage());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * stream.size()));

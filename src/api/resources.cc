@@ -22,7 +22,8 @@ ObjectMeta decode_meta(const Field &doc) {
   m.namespace_ = meta["namespace"].str_or("default");
   if (m.namespace_.empty()) m.namespace_ = "default";
   Field ann = meta["annotations"];
-  for (const auto &k : ann.map_keys()) m.annotations[k] = ann[k.c_str()].str_or("");
+  for (const auto &k : ann.map_keys())
+    m.annotations[k] = ann[k.c_str()].str_or("");
   return m;
 }
 
@@ -129,8 +130,8 @@ void decode_route(const Field &doc, const ObjectMeta &meta, Resources &out) {
     c.metadata_key = cf["metadataKey"].required_str().value_or("");
     c.type = cf["type"].required_str().value_or("");
     c.cel = cf["cel"].str_or("");
-    static const char *kTypes[] = {"OutputToken",   "InputToken",     "CachedInputToken",
-                                   "TotalToken",    "ReasoningToken", "CacheCreationInputToken",
+    static const char *kTypes[] = {"OutputToken", "InputToken",     "CachedInputToken",
+                                   "TotalToken",  "ReasoningToken", "CacheCreationInputToken",
                                    "CEL"};
     if (!c.type.empty() &&
         std::none_of(std::begin(kTypes), std::end(kTypes), [&](auto t) { return c.type == t; }))
@@ -163,8 +164,8 @@ void decode_ai_backend(const Field &doc, const ObjectMeta &meta, Resources &out)
   b.meta = meta;
   Field spec = doc["spec"];
   b.schema_name = spec["schema"]["name"].required_str().value_or("");
-  static const char *kSchemas[] = {"OpenAI",       "Cohere",      "AWSBedrock", "AzureOpenAI",
-                                   "GCPVertexAI", "GCPAnthropic", "Anthropic", "AWSAnthropic"};
+  static const char *kSchemas[] = {"OpenAI",      "Cohere",       "AWSBedrock", "AzureOpenAI",
+                                   "GCPVertexAI", "GCPAnthropic", "Anthropic",  "AWSAnthropic"};
   if (!b.schema_name.empty() && std::none_of(std::begin(kSchemas), std::end(kSchemas),
                                              [&](auto s) { return b.schema_name == s; }))
     spec["schema"]["name"].fail("unknown schema \"" + b.schema_name +
@@ -227,8 +228,10 @@ void decode_tls_policy(const Field &doc, const ObjectMeta &meta, Resources &out)
   for (size_t i = 0; i < targets.size(); ++i) {
     auto kind = targets.at(i)["kind"].str_or("");
     if (auto n = targets.at(i)["name"].required_str()) {
-      if (kind == "Backend") p.target_backends.push_back(*n);
-      else targets.at(i)["kind"].warn("only Backend targets are supported; \"" + kind + "\" ignored");
+      if (kind == "Backend")
+        p.target_backends.push_back(*n);
+      else
+        targets.at(i)["kind"].warn("only Backend targets are supported; \"" + kind + "\" ignored");
     }
   }
   Field v = spec["validation"];
@@ -267,8 +270,10 @@ void decode_security_policy(const Field &doc, const ObjectMeta &meta, Resources 
     p.api_key_secret = s;
   };
   if (p.type == "APIKey") {
-    if (!spec["apiKey"].present()) spec["apiKey"].fail("is required when type is APIKey");
-    else secret_ref(spec["apiKey"]);
+    if (!spec["apiKey"].present())
+      spec["apiKey"].fail("is required when type is APIKey");
+    else
+      secret_ref(spec["apiKey"]);
   } else if (p.type == "AzureAPIKey") {
     if (spec["azureAPIKey"].present()) secret_ref(spec["azureAPIKey"]);
   } else if (p.type == "AnthropicAPIKey") {
@@ -308,10 +313,18 @@ void decode_traffic_policy(const Field &doc, const ObjectMeta &meta, Resources &
     if (auto n = retry["numAttemptsPerPriority"].integer(0, 100))
       r.num_attempts_per_priority = static_cast<uint32_t>(*n);
     Field triggers = retry["retryOn"]["triggers"];
-    static const char *kTriggers[] = {"5xx",   "gateway-error",   "reset",
-                                      "connect-failure", "retriable-4xx", "refused-stream",
-                                      "retriable-status-codes", "cancelled", "deadline-exceeded",
-                                      "internal", "resource-exhausted", "unavailable"};
+    static const char *kTriggers[] = {"5xx",
+                                      "gateway-error",
+                                      "reset",
+                                      "connect-failure",
+                                      "retriable-4xx",
+                                      "refused-stream",
+                                      "retriable-status-codes",
+                                      "cancelled",
+                                      "deadline-exceeded",
+                                      "internal",
+                                      "resource-exhausted",
+                                      "unavailable"};
     for (size_t i = 0; i < triggers.size(); ++i) {
       if (auto t = triggers.at(i).str()) {
         if (std::none_of(std::begin(kTriggers), std::end(kTriggers),
@@ -322,16 +335,18 @@ void decode_traffic_policy(const Field &doc, const ObjectMeta &meta, Resources &
     }
     Field codes = retry["retryOn"]["httpStatusCodes"];
     for (size_t i = 0; i < codes.size(); ++i)
-      if (auto c = codes.at(i).integer(100, 599)) r.http_status_codes.push_back(static_cast<int>(*c));
+      if (auto c = codes.at(i).integer(100, 599))
+        r.http_status_codes.push_back(static_cast<int>(*c));
     if (auto t = retry["perRetry"]["timeout"].str()) {
-      if (auto d = parse_duration(*t)) r.per_retry_timeout = *d;
-      else retry["perRetry"]["timeout"].fail("must be a duration like \"30s\", got \"" + *t + "\"");
+      if (auto d = parse_duration(*t))
+        r.per_retry_timeout = *d;
+      else
+        retry["perRetry"]["timeout"].fail("must be a duration like \"30s\", got \"" + *t + "\"");
     }
     p.retry = std::move(r);
   }
   p.has_rate_limit = spec["rateLimit"].present();
-  if (p.has_rate_limit)
-    spec["rateLimit"].warn("rate limiting is not supported yet and is ignored");
+  if (p.has_rate_limit) spec["rateLimit"].warn("rate limiting is not supported yet and is ignored");
   out.traffic_policies.push_back(std::move(p));
 }
 
@@ -349,7 +364,8 @@ void decode_secret(const Field &doc, const ObjectMeta &meta, Resources &out) {
     s.data[k] = *decoded;
   }
   Field string_data = doc["stringData"];
-  for (const auto &k : string_data.map_keys()) s.data[k] = string_data[k.c_str()].str_or("");
+  for (const auto &k : string_data.map_keys())
+    s.data[k] = string_data[k.c_str()].str_or("");
   out.secrets.push_back(std::move(s));
 }
 
@@ -387,19 +403,26 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     size_t start = i;
-    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.'))
+      ++i;
     if (start == i) return std::nullopt;
     double v = 0;
     auto [p, ec] = std::from_chars(s.data() + start, s.data() + i, v);
     if (ec != std::errc() || p != s.data() + i) return std::nullopt;
     size_t ustart = i;
-    while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i]))) ++i;
+    while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i])))
+      ++i;
     std::string_view unit = s.substr(ustart, i - ustart);
-    if (unit == "h") total_ms += v * 3600000;
-    else if (unit == "m") total_ms += v * 60000;
-    else if (unit == "s") total_ms += v * 1000;
-    else if (unit == "ms") total_ms += v;
-    else return std::nullopt;
+    if (unit == "h")
+      total_ms += v * 3600000;
+    else if (unit == "m")
+      total_ms += v * 60000;
+    else if (unit == "s")
+      total_ms += v * 1000;
+    else if (unit == "ms")
+      total_ms += v;
+    else
+      return std::nullopt;
   }
   return std::chrono::milliseconds(static_cast<int64_t>(total_ms));
 }
@@ -424,16 +447,26 @@ void decode_document(const YAML::Node &node, size_t doc_index, Resources &out, D
     return;
   }
   Field doc(node, kind + " " + meta.key(), "", &diag);
-  if (kind == "AIGatewayRoute") decode_route(doc, meta, out);
-  else if (kind == "AIServiceBackend") decode_ai_backend(doc, meta, out);
-  else if (kind == "Backend") decode_backend(doc, meta, out);
-  else if (kind == "BackendTLSPolicy") decode_tls_policy(doc, meta, out);
-  else if (kind == "BackendSecurityPolicy") decode_security_policy(doc, meta, out);
-  else if (kind == "BackendTrafficPolicy") decode_traffic_policy(doc, meta, out);
-  else if (kind == "Secret") decode_secret(doc, meta, out);
-  else if (kind == "Gateway") decode_gateway(doc, meta, out);
-  else if (kind == "GatewayClass") out.gateway_classes.push_back(meta.name);
-  else diag.warning(kind + " " + meta.key() + ": kind " + kind + " is not supported yet; skipped");
+  if (kind == "AIGatewayRoute")
+    decode_route(doc, meta, out);
+  else if (kind == "AIServiceBackend")
+    decode_ai_backend(doc, meta, out);
+  else if (kind == "Backend")
+    decode_backend(doc, meta, out);
+  else if (kind == "BackendTLSPolicy")
+    decode_tls_policy(doc, meta, out);
+  else if (kind == "BackendSecurityPolicy")
+    decode_security_policy(doc, meta, out);
+  else if (kind == "BackendTrafficPolicy")
+    decode_traffic_policy(doc, meta, out);
+  else if (kind == "Secret")
+    decode_secret(doc, meta, out);
+  else if (kind == "Gateway")
+    decode_gateway(doc, meta, out);
+  else if (kind == "GatewayClass")
+    out.gateway_classes.push_back(meta.name);
+  else
+    diag.warning(kind + " " + meta.key() + ": kind " + kind + " is not supported yet; skipped");
 }
 
 } // namespace aigw::api

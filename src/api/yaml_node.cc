@@ -70,8 +70,7 @@ std::optional<int64_t> Field::integer(int64_t min, int64_t max) const {
     return std::nullopt;
   }
   if (v < min || v > max) {
-    fail("must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
-         s);
+    fail("must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + s);
     return std::nullopt;
   }
   return v;

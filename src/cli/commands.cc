@@ -14,8 +14,10 @@ namespace aigw::cli {
 namespace {
 
 void print_diagnostics(const api::Diagnostics &d) {
-  for (const auto &w : d.warnings()) spdlog::warn("config: {}", w);
-  for (const auto &e : d.errors()) spdlog::error("config: {}", e);
+  for (const auto &w : d.warnings())
+    spdlog::warn("config: {}", w);
+  for (const auto &e : d.errors())
+    spdlog::error("config: {}", e);
 }
 
 } // namespace
@@ -52,8 +54,10 @@ int run(const RunOptions &opts) {
 int validate(const std::string &config_path) {
   auto env = control::process_env();
   auto loaded = control::load_file(config_path, env, 1);
-  for (const auto &w : loaded.diag.warnings()) std::cout << "warning: " << w << "\n";
-  for (const auto &e : loaded.diag.errors()) std::cout << "error: " << e << "\n";
+  for (const auto &w : loaded.diag.warnings())
+    std::cout << "warning: " << w << "\n";
+  for (const auto &e : loaded.diag.errors())
+    std::cout << "error: " << e << "\n";
   if (!loaded.snapshot) {
     std::cout << config_path << ": invalid (" << loaded.diag.errors().size() << " error(s))\n";
     return 1;

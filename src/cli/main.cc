@@ -34,10 +34,12 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
   std::string validate_path;
-  auto *validate = app.add_subcommand("validate", "check a configuration file and print every problem");
+  auto *validate =
+      app.add_subcommand("validate", "check a configuration file and print every problem");
   validate->add_option("config", validate_path, "configuration file")->required();
 
-  auto *autoconfig = app.add_subcommand("autoconfig", "print the configuration built from the environment");
+  auto *autoconfig =
+      app.add_subcommand("autoconfig", "print the configuration built from the environment");
   auto *version = app.add_subcommand("version", "print the version");
 
   CLI11_PARSE(app, argc, argv);

@@ -35,7 +35,8 @@ Result<BaseUrl> parse_base_url(const std::string &url) {
   std::string authority = rest.substr(0, slash);
   out.path = slash == std::string::npos ? "" : rest.substr(slash);
   if (auto q = out.path.find_first_of("?#"); q != std::string::npos) out.path.resize(q);
-  while (!out.path.empty() && out.path.back() == '/') out.path.pop_back();
+  while (!out.path.empty() && out.path.back() == '/')
+    out.path.pop_back();
   if (!authority.empty() && authority.front() == '[') {
     size_t close = authority.find(']');
     if (close == std::string::npos) return Error::config("OPENAI_BASE_URL: bad IPv6 address");
@@ -59,7 +60,8 @@ Result<BaseUrl> parse_base_url(const std::string &url) {
       out.host = authority;
     }
   }
-  if (out.host.empty()) return Error::config("OPENAI_BASE_URL: missing hostname in \"" + url + "\"");
+  if (out.host.empty())
+    return Error::config("OPENAI_BASE_URL: missing hostname in \"" + url + "\"");
   unsigned char buf[16];
   out.is_ip = inet_pton(AF_INET, out.host.c_str(), buf) == 1 ||
               inet_pton(AF_INET6, out.host.c_str(), buf) == 1;
@@ -98,11 +100,11 @@ Result<std::string> autoconfig_yaml(const EnvLookup &env) {
   y += "apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: Backend\nmetadata:\n  name: openai\n"
        "  namespace: default\nspec:\n  endpoints:\n";
   if (u.is_ip) {
-    y += "    - ip:\n        address: " + json::quoted(u.host) + "\n        port: " +
-         std::to_string(u.port) + "\n---\n";
+    y += "    - ip:\n        address: " + json::quoted(u.host) +
+         "\n        port: " + std::to_string(u.port) + "\n---\n";
   } else {
-    y += "    - fqdn:\n        hostname: " + json::quoted(u.host) + "\n        port: " +
-         std::to_string(u.port) + "\n---\n";
+    y += "    - fqdn:\n        hostname: " + json::quoted(u.host) +
+         "\n        port: " + std::to_string(u.port) + "\n---\n";
   }
   // The base URL's path is the prefix every OpenAI path goes under ("/v1" for api.openai.com,
   // "/api/v1" for OpenRouter): upstream drops it, we keep it.

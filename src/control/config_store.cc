@@ -48,10 +48,12 @@ bool FileWatcher::check_once() {
   last_content_ = content;
   uint64_t generation = store_->current()->generation + 1;
   auto result = load_text(content, path_, env_, generation);
-  for (const auto &w : result.diag.warnings()) spdlog::warn("config: {}", w);
+  for (const auto &w : result.diag.warnings())
+    spdlog::warn("config: {}", w);
   if (!result.snapshot) {
     store_->reloads_rejected.fetch_add(1);
-    for (const auto &e : result.diag.errors()) spdlog::error("config: {}", e);
+    for (const auto &e : result.diag.errors())
+      spdlog::error("config: {}", e);
     spdlog::error("config: {} rejected; still serving generation {}", path_, generation - 1);
     return false;
   }

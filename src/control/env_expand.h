@@ -16,6 +16,7 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string &)>
 EnvLookup process_env();
 
 // `unset` receives the names of variables that were referenced but not set (no default).
-std::string expand_env(std::string_view text, const EnvLookup &env, std::vector<std::string> *unset);
+std::string expand_env(std::string_view text, const EnvLookup &env,
+                       std::vector<std::string> *unset);
 
 } // namespace aigw::control

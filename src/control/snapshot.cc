@@ -17,7 +17,8 @@ std::string ns_or(const std::string &ns, const std::string &fallback) {
 }
 
 std::string normalize_prefix(std::string p) {
-  while (!p.empty() && p.back() == '/') p.pop_back();
+  while (!p.empty() && p.back() == '/')
+    p.pop_back();
   if (!p.empty() && p.front() != '/') p.insert(p.begin(), '/');
   return p;
 }
@@ -94,8 +95,8 @@ std::string dump(const Snapshot &s, const std::vector<std::shared_ptr<const Comp
     if (i) o += ',';
     o += "{\"route\":";
     json::append_quoted(o, s.routes[r.route_index].key);
-    o += ",\"rule\":" + std::to_string(r.rule_index) + ",\"timeoutMs\":" +
-         std::to_string(r.request_timeout.count()) + ",\"matches\":[";
+    o += ",\"rule\":" + std::to_string(r.rule_index) +
+         ",\"timeoutMs\":" + std::to_string(r.request_timeout.count()) + ",\"matches\":[";
     for (size_t m = 0; m < r.matches.size(); ++m) {
       if (m) o += ',';
       o += '[';
@@ -156,17 +157,21 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
   snap->source = opts.source;
 
   std::map<std::string, const api::Secret *> secrets;
-  for (const auto &s : res.secrets) secrets[s.meta.key()] = &s;
+  for (const auto &s : res.secrets)
+    secrets[s.meta.key()] = &s;
   std::map<std::string, const api::Backend *> backends;
-  for (const auto &b : res.backends) backends[b.meta.key()] = &b;
+  for (const auto &b : res.backends)
+    backends[b.meta.key()] = &b;
   std::map<std::string, const api::BackendTLSPolicy *> tls_by_backend;
   for (const auto &p : res.tls_policies)
-    for (const auto &t : p.target_backends) tls_by_backend[p.meta.namespace_ + "/" + t] = &p;
+    for (const auto &t : p.target_backends)
+      tls_by_backend[p.meta.namespace_ + "/" + t] = &p;
 
   // Listeners.
   std::set<uint16_t> ports;
   for (const auto &g : res.gateways)
-    for (const auto &l : g.listeners) ports.insert(l.port);
+    for (const auto &l : g.listeners)
+      ports.insert(l.port);
   snap->listener_ports.assign(ports.begin(), ports.end());
   if (snap->listener_ports.empty()) snap->listener_ports.push_back(1975);
 
@@ -191,11 +196,12 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
     if (bit == backends.end()) {
       if (!ab.backend_name.empty())
         diag.error(where + ": spec.backendRef.name: Backend \"" + ab.backend_name +
-                   "\" not found in namespace \"" + ns_or(ab.backend_namespace, ab.meta.namespace_) +
-                   "\"");
+                   "\" not found in namespace \"" +
+                   ns_or(ab.backend_namespace, ab.meta.namespace_) + "\"");
     } else {
       const api::Backend &b = *bit->second;
-      for (const auto &ep : b.endpoints) cb->endpoints.push_back({ep.host, ep.port, ep.is_ip});
+      for (const auto &ep : b.endpoints)
+        cb->endpoints.push_back({ep.host, ep.port, ep.is_ip});
       if (!b.endpoints.empty()) {
         const auto &first = b.endpoints.front();
         auto tit = tls_by_backend.find(bkey);
@@ -204,8 +210,8 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
           cb->tls.sni = tit->second->hostname;
         else if (!first.is_ip)
           cb->tls.sni = first.host;
-        bool default_port = (cb->tls.enabled && first.port == 443) ||
-                            (!cb->tls.enabled && first.port == 80);
+        bool default_port =
+            (cb->tls.enabled && first.port == 443) || (!cb->tls.enabled && first.port == 80);
         std::string host = cb->tls.sni.empty() ? first.host : cb->tls.sni;
         cb->host_header = default_port ? host : host + ":" + std::to_string(first.port);
       }
@@ -235,9 +241,9 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
         const auto &ref = *p.api_key_secret;
         std::string skey = ns_or(ref.namespace_, p.meta.namespace_) + "/" + ref.name;
         auto sit = secrets.find(skey);
-        std::string field = p.type == "APIKey"           ? "spec.apiKey.secretRef"
-                            : p.type == "AzureAPIKey"    ? "spec.azureAPIKey.secretRef"
-                                                         : "spec.anthropicAPIKey.secretRef";
+        std::string field = p.type == "APIKey"        ? "spec.apiKey.secretRef"
+                            : p.type == "AzureAPIKey" ? "spec.azureAPIKey.secretRef"
+                                                      : "spec.anthropicAPIKey.secretRef";
         if (sit == secrets.end()) {
           diag.error(where + ": " + field + ".name: Secret \"" + ref.name +
                      "\" not found in namespace \"" + ns_or(ref.namespace_, p.meta.namespace_) +
@@ -246,8 +252,7 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
         }
         auto kit = sit->second->data.find("apiKey");
         if (kit == sit->second->data.end()) {
-          diag.error(where + ": " + field + ": Secret \"" + ref.name +
-                     "\" has no key \"apiKey\"");
+          diag.error(where + ": " + field + ": Secret \"" + ref.name + "\" has no key \"apiKey\"");
           continue;
         }
         std::string key = kit->second;
@@ -266,9 +271,8 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
       for (const auto &t : p.targets) {
         if ((t.kind == "HTTPRoute" || t.kind == "AIGatewayRoute") && t.name == r.meta.name)
           return p.retry;
-        if (t.kind == "Gateway" &&
-            std::find(r.parent_gateways.begin(), r.parent_gateways.end(), t.name) !=
-                r.parent_gateways.end())
+        if (t.kind == "Gateway" && std::find(r.parent_gateways.begin(), r.parent_gateways.end(),
+                                             t.name) != r.parent_gateways.end())
           gw = &p;
       }
     }
@@ -321,7 +325,8 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
             }
           } else if (hm.name == "x-ai-eg-model") {
             std::string hosts;
-            for (const auto &hn : r.hostnames) hosts += hn + ",";
+            for (const auto &hn : r.hostnames)
+              hosts += hn + ",";
             if (seen_models.insert({hm.value, hosts}).second)
               snap->models.push_back({hm.value, r.models_created_at.value_or(opts.now_unix),
                                       r.models_owned_by, r.hostnames});

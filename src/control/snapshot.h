@@ -93,7 +93,7 @@ struct Snapshot {
 };
 
 struct CompileOptions {
-  int64_t now_unix = 0;      // default `created` for /v1/models
+  int64_t now_unix = 0; // default `created` for /v1/models
   uint64_t generation = 0;
   std::string source;
 };

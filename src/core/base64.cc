@@ -10,8 +10,10 @@ constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 
 constexpr std::array<int8_t, 256> make_table() {
   std::array<int8_t, 256> t{};
-  for (auto &v : t) v = -1;
-  for (int i = 0; i < 64; ++i) t[static_cast<uint8_t>(kAlphabet[i])] = static_cast<int8_t>(i);
+  for (auto &v : t)
+    v = -1;
+  for (int i = 0; i < 64; ++i)
+    t[static_cast<uint8_t>(kAlphabet[i])] = static_cast<int8_t>(i);
   t[static_cast<uint8_t>('-')] = 62; // URL-safe alphabet accepted too
   t[static_cast<uint8_t>('_')] = 63;
   return t;

@@ -7,7 +7,8 @@ namespace {
 bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
 size_t skip_space(std::string_view t, size_t i) {
-  while (i < t.size() && is_space(t[i])) ++i;
+  while (i < t.size() && is_space(t[i]))
+    ++i;
   return i;
 }
 
@@ -48,7 +49,8 @@ size_t skip_value(std::string_view t, size_t i) {
     return std::string_view::npos;
   }
   size_t start = i;
-  while (i < t.size() && !is_space(t[i]) && t[i] != ',' && t[i] != '}' && t[i] != ']') ++i;
+  while (i < t.size() && !is_space(t[i]) && t[i] != ',' && t[i] != '}' && t[i] != ']')
+    ++i;
   return i == start ? std::string_view::npos : i;
 }
 

@@ -13,7 +13,7 @@ namespace aigw {
 enum class ErrorSource { kClient, kUpstream, kConfig, kInternal };
 
 struct Error {
-  int code = 0;  // HTTP status for request errors, 0 for config/internal errors
+  int code = 0; // HTTP status for request errors, 0 for config/internal errors
   ErrorSource source = ErrorSource::kInternal;
   bool retryable = false;
   std::string message;
@@ -31,7 +31,7 @@ struct Error {
 
 template <typename T> class [[nodiscard]] Result {
 public:
-  Result(T value) : v_(std::move(value)) {}   // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}     // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {} // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }

@@ -6,12 +6,18 @@ namespace aigw::pipeline {
 EndpointMatch match_endpoint(std::string_view method, std::string_view target) {
   EndpointMatch m;
   m.path = target.substr(0, target.find('?'));
-  if (m.path == "/v1/chat/completions") m.endpoint = Endpoint::kChatCompletions;
-  else if (m.path == "/v1/completions") m.endpoint = Endpoint::kCompletions;
-  else if (m.path == "/v1/embeddings") m.endpoint = Endpoint::kEmbeddings;
-  else if (m.path == "/v1/models") m.endpoint = Endpoint::kModels;
-  if (m.endpoint == Endpoint::kModels) m.method_allowed = method == "GET";
-  else m.method_allowed = method == "POST";
+  if (m.path == "/v1/chat/completions")
+    m.endpoint = Endpoint::kChatCompletions;
+  else if (m.path == "/v1/completions")
+    m.endpoint = Endpoint::kCompletions;
+  else if (m.path == "/v1/embeddings")
+    m.endpoint = Endpoint::kEmbeddings;
+  else if (m.path == "/v1/models")
+    m.endpoint = Endpoint::kModels;
+  if (m.endpoint == Endpoint::kModels)
+    m.method_allowed = method == "GET";
+  else
+    m.method_allowed = method == "POST";
   return m;
 }
 

@@ -15,8 +15,9 @@ bool iequals(std::string_view a, std::string_view b) {
 
 bool is_hop_by_hop(std::string_view n) {
   static constexpr std::string_view kNames[] = {
-      "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
-      "trailer",    "upgrade",    "content-length",   "host",              "expect"};
+      "connection", "keep-alive", "proxy-connection", "transfer-encoding",
+      "te",         "trailer",    "upgrade",          "content-length",
+      "host",       "expect"};
   return std::any_of(std::begin(kNames), std::end(kNames),
                      [&](std::string_view k) { return iequals(k, n); });
 }

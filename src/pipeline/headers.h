@@ -25,9 +25,9 @@ bool strip_from_client(std::string_view name);
 
 struct UpstreamHead {
   std::string_view method;
-  std::string_view path;        // with query
-  std::string_view host_header; // the provider's host
-  std::string_view model;       // value for x-ai-eg-model
+  std::string_view path;          // with query
+  std::string_view host_header;   // the provider's host
+  std::string_view model;         // value for x-ai-eg-model
   std::string_view authorization; // full Authorization value, empty for none
   std::string_view request_id;
   size_t content_length = 0;

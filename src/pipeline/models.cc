@@ -35,7 +35,8 @@ std::string_view strip_port(std::string_view host) {
 std::string models_json(const control::Snapshot &snap, std::string_view host) {
   host = strip_port(host);
   Tier best = Tier::kNone;
-  for (const auto &m : snap.models) best = std::min(best, tier_of(m, host));
+  for (const auto &m : snap.models)
+    best = std::min(best, tier_of(m, host));
   std::string o = "{\"data\":[";
   bool first = true;
   for (const auto &m : snap.models) {

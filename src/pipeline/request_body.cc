@@ -31,21 +31,26 @@ Result<ParsedRequest> parse_request_body(Endpoint endpoint, std::string_view bod
       out.model = std::string(model);
     } else if (key == "stream") {
       bool stream = false;
-      if (!v.get_bool().get(stream)) out.stream = stream;
-      else if (!v.is_null()) return bad("\"stream\" must be a boolean");
-      else out.stream = false;
+      if (!v.get_bool().get(stream))
+        out.stream = stream;
+      else if (!v.is_null())
+        return bad("\"stream\" must be a boolean");
+      else
+        out.stream = false;
     } else if (key == "stream_options") {
       out.include_usage = false;
       simdjson::dom::object so;
       if (!v.get_object().get(so)) {
         for (auto inner : so) {
           bool inc = false;
-          if (inner.key == "include_usage") out.include_usage = !inner.value.get_bool().get(inc) && inc;
+          if (inner.key == "include_usage")
+            out.include_usage = !inner.value.get_bool().get(inc) && inc;
         }
       }
     } else if (key == "max_completion_tokens" || key == "max_tokens") {
       uint64_t n = 0;
-      if (!v.get_uint64().get(n) && (key == "max_completion_tokens" || !out.max_tokens)) out.max_tokens = n;
+      if (!v.get_uint64().get(n) && (key == "max_completion_tokens" || !out.max_tokens))
+        out.max_tokens = n;
     }
   }
   return out;
@@ -68,7 +73,8 @@ std::optional<std::string> encode_request_body(std::string_view body,
     if (spans->find("model")) {
       // Every occurrence: whichever one a parser keeps, it sees the override.
       for (const auto &m : spans->members)
-        if (m.key_is("model")) edits.push_back({m.value_begin, m.value_end, json::quoted(model_override)});
+        if (m.key_is("model"))
+          edits.push_back({m.value_begin, m.value_end, json::quoted(model_override)});
     } else {
       std::string ins = "\"model\":" + json::quoted(model_override);
       if (!object_empty) ins += ',';
@@ -79,7 +85,8 @@ std::optional<std::string> encode_request_body(std::string_view body,
   if (inject_include_usage) {
     const auto *so = spans->find("stream_options");
     std::optional<json::ObjectSpans> inner;
-    if (so) inner = json::scan_object(body.substr(so->value_begin, so->value_end - so->value_begin));
+    if (so)
+      inner = json::scan_object(body.substr(so->value_begin, so->value_end - so->value_begin));
     if (so && inner) {
       if (const auto *iu = inner->find("include_usage")) {
         edits.push_back(
@@ -101,12 +108,14 @@ std::optional<std::string> encode_request_body(std::string_view body,
   // Back to front so offsets stay valid. Edits at the same offset are insertions in the order
   // they were added; applying the later one first keeps that order in the text.
   std::vector<size_t> order(edits.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return edits[a].begin != edits[b].begin ? edits[a].begin > edits[b].begin : a > b;
   });
   std::string out(body);
-  for (size_t i : order) out.replace(edits[i].begin, edits[i].end - edits[i].begin, edits[i].text);
+  for (size_t i : order)
+    out.replace(edits[i].begin, edits[i].end - edits[i].begin, edits[i].text);
   return out;
 }
 

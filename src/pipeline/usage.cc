@@ -60,7 +60,8 @@ void SseUsageScanner::on_line(std::string_view line) {
   bool wants_model = model_.empty();
   // Only chunks that carry a usage object (or the first, for the model) are worth parsing.
   size_t pos = data.find("\"usage\"");
-  bool has_usage = pos != std::string_view::npos && data.find("\"usage\":null") == std::string_view::npos;
+  bool has_usage =
+      pos != std::string_view::npos && data.find("\"usage\":null") == std::string_view::npos;
   if (!has_usage && !wants_model) return;
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element doc;

@@ -86,7 +86,8 @@ void log_request(const RequestRecord &r) {
   std::string o = "{\"time\":\"";
   auto now = std::chrono::system_clock::now();
   auto t = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&t, &tm);
   char tbuf[96];
@@ -233,9 +234,8 @@ net::awaitable<void> Session::run() {
                        pipeline::error_body("PayloadTooLarge", 413,
                                             "request body exceeds the limit of " +
                                                 std::to_string(opts.max_request_body) + " bytes"));
-      } else if (ec != http::error::end_of_stream && ec != net::error::eof &&
-                 !timed_out(ec) && ec != net::error::connection_reset &&
-                 ec != net::error::operation_aborted) {
+      } else if (ec != http::error::end_of_stream && ec != net::error::eof && !timed_out(ec) &&
+                 ec != net::error::connection_reset && ec != net::error::operation_aborted) {
         keep_alive_ = false;
         co_await reply(400, "text/plain", "bad request: " + ec.message());
       }
@@ -329,11 +329,11 @@ net::awaitable<bool> Session::handle(RequestParser &parser) {
   }
   if (!ep.method_allowed) {
     std::string allow = ep.endpoint == Endpoint::kModels ? "allow: GET\r\n" : "allow: POST\r\n";
-    co_return co_await reply(405, "application/json",
-                             pipeline::error_body("MethodNotAllowed", 405,
-                                                  "method " + rec.method + " is not allowed on " +
-                                                      std::string(ep.path)),
-                             allow);
+    co_return co_await reply(
+        405, "application/json",
+        pipeline::error_body("MethodNotAllowed", 405,
+                             "method " + rec.method + " is not allowed on " + std::string(ep.path)),
+        allow);
   }
   auto snap = shared_.store->current();
   std::string_view host = req[http::field::host];
@@ -369,8 +369,8 @@ struct RetryDecision {
   const std::optional<api::RetryPolicy> &policy;
 
   bool has(std::string_view t) const {
-    return policy && std::find(policy->triggers.begin(), policy->triggers.end(), t) !=
-                         policy->triggers.end();
+    return policy &&
+           std::find(policy->triggers.begin(), policy->triggers.end(), t) != policy->triggers.end();
   }
   bool on_connect_failure() const {
     // Without a policy, a connect failure (nothing reached the provider) still moves to the
@@ -414,7 +414,8 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
 
   std::vector<pipeline::HeaderView> client_headers;
   client_headers.reserve(16);
-  for (const auto &f : req) client_headers.emplace_back(f.name_string(), f.value());
+  for (const auto &f : req)
+    client_headers.emplace_back(f.name_string(), f.value());
 
   std::string last_error = "no healthy upstream";
   unsigned last_status = 503;
@@ -438,11 +439,13 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
     std::string path = backend.path_prefix + std::string(pipeline::upstream_suffix(ep.endpoint));
     path += query;
     std::string auth;
-    if (backend.auth_type == "APIKey" && !backend.api_key.empty()) auth = "Bearer " + backend.api_key;
+    if (backend.auth_type == "APIKey" && !backend.api_key.empty())
+      auth = "Bearer " + backend.api_key;
     std::string_view model_header =
         ref->model_name_override.empty() ? parsed.model : ref->model_name_override;
-    pipeline::UpstreamHead uh{req.method_string(), path, backend.host_header, model_header, auth,
-                              rec.request_id, send_body.size()};
+    pipeline::UpstreamHead uh{req.method_string(), path, backend.host_header,
+                              model_header,        auth, rec.request_id,
+                              send_body.size()};
     std::string head = pipeline::build_request_head(uh, client_headers, ref->header_mutation);
 
     auto try_deadline = deadline;
@@ -464,20 +467,20 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
     for (int round = 0; round < 2; ++round) {
       if (!conn) {
         outcome = Outcome::kConnectFailure;
-        last_error = "upstream connect error or disconnect/reset before headers. reset reason: " +
-                     cerr;
+        last_error =
+            "upstream connect error or disconnect/reset before headers. reset reason: " + cerr;
         break;
       }
       set_deadline(try_deadline);
       active_upstream_ = conn.get();
-      std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(send_body.data(),
-                                                                          send_body.size())};
+      std::array<net::const_buffer, 2> bufs{net::buffer(head),
+                                            net::buffer(send_body.data(), send_body.size())};
       beast::error_code ec;
       if (conn->tls()) {
         std::tie(ec, std::ignore) = co_await net::async_write(conn->tls_stream(), bufs, kTuple);
         if (!ec)
-          std::tie(ec, std::ignore) =
-              co_await http::async_read_header(conn->tls_stream(), conn->buffer(), *rp_holder, kTuple);
+          std::tie(ec, std::ignore) = co_await http::async_read_header(
+              conn->tls_stream(), conn->buffer(), *rp_holder, kTuple);
       } else {
         std::tie(ec, std::ignore) = co_await net::async_write(conn->socket(), bufs, kTuple);
         if (!ec)
@@ -529,7 +532,8 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
     }
 
     // Commit to this response.
-    auto read_some = [&](char *buf, size_t cap) -> net::awaitable<std::pair<beast::error_code, size_t>> {
+    auto read_some = [&](char *buf,
+                         size_t cap) -> net::awaitable<std::pair<beast::error_code, size_t>> {
       res.body().data = buf;
       res.body().size = cap;
       beast::error_code ec;
@@ -590,8 +594,10 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
     bool sse = content_type.find("text/event-stream") != std::string::npos;
     auto length = rp.content_length();
     bool chunked_out = !length.has_value();
-    if (chunked_out) head_out += "transfer-encoding: chunked\r\n\r\n";
-    else head_out += "content-length: " + std::to_string(*length) + "\r\n\r\n";
+    if (chunked_out)
+      head_out += "transfer-encoding: chunked\r\n\r\n";
+    else
+      head_out += "content-length: " + std::to_string(*length) + "\r\n\r\n";
     // When body bytes already arrived with the head, the head goes out with them in one write;
     // otherwise (a stream still thinking) the client gets the head at once.
     bool head_pending = true;
@@ -612,8 +618,8 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
         std::tie(ec, got) = co_await read_some(buf.data(), buf.size());
         if (ec) {
           upstream_failed = true;
-          rec.error = timed_out(ec) ? "upstream request timeout"
-                                    : "upstream stream error: " + ec.message();
+          rec.error =
+              timed_out(ec) ? "upstream request timeout" : "upstream stream error: " + ec.message();
         }
       }
       std::string_view piece(buf.data(), got);
@@ -704,11 +710,12 @@ net::awaitable<void> admin_session(tcp::socket socket, const Shared &shared) {
     } else if (target == "/stats") {
       res.result(200);
       res.set(http::field::content_type, "application/json");
-      res.body() = "{\"requests\":" + std::to_string(g_request_counter.load()) +
-                   ",\"config_generation\":" + std::to_string(snap->generation) +
-                   ",\"config_reloads_ok\":" + std::to_string(shared.store->reloads_ok.load()) +
-                   ",\"config_reloads_rejected\":" +
-                   std::to_string(shared.store->reloads_rejected.load()) + "}";
+      res.body() =
+          "{\"requests\":" + std::to_string(g_request_counter.load()) +
+          ",\"config_generation\":" + std::to_string(snap->generation) +
+          ",\"config_reloads_ok\":" + std::to_string(shared.store->reloads_ok.load()) +
+          ",\"config_reloads_rejected\":" + std::to_string(shared.store->reloads_rejected.load()) +
+          "}";
     } else {
       res.result(404);
       res.set(http::field::content_type, "text/plain");
@@ -775,11 +782,13 @@ Result<tcp::acceptor> open_acceptor(net::io_context &io, const std::string &host
 } // namespace
 
 int run_server(control::ConfigStore &store, const ServerOptions &opts) {
-  int n = opts.concurrency > 0 ? opts.concurrency
-                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int n = opts.concurrency > 0
+              ? opts.concurrency
+              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   Shared shared{&store, &opts};
   std::vector<std::unique_ptr<Worker>> workers;
-  for (int i = 0; i < n; ++i) workers.push_back(std::make_unique<Worker>());
+  for (int i = 0; i < n; ++i)
+    workers.push_back(std::make_unique<Worker>());
 
   auto ports = store.current()->listener_ports;
   for (auto &w : workers) {
@@ -802,20 +811,24 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
   net::signal_set signals(workers[0]->io, SIGINT, SIGTERM);
   signals.async_wait([&](const beast::error_code &, int sig) {
     spdlog::info("received signal {}, shutting down", sig);
-    for (auto &w : workers) w->io.stop();
+    for (auto &w : workers)
+      w->io.stop();
   });
   std::signal(SIGPIPE, SIG_IGN);
 
   std::string listen;
-  for (uint16_t p : ports) listen += (listen.empty() ? "" : ", ") + opts.listen_host + ":" + std::to_string(p);
+  for (uint16_t p : ports)
+    listen += (listen.empty() ? "" : ", ") + opts.listen_host + ":" + std::to_string(p);
   spdlog::info("aigw listening on {} ({} workers), admin on {}:{}, config generation {} from {}",
                listen, n, opts.admin_host, opts.admin_port, store.current()->generation,
                store.current()->source);
 
   std::vector<std::thread> threads;
-  for (int i = 1; i < n; ++i) threads.emplace_back([&, i] { workers[i]->io.run(); });
+  for (int i = 1; i < n; ++i)
+    threads.emplace_back([&, i] { workers[i]->io.run(); });
   workers[0]->io.run();
-  for (auto &t : threads) t.join();
+  for (auto &t : threads)
+    t.join();
   return 0;
 }
 

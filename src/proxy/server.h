@@ -17,9 +17,9 @@ struct ServerOptions {
   uint16_t admin_port = 1064;
   size_t max_request_body = 32 * 1024 * 1024;
   size_t max_request_header = 64 * 1024;
-  size_t max_request_headers = 100; // header count, as Envoy's max_headers_count
-  size_t max_error_body = 4 * 1024 * 1024;    // upstream error bodies are buffered to translate
-  size_t max_usage_body = 32 * 1024 * 1024;   // JSON bodies beyond this are relayed uncounted
+  size_t max_request_headers = 100;         // header count, as Envoy's max_headers_count
+  size_t max_error_body = 4 * 1024 * 1024;  // upstream error bodies are buffered to translate
+  size_t max_usage_body = 32 * 1024 * 1024; // JSON bodies beyond this are relayed uncounted
   std::chrono::seconds idle_timeout{300};
   bool access_log = true;
 };

@@ -61,8 +61,8 @@ UpstreamPool::connect(const control::CompiledBackend &backend,
   for (const auto &ep : backend.endpoints) {
     tcp::resolver resolver(ex_);
     auto flags = ep.is_ip ? tcp::resolver::numeric_host : tcp::resolver::flags();
-    auto [rec, results] = co_await resolver.async_resolve(
-        ep.host, std::to_string(ep.port), flags, net::as_tuple(net::use_awaitable));
+    auto [rec, results] = co_await resolver.async_resolve(ep.host, std::to_string(ep.port), flags,
+                                                          net::as_tuple(net::use_awaitable));
     if (rec) {
       *error = "DNS resolution of " + ep.host + " failed: " + rec.message();
       continue;
@@ -71,8 +71,8 @@ UpstreamPool::connect(const control::CompiledBackend &backend,
     conn->pool_key = key_of(backend);
     // Connects are rare (the pool keeps connections): a timer per connect is fine here.
     net::steady_timer timer(ex_, deadline);
-    auto connected = co_await (net::async_connect(conn->socket(), results, kTuple) ||
-                               timer.async_wait(kTuple));
+    auto connected =
+        co_await (net::async_connect(conn->socket(), results, kTuple) || timer.async_wait(kTuple));
     if (connected.index() == 1) {
       *error = "connection timeout";
       continue;
@@ -91,7 +91,8 @@ UpstreamPool::connect(const control::CompiledBackend &backend,
           *error = "TLS: cannot set SNI";
           continue;
         }
-        if (backend.tls.verify) s.set_verify_callback(net::ssl::host_name_verification(backend.tls.sni));
+        if (backend.tls.verify)
+          s.set_verify_callback(net::ssl::host_name_verification(backend.tls.sni));
       }
       if (!backend.tls.verify) s.set_verify_mode(net::ssl::verify_none);
       auto shaken = co_await (s.async_handshake(net::ssl::stream_base::client, kTuple) ||

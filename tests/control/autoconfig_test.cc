@@ -12,7 +12,8 @@ std::shared_ptr<const Snapshot> from_env(std::map<std::string, std::string> vars
   EXPECT_TRUE(yaml.ok());
   if (!yaml.ok()) return nullptr;
   auto r = load_text(*yaml, "environment", env, 1);
-  for (const auto &e : r.diag.errors()) ADD_FAILURE() << e;
+  for (const auto &e : r.diag.errors())
+    ADD_FAILURE() << e;
   return r.snapshot;
 }
 
@@ -30,7 +31,8 @@ TEST(Autoconfig, DefaultsToOpenAIOverTls) {
 }
 
 TEST(Autoconfig, HonoursTheBaseUrlPathAndIp) {
-  auto s = from_env({{"OPENAI_API_KEY", "k"}, {"OPENAI_BASE_URL", "http://127.0.0.1:11434/api/v1/"}});
+  auto s =
+      from_env({{"OPENAI_API_KEY", "k"}, {"OPENAI_BASE_URL", "http://127.0.0.1:11434/api/v1/"}});
   ASSERT_NE(s, nullptr);
   const auto &b = *s->rules[0].refs[0].backend;
   EXPECT_EQ(b.path_prefix, "/api/v1");
@@ -41,7 +43,8 @@ TEST(Autoconfig, HonoursTheBaseUrlPathAndIp) {
 }
 
 TEST(Autoconfig, OrgAndProjectBecomeHeaders) {
-  auto s = from_env({{"OPENAI_API_KEY", "k"}, {"OPENAI_ORG_ID", "org-1"}, {"OPENAI_PROJECT_ID", "proj_2"}});
+  auto s = from_env(
+      {{"OPENAI_API_KEY", "k"}, {"OPENAI_ORG_ID", "org-1"}, {"OPENAI_PROJECT_ID", "proj_2"}});
   ASSERT_NE(s, nullptr);
   const auto &set = s->rules[0].refs[0].header_mutation.set;
   ASSERT_EQ(set.size(), 2u);

@@ -27,7 +27,8 @@ inline void expect_rejected(const std::string &yaml, const std::string &fragment
   auto r = load(yaml);
   EXPECT_EQ(r.snapshot, nullptr) << "expected rejection with: " << fragment;
   std::string all;
-  for (const auto &e : r.diag.errors()) all += e + "\n";
+  for (const auto &e : r.diag.errors())
+    all += e + "\n";
   EXPECT_NE(all.find(fragment), std::string::npos) << "errors were:\n" << all;
 }
 

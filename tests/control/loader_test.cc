@@ -17,7 +17,8 @@ kind: AIGatewayRoute
 metadata: {name: r, namespace: default}
 spec:
   rules:
-)") + rules + "\n---\n" + kMinimalBackend;
+)") + rules +
+         "\n---\n" + kMinimalBackend;
 }
 
 TEST(Loader, LoadsAMinimalRouteWithDefaults) {
@@ -80,9 +81,11 @@ spec:
   type: APIKey
   apiKey: {secretRef: {name: s}}
 )";
-  expect_rejected(base, "BackendSecurityPolicy default/p: spec.apiKey.secretRef.name: Secret \"s\" not found");
-  expect_rejected(base + "---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {other: x}\n",
-                  "Secret \"s\" has no key \"apiKey\"");
+  expect_rejected(
+      base, "BackendSecurityPolicy default/p: spec.apiKey.secretRef.name: Secret \"s\" not found");
+  expect_rejected(
+      base + "---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {other: x}\n",
+      "Secret \"s\" has no key \"apiKey\"");
 }
 
 TEST(Loader, SecretFromDataEnvAnnotationAndExpansion) {
@@ -172,7 +175,8 @@ spec:
   targetRefs: [{kind: HTTPRoute, name: r}]
   retry: {retryOn: {triggers: [sometimes]}}
 )",
-                  "BackendTrafficPolicy default/btp: spec.retry.retryOn.triggers[0]: unknown retry trigger \"sometimes\"");
+                  "BackendTrafficPolicy default/btp: spec.retry.retryOn.triggers[0]: unknown retry "
+                  "trigger \"sometimes\"");
 }
 
 // Every upstream example this issue covers loads (later kinds warn, not fail).
@@ -187,7 +191,8 @@ TEST(Loader, UpstreamFixturesLoad) {
   for (const auto &f : files) {
     auto r = load_file(f.string(), env, 1);
     std::string errs;
-    for (const auto &e : r.diag.errors()) errs += e + "\n";
+    for (const auto &e : r.diag.errors())
+      errs += e + "\n";
     EXPECT_NE(r.snapshot, nullptr) << f << ":\n" << errs;
   }
 }

@@ -11,7 +11,8 @@ namespace {
 std::vector<std::string> split_all(const std::vector<std::string> &chunks, size_t cap = 1 << 20) {
   LineSplitter s(cap);
   std::vector<std::string> lines;
-  for (const auto &c : chunks) s.feed(c, [&](std::string_view l) { lines.emplace_back(l); });
+  for (const auto &c : chunks)
+    s.feed(c, [&](std::string_view l) { lines.emplace_back(l); });
   return lines;
 }
 

@@ -17,8 +17,8 @@ TEST(BuildRequestHead, StripsClientCredentialsInternalAndHopByHopHeaders) {
   api::HeaderMutation m;
   m.set = {{"openai-project", "proj_cfg"}};
   m.remove = {"x-custom"};
-  UpstreamHead h{"POST", "/v1/chat/completions", "api.openai.com", "gpt-4o", "Bearer sk-cfg",
-                 "rid-1", 42};
+  UpstreamHead h{
+      "POST", "/v1/chat/completions", "api.openai.com", "gpt-4o", "Bearer sk-cfg", "rid-1", 42};
   auto head = build_request_head(h, client, m);
   EXPECT_TRUE(head.starts_with("POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\n"));
   EXPECT_EQ(head.find("client-secret"), std::string::npos);
@@ -36,8 +36,9 @@ TEST(BuildRequestHead, StripsClientCredentialsInternalAndHopByHopHeaders) {
 TEST(ErrorBodies, MatchUpstreamShapes) {
   EXPECT_EQ(error_body("BadRequest", 400, "bad \"x\""),
             R"({"type":"error","error":{"type":"BadRequest","code":"400","message":"bad \"x\""}})");
-  EXPECT_EQ(wrap_openai_backend_error(503, "oops"),
-            R"({"type":"error","error":{"type":"OpenAIBackendError","code":"503","message":"oops"}})");
+  EXPECT_EQ(
+      wrap_openai_backend_error(503, "oops"),
+      R"({"type":"error","error":{"type":"OpenAIBackendError","code":"503","message":"oops"}})");
   EXPECT_TRUE(is_json_content_type("Application/JSON; charset=utf-8"));
   EXPECT_FALSE(is_json_content_type("text/plain"));
 }

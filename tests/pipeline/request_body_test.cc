@@ -6,8 +6,9 @@ namespace aigw::pipeline {
 namespace {
 
 TEST(ParseRequestBody, ExtractsModelStreamAndUsageOption) {
-  auto r = parse_request_body(Endpoint::kChatCompletions,
-                              R"({"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"max_tokens":12})");
+  auto r = parse_request_body(
+      Endpoint::kChatCompletions,
+      R"({"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"max_tokens":12})");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->model, "gpt-4o");
   EXPECT_TRUE(r->stream);
@@ -40,10 +41,12 @@ TEST(EncodeRequestBody, UnchangedWhenNothingToDo) {
 }
 
 TEST(EncodeRequestBody, ModelOverrideKeepsEveryOtherByte) {
-  std::string body = "{\n  \"messages\": [ {\"role\":\"user\",\"content\":\"model\"} ],\n  \"model\" :  \"a\" ,\"x\":1}";
+  std::string body = "{\n  \"messages\": [ {\"role\":\"user\",\"content\":\"model\"} ],\n  "
+                     "\"model\" :  \"a\" ,\"x\":1}";
   auto out = encode_request_body(body, "gpt-\"4\"", false);
   ASSERT_TRUE(out);
-  EXPECT_EQ(*out, "{\n  \"messages\": [ {\"role\":\"user\",\"content\":\"model\"} ],\n  \"model\" :  \"gpt-\\\"4\\\"\" ,\"x\":1}");
+  EXPECT_EQ(*out, "{\n  \"messages\": [ {\"role\":\"user\",\"content\":\"model\"} ],\n  \"model\" "
+                  ":  \"gpt-\\\"4\\\"\" ,\"x\":1}");
 }
 
 TEST(EncodeRequestBody, InjectsIncludeUsageWhereverStreamOptionsStand) {

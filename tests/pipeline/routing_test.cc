@@ -12,7 +12,8 @@ std::shared_ptr<const control::Snapshot> snapshot(const std::string &spec) {
 apiVersion: aigateway.envoyproxy.io/v1beta1
 kind: AIGatewayRoute
 metadata: {name: r, namespace: default}
-)" + spec + "\n---\n" + control::testing::kMinimalBackend + R"(
+)" + spec + "\n---\n" +
+                     control::testing::kMinimalBackend + R"(
 ---
 apiVersion: aigateway.envoyproxy.io/v1beta1
 kind: AIServiceBackend
@@ -22,7 +23,8 @@ spec:
   backendRef: {name: be}
 )";
   auto r = control::testing::load(yaml);
-  for (const auto &e : r.diag.errors()) ADD_FAILURE() << e;
+  for (const auto &e : r.diag.errors())
+    ADD_FAILURE() << e;
   return r.snapshot;
 }
 
@@ -80,8 +82,9 @@ TEST(ModelsJson, UsesOwnedByAndCreatedAt) {
     - matches: [{headers: [{name: x-ai-eg-model, value: m1}]}]
       backendRefs: [{name: be}])");
   ASSERT_NE(s, nullptr);
-  EXPECT_EQ(models_json(*s, "localhost"),
-            R"({"data":[{"id":"m1","created":1735787045,"object":"model","owned_by":"acme"}],"object":"list"})");
+  EXPECT_EQ(
+      models_json(*s, "localhost"),
+      R"({"data":[{"id":"m1","created":1735787045,"object":"model","owned_by":"acme"}],"object":"list"})");
 }
 
 TEST(BackendPicker, LowestPriorityFirstThenFallsBack) {

@@ -39,12 +39,17 @@ TEST(ExtractFromJson, MalformedOrMissingUsageIsEmpty) {
 TEST(SseUsageScanner, TakesTheLastUsageEvenWhenEventsAreCut) {
   std::string stream =
       "data: {\"model\":\"m1\",\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n"
-      "data: {\"model\":\"m1\",\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}\n\n"
-      "data: {\"model\":\"m1\",\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":5,\"total_tokens\":9}}\n\n"
+      "data: "
+      "{\"model\":\"m1\",\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,"
+      "\"total_tokens\":3}}\n\n"
+      "data: "
+      "{\"model\":\"m1\",\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":5,"
+      "\"total_tokens\":9}}\n\n"
       "data: [DONE]\n\n";
   for (size_t step : {1u, 7u, 64u, 4096u}) {
     SseUsageScanner s;
-    for (size_t i = 0; i < stream.size(); i += step) s.feed(std::string_view(stream).substr(i, step));
+    for (size_t i = 0; i < stream.size(); i += step)
+      s.feed(std::string_view(stream).substr(i, step));
     EXPECT_EQ(s.usage().input, 4u) << step;
     EXPECT_EQ(s.usage().output, 5u);
     EXPECT_EQ(s.usage().total, 9u);

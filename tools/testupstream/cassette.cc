@@ -94,20 +94,14 @@ std::string render(simdjson::dom::element el) {
 std::string_view type_name(simdjson::dom::element_type t) {
   using T = simdjson::dom::element_type;
   switch (t) {
-  case T::ARRAY:
-    return "array";
-  case T::OBJECT:
-    return "object";
+  case T::ARRAY: return "array";
+  case T::OBJECT: return "object";
   case T::INT64:
   case T::UINT64:
-  case T::DOUBLE:
-    return "number";
-  case T::STRING:
-    return "string";
-  case T::BOOL:
-    return "bool";
-  case T::NULL_VALUE:
-    return "null";
+  case T::DOUBLE: return "number";
+  case T::STRING: return "string";
+  case T::BOOL: return "bool";
+  case T::NULL_VALUE: return "null";
   }
   return "unknown";
 }
@@ -219,11 +213,8 @@ bool json_equal(simdjson::dom::element a, simdjson::dom::element b, const std::s
     }
     return true;
   }
-  case T::NULL_VALUE:
-    return true;
-  default:
-    diff = path + ": unsupported JSON value";
-    return false;
+  case T::NULL_VALUE: return true;
+  default: diff = path + ": unsupported JSON value"; return false;
   }
 }
 
@@ -242,10 +233,8 @@ std::string mismatch_reason(const Interaction &it, const IncomingRequest &reques
   if (is_json_type(request.content_type) || is_json_type(it.request_content_type)) {
     std::string diff;
     switch (compare_json(request.body, it.request_body, diff)) {
-    case JsonCompare::kEqual:
-      return {};
-    case JsonCompare::kDifferent:
-      return "body: " + diff;
+    case JsonCompare::kEqual: return {};
+    case JsonCompare::kDifferent: return "body: " + diff;
     case JsonCompare::kUnparsable:
       if (request.body == it.request_body) {
         return {};

@@ -582,15 +582,9 @@ Plan Handler::default_plan(const Request &req, const Target &target, Plan plan,
       return plan;
     }
     switch (endpoint) {
-    case canned::Endpoint::kChatCompletions:
-      plan.body = canned::chat_completion(info);
-      break;
-    case canned::Endpoint::kCompletions:
-      plan.body = canned::text_completion(info);
-      break;
-    default:
-      plan.body = canned::embeddings(info);
-      break;
+    case canned::Endpoint::kChatCompletions: plan.body = canned::chat_completion(info); break;
+    case canned::Endpoint::kCompletions: plan.body = canned::text_completion(info); break;
+    default: plan.body = canned::embeddings(info); break;
     }
     plan.note = "canned";
   }

@@ -23,21 +23,11 @@ inline std::string json_quote(std::string_view s) {
   out.push_back('"');
   for (const char c : s) {
     switch (c) {
-    case '"':
-      out += "\\\"";
-      break;
-    case '\\':
-      out += "\\\\";
-      break;
-    case '\n':
-      out += "\\n";
-      break;
-    case '\r':
-      out += "\\r";
-      break;
-    case '\t':
-      out += "\\t";
-      break;
+    case '"': out += "\\\""; break;
+    case '\\': out += "\\\\"; break;
+    case '\n': out += "\\n"; break;
+    case '\r': out += "\\r"; break;
+    case '\t': out += "\\t"; break;
     default:
       if (static_cast<unsigned char>(c) < 0x20) {
         char buf[8];
@@ -202,8 +192,7 @@ inline int count_tokens(simdjson::dom::element el) {
   }
   case simdjson::dom::element_type::INT64:
   case simdjson::dom::element_type::UINT64:
-  case simdjson::dom::element_type::DOUBLE:
-    return 1;
+  case simdjson::dom::element_type::DOUBLE: return 1;
   case simdjson::dom::element_type::ARRAY: {
     simdjson::dom::array arr;
     if (el.get(arr)) {
@@ -219,8 +208,7 @@ inline int count_tokens(simdjson::dom::element el) {
     simdjson::dom::element text;
     return el["text"].get(text) ? 0 : count_tokens(text);
   }
-  default:
-    return 0;
+  default: return 0;
   }
 }
 
