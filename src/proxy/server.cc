@@ -766,6 +766,7 @@ Result<tcp::acceptor> open_acceptor(net::io_context &io, const std::string &host
   acceptor.open(endpoint.protocol(), ec);
   if (ec) return Error::config("socket: " + ec.message());
   acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (addr.is_v6() && addr.is_unspecified()) acceptor.set_option(net::ip::v6_only(false), ec);
   if (reuse_port) {
     int one = 1;
     ::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
@@ -791,9 +792,14 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
     workers.push_back(std::make_unique<Worker>());
 
   auto ports = store.current()->listener_ports;
+  std::string listen_host = opts.listen_host;
   for (auto &w : workers) {
     for (uint16_t port : ports) {
-      auto acc = open_acceptor(w->io, opts.listen_host, port, true);
+      auto acc = open_acceptor(w->io, listen_host, port, true);
+      if (!acc && listen_host == "::") { // a host without IPv6
+        listen_host = "0.0.0.0";
+        acc = open_acceptor(w->io, listen_host, port, true);
+      }
       if (!acc) {
         spdlog::error("{}", acc.error().message);
         return 1;
@@ -807,6 +813,10 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
     return 1;
   }
   net::co_spawn(workers[0]->io, admin_accept_loop(std::move(*admin), shared), net::detached);
+  if (opts.admin_host == "127.0.0.1") { // "localhost" may resolve to ::1 first
+    if (auto admin6 = open_acceptor(workers[0]->io, "::1", opts.admin_port, false))
+      net::co_spawn(workers[0]->io, admin_accept_loop(std::move(*admin6), shared), net::detached);
+  }
 
   net::signal_set signals(workers[0]->io, SIGINT, SIGTERM);
   signals.async_wait([&](const beast::error_code &, int sig) {
@@ -818,7 +828,8 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
 
   std::string listen;
   for (uint16_t p : ports)
-    listen += (listen.empty() ? "" : ", ") + opts.listen_host + ":" + std::to_string(p);
+    listen += (listen.empty() ? "" : ", ") + (listen_host == "::" ? "[::]" : listen_host) + ":" +
+              std::to_string(p);
   spdlog::info("aigw listening on {} ({} workers), admin on {}:{}, config generation {} from {}",
                listen, n, opts.admin_host, opts.admin_port, store.current()->generation,
                store.current()->source);

@@ -12,8 +12,8 @@ namespace aigw::proxy {
 
 struct ServerOptions {
   int concurrency = 0; // 0: one worker per core
-  std::string listen_host = "0.0.0.0";
-  std::string admin_host = "127.0.0.1";
+  std::string listen_host = "::"; // every address, IPv4 and IPv6 (0.0.0.0 where there is no IPv6)
+  std::string admin_host = "127.0.0.1"; // with the default, [::1] is bound too
   uint16_t admin_port = 1064;
   size_t max_request_body = 32 * 1024 * 1024;
   size_t max_request_header = 64 * 1024;
