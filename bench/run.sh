@@ -23,6 +23,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MOCK=$(free_port); PROXY=$(free_port); GW=$(free_port); ADMIN=$(free_port)
+GWRL=$(free_port); ADMINRL=$(free_port)
 
 RESPONSE='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":9,"total_tokens":28}}'
 
@@ -120,10 +121,31 @@ spec:
   type: APIKey
   apiKey: {secretRef: {name: mock-key}}
 EOC
+# The same gateway with a token budget per tenant (in memory) that the run never exhausts.
+sed -e "s/port: $GW}/port: $GWRL}/" "$work/aigw.yaml" >"$work/aigw-rl.yaml"
+cat >>"$work/aigw-rl.yaml" <<EOC
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: {name: bench}
+spec:
+  targetRefs: [{name: bench, kind: Gateway, group: gateway.networking.k8s.io}]
+  rateLimit:
+    type: Global
+    global:
+      rules:
+        - clientSelectors: [{headers: [{name: x-tenant-id, type: Distinct}]}]
+          limit: {requests: 1000000000000, unit: Hour}
+          cost:
+            request: {from: Number, number: 0}
+            response: {from: Metadata, metadata: {namespace: io.envoy.ai_gateway, key: llm_total_token}}
+EOC
+
 cat >"$work/post.lua" <<'EOC'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer sk-client"
+wrk.headers["x-tenant-id"] = "tenant-bench"
 wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Hello! Please say hello back in one short sentence."}],"temperature":0.2,"max_tokens":64}'
 EOC
 
@@ -132,7 +154,11 @@ EOC
 "$AIGW" run "$work/aigw.yaml" --concurrency 1 --admin-port "$ADMIN" --admin-address 127.0.0.1 \
   --no-access-log --no-watch --log-level warn & pids+=($!)
 
-for url in "http://127.0.0.1:$MOCK/" "http://127.0.0.1:$PROXY/" "http://127.0.0.1:$ADMIN/ready"; do
+"$AIGW" run "$work/aigw-rl.yaml" --concurrency 1 --admin-port "$ADMINRL" --admin-address 127.0.0.1 \
+  --no-access-log --no-watch --log-level warn & pids+=($!)
+
+for url in "http://127.0.0.1:$MOCK/" "http://127.0.0.1:$PROXY/" "http://127.0.0.1:$ADMIN/ready" \
+  "http://127.0.0.1:$ADMINRL/ready"; do
   for _ in $(seq 100); do curl -sf -o /dev/null "$url" && break; sleep 0.05; done
 done
 curl -sf -o /dev/null -X POST "http://127.0.0.1:$GW/v1/chat/completions" -d '{"model":"gpt-4o-mini"}' ||
@@ -168,6 +194,10 @@ for c in 64 1; do
     printf '%-8s %6s %12s %10s %10s\n' "$t" "$c" "$rps" "$p50" "$p99"
   done
 done
+
+read -r rl_rps rl_p50 rl_p99 < <(run aigw-limit "http://127.0.0.1:$GWRL/v1/chat/completions" 64)
+printf '%-8s %6s %12s %10s %10s   (aigw with an in-memory token budget per tenant)\n' aigw+rl 64 "$rl_rps" "$rl_p50" "$rl_p99"
+python3 -c "import sys; print(f'\n64 connections: aigw with a token limit / without = {float(sys.argv[1])/float(sys.argv[2]):.2f}x  (bar >= 0.90x)')" "$rl_rps" "$(cut -d' ' -f1 <<<"${R[aigw,64]}")"
 
 python3 - "${R[direct,64]}" "${R[nginx,64]}" "${R[aigw,64]}" "${R[direct,1]}" "${R[nginx,1]}" "${R[aigw,1]}" <<'EOC'
 import sys

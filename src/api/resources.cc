@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdint>
 
 namespace aigw::api {
 namespace {
@@ -289,6 +290,73 @@ void decode_security_policy(const Field &doc, const ObjectMeta &meta, Resources 
   out.security_policies.push_back(std::move(p));
 }
 
+std::optional<RateLimitCost> decode_cost(const Field &f) {
+  if (!f.present()) return std::nullopt;
+  RateLimitCost c;
+  auto from = f["from"].str_or("Number");
+  if (from == "Number") {
+    c.number = static_cast<uint64_t>(f["number"].integer(0, INT64_MAX).value_or(0));
+  } else if (from == "Metadata") {
+    c.from_metadata = true;
+    auto ns = f["metadata"]["namespace"].str_or("");
+    if (ns != "io.envoy.ai_gateway")
+      f["metadata"]["namespace"].fail("only the io.envoy.ai_gateway namespace is available, got \"" +
+                                      ns + "\"");
+    c.metadata_key = f["metadata"]["key"].required_str().value_or("");
+  } else {
+    f["from"].fail("must be Number or Metadata, got \"" + from + "\"");
+  }
+  return c;
+}
+
+void decode_rate_limit(const Field &rl, std::vector<RateLimitRule> &out) {
+  auto type = rl["type"].str_or("Global");
+  if (type != "Global" && type != "Local") {
+    rl["type"].fail("must be Global or Local, got \"" + type + "\"");
+    return;
+  }
+  Field rules = type == "Global" ? rl["global"]["rules"] : rl["local"]["rules"];
+  for (size_t i = 0; i < rules.size(); ++i) {
+    Field rf = rules.at(i);
+    RateLimitRule r;
+    Field selectors = rf["clientSelectors"];
+    for (size_t s = 0; s < selectors.size(); ++s) {
+      Field sel = selectors.at(s);
+      if (sel["sourceCIDR"].present() || sel["methods"].present() || sel["path"].present())
+        sel.warn("only headers selectors are supported; the others are ignored");
+      std::vector<RateLimitHeaderSelector> group;
+      Field headers = sel["headers"];
+      for (size_t h = 0; h < headers.size(); ++h) {
+        Field hf = headers.at(h);
+        RateLimitHeaderSelector hs;
+        hs.name = lower(hf["name"].required_str().value_or(""));
+        auto t = hf["type"].str_or("Exact");
+        if (t == "Exact") hs.type = RateLimitHeaderSelector::Type::kExact;
+        else if (t == "Distinct") hs.type = RateLimitHeaderSelector::Type::kDistinct;
+        else if (t == "RegularExpression") hs.type = RateLimitHeaderSelector::Type::kRegularExpression;
+        else hf["type"].fail("must be Exact, Distinct or RegularExpression, got \"" + t + "\"");
+        hs.value = hf["value"].str_or("");
+        if (hs.type != RateLimitHeaderSelector::Type::kDistinct && !hf["value"].present())
+          hf["value"].fail("is required for " + t + " matches");
+        hs.invert = hf["invert"].boolean().value_or(false);
+        group.push_back(std::move(hs));
+      }
+      r.client_selectors.push_back(std::move(group));
+    }
+    Field limit = rf["limit"];
+    if (!limit.present()) limit.fail("is required");
+    r.limit = static_cast<uint64_t>(limit["requests"].integer(0, INT64_MAX).value_or(0));
+    r.unit = limit["unit"].str_or("");
+    static const char *kUnits[] = {"Second", "Minute", "Hour", "Day"};
+    if (std::none_of(std::begin(kUnits), std::end(kUnits), [&](auto u) { return r.unit == u; }))
+      limit["unit"].fail("must be Second, Minute, Hour or Day, got \"" + r.unit + "\"");
+    r.request_cost = decode_cost(rf["cost"]["request"]);
+    r.response_cost = decode_cost(rf["cost"]["response"]);
+    r.shadow_mode = rf["shadowMode"].boolean().value_or(false);
+    out.push_back(std::move(r));
+  }
+}
+
 void decode_traffic_policy(const Field &doc, const ObjectMeta &meta, Resources &out) {
   BackendTrafficPolicy p;
   p.meta = meta;
@@ -345,8 +413,8 @@ void decode_traffic_policy(const Field &doc, const ObjectMeta &meta, Resources &
     }
     p.retry = std::move(r);
   }
-  p.has_rate_limit = spec["rateLimit"].present();
-  if (p.has_rate_limit) spec["rateLimit"].warn("rate limiting is not supported yet and is ignored");
+  Field rl = spec["rateLimit"];
+  if (rl.present()) decode_rate_limit(rl, p.rate_limit_rules);
   out.traffic_policies.push_back(std::move(p));
 }
 

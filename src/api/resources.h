@@ -116,6 +116,31 @@ struct RetryPolicy {
   std::optional<std::chrono::milliseconds> per_retry_timeout;
 };
 
+// Envoy Gateway's rate limit rule (BackendTrafficPolicy.spec.rateLimit.{global,local}.rules[]).
+struct RateLimitHeaderSelector {
+  enum class Type { kExact, kDistinct, kRegularExpression };
+  Type type = Type::kExact;
+  std::string name; // lower-cased
+  std::string value;
+  bool invert = false;
+};
+
+struct RateLimitCost {
+  bool from_metadata = false;
+  uint64_t number = 1;      // from: Number
+  std::string metadata_key; // from: Metadata (namespace io.envoy.ai_gateway)
+};
+
+struct RateLimitRule {
+  // Every select condition must hold, and every header within one.
+  std::vector<std::vector<RateLimitHeaderSelector>> client_selectors;
+  uint64_t limit = 0;
+  std::string unit; // Second, Minute, Hour, Day
+  std::optional<RateLimitCost> request_cost;  // unset: each request costs 1 at admission
+  std::optional<RateLimitCost> response_cost; // unset: nothing charged at completion
+  bool shadow_mode = false;
+};
+
 struct PolicyTarget {
   std::string kind; // Gateway, HTTPRoute, AIGatewayRoute
   std::string name;
@@ -125,7 +150,7 @@ struct BackendTrafficPolicy {
   ObjectMeta meta;
   std::vector<PolicyTarget> targets;
   std::optional<RetryPolicy> retry;
-  bool has_rate_limit = false;
+  std::vector<RateLimitRule> rate_limit_rules;
 };
 
 struct Secret {

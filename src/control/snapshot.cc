@@ -280,6 +280,44 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
     return std::nullopt;
   };
 
+  // Rate limit rules, compiled once per policy.
+  struct PolicyLimits {
+    const api::BackendTrafficPolicy *policy;
+    std::vector<std::shared_ptr<const ratelimit::CompiledRateLimit>> limits;
+  };
+  std::vector<PolicyLimits> policy_limits;
+  for (const auto &p : res.traffic_policies) {
+    if (p.rate_limit_rules.empty()) continue;
+    PolicyLimits pl{&p, {}};
+    for (size_t i = 0; i < p.rate_limit_rules.size(); ++i) {
+      auto c = ratelimit::compile_rate_limit(p.rate_limit_rules[i],
+                                             p.meta.key() + "/rule/" + std::to_string(i));
+      if (!c) {
+        diag.error("BackendTrafficPolicy " + p.meta.key() + ": spec.rateLimit.rules[" +
+                   std::to_string(i) + "].clientSelectors: " + c.error().message);
+        continue;
+      }
+      pl.limits.push_back(*c);
+    }
+    policy_limits.push_back(std::move(pl));
+  }
+  auto limits_for = [&](const api::AIGatewayRoute &r) {
+    std::vector<std::shared_ptr<const ratelimit::CompiledRateLimit>> out;
+    for (const auto &pl : policy_limits) {
+      if (pl.policy->meta.namespace_ != r.meta.namespace_) continue;
+      for (const auto &t : pl.policy->targets) {
+        bool hit = ((t.kind == "HTTPRoute" || t.kind == "AIGatewayRoute") && t.name == r.meta.name) ||
+                   (t.kind == "Gateway" && std::find(r.parent_gateways.begin(), r.parent_gateways.end(),
+                                                     t.name) != r.parent_gateways.end());
+        if (hit) {
+          out.insert(out.end(), pl.limits.begin(), pl.limits.end());
+          break;
+        }
+      }
+    }
+    return out;
+  };
+
   // Routes and rules.
   std::vector<CompiledRule> rules;
   std::set<std::pair<std::string, std::string>> seen_models;
@@ -291,6 +329,16 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
     cr.name = r.meta.name;
     cr.hostnames = r.hostnames;
     cr.llm_request_costs = r.llm_request_costs;
+    for (size_t i = 0; i < r.llm_request_costs.size(); ++i) {
+      auto c = ratelimit::compile_cost(r.llm_request_costs[i]);
+      if (!c) {
+        diag.error(where + ": spec.llmRequestCosts[" + std::to_string(i) + "].cel: " +
+                   c.error().message);
+        continue;
+      }
+      cr.costs.push_back(std::move(c).value());
+    }
+    cr.rate_limits = limits_for(r);
     snap->routes.push_back(cr);
     auto retry = retry_for(r);
     std::set<std::string> rule_names;

@@ -4,6 +4,8 @@
 #pragma once
 
 #include "api/resources.h"
+#include "ratelimit/costs.h"
+#include "ratelimit/limiter.h"
 
 #include <chrono>
 #include <memory>
@@ -62,6 +64,9 @@ struct CompiledRoute {
   std::string name;
   std::vector<std::string> hostnames;
   std::vector<api::LLMRequestCost> llm_request_costs;
+  std::vector<ratelimit::CostSpec> costs;
+  // BackendTrafficPolicy rate limit rules targeting this route or its Gateway.
+  std::vector<std::shared_ptr<const ratelimit::CompiledRateLimit>> rate_limits;
 };
 
 struct CompiledRule {

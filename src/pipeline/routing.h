@@ -3,6 +3,7 @@
 #pragma once
 
 #include "control/snapshot.h"
+#include "pipeline/header_lookup.h"
 
 #include <cstdint>
 #include <functional>
@@ -11,9 +12,6 @@
 #include <vector>
 
 namespace aigw::pipeline {
-
-// Returns the value of a request header by lower-case name, or nullopt.
-using HeaderLookup = std::function<std::optional<std::string_view>(std::string_view)>;
 
 // Returns the first rule (in precedence order) whose route accepts `host` and one of whose match
 // groups holds; nullptr when none does.

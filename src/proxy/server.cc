@@ -12,6 +12,7 @@
 #include "pipeline/routing.h"
 #include "pipeline/usage.h"
 #include "proxy/upstream.h"
+#include "ratelimit/limiter.h"
 
 #include <spdlog/spdlog.h>
 
@@ -61,7 +62,22 @@ struct Worker {
 struct Shared {
   control::ConfigStore *store;
   const ServerOptions *opts;
+  ratelimit::MemoryStore *budgets;
 };
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// x-ratelimit-* headers for a verdict (nothing when no limit applied).
+std::string ratelimit_headers(const ratelimit::Verdict &v) {
+  if (!v.limited) return {};
+  return "x-ratelimit-limit: " + std::to_string(v.limit) +
+         "\r\nx-ratelimit-remaining: " + std::to_string(v.remaining) +
+         "\r\nx-ratelimit-reset: " + std::to_string(v.reset_seconds) + "\r\n";
+}
 
 // What one request did, for the request log line.
 struct RequestRecord {
@@ -77,6 +93,7 @@ struct RequestRecord {
   std::string upstream_host;
   std::string error;
   pipeline::TokenUsage usage;
+  ratelimit::CostValues costs;
   int attempts = 0;
   bool stream = false;
   Clock::time_point start = Clock::now();
@@ -134,6 +151,11 @@ void log_request(const RequestRecord &r) {
   num("cached_input_tokens", r.usage.cached_input);
   num("cache_creation_input_tokens", r.usage.cache_creation_input);
   num("reasoning_tokens", r.usage.reasoning);
+  for (const auto &[key, value] : r.costs) {
+    o += ',';
+    json::append_quoted(o, key);
+    o += ':' + std::to_string(value);
+  }
   o += '}';
   write_stdout_line(o);
 }
@@ -171,7 +193,9 @@ private:
                              const pipeline::EndpointMatch &ep,
                              const pipeline::ParsedRequest &parsed,
                              std::shared_ptr<const control::Snapshot> snap,
-                             const control::CompiledRule &rule, RequestRecord &rec);
+                             const control::CompiledRule &rule, RequestRecord &rec,
+                             const std::vector<ratelimit::Hit> &hits,
+                             const ratelimit::Verdict &verdict);
 
   Worker &worker_;
   const Shared &shared_;
@@ -360,8 +384,29 @@ net::awaitable<bool> Session::handle(RequestParser &parser) {
     rec.error = "no matching route";
     co_return co_await reply(404, "text/plain", pipeline::kRouteNotFoundBody);
   }
-  rec.route = snap->routes[rule->route_index].key;
-  co_return co_await proxy(req, ep, *parsed, snap, *rule, rec);
+  const auto &route = snap->routes[rule->route_index];
+  rec.route = route.key;
+  // Admission: every bucket this request falls in must have budget left.
+  std::vector<ratelimit::Hit> hits;
+  ratelimit::Verdict verdict;
+  if (!route.rate_limits.empty()) {
+    int64_t now = unix_now();
+    hits = ratelimit::match_rate_limits(route.rate_limits, lookup, now);
+    verdict = ratelimit::admit(*shared_.budgets, hits, now);
+    if (!verdict.allowed) {
+      rec.error = "rate limited";
+      std::string extra = ratelimit_headers(verdict) +
+                          "retry-after: " + std::to_string(std::max<int64_t>(1, verdict.reset_seconds)) +
+                          "\r\n";
+      std::string body = "{\"error\":{\"message\":";
+      json::append_quoted(body, "Rate limit exceeded for this route: the budget of " +
+                                    std::to_string(verdict.limit) + " resets in " +
+                                    std::to_string(verdict.reset_seconds) + "s.");
+      body += ",\"type\":\"rate_limit_exceeded\",\"param\":null,\"code\":\"rate_limit_exceeded\"}}";
+      co_return co_await reply(429, "application/json", body, extra);
+    }
+  }
+  co_return co_await proxy(req, ep, *parsed, snap, *rule, rec, hits, verdict);
 }
 
 // Which failures the retry policy lets the next attempt handle.
@@ -396,8 +441,11 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
                                     const pipeline::EndpointMatch &ep,
                                     const pipeline::ParsedRequest &parsed,
                                     std::shared_ptr<const control::Snapshot> snap,
-                                    const control::CompiledRule &rule, RequestRecord &rec) {
+                                    const control::CompiledRule &rule, RequestRecord &rec,
+                                    const std::vector<ratelimit::Hit> &hits,
+                                    const ratelimit::Verdict &verdict) {
   const auto &opts = *shared_.opts;
+  const std::string rl_headers = ratelimit_headers(verdict);
   const auto &route = snap->routes[rule.route_index];
   auto deadline = Clock::now() + rule.request_timeout;
   RetryDecision retry{rule.retry};
@@ -556,6 +604,7 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
       head_out.append(f.name_string()).append(": ").append(f.value()).append("\r\n");
     }
     if (!keep_alive_) head_out += "connection: close\r\n";
+    head_out += rl_headers;
     rec.status = static_cast<int>(status);
 
     if (status >= 300) {
@@ -670,6 +719,14 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
       rec.response_model = facts.model;
     }
     if (rec.response_model.empty()) rec.response_model = std::string(model_header);
+    if (!upstream_failed && (!route.costs.empty() || !hits.empty())) {
+      // Costs are computed, and budgets charged, when a successful response completes.
+      std::vector<std::string> cost_errors;
+      rec.costs = ratelimit::compute_costs(
+          route.costs, {rec.usage, model_header, ref->per_rule_name, route.key}, &cost_errors);
+      for (const auto &e : cost_errors) spdlog::warn("request {}: cost {}", rec.request_id, e);
+      if (!hits.empty()) ratelimit::settle(*shared_.budgets, hits, rec.costs, unix_now());
+    }
     // The client already has a status line: the only honest signal left is an aborted body.
     active_upstream_ = nullptr;
     if (upstream_failed) co_return false;
@@ -681,7 +738,8 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
                            pipeline::error_body(last_status == 501   ? "NotImplemented"
                                                 : last_status == 504 ? "GatewayTimeout"
                                                                      : "OpenAIBackendError",
-                                                static_cast<int>(last_status), last_error));
+                                                static_cast<int>(last_status), last_error),
+                           rl_headers);
 }
 
 // Admin listener: health, readiness and the active configuration (secrets redacted).
@@ -786,7 +844,8 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
   int n = opts.concurrency > 0
               ? opts.concurrency
               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  Shared shared{&store, &opts};
+  ratelimit::MemoryStore budgets;
+  Shared shared{&store, &opts, &budgets};
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < n; ++i)
     workers.push_back(std::make_unique<Worker>());
@@ -817,6 +876,20 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
     if (auto admin6 = open_acceptor(workers[0]->io, "::1", opts.admin_port, false))
       net::co_spawn(workers[0]->io, admin_accept_loop(std::move(*admin6), shared), net::detached);
   }
+
+  // Old windows leave the budget store every ten seconds.
+  net::co_spawn(
+      workers[0]->io,
+      [&budgets]() -> net::awaitable<void> {
+        net::steady_timer t(co_await net::this_coro::executor);
+        for (;;) {
+          t.expires_after(std::chrono::seconds(10));
+          auto [ec] = co_await t.async_wait(kTuple);
+          if (ec) co_return;
+          budgets.sweep(unix_now());
+        }
+      },
+      net::detached);
 
   net::signal_set signals(workers[0]->io, SIGINT, SIGTERM);
   signals.async_wait([&](const beast::error_code &, int sig) {

@@ -1,0 +1,132 @@
+// Rate limit matching, admission and settlement; see limiter.h.
+#include "ratelimit/limiter.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace aigw::ratelimit {
+namespace {
+
+int64_t unit_seconds(const std::string &unit) {
+  if (unit == "Second") return 1;
+  if (unit == "Minute") return 60;
+  if (unit == "Hour") return 3600;
+  return 86400;
+}
+
+uint64_t cost_of(const std::optional<api::RateLimitCost> &cost, const CostValues *costs,
+                 uint64_t fallback) {
+  if (!cost) return fallback;
+  if (!cost->from_metadata) return cost->number;
+  if (!costs) return 0;
+  for (const auto &[k, v] : *costs)
+    if (k == cost->metadata_key) return v;
+  return 0; // the key was not computed (no usage): nothing to charge
+}
+
+} // namespace
+
+Result<std::shared_ptr<const CompiledRateLimit>> compile_rate_limit(const api::RateLimitRule &rule,
+                                                                    std::string id) {
+  auto c = std::make_shared<CompiledRateLimit>();
+  c->id = std::move(id);
+  c->rule = rule;
+  c->window_seconds = unit_seconds(rule.unit);
+  for (const auto &group : rule.client_selectors) {
+    std::vector<CompiledSelector> cg;
+    for (const auto &h : group) {
+      CompiledSelector cs{h, nullptr};
+      if (h.type == api::RateLimitHeaderSelector::Type::kRegularExpression) {
+        try {
+          cs.re = std::make_shared<const std::regex>(h.value, std::regex::ECMAScript);
+        } catch (const std::regex_error &e) {
+          return Error::config("invalid regular expression \"" + h.value + "\": " + e.what());
+        }
+      }
+      cg.push_back(std::move(cs));
+    }
+    c->selectors.push_back(std::move(cg));
+  }
+  return std::shared_ptr<const CompiledRateLimit>(std::move(c));
+}
+
+std::vector<Hit> match_rate_limits(const std::vector<std::shared_ptr<const CompiledRateLimit>> &limits,
+                                   const pipeline::HeaderLookup &headers, int64_t now) {
+  std::vector<Hit> hits;
+  for (const auto &l : limits) {
+    std::string descriptor;
+    bool applies = true;
+    for (const auto &group : l->selectors) {
+      for (const auto &s : group) {
+        auto v = headers(s.spec.name);
+        using T = api::RateLimitHeaderSelector::Type;
+        if (s.spec.type == T::kDistinct) {
+          if (!v) {
+            applies = false;
+            break;
+          }
+          descriptor += '|';
+          descriptor += s.spec.name;
+          descriptor += '=';
+          descriptor += *v;
+          continue;
+        }
+        bool holds = v && (s.spec.type == T::kExact ? *v == s.spec.value
+                                                    : std::regex_match(v->begin(), v->end(), *s.re));
+        if (s.spec.invert) holds = v.has_value() && !holds;
+        if (!holds) {
+          applies = false;
+          break;
+        }
+      }
+      if (!applies) break;
+    }
+    if (!applies) continue;
+    int64_t start = now - now % l->window_seconds;
+    Hit h;
+    h.limit = l.get();
+    h.key = l->id + descriptor + "|" + std::to_string(start);
+    h.window_end = start + l->window_seconds;
+    hits.push_back(std::move(h));
+  }
+  return hits;
+}
+
+Verdict admit(MemoryStore &store, const std::vector<Hit> &hits, int64_t now) {
+  Verdict v;
+  if (hits.empty()) return v;
+  v.limited = true;
+  uint64_t best_remaining = std::numeric_limits<uint64_t>::max();
+  for (const auto &h : hits) {
+    const auto &rule = h.limit->rule;
+    uint64_t used = store.used(h.key);
+    uint64_t request_cost = cost_of(rule.request_cost, nullptr, 1);
+    bool over = used + request_cost > rule.limit;
+    uint64_t remaining = used >= rule.limit ? 0 : rule.limit - used;
+    if (remaining < best_remaining || (over && !rule.shadow_mode)) {
+      best_remaining = remaining;
+      v.limit = rule.limit;
+      v.remaining = remaining;
+      v.reset_seconds = h.window_end - now;
+    }
+    if (over && !rule.shadow_mode) v.allowed = false;
+  }
+  if (!v.allowed) {
+    v.remaining = 0;
+    return v;
+  }
+  for (const auto &h : hits) {
+    uint64_t request_cost = cost_of(h.limit->rule.request_cost, nullptr, 1);
+    if (request_cost > 0) store.add(h.key, request_cost, h.window_end, now);
+  }
+  return v;
+}
+
+void settle(MemoryStore &store, const std::vector<Hit> &hits, const CostValues &costs, int64_t now) {
+  for (const auto &h : hits) {
+    uint64_t c = cost_of(h.limit->rule.response_cost, &costs, 0);
+    if (c > 0) store.add(h.key, c, h.window_end, now);
+  }
+}
+
+} // namespace aigw::ratelimit

@@ -1,0 +1,60 @@
+// Token rate limiting with Envoy Gateway's BackendTrafficPolicy rules: which rules (and which
+// buckets, for Distinct selectors) a request falls in, admission against fixed windows, and the
+// charge of the response cost at completion. Semantics are the Envoy rate limit service's: a
+// request is refused when its bucket's usage plus the request cost exceeds the limit, and the
+// response cost is added when the response completes (a bucket may go over).
+#pragma once
+
+#include "api/resources.h"
+#include "pipeline/header_lookup.h"
+#include "ratelimit/costs.h"
+#include "ratelimit/memory_store.h"
+
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+namespace aigw::ratelimit {
+
+struct CompiledSelector {
+  api::RateLimitHeaderSelector spec;
+  std::shared_ptr<const std::regex> re;
+};
+
+struct CompiledRateLimit {
+  std::string id; // "namespace/policy/rule/i": the bucket key prefix
+  api::RateLimitRule rule;
+  std::vector<std::vector<CompiledSelector>> selectors;
+  int64_t window_seconds = 3600;
+};
+
+// Compiles a rule; `where` names it in errors. Returns an error for a bad regular expression.
+Result<std::shared_ptr<const CompiledRateLimit>> compile_rate_limit(const api::RateLimitRule &rule,
+                                                                    std::string id);
+
+// One bucket a request counts against.
+struct Hit {
+  const CompiledRateLimit *limit = nullptr;
+  std::string key; // id|descriptor values|window start
+  int64_t window_end = 0;
+};
+
+std::vector<Hit> match_rate_limits(const std::vector<std::shared_ptr<const CompiledRateLimit>> &limits,
+                                   const pipeline::HeaderLookup &headers, int64_t now);
+
+struct Verdict {
+  bool allowed = true;
+  bool limited = false; // any bucket applied (headers are worth sending)
+  uint64_t limit = 0;   // of the most constrained bucket
+  uint64_t remaining = 0;
+  int64_t reset_seconds = 0;
+};
+
+// Checks every bucket and, when all allow, charges each its request cost.
+Verdict admit(MemoryStore &store, const std::vector<Hit> &hits, int64_t now);
+
+// Charges each bucket its response cost (a metadata key from `costs`, or a number).
+void settle(MemoryStore &store, const std::vector<Hit> &hits, const CostValues &costs, int64_t now);
+
+} // namespace aigw::ratelimit
