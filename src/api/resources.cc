@@ -415,6 +415,14 @@ void decode_traffic_policy(const Field &doc, const ObjectMeta &meta, Resources &
   }
   Field rl = spec["rateLimit"];
   if (rl.present()) decode_rate_limit(rl, p.rate_limit_rules);
+  if (auto it = meta.annotations.find("ratelimit.aigw.run/mode"); it != meta.annotations.end()) {
+    if (it->second == "reserve-then-settle") {
+      for (auto &r : p.rate_limit_rules) r.reserve_then_settle = true;
+    } else if (it->second != "check-then-charge") {
+      doc["metadata"]["annotations"].fail("ratelimit.aigw.run/mode must be check-then-charge or "
+                                          "reserve-then-settle, got \"" + it->second + "\"");
+    }
+  }
   out.traffic_policies.push_back(std::move(p));
 }
 

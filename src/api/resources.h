@@ -139,6 +139,9 @@ struct RateLimitRule {
   std::optional<RateLimitCost> request_cost;  // unset: each request costs 1 at admission
   std::optional<RateLimitCost> response_cost; // unset: nothing charged at completion
   bool shadow_mode = false;
+  // aigw extension, from the policy annotation `ratelimit.aigw.run/mode: reserve-then-settle`:
+  // reserve an estimate of the response cost at admission, settle to the real cost at completion.
+  bool reserve_then_settle = false;
 };
 
 struct PolicyTarget {

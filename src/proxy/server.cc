@@ -392,7 +392,15 @@ net::awaitable<bool> Session::handle(RequestParser &parser) {
   if (!route.rate_limits.empty()) {
     int64_t now = unix_now();
     hits = ratelimit::match_rate_limits(route.rate_limits, lookup, now);
-    verdict = ratelimit::admit(*shared_.budgets, hits, now);
+    ratelimit::CostValues estimate;
+    if (std::any_of(hits.begin(), hits.end(),
+                    [](const auto &h) { return h.limit->rule.reserve_then_settle; })) {
+      // Reserve-then-settle: what this request may cost, from its prompt and max_tokens.
+      auto est = ratelimit::estimate_usage(req.body().size(), parsed->max_tokens);
+      estimate = ratelimit::compute_costs(
+          route.costs, {est, parsed->model, "", route.key}, nullptr);
+    }
+    verdict = ratelimit::admit(*shared_.budgets, hits, now, &estimate);
     if (!verdict.allowed) {
       rec.error = "rate limited";
       std::string extra = ratelimit_headers(verdict) +
@@ -446,6 +454,15 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
                                     const ratelimit::Verdict &verdict) {
   const auto &opts = *shared_.opts;
   const std::string rl_headers = ratelimit_headers(verdict);
+  // Reservations are given back on every way out but a settled success.
+  struct Reservation {
+    ratelimit::MemoryStore *store;
+    const std::vector<ratelimit::Hit> &hits;
+    bool settled = false;
+    ~Reservation() {
+      if (!settled) ratelimit::refund(*store, hits, unix_now());
+    }
+  } reservation{shared_.budgets, hits};
   const auto &route = snap->routes[rule.route_index];
   auto deadline = Clock::now() + rule.request_timeout;
   RetryDecision retry{rule.retry};
@@ -725,7 +742,10 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
       rec.costs = ratelimit::compute_costs(
           route.costs, {rec.usage, model_header, ref->per_rule_name, route.key}, &cost_errors);
       for (const auto &e : cost_errors) spdlog::warn("request {}: cost {}", rec.request_id, e);
-      if (!hits.empty()) ratelimit::settle(*shared_.budgets, hits, rec.costs, unix_now());
+      if (!hits.empty()) {
+        ratelimit::settle(*shared_.budgets, hits, rec.costs, unix_now());
+        reservation.settled = true;
+      }
     }
     // The client already has a status line: the only honest signal left is an aborted body.
     active_upstream_ = nullptr;

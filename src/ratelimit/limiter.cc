@@ -92,7 +92,7 @@ std::vector<Hit> match_rate_limits(const std::vector<std::shared_ptr<const Compi
   return hits;
 }
 
-Verdict admit(MemoryStore &store, const std::vector<Hit> &hits, int64_t now) {
+Verdict admit(MemoryStore &store, std::vector<Hit> &hits, int64_t now, const CostValues *estimate) {
   Verdict v;
   if (hits.empty()) return v;
   v.limited = true;
@@ -101,7 +101,9 @@ Verdict admit(MemoryStore &store, const std::vector<Hit> &hits, int64_t now) {
     const auto &rule = h.limit->rule;
     uint64_t used = store.used(h.key);
     uint64_t request_cost = cost_of(rule.request_cost, nullptr, 1);
-    bool over = used + request_cost > rule.limit;
+    // Reserving buckets hold the outstanding reservations in `used`: any budget left admits.
+    bool over = rule.reserve_then_settle ? used >= rule.limit || used + request_cost > rule.limit
+                                         : used + request_cost > rule.limit;
     uint64_t remaining = used >= rule.limit ? 0 : rule.limit - used;
     if (remaining < best_remaining || (over && !rule.shadow_mode)) {
       best_remaining = remaining;
@@ -115,17 +117,38 @@ Verdict admit(MemoryStore &store, const std::vector<Hit> &hits, int64_t now) {
     v.remaining = 0;
     return v;
   }
-  for (const auto &h : hits) {
+  for (auto &h : hits) {
     uint64_t request_cost = cost_of(h.limit->rule.request_cost, nullptr, 1);
-    if (request_cost > 0) store.add(h.key, request_cost, h.window_end, now);
+    if (h.limit->rule.reserve_then_settle && estimate)
+      h.reserved = cost_of(h.limit->rule.response_cost, estimate, 0);
+    if (request_cost + h.reserved > 0) store.add(h.key, request_cost + h.reserved, h.window_end, now);
   }
   return v;
+}
+
+void refund(MemoryStore &store, const std::vector<Hit> &hits, int64_t now) {
+  for (const auto &h : hits)
+    if (h.reserved > 0) store.adjust(h.key, -static_cast<int64_t>(h.reserved), h.window_end, now);
+}
+
+pipeline::TokenUsage estimate_usage(size_t body_bytes, std::optional<uint64_t> max_tokens,
+                                    uint64_t default_output) {
+  pipeline::TokenUsage u;
+  u.input = body_bytes / 4 + 1;
+  u.output = max_tokens.value_or(default_output);
+  u.total = *u.input + *u.output;
+  return u;
 }
 
 void settle(MemoryStore &store, const std::vector<Hit> &hits, const CostValues &costs, int64_t now) {
   for (const auto &h : hits) {
     uint64_t c = cost_of(h.limit->rule.response_cost, &costs, 0);
-    if (c > 0) store.add(h.key, c, h.window_end, now);
+    if (h.reserved > 0) {
+      store.adjust(h.key, static_cast<int64_t>(c) - static_cast<int64_t>(h.reserved), h.window_end,
+                   now);
+    } else if (c > 0) {
+      store.add(h.key, c, h.window_end, now);
+    }
   }
 }
 

@@ -38,6 +38,7 @@ struct Hit {
   const CompiledRateLimit *limit = nullptr;
   std::string key; // id|descriptor values|window start
   int64_t window_end = 0;
+  uint64_t reserved = 0; // reserve-then-settle: what admission reserved for the response
 };
 
 std::vector<Hit> match_rate_limits(const std::vector<std::shared_ptr<const CompiledRateLimit>> &limits,
@@ -51,10 +52,22 @@ struct Verdict {
   int64_t reset_seconds = 0;
 };
 
-// Checks every bucket and, when all allow, charges each its request cost.
-Verdict admit(MemoryStore &store, const std::vector<Hit> &hits, int64_t now);
+// Checks every bucket and, when all allow, charges each its request cost. Reserve-then-settle
+// buckets refuse once their budget is spent (reservations included) and reserve the response
+// cost computed from `estimate` (the costs over the request's estimated usage).
+Verdict admit(MemoryStore &store, std::vector<Hit> &hits, int64_t now,
+              const CostValues *estimate = nullptr);
 
-// Charges each bucket its response cost (a metadata key from `costs`, or a number).
+// Charges each bucket its response cost (a metadata key from `costs`, or a number); a reserving
+// bucket is charged the difference to what it reserved.
 void settle(MemoryStore &store, const std::vector<Hit> &hits, const CostValues &costs, int64_t now);
+
+// Gives back what reserving buckets reserved (the request failed: nothing is charged).
+void refund(MemoryStore &store, const std::vector<Hit> &hits, int64_t now);
+
+// The usage a request may consume, for reservations: the prompt at ~4 bytes a token, and its
+// max_tokens (or `default_output` without one).
+pipeline::TokenUsage estimate_usage(size_t body_bytes, std::optional<uint64_t> max_tokens,
+                                    uint64_t default_output = 1024);
 
 } // namespace aigw::ratelimit

@@ -35,6 +35,19 @@ uint64_t MemoryStore::add(const std::string &key, uint64_t amount, int64_t expir
   return it->second.used;
 }
 
+void MemoryStore::adjust(const std::string &key, int64_t delta, int64_t expires_at, int64_t now) {
+  if (delta >= 0) {
+    add(key, static_cast<uint64_t>(delta), expires_at, now);
+    return;
+  }
+  Shard &s = shard_for(key);
+  std::lock_guard lock(s.mu);
+  auto it = s.entries.find(key);
+  if (it == s.entries.end()) return;
+  uint64_t refund = static_cast<uint64_t>(-(delta + 1)) + 1;
+  it->second.used = it->second.used > refund ? it->second.used - refund : 0;
+}
+
 void MemoryStore::sweep(int64_t now) {
   for (auto &s : shards_) {
     std::lock_guard lock(s.mu);

@@ -22,6 +22,8 @@ public:
   // Adds `amount` to `key`'s window, which ends at `expires_at` (unix seconds); returns the new
   // total. A full shard that cannot take the key returns `amount` and counts a refusal.
   uint64_t add(const std::string &key, uint64_t amount, int64_t expires_at, int64_t now);
+  // Adds a signed `delta` (a settlement or a refund); the total never goes below zero.
+  void adjust(const std::string &key, int64_t delta, int64_t expires_at, int64_t now);
   // Removes windows that ended before `now`.
   void sweep(int64_t now);
 

@@ -25,6 +25,11 @@ std::shared_ptr<const CompiledRateLimit> per_tenant(uint64_t limit, const std::s
   return *compile_rate_limit(r, "default/p/rule/0");
 }
 
+// admit() records reservations in the hits; these tests keep them only for the call.
+Verdict admit_once(MemoryStore &store, std::vector<Hit> hits, int64_t now) {
+  return admit(store, hits, now);
+}
+
 TEST(Limiter, TheRequestThatCrossesTheBudgetIsTheLastOneServed) {
   MemoryStore store;
   std::vector<std::shared_ptr<const CompiledRateLimit>> limits = {per_tenant(10, "llm_total_token")};
@@ -45,12 +50,12 @@ TEST(Limiter, TheRequestThatCrossesTheBudgetIsTheLastOneServed) {
   EXPECT_GT(v.reset_seconds, 0);
   // Another tenant has its own bucket.
   auto b = match_rate_limits(limits, headers({{"x-tenant-id", "b"}}), now);
-  EXPECT_TRUE(admit(store, b, now).allowed);
+  EXPECT_TRUE(admit_once(store, b, now).allowed);
   // A request without the header is not limited by a Distinct rule.
   EXPECT_TRUE(match_rate_limits(limits, headers({}), now).empty());
   // The next window starts afresh.
   auto later = match_rate_limits(limits, a, now + 3600);
-  EXPECT_TRUE(admit(store, later, now + 3600).allowed);
+  EXPECT_TRUE(admit_once(store, later, now + 3600).allowed);
 }
 
 TEST(Limiter, RequestCostsCountAtAdmissionAndExactSelectorsShareOneBucket) {
@@ -62,11 +67,11 @@ TEST(Limiter, RequestCostsCountAtAdmissionAndExactSelectorsShareOneBucket) {
   MemoryStore store;
   int64_t now = 1700000000;
   auto m = headers({{"x-ai-eg-model", "m"}});
-  EXPECT_TRUE(admit(store, match_rate_limits(limits, m, now), now).allowed);
-  auto v = admit(store, match_rate_limits(limits, m, now), now);
+  EXPECT_TRUE(admit_once(store, match_rate_limits(limits, m, now), now).allowed);
+  auto v = admit_once(store, match_rate_limits(limits, m, now), now);
   EXPECT_TRUE(v.allowed);
   EXPECT_EQ(v.remaining, 1u); // remaining before this request's own cost
-  EXPECT_FALSE(admit(store, match_rate_limits(limits, m, now), now).allowed);
+  EXPECT_FALSE(admit_once(store, match_rate_limits(limits, m, now), now).allowed);
   EXPECT_TRUE(match_rate_limits(limits, headers({{"x-ai-eg-model", "other"}}), now).empty());
 }
 
@@ -77,7 +82,44 @@ TEST(Limiter, ShadowModeNeverRefuses) {
   r.shadow_mode = true;
   auto limits = std::vector{*compile_rate_limit(r, "default/p/rule/2")};
   MemoryStore store;
-  EXPECT_TRUE(admit(store, match_rate_limits(limits, headers({}), 5), 5).allowed);
+  EXPECT_TRUE(admit_once(store, match_rate_limits(limits, headers({}), 5), 5).allowed);
+}
+
+TEST(Limiter, ReserveThenSettleStopsAdmittingOnceReservationsSpendTheBudget) {
+  api::RateLimitRule r;
+  r.limit = 100;
+  r.unit = "Hour";
+  r.request_cost = api::RateLimitCost{false, 0, ""};
+  r.response_cost = api::RateLimitCost{true, 0, "total"};
+  r.reserve_then_settle = true;
+  auto limits = std::vector{*compile_rate_limit(r, "default/p/rule/3")};
+  MemoryStore store;
+  int64_t now = 1700000000;
+  CostValues estimate = {{"total", 30}};
+  // Concurrent requests: each reserves 30 before any completes; the fourth crosses 100 and is the
+  // last one admitted, so the overshoot is at most one reservation.
+  std::vector<std::vector<Hit>> admitted;
+  for (int i = 0; i < 10; ++i) {
+    auto hits = match_rate_limits(limits, headers({}), now);
+    if (admit(store, hits, now, &estimate).allowed) admitted.push_back(hits);
+  }
+  EXPECT_EQ(admitted.size(), 4u);
+  // Settle to the real cost (10 each) and refund a failed one: the budget frees up again.
+  settle(store, admitted[0], {{"total", 10}}, now);
+  settle(store, admitted[1], {{"total", 10}}, now);
+  settle(store, admitted[2], {{"total", 10}}, now);
+  refund(store, admitted[3], now);
+  EXPECT_EQ(store.used(admitted[0][0].key), 30u);
+  auto hits = match_rate_limits(limits, headers({}), now);
+  EXPECT_TRUE(admit(store, hits, now, &estimate).allowed);
+}
+
+TEST(Limiter, EstimatesThePromptFromTheBodyAndTheOutputFromMaxTokens) {
+  auto u = estimate_usage(400, 50);
+  EXPECT_EQ(u.input, 101u);
+  EXPECT_EQ(u.output, 50u);
+  EXPECT_EQ(u.total, 151u);
+  EXPECT_EQ(estimate_usage(0, std::nullopt).output, 1024u);
 }
 
 TEST(MemoryStore, SweepsExpiredWindowsAndBoundsKeys) {
