@@ -103,6 +103,7 @@ void decode_route(const Field &doc, const ObjectMeta &meta, Resources &out) {
       ref.namespace_ = bf["namespace"].str_or("");
       if (bf["kind"].present() || bf["group"].present()) {
         bf["kind"].warn("InferencePool backends are not supported yet; this backendRef is skipped");
+        ++rule.skipped_refs;
         continue;
       }
       ref.model_name_override = bf["modelNameOverride"].str_or("");
@@ -179,9 +180,17 @@ void decode_ai_backend(const Field &doc, const ObjectMeta &meta, Resources &out)
   b.backend_name = ref["name"].required_str().value_or("");
   b.backend_namespace = ref["namespace"].str_or("");
   auto kind = ref["kind"].str_or("Backend");
-  auto group = ref["group"].str_or("gateway.envoyproxy.io");
-  if (ref.present() && (kind != "Backend" || group != "gateway.envoyproxy.io"))
-    ref.fail("only kind Backend of group gateway.envoyproxy.io is supported");
+  auto group = ref["group"].str_or(kind == "Service" ? "" : "gateway.envoyproxy.io");
+  if (ref.present() && kind == "Service" && group.empty()) {
+    auto port = ref["port"].integer(1, 65535);
+    if (!port) ref["port"].fail("is required for a Service backendRef");
+    else b.service_port = static_cast<uint16_t>(*port);
+    ref["kind"].warn("a Kubernetes Service is reached by its cluster DNS name " + b.backend_name +
+                     "." + (b.backend_namespace.empty() ? b.meta.namespace_ : b.backend_namespace) +
+                     ".svc.cluster.local");
+  } else if (ref.present() && (kind != "Backend" || group != "gateway.envoyproxy.io")) {
+    ref.fail("only kind Backend of group gateway.envoyproxy.io (or a core Service) is supported");
+  }
   if (spec["headerMutation"].present())
     b.header_mutation = decode_header_mutation(spec["headerMutation"]);
   if (spec["bodyMutation"].present())

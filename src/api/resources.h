@@ -47,6 +47,7 @@ struct RouteRule {
   std::string name;
   std::vector<std::vector<HeaderMatch>> matches; // ORed; headers within one match ANDed
   std::vector<RouteBackendRef> backend_refs;
+  size_t skipped_refs = 0; // refs of kinds not served yet (InferencePool)
   std::chrono::milliseconds request_timeout{60000}; // upstream's default when unset
 };
 
@@ -73,6 +74,8 @@ struct AIServiceBackend {
   std::string prefix = "v1";
   std::string backend_name;
   std::string backend_namespace; // empty: same namespace
+  // backendRef of kind Service (core group): reached at <name>.<namespace>.svc.cluster.local.
+  std::optional<uint16_t> service_port;
   HeaderMutation header_mutation;
 };
 

@@ -13,10 +13,7 @@ namespace aigw::control {
 FileWatcher::FileWatcher(std::string path, EnvLookup env, ConfigStore *store,
                          std::chrono::milliseconds interval)
     : path_(std::move(path)), env_(std::move(env)), store_(store), interval_(interval) {
-  std::ifstream in(path_, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  last_content_ = ss.str();
+  last_content_ = read_config_source(path_).value_or("");
   thread_ = std::thread([this] { run(); });
 }
 
@@ -39,11 +36,9 @@ void FileWatcher::run() {
 }
 
 bool FileWatcher::check_once() {
-  std::ifstream in(path_, std::ios::binary);
-  if (!in) return false; // mid-rename by an editor: try again next tick
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string content = ss.str();
+  auto source = read_config_source(path_);
+  if (!source) return false; // mid-rename by an editor: try again next tick
+  std::string content = std::move(source).value();
   if (content == last_content_) return false;
   last_content_ = content;
   uint64_t generation = store_->current()->generation + 1;

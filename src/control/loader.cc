@@ -1,7 +1,9 @@
 // Configuration loading; see loader.h.
 #include "control/loader.h"
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -66,7 +68,7 @@ LoadResult load_text(std::string_view text, const std::string &source, const Env
     return out;
   }
   substitute_secrets(res, env, out.diag);
-  if (res.routes.empty()) out.diag.error(source + ": no AIGatewayRoute defined");
+  if (res.routes.empty()) out.diag.warning(source + ": no AIGatewayRoute defined: nothing is routed");
   CompileOptions opts;
   opts.generation = generation;
   opts.source = source;
@@ -78,16 +80,40 @@ LoadResult load_text(std::string_view text, const std::string &source, const Env
   return out;
 }
 
+Result<std::string> read_config_source(const std::string &path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::vector<fs::path> files;
+  if (fs::is_directory(path, ec)) {
+    for (const auto &e : fs::directory_iterator(path, ec)) {
+      auto ext = e.path().extension().string();
+      if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    if (files.empty()) return Error::config(path + ": no .yaml files in this directory");
+  } else {
+    files.push_back(path);
+  }
+  std::string text;
+  for (const auto &f : files) {
+    std::ifstream in(f, std::ios::binary);
+    if (!in) return Error::config(f.string() + ": cannot open file");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (!text.empty()) text += "\n---\n";
+    text += ss.str();
+  }
+  return text;
+}
+
 LoadResult load_file(const std::string &path, const EnvLookup &env, uint64_t generation) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  auto text = read_config_source(path);
+  if (!text) {
     LoadResult out;
-    out.diag.error(path + ": cannot open file");
+    out.diag.error(text.error().message);
     return out;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return load_text(ss.str(), path, env, generation);
+  return load_text(*text, path, env, generation);
 }
 
 } // namespace aigw::control

@@ -18,6 +18,10 @@ struct LoadResult {
 
 LoadResult load_text(std::string_view text, const std::string &source, const EnvLookup &env,
                      uint64_t generation);
+// `path` is a file, or a directory whose *.yaml / *.yml files (sorted by name) form one config.
 LoadResult load_file(const std::string &path, const EnvLookup &env, uint64_t generation);
+
+// The text of a file, or of a directory's YAML files joined as one multi-document stream.
+Result<std::string> read_config_source(const std::string &path);
 
 } // namespace aigw::control

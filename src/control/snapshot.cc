@@ -4,6 +4,7 @@
 #include "core/json_scan.h"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <set>
 
@@ -176,6 +177,7 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
   if (snap->listener_ports.empty()) snap->listener_ports.push_back(1975);
 
   // AIServiceBackends.
+  std::deque<api::Backend> service_backends; // Service backendRefs, alive for the whole compile
   std::map<std::string, std::shared_ptr<CompiledBackend>> ai_backends;
   std::vector<std::shared_ptr<const CompiledBackend>> backend_list;
   for (const auto &ab : res.ai_backends) {
@@ -193,6 +195,16 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
     }
     std::string bkey = ns_or(ab.backend_namespace, ab.meta.namespace_) + "/" + ab.backend_name;
     auto bit = backends.find(bkey);
+    if (ab.service_port) {
+      auto &service_backend = service_backends.emplace_back();
+      service_backend.meta.name = ab.backend_name;
+      service_backend.endpoints.push_back(
+          {false, ab.backend_name + "." + ns_or(ab.backend_namespace, ab.meta.namespace_) +
+                      ".svc.cluster.local",
+           *ab.service_port});
+      backends[bkey] = &service_backend;
+      bit = backends.find(bkey);
+    }
     if (bit == backends.end()) {
       if (!ab.backend_name.empty())
         diag.error(where + ": spec.backendRef.name: Backend \"" + ab.backend_name +
@@ -405,7 +417,7 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
                              std::to_string(i) + "/ref/" + std::to_string(b);
         c.refs.push_back(std::move(cref));
       }
-      if (rule.backend_refs.empty())
+      if (rule.backend_refs.empty() && rule.skipped_refs == 0)
         diag.error(where + ": " + rpath + ".backendRefs: at least one backendRef is required");
       rules.push_back(std::move(c));
     }

@@ -46,6 +46,8 @@ public:
   T &operator*() & { return std::get<0>(v_); }
   const T &operator*() const & { return std::get<0>(v_); }
 
+  T value_or(T fallback) const & { return ok() ? std::get<0>(v_) : std::move(fallback); }
+
   // REQUIRES: !ok()
   const Error &error() const { return std::get<1>(v_); }
 

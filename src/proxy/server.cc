@@ -677,6 +677,33 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
     bool json_overflow = false;
     auto &buf = relay_buf_;
     bool upstream_failed = false;
+    // Usage, costs and the budget charge: done before the last bytes reach the client, so a
+    // client that sends its next request after reading this one finds the budget charged.
+    bool accounted = false;
+    auto account = [&] {
+      if (accounted) return;
+      accounted = true;
+      if (sse) {
+        rec.usage = scanner.usage();
+        rec.response_model = scanner.model();
+      } else if (!json_copy.empty()) {
+        auto facts = pipeline::extract_from_json(json_copy);
+        rec.usage = facts.usage;
+        rec.response_model = facts.model;
+      }
+      if (rec.response_model.empty()) rec.response_model = std::string(model_header);
+      if (!upstream_failed && (!route.costs.empty() || !hits.empty())) {
+        // Costs are computed, and budgets charged, when a successful response completes.
+        std::vector<std::string> cost_errors;
+        rec.costs = ratelimit::compute_costs(
+            route.costs, {rec.usage, model_header, ref->per_rule_name, route.key}, &cost_errors);
+        for (const auto &e : cost_errors) spdlog::warn("request {}: cost {}", rec.request_id, e);
+        if (!hits.empty()) {
+          ratelimit::settle(*shared_.budgets, hits, rec.costs, unix_now());
+          reservation.settled = true;
+        }
+      }
+    };
     for (;;) {
       size_t got = 0;
       if (!rp.is_done()) {
@@ -700,6 +727,7 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
         }
       }
       bool done = rp.is_done() && !upstream_failed;
+      if (done) account();
       // One write: [head] [chunk-size line, piece, CRLF | piece] [last chunk].
       std::array<net::const_buffer, 5> bufs;
       size_t nbufs = 0;
@@ -727,26 +755,7 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
       }
       if (done || upstream_failed) break;
     }
-    if (sse) {
-      rec.usage = scanner.usage();
-      rec.response_model = scanner.model();
-    } else if (!json_copy.empty()) {
-      auto facts = pipeline::extract_from_json(json_copy);
-      rec.usage = facts.usage;
-      rec.response_model = facts.model;
-    }
-    if (rec.response_model.empty()) rec.response_model = std::string(model_header);
-    if (!upstream_failed && (!route.costs.empty() || !hits.empty())) {
-      // Costs are computed, and budgets charged, when a successful response completes.
-      std::vector<std::string> cost_errors;
-      rec.costs = ratelimit::compute_costs(
-          route.costs, {rec.usage, model_header, ref->per_rule_name, route.key}, &cost_errors);
-      for (const auto &e : cost_errors) spdlog::warn("request {}: cost {}", rec.request_id, e);
-      if (!hits.empty()) {
-        ratelimit::settle(*shared_.budgets, hits, rec.costs, unix_now());
-        reservation.settled = true;
-      }
-    }
+    account();
     // The client already has a status line: the only honest signal left is an aborted body.
     active_upstream_ = nullptr;
     if (upstream_failed) co_return false;

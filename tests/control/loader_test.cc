@@ -179,6 +179,33 @@ spec:
                   "trigger \"sometimes\"");
 }
 
+TEST(Loader, ADirectoryIsOneConfigurationAcrossItsFiles) {
+  std::filesystem::path dir = AIGW_SHARED_DIR "/fixtures/envoy-ai-gateway/examples/stream_idle_timeout";
+  if (!std::filesystem::exists(dir)) GTEST_SKIP() << "shared fixtures not found at " << dir;
+  // base.yaml references backends that backends.yaml defines.
+  auto r = load_file(dir.string(), testing::fake_env({}), 1);
+  std::string errs;
+  for (const auto &e : r.diag.errors()) errs += e + "\n";
+  ASSERT_NE(r.snapshot, nullptr) << errs;
+  EXPECT_FALSE(r.snapshot->rules.empty());
+}
+
+TEST(Loader, AServiceBackendRefResolvesToTheClusterDnsName) {
+  auto r = load(route("    - backendRefs: [{name: svc}]") + R"(
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: svc, namespace: default}
+spec:
+  schema: {name: OpenAI}
+  backendRef: {name: upstream, kind: Service, port: 8080}
+)");
+  ASSERT_NE(r.snapshot, nullptr);
+  const auto *b = r.snapshot->rules[0].refs[0].backend.get();
+  EXPECT_EQ(b->endpoints[0].host, "upstream.default.svc.cluster.local");
+  EXPECT_EQ(b->endpoints[0].port, 8080);
+}
+
 // Every upstream example this issue covers loads (later kinds warn, not fail).
 TEST(Loader, UpstreamFixturesLoad) {
   std::filesystem::path root = AIGW_SHARED_DIR "/fixtures/envoy-ai-gateway";
