@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-19 libclang-rt-19-dev
+  libhiredis-dev redis-server
   nginx-light wrk curl nodejs
 )
 

@@ -24,6 +24,11 @@ int main(int argc, char **argv) {
   run->add_option("--admin-address", run_opts.server.admin_host, "address the admin port binds");
   run->add_option("--max-request-body", run_opts.server.max_request_body,
                   "largest accepted request body in bytes");
+  run->add_option("--ratelimit-redis", run_opts.server.ratelimit_redis,
+                  "share token budgets through Redis (redis://HOST:PORT); env AIGW_RATELIMIT_REDIS")
+      ->envname("AIGW_RATELIMIT_REDIS");
+  run->add_flag("--ratelimit-fail-closed", run_opts.server.ratelimit_fail_closed,
+                "refuse requests (503) while the Redis budget store is unreachable");
   bool no_access_log = false;
   run->add_flag("--no-access-log", no_access_log, "do not write a JSON line per request to stdout");
   bool no_watch = false;

@@ -11,6 +11,7 @@
 #include "pipeline/request_body.h"
 #include "pipeline/routing.h"
 #include "pipeline/usage.h"
+#include "proxy/redis_budgets.h"
 #include "proxy/upstream.h"
 #include "ratelimit/limiter.h"
 
@@ -57,12 +58,14 @@ struct Worker {
   net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::unique_ptr<net::ssl::context> tls_ctx = make_client_tls_context();
   UpstreamPool pool{io.get_executor(), tls_ctx.get()};
+  std::unique_ptr<RedisBudgets> redis; // set when budgets are shared through Redis
 };
 
 struct Shared {
   control::ConfigStore *store;
   const ServerOptions *opts;
   ratelimit::MemoryStore *budgets;
+  RedisCounters *redis_counters;
 };
 
 int64_t unix_now() {
@@ -178,6 +181,35 @@ private:
     deadline_ = t;
     timed_out_ = false;
     if (t < wake_at_) watchdog_timer_.cancel(); // wake it to look at the earlier deadline
+  }
+  // Settles the buckets to `costs`, or refunds their reservations when `costs` is null.
+  void charge(const std::vector<ratelimit::Hit> &hits, const ratelimit::CostValues *costs) {
+    if (hits.empty()) return;
+    int64_t now = unix_now();
+    if (!worker_.redis) {
+      if (costs) ratelimit::settle(*shared_.budgets, hits, *costs, now);
+      else ratelimit::refund(*shared_.budgets, hits, now);
+      return;
+    }
+    std::vector<std::pair<std::string, int64_t>> deltas;
+    std::vector<int64_t> ttls;
+    for (const auto &h : hits) {
+      int64_t delta = -static_cast<int64_t>(h.reserved);
+      if (costs) {
+        ratelimit::CostValues one;
+        const auto &rc = h.limit->rule.response_cost;
+        uint64_t c = 0;
+        if (rc && !rc->from_metadata) c = rc->number;
+        if (rc && rc->from_metadata)
+          for (const auto &[k, v] : *costs)
+            if (k == rc->metadata_key) c = v;
+        delta += static_cast<int64_t>(c);
+      }
+      deltas.emplace_back(h.key, delta);
+      ttls.push_back(h.window_end - now + 1);
+    }
+    net::co_spawn(worker_.io, worker_.redis->adjust(std::move(deltas), std::move(ttls)),
+                  net::detached);
   }
   bool timed_out(const beast::error_code &ec) const {
     return timed_out_ && ec == net::error::operation_aborted;
@@ -400,7 +432,24 @@ net::awaitable<bool> Session::handle(RequestParser &parser) {
       estimate = ratelimit::compute_costs(
           route.costs, {est, parsed->model, "", route.key}, nullptr);
     }
-    verdict = ratelimit::admit(*shared_.budgets, hits, now, &estimate);
+    if (worker_.redis) {
+      auto v = co_await worker_.redis->admit(hits, now, &estimate);
+      if (v) {
+        verdict = *v;
+      } else if (shared_.opts->ratelimit_fail_closed) {
+        rec.error = "rate limit store unavailable";
+        co_return co_await reply(503, "application/json",
+                                 pipeline::error_body("ServiceUnavailable", 503,
+                                                      "the rate limit store is unavailable"));
+      } else {
+        shared_.redis_counters->failed_open.fetch_add(1, std::memory_order_relaxed);
+        spdlog::warn("rate limit store {}:{} unavailable: admitting {} without a budget check",
+                     worker_.redis->target().host, worker_.redis->target().port, rec.request_id);
+        hits.clear(); // nothing was reserved, nothing to settle
+      }
+    } else {
+      verdict = ratelimit::admit(*shared_.budgets, hits, now, &estimate);
+    }
     if (!verdict.allowed) {
       rec.error = "rate limited";
       std::string extra = ratelimit_headers(verdict) +
@@ -456,13 +505,13 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
   const std::string rl_headers = ratelimit_headers(verdict);
   // Reservations are given back on every way out but a settled success.
   struct Reservation {
-    ratelimit::MemoryStore *store;
+    Session *session;
     const std::vector<ratelimit::Hit> &hits;
     bool settled = false;
     ~Reservation() {
-      if (!settled) ratelimit::refund(*store, hits, unix_now());
+      if (!settled) session->charge(hits, nullptr);
     }
-  } reservation{shared_.budgets, hits};
+  } reservation{this, hits};
   const auto &route = snap->routes[rule.route_index];
   auto deadline = Clock::now() + rule.request_timeout;
   RetryDecision retry{rule.retry};
@@ -699,7 +748,7 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
             route.costs, {rec.usage, model_header, ref->per_rule_name, route.key}, &cost_errors);
         for (const auto &e : cost_errors) spdlog::warn("request {}: cost {}", rec.request_id, e);
         if (!hits.empty()) {
-          ratelimit::settle(*shared_.budgets, hits, rec.costs, unix_now());
+          charge(hits, &rec.costs);
           reservation.settled = true;
         }
       }
@@ -802,6 +851,9 @@ net::awaitable<void> admin_session(tcp::socket socket, const Shared &shared) {
           ",\"config_generation\":" + std::to_string(snap->generation) +
           ",\"config_reloads_ok\":" + std::to_string(shared.store->reloads_ok.load()) +
           ",\"config_reloads_rejected\":" + std::to_string(shared.store->reloads_rejected.load()) +
+          ",\"budget_keys\":" + std::to_string(shared.budgets->size()) +
+          ",\"redis_errors\":" + std::to_string(shared.redis_counters->errors.load()) +
+          ",\"redis_failed_open\":" + std::to_string(shared.redis_counters->failed_open.load()) +
           "}";
     } else {
       res.result(404);
@@ -874,10 +926,23 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
               ? opts.concurrency
               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ratelimit::MemoryStore budgets;
-  Shared shared{&store, &opts, &budgets};
+  RedisCounters redis_counters;
+  Shared shared{&store, &opts, &budgets, &redis_counters};
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < n; ++i)
     workers.push_back(std::make_unique<Worker>());
+  if (!opts.ratelimit_redis.empty()) {
+    auto target = parse_redis_url(opts.ratelimit_redis);
+    if (!target) {
+      spdlog::error("--ratelimit-redis: expected redis://HOST:PORT, got \"{}\"", opts.ratelimit_redis);
+      return 2;
+    }
+    target->fail_closed = opts.ratelimit_fail_closed;
+    for (auto &w : workers)
+      w->redis = std::make_unique<RedisBudgets>(w->io.get_executor(), *target, &redis_counters);
+    spdlog::info("token budgets shared through redis {}:{} (fail {})", target->host, target->port,
+                 opts.ratelimit_fail_closed ? "closed" : "open");
+  }
 
   auto ports = store.current()->listener_ports;
   std::string listen_host = opts.listen_host;

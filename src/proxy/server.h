@@ -22,6 +22,8 @@ struct ServerOptions {
   size_t max_usage_body = 32 * 1024 * 1024; // JSON bodies beyond this are relayed uncounted
   std::chrono::seconds idle_timeout{300};
   bool access_log = true;
+  std::string ratelimit_redis;     // redis://HOST:PORT: budgets shared through Redis
+  bool ratelimit_fail_closed = false; // refuse (503) instead of admitting when Redis is down
 };
 
 // Serves until SIGINT or SIGTERM. Returns the process exit code.

@@ -92,14 +92,16 @@ std::vector<Hit> match_rate_limits(const std::vector<std::shared_ptr<const Compi
   return hits;
 }
 
-Verdict admit(MemoryStore &store, std::vector<Hit> &hits, int64_t now, const CostValues *estimate) {
+Verdict decide(std::vector<Hit> &hits, const std::vector<uint64_t> &used_all, int64_t now,
+               const CostValues *estimate, std::vector<uint64_t> *add) {
   Verdict v;
+  if (add) add->assign(hits.size(), 0);
   if (hits.empty()) return v;
   v.limited = true;
   uint64_t best_remaining = std::numeric_limits<uint64_t>::max();
-  for (const auto &h : hits) {
-    const auto &rule = h.limit->rule;
-    uint64_t used = store.used(h.key);
+  for (size_t i = 0; i < hits.size(); ++i) {
+    const auto &rule = hits[i].limit->rule;
+    uint64_t used = i < used_all.size() ? used_all[i] : 0;
     uint64_t request_cost = cost_of(rule.request_cost, nullptr, 1);
     // Reserving buckets hold the outstanding reservations in `used`: any budget left admits.
     bool over = rule.reserve_then_settle ? used >= rule.limit || used + request_cost > rule.limit
@@ -109,7 +111,7 @@ Verdict admit(MemoryStore &store, std::vector<Hit> &hits, int64_t now, const Cos
       best_remaining = remaining;
       v.limit = rule.limit;
       v.remaining = remaining;
-      v.reset_seconds = h.window_end - now;
+      v.reset_seconds = hits[i].window_end - now;
     }
     if (over && !rule.shadow_mode) v.allowed = false;
   }
@@ -117,12 +119,32 @@ Verdict admit(MemoryStore &store, std::vector<Hit> &hits, int64_t now, const Cos
     v.remaining = 0;
     return v;
   }
-  for (auto &h : hits) {
+  for (size_t i = 0; i < hits.size(); ++i) {
+    auto &h = hits[i];
     uint64_t request_cost = cost_of(h.limit->rule.request_cost, nullptr, 1);
     if (h.limit->rule.reserve_then_settle && estimate)
       h.reserved = cost_of(h.limit->rule.response_cost, estimate, 0);
-    if (request_cost + h.reserved > 0) store.add(h.key, request_cost + h.reserved, h.window_end, now);
+    if (add) (*add)[i] = request_cost + h.reserved;
   }
+  return v;
+}
+
+uint64_t request_cost_of(const Hit &h) { return cost_of(h.limit->rule.request_cost, nullptr, 1); }
+
+uint64_t reservation_of(const Hit &h, const CostValues *estimate) {
+  if (!h.limit->rule.reserve_then_settle || !estimate) return 0;
+  return cost_of(h.limit->rule.response_cost, estimate, 0);
+}
+
+Verdict admit(MemoryStore &store, std::vector<Hit> &hits, int64_t now, const CostValues *estimate) {
+  std::vector<uint64_t> used;
+  used.reserve(hits.size());
+  for (const auto &h : hits) used.push_back(store.used(h.key));
+  std::vector<uint64_t> add;
+  Verdict v = decide(hits, used, now, estimate, &add);
+  if (v.allowed)
+    for (size_t i = 0; i < hits.size(); ++i)
+      if (add[i] > 0) store.add(hits[i].key, add[i], hits[i].window_end, now);
   return v;
 }
 

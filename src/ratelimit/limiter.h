@@ -52,6 +52,16 @@ struct Verdict {
   int64_t reset_seconds = 0;
 };
 
+// The admission decision for buckets whose usage so far is `used` (one per hit, same order),
+// shared by the in-memory and Redis stores. Sets each hit's reservation; `add` receives what each
+// bucket is charged now (request cost + reservation) when the request is allowed.
+Verdict decide(std::vector<Hit> &hits, const std::vector<uint64_t> &used, int64_t now,
+               const CostValues *estimate, std::vector<uint64_t> *add);
+
+// What a hit is charged at admission, and what a reserving bucket would reserve.
+uint64_t request_cost_of(const Hit &h);
+uint64_t reservation_of(const Hit &h, const CostValues *estimate);
+
 // Checks every bucket and, when all allow, charges each its request cost. Reserve-then-settle
 // buckets refuse once their budget is spent (reservations included) and reserve the response
 // cost computed from `estimate` (the costs over the request's estimated usage).

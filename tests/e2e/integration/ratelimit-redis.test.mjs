@@ -1,0 +1,125 @@
+// Budgets shared through a real redis-server: two aigw processes enforce one budget; with Redis
+// gone the gateway fails open (or closed, when configured).
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import net from 'node:net';
+import { startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64, freePort, sleep, SLOW } from '../lib/harness.mjs';
+
+let redisAvailable = true;
+try {
+  execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+} catch {
+  redisAvailable = false;
+}
+
+async function startRedis() {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no'], { stdio: 'ignore' });
+  const deadline = Date.now() + 5000 * SLOW;
+  for (;;) {
+    const ok = await new Promise((r) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.end(); r(true); });
+      s.on('error', () => r(false));
+    });
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error('redis-server did not start');
+    await sleep(25);
+  }
+  return { port, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
+}
+
+const completion = (total) => JSON.stringify({
+  id: 'c', object: 'chat.completion', created: 1, model: 'm',
+  choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'ok' } }],
+  usage: { prompt_tokens: 1, completion_tokens: total - 1, total_tokens: total },
+});
+
+const config = (upPort) => (port) => gatewayYaml(port) + `---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: shared, namespace: default}
+spec:
+  parentRefs: [{name: aigw, kind: Gateway, group: gateway.networking.k8s.io}]
+  rules:
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: m}]}]
+      backendRefs: [{name: openai}]
+  llmRequestCosts:
+    - {metadataKey: llm_total_token, type: TotalToken}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: {name: shared, namespace: default}
+spec:
+  targetRefs: [{name: aigw, kind: Gateway, group: gateway.networking.k8s.io}]
+  rateLimit:
+    type: Global
+    global:
+      rules:
+        - clientSelectors: [{headers: [{name: x-tenant-id, type: Distinct}]}]
+          limit: {requests: 100, unit: Hour}
+          cost:
+            request: {from: Number, number: 0}
+            response: {from: Metadata, metadata: {namespace: io.envoy.ai_gateway, key: llm_total_token}}
+` + openaiBackendYaml('openai', upPort);
+
+const call = (gw, tenant, total) => fetch(`${gw.base}/v1/chat/completions`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json', 'x-tenant-id': tenant, 'x-response-body': b64(completion(total)) },
+  body: JSON.stringify({ model: 'm', messages: [] }),
+});
+
+describe('aigw run: budgets shared through Redis', { skip: redisAvailable ? false : 'redis-server is not installed' }, () => {
+  let redis;
+  let up;
+  let a;
+  let b;
+  before(async () => {
+    redis = await startRedis();
+    up = await startTestupstream();
+    const args = ['--ratelimit-redis', `redis://127.0.0.1:${redis.port}`];
+    a = await startAigw({ config: config(up.port), args });
+    b = await startAigw({ config: config(up.port), args });
+  });
+  after(async () => {
+    await a?.stop();
+    await b?.stop();
+    await up?.stop();
+    await redis?.stop();
+  });
+
+  it('two gateways spend one budget', async () => {
+    // 40 on a, 40 on b (80), 40 on a crosses 100: served; then both refuse.
+    for (const gw of [a, b, a]) {
+      const res = await call(gw, 'shared-tenant', 40);
+      assert.equal(res.status, 200);
+      await res.text();
+    }
+    const ra = await call(a, 'shared-tenant', 40);
+    const rb = await call(b, 'shared-tenant', 40);
+    assert.equal(ra.status, 429);
+    assert.equal(rb.status, 429);
+    assert.equal(rb.headers.get('x-ratelimit-remaining'), '0');
+    const other = await call(b, 'another-tenant', 40);
+    assert.equal(other.status, 200);
+  });
+
+  it('fails open when Redis is down, and closed when configured to', async () => {
+    const deadPort = await freePort();
+    const open = await startAigw({ config: config(up.port), args: ['--ratelimit-redis', `redis://127.0.0.1:${deadPort}`] });
+    const closed = await startAigw({ config: config(up.port), args: ['--ratelimit-redis', `redis://127.0.0.1:${deadPort}`, '--ratelimit-fail-closed'] });
+    try {
+      const r1 = await call(open, 't', 5);
+      assert.equal(r1.status, 200);
+      const stats = await (await fetch(`${open.admin}/stats`)).json();
+      assert.ok(stats.redis_failed_open >= 1);
+      assert.ok(open.stderr.some((l) => l.includes('unavailable: admitting')));
+      const r2 = await call(closed, 't', 5);
+      assert.equal(r2.status, 503);
+    } finally {
+      await open.stop();
+      await closed.stop();
+    }
+  });
+});
