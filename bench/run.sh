@@ -24,6 +24,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MOCK=$(free_port); PROXY=$(free_port); GW=$(free_port); ADMIN=$(free_port)
 GWRL=$(free_port); ADMINRL=$(free_port)
+GWRR=$(free_port); ADMINRR=$(free_port); REDIS=$(free_port)
 
 RESPONSE='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":9,"total_tokens":28}}'
 
@@ -141,6 +142,8 @@ spec:
             response: {from: Metadata, metadata: {namespace: io.envoy.ai_gateway, key: llm_total_token}}
 EOC
 
+sed -e "s/port: $GWRL}/port: $GWRR}/" "$work/aigw-rl.yaml" >"$work/aigw-rr.yaml"
+
 cat >"$work/post.lua" <<'EOC'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -156,6 +159,14 @@ EOC
 
 "$AIGW" run "$work/aigw-rl.yaml" --concurrency 1 --admin-port "$ADMINRL" --admin-address 127.0.0.1 \
   --no-access-log --no-watch --log-level warn & pids+=($!)
+
+HAVE_REDIS=0
+if command -v redis-server >/dev/null; then
+  HAVE_REDIS=1
+  redis-server --port "$REDIS" --bind 127.0.0.1 --save '' --appendonly no >/dev/null & pids+=($!)
+  "$AIGW" run "$work/aigw-rr.yaml" --concurrency 1 --admin-port "$ADMINRR" --admin-address 127.0.0.1 \
+    --no-access-log --no-watch --log-level warn --ratelimit-redis "redis://127.0.0.1:$REDIS" & pids+=($!)
+fi
 
 for url in "http://127.0.0.1:$MOCK/" "http://127.0.0.1:$PROXY/" "http://127.0.0.1:$ADMIN/ready" \
   "http://127.0.0.1:$ADMINRL/ready"; do
@@ -197,7 +208,13 @@ done
 
 read -r rl_rps rl_p50 rl_p99 < <(run aigw-limit "http://127.0.0.1:$GWRL/v1/chat/completions" 64)
 printf '%-8s %6s %12s %10s %10s   (aigw with an in-memory token budget per tenant)\n' aigw+rl 64 "$rl_rps" "$rl_p50" "$rl_p99"
-python3 -c "import sys; print(f'\n64 connections: aigw with a token limit / without = {float(sys.argv[1])/float(sys.argv[2]):.2f}x  (bar >= 0.90x)')" "$rl_rps" "$(cut -d' ' -f1 <<<"${R[aigw,64]}")"
+python3 -c "import sys; print(f'\n64 connections: aigw with a token limit (in memory) / without = {float(sys.argv[1])/float(sys.argv[2]):.2f}x  (bar >= 0.90x)')" "$rl_rps" "$(cut -d' ' -f1 <<<"${R[aigw,64]}")"
+if [[ $HAVE_REDIS == 1 ]]; then
+  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$ADMINRR/ready" && break; sleep 0.05; done
+  read -r rr_rps rr_p50 rr_p99 < <(run aigw-redis "http://127.0.0.1:$GWRR/v1/chat/completions" 64)
+  printf '%-8s %6s %12s %10s %10s   (the same budget in Redis: one EVAL per request)\n' aigw+rds 64 "$rr_rps" "$rr_p50" "$rr_p99"
+  python3 -c "import sys; print(f'64 connections: aigw with a token limit (Redis) / without = {float(sys.argv[1])/float(sys.argv[2]):.2f}x')" "$rr_rps" "$(cut -d' ' -f1 <<<"${R[aigw,64]}")"
+fi
 
 python3 - "${R[direct,64]}" "${R[nginx,64]}" "${R[aigw,64]}" "${R[direct,1]}" "${R[nginx,1]}" "${R[aigw,1]}" <<'EOC'
 import sys

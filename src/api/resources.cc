@@ -318,6 +318,26 @@ std::optional<RateLimitCost> decode_cost(const Field &f) {
   return c;
 }
 
+std::vector<RateLimitHeaderSelector> decode_header_selectors(const Field &headers) {
+  std::vector<RateLimitHeaderSelector> group;
+  for (size_t h = 0; h < headers.size(); ++h) {
+    Field hf = headers.at(h);
+    RateLimitHeaderSelector hs;
+    hs.name = lower(hf["name"].required_str().value_or(""));
+    auto t = hf["type"].str_or("Exact");
+    if (t == "Exact") hs.type = RateLimitHeaderSelector::Type::kExact;
+    else if (t == "Distinct") hs.type = RateLimitHeaderSelector::Type::kDistinct;
+    else if (t == "RegularExpression") hs.type = RateLimitHeaderSelector::Type::kRegularExpression;
+    else hf["type"].fail("must be Exact, Distinct or RegularExpression, got \"" + t + "\"");
+    hs.value = hf["value"].str_or("");
+    if (hs.type != RateLimitHeaderSelector::Type::kDistinct && !hf["value"].present())
+      hf["value"].fail("is required for " + t + " matches");
+    hs.invert = hf["invert"].boolean().value_or(false);
+    group.push_back(std::move(hs));
+  }
+  return group;
+}
+
 void decode_rate_limit(const Field &rl, std::vector<RateLimitRule> &out) {
   auto type = rl["type"].str_or("Global");
   if (type != "Global" && type != "Local") {
@@ -333,23 +353,7 @@ void decode_rate_limit(const Field &rl, std::vector<RateLimitRule> &out) {
       Field sel = selectors.at(s);
       if (sel["sourceCIDR"].present() || sel["methods"].present() || sel["path"].present())
         sel.warn("only headers selectors are supported; the others are ignored");
-      std::vector<RateLimitHeaderSelector> group;
-      Field headers = sel["headers"];
-      for (size_t h = 0; h < headers.size(); ++h) {
-        Field hf = headers.at(h);
-        RateLimitHeaderSelector hs;
-        hs.name = lower(hf["name"].required_str().value_or(""));
-        auto t = hf["type"].str_or("Exact");
-        if (t == "Exact") hs.type = RateLimitHeaderSelector::Type::kExact;
-        else if (t == "Distinct") hs.type = RateLimitHeaderSelector::Type::kDistinct;
-        else if (t == "RegularExpression") hs.type = RateLimitHeaderSelector::Type::kRegularExpression;
-        else hf["type"].fail("must be Exact, Distinct or RegularExpression, got \"" + t + "\"");
-        hs.value = hf["value"].str_or("");
-        if (hs.type != RateLimitHeaderSelector::Type::kDistinct && !hf["value"].present())
-          hf["value"].fail("is required for " + t + " matches");
-        hs.invert = hf["invert"].boolean().value_or(false);
-        group.push_back(std::move(hs));
-      }
+      std::vector<RateLimitHeaderSelector> group = decode_header_selectors(sel["headers"]);
       r.client_selectors.push_back(std::move(group));
     }
     Field limit = rf["limit"];
@@ -364,6 +368,62 @@ void decode_rate_limit(const Field &rl, std::vector<RateLimitRule> &out) {
     r.shadow_mode = rf["shadowMode"].boolean().value_or(false);
     out.push_back(std::move(r));
   }
+}
+
+std::optional<QuotaValue> decode_quota_value(const Field &f) {
+  if (!f.present()) return std::nullopt;
+  QuotaValue q;
+  q.limit = static_cast<uint64_t>(f["limit"].integer(0, INT64_MAX).value_or(0));
+  if (!f["limit"].present()) f["limit"].fail("is required");
+  auto d = f["duration"].str_or("");
+  if (d == "1s") q.unit = "Second";
+  else if (d == "1m") q.unit = "Minute";
+  else if (d == "1h") q.unit = "Hour";
+  else if (d == "1d") q.unit = "Day";
+  else f["duration"].fail("must be one of 1s, 1m, 1h, 1d, got \"" + d + "\"");
+  return q;
+}
+
+void decode_quota_policy(const Field &doc, const ObjectMeta &meta, Resources &out) {
+  QuotaPolicy p;
+  p.meta = meta;
+  Field spec = doc["spec"];
+  Field targets = spec["targetRefs"];
+  for (size_t i = 0; i < targets.size(); ++i) {
+    auto kind = targets.at(i)["kind"].str_or("AIServiceBackend");
+    if (kind != "AIServiceBackend") {
+      targets.at(i)["kind"].fail("only AIServiceBackend targets are supported, got \"" + kind + "\"");
+      continue;
+    }
+    if (auto n = targets.at(i)["name"].required_str()) p.target_backends.push_back(*n);
+  }
+  if (spec["serviceQuota"].present())
+    spec["serviceQuota"].warn("serviceQuota is not enforced (as upstream); perModelQuotas are");
+  Field quotas = spec["perModelQuotas"];
+  for (size_t i = 0; i < quotas.size(); ++i) {
+    Field qf = quotas.at(i);
+    PerModelQuota q;
+    q.model_name = qf["modelName"].required_str().value_or("");
+    Field def = qf["quota"];
+    if (auto c = def["costExpression"].str()) q.cost_expression = *c;
+    auto mode = def["mode"].str_or("Shared");
+    if (mode != "Shared") def["mode"].fail("only Shared is supported, got \"" + mode + "\"");
+    q.default_bucket = decode_quota_value(def["defaultBucket"]);
+    Field rules = def["bucketRules"];
+    for (size_t r = 0; r < rules.size(); ++r) {
+      Field rf = rules.at(r);
+      QuotaBucketRule rule;
+      Field selectors = rf["clientSelectors"];
+      for (size_t s = 0; s < selectors.size(); ++s)
+        rule.client_selectors.push_back(decode_header_selectors(selectors.at(s)["headers"]));
+      if (auto v = decode_quota_value(rf["quota"])) rule.quota = *v;
+      else rf["quota"].fail("is required");
+      rule.shadow_mode = rf["shadowMode"].boolean().value_or(false);
+      q.bucket_rules.push_back(std::move(rule));
+    }
+    p.per_model_quotas.push_back(std::move(q));
+  }
+  out.quota_policies.push_back(std::move(p));
 }
 
 void decode_traffic_policy(const Field &doc, const ObjectMeta &meta, Resources &out) {
@@ -548,6 +608,7 @@ void decode_document(const YAML::Node &node, size_t doc_index, Resources &out, D
     decode_secret(doc, meta, out);
   else if (kind == "Gateway")
     decode_gateway(doc, meta, out);
+  else if (kind == "QuotaPolicy") decode_quota_policy(doc, meta, out);
   else if (kind == "GatewayClass")
     out.gateway_classes.push_back(meta.name);
   else

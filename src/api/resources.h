@@ -176,6 +176,31 @@ struct Gateway {
   std::vector<Listener> listeners;
 };
 
+// QuotaPolicy (aigateway.envoyproxy.io/v1alpha1): per-model token quotas on AIServiceBackends.
+struct QuotaValue {
+  uint64_t limit = 0;
+  std::string unit; // Second, Minute, Hour, Day (from duration 1s, 1m, 1h, 1d)
+};
+
+struct QuotaBucketRule {
+  std::vector<std::vector<RateLimitHeaderSelector>> client_selectors;
+  QuotaValue quota;
+  bool shadow_mode = false;
+};
+
+struct PerModelQuota {
+  std::string model_name; // the backendRef's modelNameOverride it applies to
+  std::string cost_expression = "total_tokens";
+  std::optional<QuotaValue> default_bucket;
+  std::vector<QuotaBucketRule> bucket_rules;
+};
+
+struct QuotaPolicy {
+  ObjectMeta meta;
+  std::vector<std::string> target_backends; // AIServiceBackend names
+  std::vector<PerModelQuota> per_model_quotas;
+};
+
 // Every resource of a configuration, in file order per kind.
 struct Resources {
   std::vector<Gateway> gateways;
@@ -186,6 +211,7 @@ struct Resources {
   std::vector<BackendTLSPolicy> tls_policies;
   std::vector<BackendSecurityPolicy> security_policies;
   std::vector<BackendTrafficPolicy> traffic_policies;
+  std::vector<QuotaPolicy> quota_policies;
   std::vector<Secret> secrets;
 };
 

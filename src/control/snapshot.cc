@@ -275,6 +275,56 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
     }
   }
 
+  // QuotaPolicies: the alphabetically first policy wins a (backend, model), as upstream.
+  std::vector<const api::QuotaPolicy *> quota_policies;
+  for (const auto &q : res.quota_policies) quota_policies.push_back(&q);
+  std::sort(quota_policies.begin(), quota_policies.end(),
+            [](const auto *a, const auto *b) { return a->meta.key() < b->meta.key(); });
+  for (const auto *qp : quota_policies) {
+    std::string where = "QuotaPolicy " + qp->meta.key();
+    for (const auto &t : qp->target_backends) {
+      auto it = ai_backends.find(qp->meta.namespace_ + "/" + t);
+      if (it == ai_backends.end()) {
+        diag.warning(where + ": spec.targetRefs: AIServiceBackend \"" + t + "\" not found");
+        continue;
+      }
+      for (size_t i = 0; i < qp->per_model_quotas.size(); ++i) {
+        const auto &pm = qp->per_model_quotas[i];
+        if (it->second->quota_for(pm.model_name)) continue; // an earlier policy has it
+        std::string path = "spec.perModelQuotas[" + std::to_string(i) + "]";
+        CompiledModelQuota cq;
+        cq.model = pm.model_name;
+        auto cost = ratelimit::compile_cost({"quota_cost", "CEL", pm.cost_expression});
+        if (!cost) {
+          diag.error(where + ": " + path + ".quota.costExpression: " + cost.error().message);
+          continue;
+        }
+        cq.cost = std::move(cost).value();
+        std::string id = "quota/" + it->first + "/" + pm.model_name;
+        auto add_bucket = [&](const api::QuotaValue &q, const auto &selectors, bool shadow,
+                              const std::string &suffix) {
+          api::RateLimitRule r;
+          r.client_selectors = selectors;
+          r.limit = q.limit;
+          r.unit = q.unit;
+          r.request_cost = api::RateLimitCost{false, 0, ""};
+          r.response_cost = api::RateLimitCost{true, 0, "quota_cost"};
+          r.shadow_mode = shadow;
+          auto c = ratelimit::compile_rate_limit(r, id + "/" + suffix);
+          if (!c) diag.error(where + ": " + path + ": " + c.error().message);
+          else cq.buckets.push_back(*c);
+        };
+        for (size_t r = 0; r < pm.bucket_rules.size(); ++r)
+          add_bucket(pm.bucket_rules[r].quota, pm.bucket_rules[r].client_selectors,
+                     pm.bucket_rules[r].shadow_mode, "rule-" + std::to_string(r));
+        if (pm.default_bucket)
+          add_bucket(*pm.default_bucket, std::vector<std::vector<api::RateLimitHeaderSelector>>{},
+                     false, "default");
+        it->second->quotas.push_back(std::move(cq));
+      }
+    }
+  }
+
   // Retry policies by target.
   auto retry_for = [&](const api::AIGatewayRoute &r) -> std::optional<api::RetryPolicy> {
     const api::BackendTrafficPolicy *gw = nullptr;

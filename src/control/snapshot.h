@@ -28,6 +28,14 @@ struct TlsSettings {
   bool verify = true; // verify against the system CAs
 };
 
+// A QuotaPolicy's quota for one model on one backend: its cost and its buckets (Shared mode: a
+// request is admitted while any bucket it falls in has quota left).
+struct CompiledModelQuota {
+  std::string model;
+  ratelimit::CostSpec cost; // CEL costExpression under the metadata key "quota_cost"
+  std::vector<std::shared_ptr<const ratelimit::CompiledRateLimit>> buckets;
+};
+
 struct CompiledBackend {
   std::string key;         // namespace/name of the AIServiceBackend
   std::string name;        // name only
@@ -40,6 +48,13 @@ struct CompiledBackend {
   std::string api_key;     // secret material: never logged or dumped
   api::HeaderMutation header_mutation;
   bool supported = true; // schema served by this build
+  std::vector<CompiledModelQuota> quotas;
+
+  const CompiledModelQuota *quota_for(std::string_view model) const {
+    for (const auto &q : quotas)
+      if (q.model == model) return &q;
+    return nullptr;
+  }
 };
 
 struct CompiledHeaderMatch {

@@ -22,13 +22,22 @@ constexpr std::string_view kAdmitScript = R"lua(
 local n = #KEYS
 local used = {}
 for i = 1, n do used[i] = tonumber(redis.call('GET', KEYS[i]) or '0') end
+local any = tonumber(ARGV[#ARGV])
 local allowed = 1
+local open, enforced = 0, 0
 for i = 1, n do
   local b = (i - 1) * 6
   local limit, rc, mode, shadow = tonumber(ARGV[b+1]), tonumber(ARGV[b+2]), tonumber(ARGV[b+4]), tonumber(ARGV[b+5])
   local over
   if mode == 1 then over = used[i] >= limit or used[i] + rc > limit else over = used[i] + rc > limit end
   if over and shadow == 0 then allowed = 0 end
+  if shadow == 0 then
+    enforced = 1
+    if not over then open = 1 end
+  end
+end
+if any == 1 then
+  if open == 1 or enforced == 0 then allowed = 1 else allowed = 0 end
 end
 if allowed == 1 then
   for i = 1, n do
@@ -187,7 +196,7 @@ net::awaitable<std::optional<std::vector<int64_t>>> RedisBudgets::eval(std::stri
 
 net::awaitable<std::optional<ratelimit::Verdict>>
 RedisBudgets::admit(std::vector<ratelimit::Hit> &hits, int64_t now,
-                    const ratelimit::CostValues *estimate) {
+                    const ratelimit::CostValues *estimate, bool any_allows) {
   std::vector<std::string> keys;
   std::vector<std::string> args;
   for (const auto &h : hits) {
@@ -200,13 +209,14 @@ RedisBudgets::admit(std::vector<ratelimit::Hit> &hits, int64_t now,
     args.push_back(rule.shadow_mode ? "1" : "0");
     args.push_back(std::to_string(std::max<int64_t>(1, h.window_end - now + 1)));
   }
+  args.push_back(any_allows ? "1" : "0");
   auto reply = co_await eval(command(kAdmitScript, keys, args));
   if (!reply || reply->size() != hits.size() + 1) co_return std::nullopt;
   std::vector<uint64_t> used;
   for (size_t i = 1; i < reply->size(); ++i)
     used.push_back(static_cast<uint64_t>(std::max<int64_t>(0, (*reply)[i])));
   // The script decided atomically; the same rule here gives the headers (and the reservations).
-  auto v = ratelimit::decide(hits, used, now, estimate, nullptr);
+  auto v = ratelimit::decide(hits, used, now, estimate, nullptr, any_allows);
   if ((*reply)[0] == 0) v.allowed = false, v.remaining = 0;
   co_return v;
 }

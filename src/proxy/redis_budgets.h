@@ -38,7 +38,8 @@ public:
 
   // The verdict, or nullopt when Redis could not answer (the caller fails open or closed).
   boost::asio::awaitable<std::optional<ratelimit::Verdict>>
-  admit(std::vector<ratelimit::Hit> &hits, int64_t now, const ratelimit::CostValues *estimate);
+  admit(std::vector<ratelimit::Hit> &hits, int64_t now, const ratelimit::CostValues *estimate,
+        bool any_allows = false);
 
   // Adds signed deltas (settlements, refunds) to the buckets; never below zero.
   boost::asio::awaitable<void> adjust(std::vector<std::pair<std::string, int64_t>> deltas,

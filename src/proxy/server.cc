@@ -227,7 +227,19 @@ private:
                              std::shared_ptr<const control::Snapshot> snap,
                              const control::CompiledRule &rule, RequestRecord &rec,
                              const std::vector<ratelimit::Hit> &hits,
-                             const ratelimit::Verdict &verdict);
+                             const ratelimit::Verdict &verdict,
+                             const pipeline::HeaderLookup &lookup);
+  // The 429 for an exhausted budget or quota, with its x-ratelimit-* and retry-after headers.
+  net::awaitable<bool> refuse(const ratelimit::Verdict &verdict, std::string_view what) {
+    std::string extra = ratelimit_headers(verdict) + "retry-after: " +
+                        std::to_string(std::max<int64_t>(1, verdict.reset_seconds)) + "\r\n";
+    std::string body = "{\"error\":{\"message\":";
+    json::append_quoted(body, std::string(what) + ": the budget of " +
+                                  std::to_string(verdict.limit) + " resets in " +
+                                  std::to_string(verdict.reset_seconds) + "s.");
+    body += ",\"type\":\"rate_limit_exceeded\",\"param\":null,\"code\":\"rate_limit_exceeded\"}}";
+    co_return co_await reply(429, "application/json", body, extra);
+  }
 
   Worker &worker_;
   const Shared &shared_;
@@ -452,18 +464,10 @@ net::awaitable<bool> Session::handle(RequestParser &parser) {
     }
     if (!verdict.allowed) {
       rec.error = "rate limited";
-      std::string extra = ratelimit_headers(verdict) +
-                          "retry-after: " + std::to_string(std::max<int64_t>(1, verdict.reset_seconds)) +
-                          "\r\n";
-      std::string body = "{\"error\":{\"message\":";
-      json::append_quoted(body, "Rate limit exceeded for this route: the budget of " +
-                                    std::to_string(verdict.limit) + " resets in " +
-                                    std::to_string(verdict.reset_seconds) + "s.");
-      body += ",\"type\":\"rate_limit_exceeded\",\"param\":null,\"code\":\"rate_limit_exceeded\"}}";
-      co_return co_await reply(429, "application/json", body, extra);
+      co_return co_await refuse(verdict, "Rate limit exceeded for this route");
     }
   }
-  co_return co_await proxy(req, ep, *parsed, snap, *rule, rec, hits, verdict);
+  co_return co_await proxy(req, ep, *parsed, snap, *rule, rec, hits, verdict, lookup);
 }
 
 // Which failures the retry policy lets the next attempt handle.
@@ -500,7 +504,8 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
                                     std::shared_ptr<const control::Snapshot> snap,
                                     const control::CompiledRule &rule, RequestRecord &rec,
                                     const std::vector<ratelimit::Hit> &hits,
-                                    const ratelimit::Verdict &verdict) {
+                                    const ratelimit::Verdict &verdict,
+                                    const pipeline::HeaderLookup &lookup) {
   const auto &opts = *shared_.opts;
   const std::string rl_headers = ratelimit_headers(verdict);
   // Reservations are given back on every way out but a settled success.
@@ -557,6 +562,30 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
       auth = "Bearer " + backend.api_key;
     std::string_view model_header =
         ref->model_name_override.empty() ? parsed.model : ref->model_name_override;
+    // QuotaPolicy: this backend's quota for the model it is asked for (Shared mode).
+    const control::CompiledModelQuota *quota = backend.quota_for(model_header);
+    std::vector<ratelimit::Hit> quota_hits;
+    if (quota) {
+      int64_t now = unix_now();
+      quota_hits = ratelimit::match_rate_limits(quota->buckets, lookup, now);
+      std::optional<ratelimit::Verdict> qv;
+      if (worker_.redis) qv = co_await worker_.redis->admit(quota_hits, now, nullptr, true);
+      else qv = ratelimit::admit(*shared_.budgets, quota_hits, now, nullptr, true);
+      if (!qv && shared_.opts->ratelimit_fail_closed) {
+        rec.error = "rate limit store unavailable";
+        co_return co_await reply(503, "application/json",
+                                 pipeline::error_body("ServiceUnavailable", 503,
+                                                      "the rate limit store is unavailable"));
+      }
+      if (!qv) {
+        shared_.redis_counters->failed_open.fetch_add(1, std::memory_order_relaxed);
+        quota_hits.clear();
+      } else if (!qv->allowed) {
+        rec.error = "quota exceeded";
+        co_return co_await refuse(*qv, "Quota exceeded for model " + std::string(model_header) +
+                                           " on " + backend.key);
+      }
+    }
     pipeline::UpstreamHead uh{req.method_string(), path, backend.host_header,
                               model_header,        auth, rec.request_id,
                               send_body.size()};
@@ -751,6 +780,11 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
           charge(hits, &rec.costs);
           reservation.settled = true;
         }
+      }
+      if (!upstream_failed && quota && !quota_hits.empty()) {
+        auto quota_cost = ratelimit::compute_costs(
+            {quota->cost}, {rec.usage, model_header, ref->per_rule_name, route.key}, nullptr);
+        charge(quota_hits, &quota_cost);
       }
     };
     for (;;) {

@@ -93,12 +93,13 @@ std::vector<Hit> match_rate_limits(const std::vector<std::shared_ptr<const Compi
 }
 
 Verdict decide(std::vector<Hit> &hits, const std::vector<uint64_t> &used_all, int64_t now,
-               const CostValues *estimate, std::vector<uint64_t> *add) {
+               const CostValues *estimate, std::vector<uint64_t> *add, bool any_allows) {
   Verdict v;
   if (add) add->assign(hits.size(), 0);
   if (hits.empty()) return v;
   v.limited = true;
   uint64_t best_remaining = std::numeric_limits<uint64_t>::max();
+  bool any_open = false, any_enforced = false;
   for (size_t i = 0; i < hits.size(); ++i) {
     const auto &rule = hits[i].limit->rule;
     uint64_t used = i < used_all.size() ? used_all[i] : 0;
@@ -114,7 +115,12 @@ Verdict decide(std::vector<Hit> &hits, const std::vector<uint64_t> &used_all, in
       v.reset_seconds = hits[i].window_end - now;
     }
     if (over && !rule.shadow_mode) v.allowed = false;
+    if (!rule.shadow_mode) {
+      any_enforced = true;
+      any_open |= !over;
+    }
   }
+  if (any_allows) v.allowed = any_open || !any_enforced;
   if (!v.allowed) {
     v.remaining = 0;
     return v;
@@ -136,12 +142,13 @@ uint64_t reservation_of(const Hit &h, const CostValues *estimate) {
   return cost_of(h.limit->rule.response_cost, estimate, 0);
 }
 
-Verdict admit(MemoryStore &store, std::vector<Hit> &hits, int64_t now, const CostValues *estimate) {
+Verdict admit(MemoryStore &store, std::vector<Hit> &hits, int64_t now, const CostValues *estimate,
+              bool any_allows) {
   std::vector<uint64_t> used;
   used.reserve(hits.size());
   for (const auto &h : hits) used.push_back(store.used(h.key));
   std::vector<uint64_t> add;
-  Verdict v = decide(hits, used, now, estimate, &add);
+  Verdict v = decide(hits, used, now, estimate, &add, any_allows);
   if (v.allowed)
     for (size_t i = 0; i < hits.size(); ++i)
       if (add[i] > 0) store.add(hits[i].key, add[i], hits[i].window_end, now);

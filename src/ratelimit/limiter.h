@@ -55,8 +55,9 @@ struct Verdict {
 // The admission decision for buckets whose usage so far is `used` (one per hit, same order),
 // shared by the in-memory and Redis stores. Sets each hit's reservation; `add` receives what each
 // bucket is charged now (request cost + reservation) when the request is allowed.
+// `any_allows`: QuotaPolicy's Shared mode, where one bucket with quota left admits the request.
 Verdict decide(std::vector<Hit> &hits, const std::vector<uint64_t> &used, int64_t now,
-               const CostValues *estimate, std::vector<uint64_t> *add);
+               const CostValues *estimate, std::vector<uint64_t> *add, bool any_allows = false);
 
 // What a hit is charged at admission, and what a reserving bucket would reserve.
 uint64_t request_cost_of(const Hit &h);
@@ -66,7 +67,7 @@ uint64_t reservation_of(const Hit &h, const CostValues *estimate);
 // buckets refuse once their budget is spent (reservations included) and reserve the response
 // cost computed from `estimate` (the costs over the request's estimated usage).
 Verdict admit(MemoryStore &store, std::vector<Hit> &hits, int64_t now,
-              const CostValues *estimate = nullptr);
+              const CostValues *estimate = nullptr, bool any_allows = false);
 
 // Charges each bucket its response cost (a metadata key from `costs`, or a number); a reserving
 // bucket is charged the difference to what it reserved.

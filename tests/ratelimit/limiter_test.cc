@@ -173,3 +173,52 @@ spec:
 
 } // namespace
 } // namespace aigw::ratelimit
+
+namespace aigw::ratelimit {
+namespace {
+
+TEST(QuotaPolicyConfig, UpstreamQuotaFixtureCompilesIntoABackendQuota) {
+  auto path = std::string(AIGW_SHARED_DIR) + "/fixtures/envoy-ai-gateway/e2e/backend_quota_ratelimit.yaml";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no fixture at " << path;
+  auto r = control::load_file(path, control::testing::fake_env({}), 1);
+  std::string errs;
+  for (const auto &e : r.diag.errors()) errs += e + "\n";
+  ASSERT_NE(r.snapshot, nullptr) << errs;
+  const control::CompiledModelQuota *quota = nullptr;
+  for (const auto &rule : r.snapshot->rules)
+    for (const auto &ref : rule.refs)
+      if (auto q = ref.backend->quota_for("quota-test-model")) quota = q;
+  ASSERT_NE(quota, nullptr);
+  ASSERT_EQ(quota->buckets.size(), 1u);
+  EXPECT_EQ(quota->buckets[0]->rule.limit, 10u);
+  EXPECT_EQ(quota->buckets[0]->window_seconds, 3600);
+}
+
+TEST(QuotaPolicyConfig, BadDurationAndCostExpressionNameTheField) {
+  std::string base = std::string(control::testing::kMinimalBackend) + R"(
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: r}
+spec:
+  rules: [{backendRefs: [{name: be}]}]
+---
+apiVersion: aigateway.envoyproxy.io/v1alpha1
+kind: QuotaPolicy
+metadata: {name: q}
+spec:
+  targetRefs: [{kind: AIServiceBackend, name: be}]
+  perModelQuotas:
+    - modelName: m
+      quota:
+)";
+  control::testing::expect_rejected(base + "        defaultBucket: {limit: 5, duration: 2h}\n",
+                                    "QuotaPolicy default/q: spec.perModelQuotas[0].quota."
+                                    "defaultBucket.duration: must be one of 1s, 1m, 1h, 1d");
+  control::testing::expect_rejected(
+      base + "        costExpression: \"uint(1) - uint(1200)\"\n        defaultBucket: {limit: 5, duration: 1h}\n",
+      "QuotaPolicy default/q: spec.perModelQuotas[0].quota.costExpression: cel:");
+}
+
+} // namespace
+} // namespace aigw::ratelimit
