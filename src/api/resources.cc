@@ -43,6 +43,26 @@ HeaderMutation decode_header_mutation(const Field &f) {
   return hm;
 }
 
+std::vector<LLMRequestCost> decode_costs(const Field &costs) {
+  std::vector<LLMRequestCost> out;
+  for (size_t i = 0; i < costs.size(); ++i) {
+    Field cf = costs.at(i);
+    LLMRequestCost c;
+    c.metadata_key = cf["metadataKey"].required_str().value_or("");
+    c.type = cf["type"].required_str().value_or("");
+    c.cel = cf["cel"].str_or("");
+    static const char *kTypes[] = {"OutputToken", "InputToken",     "CachedInputToken",
+                                   "TotalToken",  "ReasoningToken", "CacheCreationInputToken",
+                                   "CEL"};
+    if (!c.type.empty() &&
+        std::none_of(std::begin(kTypes), std::end(kTypes), [&](auto t) { return c.type == t; }))
+      cf["type"].fail("unknown cost type \"" + c.type + "\"");
+    if (c.type == "CEL" && c.cel.empty()) cf["cel"].fail("is required when type is CEL");
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 void decode_route(const Field &doc, const ObjectMeta &meta, Resources &out) {
   AIGatewayRoute r;
   r.meta = meta;
@@ -125,22 +145,7 @@ void decode_route(const Field &doc, const ObjectMeta &meta, Resources &out) {
     r.rules.push_back(std::move(rule));
   }
 
-  Field costs = spec["llmRequestCosts"];
-  for (size_t i = 0; i < costs.size(); ++i) {
-    Field cf = costs.at(i);
-    LLMRequestCost c;
-    c.metadata_key = cf["metadataKey"].required_str().value_or("");
-    c.type = cf["type"].required_str().value_or("");
-    c.cel = cf["cel"].str_or("");
-    static const char *kTypes[] = {"OutputToken", "InputToken",     "CachedInputToken",
-                                   "TotalToken",  "ReasoningToken", "CacheCreationInputToken",
-                                   "CEL"};
-    if (!c.type.empty() &&
-        std::none_of(std::begin(kTypes), std::end(kTypes), [&](auto t) { return c.type == t; }))
-      cf["type"].fail("unknown cost type \"" + c.type + "\"");
-    if (c.type == "CEL" && c.cel.empty()) cf["cel"].fail("is required when type is CEL");
-    r.llm_request_costs.push_back(std::move(c));
-  }
+  r.llm_request_costs = decode_costs(spec["llmRequestCosts"]);
   if (auto o = spec["modelsOwnedBy"].str()) r.models_owned_by = *o;
   if (auto t = spec["modelsCreatedAt"].str()) {
     // RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS(Z|offset); seconds precision is enough here.
@@ -609,6 +614,15 @@ void decode_document(const YAML::Node &node, size_t doc_index, Resources &out, D
   else if (kind == "Gateway")
     decode_gateway(doc, meta, out);
   else if (kind == "QuotaPolicy") decode_quota_policy(doc, meta, out);
+  else if (kind == "GatewayConfig") {
+    GatewayConfig g;
+    g.meta = meta;
+    g.global_llm_request_costs = decode_costs(doc["spec"]["globalLLMRequestCosts"]);
+    if (doc["spec"]["extProc"].present() || doc["spec"]["forwardProxy"].present())
+      doc["spec"].warn("extProc and forwardProxy do not apply to aigw run; only "
+                       "globalLLMRequestCosts is used");
+    out.gateway_configs.push_back(std::move(g));
+  }
   else if (kind == "GatewayClass")
     out.gateway_classes.push_back(meta.name);
   else

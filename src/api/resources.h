@@ -201,6 +201,12 @@ struct QuotaPolicy {
   std::vector<PerModelQuota> per_model_quotas;
 };
 
+// GatewayConfig (referenced by a Gateway's aigateway.envoyproxy.io/gateway-config annotation).
+struct GatewayConfig {
+  ObjectMeta meta;
+  std::vector<LLMRequestCost> global_llm_request_costs;
+};
+
 // Every resource of a configuration, in file order per kind.
 struct Resources {
   std::vector<Gateway> gateways;
@@ -212,6 +218,7 @@ struct Resources {
   std::vector<BackendSecurityPolicy> security_policies;
   std::vector<BackendTrafficPolicy> traffic_policies;
   std::vector<QuotaPolicy> quota_policies;
+  std::vector<GatewayConfig> gateway_configs;
   std::vector<Secret> secrets;
 };
 

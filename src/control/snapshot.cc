@@ -391,8 +391,30 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
     cr.name = r.meta.name;
     cr.hostnames = r.hostnames;
     cr.llm_request_costs = r.llm_request_costs;
-    for (size_t i = 0; i < r.llm_request_costs.size(); ++i) {
-      auto c = ratelimit::compile_cost(r.llm_request_costs[i]);
+    // GatewayConfig globalLLMRequestCosts of the route's Gateways, for keys the route leaves unset.
+    for (const auto &g : res.gateways) {
+      if (g.meta.namespace_ != r.meta.namespace_ ||
+          std::find(r.parent_gateways.begin(), r.parent_gateways.end(), g.meta.name) ==
+              r.parent_gateways.end())
+        continue;
+      auto ann = g.meta.annotations.find("aigateway.envoyproxy.io/gateway-config");
+      if (ann == g.meta.annotations.end()) continue;
+      const api::GatewayConfig *gc = nullptr;
+      for (const auto &c : res.gateway_configs)
+        if (c.meta.namespace_ == g.meta.namespace_ && c.meta.name == ann->second) gc = &c;
+      if (!gc) {
+        diag.warning("Gateway " + g.meta.key() + ": GatewayConfig \"" + ann->second +
+                     "\" (metadata.annotations[aigateway.envoyproxy.io/gateway-config]) not found");
+        continue;
+      }
+      for (const auto &cost : gc->global_llm_request_costs) {
+        bool set = std::any_of(cr.llm_request_costs.begin(), cr.llm_request_costs.end(),
+                               [&](const auto &c) { return c.metadata_key == cost.metadata_key; });
+        if (!set) cr.llm_request_costs.push_back(cost);
+      }
+    }
+    for (size_t i = 0; i < cr.llm_request_costs.size(); ++i) {
+      auto c = ratelimit::compile_cost(cr.llm_request_costs[i]);
       if (!c) {
         diag.error(where + ": spec.llmRequestCosts[" + std::to_string(i) + "].cel: " +
                    c.error().message);

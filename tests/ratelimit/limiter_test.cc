@@ -222,3 +222,46 @@ spec:
 
 } // namespace
 } // namespace aigw::ratelimit
+
+namespace aigw::ratelimit {
+namespace {
+
+TEST(GatewayConfigCosts, GlobalCostsFillKeysTheRouteLeavesUnset) {
+  auto r = control::testing::load(std::string(control::testing::kMinimalBackend) + R"yaml(
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: gw
+  annotations: {aigateway.envoyproxy.io/gateway-config: cfg}
+spec:
+  listeners: [{name: http, protocol: HTTP, port: 1975}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: GatewayConfig
+metadata: {name: cfg}
+spec:
+  globalLLMRequestCosts:
+    - {metadataKey: llm_total_token, type: TotalToken}
+    - {metadataKey: llm_input_token, type: CEL, cel: "input_tokens * uint(2)"}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{name: gw}]
+  rules: [{backendRefs: [{name: be}]}]
+  llmRequestCosts:
+    - {metadataKey: llm_input_token, type: InputToken}
+)yaml");
+  for (const auto &e : r.diag.errors()) ADD_FAILURE() << e;
+  ASSERT_NE(r.snapshot, nullptr);
+  const auto &costs = r.snapshot->routes[0].costs;
+  ASSERT_EQ(costs.size(), 2u);
+  EXPECT_EQ(costs[0].metadata_key, "llm_input_token");
+  EXPECT_EQ(costs[0].type, CostSpec::Type::kInput); // the route's wins
+  EXPECT_EQ(costs[1].metadata_key, "llm_total_token");
+}
+
+} // namespace
+} // namespace aigw::ratelimit
