@@ -186,7 +186,7 @@ net::awaitable<std::optional<std::vector<int64_t>>> RedisBudgets::eval(std::stri
                    std::string_view(reply->str, reply->len));
     }
     freeReplyObject(reply);
-    if (idle_.size() < 16) idle_.push_back(std::move(conn));
+    if (idle_.size() < 256) idle_.push_back(std::move(conn)); // one per request in flight
     if (!out) counters_->errors.fetch_add(1, std::memory_order_relaxed);
     co_return out;
   }
