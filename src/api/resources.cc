@@ -188,8 +188,10 @@ void decode_ai_backend(const Field &doc, const ObjectMeta &meta, Resources &out)
   auto group = ref["group"].str_or(kind == "Service" ? "" : "gateway.envoyproxy.io");
   if (ref.present() && kind == "Service" && group.empty()) {
     auto port = ref["port"].integer(1, 65535);
-    if (!port) ref["port"].fail("is required for a Service backendRef");
-    else b.service_port = static_cast<uint16_t>(*port);
+    if (!port)
+      ref["port"].fail("is required for a Service backendRef");
+    else
+      b.service_port = static_cast<uint16_t>(*port);
     ref["kind"].warn("a Kubernetes Service is reached by its cluster DNS name " + b.backend_name +
                      "." + (b.backend_namespace.empty() ? b.meta.namespace_ : b.backend_namespace) +
                      ".svc.cluster.local");
@@ -314,8 +316,8 @@ std::optional<RateLimitCost> decode_cost(const Field &f) {
     c.from_metadata = true;
     auto ns = f["metadata"]["namespace"].str_or("");
     if (ns != "io.envoy.ai_gateway")
-      f["metadata"]["namespace"].fail("only the io.envoy.ai_gateway namespace is available, got \"" +
-                                      ns + "\"");
+      f["metadata"]["namespace"].fail(
+          "only the io.envoy.ai_gateway namespace is available, got \"" + ns + "\"");
     c.metadata_key = f["metadata"]["key"].required_str().value_or("");
   } else {
     f["from"].fail("must be Number or Metadata, got \"" + from + "\"");
@@ -330,10 +332,14 @@ std::vector<RateLimitHeaderSelector> decode_header_selectors(const Field &header
     RateLimitHeaderSelector hs;
     hs.name = lower(hf["name"].required_str().value_or(""));
     auto t = hf["type"].str_or("Exact");
-    if (t == "Exact") hs.type = RateLimitHeaderSelector::Type::kExact;
-    else if (t == "Distinct") hs.type = RateLimitHeaderSelector::Type::kDistinct;
-    else if (t == "RegularExpression") hs.type = RateLimitHeaderSelector::Type::kRegularExpression;
-    else hf["type"].fail("must be Exact, Distinct or RegularExpression, got \"" + t + "\"");
+    if (t == "Exact")
+      hs.type = RateLimitHeaderSelector::Type::kExact;
+    else if (t == "Distinct")
+      hs.type = RateLimitHeaderSelector::Type::kDistinct;
+    else if (t == "RegularExpression")
+      hs.type = RateLimitHeaderSelector::Type::kRegularExpression;
+    else
+      hf["type"].fail("must be Exact, Distinct or RegularExpression, got \"" + t + "\"");
     hs.value = hf["value"].str_or("");
     if (hs.type != RateLimitHeaderSelector::Type::kDistinct && !hf["value"].present())
       hf["value"].fail("is required for " + t + " matches");
@@ -381,11 +387,16 @@ std::optional<QuotaValue> decode_quota_value(const Field &f) {
   q.limit = static_cast<uint64_t>(f["limit"].integer(0, INT64_MAX).value_or(0));
   if (!f["limit"].present()) f["limit"].fail("is required");
   auto d = f["duration"].str_or("");
-  if (d == "1s") q.unit = "Second";
-  else if (d == "1m") q.unit = "Minute";
-  else if (d == "1h") q.unit = "Hour";
-  else if (d == "1d") q.unit = "Day";
-  else f["duration"].fail("must be one of 1s, 1m, 1h, 1d, got \"" + d + "\"");
+  if (d == "1s")
+    q.unit = "Second";
+  else if (d == "1m")
+    q.unit = "Minute";
+  else if (d == "1h")
+    q.unit = "Hour";
+  else if (d == "1d")
+    q.unit = "Day";
+  else
+    f["duration"].fail("must be one of 1s, 1m, 1h, 1d, got \"" + d + "\"");
   return q;
 }
 
@@ -397,7 +408,8 @@ void decode_quota_policy(const Field &doc, const ObjectMeta &meta, Resources &ou
   for (size_t i = 0; i < targets.size(); ++i) {
     auto kind = targets.at(i)["kind"].str_or("AIServiceBackend");
     if (kind != "AIServiceBackend") {
-      targets.at(i)["kind"].fail("only AIServiceBackend targets are supported, got \"" + kind + "\"");
+      targets.at(i)["kind"].fail("only AIServiceBackend targets are supported, got \"" + kind +
+                                 "\"");
       continue;
     }
     if (auto n = targets.at(i)["name"].required_str()) p.target_backends.push_back(*n);
@@ -421,8 +433,10 @@ void decode_quota_policy(const Field &doc, const ObjectMeta &meta, Resources &ou
       Field selectors = rf["clientSelectors"];
       for (size_t s = 0; s < selectors.size(); ++s)
         rule.client_selectors.push_back(decode_header_selectors(selectors.at(s)["headers"]));
-      if (auto v = decode_quota_value(rf["quota"])) rule.quota = *v;
-      else rf["quota"].fail("is required");
+      if (auto v = decode_quota_value(rf["quota"]))
+        rule.quota = *v;
+      else
+        rf["quota"].fail("is required");
       rule.shadow_mode = rf["shadowMode"].boolean().value_or(false);
       q.bucket_rules.push_back(std::move(rule));
     }
@@ -491,10 +505,12 @@ void decode_traffic_policy(const Field &doc, const ObjectMeta &meta, Resources &
   if (rl.present()) decode_rate_limit(rl, p.rate_limit_rules);
   if (auto it = meta.annotations.find("ratelimit.aigw.run/mode"); it != meta.annotations.end()) {
     if (it->second == "reserve-then-settle") {
-      for (auto &r : p.rate_limit_rules) r.reserve_then_settle = true;
+      for (auto &r : p.rate_limit_rules)
+        r.reserve_then_settle = true;
     } else if (it->second != "check-then-charge") {
       doc["metadata"]["annotations"].fail("ratelimit.aigw.run/mode must be check-then-charge or "
-                                          "reserve-then-settle, got \"" + it->second + "\"");
+                                          "reserve-then-settle, got \"" +
+                                          it->second + "\"");
     }
   }
   out.traffic_policies.push_back(std::move(p));
@@ -613,7 +629,8 @@ void decode_document(const YAML::Node &node, size_t doc_index, Resources &out, D
     decode_secret(doc, meta, out);
   else if (kind == "Gateway")
     decode_gateway(doc, meta, out);
-  else if (kind == "QuotaPolicy") decode_quota_policy(doc, meta, out);
+  else if (kind == "QuotaPolicy")
+    decode_quota_policy(doc, meta, out);
   else if (kind == "GatewayConfig") {
     GatewayConfig g;
     g.meta = meta;
@@ -622,8 +639,7 @@ void decode_document(const YAML::Node &node, size_t doc_index, Resources &out, D
       doc["spec"].warn("extProc and forwardProxy do not apply to aigw run; only "
                        "globalLLMRequestCosts is used");
     out.gateway_configs.push_back(std::move(g));
-  }
-  else if (kind == "GatewayClass")
+  } else if (kind == "GatewayClass")
     out.gateway_classes.push_back(meta.name);
   else
     diag.warning(kind + " " + meta.key() + ": kind " + kind + " is not supported yet; skipped");

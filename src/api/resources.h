@@ -47,7 +47,7 @@ struct RouteRule {
   std::string name;
   std::vector<std::vector<HeaderMatch>> matches; // ORed; headers within one match ANDed
   std::vector<RouteBackendRef> backend_refs;
-  size_t skipped_refs = 0; // refs of kinds not served yet (InferencePool)
+  size_t skipped_refs = 0;                          // refs of kinds not served yet (InferencePool)
   std::chrono::milliseconds request_timeout{60000}; // upstream's default when unset
 };
 
@@ -138,7 +138,7 @@ struct RateLimitRule {
   // Every select condition must hold, and every header within one.
   std::vector<std::vector<RateLimitHeaderSelector>> client_selectors;
   uint64_t limit = 0;
-  std::string unit; // Second, Minute, Hour, Day
+  std::string unit;                           // Second, Minute, Hour, Day
   std::optional<RateLimitCost> request_cost;  // unset: each request costs 1 at admission
   std::optional<RateLimitCost> response_cost; // unset: nothing charged at completion
   bool shadow_mode = false;

@@ -68,7 +68,8 @@ LoadResult load_text(std::string_view text, const std::string &source, const Env
     return out;
   }
   substitute_secrets(res, env, out.diag);
-  if (res.routes.empty()) out.diag.warning(source + ": no AIGatewayRoute defined: nothing is routed");
+  if (res.routes.empty())
+    out.diag.warning(source + ": no AIGatewayRoute defined: nothing is routed");
   CompileOptions opts;
   opts.generation = generation;
   opts.source = source;

@@ -198,10 +198,11 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
     if (ab.service_port) {
       auto &service_backend = service_backends.emplace_back();
       service_backend.meta.name = ab.backend_name;
-      service_backend.endpoints.push_back(
-          {false, ab.backend_name + "." + ns_or(ab.backend_namespace, ab.meta.namespace_) +
-                      ".svc.cluster.local",
-           *ab.service_port});
+      service_backend.endpoints.push_back({false,
+                                           ab.backend_name + "." +
+                                               ns_or(ab.backend_namespace, ab.meta.namespace_) +
+                                               ".svc.cluster.local",
+                                           *ab.service_port});
       backends[bkey] = &service_backend;
       bit = backends.find(bkey);
     }
@@ -277,7 +278,8 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
 
   // QuotaPolicies: the alphabetically first policy wins a (backend, model), as upstream.
   std::vector<const api::QuotaPolicy *> quota_policies;
-  for (const auto &q : res.quota_policies) quota_policies.push_back(&q);
+  for (const auto &q : res.quota_policies)
+    quota_policies.push_back(&q);
   std::sort(quota_policies.begin(), quota_policies.end(),
             [](const auto *a, const auto *b) { return a->meta.key() < b->meta.key(); });
   for (const auto *qp : quota_policies) {
@@ -311,8 +313,10 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
           r.response_cost = api::RateLimitCost{true, 0, "quota_cost"};
           r.shadow_mode = shadow;
           auto c = ratelimit::compile_rate_limit(r, id + "/" + suffix);
-          if (!c) diag.error(where + ": " + path + ": " + c.error().message);
-          else cq.buckets.push_back(*c);
+          if (!c)
+            diag.error(where + ": " + path + ": " + c.error().message);
+          else
+            cq.buckets.push_back(*c);
         };
         for (size_t r = 0; r < pm.bucket_rules.size(); ++r)
           add_bucket(pm.bucket_rules[r].quota, pm.bucket_rules[r].client_selectors,
@@ -368,9 +372,10 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
     for (const auto &pl : policy_limits) {
       if (pl.policy->meta.namespace_ != r.meta.namespace_) continue;
       for (const auto &t : pl.policy->targets) {
-        bool hit = ((t.kind == "HTTPRoute" || t.kind == "AIGatewayRoute") && t.name == r.meta.name) ||
-                   (t.kind == "Gateway" && std::find(r.parent_gateways.begin(), r.parent_gateways.end(),
-                                                     t.name) != r.parent_gateways.end());
+        bool hit =
+            ((t.kind == "HTTPRoute" || t.kind == "AIGatewayRoute") && t.name == r.meta.name) ||
+            (t.kind == "Gateway" && std::find(r.parent_gateways.begin(), r.parent_gateways.end(),
+                                              t.name) != r.parent_gateways.end());
         if (hit) {
           out.insert(out.end(), pl.limits.begin(), pl.limits.end());
           break;
@@ -416,8 +421,8 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
     for (size_t i = 0; i < cr.llm_request_costs.size(); ++i) {
       auto c = ratelimit::compile_cost(cr.llm_request_costs[i]);
       if (!c) {
-        diag.error(where + ": spec.llmRequestCosts[" + std::to_string(i) + "].cel: " +
-                   c.error().message);
+        diag.error(where + ": spec.llmRequestCosts[" + std::to_string(i) +
+                   "].cel: " + c.error().message);
         continue;
       }
       cr.costs.push_back(std::move(c).value());

@@ -78,8 +78,10 @@ std::string command(std::string_view script, const std::vector<std::string> &key
   append_bulk(out, "EVAL");
   append_bulk(out, script);
   append_bulk(out, std::to_string(keys.size()));
-  for (const auto &k : keys) append_bulk(out, "aigw:" + k);
-  for (const auto &a : args) append_bulk(out, a);
+  for (const auto &k : keys)
+    append_bulk(out, "aigw:" + k);
+  for (const auto &a : args)
+    append_bulk(out, a);
   return out;
 }
 
@@ -88,7 +90,8 @@ std::string command(std::string_view script, const std::vector<std::string> &key
 std::optional<RedisTarget> parse_redis_url(const std::string &url) {
   if (!url.starts_with("redis://")) return std::nullopt;
   std::string rest = url.substr(8);
-  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  while (!rest.empty() && rest.back() == '/')
+    rest.pop_back();
   RedisTarget t;
   auto colon = rest.rfind(':');
   if (colon != std::string::npos && rest.find(']') == std::string::npos) {
@@ -131,11 +134,11 @@ net::awaitable<std::optional<std::vector<int64_t>>> RedisBudgets::eval(std::stri
     if (!conn) {
       conn = std::make_unique<Conn>(ex_);
       tcp::resolver resolver(ex_);
-      auto [rec, results] = co_await resolver.async_resolve(target_.host,
-                                                            std::to_string(target_.port), kTuple);
+      auto [rec, results] =
+          co_await resolver.async_resolve(target_.host, std::to_string(target_.port), kTuple);
       if (rec) break;
-      auto connected = co_await (net::async_connect(conn->socket, results, kTuple) ||
-                                 timer.async_wait(kTuple));
+      auto connected =
+          co_await (net::async_connect(conn->socket, results, kTuple) || timer.async_wait(kTuple));
       if (connected.index() != 0 || std::get<0>(std::get<0>(connected))) break;
       boost::system::error_code ignored;
       conn->socket.set_option(tcp::no_delay(true), ignored);
@@ -178,7 +181,7 @@ net::awaitable<std::optional<std::vector<int64_t>>> RedisBudgets::eval(std::stri
       out.emplace();
       for (size_t i = 0; i < reply->elements; ++i)
         out->push_back(reply->element[i]->type == REDIS_REPLY_INTEGER ? reply->element[i]->integer
-                                                                        : 0);
+                                                                      : 0);
     } else if (reply->type == REDIS_REPLY_INTEGER) {
       out.emplace(1, reply->integer);
     } else if (reply->type == REDIS_REPLY_ERROR) {

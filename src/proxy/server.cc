@@ -187,25 +187,16 @@ private:
     if (hits.empty()) return;
     int64_t now = unix_now();
     if (!worker_.redis) {
-      if (costs) ratelimit::settle(*shared_.budgets, hits, *costs, now);
-      else ratelimit::refund(*shared_.budgets, hits, now);
+      if (costs)
+        ratelimit::settle(*shared_.budgets, hits, *costs, now);
+      else
+        ratelimit::refund(*shared_.budgets, hits, now);
       return;
     }
     std::vector<std::pair<std::string, int64_t>> deltas;
     std::vector<int64_t> ttls;
     for (const auto &h : hits) {
-      int64_t delta = -static_cast<int64_t>(h.reserved);
-      if (costs) {
-        ratelimit::CostValues one;
-        const auto &rc = h.limit->rule.response_cost;
-        uint64_t c = 0;
-        if (rc && !rc->from_metadata) c = rc->number;
-        if (rc && rc->from_metadata)
-          for (const auto &[k, v] : *costs)
-            if (k == rc->metadata_key) c = v;
-        delta += static_cast<int64_t>(c);
-      }
-      deltas.emplace_back(h.key, delta);
+      deltas.emplace_back(h.key, ratelimit::settlement_delta(h, costs));
       ttls.push_back(h.window_end - now + 1);
     }
     net::co_spawn(worker_.io, worker_.redis->adjust(std::move(deltas), std::move(ttls)),
@@ -221,14 +212,12 @@ private:
   net::awaitable<bool> reply(unsigned status, std::string_view content_type, std::string_view body,
                              std::string_view extra_headers = {});
   net::awaitable<bool> write_all(std::string_view a, std::string_view b = {});
-  net::awaitable<bool> proxy(const http::request<http::string_body> &req,
-                             const pipeline::EndpointMatch &ep,
-                             const pipeline::ParsedRequest &parsed,
-                             std::shared_ptr<const control::Snapshot> snap,
-                             const control::CompiledRule &rule, RequestRecord &rec,
-                             const std::vector<ratelimit::Hit> &hits,
-                             const ratelimit::Verdict &verdict,
-                             const pipeline::HeaderLookup &lookup);
+  net::awaitable<bool>
+  proxy(const http::request<http::string_body> &req, const pipeline::EndpointMatch &ep,
+        const pipeline::ParsedRequest &parsed, std::shared_ptr<const control::Snapshot> snap,
+        const control::CompiledRule &rule, RequestRecord &rec,
+        const std::vector<ratelimit::Hit> &hits, const ratelimit::Verdict &verdict,
+        const pipeline::HeaderLookup &lookup);
   // The 429 for an exhausted budget or quota, with its x-ratelimit-* and retry-after headers.
   net::awaitable<bool> refuse(const ratelimit::Verdict &verdict, std::string_view what) {
     std::string extra = ratelimit_headers(verdict) + "retry-after: " +
@@ -441,8 +430,8 @@ net::awaitable<bool> Session::handle(RequestParser &parser) {
                     [](const auto &h) { return h.limit->rule.reserve_then_settle; })) {
       // Reserve-then-settle: what this request may cost, from its prompt and max_tokens.
       auto est = ratelimit::estimate_usage(req.body().size(), parsed->max_tokens);
-      estimate = ratelimit::compute_costs(
-          route.costs, {est, parsed->model, "", route.key}, nullptr);
+      estimate =
+          ratelimit::compute_costs(route.costs, {est, parsed->model, "", route.key}, nullptr);
     }
     if (worker_.redis) {
       auto v = co_await worker_.redis->admit(hits, now, &estimate);
@@ -450,9 +439,9 @@ net::awaitable<bool> Session::handle(RequestParser &parser) {
         verdict = *v;
       } else if (shared_.opts->ratelimit_fail_closed) {
         rec.error = "rate limit store unavailable";
-        co_return co_await reply(503, "application/json",
-                                 pipeline::error_body("ServiceUnavailable", 503,
-                                                      "the rate limit store is unavailable"));
+        co_return co_await reply(
+            503, "application/json",
+            pipeline::error_body("ServiceUnavailable", 503, "the rate limit store is unavailable"));
       } else {
         shared_.redis_counters->failed_open.fetch_add(1, std::memory_order_relaxed);
         spdlog::warn("rate limit store {}:{} unavailable: admitting {} without a budget check",
@@ -498,14 +487,12 @@ struct RetryDecision {
   }
 };
 
-net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
-                                    const pipeline::EndpointMatch &ep,
-                                    const pipeline::ParsedRequest &parsed,
-                                    std::shared_ptr<const control::Snapshot> snap,
-                                    const control::CompiledRule &rule, RequestRecord &rec,
-                                    const std::vector<ratelimit::Hit> &hits,
-                                    const ratelimit::Verdict &verdict,
-                                    const pipeline::HeaderLookup &lookup) {
+net::awaitable<bool>
+Session::proxy(const http::request<http::string_body> &req, const pipeline::EndpointMatch &ep,
+               const pipeline::ParsedRequest &parsed, std::shared_ptr<const control::Snapshot> snap,
+               const control::CompiledRule &rule, RequestRecord &rec,
+               const std::vector<ratelimit::Hit> &hits, const ratelimit::Verdict &verdict,
+               const pipeline::HeaderLookup &lookup) {
   const auto &opts = *shared_.opts;
   const std::string rl_headers = ratelimit_headers(verdict);
   // Reservations are given back on every way out but a settled success.
@@ -569,13 +556,15 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
       int64_t now = unix_now();
       quota_hits = ratelimit::match_rate_limits(quota->buckets, lookup, now);
       std::optional<ratelimit::Verdict> qv;
-      if (worker_.redis) qv = co_await worker_.redis->admit(quota_hits, now, nullptr, true);
-      else qv = ratelimit::admit(*shared_.budgets, quota_hits, now, nullptr, true);
+      if (worker_.redis)
+        qv = co_await worker_.redis->admit(quota_hits, now, nullptr, true);
+      else
+        qv = ratelimit::admit(*shared_.budgets, quota_hits, now, nullptr, true);
       if (!qv && shared_.opts->ratelimit_fail_closed) {
         rec.error = "rate limit store unavailable";
-        co_return co_await reply(503, "application/json",
-                                 pipeline::error_body("ServiceUnavailable", 503,
-                                                      "the rate limit store is unavailable"));
+        co_return co_await reply(
+            503, "application/json",
+            pipeline::error_body("ServiceUnavailable", 503, "the rate limit store is unavailable"));
       }
       if (!qv) {
         shared_.redis_counters->failed_open.fetch_add(1, std::memory_order_relaxed);
@@ -775,7 +764,8 @@ net::awaitable<bool> Session::proxy(const http::request<http::string_body> &req,
         std::vector<std::string> cost_errors;
         rec.costs = ratelimit::compute_costs(
             route.costs, {rec.usage, model_header, ref->per_rule_name, route.key}, &cost_errors);
-        for (const auto &e : cost_errors) spdlog::warn("request {}: cost {}", rec.request_id, e);
+        for (const auto &e : cost_errors)
+          spdlog::warn("request {}: cost {}", rec.request_id, e);
         if (!hits.empty()) {
           charge(hits, &rec.costs);
           reservation.settled = true;
@@ -968,7 +958,8 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
   if (!opts.ratelimit_redis.empty()) {
     auto target = parse_redis_url(opts.ratelimit_redis);
     if (!target) {
-      spdlog::error("--ratelimit-redis: expected redis://HOST:PORT, got \"{}\"", opts.ratelimit_redis);
+      spdlog::error("--ratelimit-redis: expected redis://HOST:PORT, got \"{}\"",
+                    opts.ratelimit_redis);
       return 2;
     }
     target->fail_closed = opts.ratelimit_fail_closed;

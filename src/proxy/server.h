@@ -11,7 +11,7 @@
 namespace aigw::proxy {
 
 struct ServerOptions {
-  int concurrency = 0; // 0: one worker per core
+  int concurrency = 0;            // 0: one worker per core
   std::string listen_host = "::"; // every address, IPv4 and IPv6 (0.0.0.0 where there is no IPv6)
   std::string admin_host = "127.0.0.1"; // with the default, [::1] is bound too
   uint16_t admin_port = 1064;
@@ -22,7 +22,7 @@ struct ServerOptions {
   size_t max_usage_body = 32 * 1024 * 1024; // JSON bodies beyond this are relayed uncounted
   std::chrono::seconds idle_timeout{300};
   bool access_log = true;
-  std::string ratelimit_redis;     // redis://HOST:PORT: budgets shared through Redis
+  std::string ratelimit_redis;        // redis://HOST:PORT: budgets shared through Redis
   bool ratelimit_fail_closed = false; // refuse (503) instead of admitting when Redis is down
 };
 

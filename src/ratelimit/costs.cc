@@ -7,12 +7,18 @@ Result<CostSpec> compile_cost(const api::LLMRequestCost &cost) {
   CostSpec s;
   s.metadata_key = cost.metadata_key;
   using T = CostSpec::Type;
-  if (cost.type == "InputToken") s.type = T::kInput;
-  else if (cost.type == "CachedInputToken") s.type = T::kCachedInput;
-  else if (cost.type == "CacheCreationInputToken") s.type = T::kCacheCreationInput;
-  else if (cost.type == "OutputToken") s.type = T::kOutput;
-  else if (cost.type == "TotalToken") s.type = T::kTotal;
-  else if (cost.type == "ReasoningToken") s.type = T::kReasoning;
+  if (cost.type == "InputToken")
+    s.type = T::kInput;
+  else if (cost.type == "CachedInputToken")
+    s.type = T::kCachedInput;
+  else if (cost.type == "CacheCreationInputToken")
+    s.type = T::kCacheCreationInput;
+  else if (cost.type == "OutputToken")
+    s.type = T::kOutput;
+  else if (cost.type == "TotalToken")
+    s.type = T::kTotal;
+  else if (cost.type == "ReasoningToken")
+    s.type = T::kReasoning;
   else if (cost.type == "CEL") {
     s.type = T::kCel;
     auto program = CelProgram::compile(cost.cel);
@@ -51,8 +57,10 @@ CostValues compute_costs(const std::vector<CostSpec> &specs, const CostInput &in
       vars.total_tokens = v(u.total);
       vars.reasoning_tokens = v(u.reasoning);
       auto r = s.cel->evaluate(vars);
-      if (r) out.emplace_back(s.metadata_key, *r);
-      else if (errors) errors->push_back(s.metadata_key + ": " + r.error().message);
+      if (r)
+        out.emplace_back(s.metadata_key, *r);
+      else if (errors)
+        errors->push_back(s.metadata_key + ": " + r.error().message);
       break;
     }
     }

@@ -50,8 +50,9 @@ Result<std::shared_ptr<const CompiledRateLimit>> compile_rate_limit(const api::R
   return std::shared_ptr<const CompiledRateLimit>(std::move(c));
 }
 
-std::vector<Hit> match_rate_limits(const std::vector<std::shared_ptr<const CompiledRateLimit>> &limits,
-                                   const pipeline::HeaderLookup &headers, int64_t now) {
+std::vector<Hit>
+match_rate_limits(const std::vector<std::shared_ptr<const CompiledRateLimit>> &limits,
+                  const pipeline::HeaderLookup &headers, int64_t now) {
   std::vector<Hit> hits;
   for (const auto &l : limits) {
     std::string descriptor;
@@ -71,8 +72,9 @@ std::vector<Hit> match_rate_limits(const std::vector<std::shared_ptr<const Compi
           descriptor += *v;
           continue;
         }
-        bool holds = v && (s.spec.type == T::kExact ? *v == s.spec.value
-                                                    : std::regex_match(v->begin(), v->end(), *s.re));
+        bool holds =
+            v && (s.spec.type == T::kExact ? *v == s.spec.value
+                                           : std::regex_match(v->begin(), v->end(), *s.re));
         if (s.spec.invert) holds = v.has_value() && !holds;
         if (!holds) {
           applies = false;
@@ -146,7 +148,8 @@ Verdict admit(MemoryStore &store, std::vector<Hit> &hits, int64_t now, const Cos
               bool any_allows) {
   std::vector<uint64_t> used;
   used.reserve(hits.size());
-  for (const auto &h : hits) used.push_back(store.used(h.key));
+  for (const auto &h : hits)
+    used.push_back(store.used(h.key));
   std::vector<uint64_t> add;
   Verdict v = decide(hits, used, now, estimate, &add, any_allows);
   if (v.allowed)
@@ -155,9 +158,16 @@ Verdict admit(MemoryStore &store, std::vector<Hit> &hits, int64_t now, const Cos
   return v;
 }
 
+int64_t settlement_delta(const Hit &h, const CostValues *costs) {
+  uint64_t cost = costs ? cost_of(h.limit->rule.response_cost, costs, 0) : 0;
+  return static_cast<int64_t>(cost) - static_cast<int64_t>(h.reserved);
+}
+
 void refund(MemoryStore &store, const std::vector<Hit> &hits, int64_t now) {
-  for (const auto &h : hits)
-    if (h.reserved > 0) store.adjust(h.key, -static_cast<int64_t>(h.reserved), h.window_end, now);
+  for (const auto &h : hits) {
+    int64_t delta = settlement_delta(h, nullptr);
+    if (delta != 0) store.adjust(h.key, delta, h.window_end, now);
+  }
 }
 
 pipeline::TokenUsage estimate_usage(size_t body_bytes, std::optional<uint64_t> max_tokens,
@@ -169,15 +179,11 @@ pipeline::TokenUsage estimate_usage(size_t body_bytes, std::optional<uint64_t> m
   return u;
 }
 
-void settle(MemoryStore &store, const std::vector<Hit> &hits, const CostValues &costs, int64_t now) {
+void settle(MemoryStore &store, const std::vector<Hit> &hits, const CostValues &costs,
+            int64_t now) {
   for (const auto &h : hits) {
-    uint64_t c = cost_of(h.limit->rule.response_cost, &costs, 0);
-    if (h.reserved > 0) {
-      store.adjust(h.key, static_cast<int64_t>(c) - static_cast<int64_t>(h.reserved), h.window_end,
-                   now);
-    } else if (c > 0) {
-      store.add(h.key, c, h.window_end, now);
-    }
+    int64_t delta = settlement_delta(h, &costs);
+    if (delta != 0) store.adjust(h.key, delta, h.window_end, now);
   }
 }
 

@@ -41,8 +41,9 @@ struct Hit {
   uint64_t reserved = 0; // reserve-then-settle: what admission reserved for the response
 };
 
-std::vector<Hit> match_rate_limits(const std::vector<std::shared_ptr<const CompiledRateLimit>> &limits,
-                                   const pipeline::HeaderLookup &headers, int64_t now);
+std::vector<Hit>
+match_rate_limits(const std::vector<std::shared_ptr<const CompiledRateLimit>> &limits,
+                  const pipeline::HeaderLookup &headers, int64_t now);
 
 struct Verdict {
   bool allowed = true;
@@ -72,6 +73,10 @@ Verdict admit(MemoryStore &store, std::vector<Hit> &hits, int64_t now,
 // Charges each bucket its response cost (a metadata key from `costs`, or a number); a reserving
 // bucket is charged the difference to what it reserved.
 void settle(MemoryStore &store, const std::vector<Hit> &hits, const CostValues &costs, int64_t now);
+
+// What settling `h` adds to its bucket: the response cost (from `costs`; null means the request
+// failed and nothing is charged) minus what admission reserved. Negative for refunds.
+int64_t settlement_delta(const Hit &h, const CostValues *costs);
 
 // Gives back what reserving buckets reserved (the request failed: nothing is charged).
 void refund(MemoryStore &store, const std::vector<Hit> &hits, int64_t now);

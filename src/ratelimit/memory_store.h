@@ -15,7 +15,8 @@ namespace aigw::ratelimit {
 
 class MemoryStore {
 public:
-  explicit MemoryStore(size_t max_keys_per_shard = 65536) : max_keys_per_shard_(max_keys_per_shard) {}
+  explicit MemoryStore(size_t max_keys_per_shard = 65536)
+      : max_keys_per_shard_(max_keys_per_shard) {}
 
   // What the window `key` has used so far (0 for an unknown key).
   uint64_t used(const std::string &key) const;

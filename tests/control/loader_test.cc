@@ -180,12 +180,14 @@ spec:
 }
 
 TEST(Loader, ADirectoryIsOneConfigurationAcrossItsFiles) {
-  std::filesystem::path dir = AIGW_SHARED_DIR "/fixtures/envoy-ai-gateway/examples/stream_idle_timeout";
+  std::filesystem::path dir =
+      AIGW_SHARED_DIR "/fixtures/envoy-ai-gateway/examples/stream_idle_timeout";
   if (!std::filesystem::exists(dir)) GTEST_SKIP() << "shared fixtures not found at " << dir;
   // base.yaml references backends that backends.yaml defines.
   auto r = load_file(dir.string(), testing::fake_env({}), 1);
   std::string errs;
-  for (const auto &e : r.diag.errors()) errs += e + "\n";
+  for (const auto &e : r.diag.errors())
+    errs += e + "\n";
   ASSERT_NE(r.snapshot, nullptr) << errs;
   EXPECT_FALSE(r.snapshot->rules.empty());
 }

@@ -17,7 +17,8 @@ pipeline::HeaderLookup headers(std::map<std::string, std::string> h) {
 
 std::shared_ptr<const CompiledRateLimit> per_tenant(uint64_t limit, const std::string &key) {
   api::RateLimitRule r;
-  r.client_selectors = {{{api::RateLimitHeaderSelector::Type::kDistinct, "x-tenant-id", "", false}}};
+  r.client_selectors = {
+      {{api::RateLimitHeaderSelector::Type::kDistinct, "x-tenant-id", "", false}}};
   r.limit = limit;
   r.unit = "Hour";
   r.request_cost = api::RateLimitCost{false, 0, ""};
@@ -32,7 +33,8 @@ Verdict admit_once(MemoryStore &store, std::vector<Hit> hits, int64_t now) {
 
 TEST(Limiter, TheRequestThatCrossesTheBudgetIsTheLastOneServed) {
   MemoryStore store;
-  std::vector<std::shared_ptr<const CompiledRateLimit>> limits = {per_tenant(10, "llm_total_token")};
+  std::vector<std::shared_ptr<const CompiledRateLimit>> limits = {
+      per_tenant(10, "llm_total_token")};
   int64_t now = 1700000000;
   auto a = headers({{"x-tenant-id", "a"}});
   for (int i = 0; i < 3; ++i) {
@@ -60,7 +62,8 @@ TEST(Limiter, TheRequestThatCrossesTheBudgetIsTheLastOneServed) {
 
 TEST(Limiter, RequestCostsCountAtAdmissionAndExactSelectorsShareOneBucket) {
   api::RateLimitRule r;
-  r.client_selectors = {{{api::RateLimitHeaderSelector::Type::kExact, "x-ai-eg-model", "m", false}}};
+  r.client_selectors = {
+      {{api::RateLimitHeaderSelector::Type::kExact, "x-ai-eg-model", "m", false}}};
   r.limit = 2;
   r.unit = "Minute";
   auto limits = std::vector{*compile_rate_limit(r, "default/p/rule/1")};
@@ -139,7 +142,8 @@ TEST(RateLimitConfig, TokenRateLimitFixtureLoads) {
   if (!std::filesystem::exists(path)) GTEST_SKIP() << "no fixture at " << path;
   auto r = control::load_file(path, control::testing::fake_env({}), 1);
   std::string errs;
-  for (const auto &e : r.diag.errors()) errs += e + "\n";
+  for (const auto &e : r.diag.errors())
+    errs += e + "\n";
   ASSERT_NE(r.snapshot, nullptr) << errs;
   const auto &route = r.snapshot->routes[0];
   EXPECT_FALSE(route.rate_limits.empty());
@@ -178,11 +182,13 @@ namespace aigw::ratelimit {
 namespace {
 
 TEST(QuotaPolicyConfig, UpstreamQuotaFixtureCompilesIntoABackendQuota) {
-  auto path = std::string(AIGW_SHARED_DIR) + "/fixtures/envoy-ai-gateway/e2e/backend_quota_ratelimit.yaml";
+  auto path =
+      std::string(AIGW_SHARED_DIR) + "/fixtures/envoy-ai-gateway/e2e/backend_quota_ratelimit.yaml";
   if (!std::filesystem::exists(path)) GTEST_SKIP() << "no fixture at " << path;
   auto r = control::load_file(path, control::testing::fake_env({}), 1);
   std::string errs;
-  for (const auto &e : r.diag.errors()) errs += e + "\n";
+  for (const auto &e : r.diag.errors())
+    errs += e + "\n";
   ASSERT_NE(r.snapshot, nullptr) << errs;
   const control::CompiledModelQuota *quota = nullptr;
   for (const auto &rule : r.snapshot->rules)
@@ -216,7 +222,8 @@ spec:
                                     "QuotaPolicy default/q: spec.perModelQuotas[0].quota."
                                     "defaultBucket.duration: must be one of 1s, 1m, 1h, 1d");
   control::testing::expect_rejected(
-      base + "        costExpression: \"uint(1) - uint(1200)\"\n        defaultBucket: {limit: 5, duration: 1h}\n",
+      base + "        costExpression: \"uint(1) - uint(1200)\"\n        defaultBucket: {limit: 5, "
+             "duration: 1h}\n",
       "QuotaPolicy default/q: spec.perModelQuotas[0].quota.costExpression: cel:");
 }
 
@@ -254,7 +261,8 @@ spec:
   llmRequestCosts:
     - {metadataKey: llm_input_token, type: InputToken}
 )yaml");
-  for (const auto &e : r.diag.errors()) ADD_FAILURE() << e;
+  for (const auto &e : r.diag.errors())
+    ADD_FAILURE() << e;
   ASSERT_NE(r.snapshot, nullptr);
   const auto &costs = r.snapshot->routes[0].costs;
   ASSERT_EQ(costs.size(), 2u);
