@@ -1,13 +1,8 @@
 // QuotaPolicy (v1alpha1): per-model token quotas on a backend, Shared mode.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64 } from '../lib/harness.mjs';
+import { completionBody, startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64 } from '../lib/harness.mjs';
 
-const completion = (total) => JSON.stringify({
-  id: 'c', object: 'chat.completion', created: 1, model: 'm',
-  choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'ok' } }],
-  usage: { prompt_tokens: 2, completion_tokens: total - 2, total_tokens: total },
-});
 
 describe('aigw run: QuotaPolicy', () => {
   let up;
@@ -48,7 +43,7 @@ spec:
 
   const call = (total, headers = {}) => fetch(`${gw.base}/v1/chat/completions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-response-body': b64(completion(total)), ...headers },
+    headers: { 'content-type': 'application/json', 'x-response-body': b64(completionBody(total, 2)), ...headers },
     body: JSON.stringify({ model: 'public-model', messages: [] }),
   });
 

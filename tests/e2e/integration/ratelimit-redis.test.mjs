@@ -4,7 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import net from 'node:net';
-import { startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64, freePort, sleep, SLOW } from '../lib/harness.mjs';
+import { completionBody as completion, startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64, freePort, sleep, SLOW } from '../lib/harness.mjs';
 
 let redisAvailable = true;
 try {
@@ -30,11 +30,6 @@ async function startRedis() {
   return { port, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
 }
 
-const completion = (total) => JSON.stringify({
-  id: 'c', object: 'chat.completion', created: 1, model: 'm',
-  choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'ok' } }],
-  usage: { prompt_tokens: 1, completion_tokens: total - 1, total_tokens: total },
-});
 
 const config = (upPort) => (port) => gatewayYaml(port) + `---
 apiVersion: aigateway.envoyproxy.io/v1beta1

@@ -2,15 +2,8 @@
 // each response consumed, per x-tenant-id, charged when the response completes.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64 } from '../lib/harness.mjs';
+import { completionBody as completion, startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64 } from '../lib/harness.mjs';
 
-function completion(total, prompt = 1) {
-  return JSON.stringify({
-    id: 'c', object: 'chat.completion', created: 1, model: 'm',
-    choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'ok' } }],
-    usage: { prompt_tokens: prompt, completion_tokens: total - prompt, total_tokens: total },
-  });
-}
 
 describe('aigw run: token rate limiting (in memory)', () => {
   let up;

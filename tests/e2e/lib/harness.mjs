@@ -229,3 +229,12 @@ export function runAigw(args, env = {}) {
 export function fixturesAvailable() {
   return existsSync(FIXTURES_DIR);
 }
+
+// A chat.completion body with the given usage, for testupstream's x-response-body.
+export function completionBody(total, prompt = 1) {
+  return JSON.stringify({
+    id: 'c', object: 'chat.completion', created: 1, model: 'm',
+    choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'ok' } }],
+    usage: { prompt_tokens: prompt, completion_tokens: total - prompt, total_tokens: total },
+  });
+}
