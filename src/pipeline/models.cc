@@ -24,16 +24,10 @@ Tier tier_of(const control::ModelEntry &m, std::string_view host) {
   return wildcard ? Tier::kWildcard : Tier::kNone;
 }
 
-std::string_view strip_port(std::string_view host) {
-  if (!host.empty() && host.front() == '[') return host;
-  auto colon = host.rfind(':');
-  return colon == std::string_view::npos ? host : host.substr(0, colon);
-}
-
 } // namespace
 
 std::string models_json(const control::Snapshot &snap, std::string_view host) {
-  host = strip_port(host);
+  host = host_without_port(host);
   Tier best = Tier::kNone;
   for (const auto &m : snap.models)
     best = std::min(best, tier_of(m, host));

@@ -1,6 +1,8 @@
 // Rule selection and backend choice; see routing.h.
 #include "pipeline/routing.h"
 
+#include "pipeline/headers.h"
+
 #include <algorithm>
 #include <limits>
 
@@ -15,7 +17,9 @@ bool header_holds(const control::CompiledHeaderMatch &m, const HeaderLookup &hea
   return m.re && std::regex_match(v->begin(), v->end(), *m.re);
 }
 
-std::string_view strip_port(std::string_view host) {
+} // namespace
+
+std::string_view host_without_port(std::string_view host) {
   if (!host.empty() && host.front() == '[') {
     auto close = host.find(']');
     return close == std::string_view::npos ? host : host.substr(0, close + 1);
@@ -24,18 +28,9 @@ std::string_view strip_port(std::string_view host) {
   return colon == std::string_view::npos ? host : host.substr(0, colon);
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-} // namespace
-
 bool host_matches(const std::vector<std::string> &hostnames, std::string_view host) {
   if (hostnames.empty()) return true;
-  host = strip_port(host);
+  host = host_without_port(host);
   for (const auto &h : hostnames) {
     if (h.starts_with("*.")) {
       std::string_view suffix = std::string_view(h).substr(1); // ".example.com"

@@ -18,6 +18,9 @@ namespace aigw::pipeline {
 const control::CompiledRule *select_rule(const control::Snapshot &snap, const HeaderLookup &headers,
                                          std::string_view host);
 
+// `host` without its port ("[::1]:80" → "[::1]", "a.com:1975" → "a.com").
+std::string_view host_without_port(std::string_view host);
+
 // True when `host` (without port) is accepted by `hostnames` (empty: any; "*.x" matches one label).
 bool host_matches(const std::vector<std::string> &hostnames, std::string_view host);
 

@@ -131,3 +131,15 @@ TEST(BackendPicker, AfterEveryBackendFailedRetriesStayAtTheLastPriority) {
 
 } // namespace
 } // namespace aigw::pipeline
+
+namespace aigw::pipeline {
+namespace {
+
+TEST(HostWithoutPort, StripsThePortOfNamesAndBracketedIpv6) {
+  EXPECT_EQ(host_without_port("api.example.com:1975"), "api.example.com");
+  EXPECT_EQ(host_without_port("[::1]:1975"), "[::1]");
+  EXPECT_EQ(host_without_port("localhost"), "localhost");
+}
+
+} // namespace
+} // namespace aigw::pipeline
