@@ -275,29 +275,75 @@ void decode_security_policy(const Field &doc, const ObjectMeta &meta, Resources 
     if (auto n = t["name"].required_str()) p.target_backends.push_back(*n);
   }
   p.type = spec["type"].required_str().value_or("");
-  auto secret_ref = [&](Field f) {
-    Field ref = f["secretRef"];
+  auto secret_ref = [&](Field ref) -> std::optional<SecretRef> {
     if (!ref.present()) {
       ref.fail("is required");
-      return;
+      return std::nullopt;
     }
     SecretRef s;
     s.name = ref["name"].required_str().value_or("");
     s.namespace_ = ref["namespace"].str_or("");
-    p.api_key_secret = s;
+    return s;
   };
   if (p.type == "APIKey") {
     if (!spec["apiKey"].present())
       spec["apiKey"].fail("is required when type is APIKey");
     else
-      secret_ref(spec["apiKey"]);
+      p.api_key_secret = secret_ref(spec["apiKey"]["secretRef"]);
   } else if (p.type == "AzureAPIKey") {
-    if (spec["azureAPIKey"].present()) secret_ref(spec["azureAPIKey"]);
+    if (!spec["azureAPIKey"].present())
+      spec["azureAPIKey"].fail("is required when type is AzureAPIKey");
+    else
+      p.api_key_secret = secret_ref(spec["azureAPIKey"]["secretRef"]);
   } else if (p.type == "AnthropicAPIKey") {
-    if (spec["anthropicAPIKey"].present()) secret_ref(spec["anthropicAPIKey"]);
-  } else if (p.type == "AWSCredentials" || p.type == "AzureCredentials" ||
-             p.type == "GCPCredentials") {
-    // Decoded in full by the providers work; accepted here so such files load.
+    if (!spec["anthropicAPIKey"].present())
+      spec["anthropicAPIKey"].fail("is required when type is AnthropicAPIKey");
+    else
+      p.api_key_secret = secret_ref(spec["anthropicAPIKey"]["secretRef"]);
+  } else if (p.type == "AWSCredentials") {
+    Field aws = spec["awsCredentials"];
+    if (!aws.present()) {
+      aws.fail("is required when type is AWSCredentials");
+    } else {
+      p.aws_region = aws["region"].required_str().value_or("");
+      if (aws["credentialsFile"].present()) {
+        p.aws_credentials_secret = secret_ref(aws["credentialsFile"]["secretRef"]);
+        p.aws_profile = aws["credentialsFile"]["profile"].str_or("default");
+      }
+      if (aws["oidcExchangeToken"].present())
+        aws["oidcExchangeToken"].warn("OIDC token exchange is not supported yet; the standard "
+                                      "AWS environment variables are used");
+    }
+  } else if (p.type == "AzureCredentials") {
+    Field az = spec["azureCredentials"];
+    if (!az.present()) {
+      az.fail("is required when type is AzureCredentials");
+    } else {
+      p.azure_client_id = az["clientID"].required_str().value_or("");
+      p.azure_tenant_id = az["tenantID"].required_str().value_or("");
+      if (az["clientSecretRef"].present())
+        p.azure_client_secret = secret_ref(az["clientSecretRef"]);
+      else if (az["oidcExchangeToken"].present())
+        az["oidcExchangeToken"].fail("OIDC token exchange is not supported yet; use clientSecretRef");
+      else
+        az["clientSecretRef"].fail("is required (or oidcExchangeToken)");
+    }
+  } else if (p.type == "GCPCredentials") {
+    Field g = spec["gcpCredentials"];
+    if (!g.present()) {
+      g.fail("is required when type is GCPCredentials");
+    } else {
+      p.gcp_project_name = g["projectName"].required_str().value_or("");
+      p.gcp_region = g["region"].required_str().value_or("");
+      if (g["credentialsFile"].present())
+        p.gcp_credentials_secret = secret_ref(g["credentialsFile"]["secretRef"]);
+      else if (g["workloadIdentityFederationConfig"].present())
+        g["workloadIdentityFederationConfig"].fail(
+            "workload identity federation is not supported yet; use credentialsFile");
+      else
+        g["credentialsFile"].fail("is required (application default credentials are not "
+                                  "supported yet)");
+    }
   } else if (!p.type.empty()) {
     spec["type"].fail("unknown type \"" + p.type +
                       "\" (one of APIKey, AWSCredentials, AzureAPIKey, AzureCredentials, "

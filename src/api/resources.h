@@ -108,7 +108,19 @@ struct BackendSecurityPolicy {
   ObjectMeta meta;
   std::vector<std::string> target_backends; // AIServiceBackend names
   std::string type;
-  std::optional<SecretRef> api_key_secret;
+  std::optional<SecretRef> api_key_secret; // APIKey, AzureAPIKey, AnthropicAPIKey (key apiKey)
+  // AWSCredentials
+  std::string aws_region;
+  std::optional<SecretRef> aws_credentials_secret; // key `credentials` (INI)
+  std::string aws_profile = "default";
+  // AzureCredentials
+  std::string azure_client_id;
+  std::string azure_tenant_id;
+  std::optional<SecretRef> azure_client_secret; // key `client-secret`
+  // GCPCredentials
+  std::string gcp_project_name;
+  std::string gcp_region;
+  std::optional<SecretRef> gcp_credentials_secret; // key `service_account.json`
 };
 
 struct RetryPolicy {

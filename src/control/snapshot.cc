@@ -86,7 +86,33 @@ std::string dump(const Snapshot &s, const std::vector<std::shared_ptr<const Comp
     o += ",\"auth\":{\"type\":";
     json::append_quoted(o, b.auth_type);
     if (!b.api_key.empty()) o += ",\"apiKey\":\"[REDACTED]\"";
-    o += "},\"headerMutation\":";
+    if (!b.aws_region.empty() || b.aws_credentials) {
+      o += ",\"awsRegion\":";
+      json::append_quoted(o, b.aws_region);
+      o += b.aws_credentials ? ",\"awsCredentials\":\"[REDACTED]\""
+                             : ",\"awsCredentials\":\"environment\"";
+    }
+    if (!b.azure_tenant_id.empty()) {
+      o += ",\"azureTenantID\":";
+      json::append_quoted(o, b.azure_tenant_id);
+      o += ",\"azureClientID\":";
+      json::append_quoted(o, b.azure_client_id);
+      o += ",\"azureClientSecret\":\"[REDACTED]\"";
+    }
+    if (!b.gcp_project.empty()) {
+      o += ",\"gcpProjectName\":";
+      json::append_quoted(o, b.gcp_project);
+      o += ",\"gcpRegion\":";
+      json::append_quoted(o, b.gcp_region);
+      if (b.gcp_service_account) {
+        o += ",\"gcpClientEmail\":";
+        json::append_quoted(o, b.gcp_service_account->client_email);
+        o += ",\"gcpServiceAccountKey\":\"[REDACTED]\"";
+      }
+    }
+    o += "},\"schemaVersion\":";
+    json::append_quoted(o, b.schema_version);
+    o += ",\"headerMutation\":";
     dump_mutation(o, b.header_mutation);
     o += '}';
   }
@@ -186,13 +212,11 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
     cb->key = ab.meta.key();
     cb->name = ab.meta.name;
     cb->schema = ab.schema_name;
+    cb->schema_kind = translate::schema_from_name(ab.schema_name);
+    cb->schema_version = ab.schema_version;
     cb->path_prefix = normalize_prefix(ab.prefix);
     cb->header_mutation = ab.header_mutation;
-    if (cb->schema != "OpenAI") {
-      cb->supported = false;
-      diag.warning(where + ": spec.schema.name: schema " + cb->schema +
-                   " is not served by this version yet; requests routed to it fail with 501");
-    }
+    if (cb->schema_kind == translate::Schema::kUnknown) cb->supported = false;
     std::string bkey = ns_or(ab.backend_namespace, ab.meta.namespace_) + "/" + ab.backend_name;
     auto bit = backends.find(bkey);
     if (ab.service_port) {
@@ -249,29 +273,75 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
                    "\" already has a BackendSecurityPolicy; only one is allowed per backend");
         continue;
       }
-      it->second->auth_type = p.type;
-      if (p.api_key_secret) {
-        const auto &ref = *p.api_key_secret;
+      auto &cb = *it->second;
+      cb.auth_type = p.type;
+      // A Secret's value under `key`, or nullopt with an error naming the field.
+      auto secret_value = [&](const api::SecretRef &ref, const std::string &field,
+                              const std::string &key) -> std::optional<std::string> {
         std::string skey = ns_or(ref.namespace_, p.meta.namespace_) + "/" + ref.name;
         auto sit = secrets.find(skey);
-        std::string field = p.type == "APIKey"        ? "spec.apiKey.secretRef"
-                            : p.type == "AzureAPIKey" ? "spec.azureAPIKey.secretRef"
-                                                      : "spec.anthropicAPIKey.secretRef";
         if (sit == secrets.end()) {
           diag.error(where + ": " + field + ".name: Secret \"" + ref.name +
                      "\" not found in namespace \"" + ns_or(ref.namespace_, p.meta.namespace_) +
                      "\"");
-          continue;
+          return std::nullopt;
         }
-        auto kit = sit->second->data.find("apiKey");
+        auto kit = sit->second->data.find(key);
         if (kit == sit->second->data.end()) {
-          diag.error(where + ": " + field + ": Secret \"" + ref.name + "\" has no key \"apiKey\"");
-          continue;
+          diag.error(where + ": " + field + ": Secret \"" + ref.name + "\" has no key \"" + key +
+                     "\"");
+          return std::nullopt;
         }
-        std::string key = kit->second;
-        while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' '))
-          key.pop_back();
-        it->second->api_key = key;
+        return kit->second;
+      };
+      auto trimmed = [](std::string v) {
+        while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' '))
+          v.pop_back();
+        return v;
+      };
+      if (p.api_key_secret) {
+        std::string field = p.type == "APIKey"        ? "spec.apiKey.secretRef"
+                            : p.type == "AzureAPIKey" ? "spec.azureAPIKey.secretRef"
+                                                      : "spec.anthropicAPIKey.secretRef";
+        if (auto v = secret_value(*p.api_key_secret, field, "apiKey")) cb.api_key = trimmed(*v);
+      }
+      if (p.type == "AWSCredentials") {
+        cb.aws_region = p.aws_region;
+        if (p.aws_credentials_secret) {
+          std::string field = "spec.awsCredentials.credentialsFile.secretRef";
+          if (auto v = secret_value(*p.aws_credentials_secret, field, "credentials")) {
+            auto creds = providers::parse_aws_credentials_file(*v, p.aws_profile);
+            if (!creds)
+              diag.error(where + ": " + field + ": " + creds.error().message);
+            else
+              cb.aws_credentials = *creds;
+          }
+        }
+      } else if (p.type == "AzureCredentials") {
+        cb.azure_tenant_id = p.azure_tenant_id;
+        cb.azure_client_id = p.azure_client_id;
+        if (p.azure_client_secret)
+          if (auto v = secret_value(*p.azure_client_secret,
+                                    "spec.azureCredentials.clientSecretRef", "client-secret"))
+            cb.azure_client_secret = trimmed(*v);
+      } else if (p.type == "GCPCredentials") {
+        cb.gcp_project = p.gcp_project_name;
+        cb.gcp_region = p.gcp_region;
+        if (p.gcp_credentials_secret) {
+          std::string field = "spec.gcpCredentials.credentialsFile.secretRef";
+          if (auto v = secret_value(*p.gcp_credentials_secret, field, "service_account.json")) {
+            auto sa = providers::parse_service_account_json(*v);
+            if (!sa) {
+              // Upstream's examples ship a placeholder key: load, but refuse the requests.
+              cb.gcp_problem = "the service account key in Secret \"" +
+                               p.gcp_credentials_secret->name + "\" is not usable: " +
+                               sa.error().message;
+              diag.warning(where + ": " + field + ": " + cb.gcp_problem);
+            } else {
+              cb.gcp_service_account = std::move(*sa);
+            }
+          }
+        }
       }
     }
   }

@@ -4,6 +4,9 @@
 #pragma once
 
 #include "api/resources.h"
+#include "providers/aws_sigv4.h"
+#include "providers/gcp_jwt.h"
+#include "translate/translator.h"
 #include "ratelimit/costs.h"
 #include "ratelimit/limiter.h"
 
@@ -44,8 +47,19 @@ struct CompiledBackend {
   std::vector<UpstreamEndpoint> endpoints;
   TlsSettings tls;
   std::string host_header; // what the provider sees in Host
-  std::string auth_type;   // "" (none), "APIKey", ...
-  std::string api_key;     // secret material: never logged or dumped
+  translate::Schema schema_kind = translate::Schema::kOpenAI;
+  std::string schema_version; // Azure api-version, anthropic_version, Cohere path version
+  std::string auth_type;      // "" (none), "APIKey", ...
+  // Secret material below: never logged or dumped.
+  std::string api_key; // APIKey, AzureAPIKey, AnthropicAPIKey
+  // AWSCredentials: static credentials from the Secret, else the environment at request time.
+  std::optional<providers::AwsCredentials> aws_credentials;
+  std::string aws_region; // the configured region, corrected from the host when signing
+  // AzureCredentials: client credentials against Entra ID.
+  std::string azure_tenant_id, azure_client_id, azure_client_secret;
+  // GCPCredentials: a service account key; `gcp_problem` says why it is unusable, if it is.
+  std::optional<providers::GcpServiceAccount> gcp_service_account;
+  std::string gcp_project, gcp_region, gcp_problem;
   api::HeaderMutation header_mutation;
   bool supported = true; // schema served by this build
   std::vector<CompiledModelQuota> quotas;

@@ -14,6 +14,8 @@ EndpointMatch match_endpoint(std::string_view method, std::string_view target) {
     m.endpoint = Endpoint::kEmbeddings;
   else if (m.path == "/v1/models")
     m.endpoint = Endpoint::kModels;
+  else if (m.path == "/cohere/v2/rerank")
+    m.endpoint = Endpoint::kRerank;
   if (m.endpoint == Endpoint::kModels)
     m.method_allowed = method == "GET";
   else
@@ -27,6 +29,7 @@ std::string_view upstream_suffix(Endpoint e) {
   case Endpoint::kCompletions: return "/completions";
   case Endpoint::kEmbeddings: return "/embeddings";
   case Endpoint::kModels: return "/models";
+  case Endpoint::kRerank: return "/rerank";
   case Endpoint::kUnknown: break;
   }
   return "";
@@ -38,6 +41,7 @@ std::string_view operation_name(Endpoint e) {
   case Endpoint::kCompletions: return "completion";
   case Endpoint::kEmbeddings: return "embeddings";
   case Endpoint::kModels: return "models";
+  case Endpoint::kRerank: return "rerank";
   case Endpoint::kUnknown: break;
   }
   return "unknown";
@@ -49,6 +53,7 @@ std::string_view endpoint_path(Endpoint e) {
   case Endpoint::kCompletions: return "/v1/completions";
   case Endpoint::kEmbeddings: return "/v1/embeddings";
   case Endpoint::kModels: return "/v1/models";
+  case Endpoint::kRerank: return "/cohere/v2/rerank";
   case Endpoint::kUnknown: break;
   }
   return "";

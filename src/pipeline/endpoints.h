@@ -6,7 +6,7 @@
 
 namespace aigw::pipeline {
 
-enum class Endpoint { kUnknown, kChatCompletions, kCompletions, kEmbeddings, kModels };
+enum class Endpoint { kUnknown, kChatCompletions, kCompletions, kEmbeddings, kModels, kRerank };
 
 struct EndpointMatch {
   Endpoint endpoint = Endpoint::kUnknown;

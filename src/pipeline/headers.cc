@@ -41,6 +41,9 @@ std::string build_request_head(const UpstreamHead &h, const std::vector<HeaderVi
       if (iequals(r, name)) return true;
     for (const auto &s : mutation.set)
       if (iequals(s.first, name)) return true;
+    if (h.extra)
+      for (const auto &e : *h.extra)
+        if (iequals(e.first, name)) return true;
     return false;
   };
   bool has_request_id = false;
@@ -52,8 +55,16 @@ std::string build_request_head(const UpstreamHead &h, const std::vector<HeaderVi
   }
   for (const auto &[name, value] : mutation.set) {
     if (name.starts_with("x-ai-eg-") || is_hop_by_hop(name) || name == "authorization") continue;
+    bool overridden = false;
+    if (h.extra)
+      for (const auto &e : *h.extra)
+        if (iequals(e.first, name)) overridden = true;
+    if (overridden) continue;
     o.append(name).append(": ").append(value).append("\r\n");
   }
+  if (h.extra)
+    for (const auto &[name, value] : *h.extra)
+      o.append(name).append(": ").append(value).append("\r\n");
   if (!has_request_id && !h.request_id.empty())
     o.append("x-request-id: ").append(h.request_id).append("\r\n");
   o.append("x-ai-eg-model: ").append(h.model).append("\r\n");

@@ -31,6 +31,9 @@ struct UpstreamHead {
   std::string_view authorization; // full Authorization value, empty for none
   std::string_view request_id;
   size_t content_length = 0;
+  // Set by the translator and the auth step (api-key, x-amz-date, anthropic-version, ...): they
+  // replace any client header of the same name.
+  const std::vector<std::pair<std::string, std::string>> *extra = nullptr;
 };
 
 // Serialises the HTTP/1.1 request head for the provider: client headers minus the stripped ones,

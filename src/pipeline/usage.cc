@@ -39,7 +39,14 @@ BodyFacts extract_from_json(std::string_view body) {
   simdjson::dom::element doc;
   if (parser.parse(body.data(), body.size(), true).get(doc)) return out;
   simdjson::dom::element usage;
-  if (!doc["usage"].get(usage) && usage.is_object()) read_usage(usage, out.usage);
+  if (!doc["usage"].get(usage) && usage.is_object()) {
+    read_usage(usage, out.usage);
+  } else if (!doc["meta"]["tokens"].get(usage) && usage.is_object()) {
+    // Cohere: meta.tokens.{input,output}_tokens (floats); total = their sum.
+    read_usage(usage, out.usage);
+    if (out.usage.input || out.usage.output)
+      out.usage.total = out.usage.input.value_or(0) + out.usage.output.value_or(0);
+  }
   std::string_view model;
   if (!doc["model"].get_string().get(model)) out.model = std::string(model);
   return out;

@@ -11,9 +11,12 @@
 #include "pipeline/request_body.h"
 #include "pipeline/routing.h"
 #include "pipeline/usage.h"
+#include "providers/aws_sigv4.h"
 #include "proxy/redis_budgets.h"
+#include "proxy/tokens.h"
 #include "proxy/upstream.h"
 #include "ratelimit/limiter.h"
+#include "translate/translator.h"
 
 #include <spdlog/spdlog.h>
 
@@ -66,6 +69,7 @@ struct Shared {
   const ServerOptions *opts;
   ratelimit::MemoryStore *budgets;
   RedisCounters *redis_counters;
+  TokenCache *tokens;
 };
 
 int64_t unix_now() {
@@ -533,22 +537,105 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
     rec.attempts = static_cast<int>(attempt + 1);
     rec.backend = backend.key;
     rec.model_override = ref->model_name_override;
-    if (!backend.supported) {
+    auto schema = backend.schema_kind;
+    if (!backend.supported || !translate::schema_serves(schema, ep.endpoint)) {
       last_status = 501;
-      last_error = "backend " + backend.key + " uses schema " + backend.schema +
-                   ", which this version of aigw does not serve yet";
+      last_error = "backend " + backend.key + " (schema " + backend.schema + ") does not serve " +
+                   std::string(ep.path);
       continue;
     }
-    // Re-encoded from the pristine request on every attempt.
-    auto body = pipeline::encode_request_body(req.body(), ref->model_name_override, inject_usage);
-    std::string_view send_body = body ? std::string_view(*body) : std::string_view(req.body());
-    std::string path = backend.path_prefix + std::string(pipeline::upstream_suffix(ep.endpoint));
-    path += query;
-    std::string auth;
-    if (backend.auth_type == "APIKey" && !backend.api_key.empty())
-      auth = "Bearer " + backend.api_key;
+    auto translator = translate::make_translator(schema, ep.endpoint);
     std::string_view model_header =
         ref->model_name_override.empty() ? parsed.model : ref->model_name_override;
+    translate::TranslateInput tin;
+    tin.endpoint = ep.endpoint;
+    tin.body = req.body();
+    tin.parsed = &parsed;
+    tin.model = model_header;
+    tin.model_override = ref->model_name_override;
+    tin.query = query;
+    tin.path_prefix = backend.path_prefix;
+    tin.version = backend.schema_version;
+    tin.inject_include_usage = inject_usage;
+    tin.request_id = rec.request_id;
+    // Re-translated from the pristine request on every attempt.
+    auto upstream_req = translator->request(tin);
+    if (!upstream_req) {
+      int code = upstream_req.error().code ? upstream_req.error().code : 422;
+      rec.error = upstream_req.error().message;
+      co_return co_await reply(
+          static_cast<unsigned>(code), "application/json",
+          pipeline::error_body(pipeline::local_error_type(code), code,
+                               "invalid request for backend " + backend.key + ": " +
+                                   upstream_req.error().message),
+          rl_headers);
+    }
+    std::string_view send_body =
+        upstream_req->body ? std::string_view(*upstream_req->body) : std::string_view(req.body());
+    std::string path = std::move(upstream_req->path);
+    if (!path.starts_with("/")) {
+      // GCP: the auth step owns the project and location part of the path.
+      if (!backend.gcp_project.empty())
+        path = "/v1/projects/" + backend.gcp_project + "/locations/" + backend.gcp_region + "/" +
+               path;
+      else
+        path = "/" + path;
+    }
+    // Authentication, last, over the final path and body.
+    auto &extra = upstream_req->headers;
+    std::string auth;
+    const auto &at = backend.auth_type;
+    if (at == "APIKey" && !backend.api_key.empty()) {
+      auth = "Bearer " + backend.api_key;
+    } else if (at == "AzureAPIKey") {
+      extra.emplace_back("api-key", backend.api_key);
+    } else if (at == "AnthropicAPIKey") {
+      extra.emplace_back("x-api-key", backend.api_key);
+    } else if (at == "AWSCredentials") {
+      auto creds = backend.aws_credentials ? backend.aws_credentials
+                                           : providers::aws_credentials_from_env();
+      if (!creds) {
+        rec.error = "no AWS credentials";
+        co_return co_await reply(
+            500, "application/json",
+            pipeline::error_body("InternalServerError", 500,
+                                 "backend " + backend.key +
+                                     ": no AWS credentials (set awsCredentials.credentialsFile "
+                                     "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"),
+            rl_headers);
+      }
+      providers::SigV4Request sr;
+      sr.method = "POST";
+      sr.host = backend.host_header;
+      sr.path = path;
+      sr.payload = send_body;
+      std::string region = providers::bedrock_region_from_host(
+          pipeline::host_without_port(backend.host_header), backend.aws_region);
+      sr.region = region;
+      sr.unix_time = unix_now();
+      auto signed_headers = providers::sign_sigv4(sr, *creds);
+      auth = std::move(signed_headers.authorization);
+      extra.emplace_back("x-amz-date", std::move(signed_headers.amz_date));
+      if (!signed_headers.security_token.empty())
+        extra.emplace_back("x-amz-security-token", std::move(signed_headers.security_token));
+      if (!signed_headers.content_sha256.empty())
+        extra.emplace_back("x-amz-content-sha256", std::move(signed_headers.content_sha256));
+    } else if (at == "GCPCredentials" || at == "AzureCredentials") {
+      auto token = co_await shared_.tokens->get(backend, worker_.pool,
+                                                std::min(deadline, Clock::now() + std::chrono::seconds(30)));
+      if (!token) {
+        last_status = static_cast<unsigned>(token.error().code ? token.error().code : 503);
+        last_error = token.error().message;
+        if (token.error().retryable) continue;
+        rec.error = last_error;
+        co_return co_await reply(last_status, "application/json",
+                                 pipeline::error_body(pipeline::local_error_type(
+                                                          static_cast<int>(last_status)),
+                                                      static_cast<int>(last_status), last_error),
+                                 rl_headers);
+      }
+      auth = "Bearer " + *token;
+    }
     // QuotaPolicy: this backend's quota for the model it is asked for (Shared mode).
     const control::CompiledModelQuota *quota = backend.quota_for(model_header);
     std::vector<ratelimit::Hit> quota_hits;
@@ -575,9 +662,9 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
                                            " on " + backend.key);
       }
     }
-    pipeline::UpstreamHead uh{req.method_string(), path, backend.host_header,
-                              model_header,        auth, rec.request_id,
-                              send_body.size()};
+    pipeline::UpstreamHead uh{req.method_string(), path,         backend.host_header,
+                              model_header,        auth,         rec.request_id,
+                              send_body.size(),    &extra};
     std::string head = pipeline::build_request_head(uh, client_headers, ref->header_mutation);
 
     auto try_deadline = deadline;
@@ -682,9 +769,11 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
     std::string head_out = status_line(status);
     std::string content_type(res[http::field::content_type]);
     bool upstream_keepalive = res.keep_alive();
+    bool rewrites = translator->rewrites_response();
     for (const auto &f : res) {
       if (pipeline::is_hop_by_hop(f.name_string())) continue;
-      if (status >= 300 && f.name() == http::field::content_type) continue;
+      if ((status >= 300 || rewrites) && f.name() == http::field::content_type) continue;
+      if (rewrites && f.name() == http::field::content_encoding) continue;
       head_out.append(f.name_string()).append(": ").append(f.value()).append("\r\n");
     }
     if (!keep_alive_) head_out += "connection: close\r\n";
@@ -710,11 +799,11 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
       }
       std::string out_body;
       std::string out_ct = content_type;
-      if (pipeline::is_json_content_type(content_type) || ep.endpoint == Endpoint::kCompletions) {
+      if (ep.endpoint == Endpoint::kCompletions) {
         out_body = std::move(err_body);
       } else {
-        out_body = pipeline::wrap_openai_backend_error(static_cast<int>(status), err_body);
-        out_ct = "application/json";
+        std::tie(out_body, out_ct) = translator->error_body(
+            static_cast<int>(status), content_type, res["x-amzn-errortype"], err_body);
       }
       if (!out_ct.empty()) head_out += "content-type: " + out_ct + "\r\n";
       head_out += "content-length: " + std::to_string(out_body.size()) + "\r\n\r\n";
@@ -722,6 +811,125 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
       active_upstream_ = nullptr;
       if (upstream_keepalive && rp.is_done()) worker_.pool.release(std::move(conn));
       co_return co_await write_all(head_out, out_body);
+    }
+
+    if (rewrites) {
+      // A translated answer: the provider's format in, the client's out.
+      bool streaming = parsed.stream && status == 200;
+      head_out += "content-type: ";
+      head_out += translator->response_content_type(streaming);
+      head_out += "\r\n";
+      auto &buf = relay_buf_;
+      bool upstream_failed = false;
+      bool settled = false;
+      auto settle = [&] {
+        if (settled) return;
+        settled = true;
+        rec.usage = translator->usage();
+        rec.response_model = translator->response_model();
+        if (rec.response_model.empty()) rec.response_model = std::string(model_header);
+        if (upstream_failed) return;
+        if (!route.costs.empty() || !hits.empty()) {
+          std::vector<std::string> cost_errors;
+          rec.costs = ratelimit::compute_costs(
+              route.costs, {rec.usage, model_header, ref->per_rule_name, route.key}, &cost_errors);
+          for (const auto &e : cost_errors)
+            spdlog::warn("request {}: cost {}", rec.request_id, e);
+          if (!hits.empty()) {
+            charge(hits, &rec.costs);
+            reservation.settled = true;
+          }
+        }
+        if (quota && !quota_hits.empty()) {
+          auto quota_cost = ratelimit::compute_costs(
+              {quota->cost}, {rec.usage, model_header, ref->per_rule_name, route.key}, nullptr);
+          charge(quota_hits, &quota_cost);
+        }
+      };
+      if (!streaming) {
+        std::string in_body;
+        while (!rp.is_done()) {
+          auto [ec, got] = co_await read_some(buf.data(), buf.size());
+          in_body.append(buf.data(), got);
+          if (ec) {
+            upstream_failed = true;
+            break;
+          }
+          if (in_body.size() > opts.max_usage_body) {
+            upstream_failed = true;
+            break;
+          }
+        }
+        active_upstream_ = nullptr;
+        if (upstream_failed) {
+          rec.status = 502;
+          rec.error = "upstream body unreadable or too large";
+          co_return co_await reply(502, "application/json",
+                                   pipeline::error_body("BadGateway", 502,
+                                                        "the response from " + backend.key +
+                                                            " could not be read whole"),
+                                   rl_headers);
+        }
+        auto out = translator->response_body(in_body);
+        if (!out) {
+          rec.status = 502;
+          rec.error = out.error().message;
+          co_return co_await reply(
+              502, "application/json",
+              pipeline::error_body("BadGateway", 502, out.error().message), rl_headers);
+        }
+        settle();
+        head_out += "content-length: " + std::to_string(out->size()) + "\r\n\r\n";
+        if (upstream_keepalive) worker_.pool.release(std::move(conn));
+        co_return co_await write_all(head_out, *out);
+      }
+      // Streaming: translate piece by piece, relay as chunked.
+      head_out += "cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
+      if (!co_await write_all(head_out)) co_return false;
+      std::string out;
+      for (;;) {
+        size_t got = 0;
+        if (!rp.is_done()) {
+          beast::error_code ec;
+          std::tie(ec, got) = co_await read_some(buf.data(), buf.size());
+          if (ec) {
+            upstream_failed = true;
+            rec.error = timed_out(ec) ? "upstream request timeout"
+                                      : "upstream stream error: " + ec.message();
+          }
+        }
+        out.clear();
+        if (got > 0) translator->stream_chunk(std::string_view(buf.data(), got), out);
+        bool done = rp.is_done() && !upstream_failed;
+        if (done) {
+          translator->stream_end(out);
+          settle();
+        }
+        std::array<net::const_buffer, 4> bufs;
+        size_t nbufs = 0;
+        char size_line[24];
+        if (!out.empty()) {
+          int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", out.size());
+          bufs[nbufs++] = net::buffer(size_line, static_cast<size_t>(len));
+          bufs[nbufs++] = net::buffer(out);
+          bufs[nbufs++] = net::buffer("\r\n", 2);
+        }
+        if (done) bufs[nbufs++] = net::buffer("0\r\n\r\n", 5);
+        if (nbufs > 0) {
+          auto [wec, wn] = co_await net::async_write(
+              client_, std::span<const net::const_buffer>(bufs.data(), nbufs), kTuple);
+          if (wec) {
+            rec.error = "client went away";
+            co_return false;
+          }
+        }
+        if (done || upstream_failed) break;
+      }
+      settle();
+      active_upstream_ = nullptr;
+      if (upstream_failed) co_return false;
+      if (upstream_keepalive) worker_.pool.release(std::move(conn));
+      co_return true;
     }
 
     bool sse = content_type.find("text/event-stream") != std::string::npos;
@@ -951,7 +1159,8 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ratelimit::MemoryStore budgets;
   RedisCounters redis_counters;
-  Shared shared{&store, &opts, &budgets, &redis_counters};
+  TokenCache tokens;
+  Shared shared{&store, &opts, &budgets, &redis_counters, &tokens};
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < n; ++i)
     workers.push_back(std::make_unique<Worker>());

@@ -1,0 +1,176 @@
+// OAuth token fetching and caching; see tokens.h.
+#include "proxy/tokens.h"
+
+#include "providers/gcp_jwt.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <functional>
+
+namespace aigw::proxy {
+namespace {
+
+namespace http = beast::http;
+using namespace net::experimental::awaitable_operators;
+constexpr auto kTuple = net::as_tuple(net::use_awaitable);
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Url {
+  bool tls = false;
+  std::string host;
+  uint16_t port = 0;
+  std::string path;
+};
+
+Result<Url> parse_url(std::string_view url) {
+  Url u;
+  if (url.starts_with("https://")) {
+    u.tls = true;
+    url.remove_prefix(8);
+  } else if (url.starts_with("http://")) {
+    url.remove_prefix(7);
+  } else {
+    return Error::config("token endpoint must be an http(s) URL");
+  }
+  auto slash = url.find('/');
+  std::string_view authority = url.substr(0, slash);
+  u.path = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
+  u.port = u.tls ? 443 : 80;
+  if (!authority.empty() && authority.front() == '[') { // [::1]:port
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) return Error::config("bad IPv6 host in token endpoint");
+    u.host = std::string(authority.substr(1, close - 1));
+    authority.remove_prefix(close + 1);
+    if (authority.starts_with(":")) u.port = static_cast<uint16_t>(std::atoi(authority.data() + 1));
+  } else {
+    auto colon = authority.rfind(':');
+    u.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos)
+      u.port = static_cast<uint16_t>(std::atoi(std::string(authority.substr(colon + 1)).c_str()));
+  }
+  if (u.host.empty() || u.port == 0) return Error::config("bad host in token endpoint");
+  return u;
+}
+
+// POSTs a form to `url` and returns the response body (any status: token endpoints explain
+// their refusals in JSON).
+net::awaitable<Result<std::string>> post_form(UpstreamPool &pool, const std::string &url,
+                                              const std::string &form,
+                                              std::chrono::steady_clock::time_point deadline) {
+  auto u = parse_url(url);
+  if (!u) co_return u.error();
+  control::CompiledBackend target;
+  target.key = "token-endpoint";
+  boost::system::error_code ec;
+  net::ip::make_address(u->host, ec);
+  target.endpoints.push_back({u->host, u->port, !ec});
+  target.tls.enabled = u->tls;
+  if (u->tls && ec) target.tls.sni = u->host;
+  bool default_port = (u->tls && u->port == 443) || (!u->tls && u->port == 80);
+  target.host_header = default_port ? u->host : u->host + ":" + std::to_string(u->port);
+  std::string error;
+  auto conn = co_await pool.connect(target, deadline, &error);
+  if (!conn) co_return Error::upstream(503, "token endpoint " + u->host + ": " + error, true);
+  std::string req = "POST " + u->path + " HTTP/1.1\r\nHost: " + target.host_header +
+                    "\r\nContent-Type: application/x-www-form-urlencoded\r\nAccept: "
+                    "application/json\r\nConnection: close\r\nContent-Length: " +
+                    std::to_string(form.size()) + "\r\n\r\n" + form;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(1 << 20);
+  net::steady_timer timer(co_await net::this_coro::executor);
+  timer.expires_at(deadline);
+  auto exchange = [&]() -> net::awaitable<beast::error_code> {
+    beast::error_code e;
+    if (conn->tls()) {
+      std::tie(e, std::ignore) = co_await net::async_write(conn->tls_stream(), net::buffer(req), kTuple);
+      if (!e)
+        std::tie(e, std::ignore) =
+            co_await http::async_read(conn->tls_stream(), conn->buffer(), parser, kTuple);
+    } else {
+      std::tie(e, std::ignore) = co_await net::async_write(conn->socket(), net::buffer(req), kTuple);
+      if (!e)
+        std::tie(e, std::ignore) =
+            co_await http::async_read(conn->socket(), conn->buffer(), parser, kTuple);
+    }
+    co_return e;
+  };
+  auto result = co_await (exchange() || timer.async_wait(kTuple));
+  if (result.index() == 1)
+    co_return Error::upstream(504, "token endpoint " + u->host + " timed out", true);
+  if (auto e = std::get<0>(result))
+    co_return Error::upstream(503, "token endpoint " + u->host + ": " + e.message(), true);
+  co_return parser.get().body();
+}
+
+} // namespace
+
+std::string azure_authority_host() {
+  const char *h = std::getenv("AZURE_AUTHORITY_HOST");
+  std::string host = h && *h ? h : "https://login.microsoftonline.com/";
+  if (host.back() != '/') host += '/';
+  return host;
+}
+
+net::awaitable<Result<std::string>>
+TokenCache::get(const control::CompiledBackend &b, UpstreamPool &pool,
+                std::chrono::steady_clock::time_point deadline) {
+  std::string key;
+  std::string url;
+  std::string form;
+  int64_t now = unix_now();
+  if (b.auth_type == "GCPCredentials") {
+    if (!b.gcp_service_account)
+      co_return Error::upstream(500, "backend " + b.key + ": " +
+                                         (b.gcp_problem.empty() ? "no GCP service account key"
+                                                                : b.gcp_problem),
+                                false);
+    const auto &sa = *b.gcp_service_account;
+    key = "gcp|" + sa.client_email + "|" + sa.private_key_id + "|" + sa.token_uri;
+    url = sa.token_uri;
+  } else {
+    key = "azure|" + b.azure_tenant_id + "|" + b.azure_client_id + "|" +
+          std::to_string(std::hash<std::string>{}(b.azure_client_secret));
+    url = azure_authority_host() + b.azure_tenant_id + "/oauth2/v2.0/token";
+  }
+  {
+    std::lock_guard lock(mu_);
+    auto it = tokens_.find(key);
+    if (it != tokens_.end() && it->second.expires_at - kRefreshBeforeSeconds > now)
+      co_return it->second.token;
+  }
+  if (b.auth_type == "GCPCredentials") {
+    auto assertion = providers::make_jwt_assertion(*b.gcp_service_account, now);
+    if (!assertion)
+      co_return Error::upstream(500, "backend " + b.key + ": " + assertion.error().message, false);
+    form = providers::jwt_bearer_token_request_body(*assertion);
+  } else {
+    form = providers::azure_client_credentials_body(b.azure_client_id, b.azure_client_secret);
+  }
+  auto body = co_await post_form(pool, url, form, deadline);
+  if (!body) {
+    spdlog::warn("backend {}: fetching an access token failed: {}", b.key, body.error().message);
+    co_return body.error();
+  }
+  auto token = providers::parse_oauth_token_response(*body, now);
+  if (!token) {
+    spdlog::warn("backend {}: the token endpoint refused: {}", b.key, token.error().message);
+    co_return Error::upstream(503, "backend " + b.key + ": the token endpoint refused: " +
+                                       token.error().message,
+                              false);
+  }
+  spdlog::debug("backend {}: new access token, valid for {} s", b.key,
+                token->expires_at_unix - now);
+  {
+    std::lock_guard lock(mu_);
+    tokens_[key] = Entry{token->access_token, token->expires_at_unix};
+  }
+  co_return token->access_token;
+}
+
+} // namespace aigw::proxy

@@ -1,0 +1,340 @@
+// Gemini encoding and decoding; see gemini.h.
+#include "translate/gemini.h"
+
+#include "pipeline/errors.h"
+#include "translate/json_in.h"
+#include "translate/json_out.h"
+
+#include <simdjson.h>
+
+namespace aigw::translate {
+namespace {
+
+namespace dom = simdjson::dom;
+
+
+std::string guess_mime(std::string_view url) {
+  auto dot = url.rfind('.');
+  std::string_view ext = dot == std::string_view::npos ? "" : url.substr(dot + 1);
+  if (ext == "png") return "image/png";
+  if (ext == "gif") return "image/gif";
+  if (ext == "webp") return "image/webp";
+  if (ext == "pdf") return "application/pdf";
+  return "image/jpeg";
+}
+
+// A tool result as Gemini's functionResponse.response object.
+std::string function_response(const Message &m) {
+  std::string text;
+  for (const auto &p : m.parts)
+    if (p.kind == Part::Kind::kText) text += p.text;
+  thread_local dom::parser parser;
+  dom::element e;
+  if (!parser.parse(text.data(), text.size()).get(e) && e.is_object()) return text;
+  std::string out;
+  JsonOut j(out);
+  j.begin_object().kv("output", text).end_object();
+  return out;
+}
+
+uint64_t effort_budget(std::string_view effort) {
+  if (effort == "minimal" || effort == "none") return 0;
+  if (effort == "low") return 1024;
+  if (effort == "medium") return 8192;
+  return 24576;
+}
+
+TokenUsage gemini_usage(dom::element u) {
+  TokenUsage t;
+  uint64_t prompt = u64_of(u["promptTokenCount"]);
+  uint64_t candidates = u64_of(u["candidatesTokenCount"]);
+  uint64_t thoughts = u64_of(u["thoughtsTokenCount"]);
+  uint64_t cached = u64_of(u["cachedContentTokenCount"]);
+  uint64_t total = u64_of(u["totalTokenCount"]);
+  t.input = prompt;
+  t.output = candidates + thoughts;
+  t.reasoning = thoughts;
+  t.cached_input = cached;
+  t.total = total ? total : prompt + candidates + thoughts;
+  return t;
+}
+
+} // namespace
+
+std::string_view gemini_finish_reason(std::string_view r) {
+  if (r == "STOP") return "stop";
+  if (r == "MAX_TOKENS") return "length";
+  if (r == "SAFETY" || r == "RECITATION" || r == "BLOCKLIST" || r == "PROHIBITED_CONTENT" ||
+      r == "SPII" || r == "IMAGE_SAFETY" || r == "LANGUAGE")
+    return "content_filter";
+  if (r == "MALFORMED_FUNCTION_CALL" || r == "UNEXPECTED_TOOL_CALL") return "tool_calls";
+  return "error";
+}
+
+Result<std::string> encode_gemini_request(const ChatRequest &r) {
+  std::string out;
+  out.reserve(512);
+  JsonOut j(out);
+  j.begin_object();
+  j.key("contents").begin_array();
+  int open_role = 0; // 1 user, 2 model
+  auto open = [&](int role) {
+    if (open_role == role) return;
+    if (open_role != 0) j.end_array().end_object();
+    j.begin_object().kv("role", role == 1 ? "user" : "model").key("parts").begin_array();
+    open_role = role;
+  };
+  for (const auto &m : r.messages) {
+    switch (m.role) {
+    case Message::Role::kSystem: break;
+    case Message::Role::kUser:
+      open(1);
+      for (const auto &p : m.parts) {
+        if (p.kind == Part::Kind::kText) {
+          j.begin_object().kv("text", p.text).end_object();
+        } else if (p.kind == Part::Kind::kImage) {
+          if (p.url.empty())
+            j.begin_object().key("inlineData").begin_object().kv("mimeType", p.media_type)
+                .kv("data", p.data).end_object().end_object();
+          else
+            j.begin_object().key("fileData").begin_object().kv("mimeType", guess_mime(p.url))
+                .kv("fileUri", p.url).end_object().end_object();
+        }
+      }
+      break;
+    case Message::Role::kTool:
+      open(1);
+      if (m.name.empty())
+        return Error::client(422, "messages: tool message with tool_call_id \"" + m.tool_call_id +
+                                      "\" answers no earlier tool call");
+      j.begin_object().key("functionResponse").begin_object().kv("name", m.name);
+      j.kv_raw("response", function_response(m)).end_object().end_object();
+      break;
+    case Message::Role::kAssistant:
+      open(2);
+      for (const auto &p : m.parts)
+        if (p.kind == Part::Kind::kText && !p.text.empty())
+          j.begin_object().kv("text", p.text).end_object();
+      for (const auto &c : m.tool_calls) {
+        std::string args = c.arguments.empty() ? "{}" : c.arguments;
+        thread_local dom::parser parser;
+        dom::element e;
+        if (parser.parse(args.data(), args.size()).get(e) || !e.is_object()) args = "{}";
+        j.begin_object().key("functionCall").begin_object().kv("name", c.name)
+            .kv_raw("args", args).end_object().end_object();
+      }
+      break;
+    }
+  }
+  if (open_role != 0) j.end_array().end_object();
+  j.end_array();
+
+  bool any_system = false;
+  for (const auto &m : r.messages)
+    if (m.role == Message::Role::kSystem) any_system = true;
+  if (any_system) {
+    j.key("systemInstruction").begin_object().key("parts").begin_array();
+    for (const auto &m : r.messages)
+      if (m.role == Message::Role::kSystem)
+        for (const auto &p : m.parts)
+          if (p.kind == Part::Kind::kText) j.begin_object().kv("text", p.text).end_object();
+    j.end_array().end_object();
+  }
+  if (!r.tools.empty()) {
+    j.key("tools").begin_array().begin_object().key("functionDeclarations").begin_array();
+    for (const auto &t : r.tools) {
+      j.begin_object().kv("name", t.name);
+      if (!t.description.empty()) j.kv("description", t.description);
+      if (!t.parameters.empty()) j.kv_raw("parametersJsonSchema", t.parameters);
+      j.end_object();
+    }
+    j.end_array().end_object().end_array();
+    if (!r.tool_choice.empty()) {
+      j.key("toolConfig").begin_object().key("functionCallingConfig").begin_object();
+      if (r.tool_choice == "none")
+        j.kv("mode", "NONE");
+      else if (r.tool_choice == "required")
+        j.kv("mode", "ANY");
+      else if (r.tool_choice == "function")
+        j.kv("mode", "ANY").key("allowedFunctionNames").begin_array().str(r.tool_choice_name)
+            .end_array();
+      else
+        j.kv("mode", "AUTO");
+      j.end_object().end_object();
+    }
+  }
+  j.key("generationConfig").begin_object();
+  if (r.max_tokens) j.kv("maxOutputTokens", *r.max_tokens);
+  if (r.temperature) j.kv("temperature", *r.temperature);
+  if (r.top_p) j.kv("topP", *r.top_p);
+  if (r.n) j.kv("candidateCount", *r.n);
+  if (r.seed) j.key("seed").num(*r.seed);
+  if (!r.stop.empty()) {
+    j.key("stopSequences").begin_array();
+    for (const auto &s : r.stop)
+      j.str(s);
+    j.end_array();
+  }
+  if (r.response_format == "json_object" || r.response_format == "json_schema")
+    j.kv("responseMimeType", "application/json");
+  if (r.response_format == "json_schema") j.kv_raw("responseJsonSchema", r.response_schema);
+  if (r.thinking_type == "enabled" || !r.reasoning_effort.empty()) {
+    j.key("thinkingConfig").begin_object();
+    j.kv("thinkingBudget", r.thinking_type == "enabled" ? r.thinking_budget.value_or(1024)
+                                                        : effort_budget(r.reasoning_effort));
+    j.kv_bool("includeThoughts", true);
+    j.end_object();
+  } else if (r.thinking_type == "disabled") {
+    j.key("thinkingConfig").begin_object().kv("thinkingBudget", uint64_t{0}).end_object();
+  }
+  j.end_object();
+  j.end_object();
+  return out;
+}
+
+Result<ChatResponse> decode_gemini_response(std::string_view body, std::string_view model) {
+  thread_local dom::parser parser;
+  dom::element doc;
+  if (parser.parse(body.data(), body.size()).get(doc) || !doc.is_object())
+    return Error::upstream(502, "the Gemini response is not valid JSON", false);
+  ChatResponse r;
+  r.model = std::string(model);
+  r.id = std::string(str_of(doc["responseId"]));
+  dom::array candidates;
+  std::string_view finish;
+  if (!doc["candidates"].get_array().get(candidates)) {
+    for (dom::element c : candidates) { // the first candidate answers
+      dom::array parts;
+      if (!c["content"]["parts"].get_array().get(parts)) {
+        for (dom::element p : parts) {
+          dom::element x;
+          if (!p["functionCall"].get(x)) {
+            ToolCall tc;
+            tc.id = std::string(str_of(x["id"]));
+            if (tc.id.empty()) tc.id = "call_" + std::to_string(r.tool_calls.size());
+            tc.name = std::string(str_of(x["name"]));
+            dom::element args;
+            tc.arguments = x["args"].get(args) ? "{}" : simdjson::minify(args);
+            r.tool_calls.push_back(std::move(tc));
+          } else if (!p["text"].get(x)) {
+            bool thought = false;
+            if (p["thought"].get_bool().get(thought)) thought = false;
+            (thought ? r.reasoning : r.text) += str_of(x);
+          }
+        }
+      }
+      finish = str_of(c["finishReason"]);
+      break;
+    }
+  }
+  r.finish_reason = !r.tool_calls.empty() ? "tool_calls" : std::string(gemini_finish_reason(finish));
+  dom::element u;
+  if (!doc["usageMetadata"].get(u)) r.usage = gemini_usage(u);
+  return r;
+}
+
+void GeminiStreamDecoder::feed(std::string_view bytes, std::vector<StreamEvent> &out) {
+  lines_.feed(bytes, [&](std::string_view line) {
+    if (line.empty()) {
+      if (!data_.empty()) on_data(data_, out);
+      data_.clear();
+      return;
+    }
+    auto f = sse::parse_field(line);
+    if (f.name != "data") return;
+    if (data_.size() + f.value.size() > 8 * 1024 * 1024) return;
+    if (!data_.empty()) data_ += '\n';
+    data_.append(f.value);
+  });
+  // A stream that ends without a trailing blank line still delivers its last event: the
+  // translator calls feed("") at the end, and a complete JSON object is flushed here.
+  if (bytes.empty() && !data_.empty()) {
+    on_data(data_, out);
+    data_.clear();
+  }
+}
+
+void GeminiStreamDecoder::on_data(std::string_view json, std::vector<StreamEvent> &out) {
+  thread_local dom::parser parser;
+  dom::element doc;
+  if (parser.parse(json.data(), json.size()).get(doc) || !doc.is_object()) return;
+  dom::element err;
+  if (!doc["error"].get(err)) {
+    StreamEvent e;
+    e.kind = StreamEvent::Kind::kError;
+    e.error_type = std::string(str_of(err["status"]));
+    if (e.error_type.empty()) e.error_type = "GCPVertexAIBackendError";
+    e.text = std::string(str_of(err["message"]));
+    out.push_back(std::move(e));
+    return;
+  }
+  if (!started_) {
+    started_ = true;
+    StreamEvent e;
+    e.kind = StreamEvent::Kind::kStart;
+    e.id = std::string(str_of(doc["responseId"]));
+    out.push_back(std::move(e));
+  }
+  dom::array candidates;
+  if (!doc["candidates"].get_array().get(candidates)) {
+    for (dom::element c : candidates) {
+      dom::array parts;
+      if (!c["content"]["parts"].get_array().get(parts)) {
+        for (dom::element p : parts) {
+          dom::element x;
+          if (!p["functionCall"].get(x)) {
+            saw_tool_call_ = true;
+            StreamEvent s;
+            s.kind = StreamEvent::Kind::kToolCallStart;
+            s.index = tools_++;
+            s.id = std::string(str_of(x["id"]));
+            if (s.id.empty()) s.id = "call_" + std::to_string(s.index);
+            s.name = std::string(str_of(x["name"]));
+            out.push_back(s);
+            dom::element args;
+            StreamEvent a;
+            a.kind = StreamEvent::Kind::kToolCallArgs;
+            a.index = s.index;
+            a.text = x["args"].get(args) ? "{}" : simdjson::minify(args);
+            out.push_back(std::move(a));
+          } else if (!p["text"].get(x)) {
+            bool thought = false;
+            if (p["thought"].get_bool().get(thought)) thought = false;
+            out.push_back(StreamEvent(thought ? StreamEvent::Kind::kReasoning
+                                              : StreamEvent::Kind::kText,
+                                      std::string(str_of(x))));
+          }
+        }
+      }
+      std::string_view finish = str_of(c["finishReason"]);
+      if (!finish.empty())
+        out.push_back(StreamEvent{StreamEvent::Kind::kFinish,
+                                  saw_tool_call_ ? std::string("tool_calls")
+                                                 : std::string(gemini_finish_reason(finish))});
+      break;
+    }
+  }
+  dom::element u;
+  if (!doc["usageMetadata"].get(u) && u64_of(u["promptTokenCount"]) > 0) {
+    StreamEvent e;
+    e.kind = StreamEvent::Kind::kUsage;
+    e.usage = gemini_usage(u);
+    out.push_back(std::move(e));
+  }
+}
+
+std::string gemini_error_to_openai(int status, std::string_view body) {
+  thread_local dom::parser parser;
+  dom::element doc;
+  if (!parser.parse(body.data(), body.size()).get(doc) && doc.is_object()) {
+    dom::element err;
+    if (!doc["error"].get(err)) {
+      std::string_view type = str_of(err["status"]);
+      return pipeline::error_body(type.empty() ? "GCPVertexAIBackendError" : type, status,
+                                  str_of(err["message"]));
+    }
+  }
+  return pipeline::error_body("GCPVertexAIBackendError", status, body);
+}
+
+} // namespace aigw::translate

@@ -1,0 +1,116 @@
+// A small streaming JSON writer for translated bodies: appends to one string, tracks commas,
+// escapes strings. Raw values (already-valid JSON, e.g. a tool's schema) are inserted as given.
+// Not thread-safe; one per body.
+#pragma once
+
+#include "core/json_scan.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aigw::translate {
+
+class JsonOut {
+public:
+  explicit JsonOut(std::string &out) : out_(out) {}
+
+  JsonOut &begin_object() { return open('{'); }
+  JsonOut &end_object() { return close('}'); }
+  JsonOut &begin_array() { return open('['); }
+  JsonOut &end_array() { return close(']'); }
+
+  JsonOut &key(std::string_view k) {
+    comma();
+    json::append_quoted(out_, k);
+    out_ += ':';
+    after_key_ = true;
+    return *this;
+  }
+  JsonOut &str(std::string_view v) {
+    comma();
+    json::append_quoted(out_, v);
+    return *this;
+  }
+  JsonOut &raw(std::string_view v) {
+    comma();
+    out_.append(v.empty() ? std::string_view("null") : v);
+    return *this;
+  }
+  JsonOut &num(uint64_t v) {
+    comma();
+    out_ += std::to_string(v);
+    return *this;
+  }
+  JsonOut &num(int64_t v) {
+    comma();
+    out_ += std::to_string(v);
+    return *this;
+  }
+  JsonOut &num(double v) {
+    comma();
+    char buf[32];
+    int n = std::snprintf(buf, sizeof buf, "%.17g", v);
+    // Shortest form that round-trips is nicer, but %.17g is exact; trim the common cases.
+    std::string s(buf, static_cast<size_t>(n));
+    char small[32];
+    for (int prec = 1; prec <= 17; ++prec) {
+      int m = std::snprintf(small, sizeof small, "%.*g", prec, v);
+      double back = std::strtod(small, nullptr);
+      if (back == v) {
+        s.assign(small, static_cast<size_t>(m));
+        break;
+      }
+    }
+    out_ += s;
+    return *this;
+  }
+  JsonOut &boolean(bool v) {
+    comma();
+    out_ += v ? "true" : "false";
+    return *this;
+  }
+  JsonOut &null() {
+    comma();
+    out_ += "null";
+    return *this;
+  }
+
+  // key + value shorthands
+  JsonOut &kv(std::string_view k, std::string_view v) { return key(k).str(v); }
+  JsonOut &kv_raw(std::string_view k, std::string_view v) { return key(k).raw(v); }
+  JsonOut &kv(std::string_view k, uint64_t v) { return key(k).num(v); }
+  JsonOut &kv(std::string_view k, double v) { return key(k).num(v); }
+  JsonOut &kv_bool(std::string_view k, bool v) { return key(k).boolean(v); }
+
+private:
+  JsonOut &open(char c) {
+    comma();
+    out_ += c;
+    first_.push_back(true);
+    return *this;
+  }
+  JsonOut &close(char c) {
+    out_ += c;
+    if (!first_.empty()) first_.pop_back();
+    return *this;
+  }
+  void comma() {
+    if (after_key_) {
+      after_key_ = false;
+      return;
+    }
+    if (!first_.empty()) {
+      if (!first_.back()) out_ += ',';
+      first_.back() = false;
+    }
+  }
+
+  std::string &out_;
+  std::vector<bool> first_;
+  bool after_key_ = false;
+};
+
+} // namespace aigw::translate

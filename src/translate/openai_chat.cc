@@ -1,0 +1,482 @@
+// OpenAI chat format; see openai_chat.h.
+#include "translate/openai_chat.h"
+
+#include "translate/json_in.h"
+#include "translate/json_out.h"
+
+#include <simdjson.h>
+
+namespace aigw::translate {
+namespace {
+
+namespace dom = simdjson::dom;
+
+Error bad(std::string msg) { return Error::client(422, std::move(msg)); }
+
+
+std::string raw_json(dom::element e) { return simdjson::minify(e); }
+
+bool has_cache_control(dom::object o) {
+  dom::element cc;
+  return !o["cache_control"].get(cc);
+}
+
+// "data:image/png;base64,AAAA" → media type and data.
+bool parse_data_url(std::string_view url, std::string &media_type, std::string &data) {
+  if (url.substr(0, 5) != "data:") return false;
+  auto comma = url.find(',');
+  if (comma == std::string_view::npos) return false;
+  std::string_view meta = url.substr(5, comma - 5);
+  auto semi = meta.find(';');
+  media_type = std::string(meta.substr(0, semi));
+  if (semi == std::string_view::npos || meta.substr(semi + 1) != "base64") return false;
+  data = std::string(url.substr(comma + 1));
+  return true;
+}
+
+// Content: a string, or an array of parts.
+Result<std::vector<Part>> decode_content(dom::element content, const std::string &where) {
+  std::vector<Part> parts;
+  if (content.is_null()) return parts;
+  if (content.is_string()) {
+    parts.push_back(Part{Part::Kind::kText, std::string(str_of(content)), {}, {}, {}, {}, false});
+    return parts;
+  }
+  dom::array arr;
+  if (content.get_array().get(arr)) return bad(where + ".content: must be a string or an array");
+  size_t i = 0;
+  for (dom::element pe : arr) {
+    std::string pw = where + ".content[" + std::to_string(i++) + "]";
+    dom::object po;
+    if (pe.get_object().get(po)) return bad(pw + ": must be an object");
+    std::string_view type = str_of(po["type"]);
+    Part p;
+    p.cache = has_cache_control(po);
+    if (type == "text") {
+      p.text = std::string(str_of(po["text"]));
+    } else if (type == "image_url") {
+      dom::element iu;
+      if (po["image_url"].get(iu)) return bad(pw + ".image_url: is required");
+      std::string_view url = iu.is_string() ? str_of(iu) : str_of(iu["url"]);
+      if (url.empty()) return bad(pw + ".image_url.url: is required");
+      p.kind = Part::Kind::kImage;
+      if (url.substr(0, 5) == "data:") {
+        if (!parse_data_url(url, p.media_type, p.data))
+          return bad(pw + ".image_url.url: only base64 data URLs are supported");
+      } else {
+        p.url = std::string(url);
+      }
+    } else if (type == "thinking" || type == "redacted_thinking") {
+      p.kind = type == "thinking" ? Part::Kind::kThinking : Part::Kind::kRedactedThinking;
+      p.text = std::string(type == "thinking" ? str_of(po["thinking"]) : str_of(po["data"]));
+      p.signature = std::string(str_of(po["signature"]));
+    } else {
+      return bad(pw + ".type: content part type \"" + std::string(type) +
+                 "\" is not supported for this backend");
+    }
+    parts.push_back(std::move(p));
+  }
+  return parts;
+}
+
+} // namespace
+
+TokenUsage explicit_caching_usage(uint64_t input, uint64_t output, uint64_t cache_read,
+                                  uint64_t cache_write) {
+  TokenUsage u;
+  u.input = input + cache_read + cache_write;
+  u.output = output;
+  u.total = *u.input + output;
+  u.cached_input = cache_read;
+  u.cache_creation_input = cache_write;
+  return u;
+}
+
+void merge_usage(TokenUsage &into, const TokenUsage &later) {
+  if (later.input) into.input = later.input;
+  if (later.output) into.output = later.output;
+  if (later.total) into.total = later.total;
+  if (later.cached_input) into.cached_input = later.cached_input;
+  if (later.cache_creation_input) into.cache_creation_input = later.cache_creation_input;
+  if (later.reasoning) into.reasoning = later.reasoning;
+}
+
+Result<ChatRequest> decode_openai_chat_request(std::string_view body) {
+  thread_local dom::parser parser;
+  dom::element doc;
+  if (parser.parse(body.data(), body.size()).get(doc))
+    return Error::client(400, "malformed request: failed to parse JSON for /v1/chat/completions");
+  dom::object root;
+  if (doc.get_object().get(root))
+    return Error::client(400, "malformed request: the body must be a JSON object");
+  ChatRequest r;
+  r.model = std::string(str_of(root["model"]));
+  dom::array messages;
+  if (root["messages"].get_array().get(messages)) return bad("messages: must be an array");
+  size_t mi = 0;
+  for (dom::element me : messages) {
+    std::string where = "messages[" + std::to_string(mi++) + "]";
+    dom::object mo;
+    if (me.get_object().get(mo)) return bad(where + ": must be an object");
+    std::string_view role = str_of(mo["role"]);
+    Message m;
+    if (role == "system" || role == "developer")
+      m.role = Message::Role::kSystem;
+    else if (role == "user")
+      m.role = Message::Role::kUser;
+    else if (role == "assistant")
+      m.role = Message::Role::kAssistant;
+    else if (role == "tool")
+      m.role = Message::Role::kTool;
+    else
+      return bad(where + ".role: unsupported role \"" + std::string(role) + "\"");
+    dom::element content;
+    if (!mo["content"].get(content)) {
+      auto parts = decode_content(content, where);
+      if (!parts) return parts.error();
+      m.parts = std::move(*parts);
+    }
+    if (m.role == Message::Role::kAssistant) {
+      // Reasoning carried back by clients that keep it (LiteLLM's convention).
+      dom::array blocks;
+      if (!mo["thinking_blocks"].get_array().get(blocks)) {
+        std::vector<Part> thinking;
+        for (dom::element be : blocks) {
+          Part p;
+          std::string_view t = str_of(be["type"]);
+          p.kind = t == "redacted_thinking" ? Part::Kind::kRedactedThinking : Part::Kind::kThinking;
+          p.text = std::string(p.kind == Part::Kind::kThinking ? str_of(be["thinking"])
+                                                                : str_of(be["data"]));
+          p.signature = std::string(str_of(be["signature"]));
+          thinking.push_back(std::move(p));
+        }
+        m.parts.insert(m.parts.begin(), thinking.begin(), thinking.end());
+      }
+      dom::array calls;
+      if (!mo["tool_calls"].get_array().get(calls)) {
+        size_t ci = 0;
+        for (dom::element ce : calls) {
+          std::string cw = where + ".tool_calls[" + std::to_string(ci++) + "]";
+          ToolCall c;
+          c.id = std::string(str_of(ce["id"]));
+          dom::element fn;
+          if (ce["function"].get(fn)) return bad(cw + ".function: is required");
+          c.name = std::string(str_of(fn["name"]));
+          c.arguments = std::string(str_of(fn["arguments"]));
+          if (c.name.empty()) return bad(cw + ".function.name: is required");
+          m.tool_calls.push_back(std::move(c));
+        }
+      }
+    }
+    if (m.role == Message::Role::kTool) {
+      m.tool_call_id = std::string(str_of(mo["tool_call_id"]));
+      if (m.tool_call_id.empty()) return bad(where + ".tool_call_id: is required");
+      // The function's name, from the assistant message that asked for it.
+      for (auto it = r.messages.rbegin(); it != r.messages.rend() && m.name.empty(); ++it)
+        for (const auto &c : it->tool_calls)
+          if (c.id == m.tool_call_id) m.name = c.name;
+    }
+    r.messages.push_back(std::move(m));
+  }
+
+  dom::array tools;
+  if (!root["tools"].get_array().get(tools)) {
+    size_t ti = 0;
+    for (dom::element te : tools) {
+      std::string tw = "tools[" + std::to_string(ti++) + "]";
+      std::string_view type = str_of(te["type"]);
+      if (type != "function") return bad(tw + ".type: only function tools are supported");
+      dom::object fn;
+      if (te["function"].get_object().get(fn)) return bad(tw + ".function: is required");
+      Tool t;
+      t.name = std::string(str_of(fn["name"]));
+      if (t.name.empty()) return bad(tw + ".function.name: is required");
+      t.description = std::string(str_of(fn["description"]));
+      dom::element params;
+      if (!fn["parameters"].get(params)) t.parameters = raw_json(params);
+      dom::object to;
+      if (!te.get_object().get(to)) t.cache = has_cache_control(to);
+      r.tools.push_back(std::move(t));
+    }
+  }
+  dom::element tc;
+  if (!root["tool_choice"].get(tc)) {
+    if (tc.is_string()) {
+      r.tool_choice = std::string(str_of(tc));
+    } else {
+      r.tool_choice = "function";
+      r.tool_choice_name = std::string(str_of(tc["function"]["name"]));
+      if (r.tool_choice_name.empty()) return bad("tool_choice.function.name: is required");
+    }
+  }
+  bool ptc = true;
+  if (!root["parallel_tool_calls"].get_bool().get(ptc)) r.parallel_tool_calls = ptc;
+
+  auto opt_u64 = [&](const char *k, std::optional<uint64_t> &out) -> std::optional<Error> {
+    dom::element e;
+    if (root[k].get(e) || e.is_null()) return std::nullopt;
+    uint64_t v;
+    int64_t iv;
+    double dv;
+    if (!e.get_uint64().get(v))
+      out = v;
+    else if (!e.get_int64().get(iv))
+      return bad(std::string(k) + ": must not be negative");
+    else if (!e.get_double().get(dv) && dv >= 0 && dv < 1.8e19 && dv == static_cast<double>(static_cast<uint64_t>(dv)))
+      out = static_cast<uint64_t>(dv);
+    else
+      return bad(std::string(k) + ": must be an integer");
+    return std::nullopt;
+  };
+  auto opt_double = [&](const char *k, std::optional<double> &out) -> std::optional<Error> {
+    dom::element e;
+    if (root[k].get(e) || e.is_null()) return std::nullopt;
+    double v;
+    if (e.get_double().get(v)) return bad(std::string(k) + ": must be a number");
+    out = v;
+    return std::nullopt;
+  };
+  std::optional<uint64_t> max_tokens, max_completion_tokens;
+  if (auto e = opt_u64("max_tokens", max_tokens)) return *e;
+  if (auto e = opt_u64("max_completion_tokens", max_completion_tokens)) return *e;
+  r.max_tokens = max_completion_tokens ? max_completion_tokens : max_tokens;
+  if (auto e = opt_double("temperature", r.temperature)) return *e;
+  if (auto e = opt_double("top_p", r.top_p)) return *e;
+  if (auto e = opt_u64("n", r.n)) return *e;
+  dom::element seed;
+  if (!root["seed"].get(seed) && !seed.is_null()) {
+    int64_t s;
+    if (seed.get_int64().get(s)) return bad("seed: must be an integer");
+    r.seed = s;
+  }
+  dom::element stop;
+  if (!root["stop"].get(stop) && !stop.is_null()) {
+    if (stop.is_string()) {
+      r.stop.emplace_back(str_of(stop));
+    } else {
+      dom::array sa;
+      if (stop.get_array().get(sa)) return bad("stop: must be a string or an array of strings");
+      for (dom::element s : sa)
+        r.stop.emplace_back(str_of(s));
+    }
+  }
+  bool stream = false;
+  if (!root["stream"].get_bool().get(stream)) r.stream = stream;
+  bool iu = false;
+  if (!root["stream_options"]["include_usage"].get_bool().get(iu)) r.include_usage = iu;
+  dom::object rf;
+  if (!root["response_format"].get_object().get(rf)) {
+    r.response_format = std::string(str_of(rf["type"]));
+    if (r.response_format == "json_schema") {
+      dom::element schema;
+      if (rf["json_schema"]["schema"].get(schema))
+        return bad("response_format.json_schema.schema: is required");
+      r.response_schema = raw_json(schema);
+      r.response_schema_name = std::string(str_of(rf["json_schema"]["name"]));
+    }
+  }
+  r.reasoning_effort = std::string(str_of(root["reasoning_effort"]));
+  dom::object th;
+  if (!root["thinking"].get_object().get(th)) {
+    r.thinking_type = std::string(str_of(th["type"]));
+    uint64_t b;
+    if (!th["budget_tokens"].get_uint64().get(b)) r.thinking_budget = b;
+  }
+  r.user = std::string(str_of(root["user"]));
+  return r;
+}
+
+void append_openai_usage(std::string &out, const TokenUsage &u) {
+  JsonOut j(out);
+  j.begin_object();
+  j.kv("prompt_tokens", u.input.value_or(0));
+  j.kv("completion_tokens", u.output.value_or(0));
+  j.kv("total_tokens", u.total.value_or(u.input.value_or(0) + u.output.value_or(0)));
+  if (u.cached_input || u.cache_creation_input) {
+    j.key("prompt_tokens_details").begin_object();
+    j.kv("cached_tokens", u.cached_input.value_or(0));
+    if (u.cache_creation_input) j.kv("cache_creation_input_tokens", *u.cache_creation_input);
+    j.end_object();
+  }
+  if (u.reasoning) {
+    j.key("completion_tokens_details").begin_object();
+    j.kv("reasoning_tokens", *u.reasoning);
+    j.end_object();
+  }
+  j.end_object();
+}
+
+namespace {
+void append_tool_calls(JsonOut &j, const std::vector<ToolCall> &calls) {
+  j.key("tool_calls").begin_array();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const auto &c = calls[i];
+    j.begin_object();
+    j.kv("id", c.id).kv("type", "function");
+    j.key("function").begin_object();
+    j.kv("name", c.name).kv("arguments", c.arguments.empty() ? "{}" : c.arguments);
+    j.end_object();
+    j.end_object();
+  }
+  j.end_array();
+}
+
+void append_thinking_blocks(JsonOut &j, const std::vector<Part> &blocks) {
+  j.key("thinking_blocks").begin_array();
+  for (const auto &b : blocks) {
+    j.begin_object();
+    if (b.kind == Part::Kind::kRedactedThinking) {
+      j.kv("type", "redacted_thinking").kv("data", b.text);
+    } else {
+      j.kv("type", "thinking").kv("thinking", b.text);
+      if (!b.signature.empty()) j.kv("signature", b.signature);
+    }
+    j.end_object();
+  }
+  j.end_array();
+}
+} // namespace
+
+std::string encode_openai_chat_response(const ChatResponse &r, int64_t created) {
+  std::string out;
+  out.reserve(256 + r.text.size() + r.reasoning.size());
+  JsonOut j(out);
+  j.begin_object();
+  j.kv("id", r.id).kv("object", "chat.completion");
+  j.key("created").num(created);
+  j.kv("model", r.model);
+  j.key("choices").begin_array().begin_object();
+  j.key("index").num(uint64_t{0});
+  j.key("message").begin_object();
+  j.kv("role", "assistant");
+  if (r.text.empty() && !r.tool_calls.empty())
+    j.key("content").null();
+  else
+    j.kv("content", r.text);
+  if (!r.reasoning.empty()) j.kv("reasoning_content", r.reasoning);
+  if (!r.thinking.empty()) append_thinking_blocks(j, r.thinking);
+  if (!r.tool_calls.empty()) append_tool_calls(j, r.tool_calls);
+  j.end_object();
+  j.kv("finish_reason", r.finish_reason.empty() ? "stop" : r.finish_reason);
+  j.end_object().end_array();
+  if (r.usage.any()) {
+    j.key("usage");
+    std::string u;
+    append_openai_usage(u, r.usage);
+    j.raw(u);
+  }
+  j.end_object();
+  return out;
+}
+
+void ChunkEncoder::chunk_prefix(std::string &out) {
+  out += "data: {\"id\":";
+  json::append_quoted(out, id_);
+  out += ",\"object\":\"chat.completion.chunk\",\"created\":";
+  out += std::to_string(created_);
+  out += ",\"model\":";
+  json::append_quoted(out, model_);
+  out += ",\"choices\":[";
+}
+
+void ChunkEncoder::ensure_role(std::string &out) {
+  if (role_sent_) return;
+  role_sent_ = true;
+  chunk_prefix(out);
+  out += "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}"
+         "\n\n";
+}
+
+void ChunkEncoder::on_event(const StreamEvent &e, std::string &out) {
+  if (done_) return;
+  auto delta = [&](auto &&write_delta) {
+    ensure_role(out);
+    chunk_prefix(out);
+    out += "{\"index\":0,\"delta\":{";
+    write_delta();
+    out += "},\"finish_reason\":null}]}\n\n";
+  };
+  switch (e.kind) {
+  case StreamEvent::Kind::kStart:
+    if (!e.id.empty() && !role_sent_) id_ = e.id;
+    if (!e.model.empty() && !role_sent_) model_ = e.model;
+    ensure_role(out);
+    break;
+  case StreamEvent::Kind::kText:
+    if (e.text.empty()) break;
+    delta([&] {
+      out += "\"content\":";
+      json::append_quoted(out, e.text);
+    });
+    break;
+  case StreamEvent::Kind::kReasoning:
+    if (e.text.empty()) break;
+    delta([&] {
+      out += "\"reasoning_content\":";
+      json::append_quoted(out, e.text);
+    });
+    break;
+  case StreamEvent::Kind::kSignature:
+    delta([&] {
+      out += "\"thinking_blocks\":[{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":";
+      json::append_quoted(out, e.text);
+      out += "}]";
+    });
+    break;
+  case StreamEvent::Kind::kToolCallStart:
+    delta([&] {
+      out += "\"tool_calls\":[{\"index\":" + std::to_string(e.index) + ",\"id\":";
+      json::append_quoted(out, e.id);
+      out += ",\"type\":\"function\",\"function\":{\"name\":";
+      json::append_quoted(out, e.name);
+      out += ",\"arguments\":\"\"}}]";
+    });
+    break;
+  case StreamEvent::Kind::kToolCallArgs:
+    if (e.text.empty()) break;
+    delta([&] {
+      out += "\"tool_calls\":[{\"index\":" + std::to_string(e.index) + ",\"function\":{\"arguments\":";
+      json::append_quoted(out, e.text);
+      out += "}}]";
+    });
+    break;
+  case StreamEvent::Kind::kFinish:
+    finish_reason_ = e.text;
+    break;
+  case StreamEvent::Kind::kUsage:
+    merge_usage(usage_, e.usage);
+    break;
+  case StreamEvent::Kind::kError: {
+    // An error inside a stream: the OpenAI shape, as a data event the SDKs raise.
+    out += "data: {\"error\":{\"type\":";
+    json::append_quoted(out, e.error_type.empty() ? "error" : e.error_type);
+    out += ",\"message\":";
+    json::append_quoted(out, e.text);
+    out += ",\"code\":null}}\n\n";
+    done_ = true;
+    break;
+  }
+  }
+}
+
+void ChunkEncoder::finish(std::string &out) {
+  if (done_) return;
+  ensure_role(out);
+  if (!finish_sent_) {
+    finish_sent_ = true;
+    chunk_prefix(out);
+    out += "{\"index\":0,\"delta\":{},\"finish_reason\":";
+    json::append_quoted(out, finish_reason_.empty() ? "stop" : finish_reason_);
+    out += "}]}\n\n";
+  }
+  if (include_usage_ && usage_.any()) {
+    chunk_prefix(out);
+    out += "],\"usage\":"; // chunk_prefix opened `choices`: it stays empty
+    append_openai_usage(out, usage_);
+    out += "}\n\n";
+  }
+  out += "data: [DONE]\n\n";
+  done_ = true;
+}
+
+} // namespace aigw::translate

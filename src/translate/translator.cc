@@ -1,0 +1,523 @@
+// Translators per schema; see translator.h.
+#include "translate/translator.h"
+
+#include "core/base64.h"
+#include "pipeline/errors.h"
+#include "pipeline/request_body.h"
+#include "providers/aws_eventstream.h"
+#include "translate/anthropic.h"
+#include "translate/bedrock.h"
+#include "translate/gemini.h"
+#include "translate/json_in.h"
+#include "translate/json_out.h"
+#include "translate/openai_chat.h"
+
+#include <simdjson.h>
+
+#include <chrono>
+#include <cstring>
+
+namespace aigw::translate {
+namespace {
+
+namespace dom = simdjson::dom;
+using pipeline::Endpoint;
+
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+
+// OpenAI and OpenAI-compatible servers: the foundation's passthrough.
+class OpenAITranslator : public Translator {
+public:
+  Result<UpstreamRequest> request(const TranslateInput &in) override {
+    UpstreamRequest u;
+    u.path = std::string(in.path_prefix) + std::string(pipeline::upstream_suffix(in.endpoint));
+    u.path += in.query;
+    u.body = pipeline::encode_request_body(in.body, in.model_override, in.inject_include_usage);
+    return u;
+  }
+};
+
+// Azure OpenAI: the deployment (the model) in the path, api-version in the query, body as is.
+class AzureTranslator : public Translator {
+public:
+  Result<UpstreamRequest> request(const TranslateInput &in) override {
+    UpstreamRequest u;
+    u.path = "/openai/deployments/" + path_escape(in.model) +
+             std::string(pipeline::upstream_suffix(in.endpoint)) + "?api-version=";
+    u.path += in.version;
+    if (in.inject_include_usage)
+      u.body = pipeline::encode_request_body(in.body, "", true);
+    return u;
+  }
+};
+
+// Cohere rerank: passthrough to /{version}/rerank.
+class CohereTranslator : public Translator {
+public:
+  Result<UpstreamRequest> request(const TranslateInput &in) override {
+    UpstreamRequest u;
+    u.path = in.version.empty() ? "/rerank" : "/" + std::string(in.version) + "/rerank";
+    u.body = pipeline::encode_request_body(in.body, in.model_override, false);
+    return u;
+  }
+};
+
+// Chat through the canonical representation.
+class CanonicalChatTranslator : public Translator {
+public:
+  explicit CanonicalChatTranslator(Schema s) : schema_(s) {}
+
+  Result<UpstreamRequest> request(const TranslateInput &in) override {
+    auto req = decode_openai_chat_request(in.body);
+    if (!req) return req.error();
+    req_ = std::move(*req);
+    req_.model = std::string(in.model);
+    model_ = std::string(in.model);
+    created_ = unix_now();
+    id_ = "chatcmpl-" + std::string(in.request_id);
+    UpstreamRequest u;
+    Result<std::string> body = std::string();
+    bool stream = req_.stream;
+    switch (schema_) {
+    case Schema::kAWSBedrock:
+      u.path = "/model/" + path_escape(in.model) + (stream ? "/converse-stream" : "/converse");
+      body = encode_converse_request(req_);
+      break;
+    case Schema::kAWSAnthropic: {
+      u.path = "/model/" + path_escape(in.model) +
+               (stream ? "/invoke-with-response-stream" : "/invoke");
+      AnthropicRequestOptions o;
+      o.include_model = false;
+      o.stream_field = false;
+      o.anthropic_version = in.version.empty() ? "bedrock-2023-05-31" : std::string(in.version);
+      body = encode_anthropic_request(req_, o);
+      break;
+    }
+    case Schema::kGCPVertexAI:
+      u.path = "publishers/google/models/" + std::string(in.model) +
+               (stream ? ":streamGenerateContent?alt=sse" : ":generateContent");
+      body = encode_gemini_request(req_);
+      break;
+    case Schema::kGCPAnthropic: {
+      u.path = "publishers/anthropic/models/" + std::string(in.model) +
+               (stream ? ":streamRawPredict" : ":rawPredict");
+      AnthropicRequestOptions o;
+      o.include_model = false;
+      o.anthropic_version = in.version.empty() ? "vertex-2023-10-16" : std::string(in.version);
+      body = encode_anthropic_request(req_, o);
+      break;
+    }
+    case Schema::kAnthropic: {
+      u.path = std::string(in.path_prefix) + "/messages";
+      body = encode_anthropic_request(req_, AnthropicRequestOptions{});
+      u.headers.emplace_back("anthropic-version", "2023-06-01");
+      break;
+    }
+    default: return Error::client(501, "unsupported schema");
+    }
+    if (!body) return body.error();
+    u.body = std::move(*body);
+    return u;
+  }
+
+  bool rewrites_response() const override { return true; }
+
+  Result<std::string> response_body(std::string_view body) override {
+    Result<ChatResponse> r = Error::upstream(502, "", false);
+    switch (schema_) {
+    case Schema::kAWSBedrock: r = decode_converse_response(body, model_); break;
+    case Schema::kGCPVertexAI: r = decode_gemini_response(body, model_); break;
+    default: r = decode_anthropic_response(body, model_); break;
+    }
+    if (!r) return r.error();
+    if (r->id.empty() || schema_ != Schema::kAnthropic) r->id = id_;
+    if (schema_ != Schema::kAnthropic) r->model = model_;
+    usage_ = r->usage;
+    response_model_ = r->model;
+    return encode_openai_chat_response(*r, created_);
+  }
+
+  void stream_chunk(std::string_view in, std::string &out) override {
+    ensure_encoder();
+    events_.clear();
+    switch (schema_) {
+    case Schema::kAWSBedrock: converse_.feed(in, events_); break;
+    case Schema::kGCPVertexAI: gemini_.feed(in, events_); break;
+    case Schema::kAWSAnthropic: bedrock_anthropic(in); break;
+    default: anthropic_.feed_sse(in, events_); break;
+    }
+    for (const auto &e : events_) {
+      if (e.kind == StreamEvent::Kind::kStart && schema_ == Schema::kAnthropic && !e.model.empty())
+        response_model_ = e.model;
+      StreamEvent copy = e;
+      if (copy.kind == StreamEvent::Kind::kStart) { // our id and the request's model
+        copy.id.clear();
+        if (schema_ != Schema::kAnthropic) copy.model.clear();
+      }
+      encoder_->on_event(copy, out);
+    }
+    usage_ = encoder_->usage();
+  }
+
+  void stream_end(std::string &out) override {
+    ensure_encoder();
+    events_.clear();
+    if (schema_ == Schema::kGCPVertexAI) gemini_.feed("", events_);
+    for (const auto &e : events_)
+      encoder_->on_event(e, out);
+    encoder_->finish(out);
+    usage_ = encoder_->usage();
+  }
+
+  std::pair<std::string, std::string> error_body(int status, std::string_view content_type,
+                                                 std::string_view amzn_error_type,
+                                                 std::string_view body) override {
+    std::string out;
+    switch (schema_) {
+    case Schema::kAWSBedrock:
+    case Schema::kAWSAnthropic:
+      if (!amzn_error_type.empty() || schema_ == Schema::kAWSBedrock)
+        out = bedrock_error_to_openai(status, amzn_error_type, body);
+      else
+        out = anthropic_error_to_openai(status, body);
+      break;
+    case Schema::kGCPVertexAI: out = gemini_error_to_openai(status, body); break;
+    default: out = anthropic_error_to_openai(status, body); break;
+    }
+    (void)content_type;
+    return {std::move(out), "application/json"};
+  }
+
+private:
+  void ensure_encoder() {
+    if (!encoder_) {
+      encoder_.emplace(id_, model_, created_, req_.include_usage);
+      if (response_model_.empty()) response_model_ = model_;
+    }
+  }
+
+  // Anthropic events inside event stream frames: {"bytes": base64(event)}.
+  void bedrock_anthropic(std::string_view in) {
+    if (frames_failed_) return;
+    frames_.feed(in);
+    for (;;) {
+      auto m = frames_.next();
+      if (!m) {
+        frames_failed_ = true;
+        StreamEvent e;
+        e.kind = StreamEvent::Kind::kError;
+        e.error_type = "AWSBedrockBackendError";
+        e.text = "malformed event stream from AWS Bedrock: " + m.error().message;
+        events_.push_back(std::move(e));
+        return;
+      }
+      if (!m->has_value()) return;
+      const auto &msg = **m;
+      if (msg.header(":message-type") == "exception") {
+        StreamEvent e;
+        e.kind = StreamEvent::Kind::kError;
+        e.error_type = std::string(msg.header(":exception-type"));
+        thread_local dom::parser parser;
+        dom::element doc;
+        e.text = !parser.parse(msg.payload).get(doc) ? std::string(str_of(doc["message"]))
+                                                     : msg.payload;
+        events_.push_back(std::move(e));
+        frames_failed_ = true;
+        return;
+      }
+      thread_local dom::parser parser;
+      dom::element doc;
+      if (parser.parse(msg.payload).get(doc)) continue;
+      auto bytes = base64_decode(str_of(doc["bytes"]));
+      if (bytes) anthropic_.on_event_json(*bytes, events_);
+    }
+  }
+
+  Schema schema_;
+  ChatRequest req_;
+  std::string model_;
+  std::string id_;
+  int64_t created_ = 0;
+  std::optional<ChunkEncoder> encoder_;
+  std::vector<StreamEvent> events_;
+  ConverseStreamDecoder converse_;
+  GeminiStreamDecoder gemini_;
+  AnthropicStreamDecoder anthropic_;
+  providers::EventStreamDecoder frames_;
+  bool frames_failed_ = false;
+};
+
+// Embeddings input: one string, or several.
+Result<std::vector<std::string>> embedding_inputs(std::string_view body, std::string &dims,
+                                                  std::string &encoding) {
+  thread_local dom::parser parser;
+  dom::element doc;
+  if (parser.parse(body.data(), body.size()).get(doc) || !doc.is_object())
+    return Error::client(400, "malformed request: failed to parse JSON for /v1/embeddings");
+  std::vector<std::string> out;
+  dom::element input;
+  if (doc["input"].get(input)) return Error::client(422, "input: is required");
+  if (input.is_string()) {
+    out.emplace_back(str_of(input));
+  } else {
+    dom::array a;
+    if (input.get_array().get(a)) return Error::client(422, "input: must be a string or strings");
+    for (dom::element e : a) {
+      if (!e.is_string())
+        return Error::client(422, "input: token arrays are not supported for this backend");
+      out.emplace_back(str_of(e));
+    }
+  }
+  uint64_t d = 0;
+  if (!doc["dimensions"].get_uint64().get(d)) dims = std::to_string(d);
+  encoding = std::string(str_of(doc["encoding_format"]));
+  return out;
+}
+
+// Writes one embedding vector (raw JSON array text) as OpenAI does: floats, or base64 of
+// little-endian float32 when the client asked for base64 (the openai SDKs do by default).
+void append_embedding(JsonOut &j, dom::array values, bool base64) {
+  if (!base64) {
+    j.raw(simdjson::minify(values));
+    return;
+  }
+  std::string bytes;
+  for (dom::element v : values) {
+    double d = 0;
+    if (v.get_double().get(d)) d = 0;
+    float f = static_cast<float>(d);
+    char b[4];
+    std::memcpy(b, &f, 4); // x86 and arm64 are little-endian, as the wire format wants
+    bytes.append(b, 4);
+  }
+  j.str(base64_encode(bytes));
+}
+
+class EmbeddingsTranslator : public Translator {
+public:
+  explicit EmbeddingsTranslator(Schema s) : schema_(s) {}
+
+  Result<UpstreamRequest> request(const TranslateInput &in) override {
+    std::string dims;
+    auto inputs = embedding_inputs(in.body, dims, encoding_);
+    if (!inputs) return inputs.error();
+    model_ = std::string(in.model);
+    UpstreamRequest u;
+    std::string body;
+    JsonOut j(body);
+    if (schema_ == Schema::kAWSBedrock) {
+      if (inputs->size() != 1)
+        return Error::client(422, "input: AWS Bedrock Titan embeddings take a single string");
+      u.path = "/model/" + path_escape(in.model) + "/invoke";
+      j.begin_object().kv("inputText", inputs->front());
+      if (!dims.empty()) j.kv_raw("dimensions", dims);
+      j.end_object();
+    } else if (model_.rfind("gemini-embedding-2", 0) == 0) {
+      if (inputs->size() != 1)
+        return Error::client(422, "input: " + model_ + " embeds a single string per request");
+      embed_content_ = true;
+      u.path = "publishers/google/models/" + model_ + ":embedContent";
+      j.begin_object().key("content").begin_object().key("parts").begin_array();
+      j.begin_object().kv("text", inputs->front()).end_object();
+      j.end_array().end_object();
+      if (!dims.empty()) j.kv_raw("outputDimensionality", dims);
+      j.end_object();
+    } else {
+      u.path = "publishers/google/models/" + model_ + ":predict";
+      j.begin_object().key("instances").begin_array();
+      for (const auto &s : *inputs)
+        j.begin_object().kv("content", s).end_object();
+      j.end_array();
+      if (!dims.empty())
+        j.key("parameters").begin_object().kv_raw("outputDimensionality", dims).end_object();
+      j.end_object();
+    }
+    u.body = std::move(body);
+    return u;
+  }
+
+  bool rewrites_response() const override { return true; }
+
+  Result<std::string> response_body(std::string_view body) override {
+    thread_local dom::parser parser;
+    dom::element doc;
+    if (parser.parse(body.data(), body.size()).get(doc) || !doc.is_object())
+      return Error::upstream(502, "the embeddings response is not valid JSON", false);
+    bool b64 = encoding_ == "base64";
+    std::string out;
+    JsonOut j(out);
+    j.begin_object().kv("object", "list").key("data").begin_array();
+    uint64_t tokens = 0;
+    if (schema_ == Schema::kAWSBedrock) {
+      dom::array values;
+      if (doc["embedding"].get_array().get(values))
+        return Error::upstream(502, "the Titan response has no embedding", false);
+      j.begin_object().kv("object", "embedding").kv("index", uint64_t{0}).key("embedding");
+      append_embedding(j, values, b64);
+      j.end_object();
+      tokens = u64_of(doc["inputTextTokenCount"]);
+    } else if (embed_content_) {
+      dom::array values;
+      if (doc["embedding"]["values"].get_array().get(values))
+        return Error::upstream(502, "the Vertex response has no embedding", false);
+      j.begin_object().kv("object", "embedding").kv("index", uint64_t{0}).key("embedding");
+      append_embedding(j, values, b64);
+      j.end_object();
+      tokens = u64_of(doc["usageMetadata"]["promptTokenCount"]);
+    } else {
+      dom::array predictions;
+      if (doc["predictions"].get_array().get(predictions))
+        return Error::upstream(502, "the Vertex response has no predictions", false);
+      uint64_t i = 0;
+      for (dom::element p : predictions) {
+        dom::array values;
+        if (p["embeddings"]["values"].get_array().get(values)) continue;
+        j.begin_object().kv("object", "embedding").kv("index", i++).key("embedding");
+        append_embedding(j, values, b64);
+        j.end_object();
+        tokens += u64_of(p["embeddings"]["statistics"]["token_count"]);
+      }
+      if (tokens == 0) tokens = u64_of(doc["usageMetadata"]["promptTokenCount"]);
+    }
+    j.end_array();
+    j.kv("model", model_);
+    j.key("usage").begin_object().kv("prompt_tokens", tokens).kv("total_tokens", tokens);
+    j.end_object().end_object();
+    usage_.input = tokens;
+    usage_.total = tokens;
+    response_model_ = model_;
+    return out;
+  }
+
+  std::pair<std::string, std::string> error_body(int status, std::string_view,
+                                                 std::string_view amzn_error_type,
+                                                 std::string_view body) override {
+    if (schema_ == Schema::kAWSBedrock)
+      return {bedrock_error_to_openai(status, amzn_error_type, body), "application/json"};
+    return {gemini_error_to_openai(status, body), "application/json"};
+  }
+
+private:
+  Schema schema_;
+  std::string model_;
+  std::string encoding_;
+  bool embed_content_ = false;
+};
+
+} // namespace
+
+std::pair<std::string, std::string> Translator::error_body(int status,
+                                                           std::string_view content_type,
+                                                           std::string_view,
+                                                           std::string_view body) {
+  if (pipeline::is_json_content_type(content_type))
+    return {std::string(body), std::string(content_type)};
+  return {pipeline::wrap_openai_backend_error(status, body), "application/json"};
+}
+
+Schema schema_from_name(std::string_view n) {
+  if (n == "OpenAI") return Schema::kOpenAI;
+  if (n == "AzureOpenAI") return Schema::kAzureOpenAI;
+  if (n == "AWSBedrock") return Schema::kAWSBedrock;
+  if (n == "AWSAnthropic") return Schema::kAWSAnthropic;
+  if (n == "GCPVertexAI") return Schema::kGCPVertexAI;
+  if (n == "GCPAnthropic") return Schema::kGCPAnthropic;
+  if (n == "Anthropic") return Schema::kAnthropic;
+  if (n == "Cohere") return Schema::kCohere;
+  return Schema::kUnknown;
+}
+
+std::string_view schema_name(Schema s) {
+  switch (s) {
+  case Schema::kOpenAI: return "OpenAI";
+  case Schema::kAzureOpenAI: return "AzureOpenAI";
+  case Schema::kAWSBedrock: return "AWSBedrock";
+  case Schema::kAWSAnthropic: return "AWSAnthropic";
+  case Schema::kGCPVertexAI: return "GCPVertexAI";
+  case Schema::kGCPAnthropic: return "GCPAnthropic";
+  case Schema::kAnthropic: return "Anthropic";
+  case Schema::kCohere: return "Cohere";
+  case Schema::kUnknown: break;
+  }
+  return "Unknown";
+}
+
+std::string_view provider_name(Schema s) {
+  switch (s) {
+  case Schema::kOpenAI: return "openai";
+  case Schema::kAzureOpenAI: return "azure.ai.openai";
+  case Schema::kAWSBedrock:
+  case Schema::kAWSAnthropic: return "aws.bedrock";
+  case Schema::kGCPVertexAI:
+  case Schema::kGCPAnthropic: return "gcp.vertex_ai";
+  case Schema::kAnthropic: return "anthropic";
+  case Schema::kCohere: return "cohere";
+  case Schema::kUnknown: break;
+  }
+  return "unknown";
+}
+
+bool schema_serves(Schema s, Endpoint e) {
+  switch (s) {
+  case Schema::kOpenAI:
+    return e == Endpoint::kChatCompletions || e == Endpoint::kEmbeddings ||
+           e == Endpoint::kCompletions;
+  case Schema::kAzureOpenAI:
+    return e == Endpoint::kChatCompletions || e == Endpoint::kEmbeddings ||
+           e == Endpoint::kCompletions;
+  case Schema::kAWSBedrock:
+  case Schema::kGCPVertexAI: return e == Endpoint::kChatCompletions || e == Endpoint::kEmbeddings;
+  case Schema::kAWSAnthropic:
+  case Schema::kGCPAnthropic:
+  case Schema::kAnthropic: return e == Endpoint::kChatCompletions;
+  case Schema::kCohere: return e == Endpoint::kRerank;
+  case Schema::kUnknown: break;
+  }
+  return false;
+}
+
+std::unique_ptr<Translator> make_translator(Schema schema, Endpoint endpoint) {
+  switch (schema) {
+  case Schema::kOpenAI: return std::make_unique<OpenAITranslator>();
+  case Schema::kAzureOpenAI: return std::make_unique<AzureTranslator>();
+  case Schema::kCohere: return std::make_unique<CohereTranslator>();
+  case Schema::kAWSBedrock:
+  case Schema::kGCPVertexAI:
+    if (endpoint == Endpoint::kEmbeddings) return std::make_unique<EmbeddingsTranslator>(schema);
+    return std::make_unique<CanonicalChatTranslator>(schema);
+  case Schema::kAWSAnthropic:
+  case Schema::kGCPAnthropic:
+  case Schema::kAnthropic: return std::make_unique<CanonicalChatTranslator>(schema);
+  case Schema::kUnknown: break;
+  }
+  return nullptr;
+}
+
+std::string path_escape(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size() + 8);
+  for (unsigned char c : s) {
+    // Go's shouldEscape(c, encodePathSegment): '/', ';', ',' and '?' are escaped, the other
+    // reserved characters ($ & + : = @) are kept, as are the unreserved ones.
+    bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '-' || c == '_' || c == '.' || c == '~' || c == '$' || c == '&' ||
+                c == '+' || c == ':' || c == '=' || c == '@';
+    if (keep) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+} // namespace aigw::translate
