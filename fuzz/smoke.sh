@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ_DIR=${1:-build-fuzz}
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-20}
-for t in json_scan sse request_body request_head cel; do
+for t in json_scan sse request_body request_head cel aws_eventstream provider_stream; do
   work=$(mktemp -d)
   cp fuzz/corpus/$t/* "$work/"
   echo "== fuzz_$t for ${SECONDS_PER_TARGET}s"

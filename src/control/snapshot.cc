@@ -259,6 +259,7 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
 
   // BackendSecurityPolicies.
   std::set<std::string> secured;
+  std::set<std::string> warned_gcp; // one warning per policy, not per target
   for (const auto &p : res.security_policies) {
     std::string where = "BackendSecurityPolicy " + p.meta.key();
     for (const auto &t : p.target_backends) {
@@ -336,7 +337,8 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
               cb.gcp_problem = "the service account key in Secret \"" +
                                p.gcp_credentials_secret->name + "\" is not usable: " +
                                sa.error().message;
-              diag.warning(where + ": " + field + ": " + cb.gcp_problem);
+              if (warned_gcp.insert(p.meta.key()).second)
+                diag.warning(where + ": " + field + ": " + cb.gcp_problem);
             } else {
               cb.gcp_service_account = std::move(*sa);
             }

@@ -226,5 +226,35 @@ TEST(Loader, UpstreamFixturesLoad) {
   }
 }
 
+// Every provider example in upstream's examples/basic loads, with the schema and credentials
+// compiled (anthropic-openai-local.yaml needs openai.yaml beside it and loads with it).
+TEST(Loader, UpstreamProviderExamplesLoad) {
+  std::filesystem::path root = AIGW_SHARED_DIR "/fixtures/envoy-ai-gateway/examples/basic";
+  if (!std::filesystem::exists(root)) GTEST_SKIP() << "shared fixtures not found at " << root;
+  auto env = testing::fake_env({});
+  for (const auto &e : std::filesystem::directory_iterator(root)) {
+    if (e.path().filename() == "anthropic-openai-local.yaml") continue;
+    auto r = load_file(e.path().string(), env, 1);
+    std::string errs;
+    for (const auto &x : r.diag.errors())
+      errs += x + "\n";
+    ASSERT_NE(r.snapshot, nullptr) << e.path() << ":\n" << errs;
+    for (const auto &rule : r.snapshot->rules)
+      for (const auto &ref : rule.refs)
+        EXPECT_TRUE(ref.backend->supported) << e.path() << " " << ref.backend->key;
+  }
+  auto aws = load_file((root / "aws.yaml").string(), env, 1);
+  ASSERT_NE(aws.snapshot, nullptr);
+  const auto &b = *aws.snapshot->rules[0].refs[0].backend;
+  EXPECT_EQ(b.auth_type, "AWSCredentials");
+  EXPECT_EQ(b.aws_region, "us-east-1");
+  ASSERT_TRUE(b.aws_credentials.has_value());
+  EXPECT_EQ(b.aws_credentials->access_key_id, "AWS_ACCESS_KEY_ID");
+  EXPECT_EQ(aws.snapshot->dump_json.find("AWS_SECRET_ACCESS_KEY"), std::string::npos);
+  auto gcp = load_file((root / "gcp_vertex.yaml").string(), env, 1);
+  ASSERT_NE(gcp.snapshot, nullptr);
+  EXPECT_FALSE(gcp.snapshot->rules[0].refs[0].backend->gcp_problem.empty()); // "{}" placeholder
+}
+
 } // namespace
 } // namespace aigw::control
