@@ -1,6 +1,11 @@
 // Microbenchmarks of the per-request pipeline work: body parse, surgical re-encode, usage scan.
 #include "pipeline/request_body.h"
 #include "pipeline/usage.h"
+#include "providers/aws_eventstream.h"
+#include "ratelimit/limiter.h"
+#include "translate/bedrock.h"
+#include "translate/openai_chat.h"
+#include "translate/translator.h"
 
 #include <benchmark/benchmark.h>
 
@@ -45,6 +50,94 @@ void BM_SseUsageScan(benchmark::State &state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * stream.size()));
 }
 BENCHMARK(BM_SseUsageScan);
+
+// OpenAI chat → Bedrock Converse request (decode into the canonical form, encode Converse).
+void BM_TranslateRequestToConverse(benchmark::State &state) {
+  aigw::pipeline::ParsedRequest parsed;
+  aigw::translate::TranslateInput in;
+  in.body = kBody;
+  in.parsed = &parsed;
+  in.model = "anthropic.claude-3-5-sonnet-20241022-v2:0";
+  for (auto _ : state) {
+    auto t = aigw::translate::make_translator(aigw::translate::Schema::kAWSBedrock,
+                                              aigw::pipeline::Endpoint::kChatCompletions);
+    auto r = t->request(in);
+    benchmark::DoNotOptimize(r);
+  }
+}
+BENCHMARK(BM_TranslateRequestToConverse);
+
+// Converse answer → OpenAI chat.completion.
+void BM_TranslateConverseResponse(benchmark::State &state) {
+  const std::string answer =
+      R"({"output":{"message":{"role":"assistant","content":[{"text":"Gateways hum softly, tokens )"
+      R"(flow like autumn leaves, budgets keep the count."}]}},"stopReason":"end_turn",)"
+      R"("usage":{"inputTokens":25,"outputTokens":17,"totalTokens":42},"metrics":{"latencyMs":300}})";
+  for (auto _ : state) {
+    auto r = aigw::translate::decode_converse_response(answer, "m");
+    auto out = aigw::translate::encode_openai_chat_response(*r, 1);
+    benchmark::DoNotOptimize(out);
+  }
+}
+BENCHMARK(BM_TranslateConverseResponse);
+
+// A 50-delta ConverseStream (AWS event stream frames) → OpenAI SSE chunks.
+void BM_TranslateConverseStream(benchmark::State &state) {
+  auto frame = [](const std::string &type, const std::string &payload) {
+    return aigw::providers::encode_event_message(
+        {{":event-type", type}, {":content-type", "application/json"}, {":message-type", "event"}},
+        payload);
+  };
+  std::string wire = frame("messageStart", R"({"role":"assistant"})");
+  for (int i = 0; i < 50; ++i)
+    wire += frame("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"word "}})");
+  wire += frame("messageStop", R"({"stopReason":"end_turn"})");
+  wire += frame("metadata", R"({"usage":{"inputTokens":10,"outputTokens":50,"totalTokens":60}})");
+  for (auto _ : state) {
+    aigw::translate::ConverseStreamDecoder d;
+    aigw::translate::ChunkEncoder enc("id", "m", 1, true);
+    std::string out;
+    std::vector<aigw::translate::StreamEvent> ev;
+    for (size_t i = 0; i < wire.size(); i += 512) {
+      ev.clear();
+      d.feed(std::string_view(wire).substr(i, 512), ev);
+      for (const auto &e : ev)
+        enc.on_event(e, out);
+    }
+    enc.finish(out);
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * wire.size()));
+}
+BENCHMARK(BM_TranslateConverseStream);
+
+// Token rate limiting in memory: match one Distinct-selector rule, admit, settle.
+void BM_RateLimitAdmitSettle(benchmark::State &state) {
+  aigw::api::RateLimitRule rule;
+  rule.limit = 1000000000;
+  rule.unit = "Hour";
+  aigw::api::RateLimitHeaderSelector sel;
+  sel.type = aigw::api::RateLimitHeaderSelector::Type::kDistinct;
+  sel.name = "x-tenant-id";
+  rule.client_selectors.push_back({sel});
+  rule.response_cost = aigw::api::RateLimitCost{true, 0, "llm_total_token"};
+  std::vector<std::shared_ptr<const aigw::ratelimit::CompiledRateLimit>> limits{
+      *aigw::ratelimit::compile_rate_limit(rule, "default/policy/rule/0")};
+  aigw::ratelimit::MemoryStore store;
+  aigw::pipeline::HeaderLookup lookup =
+      [](std::string_view name) -> std::optional<std::string_view> {
+    if (name == "x-tenant-id") return std::string_view("tenant-a");
+    return std::nullopt;
+  };
+  aigw::ratelimit::CostValues costs{{"llm_total_token", 60}};
+  for (auto _ : state) {
+    auto hits = aigw::ratelimit::match_rate_limits(limits, lookup, 1700000000);
+    auto v = aigw::ratelimit::admit(store, hits, 1700000000);
+    aigw::ratelimit::settle(store, hits, costs, 1700000000);
+    benchmark::DoNotOptimize(v);
+  }
+}
+BENCHMARK(BM_RateLimitAdmitSettle);
 
 } // namespace
 
