@@ -257,6 +257,33 @@ describe('bedrock', () => {
     assert.ok(ev.some((e) => e.headers[':event-type'] === 'contentBlockDelta'));
   });
 
+  test('thinking round trip: the reasoning block and its signature must come back', async () => {
+    const toolConfig = { tools: [{ toolSpec: { name: 'get_weather', inputSchema: { json: { type: 'object' } } } }] };
+    const additionalModelRequestFields = { thinking: { type: 'enabled', budget_tokens: 1024 } };
+    const first = await awsSigned(modelPath(MODEL, 'converse'), converse('weather?', { toolConfig, additionalModelRequestFields }));
+    assert.equal(first.status, 200, first.text);
+    const [reasoning, toolUse] = first.json.output.message.content;
+    const history = (assistantContent) => ({
+      messages: [
+        { role: 'user', content: [{ text: 'weather?' }] },
+        { role: 'assistant', content: assistantContent },
+        { role: 'user', content: [{ toolResult: { toolUseId: toolUse.toolUse.toolUseId, content: [{ json: { sky: 'clear' } }] } }] },
+      ],
+      toolConfig,
+      additionalModelRequestFields,
+    });
+    let r = await awsSigned(modelPath(MODEL, 'converse'), history([reasoning, toolUse]));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.output.message.content[1].text, 'The weather is {"sky":"clear"}');
+    r = await awsSigned(modelPath(MODEL, 'converse'), history([toolUse]));
+    assert.equal(r.status, 400);
+    assert.match(r.json.message, /Expected `thinking` or `redacted_thinking`/);
+    const forged = { reasoningContent: { reasoningText: { ...reasoning.reasoningContent.reasoningText, signature: 'Zm9yZ2Vk' } } };
+    r = await awsSigned(modelPath(MODEL, 'converse'), history([forged, toolUse]));
+    assert.equal(r.status, 400);
+    assert.match(r.json.message, /signature/);
+  });
+
   test('model-name error triggers', async () => {
     for (const [code, type] of [[429, 'ThrottlingException'], [400, 'ValidationException'], [500, 'InternalServerException']]) {
       const r = await awsSigned(modelPath(`anthropic.error-${code}`, 'converse'), converse('x'));

@@ -141,7 +141,7 @@ export async function startFakeProviders(opts = {}) {
 
     if (op === 'converse' || op === 'converse-stream') {
       try {
-        bed.validateConverse(b);
+        bed.validateConverse(b, modelId);
       } catch (e) {
         if (e instanceof ValidationError) return fail(400, e.message);
         throw e;

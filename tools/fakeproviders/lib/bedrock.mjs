@@ -90,7 +90,9 @@ export function thinkingRequested(body) {
   return false;
 }
 
-export function validateConverse(body) {
+// modelId: with an Anthropic model and thinking on, the assistant turn whose tool call is being
+// answered must start with its reasoning block (Anthropic's rule, surfaced by Bedrock).
+export function validateConverse(body, modelId = '') {
   if (!isObject(body)) fail('Malformed input request, please reformat your input and try again.');
   for (const k of Object.keys(body)) {
     if (!TOP.includes(k)) fail(`Malformed input request: extraneous key [${k}] is not permitted, please reformat your input and try again.`);
@@ -181,6 +183,14 @@ export function validateConverse(body) {
     if (tc.toolChoice !== undefined) {
       const k = oneKey(tc.toolChoice, ['auto', 'any', 'tool'], 'toolConfig.toolChoice');
       if (k === 'tool' && (!isObject(tc.toolChoice.tool) || typeof tc.toolChoice.tool.name !== 'string')) constraint('toolConfig.toolChoice.tool.name', 'Member must not be null');
+    }
+  }
+  if (thinking && /anthropic\./.test(modelId) && body.messages.length >= 2) {
+    const last = body.messages[body.messages.length - 1];
+    const prevMsg = body.messages[body.messages.length - 2];
+    if (last.content.some((b) => b.toolResult) && prevMsg.role === 'assistant' && !prevMsg.content[0]?.reasoningContent) {
+      const found = Object.keys(prevMsg.content[0] ?? {})[0];
+      fail(`The model returned the following errors: messages.${body.messages.length - 2}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${found === 'toolUse' ? 'tool_use' : found}\`. When \`thinking\` is enabled, a final \`assistant\` message must start with a thinking block (preceeding the lastmost set of \`tool_use\` and \`tool_result\` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable \`thinking\`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking`);
     }
   }
   if (toolBlocks && tc === undefined) {
