@@ -19,6 +19,7 @@ function constraint(path, what, value = null) {
 const TOP = [
   'messages', 'system', 'inferenceConfig', 'toolConfig', 'guardrailConfig', 'additionalModelRequestFields',
   'promptVariables', 'additionalModelResponseFieldPaths', 'requestMetadata', 'performanceConfig',
+  'serviceTier', 'outputConfig',
 ];
 const BLOCKS = [
   'text', 'image', 'document', 'video', 'toolUse', 'toolResult', 'guardContent', 'cachePoint',
