@@ -524,6 +524,14 @@ describe('vertex', () => {
     assert.match(r.json.error.message, /Unknown name "bogus"/);
     r = await request({ path: p, headers: auth(), body: { contents: [{ role: 'assistant', parts: [{ text: 'x' }] }] } });
     assert.equal(r.status, 400);
+    const schemaTool = (parameters) => ({ contents: [{ role: 'user', parts: [{ text: 'x' }] }], tools: [{ functionDeclarations: [{ name: 'f', parameters }] }] });
+    r = await request({ path: p, headers: auth(), body: schemaTool({ type: 'object', properties: { a: { type: 'string', enum: ['x'] } }, required: ['a'], additionalProperties: false }) });
+    assert.equal(r.status, 200, r.text);
+    r = await request({ path: p, headers: auth(), body: schemaTool({ $schema: 'http://json-schema.org/draft-07/schema#', type: 'object' }) });
+    assert.equal(r.status, 400);
+    assert.match(r.json.error.message, /Unknown name "\$schema"/);
+    r = await request({ path: p, headers: auth(), body: schemaTool({ type: 'object', properties: { a: { oneOf: [{ type: 'string' }] } } }) });
+    assert.equal(r.status, 400);
     r = await request({ path: p.replace('fake-project', 'other'), headers: auth(), body: { contents: [{ role: 'user', parts: [{ text: 'x' }] }] } });
     assert.equal(r.status, 403);
     r = await request({ path: `${base}/google/models/gemini-error-429:generateContent`, headers: auth(), body: { contents: [{ role: 'user', parts: [{ text: 'x' }] }] } });

@@ -36,6 +36,42 @@ const PART = [
 ];
 const DATA_FIELDS = ['text', 'inlineData', 'fileData', 'functionCall', 'functionResponse', 'executableCode', 'codeExecutionResult'];
 
+// Vertex's Schema message (an OpenAPI 3.0 subset): JSON Schema keywords outside it, such as
+// $schema, oneOf, allOf or const, are refused as unknown fields, as the real API does.
+const SCHEMA = [
+  'type', 'format', 'title', 'description', 'nullable', 'default', 'items', 'minItems', 'maxItems', 'enum',
+  'properties', 'propertyOrdering', 'required', 'minProperties', 'maxProperties', 'minLength', 'maxLength',
+  'pattern', 'example', 'anyOf', 'minimum', 'maximum', 'additionalProperties', 'ref', '$ref', 'defs', '$defs',
+];
+const TYPES = ['TYPE_UNSPECIFIED', 'STRING', 'NUMBER', 'INTEGER', 'BOOLEAN', 'ARRAY', 'OBJECT', 'NULL'];
+
+function checkSchema(sc, where) {
+  if (!isObject(sc)) fail(`Invalid value at '${where}' (type.googleapis.com/google.cloud.aiplatform.v1.Schema), expected an object`);
+  checkKnown(sc, SCHEMA, where);
+  if (sc.type !== undefined && (typeof sc.type !== 'string' || !TYPES.includes(sc.type.toUpperCase()))) {
+    fail(`Invalid value at '${where}.type' (type.googleapis.com/google.cloud.aiplatform.v1.Type), ${JSON.stringify(sc.type)}`);
+  }
+  if (sc.properties !== undefined) {
+    if (!isObject(sc.properties)) fail(`Invalid value at '${where}.properties', expected an object`);
+    for (const [k, v] of Object.entries(sc.properties)) checkSchema(v, `${where}.properties[${JSON.stringify(k)}].value`);
+  }
+  if (sc.items !== undefined) checkSchema(sc.items, `${where}.items`);
+  if (sc.anyOf !== undefined) {
+    if (!Array.isArray(sc.anyOf)) fail(`Invalid value at '${where}.any_of', expected a list`);
+    sc.anyOf.forEach((x, i) => checkSchema(x, `${where}.any_of[${i}]`));
+  }
+  for (const dk of ['defs', '$defs']) {
+    if (sc[dk] !== undefined) for (const [k, v] of Object.entries(sc[dk])) checkSchema(v, `${where}.defs[${JSON.stringify(k)}].value`);
+  }
+  if (isObject(sc.additionalProperties)) checkSchema(sc.additionalProperties, `${where}.additional_properties`);
+  if (sc.required !== undefined && (!Array.isArray(sc.required) || sc.required.some((r) => typeof r !== 'string'))) {
+    fail(`Invalid value at '${where}.required' (TYPE_STRING)`);
+  }
+  if (sc.enum !== undefined && (!Array.isArray(sc.enum) || sc.enum.some((r) => typeof r !== 'string'))) {
+    fail(`Invalid value at '${where}.enum' (TYPE_STRING)`);
+  }
+}
+
 function checkParts(parts, where) {
   if (!Array.isArray(parts) || parts.length === 0) {
     fail('Unable to submit request because it must include at least one parts field, which describes the prompt input. Learn more: https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/gemini');
@@ -104,7 +140,7 @@ export function validateGenerate(body) {
           if (typeof f.name !== 'string' || !/^[a-zA-Z_][a-zA-Z0-9_.:-]{0,127}$/.test(f.name)) {
             fail(`Unable to submit request because function name \`${f.name}\` is invalid. The name must start with a letter or an underscore and contain only letters, numbers, underscores, dots, colons and dashes, with a maximum length of 128.`);
           }
-          if (f.parameters !== undefined && !isObject(f.parameters)) fail(`Invalid value at '${fw}.parameters', expected an object`);
+          if (f.parameters !== undefined) checkSchema(f.parameters, `${fw}.parameters`);
           if (f.parameters !== undefined && f.parametersJsonSchema !== undefined) fail(`Unable to submit request because ${fw} sets both parameters and parametersJsonSchema.`);
         });
       }
@@ -123,7 +159,7 @@ export function validateGenerate(body) {
     if (g.responseMimeType !== undefined && !['text/plain', 'application/json', 'text/x.enum'].includes(g.responseMimeType)) {
       fail(`Unable to submit request because it has a response_mime_type of ${g.responseMimeType} which is not supported. Supported mime types: text/plain, application/json, text/x.enum.`);
     }
-    if (g.responseSchema !== undefined && !isObject(g.responseSchema)) fail("Invalid value at 'generation_config.response_schema', expected an object");
+    if (g.responseSchema !== undefined) checkSchema(g.responseSchema, 'generation_config.response_schema');
     if (g.responseSchema !== undefined && g.responseMimeType === undefined) fail('Unable to submit request because response_schema is only supported with response_mime_type application/json or text/x.enum.');
     if (g.thinkingConfig !== undefined) {
       if (!isObject(g.thinkingConfig)) fail("Invalid value at 'generation_config.thinking_config', expected an object");
