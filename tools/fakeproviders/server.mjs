@@ -371,7 +371,8 @@ export async function startFakeProviders(opts = {}) {
         // streamRawPredict answers as a stream whatever the body says
         b.stream = true;
       }
-      return anthropicAnswer(req, res, b, 'vertex', model, {});
+      // Vertex names the model `claude-x@date` in paths and `claude-x-date` in answers
+      return anthropicAnswer(req, res, b, 'vertex', model.replace('@', '-'), {});
     }
     if (publisher !== 'google') return gfail(404, `Publisher Model \`${resource}\` not found.`);
     if (trig) return gfail(trig);
@@ -513,7 +514,7 @@ export async function startFakeProviders(opts = {}) {
         return sendJSON(res, r.status, r.body, { 'cache-control': 'no-store, no-cache', pragma: 'no-cache' });
       }
       if (p === '/token') {
-        const r = gcp.token(body);
+        const r = gcp.token(body, req.headers['content-type']);
         return sendJSON(res, r.status, r.body, { 'cache-control': 'no-cache, no-store, max-age=0, must-revalidate' });
       }
       if ((m = VERTEX.exec(p))) return vertex(req, res, body, m, query);

@@ -55,8 +55,17 @@ export class GcpAuth {
   }
 
   // POST /token. Returns {status, body}.
-  token(rawBody) {
-    const form = new URLSearchParams(rawBody.toString('utf8'));
+  token(rawBody, contentType = '') {
+    let form = new URLSearchParams(rawBody.toString('utf8'));
+    if (/application\/json/i.test(contentType)) {
+      // Google's token endpoint also takes a JSON object with the same fields.
+      try {
+        const o = JSON.parse(rawBody.toString('utf8'));
+        form = new URLSearchParams(Object.entries(o ?? {}).map(([k, v]) => [k, String(v)]));
+      } catch {
+        form = new URLSearchParams();
+      }
+    }
     const bad = (error, error_description, status = 400) => ({ status, body: { error, error_description } });
     const gt = form.get('grant_type');
     if (gt !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') {
