@@ -54,8 +54,10 @@ function parseQuery(qs) {
   for (const pair of qs.split('&')) {
     if (pair === '') continue;
     const eq = pair.indexOf('=');
-    const k = decodeURIComponent(eq < 0 ? pair : pair.slice(0, eq));
-    const v = eq < 0 ? '' : decodeURIComponent(pair.slice(eq + 1));
+    // '+' reads as a space, as Go's and botocore's query parsers do
+    const dec = (x) => decodeURIComponent(x.replace(/\+/g, ' '));
+    const k = dec(eq < 0 ? pair : pair.slice(0, eq));
+    const v = eq < 0 ? '' : dec(pair.slice(eq + 1));
     if (q[k] === undefined) q[k] = v;
     else q[k] = [].concat(q[k], v);
   }
@@ -110,12 +112,18 @@ export async function verifySigV4(req, rawBody, cfg, service = 'bedrock') {
   }
   const url = req.url;
   const q = url.indexOf('?');
+  let query;
+  try {
+    query = parseQuery(q < 0 ? '' : url.slice(q + 1));
+  } catch {
+    return deny('InvalidSignatureException', MISMATCH);
+  }
   const request = {
     method: req.method,
     protocol: 'http:',
     hostname: String(req.headers.host ?? '').replace(/:\d+$/, ''),
     path: q < 0 ? url : url.slice(0, q),
-    query: parseQuery(q < 0 ? '' : url.slice(q + 1)),
+    query,
     headers,
     body: new Uint8Array(rawBody),
   };
