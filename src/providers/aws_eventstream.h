@@ -68,7 +68,7 @@ Result<EventParse> parse_event_message(std::string_view bytes, size_t max_messag
 // decoded, which stay below max_message_bytes as long as next() is drained after each feed().
 class EventStreamDecoder {
 public:
-  static constexpr size_t kDefaultMaxMessageBytes = 16 * 1024 * 1024;
+  static constexpr size_t kDefaultMaxMessageBytes = size_t{16} * 1024 * 1024;
 
   explicit EventStreamDecoder(size_t max_message_bytes = kDefaultMaxMessageBytes)
       : max_message_bytes_(max_message_bytes) {}

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-#include <regex>
+#include <optional>
 
 namespace aigw::providers {
 namespace {
@@ -194,11 +194,46 @@ TEST(BedrockRegion, FallsBackToTheConfiguredRegion) {
     EXPECT_EQ(bedrock_region_from_host(host, "eu-central-1"), "eu-central-1") << host;
 }
 
-// The hand-written matcher must agree with the regex (std::regex as the oracle; ECMAScript search
-// is leftmost-first like RE2) over hosts built from the pieces that matter.
+// A literal, backtracking transcription of upstream's regex
+//   (?:^|\.)bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.(?:vpce\.amazonaws\.com|amazonaws\.com|api\.aws)$
+// with leftmost-first semantics (RE2's and Go's), used as the oracle below. (std::regex would do,
+// but GCC 12 at -O2 with sanitizers warns inside <regex>, and -Werror makes that fatal.)
+std::optional<std::string> regex_oracle(std::string_view h) {
+  auto region_at = [&](size_t p) -> std::optional<std::string> {
+    if (h.substr(p).starts_with("bedrock-runtime"))
+      p += 15;
+    else
+      return std::nullopt;
+    for (std::string_view fips : {"-fips", ""}) { // greedy '?' tries the longer branch first
+      size_t q = p;
+      if (!h.substr(q).starts_with(fips)) continue;
+      q += fips.size();
+      if (q >= h.size() || h[q] != '.') continue;
+      size_t r = ++q;
+      while (q < h.size() &&
+             ((h[q] >= 'a' && h[q] <= 'z') || (h[q] >= '0' && h[q] <= '9') || h[q] == '-'))
+        ++q; // the class has no '.', and a '.' must follow, so only the maximal run can match
+      if (q == r || q >= h.size() || h[q] != '.') continue;
+      for (std::string_view suffix : {"vpce.amazonaws.com", "amazonaws.com", "api.aws"})
+        if (h.substr(q + 1) == suffix) return std::string(h.substr(r, q - r));
+    }
+    return std::nullopt;
+  };
+  for (size_t start = 0; start <= h.size(); ++start) {
+    if (start == 0)
+      if (auto m = region_at(0)) return m;
+    if (start < h.size() && h[start] == '.')
+      if (auto m = region_at(start + 1)) return m;
+  }
+  return std::nullopt;
+}
+
+// The hand-written matcher must agree with the regex over hosts built from the pieces that matter.
 TEST(BedrockRegion, AgreesWithTheRegexOnGeneratedHosts) {
-  const std::regex re(R"((?:^|\.)bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.)"
-                      R"((?:vpce\.amazonaws\.com|amazonaws\.com|api\.aws)$)");
+  EXPECT_EQ(regex_oracle("bedrock-runtime.us-east-1.amazonaws.com"), "us-east-1");
+  EXPECT_EQ(regex_oracle("bedrock-runtime-fips.us-east-1.vpce.amazonaws.com"), "us-east-1");
+  EXPECT_EQ(regex_oracle("bedrock-runtime.bedrock-runtime.vpce.amazonaws.com"), "bedrock-runtime");
+  EXPECT_EQ(regex_oracle("a.bedrock-runtime.us-east-1.amazonaws.com.evil"), std::nullopt);
   const std::vector<std::string> parts = {"bedrock-runtime",
                                           "bedrock-runtime-fips",
                                           "us-east-1",
@@ -219,9 +254,8 @@ TEST(BedrockRegion, AgreesWithTheRegexOnGeneratedHosts) {
           for (size_t e = 0; e < n; ++e) {
             std::string host =
                 parts[a] + "." + parts[b] + "." + parts[c] + "." + parts[d] + "." + parts[e];
-            for (std::string h : {host, host.substr(host.find('.') + 1)}) {
-              std::smatch m;
-              std::string want = std::regex_search(h, m, re) ? m[1].str() : "fallback";
+            for (const std::string &h : {host, host.substr(host.find('.') + 1)}) {
+              std::string want = regex_oracle(h).value_or("fallback");
               ASSERT_EQ(bedrock_region_from_host(h, "fallback"), want) << h;
               ++checked;
               matched += want != "fallback";
