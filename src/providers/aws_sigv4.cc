@@ -5,6 +5,8 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <initializer_list>
+#include <memory>
 #include <cstdlib>
 #include <utility>
 #include <vector>
@@ -87,14 +89,39 @@ std::string to_hex(const unsigned char *p, size_t n) {
   return out;
 }
 
-// HMAC-SHA256(key, data) as raw bytes; empty on an OpenSSL failure.
-std::string hmac_sha256(std::string_view key, std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
+// SHA-256 of the concatenation of `parts`. The digest is fetched once and the context reused per
+// thread: OpenSSL 3's implicit fetch in EVP_Digest/HMAC costs more than hashing a request.
+bool sha256_raw(std::initializer_list<std::string_view> parts, unsigned char out[32]) {
+  static EVP_MD *md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                                          &EVP_MD_CTX_free);
+  if (!md || !ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1) return false;
+  for (auto p : parts)
+    if (EVP_DigestUpdate(ctx.get(), p.data(), p.size()) != 1) return false;
   unsigned int len = 0;
-  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-           reinterpret_cast<const unsigned char *>(data.data()), data.size(), md, &len) == nullptr)
-    return {};
-  return std::string(reinterpret_cast<const char *>(md), len);
+  return EVP_DigestFinal_ex(ctx.get(), out, &len) == 1 && len == 32;
+}
+
+// HMAC-SHA256(key, data) as raw bytes (RFC 2104 over sha256_raw); empty on an OpenSSL failure.
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+  unsigned char k[64] = {};
+  if (key.size() > 64) {
+    if (!sha256_raw({key}, k)) return {};
+  } else {
+    std::copy(key.begin(), key.end(), k);
+  }
+  unsigned char ipad[64], opad[64];
+  for (int i = 0; i < 64; ++i) {
+    ipad[i] = static_cast<unsigned char>(k[i] ^ 0x36);
+    opad[i] = static_cast<unsigned char>(k[i] ^ 0x5c);
+  }
+  auto view = [](const unsigned char *p, size_t n) {
+    return std::string_view(reinterpret_cast<const char *>(p), n);
+  };
+  unsigned char inner[32], outer[32];
+  if (!sha256_raw({view(ipad, 64), data}, inner)) return {};
+  if (!sha256_raw({view(opad, 64), view(inner, 32)}, outer)) return {};
+  return std::string(view(outer, 32));
 }
 
 // ---- credentials file ----
@@ -346,8 +373,27 @@ std::string uri_encode(std::string_view s, bool keep_slash) {
 }
 
 std::string canonical_uri(std::string_view raw_path) {
-  if (raw_path.empty()) return "/";
-  return uri_encode(raw_path, true);
+  // Dot segments and empty segments go (RFC 3986 normalization, as AWS specifies for every
+  // service but S3 and as @smithy/signature-v4 and botocore do); the rest is encoded again.
+  std::vector<std::string_view> segments;
+  for (std::string_view rest = raw_path; !rest.empty();) {
+    size_t slash = rest.find('/');
+    std::string_view seg = rest.substr(0, slash);
+    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+    if (seg.empty() || seg == ".") continue;
+    if (seg == "..") {
+      if (!segments.empty()) segments.pop_back();
+      continue;
+    }
+    segments.push_back(seg);
+  }
+  std::string out = "/";
+  for (size_t i = 0; i < segments.size(); ++i) {
+    if (i > 0) out += '/';
+    out += uri_encode(segments[i], false);
+  }
+  if (!segments.empty() && raw_path.ends_with('/')) out += '/';
+  return out;
 }
 
 std::string canonical_query(std::string_view raw_query) {
@@ -398,10 +444,9 @@ std::string canonical_request(const SigV4Request &req, const AwsCredentials &cre
 }
 
 std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) return {};
-  return to_hex(md, len);
+  unsigned char md[32];
+  if (!sha256_raw({data}, md)) return {};
+  return to_hex(md, 32);
 }
 
 } // namespace sigv4_detail
@@ -418,10 +463,22 @@ SigV4Headers sign_sigv4(const SigV4Request &req, const AwsCredentials &creds) {
   std::string creq = canonical_request(req, creds, out.amz_date, out.content_sha256);
   std::string string_to_sign =
       "AWS4-HMAC-SHA256\n" + out.amz_date + "\n" + scope + "\n" + sha256_hex(creq);
-  std::string key = hmac_sha256("AWS4" + creds.secret_access_key, date);
-  key = hmac_sha256(key, req.region);
-  key = hmac_sha256(key, req.service);
-  key = hmac_sha256(key, "aws4_request");
+  // The signing key depends only on the secret, the day, the region and the service: derived
+  // once per thread and day, not four HMACs per request.
+  struct KeyCache {
+    std::string secret, date, region, service, key;
+  };
+  thread_local KeyCache cache;
+  if (cache.key.empty() || cache.secret != creds.secret_access_key || cache.date != date ||
+      cache.region != req.region || cache.service != req.service) {
+    std::string key = hmac_sha256("AWS4" + creds.secret_access_key, date);
+    key = hmac_sha256(key, req.region);
+    key = hmac_sha256(key, req.service);
+    key = hmac_sha256(key, "aws4_request");
+    cache = KeyCache{creds.secret_access_key, std::string(date), std::string(req.region),
+                     std::string(req.service), std::move(key)};
+  }
+  const std::string &key = cache.key;
   std::string sig = hmac_sha256(key, string_to_sign);
   if (sig.size() != 32 || out.content_sha256.empty()) return out;
   out.authorization =

@@ -85,12 +85,13 @@ struct SigV4Headers {
 
 // Signs `req` with AWS Signature Version 4 (header form, AWS4-HMAC-SHA256).
 //
-// Canonical URI: the path as sent, URI-encoded once more with '/' kept ("double encoding", AWS's
-// rule for every service but S3), without dot-segment normalization. For example the path
-// "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse" has the canonical URI
-// "/model/anthropic.claude-3-5-sonnet-20240620-v1%253A0/converse". This matches what AWS computes
-// from the received request, and what @smithy/signature-v4 (uriEscapePath: true, the default) and
-// aws-sdk-go-v2's v4.Signer do given the same wire path. An empty path signs as "/".
+// Canonical URI: the path as sent, with empty, "." and ".." segments removed (AWS's RFC 3986
+// normalization for every service but S3), each segment URI-encoded once more ("double
+// encoding"). For example the path "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
+// has the canonical URI "/model/anthropic.claude-3-5-sonnet-20240620-v1%253A0/converse". This is
+// what AWS computes from the received request, and what @smithy/signature-v4 (uriEscapePath:
+// true, the default) and botocore compute given the same wire path. The path is always signed as
+// absolute ("" and "//" sign as "/"); a trailing '/' is kept.
 // Canonical query: '&'-separated pairs, each name and value percent-decoded ('+' read as a space,
 // like Go's and botocore's parsers) then re-encoded with only A-Za-z0-9-._~ unescaped, sorted by
 // encoded name then value; empty pairs dropped, a name without '=' has an empty value.

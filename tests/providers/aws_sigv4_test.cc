@@ -53,6 +53,15 @@ TEST(AwsSigV4, MatchesTheAwsSuiteCasesItCanExpress) {
             "8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85");
   EXPECT_EQ(suite_signature("GET", "/?\xE1\x88\xB4=bar"), // get-vanilla-utf8-query
             "2cdec8eed098649ff3a119c94853b13c643bcf08f8b0a1d91e12c9027818dd04");
+  // The suite's *-normalized path cases.
+  EXPECT_EQ(suite_signature("GET", "//example//"),
+            "9a624bd73a37c9a373b5312afbebe7a714a789de108f0bdfe846570885f57e84");
+  EXPECT_EQ(suite_signature("GET", "/./example"),
+            "ef75d96142cf21edca26f06005da7988e4f8dc83a165a80865db7089db637ec5");
+  EXPECT_EQ(suite_signature("GET", "/example1/example2/../.."),
+            "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
+  EXPECT_EQ(suite_signature("GET", "/example space/"),
+            "652487583200325589f1fba4c7e578f72c47cb61beeca81406b39ddec1366741");
   // get-vanilla-query-order-encoded: an escaped name is decoded, re-encoded and sorted encoded.
   EXPECT_EQ(suite_signature("GET", "/?Param-3=Value3&Param=Value2&%E1%88%B4=Value1"),
             "371d3713e185cc334048618a97f809c9ffe339c62934c032af5a0e595648fcac");
@@ -148,7 +157,11 @@ TEST(AwsSigV4Detail, FormatsAmzDates) {
 TEST(AwsSigV4Detail, CanonicalizesPathsAndQueries) {
   using namespace sigv4_detail;
   EXPECT_EQ(canonical_uri(""), "/");
+  EXPECT_EQ(canonical_uri("/"), "/");
+  EXPECT_EQ(canonical_uri("//"), "/");
   EXPECT_EQ(canonical_uri("/a b/%2F/~x"), "/a%20b/%252F/~x");
+  EXPECT_EQ(canonical_uri("/a/./b/../../c//d/"), "/c/d/");
+  EXPECT_EQ(canonical_uri("/../a/%2E%2E/b"), "/a/%252E%252E/b"); // only literal dots are dots
   EXPECT_EQ(canonical_query(""), "");
   EXPECT_EQ(canonical_query("b=2&a=3&a=1&&c"), "a=1&a=3&b=2&c=");
   EXPECT_EQ(canonical_query("q=a+b%20c&x=%7e&bad=%zz"), "bad=%25zz&q=a%20b%20c&x=~");
