@@ -25,7 +25,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 MOCK=$(free_port); PROXY=$(free_port); GW=$(free_port); ADMIN=$(free_port)
 GWRL=$(free_port); ADMINRL=$(free_port)
 GWRR=$(free_port); ADMINRR=$(free_port); REDIS=$(free_port)
+GWBR=$(free_port); ADMINBR=$(free_port)
 
+# What the mock answers on Bedrock's Converse path: the same answer in Converse's shape.
+CONVERSE='{"output":{"message":{"role":"assistant","content":[{"text":"Hello! How can I help you today?"}]}},"stopReason":"end_turn","usage":{"inputTokens":19,"outputTokens":9,"totalTokens":28},"metrics":{"latencyMs":100}}'
 RESPONSE='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":9,"total_tokens":28}}'
 
 cat >"$work/nginx.conf" <<EOC
@@ -47,6 +50,10 @@ http {
     location / {
       default_type application/json;
       return 200 '$RESPONSE';
+    }
+    location /model/ {
+      default_type application/json;
+      return 200 '$CONVERSE';
     }
   }
 }
@@ -144,6 +151,13 @@ EOC
 
 sed -e "s/port: $GWRL}/port: $GWRR}/" "$work/aigw-rl.yaml" >"$work/aigw-rr.yaml"
 
+# The same gateway translating to AWS Bedrock Converse (SigV4-signed) on the same mock.
+sed -e "s/port: $GW}/port: $GWBR}/" -e 's/name: OpenAI}/name: AWSBedrock}/' \
+  -e 's/  type: APIKey/  type: AWSCredentials/' \
+  -e 's/  apiKey: {secretRef: {name: mock-key}}/  awsCredentials: {region: us-east-1, credentialsFile: {secretRef: {name: mock-key}}}/' \
+  -e 's/stringData: {apiKey: sk-bench}/stringData: {credentials: "[default]\\naws_access_key_id = AKIDBENCH\\naws_secret_access_key = bench-secret\\n"}/' \
+  "$work/aigw.yaml" >"$work/aigw-br.yaml"
+
 cat >"$work/post.lua" <<'EOC'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -160,6 +174,9 @@ EOC
 "$AIGW" run "$work/aigw-rl.yaml" --concurrency 1 --admin-port "$ADMINRL" --admin-address 127.0.0.1 \
   --no-access-log --no-watch --log-level warn & pids+=($!)
 
+"$AIGW" run "$work/aigw-br.yaml" --concurrency 1 --admin-port "$ADMINBR" --admin-address 127.0.0.1 \
+  --no-access-log --no-watch --log-level warn & pids+=($!)
+
 HAVE_REDIS=0
 if command -v redis-server >/dev/null; then
   HAVE_REDIS=1
@@ -169,7 +186,7 @@ if command -v redis-server >/dev/null; then
 fi
 
 for url in "http://127.0.0.1:$MOCK/" "http://127.0.0.1:$PROXY/" "http://127.0.0.1:$ADMIN/ready" \
-  "http://127.0.0.1:$ADMINRL/ready"; do
+  "http://127.0.0.1:$ADMINRL/ready" "http://127.0.0.1:$ADMINBR/ready"; do
   for _ in $(seq 100); do curl -sf -o /dev/null "$url" && break; sleep 0.05; done
 done
 curl -sf -o /dev/null -X POST "http://127.0.0.1:$GW/v1/chat/completions" -d '{"model":"gpt-4o-mini"}' ||
@@ -205,6 +222,13 @@ for c in 64 1; do
     printf '%-8s %6s %12s %10s %10s\n' "$t" "$c" "$rps" "$p50" "$p99"
   done
 done
+
+curl -sf -o /dev/null -X POST "http://127.0.0.1:$GWBR/v1/chat/completions" \
+  -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' ||
+  { echo "aigw (Bedrock) did not answer"; exit 1; }
+read -r br_rps br_p50 br_p99 < <(run aigw-bedrock "http://127.0.0.1:$GWBR/v1/chat/completions" 64)
+printf '%-8s %6s %12s %10s %10s   (aigw translating to Bedrock Converse, SigV4-signed)\n' aigw+brk 64 "$br_rps" "$br_p50" "$br_p99"
+python3 -c "import sys; print(f'64 connections: aigw OpenAI->Bedrock / OpenAI passthrough = {float(sys.argv[1])/float(sys.argv[2]):.2f}x  (bar >= 0.80x)')" "$br_rps" "$(cut -d' ' -f1 <<<"${R[aigw,64]}")"
 
 read -r rl_rps rl_p50 rl_p99 < <(run aigw-limit "http://127.0.0.1:$GWRL/v1/chat/completions" 64)
 printf '%-8s %6s %12s %10s %10s   (aigw with an in-memory token budget per tenant)\n' aigw+rl 64 "$rl_rps" "$rl_p50" "$rl_p99"

@@ -2,7 +2,6 @@
 #include "providers/aws_sigv4.h"
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <initializer_list>
