@@ -618,8 +618,6 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
       extra.emplace_back("x-amz-date", std::move(signed_headers.amz_date));
       if (!signed_headers.security_token.empty())
         extra.emplace_back("x-amz-security-token", std::move(signed_headers.security_token));
-      if (!signed_headers.content_sha256.empty())
-        extra.emplace_back("x-amz-content-sha256", std::move(signed_headers.content_sha256));
     } else if (at == "GCPCredentials" || at == "AzureCredentials") {
       auto token = co_await shared_.tokens->get(backend, worker_.pool,
                                                 std::min(deadline, Clock::now() + std::chrono::seconds(30)));

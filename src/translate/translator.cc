@@ -5,6 +5,7 @@
 #include "pipeline/errors.h"
 #include "pipeline/request_body.h"
 #include "providers/aws_eventstream.h"
+#include "providers/aws_sigv4.h"
 #include "translate/anthropic.h"
 #include "translate/bedrock.h"
 #include "translate/gemini.h"
@@ -499,25 +500,6 @@ std::unique_ptr<Translator> make_translator(Schema schema, Endpoint endpoint) {
   return nullptr;
 }
 
-std::string path_escape(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() + 8);
-  for (unsigned char c : s) {
-    // Go's shouldEscape(c, encodePathSegment): '/', ';', ',' and '?' are escaped, the other
-    // reserved characters ($ & + : = @) are kept, as are the unreserved ones.
-    bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '-' || c == '_' || c == '.' || c == '~' || c == '$' || c == '&' ||
-                c == '+' || c == ':' || c == '=' || c == '@';
-    if (keep) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
+std::string path_escape(std::string_view s) { return providers::bedrock_path_escape(s); }
 
 } // namespace aigw::translate

@@ -89,7 +89,7 @@ protected:
 
 std::unique_ptr<Translator> make_translator(Schema schema, pipeline::Endpoint endpoint);
 
-// AWS path escaping of a model id (':' → %3A), as Go's url.PathEscape.
+// A model id as one path segment, escaped as Go's url.PathEscape (upstream's): '/' → %2F, ':' kept.
 std::string path_escape(std::string_view segment);
 
 } // namespace aigw::translate
