@@ -31,6 +31,12 @@ int main(int argc, char **argv) {
                 "refuse requests (503) while the Redis budget store is unreachable");
   bool no_access_log = false;
   run->add_flag("--no-access-log", no_access_log, "do not write a JSON line per request to stdout");
+  run->add_option("--access-log-file", run_opts.server.access_log_file,
+                  "write the request log to this file (appended) instead of stdout");
+  run->add_option("--metrics-request-header-attributes",
+                  run_opts.server.metrics_request_header_attributes,
+                  "request headers added to the GenAI metrics as labels, \"header:label,...\"")
+      ->envname("AIGW_METRICS_REQUEST_HEADER_ATTRIBUTES");
   bool no_watch = false;
   run->add_flag("--no-watch", no_watch, "do not reload the configuration file when it changes");
   bool debug = false;

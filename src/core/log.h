@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <string>
 #include <string_view>
 
 namespace aigw {
@@ -14,5 +15,10 @@ void init_logging(std::string_view level);
 // Writes one complete line (a '\n' is appended) to stdout with a single write(2), so lines from
 // several workers never interleave.
 void write_stdout_line(std::string_view line);
+
+// The access log: stdout unless a file was opened (appended to, created 0640). Returns false and
+// says why in `error` when the file cannot be opened.
+bool open_access_log(const std::string &path, std::string *error);
+void write_access_line(std::string_view line);
 
 } // namespace aigw

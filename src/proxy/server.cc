@@ -12,6 +12,9 @@
 #include "pipeline/routing.h"
 #include "pipeline/usage.h"
 #include "providers/aws_sigv4.h"
+#include "observability/metrics.h"
+#include "observability/tracing.h"
+#include "proxy/otlp_exporter.h"
 #include "proxy/redis_budgets.h"
 #include "proxy/tokens.h"
 #include "proxy/upstream.h"
@@ -57,6 +60,7 @@ std::string status_line(unsigned status) {
 
 // Per-worker state: one event loop, its provider pool.
 struct Worker {
+  size_t index = 0; // the metrics shard it records into
   // Each socket lives on one worker's loop only, so the reactor needs no locking.
   net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::unique_ptr<net::ssl::context> tls_ctx = make_client_tls_context();
@@ -70,6 +74,9 @@ struct Shared {
   ratelimit::MemoryStore *budgets;
   RedisCounters *redis_counters;
   TokenCache *tokens;
+  observability::Metrics *metrics;
+  const observability::TracingConfig *tracing; // enabled or not
+  SpanExporter *exporter;                      // null when tracing is off
 };
 
 int64_t unix_now() {
@@ -104,6 +111,20 @@ struct RequestRecord {
   int attempts = 0;
   bool stream = false;
   Clock::time_point start = Clock::now();
+  // Observability.
+  std::string_view operation;          // chat, completion, embeddings, rerank ("" before routing)
+  std::string_view provider;           // GenAI provider name of the backend that answered
+  std::string provider_backend;        // the backend of the previous attempt (fallback counting)
+  std::string request_model;           // after modelNameOverride
+  std::optional<Clock::time_point> first_byte; // streams: when the first body bytes went out
+  std::string session_id;              // agent-session-id
+  std::string user_agent;
+  std::string forwarded_for;
+  std::string_view request_body;       // for spans
+  std::string response_body;           // for spans (non-streamed answers, tracing only)
+  std::optional<observability::TraceContext> parent; // the client's trace context
+  observability::TraceContext trace;   // this request's span (ids empty: no tracing)
+  std::vector<std::string_view> metric_header_values;
 };
 
 void log_request(const RequestRecord &r) {
@@ -163,9 +184,98 @@ void log_request(const RequestRecord &r) {
     json::append_quoted(o, key);
     o += ':' + std::to_string(value);
   }
+  // The keys of upstream's `aigw run` access log template, for the same dashboards and queries.
+  str("session.id", r.session_id);
+  str("gen_ai.request.model", r.model);
+  str("gen_ai.response.model", r.response_model);
+  str("gen_ai.provider.name", r.backend);
+  num("gen_ai.usage.input_tokens", r.usage.input);
+  num("gen_ai.usage.output_tokens", r.usage.output);
+  num("gen_ai.usage.reasoning_tokens", r.usage.reasoning);
+  o += ",\"response_code\":" + std::to_string(r.status);
+  str("request.path", r.path);
+  str("x-request-id", r.request_id);
+  str("user-agent", r.user_agent);
+  str("x-forwarded-for", r.forwarded_for);
+  if (!r.trace.trace_id.empty()) {
+    str("trace_id", r.trace.trace_id);
+    str("span_id", r.trace.span_id);
+  }
   o += '}';
-  write_stdout_line(o);
+  write_access_line(o);
 }
+
+uint64_t unix_nanos(Clock::time_point t) {
+  auto offset = std::chrono::system_clock::now().time_since_epoch() -
+                std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                    Clock::now().time_since_epoch());
+  auto sys = std::chrono::duration_cast<std::chrono::system_clock::duration>(t.time_since_epoch()) +
+             offset;
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(sys).count());
+}
+
+// Metrics and the span of a finished request (the access log line is written beside).
+void observe_request(const RequestRecord &r, size_t shard, const Shared &shared) {
+  auto &m = *shared.metrics;
+  m.health().requests.fetch_add(1, std::memory_order_relaxed);
+  if (r.status > 0 && r.status < 600)
+    m.health().responses_by_class[static_cast<size_t>(r.status / 100)].fetch_add(
+        1, std::memory_order_relaxed);
+  if (r.operation.empty() || r.backend.empty()) return; // never reached a provider
+  auto end = Clock::now();
+  double seconds = std::chrono::duration<double>(end - r.start).count();
+  observability::GenAILabels l;
+  l.operation = r.operation;
+  l.provider = r.provider.empty() ? std::string_view(r.backend) : r.provider;
+  l.original_model = r.model;
+  l.request_model = r.request_model.empty() ? std::string_view(r.model) : r.request_model;
+  l.response_model = r.response_model;
+  l.header_values = r.metric_header_values;
+  bool failed = r.status >= 400 || r.status == 0 || !r.error.empty();
+  m.record_request(shard, l, seconds, failed);
+  if (!failed) {
+    m.record_tokens(shard, l, r.usage);
+    if (r.stream && r.first_byte) {
+      double ttft = std::chrono::duration<double>(*r.first_byte - r.start).count();
+      m.record_time_to_first_token(shard, l, ttft);
+      if (r.usage.output && *r.usage.output > 1)
+        m.record_time_per_output_token(shard, l,
+                                       (seconds - ttft) / static_cast<double>(*r.usage.output - 1));
+    }
+  }
+  if (shared.exporter && !r.trace.trace_id.empty()) {
+    observability::Span span;
+    span.trace_id = r.trace.trace_id;
+    span.span_id = r.trace.span_id;
+    if (r.parent) span.parent_span_id = r.parent->span_id;
+    span.start_unix_nano = unix_nanos(r.start);
+    span.end_unix_nano = unix_nanos(end);
+    observability::SpanFacts f;
+    f.operation = r.operation;
+    f.provider = l.provider;
+    f.request_model = l.request_model;
+    f.response_model = r.response_model;
+    f.request_body = r.request_body;
+    f.response_body = r.response_body;
+    f.usage = r.usage;
+    f.status = r.status;
+    f.error = r.error;
+    for (const auto &[header, attr] : shared.tracing->header_attributes)
+      if (header == "agent-session-id" && !r.session_id.empty())
+        f.header_attributes.emplace_back(attr, r.session_id);
+    observability::describe_span(span, f, *shared.tracing);
+    shared.exporter->submit(std::move(span));
+  }
+}
+
+// Counts a streamed response while it is being relayed.
+struct ActiveStream {
+  explicit ActiveStream(std::atomic<int64_t> &g) : gauge(g) {
+    gauge.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~ActiveStream() { gauge.fetch_sub(1, std::memory_order_relaxed); }
+  std::atomic<int64_t> &gauge;
+};
 
 class Session {
 public:
@@ -226,6 +336,7 @@ private:
   net::awaitable<bool> refuse(const ratelimit::Verdict &verdict, std::string_view what) {
     std::string extra = ratelimit_headers(verdict) + "retry-after: " +
                         std::to_string(std::max<int64_t>(1, verdict.reset_seconds)) + "\r\n";
+    shared_.metrics->health().rate_limited.fetch_add(1, std::memory_order_relaxed);
     std::string body = "{\"error\":{\"message\":";
     json::append_quoted(body, std::string(what) + ": the budget of " +
                                   std::to_string(verdict.limit) + " resets in " +
@@ -374,6 +485,7 @@ net::awaitable<bool> Session::handle(RequestParser &parser) {
     RequestRecord *r;
     ~ClearRec() {
       if (s->shared_.opts->access_log) log_request(*r);
+      observe_request(*r, s->worker_.index, s->shared_);
       s->rec_ = nullptr;
     }
   } clear{this, &rec};
@@ -383,6 +495,18 @@ net::awaitable<bool> Session::handle(RequestParser &parser) {
   auto rid = req["x-request-id"];
   rec.request_id = rid.empty() ? make_request_id() : std::string(rid);
   g_request_counter.fetch_add(1, std::memory_order_relaxed);
+  rec.session_id = std::string(req["agent-session-id"]);
+  rec.user_agent = std::string(req[http::field::user_agent]);
+  rec.forwarded_for = std::string(req["x-forwarded-for"]);
+  if (shared_.exporter) {
+    rec.parent = observability::parse_traceparent(req["traceparent"]);
+    rec.trace.trace_id = rec.parent ? rec.parent->trace_id : observability::random_hex(16);
+    rec.trace.span_id = observability::random_hex(8);
+    rec.trace.sampled = !rec.parent || rec.parent->sampled;
+    rec.request_body = req.body();
+  }
+  for (const auto &a : shared_.metrics->header_attributes())
+    rec.metric_header_values.push_back(req[a.header]);
 
   auto ep = pipeline::match_endpoint(req.method_string(), req.target());
   if (ep.endpoint == Endpoint::kUnknown) {
@@ -409,6 +533,7 @@ net::awaitable<bool> Session::handle(RequestParser &parser) {
   }
   rec.model = parsed->model;
   rec.stream = parsed->stream;
+  rec.operation = pipeline::operation_name(ep.endpoint);
   // x-ai-eg-model is always the gateway's: the body's model, whatever the client sent.
   pipeline::HeaderLookup lookup = [&](std::string_view name) -> std::optional<std::string_view> {
     if (name == "x-ai-eg-model") return std::string_view(parsed->model);
@@ -547,6 +672,14 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
     auto translator = translate::make_translator(schema, ep.endpoint);
     std::string_view model_header =
         ref->model_name_override.empty() ? parsed.model : ref->model_name_override;
+    if (attempt > 0) {
+      shared_.metrics->health().retries.fetch_add(1, std::memory_order_relaxed);
+      if (rec.provider_backend != backend.key)
+        shared_.metrics->health().fallbacks.fetch_add(1, std::memory_order_relaxed);
+    }
+    rec.provider_backend = backend.key;
+    rec.provider = translate::provider_name(schema);
+    rec.request_model = std::string(model_header);
     translate::TranslateInput tin;
     tin.endpoint = ep.endpoint;
     tin.body = req.body();
@@ -583,6 +716,8 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
     }
     // Authentication, last, over the final path and body.
     auto &extra = upstream_req->headers;
+    if (!rec.trace.span_id.empty()) // the provider continues this request's trace
+      extra.emplace_back("traceparent", observability::format_traceparent(rec.trace));
     std::string auth;
     const auto &at = backend.auth_type;
     if (at == "APIKey" && !backend.api_key.empty()) {
@@ -729,6 +864,8 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
       break;
     }
     if (outcome != Outcome::kOk) {
+      if (outcome != Outcome::kTimeout)
+        shared_.metrics->health().upstream_connect_failures.fetch_add(1, std::memory_order_relaxed);
       bool again = (outcome == Outcome::kConnectFailure && retry.on_connect_failure()) ||
                    (outcome == Outcome::kReset && retry.on_reset()) ||
                    (outcome == Outcome::kTimeout && retry.on_timeout());
@@ -877,6 +1014,7 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
               pipeline::error_body("BadGateway", 502, out.error().message), rl_headers);
         }
         settle();
+        if (shared_.exporter) rec.response_body = *out;
         head_out += "content-length: " + std::to_string(out->size()) + "\r\n\r\n";
         if (upstream_keepalive) worker_.pool.release(std::move(conn));
         co_return co_await write_all(head_out, *out);
@@ -884,6 +1022,7 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
       // Streaming: translate piece by piece, relay as chunked.
       head_out += "cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
       if (!co_await write_all(head_out)) co_return false;
+      ActiveStream active_stream(shared_.metrics->health().active_streams);
       std::string out;
       for (;;) {
         size_t got = 0;
@@ -907,6 +1046,7 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
         size_t nbufs = 0;
         char size_line[24];
         if (!out.empty()) {
+          if (!rec.first_byte) rec.first_byte = Clock::now();
           int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", out.size());
           bufs[nbufs++] = net::buffer(size_line, static_cast<size_t>(len));
           bufs[nbufs++] = net::buffer(out);
@@ -945,6 +1085,8 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
       head_pending = false;
     }
 
+    std::optional<ActiveStream> active_stream;
+    if (sse) active_stream.emplace(shared_.metrics->health().active_streams);
     pipeline::SseUsageScanner scanner;
     std::string json_copy;
     bool json_overflow = false;
@@ -963,6 +1105,7 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
         auto facts = pipeline::extract_from_json(json_copy);
         rec.usage = facts.usage;
         rec.response_model = facts.model;
+        if (shared_.exporter) rec.response_body = json_copy;
       }
       if (rec.response_model.empty()) rec.response_model = std::string(model_header);
       if (!upstream_failed && (!route.costs.empty() || !hits.empty())) {
@@ -995,6 +1138,7 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
         }
       }
       std::string_view piece(buf.data(), got);
+      if (got > 0 && !rec.first_byte) rec.first_byte = Clock::now();
       if (sse) {
         scanner.feed(piece);
       } else if (!json_overflow && got > 0) {
@@ -1085,10 +1229,19 @@ net::awaitable<void> admin_session(tcp::socket socket, const Shared &shared) {
           ",\"redis_errors\":" + std::to_string(shared.redis_counters->errors.load()) +
           ",\"redis_failed_open\":" + std::to_string(shared.redis_counters->failed_open.load()) +
           "}";
+    } else if (target == "/metrics") {
+      auto &h = shared.metrics->health();
+      h.config_reloads_ok.store(shared.store->reloads_ok.load());
+      h.config_reloads_rejected.store(shared.store->reloads_rejected.load());
+      h.redis_errors.store(shared.redis_counters->errors.load());
+      h.redis_failed_open.store(shared.redis_counters->failed_open.load());
+      res.result(200);
+      res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      res.body() = shared.metrics->render();
     } else {
       res.result(404);
       res.set(http::field::content_type, "text/plain");
-      res.body() = "not found; try /health, /ready, /config_dump, /stats\n";
+      res.body() = "not found; try /health, /ready, /metrics, /config_dump, /stats\n";
     }
     res.prepare_payload();
     auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
@@ -1107,6 +1260,7 @@ net::awaitable<void> accept_loop(tcp::acceptor acceptor, Worker &worker, const S
     net::co_spawn(
         worker.io,
         [&worker, &shared, s = std::move(socket)]() mutable -> net::awaitable<void> {
+          ActiveStream connection(shared.metrics->health().active_connections);
           Session session(worker, shared, std::move(s));
           co_await session.serve();
         },
@@ -1158,10 +1312,39 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
   ratelimit::MemoryStore budgets;
   RedisCounters redis_counters;
   TokenCache tokens;
-  Shared shared{&store, &opts, &budgets, &redis_counters, &tokens};
+  observability::Metrics metrics(static_cast<size_t>(n),
+                                 observability::parse_header_attributes(
+                                     opts.metrics_request_header_attributes));
+  auto tracing = observability::tracing_config_from_env(
+      [](const std::string &k) -> std::optional<std::string> {
+        const char *v = std::getenv(k.c_str());
+        if (!v) return std::nullopt;
+        return std::string(v);
+      });
+  if (!tracing) {
+    spdlog::error("{}", tracing.error().message);
+    return 2;
+  }
+  std::unique_ptr<SpanExporter> exporter;
+  if (tracing->enabled) {
+    exporter = std::make_unique<SpanExporter>(*tracing);
+    spdlog::info("tracing: spans exported to {} ({})", tracing->endpoint,
+                 tracing->semconv == observability::Semconv::kGenAI ? "gen_ai" : "openinference");
+  }
+  if (!opts.access_log_file.empty()) {
+    std::string err;
+    if (!open_access_log(opts.access_log_file, &err)) {
+      spdlog::error("--access-log-file {}: {}", opts.access_log_file, err);
+      return 2;
+    }
+  }
+  Shared shared{&store,  &opts,           &budgets,       &redis_counters,
+                &tokens, &metrics,        &tracing.value(), exporter.get()};
   std::vector<std::unique_ptr<Worker>> workers;
-  for (int i = 0; i < n; ++i)
+  for (int i = 0; i < n; ++i) {
     workers.push_back(std::make_unique<Worker>());
+    workers.back()->index = static_cast<size_t>(i);
+  }
   if (!opts.ratelimit_redis.empty()) {
     auto target = parse_redis_url(opts.ratelimit_redis);
     if (!target) {

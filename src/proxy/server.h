@@ -22,6 +22,9 @@ struct ServerOptions {
   size_t max_usage_body = 32 * 1024 * 1024; // JSON bodies beyond this are relayed uncounted
   std::chrono::seconds idle_timeout{300};
   bool access_log = true;
+  std::string access_log_file; // empty: stdout
+  // "header:label,..." mapped onto the GenAI metrics (upstream's -metricsRequestHeaderAttributes).
+  std::string metrics_request_header_attributes;
   std::string ratelimit_redis;        // redis://HOST:PORT: budgets shared through Redis
   bool ratelimit_fail_closed = false; // refuse (503) instead of admitting when Redis is down
 };

@@ -452,11 +452,11 @@ std::string_view schema_name(Schema s) {
 std::string_view provider_name(Schema s) {
   switch (s) {
   case Schema::kOpenAI: return "openai";
-  case Schema::kAzureOpenAI: return "azure.ai.openai";
-  case Schema::kAWSBedrock:
-  case Schema::kAWSAnthropic: return "aws.bedrock";
-  case Schema::kGCPVertexAI:
-  case Schema::kGCPAnthropic: return "gcp.vertex_ai";
+  case Schema::kAzureOpenAI: return "azure.openai";
+  case Schema::kAWSBedrock: return "aws.bedrock";
+  case Schema::kAWSAnthropic: return "aws.anthropic";
+  case Schema::kGCPVertexAI: return "gcp.vertex_ai";
+  case Schema::kGCPAnthropic: return "gcp.anthropic";
   case Schema::kAnthropic: return "anthropic";
   case Schema::kCohere: return "cohere";
   case Schema::kUnknown: break;

@@ -1,0 +1,311 @@
+// Metrics registry and exposition; see metrics.h.
+#include "observability/metrics.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+namespace aigw::observability {
+namespace {
+
+const char *kNames[] = {"gen_ai_client_token_usage", "gen_ai_server_request_duration_seconds",
+                        "gen_ai_server_time_to_first_token_seconds",
+                        "gen_ai_server_time_per_output_token_seconds"};
+const char *kHelp[] = {"Number of input and output tokens used.",
+                       "Generative AI server request duration such as time-to-last byte or last "
+                       "output token.",
+                       "Time to generate first token for successful responses.",
+                       "Time per output token generated after the first token for successful "
+                       "responses."};
+
+std::string label_safe(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    out += ok ? c : '_';
+  }
+  if (!out.empty() && out[0] >= '0' && out[0] <= '9') out.insert(out.begin(), '_');
+  return out;
+}
+
+void append_escaped(std::string &o, std::string_view v) {
+  for (char c : v) {
+    if (c == '\\')
+      o += "\\\\";
+    else if (c == '"')
+      o += "\\\"";
+    else if (c == '\n')
+      o += "\\n";
+    else
+      o += c;
+  }
+}
+
+void append_double(std::string &o, double v) {
+  if (v == static_cast<double>(static_cast<int64_t>(v)) && v > -1e15 && v < 1e15) {
+    o += std::to_string(static_cast<int64_t>(v));
+    return;
+  }
+  char buf[40];
+  int n = std::snprintf(buf, sizeof buf, "%.17g", v);
+  for (int p = 1; p <= 17; ++p) { // shortest representation that round-trips
+    char small[40];
+    int m = std::snprintf(small, sizeof small, "%.*f", p, v);
+    if (v < 1e-3 || v >= 1e15) m = std::snprintf(small, sizeof small, "%.*g", p, v);
+    if (std::strtod(small, nullptr) == v) {
+      o.append(small, static_cast<size_t>(m));
+      return;
+    }
+  }
+  o.append(buf, static_cast<size_t>(n));
+}
+
+const std::vector<double> &buckets_of(int inst) {
+  switch (inst) {
+  case 0: return Metrics::token_buckets();
+  case 1: return Metrics::duration_buckets();
+  case 2: return Metrics::ttft_buckets();
+  default: return Metrics::tpot_buckets();
+  }
+}
+
+} // namespace
+
+const std::vector<double> &Metrics::token_buckets() {
+  static const std::vector<double> b{1,      4,       16,      64,       256,      1024,    4096,
+                                     16384,  65536,   262144,  1048576,  4194304,  16777216,
+                                     67108864};
+  return b;
+}
+const std::vector<double> &Metrics::duration_buckets() {
+  static const std::vector<double> b{0.01, 0.02, 0.04, 0.08, 0.16,  0.32,  0.64,
+                                     1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92};
+  return b;
+}
+const std::vector<double> &Metrics::ttft_buckets() {
+  static const std::vector<double> b{0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08,
+                                     0.1,   0.25,  0.5,  0.75, 1.0,  2.5,  5.0,
+                                     7.5,   10.0,  15.0, 20.0, 30.0, 45.0, 60.0};
+  return b;
+}
+const std::vector<double> &Metrics::tpot_buckets() {
+  static const std::vector<double> b{0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2,
+                                     0.3,  0.4,   0.5,  0.75,  1.0, 2.5};
+  return b;
+}
+
+std::vector<HeaderAttribute> parse_header_attributes(std::string_view spec) {
+  std::vector<HeaderAttribute> out;
+  while (!spec.empty()) {
+    auto comma = spec.find(',');
+    std::string_view item = spec.substr(0, comma);
+    spec = comma == std::string_view::npos ? std::string_view() : spec.substr(comma + 1);
+    while (!item.empty() && item.front() == ' ')
+      item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ')
+      item.remove_suffix(1);
+    if (item.empty()) continue;
+    auto colon = item.find(':');
+    HeaderAttribute a;
+    a.header = std::string(item.substr(0, colon));
+    std::transform(a.header.begin(), a.header.end(), a.header.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    a.label = label_safe(colon == std::string_view::npos ? item : item.substr(colon + 1));
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+Metrics::Metrics(size_t shards, std::vector<HeaderAttribute> header_attributes)
+    : header_attributes_(std::move(header_attributes)) {
+  for (size_t i = 0; i < std::max<size_t>(1, shards); ++i)
+    shards_.push_back(std::make_unique<Shard>());
+}
+
+void Metrics::observe(size_t shard, Instrument inst, const GenAILabels &l,
+                      std::string_view extra_name, std::string_view extra_value, double v) {
+  // The series key: label values joined by a byte that cannot appear in them unescaped.
+  std::string key;
+  key.reserve(128);
+  auto add = [&](std::string_view s) {
+    key.append(s);
+    key += '\x1f';
+  };
+  std::string_view response_model = l.response_model.empty() ? "unknown" : l.response_model;
+  add(l.operation);
+  add(l.provider);
+  add(l.original_model);
+  add(l.request_model);
+  add(response_model);
+  add(extra_value);
+  for (auto h : l.header_values)
+    add(h);
+  Shard &s = *shards_[shard % shards_.size()];
+  const auto &bounds = buckets_of(inst);
+  std::lock_guard lock(s.mu);
+  auto [it, fresh] = s.series[inst].try_emplace(std::move(key));
+  Series &series = it->second;
+  if (fresh) {
+    series.counts.assign(bounds.size() + 1, 0);
+    series.labels = {{"gen_ai_operation_name", std::string(l.operation)},
+                     {"gen_ai_original_model", std::string(l.original_model)},
+                     {"gen_ai_provider_name", std::string(l.provider)},
+                     {"gen_ai_request_model", std::string(l.request_model)},
+                     {"gen_ai_response_model", std::string(response_model)}};
+    if (!extra_name.empty()) series.labels.emplace_back(extra_name, extra_value);
+    for (size_t i = 0; i < header_attributes_.size() && i < l.header_values.size(); ++i)
+      series.labels.emplace_back(header_attributes_[i].label, l.header_values[i]);
+    std::sort(series.labels.begin(), series.labels.end());
+  }
+  size_t b = std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin();
+  series.counts[b] += 1;
+  series.sum += v;
+  series.count += 1;
+}
+
+void Metrics::record_request(size_t shard, const GenAILabels &l, double seconds, bool failed) {
+  observe(shard, kDuration, l, failed ? "error_type" : "", failed ? "_OTHER" : "", seconds);
+}
+
+void Metrics::record_tokens(size_t shard, const GenAILabels &l, const pipeline::TokenUsage &u) {
+  auto rec = [&](std::string_view type, const std::optional<uint64_t> &v) {
+    if (v) observe(shard, kTokens, l, "gen_ai_token_type", type, static_cast<double>(*v));
+  };
+  rec("input", u.input);
+  rec("cached_input", u.cached_input);
+  rec("cache_creation_input", u.cache_creation_input);
+  rec("output", u.output);
+  rec("reasoning", u.reasoning);
+}
+
+void Metrics::record_time_to_first_token(size_t shard, const GenAILabels &l, double seconds) {
+  observe(shard, kTtft, l, "", "", seconds);
+}
+
+void Metrics::record_time_per_output_token(size_t shard, const GenAILabels &l, double seconds) {
+  observe(shard, kTpot, l, "", "", seconds);
+}
+
+std::string Metrics::render() const {
+  std::string o;
+  o.reserve(16384);
+  for (int inst = 0; inst < kInstruments; ++inst) {
+    // Merge the shards: series with the same labels add up.
+    std::map<std::vector<std::pair<std::string, std::string>>, Series> merged;
+    for (const auto &sp : shards_) {
+      std::lock_guard lock(sp->mu);
+      for (const auto &[key, s] : sp->series[inst]) {
+        auto [it, fresh] = merged.try_emplace(s.labels, s);
+        if (fresh) continue;
+        for (size_t i = 0; i < s.counts.size(); ++i)
+          it->second.counts[i] += s.counts[i];
+        it->second.sum += s.sum;
+        it->second.count += s.count;
+      }
+    }
+    o += "# HELP ";
+    o += kNames[inst];
+    o += ' ';
+    o += kHelp[inst];
+    o += "\n# TYPE ";
+    o += kNames[inst];
+    o += " histogram\n";
+    const auto &bounds = buckets_of(inst);
+    for (const auto &[labels, s] : merged) {
+      std::string lbl;
+      for (const auto &[k, v] : labels) {
+        lbl += k;
+        lbl += "=\"";
+        append_escaped(lbl, v);
+        lbl += "\",";
+      }
+      uint64_t cumulative = 0;
+      for (size_t i = 0; i <= bounds.size(); ++i) {
+        cumulative += s.counts[i];
+        o += kNames[inst];
+        o += "_bucket{";
+        o += lbl;
+        o += "le=\"";
+        if (i == bounds.size())
+          o += "+Inf";
+        else
+          append_double(o, bounds[i]);
+        o += "\"} ";
+        o += std::to_string(cumulative);
+        o += '\n';
+      }
+      std::string plain = lbl.empty() ? "" : "{" + lbl.substr(0, lbl.size() - 1) + "}";
+      o += kNames[inst];
+      o += "_sum";
+      o += plain;
+      o += ' ';
+      append_double(o, s.sum);
+      o += '\n';
+      o += kNames[inst];
+      o += "_count";
+      o += plain;
+      o += ' ';
+      o += std::to_string(s.count);
+      o += '\n';
+    }
+  }
+
+  auto counter = [&](const char *name, const char *help, uint64_t v) {
+    o += "# HELP ";
+    o += name;
+    o += ' ';
+    o += help;
+    o += "\n# TYPE ";
+    o += name;
+    o += " counter\n";
+    o += name;
+    o += ' ';
+    o += std::to_string(v);
+    o += '\n';
+  };
+  auto gauge = [&](const char *name, const char *help, int64_t v) {
+    o += "# HELP ";
+    o += name;
+    o += ' ';
+    o += help;
+    o += "\n# TYPE ";
+    o += name;
+    o += " gauge\n";
+    o += name;
+    o += ' ';
+    o += std::to_string(v);
+    o += '\n';
+  };
+  const auto &h = health_;
+  counter("aigw_requests_total", "Requests received on the listeners.", h.requests.load());
+  o += "# HELP aigw_responses_total Responses sent to clients, by status class.\n"
+       "# TYPE aigw_responses_total counter\n";
+  for (int c = 1; c <= 5; ++c)
+    o += "aigw_responses_total{code_class=\"" + std::to_string(c) + "xx\"} " +
+         std::to_string(h.responses_by_class[static_cast<size_t>(c)].load()) + "\n";
+  counter("aigw_upstream_connect_failures_total",
+          "Attempts that could not connect to (or lost) the provider before a response.",
+          h.upstream_connect_failures.load());
+  counter("aigw_upstream_retries_total", "Attempts after the first, to the same or another backend.",
+          h.retries.load());
+  counter("aigw_upstream_fallbacks_total", "Retries that went to a different backend.",
+          h.fallbacks.load());
+  counter("aigw_rate_limited_total", "Requests refused by a token rate limit or quota (429).",
+          h.rate_limited.load());
+  gauge("aigw_active_connections", "Client connections open now.", h.active_connections.load());
+  gauge("aigw_active_streams", "Streamed responses being relayed now.", h.active_streams.load());
+  o += "# HELP aigw_config_reloads_total Configuration reloads, by result.\n"
+       "# TYPE aigw_config_reloads_total counter\n"
+       "aigw_config_reloads_total{result=\"ok\"} " +
+       std::to_string(h.config_reloads_ok.load()) +
+       "\naigw_config_reloads_total{result=\"rejected\"} " +
+       std::to_string(h.config_reloads_rejected.load()) + "\n";
+  counter("aigw_redis_errors_total", "Failed exchanges with the Redis budget store.",
+          h.redis_errors.load());
+  counter("aigw_redis_failed_open_total",
+          "Requests admitted without a budget check because Redis was unavailable.",
+          h.redis_failed_open.load());
+  return o;
+}
+
+} // namespace aigw::observability

@@ -1,0 +1,103 @@
+// The Prometheus metrics aigw exposes on the admin port's /metrics: upstream's four GenAI
+// instruments with their exact exposed names, labels and buckets (reference §7.1), and the
+// gateway's own health counters.
+//
+// Recording never serialises the workers: each worker records into its own shard (a mutex only
+// the scrape contends), and a scrape merges the shards. Thread-safety: record_* from one thread
+// per shard index (any thread is correct, only slower); render() and the atomics from any thread.
+#pragma once
+
+#include "pipeline/usage.h"
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace aigw::observability {
+
+// The GenAI attributes of one request.
+struct GenAILabels {
+  std::string_view operation;      // chat, completion, embeddings, rerank
+  std::string_view provider;       // openai, aws.bedrock, ...
+  std::string_view original_model; // the client's model
+  std::string_view request_model;  // after modelNameOverride
+  std::string_view response_model; // "unknown" when empty
+  // Request headers mapped to labels (-metricsRequestHeaderAttributes), in configured order.
+  std::vector<std::string_view> header_values;
+};
+
+// "header:label" pairs, as upstream's -metricsRequestHeaderAttributes ("x-team-id:team.id").
+struct HeaderAttribute {
+  std::string header; // lower-case
+  std::string label;  // Prometheus-safe (dots become underscores)
+};
+std::vector<HeaderAttribute> parse_header_attributes(std::string_view spec);
+
+// Gateway health counters; plain atomics, incremented from any worker.
+struct HealthCounters {
+  std::array<std::atomic<uint64_t>, 6> responses_by_class{}; // index: status / 100 (0 = none)
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> upstream_connect_failures{0};
+  std::atomic<uint64_t> retries{0};
+  std::atomic<uint64_t> fallbacks{0};
+  std::atomic<uint64_t> rate_limited{0};
+  std::atomic<int64_t> active_connections{0};
+  std::atomic<int64_t> active_streams{0};
+  std::atomic<uint64_t> config_reloads_ok{0};
+  std::atomic<uint64_t> config_reloads_rejected{0};
+  std::atomic<uint64_t> redis_errors{0};
+  std::atomic<uint64_t> redis_failed_open{0};
+};
+
+class Metrics {
+public:
+  Metrics(size_t shards, std::vector<HeaderAttribute> header_attributes);
+
+  // A completed request: its duration and, for failures, `error_type` ("_OTHER" as upstream).
+  void record_request(size_t shard, const GenAILabels &l, double seconds, bool failed);
+  // One histogram record per set usage field (input, cached_input, cache_creation_input,
+  // output, reasoning).
+  void record_tokens(size_t shard, const GenAILabels &l, const pipeline::TokenUsage &u);
+  void record_time_to_first_token(size_t shard, const GenAILabels &l, double seconds);
+  void record_time_per_output_token(size_t shard, const GenAILabels &l, double seconds);
+
+  HealthCounters &health() { return health_; }
+  const std::vector<HeaderAttribute> &header_attributes() const { return header_attributes_; }
+
+  // The Prometheus text exposition format (version 0.0.4).
+  std::string render() const;
+
+  // Histogram bucket bounds, as upstream.
+  static const std::vector<double> &token_buckets();
+  static const std::vector<double> &duration_buckets();
+  static const std::vector<double> &ttft_buckets();
+  static const std::vector<double> &tpot_buckets();
+
+private:
+  enum Instrument { kTokens, kDuration, kTtft, kTpot, kInstruments };
+  struct Series {
+    std::vector<std::pair<std::string, std::string>> labels;
+    std::vector<uint64_t> counts; // per bucket (not cumulative), plus +Inf last
+    double sum = 0;
+    uint64_t count = 0;
+  };
+  struct Shard {
+    mutable std::mutex mu;
+    std::array<std::unordered_map<std::string, Series>, kInstruments> series;
+  };
+  void observe(size_t shard, Instrument inst, const GenAILabels &l, std::string_view extra_name,
+               std::string_view extra_value, double v);
+
+  std::vector<HeaderAttribute> header_attributes_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  HealthCounters health_;
+};
+
+} // namespace aigw::observability

@@ -1,0 +1,365 @@
+// Trace context, span attributes and OTLP/JSON encoding; see tracing.h.
+#include "observability/tracing.h"
+
+#include "core/json_scan.h"
+#include "translate/openai_chat.h"
+
+#include <simdjson.h>
+
+#include <random>
+#include <thread>
+
+namespace aigw::observability {
+namespace {
+
+bool is_hex(std::string_view s) {
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+bool all_zero(std::string_view s) { return s.find_first_not_of('0') == std::string_view::npos; }
+
+bool env_true(const Getenv &getenv, const char *name) {
+  auto v = getenv(name);
+  return v && (*v == "true" || *v == "1" || *v == "TRUE" || *v == "True");
+}
+
+std::vector<std::pair<std::string, std::string>> parse_pairs(std::string_view spec, char sep) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!spec.empty()) {
+    auto comma = spec.find(',');
+    std::string_view item = spec.substr(0, comma);
+    spec = comma == std::string_view::npos ? std::string_view() : spec.substr(comma + 1);
+    while (!item.empty() && item.front() == ' ')
+      item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ')
+      item.remove_suffix(1);
+    auto at = item.find(sep);
+    if (item.empty() || at == std::string_view::npos) continue;
+    out.emplace_back(std::string(item.substr(0, at)), std::string(item.substr(at + 1)));
+  }
+  return out;
+}
+
+std::string text_of(const translate::Message &m) {
+  std::string t;
+  for (const auto &p : m.parts)
+    if (p.kind == translate::Part::Kind::kText) t += p.text;
+  return t;
+}
+
+std::string_view role_name(translate::Message::Role r) {
+  switch (r) {
+  case translate::Message::Role::kSystem: return "system";
+  case translate::Message::Role::kUser: return "user";
+  case translate::Message::Role::kAssistant: return "assistant";
+  case translate::Message::Role::kTool: return "tool";
+  }
+  return "user";
+}
+
+// The request body without `messages` (and the other content fields): the invocation parameters.
+std::string invocation_parameters(std::string_view body) {
+  auto spans = json::scan_object(body);
+  if (!spans) return "{}";
+  std::string out = "{";
+  bool first = true;
+  for (const auto &m : spans->members) {
+    if (m.key_is("messages") || m.key_is("input") || m.key_is("prompt") || m.key_is("tools"))
+      continue;
+    if (!first) out += ',';
+    first = false;
+    out.append(body.substr(m.key_begin, m.value_end - m.key_begin));
+  }
+  out += '}';
+  return out;
+}
+
+std::string_view openinference_name(std::string_view op) {
+  if (op == "chat") return "ChatCompletion";
+  if (op == "completion") return "Completion";
+  if (op == "embeddings") return "CreateEmbeddings";
+  if (op == "rerank") return "Rerank";
+  return "ChatCompletion";
+}
+
+std::string_view openinference_kind(std::string_view op) {
+  if (op == "embeddings") return "EMBEDDING";
+  if (op == "rerank") return "RERANKER";
+  return "LLM";
+}
+
+void usage_attributes_openinference(Span &s, const pipeline::TokenUsage &u) {
+  auto add = [&](const char *k, const std::optional<uint64_t> &v) {
+    if (v) s.attributes.emplace_back(k, static_cast<int64_t>(*v));
+  };
+  add("llm.token_count.prompt", u.input);
+  add("llm.token_count.completion", u.output);
+  add("llm.token_count.total", u.total);
+  add("llm.token_count.prompt_details.cache_read", u.cached_input);
+  add("llm.token_count.prompt_details.cache_creation", u.cache_creation_input);
+  add("llm.token_count.completion_details.reasoning", u.reasoning);
+}
+
+// Output text and finish reason of an OpenAI-shaped answer.
+void read_answer(std::string_view body, std::string &text, std::string &finish, std::string &id) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(body.data(), body.size()).get(doc)) return;
+  std::string_view v;
+  if (!doc["id"].get_string().get(v)) id = std::string(v);
+  simdjson::dom::element c;
+  if (doc["choices"].at(0).get(c)) return;
+  if (!c["message"]["content"].get_string().get(v)) text = std::string(v);
+  if (!c["finish_reason"].get_string().get(v)) finish = std::string(v);
+}
+
+void append_attr_value(std::string &o, const AttrValue &v) {
+  o += "{";
+  std::visit(
+      [&](const auto &x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          o += "\"stringValue\":";
+          json::append_quoted(o, x);
+        } else if constexpr (std::is_same_v<T, int64_t>) {
+          o += "\"intValue\":\"" + std::to_string(x) + "\"";
+        } else if constexpr (std::is_same_v<T, double>) {
+          o += "\"doubleValue\":" + std::to_string(x);
+        } else {
+          o += std::string("\"boolValue\":") + (x ? "true" : "false");
+        }
+      },
+      v);
+  o += "}";
+}
+
+} // namespace
+
+std::optional<TraceContext> parse_traceparent(std::string_view h) {
+  while (!h.empty() && h.front() == ' ')
+    h.remove_prefix(1);
+  while (!h.empty() && h.back() == ' ')
+    h.remove_suffix(1);
+  // 00-<32>-<16>-<2>
+  if (h.size() < 55 || h[2] != '-' || h[35] != '-' || h[52] != '-') return std::nullopt;
+  std::string_view version = h.substr(0, 2), trace = h.substr(3, 32), span = h.substr(36, 16),
+                   flags = h.substr(53, 2);
+  if (!is_hex(version) || version == "ff" || !is_hex(trace) || !is_hex(span) || !is_hex(flags))
+    return std::nullopt;
+  if (version == "00" && h.size() != 55) return std::nullopt;
+  if (all_zero(trace) || all_zero(span)) return std::nullopt;
+  TraceContext c;
+  c.trace_id = std::string(trace);
+  c.span_id = std::string(span);
+  c.sampled = (std::stoi(std::string(flags), nullptr, 16) & 1) != 0;
+  return c;
+}
+
+std::string format_traceparent(const TraceContext &c) {
+  return "00-" + c.trace_id + "-" + c.span_id + (c.sampled ? "-01" : "-00");
+}
+
+std::string random_hex(size_t bytes) {
+  thread_local std::mt19937_64 rng(std::random_device{}() ^
+                                   std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes * 2);
+  while (out.size() < bytes * 2) {
+    uint64_t r = rng();
+    for (int i = 0; i < 16 && out.size() < bytes * 2; ++i, r >>= 4)
+      out += kHex[r & 15];
+  }
+  if (all_zero(out)) out.back() = '1';
+  return out;
+}
+
+Result<TracingConfig> tracing_config_from_env(const Getenv &getenv) {
+  TracingConfig c;
+  auto semconv = getenv("AI_GATEWAY_TRACING_SEMCONV");
+  if (semconv && !semconv->empty()) {
+    if (*semconv == "openinference")
+      c.semconv = Semconv::kOpenInference;
+    else if (*semconv == "gen_ai")
+      c.semconv = Semconv::kGenAI;
+    else
+      return Error::config("AI_GATEWAY_TRACING_SEMCONV: must be openinference or gen_ai, got \"" +
+                           *semconv + "\"");
+  }
+  if (auto n = getenv("OTEL_SERVICE_NAME"); n && !n->empty()) c.service_name = *n;
+  auto attrs = getenv("AIGW_TRACING_REQUEST_HEADER_ATTRIBUTES");
+  c.header_attributes = parse_pairs(attrs ? *attrs : "agent-session-id:session.id", ':');
+  c.hide_invocation_parameters = env_true(getenv, "OPENINFERENCE_HIDE_LLM_INVOCATION_PARAMETERS");
+  c.hide_inputs = env_true(getenv, "OPENINFERENCE_HIDE_INPUTS");
+  c.hide_outputs = env_true(getenv, "OPENINFERENCE_HIDE_OUTPUTS");
+  c.hide_input_messages = env_true(getenv, "OPENINFERENCE_HIDE_INPUT_MESSAGES");
+  c.hide_output_messages = env_true(getenv, "OPENINFERENCE_HIDE_OUTPUT_MESSAGES");
+  c.hide_input_text = env_true(getenv, "OPENINFERENCE_HIDE_INPUT_TEXT");
+  c.hide_output_text = env_true(getenv, "OPENINFERENCE_HIDE_OUTPUT_TEXT");
+  c.capture_message_content = env_true(getenv, "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT");
+
+  if (env_true(getenv, "OTEL_SDK_DISABLED")) return c;
+  auto exporter = getenv("OTEL_TRACES_EXPORTER");
+  if (exporter && *exporter == "none") return c;
+  if (auto e = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); e && !e->empty()) {
+    c.endpoint = *e; // the signal-specific URL is used as is
+  } else if (auto b = getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); b && !b->empty()) {
+    c.endpoint = *b;
+    if (c.endpoint.back() == '/') c.endpoint.pop_back();
+    c.endpoint += "/v1/traces";
+  }
+  if (c.endpoint.empty()) return c;
+  auto hdrs = getenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
+  if (!hdrs) hdrs = getenv("OTEL_EXPORTER_OTLP_HEADERS");
+  if (hdrs) c.headers = parse_pairs(*hdrs, '=');
+  c.enabled = true;
+  return c;
+}
+
+void describe_span(Span &s, const SpanFacts &f, const TracingConfig &cfg) {
+  std::optional<translate::ChatRequest> chat;
+  if (f.operation == "chat" && !f.request_body.empty()) {
+    auto r = translate::decode_openai_chat_request(f.request_body);
+    if (r) chat = std::move(*r);
+  }
+  std::string out_text(f.streamed_text), finish, response_id;
+  if (!f.response_body.empty()) read_answer(f.response_body, out_text, finish, response_id);
+  std::string_view model = f.response_model.empty() ? f.request_model : f.response_model;
+
+  if (cfg.semconv == Semconv::kOpenInference) {
+    s.name = std::string(openinference_name(f.operation));
+    s.kind = 1;
+    auto &a = s.attributes;
+    a.emplace_back("openinference.span.kind", std::string(openinference_kind(f.operation)));
+    a.emplace_back("llm.system", std::string(f.provider == "cohere"      ? "cohere"
+                                             : f.provider == "anthropic" ? "anthropic"
+                                                                         : "openai"));
+    a.emplace_back("llm.model_name", std::string(model));
+    if (!cfg.hide_invocation_parameters)
+      a.emplace_back("llm.invocation_parameters", invocation_parameters(f.request_body));
+    if (!cfg.hide_inputs) {
+      a.emplace_back("input.value", std::string(f.request_body));
+      a.emplace_back("input.mime_type", std::string("application/json"));
+    }
+    if (chat && !cfg.hide_inputs && !cfg.hide_input_messages) {
+      for (size_t i = 0; i < chat->messages.size(); ++i) {
+        std::string p = "llm.input_messages." + std::to_string(i) + ".message.";
+        a.emplace_back(p + "role", std::string(role_name(chat->messages[i].role)));
+        std::string t = text_of(chat->messages[i]);
+        if (!t.empty()) a.emplace_back(p + "content", cfg.hide_input_text ? "__REDACTED__" : t);
+      }
+    }
+    if (!cfg.hide_outputs) {
+      if (!f.response_body.empty()) {
+        a.emplace_back("output.value", std::string(f.response_body));
+        a.emplace_back("output.mime_type", std::string("application/json"));
+      } else if (!out_text.empty()) {
+        a.emplace_back("output.value", cfg.hide_output_text ? "__REDACTED__" : out_text);
+        a.emplace_back("output.mime_type", std::string("text/plain"));
+      }
+      if (!out_text.empty() && !cfg.hide_output_messages) {
+        a.emplace_back("llm.output_messages.0.message.role", std::string("assistant"));
+        a.emplace_back("llm.output_messages.0.message.content",
+                       cfg.hide_output_text ? "__REDACTED__" : out_text);
+      }
+    }
+    usage_attributes_openinference(s, f.usage);
+  } else {
+    s.name = std::string(f.operation == "completion" ? "text_completion" : f.operation) + " " +
+             std::string(f.request_model);
+    s.kind = 3;
+    auto &a = s.attributes;
+    a.emplace_back("gen_ai.operation.name",
+                   std::string(f.operation == "completion" ? "text_completion" : f.operation));
+    a.emplace_back("gen_ai.provider.name", std::string(f.provider));
+    a.emplace_back("gen_ai.request.model", std::string(f.request_model));
+    if (chat) {
+      if (chat->max_tokens) a.emplace_back("gen_ai.request.max_tokens", static_cast<int64_t>(*chat->max_tokens));
+      if (chat->temperature) a.emplace_back("gen_ai.request.temperature", *chat->temperature);
+      if (chat->top_p) a.emplace_back("gen_ai.request.top_p", *chat->top_p);
+      if (chat->seed) a.emplace_back("gen_ai.request.seed", *chat->seed);
+    }
+    if (!f.response_model.empty())
+      a.emplace_back("gen_ai.response.model", std::string(f.response_model));
+    if (!response_id.empty()) a.emplace_back("gen_ai.response.id", response_id);
+    if (!finish.empty()) a.emplace_back("gen_ai.response.finish_reasons", "[\"" + finish + "\"]");
+    auto add = [&](const char *k, const std::optional<uint64_t> &v) {
+      if (v) a.emplace_back(k, static_cast<int64_t>(*v));
+    };
+    add("gen_ai.usage.input_tokens", f.usage.input);
+    add("gen_ai.usage.output_tokens", f.usage.output);
+    add("gen_ai.usage.cache_read.input_tokens", f.usage.cached_input);
+    add("gen_ai.usage.cache_creation.input_tokens", f.usage.cache_creation_input);
+    add("gen_ai.usage.reasoning.output_tokens", f.usage.reasoning);
+    if (chat && cfg.capture_message_content) {
+      std::string msgs = "[";
+      for (size_t i = 0; i < chat->messages.size(); ++i) {
+        if (i) msgs += ',';
+        msgs += "{\"role\":";
+        json::append_quoted(msgs, role_name(chat->messages[i].role));
+        msgs += ",\"parts\":[{\"type\":\"text\",\"content\":";
+        json::append_quoted(msgs, text_of(chat->messages[i]));
+        msgs += "}]}";
+      }
+      msgs += ']';
+      a.emplace_back("gen_ai.input.messages", msgs);
+      if (!out_text.empty()) {
+        std::string o = "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":";
+        json::append_quoted(o, out_text);
+        o += "}]}]";
+        a.emplace_back("gen_ai.output.messages", o);
+      }
+    }
+    if (!f.error.empty()) a.emplace_back("error.type", std::string("_OTHER"));
+  }
+  for (const auto &[k, v] : f.header_attributes)
+    s.attributes.emplace_back(k, v);
+  if (f.status >= 400 || !f.error.empty()) {
+    s.error = true;
+    s.error_message = f.error.empty() ? "status " + std::to_string(f.status) : f.error;
+  }
+  s.attributes.emplace_back("http.response.status_code", static_cast<int64_t>(f.status));
+}
+
+std::string encode_otlp_json(const std::vector<Span> &spans, std::string_view service_name) {
+  std::string o;
+  o.reserve(1024 * spans.size() + 256);
+  o += "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":{"
+       "\"stringValue\":";
+  json::append_quoted(o, service_name);
+  o += "}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"aigw\"},\"spans\":[";
+  for (size_t i = 0; i < spans.size(); ++i) {
+    const auto &s = spans[i];
+    if (i) o += ',';
+    o += "{\"traceId\":\"" + s.trace_id + "\",\"spanId\":\"" + s.span_id + "\"";
+    if (!s.parent_span_id.empty()) o += ",\"parentSpanId\":\"" + s.parent_span_id + "\"";
+    o += ",\"name\":";
+    json::append_quoted(o, s.name);
+    o += ",\"kind\":" + std::to_string(s.kind);
+    o += ",\"startTimeUnixNano\":\"" + std::to_string(s.start_unix_nano) + "\"";
+    o += ",\"endTimeUnixNano\":\"" + std::to_string(s.end_unix_nano) + "\"";
+    o += ",\"attributes\":[";
+    for (size_t a = 0; a < s.attributes.size(); ++a) {
+      if (a) o += ',';
+      o += "{\"key\":";
+      json::append_quoted(o, s.attributes[a].first);
+      o += ",\"value\":";
+      append_attr_value(o, s.attributes[a].second);
+      o += '}';
+    }
+    o += "],\"status\":{";
+    if (s.error) {
+      o += "\"code\":2,\"message\":";
+      json::append_quoted(o, s.error_message);
+    } else {
+      o += "\"code\":1";
+    }
+    o += "}}";
+  }
+  o += "]}]}]}";
+  return o;
+}
+
+} // namespace aigw::observability

@@ -1,0 +1,44 @@
+// Ships finished spans to an OTLP/HTTP endpoint (JSON encoding) from a background thread, in
+// batches, off the request path: submit() only appends to a bounded queue (spans are dropped and
+// counted when it is full, never waited for). Thread-safety: submit() from any thread.
+#pragma once
+
+#include "observability/tracing.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace aigw::proxy {
+
+class SpanExporter {
+public:
+  explicit SpanExporter(observability::TracingConfig cfg);
+  ~SpanExporter(); // exports what is queued, then stops
+
+  void submit(observability::Span span);
+
+  uint64_t exported() const { return exported_.load(); }
+  uint64_t dropped() const { return dropped_.load(); }
+  uint64_t failed() const { return failed_.load(); }
+
+  static constexpr size_t kMaxQueue = 4096;
+  static constexpr size_t kMaxBatch = 512;
+
+private:
+  void run();
+  bool post(const std::string &body);
+
+  observability::TracingConfig cfg_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<observability::Span> queue_;
+  bool stop_ = false;
+  std::atomic<uint64_t> exported_{0}, dropped_{0}, failed_{0};
+  std::thread thread_;
+};
+
+} // namespace aigw::proxy

@@ -1,0 +1,75 @@
+// The GenAI metrics registry: upstream's names, labels and buckets, shards merged at scrape.
+#include "observability/metrics.h"
+
+#include <gtest/gtest.h>
+
+namespace aigw::observability {
+namespace {
+
+GenAILabels labels() {
+  GenAILabels l;
+  l.operation = "chat";
+  l.provider = "aws.bedrock";
+  l.original_model = "gpt-4o";
+  l.request_model = "us.amazon.nova-micro-v1:0";
+  l.response_model = "";
+  return l;
+}
+
+TEST(Metrics, ExposesUpstreamNamesLabelsAndCumulativeBuckets) {
+  Metrics m(2, {});
+  pipeline::TokenUsage u;
+  u.input = 10;
+  u.output = 300;
+  u.reasoning = 5;
+  m.record_tokens(0, labels(), u);
+  m.record_tokens(1, labels(), u); // another worker, same series: merged
+  m.record_request(0, labels(), 0.03, false);
+  m.record_request(1, labels(), 0.5, true);
+  std::string out = m.render();
+  EXPECT_NE(out.find("# TYPE gen_ai_client_token_usage histogram"), std::string::npos);
+  EXPECT_NE(out.find("gen_ai_client_token_usage_sum{gen_ai_operation_name=\"chat\","
+                     "gen_ai_original_model=\"gpt-4o\",gen_ai_provider_name=\"aws.bedrock\","
+                     "gen_ai_request_model=\"us.amazon.nova-micro-v1:0\","
+                     "gen_ai_response_model=\"unknown\",gen_ai_token_type=\"output\"} 600"),
+            std::string::npos)
+      << out;
+  // 300 falls in le=1024, so le=256 has 0 and le=1024 has both records.
+  EXPECT_NE(out.find("gen_ai_token_type=\"output\",le=\"256\"} 0"), std::string::npos);
+  EXPECT_NE(out.find("gen_ai_token_type=\"output\",le=\"1024\"} 2"), std::string::npos);
+  EXPECT_NE(out.find("gen_ai_token_type=\"output\",le=\"+Inf\"} 2"), std::string::npos);
+  EXPECT_NE(out.find("gen_ai_token_type=\"reasoning\""), std::string::npos);
+  EXPECT_EQ(out.find("gen_ai_token_type=\"cached_input\""), std::string::npos); // not set
+  // Failures carry error_type.
+  EXPECT_NE(out.find("gen_ai_server_request_duration_seconds_count{error_type=\"_OTHER\","),
+            std::string::npos);
+  EXPECT_NE(out.find("le=\"0.04\"} 1"), std::string::npos);
+  EXPECT_NE(out.find("# TYPE gen_ai_server_time_to_first_token_seconds histogram"),
+            std::string::npos);
+  EXPECT_NE(out.find("aigw_responses_total{code_class=\"2xx\"}"), std::string::npos);
+}
+
+TEST(Metrics, RequestHeaderAttributesBecomeLabels) {
+  auto attrs = parse_header_attributes("X-Team-Id:team.id, x-user:user");
+  ASSERT_EQ(attrs.size(), 2u);
+  EXPECT_EQ(attrs[0].header, "x-team-id");
+  EXPECT_EQ(attrs[0].label, "team_id");
+  Metrics m(1, attrs);
+  auto l = labels();
+  l.header_values = {"blue", "ann\"e"};
+  m.record_request(0, l, 0.1, false);
+  std::string out = m.render();
+  EXPECT_NE(out.find("team_id=\"blue\""), std::string::npos) << out;
+  EXPECT_NE(out.find("user=\"ann\\\"e\""), std::string::npos); // escaped
+}
+
+TEST(Metrics, BucketsAreUpstreams) {
+  EXPECT_EQ(Metrics::token_buckets().back(), 67108864);
+  EXPECT_EQ(Metrics::duration_buckets().front(), 0.01);
+  EXPECT_EQ(Metrics::duration_buckets().back(), 81.92);
+  EXPECT_EQ(Metrics::ttft_buckets().size(), 21u);
+  EXPECT_EQ(Metrics::tpot_buckets().back(), 2.5);
+}
+
+} // namespace
+} // namespace aigw::observability
