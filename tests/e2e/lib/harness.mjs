@@ -40,6 +40,7 @@ async function waitFor(check, timeoutMs, what) {
     try {
       if (await check()) return;
     } catch (e) {
+      if (e.fatal) throw e; // no point waiting (the process exited)
       lastErr = e;
     }
     await sleep(25);
@@ -171,7 +172,11 @@ export async function startAigw({ config, env = {}, args = [], concurrency = 2 }
   const admin = `http://127.0.0.1:${adminPort}`;
   try {
     await waitFor(async () => {
-      if (exited !== null) throw new Error(`aigw exited with ${exited}: ${stderrLines.join('\n')}`);
+      if (exited !== null) {
+        const e = new Error(`aigw exited with ${exited}: ${stderrLines.join('\n')}`);
+        e.fatal = true;
+        throw e;
+      }
       const r = await fetch(`${admin}/ready`);
       return r.ok;
     }, 15000 * SLOW, 'aigw admin /ready');
