@@ -26,6 +26,8 @@ MOCK=$(free_port); PROXY=$(free_port); GW=$(free_port); ADMIN=$(free_port)
 GWRL=$(free_port); ADMINRL=$(free_port)
 GWRR=$(free_port); ADMINRR=$(free_port); REDIS=$(free_port)
 GWBR=$(free_port); ADMINBR=$(free_port)
+GWOFF=$(free_port); ADMINOFF=$(free_port); GWON=$(free_port); ADMINON=$(free_port)
+GWALL=$(free_port); ADMINALL=$(free_port); OTLP=$(free_port)
 
 # What the mock answers on Bedrock's Converse path: the same answer in Converse's shape.
 CONVERSE='{"output":{"message":{"role":"assistant","content":[{"text":"Hello! How can I help you today?"}]}},"stopReason":"end_turn","usage":{"inputTokens":19,"outputTokens":9,"totalTokens":28},"metrics":{"latencyMs":100}}'
@@ -177,6 +179,28 @@ EOC
 "$AIGW" run "$work/aigw-br.yaml" --concurrency 1 --admin-port "$ADMINBR" --admin-address 127.0.0.1 \
   --no-access-log --no-watch --log-level warn & pids+=($!)
 
+# Observability off (no access log, no metrics) / on (metrics + access log to a file) / all (plus
+# spans exported to a local OTLP receiver).
+sed -e "s/port: $GW}/port: $GWOFF}/" "$work/aigw.yaml" >"$work/aigw-off.yaml"
+sed -e "s/port: $GW}/port: $GWON}/" "$work/aigw.yaml" >"$work/aigw-on.yaml"
+sed -e "s/port: $GW}/port: $GWALL}/" "$work/aigw.yaml" >"$work/aigw-all.yaml"
+python3 - "$OTLP" <<'EOP' & pids+=($!)
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get('content-length', 0)))
+        self.send_response(200); self.send_header('content-length', '2'); self.end_headers(); self.wfile.write(b'{}')
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+EOP
+"$AIGW" run "$work/aigw-off.yaml" --concurrency 1 --admin-port "$ADMINOFF" --admin-address 127.0.0.1 \
+  --no-access-log --no-metrics --no-watch --log-level warn & pids+=($!)
+"$AIGW" run "$work/aigw-on.yaml" --concurrency 1 --admin-port "$ADMINON" --admin-address 127.0.0.1 \
+  --access-log-file "$work/access.log" --no-watch --log-level warn & pids+=($!)
+OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$OTLP" \
+  "$AIGW" run "$work/aigw-all.yaml" --concurrency 1 --admin-port "$ADMINALL" --admin-address 127.0.0.1 \
+  --access-log-file "$work/access-all.log" --no-watch --log-level warn & pids+=($!)
+
 HAVE_REDIS=0
 if command -v redis-server >/dev/null; then
   HAVE_REDIS=1
@@ -186,7 +210,8 @@ if command -v redis-server >/dev/null; then
 fi
 
 for url in "http://127.0.0.1:$MOCK/" "http://127.0.0.1:$PROXY/" "http://127.0.0.1:$ADMIN/ready" \
-  "http://127.0.0.1:$ADMINRL/ready" "http://127.0.0.1:$ADMINBR/ready"; do
+  "http://127.0.0.1:$ADMINRL/ready" "http://127.0.0.1:$ADMINBR/ready" "http://127.0.0.1:$ADMINOFF/ready" \
+  "http://127.0.0.1:$ADMINON/ready" "http://127.0.0.1:$ADMINALL/ready"; do
   for _ in $(seq 100); do curl -sf -o /dev/null "$url" && break; sleep 0.05; done
 done
 curl -sf -o /dev/null -X POST "http://127.0.0.1:$GW/v1/chat/completions" -d '{"model":"gpt-4o-mini"}' ||
@@ -229,6 +254,14 @@ curl -sf -o /dev/null -X POST "http://127.0.0.1:$GWBR/v1/chat/completions" \
 read -r br_rps br_p50 br_p99 < <(run aigw-bedrock "http://127.0.0.1:$GWBR/v1/chat/completions" 64)
 printf '%-8s %6s %12s %10s %10s   (aigw translating to Bedrock Converse, SigV4-signed)\n' aigw+brk 64 "$br_rps" "$br_p50" "$br_p99"
 python3 -c "import sys; print(f'64 connections: aigw OpenAI->Bedrock / OpenAI passthrough = {float(sys.argv[1])/float(sys.argv[2]):.2f}x  (bar >= 0.80x)')" "$br_rps" "$(cut -d' ' -f1 <<<"${R[aigw,64]}")"
+
+read -r off_rps off_p50 off_p99 < <(run obs-off "http://127.0.0.1:$GWOFF/v1/chat/completions" 64)
+read -r on_rps on_p50 on_p99 < <(run obs-on "http://127.0.0.1:$GWON/v1/chat/completions" 64)
+read -r all_rps all_p50 all_p99 < <(run obs-all "http://127.0.0.1:$GWALL/v1/chat/completions" 64)
+printf '%-8s %6s %12s %10s %10s   (no metrics, no access log)\n' obs-off 64 "$off_rps" "$off_p50" "$off_p99"
+printf '%-8s %6s %12s %10s %10s   (metrics + access log to a file)\n' obs-on 64 "$on_rps" "$on_p50" "$on_p99"
+printf '%-8s %6s %12s %10s %10s   (metrics + access log + OTLP tracing)\n' obs-all 64 "$all_rps" "$all_p50" "$all_p99"
+python3 -c "import sys; o,n,a=map(float,sys.argv[1:]); print(f'64 connections: metrics+access log / off = {n/o:.2f}x (bar >= 0.90x); with tracing too = {a/o:.2f}x')" "$off_rps" "$on_rps" "$all_rps"
 
 read -r rl_rps rl_p50 rl_p99 < <(run aigw-limit "http://127.0.0.1:$GWRL/v1/chat/completions" 64)
 printf '%-8s %6s %12s %10s %10s   (aigw with an in-memory token budget per tenant)\n' aigw+rl 64 "$rl_rps" "$rl_p50" "$rl_p99"

@@ -37,6 +37,8 @@ int main(int argc, char **argv) {
                   run_opts.server.metrics_request_header_attributes,
                   "request headers added to the GenAI metrics as labels, \"header:label,...\"")
       ->envname("AIGW_METRICS_REQUEST_HEADER_ATTRIBUTES");
+  bool no_metrics = false;
+  run->add_flag("--no-metrics", no_metrics, "do not record the GenAI metrics");
   bool no_watch = false;
   run->add_flag("--no-watch", no_watch, "do not reload the configuration file when it changes");
   bool debug = false;
@@ -64,6 +66,7 @@ int main(int argc, char **argv) {
   if (*autoconfig) return aigw::cli::print_autoconfig();
   if (*run) {
     run_opts.server.access_log = !no_access_log;
+    run_opts.server.metrics = !no_metrics;
     run_opts.watch = !no_watch;
     return aigw::cli::run(run_opts);
   }

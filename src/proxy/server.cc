@@ -222,6 +222,7 @@ void observe_request(const RequestRecord &r, size_t shard, const Shared &shared)
     m.health().responses_by_class[static_cast<size_t>(r.status / 100)].fetch_add(
         1, std::memory_order_relaxed);
   if (r.operation.empty() || r.backend.empty()) return; // never reached a provider
+  if (!shared.opts->metrics && !shared.exporter) return;
   auto end = Clock::now();
   double seconds = std::chrono::duration<double>(end - r.start).count();
   observability::GenAILabels l;
@@ -232,8 +233,8 @@ void observe_request(const RequestRecord &r, size_t shard, const Shared &shared)
   l.response_model = r.response_model;
   l.header_values = r.metric_header_values;
   bool failed = r.status >= 400 || r.status == 0 || !r.error.empty();
-  m.record_request(shard, l, seconds, failed);
-  if (!failed) {
+  if (shared.opts->metrics) m.record_request(shard, l, seconds, failed);
+  if (!failed && shared.opts->metrics) {
     m.record_tokens(shard, l, r.usage);
     if (r.stream && r.first_byte) {
       double ttft = std::chrono::duration<double>(*r.first_byte - r.start).count();

@@ -23,6 +23,7 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{300};
   bool access_log = true;
   std::string access_log_file; // empty: stdout
+  bool metrics = true;         // record the GenAI metrics (/metrics is served either way)
   // "header:label,..." mapped onto the GenAI metrics (upstream's -metricsRequestHeaderAttributes).
   std::string metrics_request_header_attributes;
   std::string ratelimit_redis;        // redis://HOST:PORT: budgets shared through Redis
