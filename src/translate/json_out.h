@@ -5,8 +5,8 @@
 
 #include "core/json_scan.h"
 
+#include <charconv>
 #include <cstdint>
-#include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,19 +52,9 @@ public:
   JsonOut &num(double v) {
     comma();
     char buf[32];
-    int n = std::snprintf(buf, sizeof buf, "%.17g", v);
-    // Shortest form that round-trips is nicer, but %.17g is exact; trim the common cases.
-    std::string s(buf, static_cast<size_t>(n));
-    char small[32];
-    for (int prec = 1; prec <= 17; ++prec) {
-      int m = std::snprintf(small, sizeof small, "%.*g", prec, v);
-      double back = std::strtod(small, nullptr);
-      if (back == v) {
-        s.assign(small, static_cast<size_t>(m));
-        break;
-      }
-    }
-    out_ += s;
+    // Shortest representation that round-trips.
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, static_cast<size_t>(r.ptr - buf));
     return *this;
   }
   JsonOut &boolean(bool v) {

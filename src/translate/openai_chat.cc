@@ -35,7 +35,9 @@ bool parse_data_url(std::string_view url, std::string &media_type, std::string &
 }
 
 // Content: a string, or an array of parts.
-Result<std::vector<Part>> decode_content(dom::element content, const std::string &where) {
+// `where` names the message for errors (built only when there is one).
+template <typename Where>
+Result<std::vector<Part>> decode_content(dom::element content, const Where &where) {
   std::vector<Part> parts;
   if (content.is_null()) return parts;
   if (content.is_string()) {
@@ -43,12 +45,13 @@ Result<std::vector<Part>> decode_content(dom::element content, const std::string
     return parts;
   }
   dom::array arr;
-  if (content.get_array().get(arr)) return bad(where + ".content: must be a string or an array");
+  if (content.get_array().get(arr)) return bad(where() + ".content: must be a string or an array");
   size_t i = 0;
   for (dom::element pe : arr) {
-    std::string pw = where + ".content[" + std::to_string(i++) + "]";
+    size_t index = i++;
+    auto pw = [&] { return where() + ".content[" + std::to_string(index) + "]"; };
     dom::object po;
-    if (pe.get_object().get(po)) return bad(pw + ": must be an object");
+    if (pe.get_object().get(po)) return bad(pw() + ": must be an object");
     std::string_view type = str_of(po["type"]);
     Part p;
     p.cache = has_cache_control(po);
@@ -56,13 +59,13 @@ Result<std::vector<Part>> decode_content(dom::element content, const std::string
       p.text = std::string(str_of(po["text"]));
     } else if (type == "image_url") {
       dom::element iu;
-      if (po["image_url"].get(iu)) return bad(pw + ".image_url: is required");
+      if (po["image_url"].get(iu)) return bad(pw() + ".image_url: is required");
       std::string_view url = iu.is_string() ? str_of(iu) : str_of(iu["url"]);
-      if (url.empty()) return bad(pw + ".image_url.url: is required");
+      if (url.empty()) return bad(pw() + ".image_url.url: is required");
       p.kind = Part::Kind::kImage;
       if (url.substr(0, 5) == "data:") {
         if (!parse_data_url(url, p.media_type, p.data))
-          return bad(pw + ".image_url.url: only base64 data URLs are supported");
+          return bad(pw() + ".image_url.url: only base64 data URLs are supported");
       } else {
         p.url = std::string(url);
       }
@@ -71,7 +74,7 @@ Result<std::vector<Part>> decode_content(dom::element content, const std::string
       p.text = std::string(type == "thinking" ? str_of(po["thinking"]) : str_of(po["data"]));
       p.signature = std::string(str_of(po["signature"]));
     } else {
-      return bad(pw + ".type: content part type \"" + std::string(type) +
+      return bad(pw() + ".type: content part type \"" + std::string(type) +
                  "\" is not supported for this backend");
     }
     parts.push_back(std::move(p));
@@ -115,9 +118,10 @@ Result<ChatRequest> decode_openai_chat_request(std::string_view body) {
   if (root["messages"].get_array().get(messages)) return bad("messages: must be an array");
   size_t mi = 0;
   for (dom::element me : messages) {
-    std::string where = "messages[" + std::to_string(mi++) + "]";
+    size_t message_index = mi++;
+    auto where = [&] { return "messages[" + std::to_string(message_index) + "]"; };
     dom::object mo;
-    if (me.get_object().get(mo)) return bad(where + ": must be an object");
+    if (me.get_object().get(mo)) return bad(where() + ": must be an object");
     std::string_view role = str_of(mo["role"]);
     Message m;
     if (role == "system" || role == "developer")
@@ -129,7 +133,7 @@ Result<ChatRequest> decode_openai_chat_request(std::string_view body) {
     else if (role == "tool")
       m.role = Message::Role::kTool;
     else
-      return bad(where + ".role: unsupported role \"" + std::string(role) + "\"");
+      return bad(where() + ".role: unsupported role \"" + std::string(role) + "\"");
     dom::element content;
     if (!mo["content"].get(content)) {
       auto parts = decode_content(content, where);
@@ -156,21 +160,22 @@ Result<ChatRequest> decode_openai_chat_request(std::string_view body) {
       if (!mo["tool_calls"].get_array().get(calls)) {
         size_t ci = 0;
         for (dom::element ce : calls) {
-          std::string cw = where + ".tool_calls[" + std::to_string(ci++) + "]";
+          size_t call_index = ci++;
+          auto cw = [&] { return where() + ".tool_calls[" + std::to_string(call_index) + "]"; };
           ToolCall c;
           c.id = std::string(str_of(ce["id"]));
           dom::element fn;
-          if (ce["function"].get(fn)) return bad(cw + ".function: is required");
+          if (ce["function"].get(fn)) return bad(cw() + ".function: is required");
           c.name = std::string(str_of(fn["name"]));
           c.arguments = std::string(str_of(fn["arguments"]));
-          if (c.name.empty()) return bad(cw + ".function.name: is required");
+          if (c.name.empty()) return bad(cw() + ".function.name: is required");
           m.tool_calls.push_back(std::move(c));
         }
       }
     }
     if (m.role == Message::Role::kTool) {
       m.tool_call_id = std::string(str_of(mo["tool_call_id"]));
-      if (m.tool_call_id.empty()) return bad(where + ".tool_call_id: is required");
+      if (m.tool_call_id.empty()) return bad(where() + ".tool_call_id: is required");
       // The function's name, from the assistant message that asked for it.
       for (auto it = r.messages.rbegin(); it != r.messages.rend() && m.name.empty(); ++it)
         for (const auto &c : it->tool_calls)
@@ -183,14 +188,15 @@ Result<ChatRequest> decode_openai_chat_request(std::string_view body) {
   if (!root["tools"].get_array().get(tools)) {
     size_t ti = 0;
     for (dom::element te : tools) {
-      std::string tw = "tools[" + std::to_string(ti++) + "]";
+      size_t tool_index = ti++;
+      auto tw = [&] { return "tools[" + std::to_string(tool_index) + "]"; };
       std::string_view type = str_of(te["type"]);
-      if (type != "function") return bad(tw + ".type: only function tools are supported");
+      if (type != "function") return bad(tw() + ".type: only function tools are supported");
       dom::object fn;
-      if (te["function"].get_object().get(fn)) return bad(tw + ".function: is required");
+      if (te["function"].get_object().get(fn)) return bad(tw() + ".function: is required");
       Tool t;
       t.name = std::string(str_of(fn["name"]));
-      if (t.name.empty()) return bad(tw + ".function.name: is required");
+      if (t.name.empty()) return bad(tw() + ".function.name: is required");
       t.description = std::string(str_of(fn["description"]));
       dom::element params;
       if (!fn["parameters"].get(params)) t.parameters = raw_json(params);
