@@ -19,6 +19,9 @@ void write_stdout_line(std::string_view line);
 // The access log: stdout unless a file was opened (appended to, created 0640). Returns false and
 // says why in `error` when the file cannot be opened.
 bool open_access_log(const std::string &path, std::string *error);
+// Buffered: lines reach the destination within 50 ms; flush_access_log() writes what is waiting
+// (called on shutdown).
 void write_access_line(std::string_view line);
+void flush_access_log();
 
 } // namespace aigw

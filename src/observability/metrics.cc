@@ -122,8 +122,7 @@ Metrics::Metrics(size_t shards, std::vector<HeaderAttribute> header_attributes)
     shards_.push_back(std::make_unique<Shard>());
 }
 
-void Metrics::observe(size_t shard, Instrument inst, const GenAILabels &l,
-                      std::string_view extra_name, std::string_view extra_value, double v) {
+std::string Metrics::base_key(const GenAILabels &l) {
   // The series key: label values joined by a byte that cannot appear in them unescaped.
   std::string key;
   key.reserve(128);
@@ -131,22 +130,28 @@ void Metrics::observe(size_t shard, Instrument inst, const GenAILabels &l,
     key.append(s);
     key += '\x1f';
   };
-  std::string_view response_model = l.response_model.empty() ? "unknown" : l.response_model;
   add(l.operation);
   add(l.provider);
   add(l.original_model);
   add(l.request_model);
-  add(response_model);
-  add(extra_value);
+  add(l.response_model.empty() ? "unknown" : l.response_model);
   for (auto h : l.header_values)
     add(h);
-  Shard &s = *shards_[shard % shards_.size()];
+  return key;
+}
+
+void Metrics::observe_locked(Shard &s, Instrument inst, const GenAILabels &l, std::string &key,
+                             size_t base_len, std::string_view extra_name,
+                             std::string_view extra_value, double v) {
+  key.resize(base_len);
+  key.append(extra_value);
   const auto &bounds = buckets_of(inst);
-  std::lock_guard lock(s.mu);
-  auto [it, fresh] = s.series[inst].try_emplace(std::move(key));
-  Series &series = it->second;
-  if (fresh) {
+  auto &map = s.series[inst];
+  auto it = map.find(key);
+  if (it == map.end()) {
+    Series series;
     series.counts.assign(bounds.size() + 1, 0);
+    std::string_view response_model = l.response_model.empty() ? "unknown" : l.response_model;
     series.labels = {{"gen_ai_operation_name", std::string(l.operation)},
                      {"gen_ai_original_model", std::string(l.original_model)},
                      {"gen_ai_provider_name", std::string(l.provider)},
@@ -156,11 +161,45 @@ void Metrics::observe(size_t shard, Instrument inst, const GenAILabels &l,
     for (size_t i = 0; i < header_attributes_.size() && i < l.header_values.size(); ++i)
       series.labels.emplace_back(header_attributes_[i].label, l.header_values[i]);
     std::sort(series.labels.begin(), series.labels.end());
+    it = map.emplace(key, std::move(series)).first;
   }
-  size_t b = std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin();
+  Series &series = it->second;
+  size_t b = static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin());
   series.counts[b] += 1;
   series.sum += v;
   series.count += 1;
+}
+
+void Metrics::observe(size_t shard, Instrument inst, const GenAILabels &l,
+                      std::string_view extra_name, std::string_view extra_value, double v) {
+  std::string key = base_key(l);
+  size_t base_len = key.size();
+  Shard &s = *shards_[shard % shards_.size()];
+  std::lock_guard lock(s.mu);
+  observe_locked(s, inst, l, key, base_len, extra_name, extra_value, v);
+}
+
+void Metrics::record_completion(size_t shard, const GenAILabels &l, const Completion &c) {
+  std::string key = base_key(l);
+  size_t base_len = key.size();
+  Shard &s = *shards_[shard % shards_.size()];
+  std::lock_guard lock(s.mu);
+  observe_locked(s, kDuration, l, key, base_len, c.failed ? "error_type" : "",
+                 c.failed ? "_OTHER" : "", c.seconds);
+  if (c.usage) {
+    auto rec = [&](std::string_view type, const std::optional<uint64_t> &v) {
+      if (v)
+        observe_locked(s, kTokens, l, key, base_len, "gen_ai_token_type", type,
+                       static_cast<double>(*v));
+    };
+    rec("input", c.usage->input);
+    rec("cached_input", c.usage->cached_input);
+    rec("cache_creation_input", c.usage->cache_creation_input);
+    rec("output", c.usage->output);
+    rec("reasoning", c.usage->reasoning);
+  }
+  if (c.ttft) observe_locked(s, kTtft, l, key, base_len, "", "", *c.ttft);
+  if (c.tpot) observe_locked(s, kTpot, l, key, base_len, "", "", *c.tpot);
 }
 
 void Metrics::record_request(size_t shard, const GenAILabels &l, double seconds, bool failed) {

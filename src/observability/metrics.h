@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -68,6 +69,15 @@ public:
   void record_time_to_first_token(size_t shard, const GenAILabels &l, double seconds);
   void record_time_per_output_token(size_t shard, const GenAILabels &l, double seconds);
 
+  // Everything a finished request records, under one lock and one label key.
+  struct Completion {
+    double seconds = 0;
+    bool failed = false;
+    const pipeline::TokenUsage *usage = nullptr; // successes only
+    std::optional<double> ttft, tpot;            // streams only
+  };
+  void record_completion(size_t shard, const GenAILabels &l, const Completion &c);
+
   HealthCounters &health() { return health_; }
   const std::vector<HeaderAttribute> &header_attributes() const { return header_attributes_; }
 
@@ -94,6 +104,11 @@ private:
   };
   void observe(size_t shard, Instrument inst, const GenAILabels &l, std::string_view extra_name,
                std::string_view extra_value, double v);
+  static std::string base_key(const GenAILabels &l);
+  // REQUIRES: the shard's mutex is held.
+  void observe_locked(Shard &s, Instrument inst, const GenAILabels &l, std::string &key,
+                      size_t base_len, std::string_view extra_name, std::string_view extra_value,
+                      double v);
 
   std::vector<HeaderAttribute> header_attributes_;
   std::vector<std::unique_ptr<Shard>> shards_;

@@ -79,11 +79,10 @@ std::string_view signed_headers(std::string_view session_token) {
 }
 
 std::string to_hex(const unsigned char *p, size_t n) {
-  std::string out;
-  out.reserve(n * 2);
+  std::string out(n * 2, '\0');
   for (size_t i = 0; i < n; ++i) {
-    out += kLowerHex[p[i] >> 4];
-    out += kLowerHex[p[i] & 15];
+    out[2 * i] = kLowerHex[p[i] >> 4];
+    out[2 * i + 1] = kLowerHex[p[i] & 15];
   }
   return out;
 }
@@ -361,13 +360,15 @@ std::string amz_date(int64_t t) {
 std::string uri_encode(std::string_view s, bool keep_slash) {
   std::string out;
   out.reserve(s.size() + s.size() / 4);
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (is_unreserved(c) || (keep_slash && c == '/'))
-      out += ch;
-    else
-      append_pct(out, c);
+  size_t run = 0; // characters kept as they are go in whole runs
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (is_unreserved(c) || (keep_slash && c == '/')) continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    append_pct(out, c);
   }
+  out.append(s.data() + run, s.size() - run);
   return out;
 }
 

@@ -128,7 +128,9 @@ struct RequestRecord {
 };
 
 void log_request(const RequestRecord &r) {
-  std::string o = "{\"time\":\"";
+  std::string o;
+  o.reserve(1024);
+  o += "{\"time\":\"";
   auto now = std::chrono::system_clock::now();
   auto t = std::chrono::system_clock::to_time_t(now);
   auto ms =
@@ -233,16 +235,19 @@ void observe_request(const RequestRecord &r, size_t shard, const Shared &shared)
   l.response_model = r.response_model;
   l.header_values = r.metric_header_values;
   bool failed = r.status >= 400 || r.status == 0 || !r.error.empty();
-  if (shared.opts->metrics) m.record_request(shard, l, seconds, failed);
-  if (!failed && shared.opts->metrics) {
-    m.record_tokens(shard, l, r.usage);
-    if (r.stream && r.first_byte) {
-      double ttft = std::chrono::duration<double>(*r.first_byte - r.start).count();
-      m.record_time_to_first_token(shard, l, ttft);
-      if (r.usage.output && *r.usage.output > 1)
-        m.record_time_per_output_token(shard, l,
-                                       (seconds - ttft) / static_cast<double>(*r.usage.output - 1));
+  if (shared.opts->metrics) {
+    observability::Metrics::Completion c;
+    c.seconds = seconds;
+    c.failed = failed;
+    if (!failed) {
+      c.usage = &r.usage;
+      if (r.stream && r.first_byte) {
+        c.ttft = std::chrono::duration<double>(*r.first_byte - r.start).count();
+        if (r.usage.output && *r.usage.output > 1)
+          c.tpot = (seconds - *c.ttft) / static_cast<double>(*r.usage.output - 1);
+      }
     }
+    m.record_completion(shard, l, c);
   }
   if (shared.exporter && !r.trace.trace_id.empty()) {
     observability::Span span;
@@ -1423,6 +1428,7 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
   workers[0]->io.run();
   for (auto &t : threads)
     t.join();
+  flush_access_log();
   return 0;
 }
 

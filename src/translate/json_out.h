@@ -22,10 +22,12 @@ public:
   JsonOut &begin_array() { return open('['); }
   JsonOut &end_array() { return close(']'); }
 
+  // REQUIRES: `k` needs no escaping (keys are the formats' own field names).
   JsonOut &key(std::string_view k) {
     comma();
-    json::append_quoted(out_, k);
-    out_ += ':';
+    out_ += '"';
+    out_.append(k);
+    out_.append("\":", 2);
     after_key_ = true;
     return *this;
   }
