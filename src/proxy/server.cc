@@ -24,6 +24,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <charconv>
 #include <csignal>
 #include <random>
 #include <span>
@@ -131,16 +132,24 @@ void log_request(const RequestRecord &r) {
   std::string o;
   o.reserve(1024);
   o += "{\"time\":\"";
+  // The date and time to the second are formatted once a second per thread.
   auto now = std::chrono::system_clock::now();
   auto t = std::chrono::system_clock::to_time_t(now);
   auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char tbuf[96];
-  std::snprintf(tbuf, sizeof tbuf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  o += tbuf;
+  thread_local std::time_t cached_second = -1;
+  thread_local char cached_text[32];
+  if (t != cached_second) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::snprintf(cached_text, sizeof cached_text, "%04d-%02d-%02dT%02d:%02d:%02d",
+                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached_second = t;
+  }
+  o += cached_text;
+  char msbuf[8] = {'.', static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
+                   static_cast<char>('0' + ms % 10), 'Z', 0};
+  o += msbuf;
   o += "\",\"request_id\":";
   json::append_quoted(o, r.request_id);
   o += ",\"method\":";
@@ -150,9 +159,9 @@ void log_request(const RequestRecord &r) {
   o += ",\"status\":" + std::to_string(r.status);
   auto dur = std::chrono::duration<double, std::milli>(Clock::now() - r.start).count();
   char dbuf[32];
-  std::snprintf(dbuf, sizeof dbuf, "%.3f", dur);
+  auto dr = std::to_chars(dbuf, dbuf + sizeof dbuf, dur, std::chars_format::fixed, 3);
   o += ",\"duration_ms\":";
-  o += dbuf;
+  o.append(dbuf, static_cast<size_t>(dr.ptr - dbuf));
   auto str = [&](const char *k, const std::string &v) {
     if (v.empty()) return;
     o += ",\"";
