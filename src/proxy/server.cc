@@ -138,7 +138,7 @@ void log_request(const RequestRecord &r) {
   auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   thread_local std::time_t cached_second = -1;
-  thread_local char cached_text[32];
+  thread_local char cached_text[64];
   if (t != cached_second) {
     std::tm tm{};
     gmtime_r(&t, &tm);
