@@ -308,6 +308,11 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
       }
       if (p.type == "AWSCredentials") {
         cb.aws_region = p.aws_region;
+        std::string_view host = cb.host_header;
+        if (!host.empty() && host.front() != '[')
+          host = host.substr(0, host.rfind(':') == std::string_view::npos ? host.size()
+                                                                           : host.rfind(':'));
+        cb.aws_signing_region = providers::bedrock_region_from_host(host, p.aws_region);
         if (p.aws_credentials_secret) {
           std::string field = "spec.awsCredentials.credentialsFile.secretRef";
           if (auto v = secret_value(*p.aws_credentials_secret, field, "credentials")) {

@@ -54,7 +54,8 @@ struct CompiledBackend {
   std::string api_key; // APIKey, AzureAPIKey, AnthropicAPIKey
   // AWSCredentials: static credentials from the Secret, else the environment at request time.
   std::optional<providers::AwsCredentials> aws_credentials;
-  std::string aws_region; // the configured region, corrected from the host when signing
+  std::string aws_region;         // the configured region
+  std::string aws_signing_region; // that region corrected from the host, as upstream signs
   // AzureCredentials: client credentials against Entra ID.
   std::string azure_tenant_id, azure_client_id, azure_client_secret;
   // GCPCredentials: a service account key; `gcp_problem` says why it is unusable, if it is.

@@ -458,15 +458,10 @@ SigV4Headers sign_sigv4(const SigV4Request &req, const AwsCredentials &creds) {
   out.security_token = std::string(trim(creds.session_token));
   out.content_sha256 = sha256_hex(req.payload);
   std::string_view date = std::string_view(out.amz_date).substr(0, 8);
-  std::string scope = std::string(date) + "/" + std::string(req.region) + "/" +
-                      std::string(req.service) + "/aws4_request";
-  std::string creq = canonical_request(req, creds, out.amz_date, out.content_sha256);
-  std::string string_to_sign =
-      "AWS4-HMAC-SHA256\n" + out.amz_date + "\n" + scope + "\n" + sha256_hex(creq);
-  // The signing key depends only on the secret, the day, the region and the service: derived
-  // once per thread and day, not four HMACs per request.
+  // The signing key and the credential scope depend only on the secret, the day, the region and
+  // the service: derived once per thread and day, not four HMACs per request.
   struct KeyCache {
-    std::string secret, date, region, service, key;
+    std::string secret, date, region, service, key, scope;
   };
   thread_local KeyCache cache;
   if (cache.key.empty() || cache.secret != creds.secret_access_key || cache.date != date ||
@@ -475,16 +470,27 @@ SigV4Headers sign_sigv4(const SigV4Request &req, const AwsCredentials &creds) {
     key = hmac_sha256(key, req.region);
     key = hmac_sha256(key, req.service);
     key = hmac_sha256(key, "aws4_request");
-    cache = KeyCache{creds.secret_access_key, std::string(date), std::string(req.region),
-                     std::string(req.service), std::move(key)};
+    std::string scope = std::string(date) + "/" + std::string(req.region) + "/" +
+                        std::string(req.service) + "/aws4_request";
+    cache = KeyCache{creds.secret_access_key, std::string(date),  std::string(req.region),
+                     std::string(req.service), std::move(key),     std::move(scope)};
   }
-  const std::string &key = cache.key;
-  std::string sig = hmac_sha256(key, string_to_sign);
+  const std::string &scope = cache.scope;
+  std::string creq = canonical_request(req, creds, out.amz_date, out.content_sha256);
+  unsigned char creq_hash[32];
+  if (!sha256_raw({creq}, creq_hash)) return out;
+  thread_local std::string string_to_sign;
+  string_to_sign.clear();
+  string_to_sign.append("AWS4-HMAC-SHA256\n").append(out.amz_date).append("\n");
+  string_to_sign.append(scope).append("\n").append(to_hex(creq_hash, 32));
+  std::string sig = hmac_sha256(cache.key, string_to_sign);
   if (sig.size() != 32 || out.content_sha256.empty()) return out;
-  out.authorization =
-      "AWS4-HMAC-SHA256 Credential=" + creds.access_key_id + "/" + scope +
-      ", SignedHeaders=" + std::string(signed_headers(out.security_token)) +
-      ", Signature=" + to_hex(reinterpret_cast<const unsigned char *>(sig.data()), 32);
+  std::string_view headers = signed_headers(out.security_token);
+  out.authorization.reserve(96 + creds.access_key_id.size() + scope.size() + headers.size());
+  out.authorization.append("AWS4-HMAC-SHA256 Credential=").append(creds.access_key_id);
+  out.authorization.append("/").append(scope).append(", SignedHeaders=").append(headers);
+  out.authorization.append(", Signature=")
+      .append(to_hex(reinterpret_cast<const unsigned char *>(sig.data()), 32));
   return out;
 }
 

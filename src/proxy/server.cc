@@ -742,8 +742,13 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
     } else if (at == "AnthropicAPIKey") {
       extra.emplace_back("x-api-key", backend.api_key);
     } else if (at == "AWSCredentials") {
-      auto creds = backend.aws_credentials ? backend.aws_credentials
-                                           : providers::aws_credentials_from_env();
+      std::optional<providers::AwsCredentials> env_creds;
+      const providers::AwsCredentials *creds =
+          backend.aws_credentials ? &*backend.aws_credentials : nullptr;
+      if (!creds) {
+        env_creds = providers::aws_credentials_from_env();
+        if (env_creds) creds = &*env_creds;
+      }
       if (!creds) {
         rec.error = "no AWS credentials";
         co_return co_await reply(
@@ -759,9 +764,7 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
       sr.host = backend.host_header;
       sr.path = path;
       sr.payload = send_body;
-      std::string region = providers::bedrock_region_from_host(
-          pipeline::host_without_port(backend.host_header), backend.aws_region);
-      sr.region = region;
+      sr.region = backend.aws_signing_region;
       sr.unix_time = unix_now();
       auto signed_headers = providers::sign_sigv4(sr, *creds);
       auth = std::move(signed_headers.authorization);
