@@ -233,6 +233,24 @@ import re,sys; v=sys.argv[1]; m=re.match(r'([0-9.]+)(us|ms|s)',v)
 n=float(m.group(1)); print(round(n*{'us':1,'ms':1000,'s':1e6}[m.group(2)],1))" "$1"
 }
 
+# ab URL_A URL_B → "median(B/A) min max" over ROUNDS alternating runs: interleaving cancels the
+# drift of a shared machine that separate runs minutes apart pick up.
+ROUNDS=${ROUNDS:-5}
+ab() {
+  python3 - "$1" "$2" "$ROUNDS" "$DURATION" "$work/post.lua" <<'EOP'
+import subprocess, sys, statistics
+a, b, rounds, dur, lua = sys.argv[1], sys.argv[2], int(sys.argv[3]), max(2, int(sys.argv[4]) // 2), sys.argv[5]
+def rps(url):
+    out = subprocess.run(['wrk', '-t1', '-c64', f'-d{dur}s', '-s', lua, url], capture_output=True, text=True).stdout
+    return float([l.split()[1] for l in out.splitlines() if l.startswith('Requests/sec')][0])
+ratios = []
+for i in range(rounds):
+    ra, rb = rps(a), rps(b)
+    ratios.append(rb / ra)
+print(f"{statistics.median(ratios):.2f} {min(ratios):.2f} {max(ratios):.2f}")
+EOP
+}
+
 printf '\n%-8s %6s %12s %10s %10s\n' target conns req/s p50_us p99_us
 declare -A R
 for c in 64 1; do
@@ -253,7 +271,8 @@ curl -sf -o /dev/null -X POST "http://127.0.0.1:$GWBR/v1/chat/completions" \
   { echo "aigw (Bedrock) did not answer"; exit 1; }
 read -r br_rps br_p50 br_p99 < <(run aigw-bedrock "http://127.0.0.1:$GWBR/v1/chat/completions" 64)
 printf '%-8s %6s %12s %10s %10s   (aigw translating to Bedrock Converse, SigV4-signed)\n' aigw+brk 64 "$br_rps" "$br_p50" "$br_p99"
-python3 -c "import sys; print(f'64 connections: aigw OpenAI->Bedrock / OpenAI passthrough = {float(sys.argv[1])/float(sys.argv[2]):.2f}x  (bar >= 0.80x)')" "$br_rps" "$(cut -d' ' -f1 <<<"${R[aigw,64]}")"
+read -r br_med br_min br_max < <(ab "http://127.0.0.1:$GW/v1/chat/completions" "http://127.0.0.1:$GWBR/v1/chat/completions")
+echo "64 connections: aigw OpenAI->Bedrock / OpenAI passthrough = ${br_med}x median of $ROUNDS interleaved rounds (${br_min}-${br_max})  (bar >= 0.80x)"
 
 read -r off_rps off_p50 off_p99 < <(run obs-off "http://127.0.0.1:$GWOFF/v1/chat/completions" 64)
 read -r on_rps on_p50 on_p99 < <(run obs-on "http://127.0.0.1:$GWON/v1/chat/completions" 64)
@@ -261,7 +280,10 @@ read -r all_rps all_p50 all_p99 < <(run obs-all "http://127.0.0.1:$GWALL/v1/chat
 printf '%-8s %6s %12s %10s %10s   (no metrics, no access log)\n' obs-off 64 "$off_rps" "$off_p50" "$off_p99"
 printf '%-8s %6s %12s %10s %10s   (metrics + access log to a file)\n' obs-on 64 "$on_rps" "$on_p50" "$on_p99"
 printf '%-8s %6s %12s %10s %10s   (metrics + access log + OTLP tracing)\n' obs-all 64 "$all_rps" "$all_p50" "$all_p99"
-python3 -c "import sys; o,n,a=map(float,sys.argv[1:]); print(f'64 connections: metrics+access log / off = {n/o:.2f}x (bar >= 0.90x); with tracing too = {a/o:.2f}x')" "$off_rps" "$on_rps" "$all_rps"
+read -r on_med on_min on_max < <(ab "http://127.0.0.1:$GWOFF/v1/chat/completions" "http://127.0.0.1:$GWON/v1/chat/completions")
+read -r all_med all_min all_max < <(ab "http://127.0.0.1:$GWOFF/v1/chat/completions" "http://127.0.0.1:$GWALL/v1/chat/completions")
+echo "64 connections: metrics+access log / off = ${on_med}x median of $ROUNDS interleaved rounds (${on_min}-${on_max})  (bar >= 0.90x)"
+echo "64 connections: metrics+access log+tracing / off = ${all_med}x (${all_min}-${all_max})"
 
 read -r rl_rps rl_p50 rl_p99 < <(run aigw-limit "http://127.0.0.1:$GWRL/v1/chat/completions" 64)
 printf '%-8s %6s %12s %10s %10s   (aigw with an in-memory token budget per tenant)\n' aigw+rl 64 "$rl_rps" "$rl_p50" "$rl_p99"
