@@ -3,7 +3,10 @@
 
 #include "control/autoconfig.h"
 #include "control/config_store.h"
+#include "control/env_expand.h"
 #include "control/loader.h"
+
+#include <yaml-cpp/yaml.h>
 
 #include <spdlog/spdlog.h>
 
@@ -58,6 +61,33 @@ int validate(const std::string &config_path) {
     std::cout << "warning: " << w << "\n";
   for (const auto &e : loaded.diag.errors())
     std::cout << "error: " << e << "\n";
+  // Every resource's status, as upstream's controller would set its Accepted condition: an
+  // error naming the resource makes it NotAccepted with that reason.
+  if (auto text = control::read_config_source(config_path)) {
+    try {
+      for (const auto &doc : YAML::LoadAll(control::expand_env(*text, env, nullptr))) {
+        if (!doc.IsMap() || !doc["kind"] || !doc["metadata"] || !doc["metadata"]["name"]) continue;
+        std::string kind = doc["kind"].as<std::string>("");
+        std::string ns = doc["metadata"]["namespace"]
+                             ? doc["metadata"]["namespace"].as<std::string>("default")
+                             : "default";
+        std::string id = kind + " " + ns + "/" + doc["metadata"]["name"].as<std::string>("");
+        std::vector<std::string> reasons;
+        for (const auto &e : loaded.diag.errors())
+          if (e.rfind(id + ":", 0) == 0) reasons.push_back(e.substr(id.size() + 2));
+        bool skipped = false;
+        for (const auto &w : loaded.diag.warnings())
+          if (w.rfind(id + ": kind " + kind + " is not supported", 0) == 0) skipped = true;
+        std::cout << id << ": "
+                  << (!reasons.empty() ? "NotAccepted" : skipped ? "Ignored" : "Accepted");
+        for (size_t i = 0; i < reasons.size(); ++i)
+          std::cout << (i ? "; " : " (") << reasons[i];
+        std::cout << (reasons.empty() ? "" : ")") << "\n";
+      }
+    } catch (const YAML::Exception &) {
+      // The parse error is among the diagnostics already.
+    }
+  }
   if (!loaded.snapshot) {
     std::cout << config_path << ": invalid (" << loaded.diag.errors().size() << " error(s))\n";
     return 1;
