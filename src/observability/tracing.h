@@ -82,6 +82,30 @@ struct SpanFacts {
 // Fills the span's name, kind and attributes from the facts, per the configured convention.
 void describe_span(Span &span, const SpanFacts &facts, const TracingConfig &cfg);
 
+// SpanFacts that own their text, so describing the span can wait for the exporter's thread.
+struct OwnedSpanFacts {
+  std::string operation, provider, request_model, response_model, request_body, response_body;
+  pipeline::TokenUsage usage;
+  int status = 0;
+  std::string error;
+  std::vector<std::pair<std::string, std::string>> header_attributes;
+
+  SpanFacts view() const {
+    SpanFacts f;
+    f.operation = operation;
+    f.provider = provider;
+    f.request_model = request_model;
+    f.response_model = response_model;
+    f.request_body = request_body;
+    f.response_body = response_body;
+    f.usage = usage;
+    f.status = status;
+    f.error = error;
+    f.header_attributes = header_attributes;
+    return f;
+  }
+};
+
 // The OTLP/HTTP JSON body (ExportTraceServiceRequest) for a batch of spans.
 std::string encode_otlp_json(const std::vector<Span> &spans, std::string_view service_name);
 

@@ -62,7 +62,7 @@ SpanExporter::~SpanExporter() {
   if (thread_.joinable()) thread_.join();
 }
 
-void SpanExporter::submit(observability::Span span) {
+void SpanExporter::submit(observability::Span span, observability::OwnedSpanFacts facts) {
   bool wake = false;
   {
     std::lock_guard lock(mu_);
@@ -70,7 +70,7 @@ void SpanExporter::submit(observability::Span span) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    queue_.push_back(std::move(span));
+    queue_.emplace_back(std::move(span), std::move(facts));
     wake = queue_.size() >= kMaxBatch;
   }
   if (wake) cv_.notify_one();
@@ -86,10 +86,15 @@ void SpanExporter::run() {
                    [&] { return stop_ || queue_.size() >= kMaxBatch; });
       stopping = stop_;
       while (!queue_.empty() && batch.size() < kMaxBatch) {
-        batch.push_back(std::move(queue_.front()));
+        auto &[span, facts] = queue_.front();
+        batch.push_back(std::move(span));
+        facts_.push_back(std::move(facts));
         queue_.pop_front();
       }
     }
+    for (size_t i = 0; i < batch.size(); ++i)
+      observability::describe_span(batch[i], facts_[i].view(), cfg_);
+    facts_.clear();
     if (!batch.empty()) {
       std::string body = observability::encode_otlp_json(batch, cfg_.service_name);
       if (post(body))

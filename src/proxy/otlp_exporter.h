@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace aigw::proxy {
 
@@ -19,7 +20,9 @@ public:
   explicit SpanExporter(observability::TracingConfig cfg);
   ~SpanExporter(); // exports what is queued, then stops
 
-  void submit(observability::Span span);
+  // `span` carries ids and times; its name and attributes are described from `facts` on the
+  // exporter's thread, off the request path.
+  void submit(observability::Span span, observability::OwnedSpanFacts facts);
 
   uint64_t exported() const { return exported_.load(); }
   uint64_t dropped() const { return dropped_.load(); }
@@ -35,8 +38,9 @@ private:
   observability::TracingConfig cfg_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<observability::Span> queue_;
+  std::deque<std::pair<observability::Span, observability::OwnedSpanFacts>> queue_;
   bool stop_ = false;
+  std::vector<observability::OwnedSpanFacts> facts_; // the exporter thread's batch
   std::atomic<uint64_t> exported_{0}, dropped_{0}, failed_{0};
   std::thread thread_;
 };

@@ -265,12 +265,12 @@ void observe_request(const RequestRecord &r, size_t shard, const Shared &shared)
     if (r.parent) span.parent_span_id = r.parent->span_id;
     span.start_unix_nano = unix_nanos(r.start);
     span.end_unix_nano = unix_nanos(end);
-    observability::SpanFacts f;
-    f.operation = r.operation;
-    f.provider = l.provider;
-    f.request_model = l.request_model;
+    observability::OwnedSpanFacts f;
+    f.operation = std::string(r.operation);
+    f.provider = std::string(l.provider);
+    f.request_model = std::string(l.request_model);
     f.response_model = r.response_model;
-    f.request_body = r.request_body;
+    f.request_body = std::string(r.request_body);
     f.response_body = r.response_body;
     f.usage = r.usage;
     f.status = r.status;
@@ -278,8 +278,7 @@ void observe_request(const RequestRecord &r, size_t shard, const Shared &shared)
     for (const auto &[header, attr] : shared.tracing->header_attributes)
       if (header == "agent-session-id" && !r.session_id.empty())
         f.header_attributes.emplace_back(attr, r.session_id);
-    observability::describe_span(span, f, *shared.tracing);
-    shared.exporter->submit(std::move(span));
+    shared.exporter->submit(std::move(span), std::move(f));
   }
 }
 
