@@ -63,6 +63,26 @@ std::vector<LLMRequestCost> decode_costs(const Field &costs) {
   return out;
 }
 
+// RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS(Z|offset); seconds precision is enough here.
+std::optional<int64_t> decode_created_at(const Field &f, std::string &text) {
+  auto t = f.str();
+  if (!t) return std::nullopt;
+  text = *t;
+  int y, mo, d, h, mi, s;
+  if (std::sscanf(t->c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &s) == 6) {
+    std::tm tm{};
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = s;
+    return static_cast<int64_t>(timegm(&tm));
+  }
+  f.fail("must be an RFC 3339 date-time, got \"" + *t + "\"");
+  return std::nullopt;
+}
+
 void decode_route(const Field &doc, const ObjectMeta &meta, Resources &out) {
   AIGatewayRoute r;
   r.meta = meta;
@@ -136,32 +156,25 @@ void decode_route(const Field &doc, const ObjectMeta &meta, Resources &out) {
       rule.backend_refs.push_back(std::move(ref));
     }
     if (auto t = rf["timeouts"]["request"].str()) {
+      rule.timeout_text = *t;
       if (auto d = parse_duration(*t)) {
         rule.request_timeout = *d;
       } else {
         rf["timeouts"]["request"].fail("must be a duration like \"60s\", got \"" + *t + "\"");
       }
     }
+    rule.models_owned_by = rf["modelsOwnedBy"].str();
+    if (rf["modelsCreatedAt"].present())
+      rule.models_created_at = decode_created_at(rf["modelsCreatedAt"], rule.models_created_at_text);
     r.rules.push_back(std::move(rule));
   }
 
   r.llm_request_costs = decode_costs(spec["llmRequestCosts"]);
+  // Accepted at the spec level too (older examples put them there); rules override.
   if (auto o = spec["modelsOwnedBy"].str()) r.models_owned_by = *o;
-  if (auto t = spec["modelsCreatedAt"].str()) {
-    // RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS(Z|offset); seconds precision is enough here.
-    int y, mo, d, h, mi, s;
-    if (std::sscanf(t->c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &s) == 6) {
-      std::tm tm{};
-      tm.tm_year = y - 1900;
-      tm.tm_mon = mo - 1;
-      tm.tm_mday = d;
-      tm.tm_hour = h;
-      tm.tm_min = mi;
-      tm.tm_sec = s;
-      r.models_created_at = static_cast<int64_t>(timegm(&tm));
-    } else {
-      spec["modelsCreatedAt"].fail("must be an RFC 3339 date-time, got \"" + *t + "\"");
-    }
+  if (spec["modelsCreatedAt"].present()) {
+    std::string text;
+    r.models_created_at = decode_created_at(spec["modelsCreatedAt"], text);
   }
   out.routes.push_back(std::move(r));
 }

@@ -49,6 +49,10 @@ struct RouteRule {
   std::vector<RouteBackendRef> backend_refs;
   size_t skipped_refs = 0;                          // refs of kinds not served yet (InferencePool)
   std::chrono::milliseconds request_timeout{60000}; // upstream's default when unset
+  std::optional<std::string> timeout_text;          // timeouts.request as written
+  std::optional<std::string> models_owned_by;       // default "Envoy AI Gateway"
+  std::optional<int64_t> models_created_at;         // unix seconds; default: creation time
+  std::string models_created_at_text;               // as written
 };
 
 struct LLMRequestCost {

@@ -5,6 +5,7 @@
 #include "control/config_store.h"
 #include "control/env_expand.h"
 #include "control/loader.h"
+#include "control/translate.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -94,6 +95,26 @@ int validate(const std::string &config_path) {
   }
   std::cout << config_path << ": valid (" << loaded.snapshot->rules.size() << " rule(s), "
             << loaded.snapshot->models.size() << " declared model(s))\n";
+  return 0;
+}
+
+int translate(const std::vector<std::string> &paths) {
+  std::string text;
+  for (const auto &p : paths) {
+    auto t = control::read_config_source(p);
+    if (!t) {
+      std::cerr << "error: " << t.error().message << "\n";
+      return 1;
+    }
+    text += *t;
+    text += "\n---\n";
+  }
+  auto out = control::translate_config(text, control::process_env());
+  if (!out) {
+    std::cerr << "error translating:\n" << out.error().message << "\n";
+    return 1;
+  }
+  std::cout << *out;
   return 0;
 }
 

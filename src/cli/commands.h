@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace aigw::cli {
 
@@ -18,5 +19,7 @@ int run(const RunOptions &opts);
 int validate(const std::string &config_path);
 // Prints the configuration generated from the environment (what `aigw run` with no file uses).
 int print_autoconfig();
+// `aigw translate`: prints the Envoy Gateway resources for the configuration files.
+int translate(const std::vector<std::string> &paths);
 
 } // namespace aigw::cli

@@ -51,6 +51,12 @@ int main(int argc, char **argv) {
       app.add_subcommand("validate", "check a configuration file and print every problem");
   validate->add_option("config", validate_path, "configuration file")->required();
 
+  std::vector<std::string> translate_paths;
+  auto *translate = app.add_subcommand(
+      "translate", "print the Envoy Gateway resources upstream's controller would apply");
+  translate->add_option("config", translate_paths, "configuration files or directories")
+      ->required();
+
   auto *autoconfig =
       app.add_subcommand("autoconfig", "print the configuration built from the environment");
   auto *version = app.add_subcommand("version", "print the version");
@@ -64,6 +70,7 @@ int main(int argc, char **argv) {
   }
   if (*validate) return aigw::cli::validate(validate_path);
   if (*autoconfig) return aigw::cli::print_autoconfig();
+  if (*translate) return aigw::cli::translate(translate_paths);
   if (*run) {
     run_opts.server.access_log = !no_access_log;
     run_opts.server.metrics = !no_metrics;

@@ -542,8 +542,10 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
             for (const auto &hn : r.hostnames)
               hosts += hn + ",";
             if (seen_models.insert({hm.value, hosts}).second)
-              snap->models.push_back({hm.value, r.models_created_at.value_or(opts.now_unix),
-                                      r.models_owned_by, r.hostnames});
+              snap->models.push_back(
+                  {hm.value,
+                   rule.models_created_at.value_or(r.models_created_at.value_or(opts.now_unix)),
+                   rule.models_owned_by.value_or(r.models_owned_by), r.hostnames});
           }
           group.push_back(std::move(chm));
         }
