@@ -6,6 +6,7 @@
 
 #include <simdjson.h>
 
+#include <cstring>
 #include <random>
 #include <thread>
 
@@ -211,6 +212,15 @@ Result<TracingConfig> tracing_config_from_env(const Getenv &getenv) {
     c.endpoint += "/v1/traces";
   }
   if (c.endpoint.empty()) return c;
+  auto protocol = getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
+  if (!protocol || protocol->empty()) protocol = getenv("OTEL_EXPORTER_OTLP_PROTOCOL");
+  if (protocol && !protocol->empty()) {
+    if (*protocol == "http/json")
+      c.json = true;
+    else if (*protocol != "http/protobuf")
+      return Error::config("OTEL_EXPORTER_OTLP_PROTOCOL: \"" + *protocol +
+                           "\" is not supported; use http/protobuf (the default) or http/json");
+  }
   auto hdrs = getenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
   if (!hdrs) hdrs = getenv("OTEL_EXPORTER_OTLP_HEADERS");
   if (hdrs) c.headers = parse_pairs(*hdrs, '=');
@@ -360,6 +370,101 @@ std::string encode_otlp_json(const std::vector<Span> &spans, std::string_view se
   }
   o += "]}]}]}";
   return o;
+}
+
+namespace {
+
+// Protocol buffers wire format, just what ExportTraceServiceRequest needs.
+void put_varint(std::string &o, uint64_t v) {
+  while (v >= 0x80) {
+    o += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  o += static_cast<char>(v);
+}
+void put_tag(std::string &o, uint32_t field, uint32_t wire) { put_varint(o, (field << 3) | wire); }
+void put_bytes(std::string &o, uint32_t field, std::string_view b) {
+  put_tag(o, field, 2);
+  put_varint(o, b.size());
+  o.append(b);
+}
+void put_fixed64(std::string &o, uint32_t field, uint64_t v) {
+  put_tag(o, field, 1);
+  for (int i = 0; i < 8; ++i)
+    o += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+std::string hex_to_bytes(std::string_view hex) {
+  std::string out;
+  auto val = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out += static_cast<char>(val(hex[i]) * 16 + val(hex[i + 1]));
+  return out;
+}
+std::string any_value(const AttrValue &v) {
+  std::string o;
+  std::visit(
+      [&](const auto &x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          put_bytes(o, 1, x);
+        } else if constexpr (std::is_same_v<T, bool>) {
+          put_tag(o, 2, 0);
+          put_varint(o, x ? 1 : 0);
+        } else if constexpr (std::is_same_v<T, int64_t>) {
+          put_tag(o, 3, 0);
+          put_varint(o, static_cast<uint64_t>(x));
+        } else {
+          put_tag(o, 4, 1);
+          uint64_t bits;
+          std::memcpy(&bits, &x, 8);
+          for (int i = 0; i < 8; ++i)
+            o += static_cast<char>((bits >> (8 * i)) & 0xff);
+        }
+      },
+      v);
+  return o;
+}
+std::string key_value(std::string_view key, const AttrValue &v) {
+  std::string o;
+  put_bytes(o, 1, key);
+  put_bytes(o, 2, any_value(v));
+  return o;
+}
+
+} // namespace
+
+std::string encode_otlp_protobuf(const std::vector<Span> &spans, std::string_view service_name) {
+  std::string scope_spans;
+  std::string scope;
+  put_bytes(scope, 1, "aigw");
+  put_bytes(scope_spans, 1, scope); // ScopeSpans.scope
+  for (const auto &s : spans) {
+    std::string span;
+    put_bytes(span, 1, hex_to_bytes(s.trace_id));
+    put_bytes(span, 2, hex_to_bytes(s.span_id));
+    if (!s.parent_span_id.empty()) put_bytes(span, 4, hex_to_bytes(s.parent_span_id));
+    put_bytes(span, 5, s.name);
+    put_tag(span, 6, 0);
+    put_varint(span, static_cast<uint64_t>(s.kind));
+    put_fixed64(span, 7, s.start_unix_nano);
+    put_fixed64(span, 8, s.end_unix_nano);
+    for (const auto &[k, v] : s.attributes)
+      put_bytes(span, 9, key_value(k, v));
+    std::string status;
+    if (s.error) put_bytes(status, 2, s.error_message);
+    put_tag(status, 3, 0);
+    put_varint(status, s.error ? 2 : 1);
+    put_bytes(span, 15, status);
+    put_bytes(scope_spans, 2, span); // ScopeSpans.spans
+  }
+  std::string resource;
+  put_bytes(resource, 1, key_value("service.name", std::string(service_name)));
+  std::string resource_spans;
+  put_bytes(resource_spans, 1, resource);
+  put_bytes(resource_spans, 2, scope_spans);
+  std::string out;
+  put_bytes(out, 1, resource_spans);
+  return out;
 }
 
 } // namespace aigw::observability

@@ -50,6 +50,7 @@ struct TracingConfig {
   std::string endpoint;                                  // full URL of the traces endpoint
   std::vector<std::pair<std::string, std::string>> headers; // OTEL_EXPORTER_OTLP_[TRACES_]HEADERS
   std::string service_name = "ai-gateway";
+  bool json = false; // OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL=http/json; default http/protobuf
   Semconv semconv = Semconv::kOpenInference;
   // Request headers copied into span attributes ("agent-session-id:session.id" by default).
   std::vector<std::pair<std::string, std::string>> header_attributes;
@@ -108,5 +109,7 @@ struct OwnedSpanFacts {
 
 // The OTLP/HTTP JSON body (ExportTraceServiceRequest) for a batch of spans.
 std::string encode_otlp_json(const std::vector<Span> &spans, std::string_view service_name);
+// The same request in the protobuf wire format (OTLP/HTTP's default, application/x-protobuf).
+std::string encode_otlp_protobuf(const std::vector<Span> &spans, std::string_view service_name);
 
 } // namespace aigw::observability

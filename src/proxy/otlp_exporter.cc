@@ -96,7 +96,8 @@ void SpanExporter::run() {
       observability::describe_span(batch[i], facts_[i].view(), cfg_);
     facts_.clear();
     if (!batch.empty()) {
-      std::string body = observability::encode_otlp_json(batch, cfg_.service_name);
+      std::string body = cfg_.json ? observability::encode_otlp_json(batch, cfg_.service_name)
+                                   : observability::encode_otlp_protobuf(batch, cfg_.service_name);
       if (post(body))
         exported_.fetch_add(batch.size(), std::memory_order_relaxed);
       else
@@ -121,7 +122,7 @@ bool SpanExporter::post(const std::string &body) {
     auto results = resolver.resolve(u.host, u.port);
     http::request<http::string_body> req{http::verb::post, u.target, 11};
     req.set(http::field::host, u.host + ":" + u.port);
-    req.set(http::field::content_type, "application/json");
+    req.set(http::field::content_type, cfg_.json ? "application/json" : "application/x-protobuf");
     req.set(http::field::user_agent, "aigw");
     for (const auto &[k, v] : cfg_.headers)
       req.set(k, v);

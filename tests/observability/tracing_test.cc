@@ -44,6 +44,13 @@ TEST(TracingConfig, FromEnvironment) {
   auto none = tracing_config_from_env(
       env({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://x"}, {"OTEL_TRACES_EXPORTER", "none"}}));
   EXPECT_FALSE(none->enabled);
+  EXPECT_FALSE(on->json); // http/protobuf by default, as the OTel SDKs
+  auto json = tracing_config_from_env(env(
+      {{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://x"}, {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"}}));
+  EXPECT_TRUE(json->json);
+  auto grpc = tracing_config_from_env(
+      env({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://x"}, {"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}}));
+  EXPECT_FALSE(grpc);
   auto bad = tracing_config_from_env(env({{"AI_GATEWAY_TRACING_SEMCONV", "zipkin"}}));
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("AI_GATEWAY_TRACING_SEMCONV"), std::string::npos);
@@ -129,6 +136,18 @@ TEST(Otlp, EncodesValidJson) {
   EXPECT_EQ(std::string_view(span["traceId"]), s.trace_id);
   EXPECT_EQ(std::string_view(span["attributes"].at(1)["value"]["intValue"]), "5");
   EXPECT_EQ(int64_t(span["status"]["code"]), 2);
+}
+
+TEST(Otlp, ProtobufCarriesIdsAsBytes) {
+  Span s;
+  s.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  s.span_id = "00f067aa0ba902b7";
+  s.name = "n";
+  std::string pb = encode_otlp_protobuf({s}, "svc");
+  EXPECT_EQ(static_cast<unsigned char>(pb[0]), 0x0a); // field 1, length-delimited
+  std::string trace_bytes("\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36", 16);
+  EXPECT_NE(pb.find(trace_bytes), std::string::npos);
+  EXPECT_NE(pb.find("svc"), std::string::npos);
 }
 
 } // namespace

@@ -39,15 +39,93 @@ spec:
 function startReceiver() {
   const bodies = [];
   const server = http.createServer((req, res) => {
-    let data = '';
-    req.on('data', (d) => (data += d));
+    const chunks = [];
+    req.on('data', (d) => chunks.push(d));
     req.on('end', () => {
-      bodies.push({ path: req.url, contentType: req.headers['content-type'], auth: req.headers['x-otlp-key'], body: JSON.parse(data) });
+      const raw = Buffer.concat(chunks);
+      const json = /json/.test(req.headers['content-type']);
+      bodies.push({ path: req.url, contentType: req.headers['content-type'], auth: req.headers['x-otlp-key'],
+        body: json ? JSON.parse(raw.toString()) : otlpFromProtobuf(raw) });
       res.setHeader('content-type', 'application/json');
       res.end('{}');
     });
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, bodies, port: server.address().port })));
+}
+
+// A minimal protobuf wire-format reader (field number → values), enough to read an OTLP
+// ExportTraceServiceRequest without generated code.
+function pb(buf) {
+  const out = {};
+  let i = 0;
+  const varint = () => {
+    let r = 0n;
+    let shift = 0n;
+    for (;;) {
+      const b = buf[i++];
+      r |= BigInt(b & 0x7f) << shift;
+      if (!(b & 0x80)) return r;
+      shift += 7n;
+    }
+  };
+  while (i < buf.length) {
+    const tag = Number(varint());
+    const field = tag >> 3;
+    const wire = tag & 7;
+    let v;
+    if (wire === 0) v = varint();
+    else if (wire === 1) (v = buf.subarray(i, i + 8)), (i += 8);
+    else if (wire === 2) {
+      const n = Number(varint());
+      v = buf.subarray(i, i + n);
+      i += n;
+    } else if (wire === 5) (v = buf.subarray(i, i + 4)), (i += 4);
+    else throw new Error(`unexpected wire type ${wire}`);
+    (out[field] ??= []).push(v);
+  }
+  return out;
+}
+
+// ExportTraceServiceRequest (protobuf) → the JSON shape the assertions read.
+function otlpFromProtobuf(buf) {
+  const anyValue = (b) => {
+    const v = pb(b);
+    if (v[1]) return { stringValue: v[1][0].toString() };
+    if (v[3]) return { intValue: String(BigInt.asIntN(64, v[3][0])) };
+    if (v[2]) return { boolValue: v[2][0] === 1n };
+    if (v[4]) return { doubleValue: v[4][0].readDoubleLE(0) };
+    return {};
+  };
+  const kv = (b) => {
+    const m = pb(b);
+    return { key: m[1][0].toString(), value: anyValue(m[2][0]) };
+  };
+  return {
+    resourceSpans: (pb(buf)[1] ?? []).map((rsb) => {
+      const rs = pb(rsb);
+      return {
+        resource: { attributes: (pb(rs[1][0])[1] ?? []).map(kv) },
+        scopeSpans: (rs[2] ?? []).map((ssb) => {
+          const ss = pb(ssb);
+          return {
+            spans: (ss[2] ?? []).map((sb) => {
+              const s = pb(sb);
+              const status = s[15] ? pb(s[15][0]) : {};
+              return {
+                traceId: s[1][0].toString('hex'),
+                spanId: s[2][0].toString('hex'),
+                parentSpanId: s[4] ? s[4][0].toString('hex') : undefined,
+                name: s[5][0].toString(),
+                kind: Number(s[6][0]),
+                attributes: (s[9] ?? []).map(kv),
+                status: { code: status[3] ? Number(status[3][0]) : 0 },
+              };
+            }),
+          };
+        }),
+      };
+    }),
+  };
 }
 
 function spansOf(bodies) {
@@ -76,6 +154,7 @@ describe('observability', () => {
       env: {
         OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port}`,
         OTEL_EXPORTER_OTLP_HEADERS: 'x-otlp-key=k1',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       },
     });
     client = new OpenAI({ baseURL: `${gw.base}/v1`, apiKey: 'sk-client', maxRetries: 0 });
@@ -194,7 +273,7 @@ scrape_configs:
     assert.ok(!text.includes('sk-provider-secret') && !text.includes('sk-client'));
   });
 
-  it('exports spans over OTLP/HTTP that continue the client trace into the provider', async () => {
+  it('exports spans over OTLP/HTTP (JSON when asked) that continue the client trace into the provider', async () => {
     let spans = [];
     for (let i = 0; i < 100 && spans.length < 3; i++) {
       spans = spansOf(receiver.bodies);
@@ -222,7 +301,7 @@ scrape_configs:
     assert.equal(failed.status.code, 2);
   });
 
-  it('uses the OTel GenAI convention when AI_GATEWAY_TRACING_SEMCONV=gen_ai', async () => {
+  it('uses the OTel GenAI convention when AI_GATEWAY_TRACING_SEMCONV=gen_ai (protobuf export)', async () => {
     const rx = await startReceiver();
     const g = await startAigw({
       config: (port) => config(port, fake.port),
@@ -237,11 +316,14 @@ scrape_configs:
         await sleep(50);
       }
       assert.equal(rx.bodies[0].path, '/custom/traces');
+      assert.equal(rx.bodies[0].contentType, 'application/x-protobuf'); // OTLP/HTTP's default
       assert.equal(spans[0].name, 'chat gpt-4o-mini');
       assert.equal(spans[0].kind, 3);
       assert.equal(attr(spans[0], 'gen_ai.operation.name'), 'chat');
       assert.equal(attr(spans[0], 'gen_ai.request.max_tokens'), 20);
       assert.ok(attr(spans[0], 'gen_ai.usage.output_tokens') > 0);
+      assert.match(spans[0].traceId, /^[0-9a-f]{32}$/);
+      assert.equal(rx.bodies[0].body.resourceSpans[0].resource.attributes[0].value.stringValue, 'ai-gateway');
     } finally {
       await g.stop();
       rx.server.close();
