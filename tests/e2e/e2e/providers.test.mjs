@@ -359,3 +359,34 @@ describe('every provider schema through aigw with the official openai SDK', () =
       assert.ok(!dump.includes(secret), `config_dump leaks ${secret}`);
   });
 });
+
+describe('OAuth tokens are refreshed five minutes before they expire', () => {
+  it('fetches a new Google and Entra token once the old one is within 5 minutes of expiry', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'aigw-tokens-'));
+    const saPath = path.join(dir, 'sa.json');
+    // Tokens valid 302 s: usable for 2 s before the 5-minute refresh window starts.
+    const fake = await startFakeProviders({ port: 0, gcpServiceAccountOut: saPath, chunkDelayMs: 1, gcpTokenTtlSeconds: 302, azureTokenTtlSeconds: 302 });
+    const gw = await startAigw({
+      config: (port) => config(port, fake.port, readFileSync(saPath, 'utf8')),
+      env: { AZURE_AUTHORITY_HOST: `http://127.0.0.1:${fake.port}/` },
+    });
+    try {
+      const client = new OpenAI({ baseURL: `${gw.base}/v1`, apiKey: 'sk', maxRetries: 0 });
+      const ask = (model) => client.chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }] });
+      await ask('gemini-2.5-flash');
+      await ask('gpt-4o-entra');
+      await ask('gemini-2.5-flash'); // reused
+      assert.equal(fake.stats().gcpTokensIssued, 1);
+      assert.equal(fake.stats().azureTokensIssued, 1);
+      await new Promise((r) => setTimeout(r, 2500));
+      await ask('gemini-2.5-flash');
+      await ask('gpt-4o-entra');
+      assert.equal(fake.stats().gcpTokensIssued, 2);
+      assert.equal(fake.stats().azureTokensIssued, 2);
+    } finally {
+      await gw.stop();
+      await fake.close();
+    }
+  });
+});
+
