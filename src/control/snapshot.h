@@ -52,6 +52,8 @@ struct CompiledBackend {
   std::string auth_type;      // "" (none), "APIKey", ...
   // Secret material below: never logged or dumped.
   std::string api_key; // APIKey, AzureAPIKey, AnthropicAPIKey
+  // A bearer token a control plane already obtained (extproc configs' azure/gcp accessToken).
+  std::string bearer_token;
   // AWSCredentials: static credentials from the Secret, else the environment at request time.
   std::optional<providers::AwsCredentials> aws_credentials;
   std::string aws_region;         // the configured region

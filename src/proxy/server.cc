@@ -11,7 +11,7 @@
 #include "pipeline/request_body.h"
 #include "pipeline/routing.h"
 #include "pipeline/usage.h"
-#include "providers/aws_sigv4.h"
+#include "control/backend_auth.h"
 #include "observability/metrics.h"
 #include "observability/tracing.h"
 #include "proxy/otlp_exporter.h"
@@ -733,44 +733,16 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
     if (!rec.trace.span_id.empty()) // the provider continues this request's trace
       extra.emplace_back("traceparent", observability::format_traceparent(rec.trace));
     std::string auth;
-    const auto &at = backend.auth_type;
-    if (at == "APIKey" && !backend.api_key.empty()) {
-      auth = "Bearer " + backend.api_key;
-    } else if (at == "AzureAPIKey") {
-      extra.emplace_back("api-key", backend.api_key);
-    } else if (at == "AnthropicAPIKey") {
-      extra.emplace_back("x-api-key", backend.api_key);
-    } else if (at == "AWSCredentials") {
-      std::optional<providers::AwsCredentials> env_creds;
-      const providers::AwsCredentials *creds =
-          backend.aws_credentials ? &*backend.aws_credentials : nullptr;
-      if (!creds) {
-        env_creds = providers::aws_credentials_from_env();
-        if (env_creds) creds = &*env_creds;
-      }
-      if (!creds) {
-        rec.error = "no AWS credentials";
-        co_return co_await reply(
-            500, "application/json",
-            pipeline::error_body("InternalServerError", 500,
-                                 "backend " + backend.key +
-                                     ": no AWS credentials (set awsCredentials.credentialsFile "
-                                     "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"),
-            rl_headers);
-      }
-      providers::SigV4Request sr;
-      sr.method = "POST";
-      sr.host = backend.host_header;
-      sr.path = path;
-      sr.payload = send_body;
-      sr.region = backend.aws_signing_region;
-      sr.unix_time = unix_now();
-      auto signed_headers = providers::sign_sigv4(sr, *creds);
-      auth = std::move(signed_headers.authorization);
-      extra.emplace_back("x-amz-date", std::move(signed_headers.amz_date));
-      if (!signed_headers.security_token.empty())
-        extra.emplace_back("x-amz-security-token", std::move(signed_headers.security_token));
-    } else if (at == "GCPCredentials" || at == "AzureCredentials") {
+    auto auth_outcome = control::apply_static_auth(backend, req.method_string(), path, send_body,
+                                                   unix_now(), auth, extra);
+    if (!auth_outcome) {
+      rec.error = auth_outcome.error().message;
+      co_return co_await reply(500, "application/json",
+                               pipeline::error_body("InternalServerError", 500,
+                                                    auth_outcome.error().message),
+                               rl_headers);
+    }
+    if (*auth_outcome == control::AuthOutcome::kNeedsToken) {
       auto token = co_await shared_.tokens->get(backend, worker_.pool,
                                                 std::min(deadline, Clock::now() + std::chrono::seconds(30)));
       if (!token) {
