@@ -12,6 +12,7 @@ APT_PACKAGES=(
   clang-19 libclang-rt-19-dev
   libhiredis-dev redis-server
   nginx-light wrk curl openssl python3 nodejs prometheus
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
 )
 
 missing=()
@@ -31,6 +32,13 @@ if ! command -v npm >/dev/null 2>&1; then
   SUDO=""
   [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq npm
+fi
+
+# Envoy's official protos for `aigw extproc` (npm @grpc/grpc-js-xds, pinned in the lock file).
+if [[ ! -d third_party/envoy-protos/node_modules/@grpc/grpc-js-xds ]] ||
+  [[ third_party/envoy-protos/package.json -nt third_party/envoy-protos/node_modules/.stamp ]]; then
+  (cd third_party/envoy-protos && npm ci --no-audit --no-fund --loglevel=error &&
+    touch node_modules/.stamp)
 fi
 
 # e2e test dependencies (official SDKs), pinned in tests/e2e/package-lock.json.

@@ -1,5 +1,8 @@
 // aigw: the command line. Parses flags and dispatches to cli/commands.
 #include "cli/commands.h"
+#ifdef AIGW_HAVE_EXTPROC
+#include "extproc/server.h"
+#endif
 #include "core/log.h"
 
 #include <CLI/CLI.hpp>
@@ -57,11 +60,38 @@ int main(int argc, char **argv) {
   translate->add_option("config", translate_paths, "configuration files or directories")
       ->required();
 
+#ifdef AIGW_HAVE_EXTPROC
+  aigw::extproc::ExtprocOptions ext;
+  auto *extproc = app.add_subcommand(
+      "extproc", "serve Envoy's ext_proc gRPC API (upstream's flags, single or double dash)");
+  extproc->add_option("--configPath", ext.config_path, "filterapi configuration file");
+  extproc->add_option("--configBundlePath", ext.config_bundle_path,
+                      "filterapi configuration bundle directory (index.yaml + parts)");
+  extproc->add_option("--extProcAddr", ext.address, "gRPC address: :port, host:port, unix:///path");
+  extproc->add_option("--adminPort", ext.admin_port, "admin HTTP port (/health, /metrics)");
+  extproc->add_option("--rootPrefix", ext.root_prefix, "path prefix of the served endpoints");
+  extproc->add_option("--maxRecvMsgSize", ext.max_recv_msg_size, "largest gRPC message in bytes");
+  extproc->add_option("--logLevel", log_level, "debug, info, warn or error");
+  extproc->allow_extras(); // upstream's other flags (-logFormat, -mcpAddr, ...) are accepted
+#endif
+
   auto *autoconfig =
       app.add_subcommand("autoconfig", "print the configuration built from the environment");
   auto *version = app.add_subcommand("version", "print the version");
 
-  CLI11_PARSE(app, argc, argv);
+  // Upstream's controller writes the extproc flags with one dash (-configPath): accept both.
+  std::vector<std::string> args(argv, argv + argc);
+  bool in_extproc = argc > 1 && args[1] == "extproc";
+  for (size_t i = 2; in_extproc && i < args.size(); ++i)
+    if (args[i].size() > 2 && args[i][0] == '-' && args[i][1] != '-') args[i].insert(0, "-");
+  std::vector<char *> argv2;
+  for (auto &a : args)
+    argv2.push_back(a.data());
+  try {
+    app.parse(static_cast<int>(argv2.size()), argv2.data());
+  } catch (const CLI::ParseError &e) {
+    return app.exit(e);
+  }
   if (debug) log_level = "debug";
   aigw::init_logging(log_level);
   if (*version) {
@@ -71,6 +101,9 @@ int main(int argc, char **argv) {
   if (*validate) return aigw::cli::validate(validate_path);
   if (*autoconfig) return aigw::cli::print_autoconfig();
   if (*translate) return aigw::cli::translate(translate_paths);
+#ifdef AIGW_HAVE_EXTPROC
+  if (*extproc) return aigw::extproc::run_extproc(ext);
+#endif
   if (*run) {
     run_opts.server.access_log = !no_access_log;
     run_opts.server.metrics = !no_metrics;

@@ -64,7 +64,8 @@ struct CompiledBackend {
   std::optional<providers::GcpServiceAccount> gcp_service_account;
   std::string gcp_project, gcp_region, gcp_problem;
   api::HeaderMutation header_mutation;
-  bool supported = true; // schema served by this build
+  std::string model_name_override; // extproc configs carry it per backend (per route rule ref)
+  bool supported = true;           // schema served by this build
   std::vector<CompiledModelQuota> quotas;
 
   const CompiledModelQuota *quota_for(std::string_view model) const {

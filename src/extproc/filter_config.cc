@@ -1,0 +1,169 @@
+// filterapi configuration; see filter_config.h.
+#include "extproc/filter_config.h"
+
+#include "control/loader.h"
+#include "providers/aws_sigv4.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace aigw::extproc {
+namespace {
+
+std::string str(const YAML::Node &n, const char *k) {
+  return n[k] && n[k].IsScalar() ? n[k].as<std::string>() : std::string();
+}
+
+std::string normalize_prefix(std::string p) {
+  if (p.empty() || p == "/") return "";
+  if (p.front() != '/') p.insert(p.begin(), '/');
+  while (p.size() > 1 && p.back() == '/')
+    p.pop_back();
+  return p;
+}
+
+Result<std::vector<ratelimit::CostSpec>> costs(const YAML::Node &list, const std::string &where,
+                                              std::map<std::string, std::vector<ratelimit::CostSpec>,
+                                                       std::less<>> *by_route) {
+  std::vector<ratelimit::CostSpec> out;
+  for (size_t i = 0; list && i < list.size(); ++i) {
+    const auto &c = list[i];
+    api::LLMRequestCost lc{str(c, "metadataKey"), str(c, "type"), str(c, "cel")};
+    auto spec = ratelimit::compile_cost(lc);
+    if (!spec)
+      return Error::config(where + "[" + std::to_string(i) + "]: " + spec.error().message);
+    if (by_route)
+      (*by_route)[str(c, "routeName")].push_back(*spec);
+    else
+      out.push_back(*spec);
+  }
+  return out;
+}
+
+std::string read_file(const std::filesystem::path &p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+} // namespace
+
+Result<FilterConfig> parse_filter_config(std::string_view text) {
+  YAML::Node doc;
+  try {
+    doc = YAML::Load(std::string(text));
+  } catch (const YAML::Exception &e) {
+    return Error::config("invalid YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  FilterConfig cfg;
+  cfg.raw = std::string(text);
+  if (doc.IsNull()) return cfg;
+  if (!doc.IsMap()) return Error::config("the configuration must be a mapping");
+  cfg.uuid = str(doc, "uuid");
+  cfg.version = str(doc, "version");
+  const auto &backends = doc["backends"];
+  for (size_t i = 0; backends && i < backends.size(); ++i) {
+    const auto &b = backends[i];
+    std::string where = "backends[" + std::to_string(i) + "]";
+    auto cb = std::make_shared<control::CompiledBackend>();
+    cb->key = str(b, "name");
+    cb->name = cb->key;
+    if (cb->key.empty()) return Error::config(where + ".name: is required");
+    const auto &schema = b["schema"];
+    cb->schema = str(schema, "name");
+    cb->schema_kind = translate::schema_from_name(cb->schema);
+    if (cb->schema_kind == translate::Schema::kUnknown)
+      return Error::config(where + ".schema.name: unknown schema \"" + cb->schema + "\"");
+    cb->schema_version = str(schema, "version");
+    cb->path_prefix = normalize_prefix(schema["prefix"] ? str(schema, "prefix") : "v1");
+    const auto &auth = b["auth"];
+    if (auth) {
+      if (auth["apiKey"]) {
+        cb->auth_type = "APIKey";
+        cb->api_key = str(auth["apiKey"], "key");
+      } else if (auth["azureAPIKey"]) {
+        cb->auth_type = "AzureAPIKey";
+        cb->api_key = str(auth["azureAPIKey"], "key");
+      } else if (auth["anthropicAPIKey"]) {
+        cb->auth_type = "AnthropicAPIKey";
+        cb->api_key = str(auth["anthropicAPIKey"], "key");
+      } else if (auth["aws"]) {
+        cb->auth_type = "AWSCredentials";
+        cb->aws_region = str(auth["aws"], "region");
+        cb->aws_signing_region = cb->aws_region;
+        // Upstream signs for this host unless Envoy names the endpoint (x-ai-eg-upstream-host).
+        cb->host_header = "bedrock-runtime." + cb->aws_region + ".amazonaws.com";
+        std::string ini = str(auth["aws"], "credentialFileLiteral");
+        if (!ini.empty()) {
+          auto creds = providers::parse_aws_credentials_file(ini);
+          if (!creds)
+            return Error::config(where + ".auth.aws.credentialFileLiteral: " +
+                                 creds.error().message);
+          cb->aws_credentials = *creds;
+        }
+      } else if (auth["azure"]) {
+        cb->auth_type = "AzureToken";
+        cb->bearer_token = str(auth["azure"], "accessToken");
+      } else if (auth["gcp"]) {
+        cb->auth_type = "GCPToken";
+        cb->bearer_token = str(auth["gcp"], "accessToken");
+        cb->gcp_project = str(auth["gcp"], "projectName");
+        cb->gcp_region = str(auth["gcp"], "region");
+      }
+    }
+    const auto &hm = b["httpHeaderMutation"];
+    for (size_t j = 0; hm && hm["set"] && j < hm["set"].size(); ++j)
+      cb->header_mutation.set.emplace_back(str(hm["set"][j], "name"), str(hm["set"][j], "value"));
+    for (size_t j = 0; hm && hm["remove"] && j < hm["remove"].size(); ++j)
+      cb->header_mutation.remove.push_back(hm["remove"][j].as<std::string>());
+    cb->model_name_override = str(b, "modelNameOverride");
+    cfg.backends[cb->key] = cb;
+  }
+  auto global = costs(doc["globalLLMRequestCosts"], "globalLLMRequestCosts", nullptr);
+  if (!global) return global.error();
+  cfg.global_costs = *global;
+  auto routed = costs(doc["llmRequestCosts"], "llmRequestCosts", &cfg.route_costs);
+  if (!routed) return routed.error();
+  const auto &models = doc["models"];
+  for (size_t i = 0; models && i < models.size(); ++i) {
+    control::ModelEntry m;
+    m.id = str(models[i], "Name");
+    m.owned_by = str(models[i], "OwnedBy");
+    cfg.models.push_back(std::move(m));
+  }
+  return cfg;
+}
+
+Result<FilterConfig> load_filter_config(const std::string &path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) {
+    if (!fs::exists(path, ec)) return Error::config(path + ": no such file");
+    return parse_filter_config(read_file(path));
+  }
+  // A bundle: index.yaml names the parts; their concatenation must match the checksum.
+  auto index_text = read_file(fs::path(path) / "index.yaml");
+  YAML::Node index;
+  try {
+    index = YAML::Load(index_text);
+  } catch (const YAML::Exception &e) {
+    return Error::config(path + "/index.yaml: invalid YAML: " + e.msg);
+  }
+  std::string all;
+  for (size_t i = 0; index["parts"] && i < index["parts"].size(); ++i) {
+    std::string part = str(index["parts"][i], "path");
+    if (part.empty() || part.find("..") != std::string::npos)
+      return Error::config(path + "/index.yaml: parts[" + std::to_string(i) + "].path: invalid");
+    all += read_file(fs::path(path) / part);
+  }
+  std::string checksum = str(index, "checksum");
+  if (!checksum.empty() && providers::sigv4_detail::sha256_hex(all) != checksum)
+    return Error::config(path + ": the parts do not match the index checksum");
+  return parse_filter_config(all);
+}
+
+} // namespace aigw::extproc

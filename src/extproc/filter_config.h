@@ -1,0 +1,39 @@
+// The external processor's configuration in upstream's filterapi format (reference §8.2): the
+// legacy single file (-configPath) or the bundle directory (-configBundlePath: index.yaml plus
+// parts, checksum verified). Backends are compiled into the same CompiledBackend the standalone
+// gateway uses, so both hosts run one pipeline. Thread-safety: plain values.
+#pragma once
+
+#include "control/snapshot.h"
+#include "core/result.h"
+#include "ratelimit/costs.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aigw::extproc {
+
+struct RouteCosts {
+  std::vector<ratelimit::CostSpec> costs;
+};
+
+struct FilterConfig {
+  std::string uuid;
+  std::string version;
+  // By per-route-rule backend name (the upstream host metadata names it).
+  std::map<std::string, std::shared_ptr<control::CompiledBackend>, std::less<>> backends;
+  std::vector<ratelimit::CostSpec> global_costs;
+  std::map<std::string, std::vector<ratelimit::CostSpec>, std::less<>> route_costs; // by route
+  std::vector<control::ModelEntry> models;
+  std::string raw; // the text it was read from
+};
+
+// Errors name the field (`backends[2].schema.name: unknown schema "X"`).
+Result<FilterConfig> parse_filter_config(std::string_view yaml);
+// `path` is a file, or a bundle directory with index.yaml.
+Result<FilterConfig> load_filter_config(const std::string &path);
+
+} // namespace aigw::extproc

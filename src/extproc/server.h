@@ -1,0 +1,24 @@
+// `aigw extproc`: hosts the ext_proc phases (processor.h) on a gRPC server
+// (envoy.service.ext_proc.v3.ExternalProcessor and grpc.health.v1.Health), with an admin HTTP
+// port (/health, /metrics) and a configuration file watched for changes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace aigw::extproc {
+
+struct ExtprocOptions {
+  std::string config_path;        // -configPath: the filterapi YAML file
+  std::string config_bundle_path; // -configBundlePath: a bundle directory (index.yaml + parts)
+  std::string address = ":1063";  // -extProcAddr: host:port, :port, or unix:///path
+  uint16_t admin_port = 1064;     // -adminPort
+  std::string root_prefix = "/";  // -rootPrefix
+  int max_recv_msg_size = 512 * 1024 * 1024; // -maxRecvMsgSize
+  int reload_interval_ms = 1000;
+};
+
+// Serves until SIGINT/SIGTERM. Returns the exit code.
+int run_extproc(const ExtprocOptions &opts);
+
+} // namespace aigw::extproc

@@ -1,0 +1,253 @@
+// `aigw extproc` driven the way Envoy drives an external processor, by a client written against
+// Envoy's official protos (@grpc/grpc-js + @grpc/proto-loader, protos from @grpc/grpc-js-xds):
+// the router-level phases, the upstream-level phase per attempt (with the xDS attribute naming
+// the backend), and the response phases, checking every mutation, body and metadata value.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import crypto from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import grpc from '@grpc/grpc-js';
+import protoLoader from '@grpc/proto-loader';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { AIGW_BIN, repoRoot, freePort, SLOW } from '../lib/harness.mjs';
+
+const deps = path.join(repoRoot, 'third_party/envoy-protos/node_modules/@grpc/grpc-js-xds/deps');
+const BACKEND_ATTR = "xds.upstream_host_metadata.filter_metadata['aigateway.envoy.io']['per_route_rule_backend_name']";
+const ROUTE_ATTR = "xds.route_metadata.filter_metadata['aigateway.envoy.io']['route_name']";
+
+const CONFIG = `version: dev
+uuid: test-config
+backends:
+  - name: default/openai/route/r/rule/0/ref/0
+    modelNameOverride: ""
+    schema: {name: OpenAI, prefix: v1}
+    auth: {apiKey: {key: sk-openai-secret}}
+  - name: default/openai-bad/route/r/rule/0/ref/1
+    schema: {name: OpenAI, prefix: v1}
+    auth: {apiKey: {key: sk-bad}}
+  - name: default/bedrock/route/r/rule/1/ref/0
+    modelNameOverride: anthropic.claude-3-5-sonnet-20241022-v2:0
+    schema: {name: AWSBedrock}
+    auth:
+      aws:
+        credentialFileLiteral: |
+          [default]
+          aws_access_key_id = AKIDEXAMPLE
+          aws_secret_access_key = wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
+        region: us-east-1
+llmRequestCosts:
+  - {metadataKey: llm_total_token, routeName: default/r, type: TotalToken}
+  - {metadataKey: llm_output_token, routeName: default/r, type: OutputToken}
+models:
+  - {Name: gpt-4o-mini, OwnedBy: openai, CreatedAt: "2025-01-01T00:00:00Z"}
+`;
+
+function headers(obj) {
+  return { headers: { headers: Object.entries(obj).map(([key, v]) => ({ key, raw_value: Buffer.from(v) })) } };
+}
+function setHeaders(mutation) {
+  const out = {};
+  for (const o of mutation?.set_headers ?? []) out[o.header.key] = Buffer.from(o.header.raw_value ?? '').toString() || o.header.value;
+  return out;
+}
+function metadata(resp) {
+  // google.protobuf.Struct/Value keep protobufjs's camelCase names even with keepCase.
+  const ns = resp.dynamic_metadata?.fields?.['io.envoy.ai_gateway']?.structValue?.fields ?? {};
+  return Object.fromEntries(Object.entries(ns).map(([k, v]) => [k, v.stringValue ?? v.numberValue]));
+}
+
+// One ext_proc stream: send a request, await its response.
+function openStream(client) {
+  const call = client.Process();
+  const queue = [];
+  const waiters = [];
+  call.on('data', (d) => (waiters.length ? waiters.shift()(d) : queue.push(d)));
+  call.on('error', () => {});
+  return {
+    send(req) {
+      call.write(req);
+      return queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiters.push(r));
+    },
+    end() {
+      call.end();
+    },
+  };
+}
+
+describe('aigw extproc', { skip: !existsSync(deps) && 'envoy protos not installed (make setup)' }, () => {
+  let child;
+  let client;
+  let adminPort;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'aigw-extproc-'));
+  const configPath = path.join(dir, 'config.yaml');
+  before(async () => {
+    writeFileSync(configPath, CONFIG);
+    const port = await freePort();
+    adminPort = await freePort();
+    child = spawn(AIGW_BIN, ['extproc', '-configPath', configPath, '-extProcAddr', `127.0.0.1:${port}`, '-adminPort', String(adminPort), '-logLevel', 'warn', '-logFormat', 'text'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no ready line')), 10000 * SLOW);
+      readline.createInterface({ input: child.stderr }).on('line', (l) => {
+        if (l.includes('AI Gateway External Processor is ready')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (c) => reject(new Error(`exited ${c}`)));
+    });
+    const def = protoLoader.loadSync('envoy/service/ext_proc/v3/external_processor.proto', {
+      includeDirs: ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => path.join(deps, d)),
+      keepCase: true, longs: String, enums: String, defaults: false, oneofs: true,
+    });
+    const pkg = grpc.loadPackageDefinition(def);
+    client = new pkg.envoy.service.ext_proc.v3.ExternalProcessor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  });
+  after(() => {
+    client?.close();
+    child?.kill('SIGTERM');
+  });
+
+  // The router-level request phases; returns the internal request id.
+  async function routerRequest(router, body, p = '/v1/chat/completions') {
+    const h = await router.send({ request_headers: headers({ ':path': p, ':method': 'POST', 'x-request-id': 'rid-1', 'content-type': 'application/json' }) });
+    const id = setHeaders(h.request_headers.response.header_mutation)['x-ai-eg-internal-req-id'];
+    assert.match(id, /^rid-1-/);
+    const b = await router.send({ request_body: { body: Buffer.from(JSON.stringify(body)), end_of_stream: true } });
+    const set = setHeaders(b.request_body.response.header_mutation);
+    assert.equal(set['x-ai-eg-model'], body.model);
+    assert.equal(set['x-ai-eg-original-path'], p);
+    assert.equal(b.request_body.response.clear_route_cache, true);
+    return id;
+  }
+  async function upstream(id, backend) {
+    const up = openStream(client);
+    const r = await up.send({
+      request_headers: headers({ ':path': '/v1/chat/completions', ':method': 'POST', 'x-ai-eg-internal-req-id': id, ':authority': 'bedrock-runtime.us-east-1.amazonaws.com' }),
+      attributes: { 'envoy.filters.http.ext_proc': { fields: { [BACKEND_ATTR]: { stringValue: backend }, [ROUTE_ATTR]: { stringValue: 'default/r' } } } },
+    });
+    up.end();
+    return r.request_headers.response;
+  }
+
+  it('OpenAI passthrough: headers, route cache, auth, body, usage and costs in metadata', async () => {
+    const router = openStream(client);
+    const id = await routerRequest(router, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    const common = await upstream(id, 'default/openai/route/r/rule/0/ref/0');
+    assert.equal(common.status, 'CONTINUE_AND_REPLACE');
+    const set = setHeaders(common.header_mutation);
+    assert.equal(set[':path'], '/v1/chat/completions');
+    assert.equal(set.authorization, 'Bearer sk-openai-secret');
+    assert.equal(JSON.parse(Buffer.from(common.body_mutation.body).toString()).model, 'gpt-4o-mini');
+    await router.send({ response_headers: headers({ ':status': '200', 'content-type': 'application/json' }) });
+    const answer = { id: 'c', object: 'chat.completion', model: 'gpt-4o-mini-2024', choices: [], usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 } };
+    const rb = await router.send({ response_body: { body: Buffer.from(JSON.stringify(answer)), end_of_stream: true } });
+    const md = metadata(rb);
+    assert.equal(md.llm_total_token, 12);
+    assert.equal(md.llm_output_token, 7);
+    assert.equal(md.backend_name, 'default/openai/route/r/rule/0/ref/0');
+    assert.equal(md.response_model, 'gpt-4o-mini-2024');
+    assert.equal(md.route_name, 'default/r');
+    router.end();
+  });
+
+  it('Bedrock: the stored body translated to Converse, SigV4 the official signer accepts, the answer translated back', async () => {
+    const router = openStream(client);
+    const id = await routerRequest(router, { model: 'claude', messages: [{ role: 'user', content: 'hello' }], max_tokens: 10 });
+    const common = await upstream(id, 'default/bedrock/route/r/rule/1/ref/0');
+    const set = setHeaders(common.header_mutation);
+    assert.equal(set[':path'], '/model/anthropic.claude-3-5-sonnet-20241022-v2:0/converse');
+    assert.equal(set['x-ai-eg-model'], 'anthropic.claude-3-5-sonnet-20241022-v2:0');
+    const body = Buffer.from(common.body_mutation.body).toString();
+    const converse = JSON.parse(body);
+    assert.equal(converse.messages[0].content[0].text, 'hello');
+    assert.equal(converse.inferenceConfig.maxTokens, 10);
+    assert.equal(set['content-length'], String(Buffer.byteLength(body)));
+    // Recompute the signature with AWS's signer over what Envoy will send.
+    const signer = new SignatureV4({ service: 'bedrock', region: 'us-east-1', sha256: Sha256, applyChecksum: false, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' } });
+    const amzDate = set['x-amz-date'];
+    const when = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+    const signed = await signer.sign({ method: 'POST', protocol: 'https:', hostname: 'bedrock-runtime.us-east-1.amazonaws.com', path: set[':path'], headers: { host: 'bedrock-runtime.us-east-1.amazonaws.com' }, body }, { signingDate: when, signableHeaders: new Set(['host']) });
+    assert.equal(set.authorization, signed.headers.authorization);
+    await router.send({ response_headers: headers({ ':status': '200', 'content-type': 'application/json' }) });
+    const rb = await router.send({ response_body: { body: Buffer.from(JSON.stringify({ output: { message: { role: 'assistant', content: [{ text: 'Hi!' }] } }, stopReason: 'end_turn', usage: { inputTokens: 3, outputTokens: 2, totalTokens: 5 } })), end_of_stream: true } });
+    const out = JSON.parse(Buffer.from(rb.response_body.response.body_mutation.body).toString());
+    assert.equal(out.object, 'chat.completion');
+    assert.equal(out.choices[0].message.content, 'Hi!');
+    assert.equal(metadata(rb).llm_total_token, 5);
+    router.end();
+  });
+
+  it('a streamed answer split mid-event across chunks still yields its usage (STREAMED mode)', async () => {
+    const router = openStream(client);
+    const id = await routerRequest(router, { model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    const common = await upstream(id, 'default/openai/route/r/rule/0/ref/0');
+    // Costs are configured: include_usage was injected into the body.
+    assert.equal(JSON.parse(Buffer.from(common.body_mutation.body).toString()).stream_options.include_usage, true);
+    const rh = await router.send({ response_headers: headers({ ':status': '200', 'content-type': 'text/event-stream' }) });
+    assert.equal(rh.mode_override.response_body_mode, 'STREAMED');
+    const sse = 'data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n' +
+      'data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}\n\ndata: [DONE]\n\n';
+    const cut = sse.indexOf('"usage"') + 10; // inside the usage event
+    await router.send({ response_body: { body: Buffer.from(sse.slice(0, cut)), end_of_stream: false } });
+    const last = await router.send({ response_body: { body: Buffer.from(sse.slice(cut)), end_of_stream: true } });
+    assert.equal(metadata(last).llm_total_token, 7);
+    assert.equal(metadata(last).llm_output_token, 4);
+    router.end();
+  });
+
+  it('a retry to a second backend: two upstream phases, the last one answers', async () => {
+    const router = openStream(client);
+    const id = await routerRequest(router, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    const first = await upstream(id, 'default/openai-bad/route/r/rule/0/ref/1');
+    assert.equal(setHeaders(first.header_mutation).authorization, 'Bearer sk-bad');
+    const second = await upstream(id, 'default/openai/route/r/rule/0/ref/0');
+    assert.equal(setHeaders(second.header_mutation).authorization, 'Bearer sk-openai-secret');
+    await router.send({ response_headers: headers({ ':status': '200', 'content-type': 'application/json' }) });
+    const rb = await router.send({ response_body: { body: Buffer.from('{"model":"m","usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}'), end_of_stream: true } });
+    assert.equal(metadata(rb).backend_name, 'default/openai/route/r/rule/0/ref/0');
+    router.end();
+  });
+
+  it('answers unknown paths with 404, malformed bodies with 400, and /v1/models directly', async () => {
+    const a = openStream(client);
+    const r = await a.send({ request_headers: headers({ ':path': '/unknown', ':method': 'POST' }) });
+    assert.equal(r.immediate_response.status.code, 'NotFound');
+    assert.equal(Buffer.from(r.immediate_response.body).toString(), 'unsupported path: /unknown');
+    a.end();
+    const b = openStream(client);
+    await b.send({ request_headers: headers({ ':path': '/v1/chat/completions', ':method': 'POST' }) });
+    const bad = await b.send({ request_body: { body: Buffer.from('{"model": "x", "messages": [invalid'), end_of_stream: true } });
+    assert.equal(bad.immediate_response.status.code, 'BadRequest');
+    assert.match(Buffer.from(bad.immediate_response.body).toString(), /"type":"BadRequest"/);
+    b.end();
+    const c = openStream(client);
+    const m = await c.send({ request_headers: headers({ ':path': '/v1/models', ':method': 'GET' }) });
+    assert.equal(JSON.parse(Buffer.from(m.immediate_response.body).toString()).data[0].id, 'gpt-4o-mini');
+    c.end();
+    assert.equal(await (await fetch(`http://127.0.0.1:${adminPort}/health`)).text(), 'OK');
+  });
+
+  it('reloads a changed configuration and keeps the last good one on a bad edit', async () => {
+    writeFileSync(configPath, CONFIG.replace('Name: gpt-4o-mini', 'Name: gpt-5'));
+    const models = async () => {
+      const s = openStream(client);
+      const m = await s.send({ request_headers: headers({ ':path': '/v1/models', ':method': 'GET' }) });
+      s.end();
+      return JSON.parse(Buffer.from(m.immediate_response.body).toString()).data.map((x) => x.id);
+    };
+    let got = [];
+    for (let i = 0; i < 60 && got[0] !== 'gpt-5'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      got = await models();
+    }
+    assert.deepEqual(got, ['gpt-5']);
+    writeFileSync(configPath, 'backends: [{name: x, schema: {name: Nope}}]\n');
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.deepEqual(await models(), ['gpt-5']);
+  });
+});
