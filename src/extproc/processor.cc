@@ -120,7 +120,16 @@ pb::ProcessingResponse Stream::process(const pb::ProcessingRequest &req) {
 pb::ProcessingResponse Stream::router_request_headers(const pb::HttpHeaders &h) {
   std::string path = header_value(h, ":path");
   std::string method = header_value(h, ":method");
-  auto ep = pipeline::match_endpoint(method, path);
+  // -rootPrefix: the endpoints live under it ("/" by default).
+  std::string_view local = path;
+  std::string_view prefix = root_prefix_;
+  while (!prefix.empty() && prefix.back() == '/')
+    prefix.remove_suffix(1);
+  if (!prefix.empty()) {
+    if (local.substr(0, prefix.size()) != prefix) return immediate(404, "", "unsupported path: " + path);
+    local.remove_prefix(prefix.size());
+  }
+  auto ep = pipeline::match_endpoint(method, local);
   if (ep.endpoint == pipeline::Endpoint::kUnknown)
     return immediate(404, "", "unsupported path: " + path);
   if (ep.endpoint == pipeline::Endpoint::kModels) {
@@ -298,6 +307,7 @@ pb::ProcessingResponse Stream::response_body(const pb::HttpBody &b) {
   bool end = b.end_of_stream();
   std::string out;
   bool replace = false;
+  if (!state_->first_byte && !b.body().empty()) state_->first_byte = std::chrono::steady_clock::now();
   if (state_->streaming) {
     if (t.rewrites_response()) {
       t.stream_chunk(b.body(), out);
@@ -356,6 +366,27 @@ pb::ProcessingResponse Stream::response_body(const pb::HttpBody &b) {
         specs, {usage, state_->request_model, state_->backend->key, state_->route}, nullptr);
     for (const auto &[k, v] : costs)
       add_metadata(r, k, v);
+    if (metrics_) {
+      observability::GenAILabels l;
+      l.operation = pipeline::operation_name(state_->endpoint);
+      l.provider = translate::provider_name(state_->backend->schema_kind);
+      l.original_model = state_->parsed.model;
+      l.request_model = state_->request_model;
+      l.response_model = response_model;
+      observability::Metrics::Completion c;
+      auto now = std::chrono::steady_clock::now();
+      c.seconds = std::chrono::duration<double>(now - state_->start).count();
+      c.usage = &usage;
+      if (state_->streaming && state_->first_byte) {
+        c.ttft = std::chrono::duration<double>(*state_->first_byte - state_->start).count();
+        if (usage.output && *usage.output > 1)
+          c.tpot = (c.seconds - *c.ttft) / static_cast<double>(*usage.output - 1);
+      }
+      metrics_->record_completion(0, l, c);
+      // Token latencies, as upstream puts them in the metadata (milliseconds).
+      if (c.ttft) add_metadata(r, "token_latency_ttft", static_cast<uint64_t>(*c.ttft * 1000));
+      if (c.tpot) add_metadata(r, "token_latency_itl", static_cast<uint64_t>(*c.tpot * 1000));
+    }
     add_metadata(r, "model_name_override", state_->backend->model_name_override);
     add_metadata(r, "backend_name", state_->backend->key);
     add_metadata(r, "response_model", response_model);

@@ -9,12 +9,14 @@
 
 #include "envoy/service/ext_proc/v3/external_processor.pb.h"
 #include "extproc/filter_config.h"
+#include "observability/metrics.h"
 #include "pipeline/endpoints.h"
 #include "pipeline/request_body.h"
 #include "pipeline/usage.h"
 #include "translate/translator.h"
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -28,6 +30,8 @@ namespace pb = envoy::service::ext_proc::v3;
 
 struct RequestState {
   std::string id;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  std::optional<std::chrono::steady_clock::time_point> first_byte;
   pipeline::Endpoint endpoint = pipeline::Endpoint::kUnknown;
   std::string original_path;
   std::string body;
@@ -63,8 +67,10 @@ using ConfigSource = std::function<std::shared_ptr<const FilterConfig>()>;
 
 class Stream {
 public:
-  Stream(RequestRegistry &registry, ConfigSource config, std::string root_prefix = "/")
-      : registry_(registry), config_(std::move(config)), root_prefix_(std::move(root_prefix)) {}
+  Stream(RequestRegistry &registry, ConfigSource config, std::string root_prefix = "/",
+         observability::Metrics *metrics = nullptr)
+      : registry_(registry), config_(std::move(config)), root_prefix_(std::move(root_prefix)),
+        metrics_(metrics) {}
   ~Stream();
 
   // One ProcessingRequest → its ProcessingResponse.
@@ -80,6 +86,7 @@ private:
   RequestRegistry &registry_;
   ConfigSource config_;
   std::string root_prefix_;
+  observability::Metrics *metrics_;
   std::shared_ptr<RequestState> state_;
   std::shared_ptr<const FilterConfig> cfg_; // pinned for the whole request
   bool router_ = true;

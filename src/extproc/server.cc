@@ -43,13 +43,15 @@ private:
 
 class ProcessorService final : public pb::ExternalProcessor::Service {
 public:
-  ProcessorService(RequestRegistry &registry, ConfigHolder &config, std::string root_prefix)
-      : registry_(registry), config_(config), root_prefix_(std::move(root_prefix)) {}
+  ProcessorService(RequestRegistry &registry, ConfigHolder &config, std::string root_prefix,
+                   observability::Metrics &metrics)
+      : registry_(registry), config_(config), root_prefix_(std::move(root_prefix)),
+        metrics_(metrics) {}
 
   grpc::Status
   Process(grpc::ServerContext *,
           grpc::ServerReaderWriter<pb::ProcessingResponse, pb::ProcessingRequest> *stream) override {
-    Stream s(registry_, [this] { return config_.current(); }, root_prefix_);
+    Stream s(registry_, [this] { return config_.current(); }, root_prefix_, &metrics_);
     pb::ProcessingRequest req;
     while (stream->Read(&req)) {
       auto resp = s.process(req);
@@ -62,6 +64,7 @@ private:
   RequestRegistry &registry_;
   ConfigHolder &config_;
   std::string root_prefix_;
+  observability::Metrics &metrics_;
 };
 
 Result<std::shared_ptr<const FilterConfig>> load(const ExtprocOptions &o) {
@@ -150,7 +153,7 @@ int run_extproc(const ExtprocOptions &opts) {
   config.set(*initial);
   RequestRegistry registry;
   observability::Metrics metrics(1, {});
-  ProcessorService service(registry, config, opts.root_prefix);
+  ProcessorService service(registry, config, opts.root_prefix, metrics);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;

@@ -197,6 +197,7 @@ describe('aigw extproc', { skip: !existsSync(deps) && 'envoy protos not installe
     const last = await router.send({ response_body: { body: Buffer.from(sse.slice(cut)), end_of_stream: true } });
     assert.equal(metadata(last).llm_total_token, 7);
     assert.equal(metadata(last).llm_output_token, 4);
+    assert.equal(typeof metadata(last).token_latency_ttft, 'number');
     router.end();
   });
 
@@ -230,6 +231,9 @@ describe('aigw extproc', { skip: !existsSync(deps) && 'envoy protos not installe
     assert.equal(JSON.parse(Buffer.from(m.immediate_response.body).toString()).data[0].id, 'gpt-4o-mini');
     c.end();
     assert.equal(await (await fetch(`http://127.0.0.1:${adminPort}/health`)).text(), 'OK');
+    const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    assert.match(metrics, /gen_ai_client_token_usage_sum\{[^}]*gen_ai_provider_name="aws.bedrock"[^}]*gen_ai_token_type="output"/);
+    assert.match(metrics, /gen_ai_server_time_to_first_token_seconds_count\{/);
   });
 
   it('reloads a changed configuration and keeps the last good one on a bad edit', async () => {
