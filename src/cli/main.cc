@@ -71,6 +71,8 @@ int main(int argc, char **argv) {
   extproc->add_option("--adminPort", ext.admin_port, "admin HTTP port (/health, /metrics)");
   extproc->add_option("--rootPrefix", ext.root_prefix, "path prefix of the served endpoints");
   extproc->add_option("--maxRecvMsgSize", ext.max_recv_msg_size, "largest gRPC message in bytes");
+  extproc->add_option("--endpointPrefixes", ext.endpoint_prefixes,
+                      "where endpoints live, \"openai:/,cohere:/cohere\"");
   extproc->add_option("--logLevel", log_level, "debug, info, warn or error");
   extproc->allow_extras(); // upstream's other flags (-logFormat, -mcpAddr, ...) are accepted
 #endif

@@ -129,7 +129,28 @@ pb::ProcessingResponse Stream::router_request_headers(const pb::HttpHeaders &h) 
     if (local.substr(0, prefix.size()) != prefix) return immediate(404, "", "unsupported path: " + path);
     local.remove_prefix(prefix.size());
   }
-  auto ep = pipeline::match_endpoint(method, local);
+  // -endpointPrefixes: where the OpenAI and Cohere endpoints live under the root prefix
+  // (upstream's defaults: openai "/", cohere "/cohere").
+  std::string openai_prefix, cohere_prefix = "/cohere";
+  for (std::string_view rest = endpoint_prefixes_; !rest.empty();) {
+    auto comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    auto colon = item.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string value(item.substr(colon + 1));
+    while (!value.empty() && value.back() == '/')
+      value.pop_back();
+    if (item.substr(0, colon) == "openai") openai_prefix = value;
+    if (item.substr(0, colon) == "cohere") cohere_prefix = value;
+  }
+  std::string mapped;
+  if (local.substr(0, cohere_prefix.size()) == cohere_prefix &&
+      local.substr(cohere_prefix.size()).starts_with("/v2/rerank"))
+    mapped = "/cohere" + std::string(local.substr(cohere_prefix.size()));
+  else if (local.substr(0, openai_prefix.size()) == openai_prefix)
+    mapped = std::string(local.substr(openai_prefix.size()));
+  auto ep = pipeline::match_endpoint(method, mapped);
   if (ep.endpoint == pipeline::Endpoint::kUnknown)
     return immediate(404, "", "unsupported path: " + path);
   if (ep.endpoint == pipeline::Endpoint::kModels) {

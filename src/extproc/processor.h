@@ -68,9 +68,9 @@ using ConfigSource = std::function<std::shared_ptr<const FilterConfig>()>;
 class Stream {
 public:
   Stream(RequestRegistry &registry, ConfigSource config, std::string root_prefix = "/",
-         observability::Metrics *metrics = nullptr)
+         observability::Metrics *metrics = nullptr, std::string endpoint_prefixes = {})
       : registry_(registry), config_(std::move(config)), root_prefix_(std::move(root_prefix)),
-        metrics_(metrics) {}
+        metrics_(metrics), endpoint_prefixes_(std::move(endpoint_prefixes)) {}
   ~Stream();
 
   // One ProcessingRequest → its ProcessingResponse.
@@ -87,6 +87,7 @@ private:
   ConfigSource config_;
   std::string root_prefix_;
   observability::Metrics *metrics_;
+  std::string endpoint_prefixes_;
   std::shared_ptr<RequestState> state_;
   std::shared_ptr<const FilterConfig> cfg_; // pinned for the whole request
   bool router_ = true;

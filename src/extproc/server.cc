@@ -44,14 +44,15 @@ private:
 class ProcessorService final : public pb::ExternalProcessor::Service {
 public:
   ProcessorService(RequestRegistry &registry, ConfigHolder &config, std::string root_prefix,
-                   observability::Metrics &metrics)
+                   observability::Metrics &metrics, std::string endpoint_prefixes)
       : registry_(registry), config_(config), root_prefix_(std::move(root_prefix)),
-        metrics_(metrics) {}
+        metrics_(metrics), endpoint_prefixes_(std::move(endpoint_prefixes)) {}
 
   grpc::Status
   Process(grpc::ServerContext *,
           grpc::ServerReaderWriter<pb::ProcessingResponse, pb::ProcessingRequest> *stream) override {
-    Stream s(registry_, [this] { return config_.current(); }, root_prefix_, &metrics_);
+    Stream s(registry_, [this] { return config_.current(); }, root_prefix_, &metrics_,
+             endpoint_prefixes_);
     pb::ProcessingRequest req;
     while (stream->Read(&req)) {
       auto resp = s.process(req);
@@ -65,6 +66,7 @@ private:
   ConfigHolder &config_;
   std::string root_prefix_;
   observability::Metrics &metrics_;
+  std::string endpoint_prefixes_;
 };
 
 Result<std::shared_ptr<const FilterConfig>> load(const ExtprocOptions &o) {
@@ -153,7 +155,7 @@ int run_extproc(const ExtprocOptions &opts) {
   config.set(*initial);
   RequestRegistry registry;
   observability::Metrics metrics(1, {});
-  ProcessorService service(registry, config, opts.root_prefix, metrics);
+  ProcessorService service(registry, config, opts.root_prefix, metrics, opts.endpoint_prefixes);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;

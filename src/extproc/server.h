@@ -14,6 +14,7 @@ struct ExtprocOptions {
   std::string address = ":1063";  // -extProcAddr: host:port, :port, or unix:///path
   uint16_t admin_port = 1064;     // -adminPort
   std::string root_prefix = "/";  // -rootPrefix
+  std::string endpoint_prefixes;  // -endpointPrefixes: "openai:/,cohere:/cohere,anthropic:/anthropic"
   int max_recv_msg_size = 512 * 1024 * 1024; // -maxRecvMsgSize
   int reload_interval_ms = 1000;
 };

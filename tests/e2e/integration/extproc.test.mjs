@@ -14,7 +14,9 @@ import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
-import { AIGW_BIN, repoRoot, freePort, SLOW } from '../lib/harness.mjs';
+import { AIGW_BIN, repoRoot, freePort, SLOW, runAigw, FIXTURES_DIR } from '../lib/harness.mjs';
+import { mkdirSync } from 'node:fs';
+import yaml from 'js-yaml';
 
 const deps = path.join(repoRoot, 'third_party/envoy-protos/node_modules/@grpc/grpc-js-xds/deps');
 const BACKEND_ATTR = "xds.upstream_host_metadata.filter_metadata['aigateway.envoy.io']['per_route_rule_backend_name']";
@@ -254,4 +256,55 @@ describe('aigw extproc', { skip: !existsSync(deps) && 'envoy protos not installe
     await new Promise((r) => setTimeout(r, 2500));
     assert.deepEqual(await models(), ['gpt-5']);
   });
+
+  it('serves the bundle `aigw translate` writes (-configBundlePath, checksum verified), with -endpointPrefixes', async (t) => {
+    const input = path.join(FIXTURES_DIR, 'aigw-translate/translate_basic.in.yaml');
+    if (!existsSync(input)) return t.skip('fixtures not available');
+    const tr = await runAigw(['translate', input]);
+    assert.equal(tr.code, 0, tr.stderr);
+    const docs = yaml.loadAll(tr.stdout).filter(Boolean);
+    const index = docs.find((d) => d.kind === 'Secret' && d.stringData?.['index.yaml']);
+    const part = docs.find((d) => d.kind === 'Secret' && d.data?.chunk);
+    const bundle = path.join(dir, 'bundle');
+    mkdirSync(path.join(bundle, 'parts'), { recursive: true });
+    writeFileSync(path.join(bundle, 'index.yaml'), index.stringData['index.yaml']);
+    writeFileSync(path.join(bundle, 'parts/000'), Buffer.from(part.data.chunk, 'base64'));
+    const port = await freePort();
+    const admin = await freePort();
+    const p = spawn(AIGW_BIN, ['extproc', '-configBundlePath', bundle, '-extProcAddr', `127.0.0.1:${port}`, '-adminPort', String(admin), '-endpointPrefixes', 'openai:/openai,cohere:/cohere'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      await new Promise((resolve, reject) => {
+        readline.createInterface({ input: p.stderr }).on('line', (l) => l.includes('is ready') && resolve());
+        p.once('exit', (c) => reject(new Error(`exited ${c}`)));
+      });
+      const def = protoLoader.loadSync('envoy/service/ext_proc/v3/external_processor.proto', {
+        includeDirs: ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => path.join(deps, d)),
+        keepCase: true, longs: String, enums: String, defaults: false, oneofs: true,
+      });
+      const c2 = new (grpc.loadPackageDefinition(def).envoy.service.ext_proc.v3.ExternalProcessor)(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+      const s = openStream(c2);
+      const m = await s.send({ request_headers: headers({ ':path': '/openai/v1/models', ':method': 'GET' }) });
+      s.end();
+      const ids = JSON.parse(Buffer.from(m.immediate_response.body).toString()).data.map((x) => x.id);
+      assert.deepEqual(ids, ['gpt-4o-mini', 'llama3-2-1b-instruct-v1', 'some-cool-self-hosted-model']);
+      const s2 = openStream(c2);
+      const nf = await s2.send({ request_headers: headers({ ':path': '/v1/models', ':method': 'GET' }) });
+      s2.end();
+      assert.equal(nf.immediate_response.status.code, 'NotFound'); // not under the openai prefix
+      c2.close();
+    } finally {
+      p.kill('SIGTERM');
+    }
+    // A part that does not match the checksum is refused.
+    writeFileSync(path.join(bundle, 'parts/000'), 'backends: []\n');
+    const bad = await new Promise((resolve) => {
+      const q = spawn(AIGW_BIN, ['extproc', '-configBundlePath', bundle, '-extProcAddr', '127.0.0.1:0', '-adminPort', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      q.stderr.on('data', (d) => (err += d));
+      q.once('exit', (code) => resolve({ code, err }));
+    });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.err, /checksum/);
+  });
 });
+
