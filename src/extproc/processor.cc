@@ -193,6 +193,7 @@ pb::ProcessingResponse Stream::router_request_body(const pb::HttpBody &b) {
   auto *m = common->mutable_header_mutation();
   set_header(m, "x-ai-eg-model", state_->parsed.model);
   set_header(m, "x-ai-eg-original-path", state_->original_path);
+  set_header(m, "x-envoy-original-path", state_->original_path);
   common->set_clear_route_cache(true);
   return r;
 }

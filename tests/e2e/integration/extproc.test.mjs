@@ -123,6 +123,7 @@ describe('aigw extproc', { skip: !existsSync(deps) && 'envoy protos not installe
     const set = setHeaders(b.request_body.response.header_mutation);
     assert.equal(set['x-ai-eg-model'], body.model);
     assert.equal(set['x-ai-eg-original-path'], p);
+    assert.equal(set['x-envoy-original-path'], p);
     assert.equal(b.request_body.response.clear_route_cache, true);
     return id;
   }
@@ -305,6 +306,36 @@ describe('aigw extproc', { skip: !existsSync(deps) && 'envoy protos not installe
     });
     assert.notEqual(bad.code, 0);
     assert.match(bad.err, /checksum/);
+  });
+
+  it('listens on a unix socket and answers grpc.health.v1.Health', async () => {
+    const sock = path.join(dir, 'extproc.sock');
+    const healthProto = path.join(dir, 'health.proto');
+    // grpc.health.v1 as published by the gRPC project (a two-message service).
+    writeFileSync(healthProto, `syntax = "proto3";
+package grpc.health.v1;
+message HealthCheckRequest { string service = 1; }
+message HealthCheckResponse { enum ServingStatus { UNKNOWN = 0; SERVING = 1; NOT_SERVING = 2; SERVICE_UNKNOWN = 3; } ServingStatus status = 1; }
+service Health { rpc Check(HealthCheckRequest) returns (HealthCheckResponse); }
+`);
+    const fresh = path.join(dir, 'fresh.yaml'); // the reload test left an invalid file behind
+    writeFileSync(fresh, CONFIG);
+    const p = spawn(AIGW_BIN, ['extproc', '-configPath', fresh, '-extProcAddr', `unix://${sock}`, '-adminPort', String(await freePort())], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      await new Promise((resolve, reject) => {
+        readline.createInterface({ input: p.stderr }).on('line', (l) => l.includes('is ready') && resolve());
+        p.once('exit', (c) => reject(new Error(`exited ${c}`)));
+      });
+      const Health = grpc.loadPackageDefinition(protoLoader.loadSync(healthProto, { enums: String })).grpc.health.v1.Health;
+      const h = new Health(`unix://${sock}`, grpc.credentials.createInsecure());
+      for (const service of ['', 'extproc']) {
+        const r = await new Promise((resolve, reject) => h.Check({ service }, (e, v) => (e ? reject(e) : resolve(v))));
+        assert.equal(r.status, 'SERVING');
+      }
+      h.close();
+    } finally {
+      p.kill('SIGTERM');
+    }
   });
 });
 
