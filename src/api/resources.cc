@@ -43,6 +43,20 @@ HeaderMutation decode_header_mutation(const Field &f) {
   return hm;
 }
 
+BodyMutation decode_body_mutation(const Field &f) {
+  BodyMutation bm;
+  Field set = f["set"];
+  for (size_t i = 0; i < set.size(); ++i) {
+    auto path = set.at(i)["path"].required_str();
+    auto value = set.at(i)["value"].required_str();
+    if (path && value) bm.set.emplace_back(*path, *value);
+  }
+  Field remove = f["remove"];
+  for (size_t i = 0; i < remove.size(); ++i)
+    if (auto path = remove.at(i).str()) bm.remove.push_back(*path);
+  return bm;
+}
+
 std::vector<LLMRequestCost> decode_costs(const Field &costs) {
   std::vector<LLMRequestCost> out;
   for (size_t i = 0; i < costs.size(); ++i) {
@@ -151,8 +165,7 @@ void decode_route(const Field &doc, const ObjectMeta &meta, Resources &out) {
       ref.priority = static_cast<uint32_t>(bf["priority"].integer(0, 1000000).value_or(0));
       if (bf["headerMutation"].present())
         ref.header_mutation = decode_header_mutation(bf["headerMutation"]);
-      if (bf["bodyMutation"].present())
-        bf["bodyMutation"].warn("bodyMutation is not supported yet and is ignored");
+      if (bf["bodyMutation"].present()) ref.body_mutation = decode_body_mutation(bf["bodyMutation"]);
       rule.backend_refs.push_back(std::move(ref));
     }
     if (auto t = rf["timeouts"]["request"].str()) {
@@ -213,8 +226,7 @@ void decode_ai_backend(const Field &doc, const ObjectMeta &meta, Resources &out)
   }
   if (spec["headerMutation"].present())
     b.header_mutation = decode_header_mutation(spec["headerMutation"]);
-  if (spec["bodyMutation"].present())
-    spec["bodyMutation"].warn("bodyMutation is not supported yet and is ignored");
+  if (spec["bodyMutation"].present()) b.body_mutation = decode_body_mutation(spec["bodyMutation"]);
   out.ai_backends.push_back(std::move(b));
 }
 

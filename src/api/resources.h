@@ -34,6 +34,10 @@ struct HeaderMutation {
   std::vector<std::string> remove;
 };
 
+// HTTPBodyMutation: top-level JSON fields removed, then set (a value that looks like JSON is
+// inserted as is, anything else as a JSON string).
+using BodyMutation = HeaderMutation; // set: (path, value); remove: paths
+
 struct RouteBackendRef {
   std::string name;
   std::string namespace_; // empty: the route's namespace
@@ -41,6 +45,7 @@ struct RouteBackendRef {
   uint32_t weight = 1;
   uint32_t priority = 0;
   HeaderMutation header_mutation;
+  BodyMutation body_mutation;
 };
 
 struct RouteRule {
@@ -81,6 +86,7 @@ struct AIServiceBackend {
   // backendRef of kind Service (core group): reached at <name>.<namespace>.svc.cluster.local.
   std::optional<uint16_t> service_port;
   HeaderMutation header_mutation;
+  BodyMutation body_mutation;
 };
 
 struct BackendEndpoint {

@@ -216,6 +216,7 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
     cb->schema_version = ab.schema_version;
     cb->path_prefix = normalize_prefix(ab.prefix);
     cb->header_mutation = ab.header_mutation;
+    cb->body_mutation = ab.body_mutation;
     if (cb->schema_kind == translate::Schema::kUnknown) cb->supported = false;
     std::string bkey = ns_or(ab.backend_namespace, ab.meta.namespace_) + "/" + ab.backend_name;
     auto bit = backends.find(bkey);
@@ -569,6 +570,7 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
         cref.weight = ref.weight;
         cref.priority = ref.priority;
         cref.header_mutation = merge_mutations(it->second->header_mutation, ref.header_mutation);
+        cref.body_mutation = merge_mutations(it->second->body_mutation, ref.body_mutation);
         cref.per_rule_name = ns + "/" + ref.name + "/route/" + r.meta.name + "/rule/" +
                              std::to_string(i) + "/ref/" + std::to_string(b);
         c.refs.push_back(std::move(cref));

@@ -64,6 +64,7 @@ struct CompiledBackend {
   std::optional<providers::GcpServiceAccount> gcp_service_account;
   std::string gcp_project, gcp_region, gcp_problem;
   api::HeaderMutation header_mutation;
+  api::BodyMutation body_mutation;
   std::string model_name_override; // extproc configs carry it per backend (per route rule ref)
   bool supported = true;           // schema served by this build
   std::vector<CompiledModelQuota> quotas;
@@ -89,6 +90,7 @@ struct CompiledBackendRef {
   uint32_t weight = 1;
   uint32_t priority = 0;
   api::HeaderMutation header_mutation; // backend-level merged with route-level (route wins)
+  api::BodyMutation body_mutation;     // likewise
   std::string per_rule_name;           // ns/name/route/R/rule/I/ref/J, as upstream
 };
 

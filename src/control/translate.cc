@@ -181,6 +181,38 @@ std::string build_filter_config(const api::Resources &res) {
             kv(e, 6, "region", bsp->gcp_region);
           }
         }
+        // Body mutations, then header mutations: backend-level merged with route-level (route
+        // wins), keys in upstream's order.
+        {
+          std::map<std::string, std::string> bset;
+          std::set<std::string> bremove;
+          for (const auto &[k, v] : ab->body_mutation.set)
+            bset[k] = v;
+          for (const auto &k : ab->body_mutation.remove)
+            bremove.insert(k);
+          for (const auto &[k, v] : ref.body_mutation.set)
+            bset[k] = v;
+          for (const auto &k : ref.body_mutation.remove)
+            bremove.insert(k);
+          if (!bset.empty() || !bremove.empty()) {
+            e += "  httpBodyMutation:\n";
+            if (!bremove.empty()) {
+              e += "    remove:\n";
+              for (const auto &k : bremove) {
+                e += "    - ";
+                append_scalar(e, k, 6);
+              }
+            }
+            if (!bset.empty()) {
+              e += "    set:\n";
+              for (const auto &[k, v] : bset) {
+                e += "    - path: ";
+                append_scalar(e, k, 8);
+                kv(e, 6, "value", v);
+              }
+            }
+          }
+        }
         // Header mutations: backend-level merged with route-level (route wins).
         std::map<std::string, std::string> set;
         std::set<std::string> remove;

@@ -120,6 +120,11 @@ Result<FilterConfig> parse_filter_config(std::string_view text) {
       cb->header_mutation.set.emplace_back(str(hm["set"][j], "name"), str(hm["set"][j], "value"));
     for (size_t j = 0; hm && hm["remove"] && j < hm["remove"].size(); ++j)
       cb->header_mutation.remove.push_back(hm["remove"][j].as<std::string>());
+    const auto &bm = b["httpBodyMutation"];
+    for (size_t j = 0; bm && bm["set"] && j < bm["set"].size(); ++j)
+      cb->body_mutation.set.emplace_back(str(bm["set"][j], "path"), str(bm["set"][j], "value"));
+    for (size_t j = 0; bm && bm["remove"] && j < bm["remove"].size(); ++j)
+      cb->body_mutation.remove.push_back(bm["remove"][j].as<std::string>());
     cb->model_name_override = str(b, "modelNameOverride");
     cfg.backends[cb->key] = cb;
   }

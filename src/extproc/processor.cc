@@ -255,6 +255,9 @@ pb::ProcessingResponse Stream::upstream_request_headers(const pb::ProcessingRequ
                                        : "/v1/projects/" + backend.gcp_project + "/locations/" +
                                              backend.gcp_region + "/" + path;
   std::string body = up->body ? std::move(*up->body) : state_->body;
+  if (!backend.body_mutation.set.empty() || !backend.body_mutation.remove.empty())
+    body = pipeline::apply_body_mutation(body, backend.body_mutation.set,
+                                         backend.body_mutation.remove);
   std::string authorization;
   // SigV4 signs the endpoint Envoy will reach when it names it (as upstream: the endpoint's
   // metadata, else x-ai-eg-upstream-host), with the region corrected from that host.

@@ -119,4 +119,53 @@ std::optional<std::string> encode_request_body(std::string_view body,
   return out;
 }
 
+namespace {
+bool looks_like_json(std::string_view v) {
+  if (v.empty()) return false;
+  if (v == "true" || v == "false" || v == "null") return true;
+  char c = v.front();
+  if (c == '"' || c == '{' || c == '[') return true;
+  if (c == '-' || (c >= '0' && c <= '9')) {
+    simdjson::dom::parser p;
+    simdjson::dom::element e;
+    return !p.parse(v.data(), v.size()).get(e) && e.is_number();
+  }
+  return false;
+}
+} // namespace
+
+std::string apply_body_mutation(std::string_view body,
+                                const std::vector<std::pair<std::string, std::string>> &set,
+                                const std::vector<std::string> &remove) {
+  std::string out(body);
+  for (const auto &key : remove) {
+    auto spans = json::scan_object(out);
+    if (!spans) return std::string(body);
+    const auto *m = spans->find(key);
+    if (!m) continue;
+    // Remove the member and one neighbouring comma.
+    size_t begin = m->key_begin, end = m->value_end;
+    size_t after = out.find_first_not_of(" \t\r\n", end);
+    if (after != std::string::npos && out[after] == ',') {
+      end = after + 1;
+    } else {
+      size_t before = out.find_last_not_of(" \t\r\n", begin == 0 ? 0 : begin - 1);
+      if (before != std::string::npos && out[before] == ',') begin = before;
+    }
+    out = json::splice(out, begin, end, "");
+  }
+  for (const auto &[key, value] : set) {
+    auto spans = json::scan_object(out);
+    if (!spans) return std::string(body);
+    std::string literal = looks_like_json(value) ? value : json::quoted(value);
+    if (const auto *m = spans->find(key)) {
+      out = json::splice(out, m->value_begin, m->value_end, literal);
+    } else {
+      std::string member = (spans->members.empty() ? "" : ",") + json::quoted(key) + ":" + literal;
+      out = json::splice(out, spans->close, spans->close, member);
+    }
+  }
+  return out;
+}
+
 } // namespace aigw::pipeline

@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace aigw::pipeline {
 
@@ -29,5 +31,12 @@ Result<ParsedRequest> parse_request_body(Endpoint endpoint, std::string_view bod
 std::optional<std::string> encode_request_body(std::string_view body,
                                                std::string_view model_override,
                                                bool inject_include_usage);
+
+// HTTPBodyMutation on the body sent upstream: top-level fields removed, then set. A value that
+// looks like JSON (a quoted string, number, true/false/null, object or array) goes in as is;
+// anything else as a JSON string. Not a JSON object: returned unchanged.
+std::string apply_body_mutation(std::string_view body,
+                                const std::vector<std::pair<std::string, std::string>> &set,
+                                const std::vector<std::string> &remove);
 
 } // namespace aigw::pipeline

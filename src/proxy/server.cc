@@ -719,6 +719,12 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
     }
     std::string_view send_body =
         upstream_req->body ? std::string_view(*upstream_req->body) : std::string_view(req.body());
+    std::string mutated_body; // HTTPBodyMutation, after translation and before signing
+    if (!ref->body_mutation.set.empty() || !ref->body_mutation.remove.empty()) {
+      mutated_body = pipeline::apply_body_mutation(send_body, ref->body_mutation.set,
+                                                   ref->body_mutation.remove);
+      send_body = mutated_body;
+    }
     std::string path = std::move(upstream_req->path);
     if (!path.starts_with("/")) {
       // GCP: the auth step owns the project and location part of the path.

@@ -89,3 +89,24 @@ TEST(EncodeRequestBody, InsertionsAtTheSameOffsetKeepTheirOrder) {
 
 } // namespace
 } // namespace aigw::pipeline
+
+namespace aigw::pipeline {
+namespace {
+
+TEST(BodyMutation, RemovesThenSetsTopLevelFields) {
+  std::string body = R"({"model":"m", "internal_flag": true,"messages":[],"service_tier":"auto"})";
+  auto out = apply_body_mutation(body, {{"service_tier", "\"scale\""}, {"seed", "42"},
+                                        {"note", "plain text"}, {"opts", "{\"a\":1}"}},
+                                 {"internal_flag", "missing"});
+  // Every other byte is kept, whitespace included.
+  EXPECT_EQ(out, R"({"model":"m", "messages":[],"service_tier":"scale","seed":42,"note":"plain text","opts":{"a":1}})");
+  // Removing the last and the only member keeps the object valid.
+  EXPECT_EQ(apply_body_mutation(R"({"a":1,"b":2})", {}, {"b"}), R"({"a":1})");
+  EXPECT_EQ(apply_body_mutation(R"({"a":1})", {}, {"a"}), R"({})");
+  EXPECT_EQ(apply_body_mutation(R"({})", {{"a", "true"}}, {}), R"({"a":true})");
+  // Not an object: unchanged.
+  EXPECT_EQ(apply_body_mutation("[1]", {{"a", "1"}}, {}), "[1]");
+}
+
+} // namespace
+} // namespace aigw::pipeline

@@ -29,6 +29,7 @@ backends:
     modelNameOverride: ""
     schema: {name: OpenAI, prefix: v1}
     auth: {apiKey: {key: sk-openai-secret}}
+    httpBodyMutation: {set: [{path: service_tier, value: '"flex"'}], remove: [internal_flag]}
   - name: default/openai-bad/route/r/rule/0/ref/1
     schema: {name: OpenAI, prefix: v1}
     auth: {apiKey: {key: sk-bad}}
@@ -139,9 +140,12 @@ describe('aigw extproc', { skip: !existsSync(deps) && 'envoy protos not installe
 
   it('OpenAI passthrough: headers, route cache, auth, body, usage and costs in metadata', async () => {
     const router = openStream(client);
-    const id = await routerRequest(router, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    const id = await routerRequest(router, { model: 'gpt-4o-mini', internal_flag: 1, messages: [{ role: 'user', content: 'hi' }] });
     const common = await upstream(id, 'default/openai/route/r/rule/0/ref/0');
     assert.equal(common.status, 'CONTINUE_AND_REPLACE');
+    const sentBody = JSON.parse(Buffer.from(common.body_mutation.body).toString());
+    assert.equal(sentBody.service_tier, 'flex'); // httpBodyMutation
+    assert.ok(!('internal_flag' in sentBody));
     const set = setHeaders(common.header_mutation);
     assert.equal(set[':path'], '/v1/chat/completions');
     assert.equal(set.authorization, 'Bearer sk-openai-secret');
