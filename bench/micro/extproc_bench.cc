@@ -18,18 +18,22 @@ struct Exchange {
 };
 
 Exchange load(const char *name, bool streaming) {
-  std::filesystem::path p = std::filesystem::path(AIGW_SHARED_DIR) /
-                            "fixtures/envoy-ai-gateway/openai-cassettes" / name;
+  std::filesystem::path p =
+      std::filesystem::path(AIGW_SHARED_DIR) / "fixtures/envoy-ai-gateway/openai-cassettes" / name;
   if (std::filesystem::exists(p)) {
     auto doc = YAML::LoadFile(p.string());
     auto i = doc["interactions"][0];
     return {i["request"]["body"].as<std::string>(), i["response"]["body"].as<std::string>()};
   }
   if (streaming)
-    return {R"({"model":"gpt-5-nano","stream":true,"messages":[{"role":"user","content":"Hello!"}]})",
-            "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":9,\"total_tokens\":17}}\n\ndata: [DONE]\n\n"};
-  return {R"({"model":"gpt-5-nano","messages":[{"role":"user","content":"Hello!"}]})",
-          R"({"model":"gpt-5-nano","choices":[],"usage":{"prompt_tokens":8,"completion_tokens":9,"total_tokens":17}})"};
+    return {
+        R"({"model":"gpt-5-nano","stream":true,"messages":[{"role":"user","content":"Hello!"}]})",
+        "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: "
+        "{\"choices\":[],\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":9,\"total_tokens\":"
+        "17}}\n\ndata: [DONE]\n\n"};
+  return {
+      R"({"model":"gpt-5-nano","messages":[{"role":"user","content":"Hello!"}]})",
+      R"({"model":"gpt-5-nano","choices":[],"usage":{"prompt_tokens":8,"completion_tokens":9,"total_tokens":17}})"};
 }
 
 std::shared_ptr<const FilterConfig> config() {
@@ -73,13 +77,15 @@ void run(benchmark::State &state, const char *cassette, const char *backend, boo
              streaming ? "text/event-stream" : "application/json");
   sb.mutable_response_body()->set_body(ex.response);
   sb.mutable_response_body()->set_end_of_stream(true);
-  (*(*up.mutable_attributes())["envoy.filters.http.ext_proc"].mutable_fields())
-      ["xds.upstream_host_metadata.filter_metadata['aigateway.envoy.io']['per_route_rule_backend_name']"]
-          .set_string_value(backend);
+  (*(*up.mutable_attributes())["envoy.filters.http.ext_proc"]
+        .mutable_fields())["xds.upstream_host_metadata.filter_metadata['aigateway.envoy.io']['per_"
+                           "route_rule_backend_name']"]
+      .set_string_value(backend);
   for (auto _ : state) {
     Stream router(registry, config);
     auto r1 = router.process(rh);
-    std::string id = r1.request_headers().response().header_mutation().set_headers(0).header().raw_value();
+    std::string id =
+        r1.request_headers().response().header_mutation().set_headers(0).header().raw_value();
     router.process(rb);
     pb::ProcessingRequest u = up;
     add_header(u.mutable_request_headers(), "x-ai-eg-internal-req-id", id);

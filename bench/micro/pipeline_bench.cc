@@ -114,7 +114,8 @@ BENCHMARK(BM_TranslateConverseStream);
 
 // SigV4 over a translated Converse body, as every Bedrock attempt does.
 void BM_SignSigV4(benchmark::State &state) {
-  aigw::providers::AwsCredentials creds{"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", ""};
+  aigw::providers::AwsCredentials creds{"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                                        ""};
   aigw::providers::SigV4Request r;
   r.method = "POST";
   r.host = "bedrock-runtime.us-east-1.amazonaws.com";

@@ -165,7 +165,8 @@ void decode_route(const Field &doc, const ObjectMeta &meta, Resources &out) {
       ref.priority = static_cast<uint32_t>(bf["priority"].integer(0, 1000000).value_or(0));
       if (bf["headerMutation"].present())
         ref.header_mutation = decode_header_mutation(bf["headerMutation"]);
-      if (bf["bodyMutation"].present()) ref.body_mutation = decode_body_mutation(bf["bodyMutation"]);
+      if (bf["bodyMutation"].present())
+        ref.body_mutation = decode_body_mutation(bf["bodyMutation"]);
       rule.backend_refs.push_back(std::move(ref));
     }
     if (auto t = rf["timeouts"]["request"].str()) {
@@ -178,7 +179,8 @@ void decode_route(const Field &doc, const ObjectMeta &meta, Resources &out) {
     }
     rule.models_owned_by = rf["modelsOwnedBy"].str();
     if (rf["modelsCreatedAt"].present())
-      rule.models_created_at = decode_created_at(rf["modelsCreatedAt"], rule.models_created_at_text);
+      rule.models_created_at =
+          decode_created_at(rf["modelsCreatedAt"], rule.models_created_at_text);
     r.rules.push_back(std::move(rule));
   }
 
@@ -349,7 +351,8 @@ void decode_security_policy(const Field &doc, const ObjectMeta &meta, Resources 
       if (az["clientSecretRef"].present())
         p.azure_client_secret = secret_ref(az["clientSecretRef"]);
       else if (az["oidcExchangeToken"].present())
-        az["oidcExchangeToken"].fail("OIDC token exchange is not supported yet; use clientSecretRef");
+        az["oidcExchangeToken"].fail(
+            "OIDC token exchange is not supported yet; use clientSecretRef");
       else
         az["clientSecretRef"].fail("is required (or oidcExchangeToken)");
     }

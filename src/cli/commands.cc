@@ -80,7 +80,9 @@ int validate(const std::string &config_path) {
         for (const auto &w : loaded.diag.warnings())
           if (w.rfind(id + ": kind " + kind + " is not supported", 0) == 0) skipped = true;
         std::cout << id << ": "
-                  << (!reasons.empty() ? "NotAccepted" : skipped ? "Ignored" : "Accepted");
+                  << (!reasons.empty() ? "NotAccepted"
+                      : skipped        ? "Ignored"
+                                       : "Accepted");
         for (size_t i = 0; i < reasons.size(); ++i)
           std::cout << (i ? "; " : " (") << reasons[i];
         std::cout << (reasons.empty() ? "" : ")") << "\n";

@@ -312,7 +312,7 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
         std::string_view host = cb.host_header;
         if (!host.empty() && host.front() != '[')
           host = host.substr(0, host.rfind(':') == std::string_view::npos ? host.size()
-                                                                           : host.rfind(':'));
+                                                                          : host.rfind(':'));
         cb.aws_signing_region = providers::bedrock_region_from_host(host, p.aws_region);
         if (p.aws_credentials_secret) {
           std::string field = "spec.awsCredentials.credentialsFile.secretRef";
@@ -328,8 +328,8 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
         cb.azure_tenant_id = p.azure_tenant_id;
         cb.azure_client_id = p.azure_client_id;
         if (p.azure_client_secret)
-          if (auto v = secret_value(*p.azure_client_secret,
-                                    "spec.azureCredentials.clientSecretRef", "client-secret"))
+          if (auto v = secret_value(*p.azure_client_secret, "spec.azureCredentials.clientSecretRef",
+                                    "client-secret"))
             cb.azure_client_secret = trimmed(*v);
       } else if (p.type == "GCPCredentials") {
         cb.gcp_project = p.gcp_project_name;
@@ -341,8 +341,8 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
             if (!sa) {
               // Upstream's examples ship a placeholder key: load, but refuse the requests.
               cb.gcp_problem = "the service account key in Secret \"" +
-                               p.gcp_credentials_secret->name + "\" is not usable: " +
-                               sa.error().message;
+                               p.gcp_credentials_secret->name +
+                               "\" is not usable: " + sa.error().message;
               if (warned_gcp.insert(p.meta.key()).second)
                 diag.warning(where + ": " + field + ": " + cb.gcp_problem);
             } else {

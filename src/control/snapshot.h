@@ -6,9 +6,9 @@
 #include "api/resources.h"
 #include "providers/aws_sigv4.h"
 #include "providers/gcp_jwt.h"
-#include "translate/translator.h"
 #include "ratelimit/costs.h"
 #include "ratelimit/limiter.h"
+#include "translate/translator.h"
 
 #include <chrono>
 #include <memory>

@@ -26,7 +26,7 @@ std::string ns_of(const YAML::Node &doc) {
 }
 std::string name_of(const YAML::Node &doc) {
   return doc["metadata"] && doc["metadata"]["name"] ? doc["metadata"]["name"].as<std::string>("")
-                                                     : "";
+                                                    : "";
 }
 std::string kind_of(const YAML::Node &doc) {
   return doc["kind"] ? doc["kind"].as<std::string>("") : "";
@@ -36,9 +36,9 @@ std::string kind_of(const YAML::Node &doc) {
 bool needs_quotes(std::string_view s) {
   if (s.empty()) return true;
   static const std::set<std::string> kWords = {
-      "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE",
-      "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL",
-      "~", ".inf", ".Inf", ".INF", "-.inf", ".nan", ".NaN", ".NAN"};
+      "y",    "Y",    "yes",   "Yes",   "YES",   "n",    "N",    "no",    "No",   "NO",   "true",
+      "True", "TRUE", "false", "False", "FALSE", "on",   "On",   "ON",    "off",  "Off",  "OFF",
+      "null", "Null", "NULL",  "~",     ".inf",  ".Inf", ".INF", "-.inf", ".nan", ".NaN", ".NAN"};
   if (kWords.count(std::string(s))) return true;
   if (std::string_view("-?:,[]{}#&*!|>'\"%@`").find(s.front()) != std::string_view::npos)
     return true;
@@ -447,8 +447,7 @@ std::string route_filters(const std::string &name, const std::string &ns) {
          "spec:\n  urlRewrite:\n    hostname:\n      type: Backend\n---\n"
          "apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: HTTPRouteFilter\nmetadata:\n  name: " +
          quote("ai-eg-route-not-found-response-" + name) + "\n  namespace: " + quote(ns) + "\n" +
-         owner +
-         "spec:\n  directResponse:\n    body:\n      inline: " + quote(kNotFoundBody) +
+         owner + "spec:\n  directResponse:\n    body:\n      inline: " + quote(kNotFoundBody) +
          "\n      type: null\n    statusCode: 404\n";
 }
 
@@ -458,8 +457,8 @@ std::string indent_block(std::string_view text, int n) {
   size_t start = 0;
   while (start < text.size()) {
     size_t nl = text.find('\n', start);
-    std::string_view line = text.substr(start, nl == std::string_view::npos ? text.size() - start
-                                                                            : nl - start);
+    std::string_view line =
+        text.substr(start, nl == std::string_view::npos ? text.size() - start : nl - start);
     if (!line.empty()) o += pad;
     o.append(line);
     o += '\n';
@@ -475,8 +474,8 @@ std::string config_secrets(const std::string &gw, const std::string &ns, const s
   std::string hash = providers::sigv4_detail::sha256_hex(ns + "/" + gw).substr(0, 12);
   std::string index_name = base + "-" + hash;
   std::string part_name = index_name + "-part-000";
-  std::string index = "checksum: " + providers::sigv4_detail::sha256_hex(cfg) + "\nparts:\n- name: " +
-                      part_name + "\n  path: parts/000\n" +
+  std::string index = "checksum: " + providers::sigv4_detail::sha256_hex(cfg) +
+                      "\nparts:\n- name: " + part_name + "\n  path: parts/000\n" +
                       (cfg.empty() ? "" : "  sizeBytes: " + std::to_string(cfg.size()) + "\n") +
                       "uuid: aigw-translate\nversion: dev\n";
   return "apiVersion: v1\nkind: Secret\nmetadata:\n  name: " + quote(base) +
@@ -506,9 +505,9 @@ Result<std::string> translate_config(std::string_view text, const EnvLookup &env
   const auto &docs = decoded->docs;
   std::string out;
   auto doc = [&](const std::string &body) { out += "---\n" + body; };
-  static const std::set<std::string> kConsumed = {"AIGatewayRoute", "AIServiceBackend",
-                                                  "BackendSecurityPolicy", "MCPRoute", "Secret",
-                                                  "Gateway"};
+  static const std::set<std::string> kConsumed = {
+      "AIGatewayRoute", "AIServiceBackend", "BackendSecurityPolicy",
+      "MCPRoute",       "Secret",           "Gateway"};
   for (const auto &d : docs)
     if (d.IsMap() && !kConsumed.count(kind_of(d))) doc(emit_node(d));
   std::vector<const YAML::Node *> routes;

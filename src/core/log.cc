@@ -4,12 +4,12 @@
 #include <fcntl.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <thread>
-#include <cerrno>
-#include <cstring>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <unistd.h>
@@ -27,7 +27,6 @@ void init_logging(std::string_view level) {
 
 namespace {
 std::atomic<int> g_access_fd{STDOUT_FILENO};
-
 
 // The access log is written by a background thread: workers append to a buffer and go on (a
 // write(2) per request would cost more than the rest of the logging), and the thread writes what
@@ -76,9 +75,8 @@ private:
     for (;;) {
       {
         std::unique_lock lock(mu_);
-        cv_.wait_for(lock, std::chrono::milliseconds(50), [&] {
-          return stop_ || flush_requested_ || pending_.size() >= kWakeBytes;
-        });
+        cv_.wait_for(lock, std::chrono::milliseconds(50),
+                     [&] { return stop_ || flush_requested_ || pending_.size() >= kWakeBytes; });
         out.swap(pending_);
         flush_requested_ = false;
         writing_ = !out.empty();
