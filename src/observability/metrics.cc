@@ -21,7 +21,8 @@ const char *kHelp[] = {"Number of input and output tokens used.",
 std::string label_safe(std::string_view s) {
   std::string out;
   for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
     out += ok ? c : '_';
   }
   if (!out.empty() && out[0] >= '0' && out[0] <= '9') out.insert(out.begin(), '_');
@@ -72,13 +73,12 @@ const std::vector<double> &buckets_of(int inst) {
 } // namespace
 
 const std::vector<double> &Metrics::token_buckets() {
-  static const std::vector<double> b{1,      4,       16,      64,       256,      1024,    4096,
-                                     16384,  65536,   262144,  1048576,  4194304,  16777216,
-                                     67108864};
+  static const std::vector<double> b{1,     4,     16,     64,      256,     1024,     4096,
+                                     16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864};
   return b;
 }
 const std::vector<double> &Metrics::duration_buckets() {
-  static const std::vector<double> b{0.01, 0.02, 0.04, 0.08, 0.16,  0.32,  0.64,
+  static const std::vector<double> b{0.01, 0.02, 0.04, 0.08,  0.16,  0.32,  0.64,
                                      1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92};
   return b;
 }
@@ -164,7 +164,8 @@ void Metrics::observe_locked(Shard &s, Instrument inst, const GenAILabels &l, st
     it = map.emplace(key, std::move(series)).first;
   }
   Series &series = it->second;
-  size_t b = static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin());
+  size_t b =
+      static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin());
   series.counts[b] += 1;
   series.sum += v;
   series.count += 1;
@@ -289,31 +290,26 @@ std::string Metrics::render() const {
     }
   }
 
-  auto counter = [&](const char *name, const char *help, uint64_t v) {
+  auto single = [&](const char *name, const char *type, const char *help, int64_t v) {
     o += "# HELP ";
     o += name;
     o += ' ';
     o += help;
     o += "\n# TYPE ";
     o += name;
-    o += " counter\n";
+    o += ' ';
+    o += type;
+    o += '\n';
     o += name;
     o += ' ';
     o += std::to_string(v);
     o += '\n';
   };
+  auto counter = [&](const char *name, const char *help, uint64_t v) {
+    single(name, "counter", help, static_cast<int64_t>(v));
+  };
   auto gauge = [&](const char *name, const char *help, int64_t v) {
-    o += "# HELP ";
-    o += name;
-    o += ' ';
-    o += help;
-    o += "\n# TYPE ";
-    o += name;
-    o += " gauge\n";
-    o += name;
-    o += ' ';
-    o += std::to_string(v);
-    o += '\n';
+    single(name, "gauge", help, v);
   };
   const auto &h = health_;
   counter("aigw_requests_total", "Requests received on the listeners.", h.requests.load());
@@ -325,8 +321,8 @@ std::string Metrics::render() const {
   counter("aigw_upstream_connect_failures_total",
           "Attempts that could not connect to (or lost) the provider before a response.",
           h.upstream_connect_failures.load());
-  counter("aigw_upstream_retries_total", "Attempts after the first, to the same or another backend.",
-          h.retries.load());
+  counter("aigw_upstream_retries_total",
+          "Attempts after the first, to the same or another backend.", h.retries.load());
   counter("aigw_upstream_fallbacks_total", "Retries that went to a different backend.",
           h.fallbacks.load());
   counter("aigw_rate_limited_total", "Requests refused by a token rate limit or quota (429).",

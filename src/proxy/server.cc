@@ -2,8 +2,11 @@
 // request phases driven against the pipeline, the attempt loop and the streaming relay.
 #include "proxy/server.h"
 
+#include "control/backend_auth.h"
 #include "core/json_scan.h"
 #include "core/log.h"
+#include "observability/metrics.h"
+#include "observability/tracing.h"
 #include "pipeline/endpoints.h"
 #include "pipeline/errors.h"
 #include "pipeline/headers.h"
@@ -11,9 +14,6 @@
 #include "pipeline/request_body.h"
 #include "pipeline/routing.h"
 #include "pipeline/usage.h"
-#include "control/backend_auth.h"
-#include "observability/metrics.h"
-#include "observability/tracing.h"
 #include "proxy/otlp_exporter.h"
 #include "proxy/redis_budgets.h"
 #include "proxy/tokens.h"
@@ -113,18 +113,18 @@ struct RequestRecord {
   bool stream = false;
   Clock::time_point start = Clock::now();
   // Observability.
-  std::string_view operation;          // chat, completion, embeddings, rerank ("" before routing)
-  std::string_view provider;           // GenAI provider name of the backend that answered
-  std::string provider_backend;        // the backend of the previous attempt (fallback counting)
-  std::string request_model;           // after modelNameOverride
+  std::string_view operation;   // chat, completion, embeddings, rerank ("" before routing)
+  std::string_view provider;    // GenAI provider name of the backend that answered
+  std::string provider_backend; // the backend of the previous attempt (fallback counting)
+  std::string request_model;    // after modelNameOverride
   std::optional<Clock::time_point> first_byte; // streams: when the first body bytes went out
-  std::string session_id;              // agent-session-id
+  std::string session_id;                      // agent-session-id
   std::string user_agent;
   std::string forwarded_for;
-  std::string_view request_body;       // for spans
-  std::string response_body;           // for spans (non-streamed answers, tracing only)
+  std::string_view request_body; // for spans
+  std::string response_body;     // for spans (non-streamed answers, tracing only)
   std::optional<observability::TraceContext> parent; // the client's trace context
-  observability::TraceContext trace;   // this request's span (ids empty: no tracing)
+  observability::TraceContext trace;                 // this request's span (ids empty: no tracing)
   std::vector<std::string_view> metric_header_values;
 };
 
@@ -147,8 +147,12 @@ void log_request(const RequestRecord &r) {
     cached_second = t;
   }
   o += cached_text;
-  char msbuf[8] = {'.', static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
-                   static_cast<char>('0' + ms % 10), 'Z', 0};
+  char msbuf[8] = {'.',
+                   static_cast<char>('0' + ms / 100),
+                   static_cast<char>('0' + ms / 10 % 10),
+                   static_cast<char>('0' + ms % 10),
+                   'Z',
+                   0};
   o += msbuf;
   o += "\",\"request_id\":";
   json::append_quoted(o, r.request_id);
@@ -710,12 +714,11 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
     if (!upstream_req) {
       int code = upstream_req.error().code ? upstream_req.error().code : 422;
       rec.error = upstream_req.error().message;
-      co_return co_await reply(
-          static_cast<unsigned>(code), "application/json",
-          pipeline::error_body(pipeline::local_error_type(code), code,
-                               "invalid request for backend " + backend.key + ": " +
-                                   upstream_req.error().message),
-          rl_headers);
+      co_return co_await reply(static_cast<unsigned>(code), "application/json",
+                               pipeline::error_body(pipeline::local_error_type(code), code,
+                                                    "invalid request for backend " + backend.key +
+                                                        ": " + upstream_req.error().message),
+                               rl_headers);
     }
     std::string_view send_body =
         upstream_req->body ? std::string_view(*upstream_req->body) : std::string_view(req.body());
@@ -729,8 +732,8 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
     if (!path.starts_with("/")) {
       // GCP: the auth step owns the project and location part of the path.
       if (!backend.gcp_project.empty())
-        path = "/v1/projects/" + backend.gcp_project + "/locations/" + backend.gcp_region + "/" +
-               path;
+        path =
+            "/v1/projects/" + backend.gcp_project + "/locations/" + backend.gcp_region + "/" + path;
       else
         path = "/" + path;
     }
@@ -743,24 +746,24 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
                                                    unix_now(), auth, extra);
     if (!auth_outcome) {
       rec.error = auth_outcome.error().message;
-      co_return co_await reply(500, "application/json",
-                               pipeline::error_body("InternalServerError", 500,
-                                                    auth_outcome.error().message),
-                               rl_headers);
+      co_return co_await reply(
+          500, "application/json",
+          pipeline::error_body("InternalServerError", 500, auth_outcome.error().message),
+          rl_headers);
     }
     if (*auth_outcome == control::AuthOutcome::kNeedsToken) {
-      auto token = co_await shared_.tokens->get(backend, worker_.pool,
-                                                std::min(deadline, Clock::now() + std::chrono::seconds(30)));
+      auto token = co_await shared_.tokens->get(
+          backend, worker_.pool, std::min(deadline, Clock::now() + std::chrono::seconds(30)));
       if (!token) {
         last_status = static_cast<unsigned>(token.error().code ? token.error().code : 503);
         last_error = token.error().message;
         if (token.error().retryable) continue;
         rec.error = last_error;
-        co_return co_await reply(last_status, "application/json",
-                                 pipeline::error_body(pipeline::local_error_type(
-                                                          static_cast<int>(last_status)),
-                                                      static_cast<int>(last_status), last_error),
-                                 rl_headers);
+        co_return co_await reply(
+            last_status, "application/json",
+            pipeline::error_body(pipeline::local_error_type(static_cast<int>(last_status)),
+                                 static_cast<int>(last_status), last_error),
+            rl_headers);
       }
       auth = "Bearer " + *token;
     }
@@ -790,8 +793,8 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
                                            " on " + backend.key);
       }
     }
-    pipeline::UpstreamHead uh{req.method_string(), path,         backend.host_header,
-                              model_header,        auth,         rec.request_id,
+    pipeline::UpstreamHead uh{req.method_string(), path,  backend.host_header,
+                              model_header,        auth,  rec.request_id,
                               send_body.size(),    &extra};
     std::string head = pipeline::build_request_head(uh, client_headers, ref->header_mutation);
 
@@ -932,8 +935,8 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
       if (ep.endpoint == Endpoint::kCompletions) {
         out_body = std::move(err_body);
       } else {
-        std::tie(out_body, out_ct) = translator->error_body(
-            static_cast<int>(status), content_type, res["x-amzn-errortype"], err_body);
+        std::tie(out_body, out_ct) = translator->error_body(static_cast<int>(status), content_type,
+                                                            res["x-amzn-errortype"], err_body);
       }
       if (!out_ct.empty()) head_out += "content-type: " + out_ct + "\r\n";
       head_out += "content-length: " + std::to_string(out_body.size()) + "\r\n\r\n";
@@ -943,6 +946,26 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
       co_return co_await write_all(head_out, out_body);
     }
 
+    // Costs are computed, and budgets and quotas charged, when a successful response completes
+    // (rec.usage set), whichever way the answer is relayed.
+    auto charge_completed = [&] {
+      if (!route.costs.empty() || !hits.empty()) {
+        std::vector<std::string> cost_errors;
+        rec.costs = ratelimit::compute_costs(
+            route.costs, {rec.usage, model_header, ref->per_rule_name, route.key}, &cost_errors);
+        for (const auto &e : cost_errors)
+          spdlog::warn("request {}: cost {}", rec.request_id, e);
+        if (!hits.empty()) {
+          charge(hits, &rec.costs);
+          reservation.settled = true;
+        }
+      }
+      if (quota && !quota_hits.empty()) {
+        auto quota_cost = ratelimit::compute_costs(
+            {quota->cost}, {rec.usage, model_header, ref->per_rule_name, route.key}, nullptr);
+        charge(quota_hits, &quota_cost);
+      }
+    };
     if (rewrites) {
       // A translated answer: the provider's format in, the client's out.
       bool streaming = parsed.stream && status == 200;
@@ -958,23 +981,7 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
         rec.usage = translator->usage();
         rec.response_model = translator->response_model();
         if (rec.response_model.empty()) rec.response_model = std::string(model_header);
-        if (upstream_failed) return;
-        if (!route.costs.empty() || !hits.empty()) {
-          std::vector<std::string> cost_errors;
-          rec.costs = ratelimit::compute_costs(
-              route.costs, {rec.usage, model_header, ref->per_rule_name, route.key}, &cost_errors);
-          for (const auto &e : cost_errors)
-            spdlog::warn("request {}: cost {}", rec.request_id, e);
-          if (!hits.empty()) {
-            charge(hits, &rec.costs);
-            reservation.settled = true;
-          }
-        }
-        if (quota && !quota_hits.empty()) {
-          auto quota_cost = ratelimit::compute_costs(
-              {quota->cost}, {rec.usage, model_header, ref->per_rule_name, route.key}, nullptr);
-          charge(quota_hits, &quota_cost);
-        }
+        if (!upstream_failed) charge_completed();
       };
       if (!streaming) {
         std::string in_body;
@@ -994,19 +1001,19 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
         if (upstream_failed) {
           rec.status = 502;
           rec.error = "upstream body unreadable or too large";
-          co_return co_await reply(502, "application/json",
-                                   pipeline::error_body("BadGateway", 502,
-                                                        "the response from " + backend.key +
-                                                            " could not be read whole"),
-                                   rl_headers);
+          co_return co_await reply(
+              502, "application/json",
+              pipeline::error_body("BadGateway", 502,
+                                   "the response from " + backend.key + " could not be read whole"),
+              rl_headers);
         }
         auto out = translator->response_body(in_body);
         if (!out) {
           rec.status = 502;
           rec.error = out.error().message;
-          co_return co_await reply(
-              502, "application/json",
-              pipeline::error_body("BadGateway", 502, out.error().message), rl_headers);
+          co_return co_await reply(502, "application/json",
+                                   pipeline::error_body("BadGateway", 502, out.error().message),
+                                   rl_headers);
         }
         settle();
         if (shared_.exporter) rec.response_body = *out;
@@ -1103,23 +1110,7 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
         if (shared_.exporter) rec.response_body = json_copy;
       }
       if (rec.response_model.empty()) rec.response_model = std::string(model_header);
-      if (!upstream_failed && (!route.costs.empty() || !hits.empty())) {
-        // Costs are computed, and budgets charged, when a successful response completes.
-        std::vector<std::string> cost_errors;
-        rec.costs = ratelimit::compute_costs(
-            route.costs, {rec.usage, model_header, ref->per_rule_name, route.key}, &cost_errors);
-        for (const auto &e : cost_errors)
-          spdlog::warn("request {}: cost {}", rec.request_id, e);
-        if (!hits.empty()) {
-          charge(hits, &rec.costs);
-          reservation.settled = true;
-        }
-      }
-      if (!upstream_failed && quota && !quota_hits.empty()) {
-        auto quota_cost = ratelimit::compute_costs(
-            {quota->cost}, {rec.usage, model_header, ref->per_rule_name, route.key}, nullptr);
-        charge(quota_hits, &quota_cost);
-      }
+      if (!upstream_failed) charge_completed();
     };
     for (;;) {
       size_t got = 0;
@@ -1307,9 +1298,9 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
   ratelimit::MemoryStore budgets;
   RedisCounters redis_counters;
   TokenCache tokens;
-  observability::Metrics metrics(static_cast<size_t>(n),
-                                 observability::parse_header_attributes(
-                                     opts.metrics_request_header_attributes));
+  observability::Metrics metrics(
+      static_cast<size_t>(n),
+      observability::parse_header_attributes(opts.metrics_request_header_attributes));
   auto tracing = observability::tracing_config_from_env(
       [](const std::string &k) -> std::optional<std::string> {
         const char *v = std::getenv(k.c_str());
@@ -1333,8 +1324,8 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
       return 2;
     }
   }
-  Shared shared{&store,  &opts,           &budgets,       &redis_counters,
-                &tokens, &metrics,        &tracing.value(), exporter.get()};
+  Shared shared{&store,  &opts,    &budgets,         &redis_counters,
+                &tokens, &metrics, &tracing.value(), exporter.get()};
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < n; ++i) {
     workers.push_back(std::make_unique<Worker>());

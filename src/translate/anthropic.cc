@@ -13,18 +13,8 @@ namespace {
 
 namespace dom = simdjson::dom;
 
-
 void cache_control(JsonOut &j, bool cache) {
   if (cache) j.key("cache_control").begin_object().kv("type", "ephemeral").end_object();
-}
-
-// Anthropic wants an object for tool input; OpenAI carries a JSON string.
-std::string tool_input(std::string_view arguments) {
-  if (arguments.empty()) return "{}";
-  thread_local dom::parser p;
-  dom::element e;
-  if (p.parse(arguments.data(), arguments.size()).get(e) || !e.is_object()) return "{}";
-  return std::string(arguments);
 }
 
 void encode_part(JsonOut &j, const Part &p) {
@@ -127,7 +117,7 @@ Result<std::string> encode_anthropic_request(const ChatRequest &r,
       }
       for (const auto &c : m.tool_calls) {
         j.begin_object().kv("type", "tool_use").kv("id", c.id).kv("name", c.name);
-        j.kv_raw("input", tool_input(c.arguments));
+        j.kv_raw("input", json_object_or_empty(c.arguments));
         j.end_object();
       }
       break;
@@ -334,7 +324,8 @@ void AnthropicStreamDecoder::feed_sse(std::string_view bytes, std::vector<Stream
   size_t i = 0;
   while (i < bytes.size()) {
     size_t nl = bytes.find('\n', i);
-    std::string_view piece = bytes.substr(i, nl == std::string_view::npos ? bytes.size() - i : nl - i);
+    std::string_view piece =
+        bytes.substr(i, nl == std::string_view::npos ? bytes.size() - i : nl - i);
     if (overflow_ || line_.size() + piece.size() > max_event_) {
       overflow_ = true;
       line_.clear();

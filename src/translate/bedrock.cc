@@ -12,17 +12,8 @@ namespace {
 
 namespace dom = simdjson::dom;
 
-
 void cache_point(JsonOut &j) {
   j.begin_object().key("cachePoint").begin_object().kv("type", "default").end_object().end_object();
-}
-
-std::string tool_input(std::string_view arguments) {
-  if (arguments.empty()) return "{}";
-  thread_local dom::parser p;
-  dom::element e;
-  if (p.parse(arguments.data(), arguments.size()).get(e) || !e.is_object()) return "{}";
-  return std::string(arguments);
 }
 
 Result<bool> encode_part(JsonOut &j, const Part &p) {
@@ -128,7 +119,9 @@ Result<std::string> encode_converse_request(const ChatRequest &r) {
         if (auto e = encode_part(j, p); !e) return e.error();
       for (const auto &c : m.tool_calls) {
         j.begin_object().key("toolUse").begin_object();
-        j.kv("toolUseId", c.id).kv("name", c.name).kv_raw("input", tool_input(c.arguments));
+        j.kv("toolUseId", c.id)
+            .kv("name", c.name)
+            .kv_raw("input", json_object_or_empty(c.arguments));
         j.end_object().end_object();
       }
       break;
@@ -164,8 +157,13 @@ Result<std::string> encode_converse_request(const ChatRequest &r) {
     if (r.tool_choice == "required")
       j.key("toolChoice").begin_object().key("any").begin_object().end_object().end_object();
     else if (r.tool_choice == "function")
-      j.key("toolChoice").begin_object().key("tool").begin_object().kv("name", r.tool_choice_name)
-          .end_object().end_object();
+      j.key("toolChoice")
+          .begin_object()
+          .key("tool")
+          .begin_object()
+          .kv("name", r.tool_choice_name)
+          .end_object()
+          .end_object();
     else if (r.tool_choice == "auto")
       j.key("toolChoice").begin_object().key("auto").begin_object().end_object().end_object();
     j.end_object();

@@ -12,7 +12,6 @@ namespace {
 
 namespace dom = simdjson::dom;
 
-
 std::string guess_mime(std::string_view url) {
   auto dot = url.rfind('.');
   std::string_view ext = dot == std::string_view::npos ? "" : url.substr(dot + 1);
@@ -94,11 +93,21 @@ Result<std::string> encode_gemini_request(const ChatRequest &r) {
           j.begin_object().kv("text", p.text).end_object();
         } else if (p.kind == Part::Kind::kImage) {
           if (p.url.empty())
-            j.begin_object().key("inlineData").begin_object().kv("mimeType", p.media_type)
-                .kv("data", p.data).end_object().end_object();
+            j.begin_object()
+                .key("inlineData")
+                .begin_object()
+                .kv("mimeType", p.media_type)
+                .kv("data", p.data)
+                .end_object()
+                .end_object();
           else
-            j.begin_object().key("fileData").begin_object().kv("mimeType", guess_mime(p.url))
-                .kv("fileUri", p.url).end_object().end_object();
+            j.begin_object()
+                .key("fileData")
+                .begin_object()
+                .kv("mimeType", guess_mime(p.url))
+                .kv("fileUri", p.url)
+                .end_object()
+                .end_object();
         }
       }
       break;
@@ -116,12 +125,13 @@ Result<std::string> encode_gemini_request(const ChatRequest &r) {
         if (p.kind == Part::Kind::kText && !p.text.empty())
           j.begin_object().kv("text", p.text).end_object();
       for (const auto &c : m.tool_calls) {
-        std::string args = c.arguments.empty() ? "{}" : c.arguments;
-        thread_local dom::parser parser;
-        dom::element e;
-        if (parser.parse(args.data(), args.size()).get(e) || !e.is_object()) args = "{}";
-        j.begin_object().key("functionCall").begin_object().kv("name", c.name)
-            .kv_raw("args", args).end_object().end_object();
+        j.begin_object()
+            .key("functionCall")
+            .begin_object()
+            .kv("name", c.name)
+            .kv_raw("args", json_object_or_empty(c.arguments))
+            .end_object()
+            .end_object();
       }
       break;
     }
@@ -156,7 +166,10 @@ Result<std::string> encode_gemini_request(const ChatRequest &r) {
       else if (r.tool_choice == "required")
         j.kv("mode", "ANY");
       else if (r.tool_choice == "function")
-        j.kv("mode", "ANY").key("allowedFunctionNames").begin_array().str(r.tool_choice_name)
+        j.kv("mode", "ANY")
+            .key("allowedFunctionNames")
+            .begin_array()
+            .str(r.tool_choice_name)
             .end_array();
       else
         j.kv("mode", "AUTO");
@@ -227,7 +240,8 @@ Result<ChatResponse> decode_gemini_response(std::string_view body, std::string_v
       break;
     }
   }
-  r.finish_reason = !r.tool_calls.empty() ? "tool_calls" : std::string(gemini_finish_reason(finish));
+  r.finish_reason =
+      !r.tool_calls.empty() ? "tool_calls" : std::string(gemini_finish_reason(finish));
   dom::element u;
   if (!doc["usageMetadata"].get(u)) r.usage = gemini_usage(u);
   return r;
@@ -300,9 +314,9 @@ void GeminiStreamDecoder::on_data(std::string_view json, std::vector<StreamEvent
           } else if (!p["text"].get(x)) {
             bool thought = false;
             if (p["thought"].get_bool().get(thought)) thought = false;
-            out.push_back(StreamEvent(thought ? StreamEvent::Kind::kReasoning
-                                              : StreamEvent::Kind::kText,
-                                      std::string(str_of(x))));
+            out.push_back(
+                StreamEvent(thought ? StreamEvent::Kind::kReasoning : StreamEvent::Kind::kText,
+                            std::string(str_of(x))));
           }
         }
       }

@@ -5,6 +5,7 @@
 #include <simdjson.h>
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace aigw::translate {
@@ -28,6 +29,16 @@ inline uint64_t u64_of(simdjson::simdjson_result<simdjson::dom::element> e) {
 }
 inline uint64_t u64_of(simdjson::dom::element e) {
   return u64_of(simdjson::simdjson_result<simdjson::dom::element>(std::move(e)));
+}
+
+// Tool-call arguments as the providers want them: the JSON object OpenAI carries as a string, or
+// `{}` when it is empty or not an object.
+inline std::string json_object_or_empty(std::string_view arguments) {
+  if (arguments.empty()) return "{}";
+  thread_local simdjson::dom::parser p;
+  simdjson::dom::element e;
+  if (p.parse(arguments.data(), arguments.size()).get(e) || !e.is_object()) return "{}";
+  return std::string(arguments);
 }
 
 } // namespace aigw::translate

@@ -13,7 +13,6 @@ namespace dom = simdjson::dom;
 
 Error bad(std::string msg) { return Error::client(422, std::move(msg)); }
 
-
 std::string raw_json(dom::element e) { return simdjson::minify(e); }
 
 bool has_cache_control(dom::object o) {
@@ -150,7 +149,7 @@ Result<ChatRequest> decode_openai_chat_request(std::string_view body) {
           std::string_view t = str_of(be["type"]);
           p.kind = t == "redacted_thinking" ? Part::Kind::kRedactedThinking : Part::Kind::kThinking;
           p.text = std::string(p.kind == Part::Kind::kThinking ? str_of(be["thinking"])
-                                                                : str_of(be["data"]));
+                                                               : str_of(be["data"]));
           p.signature = std::string(str_of(be["signature"]));
           thinking.push_back(std::move(p));
         }
@@ -228,7 +227,8 @@ Result<ChatRequest> decode_openai_chat_request(std::string_view body) {
       out = v;
     else if (!e.get_int64().get(iv))
       return bad(std::string(k) + ": must not be negative");
-    else if (!e.get_double().get(dv) && dv >= 0 && dv < 1.8e19 && dv == static_cast<double>(static_cast<uint64_t>(dv)))
+    else if (!e.get_double().get(dv) && dv >= 0 && dv < 1.8e19 &&
+             dv == static_cast<double>(static_cast<uint64_t>(dv)))
       out = static_cast<uint64_t>(dv);
     else
       return bad(std::string(k) + ": must be an integer");
@@ -389,8 +389,9 @@ void ChunkEncoder::ensure_role(std::string &out) {
   if (role_sent_) return;
   role_sent_ = true;
   chunk_prefix(out);
-  out += "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}"
-         "\n\n";
+  out +=
+      "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}"
+      "\n\n";
 }
 
 void ChunkEncoder::on_event(const StreamEvent &e, std::string &out) {
@@ -441,17 +442,14 @@ void ChunkEncoder::on_event(const StreamEvent &e, std::string &out) {
   case StreamEvent::Kind::kToolCallArgs:
     if (e.text.empty()) break;
     delta([&] {
-      out += "\"tool_calls\":[{\"index\":" + std::to_string(e.index) + ",\"function\":{\"arguments\":";
+      out +=
+          "\"tool_calls\":[{\"index\":" + std::to_string(e.index) + ",\"function\":{\"arguments\":";
       json::append_quoted(out, e.text);
       out += "}}]";
     });
     break;
-  case StreamEvent::Kind::kFinish:
-    finish_reason_ = e.text;
-    break;
-  case StreamEvent::Kind::kUsage:
-    merge_usage(usage_, e.usage);
-    break;
+  case StreamEvent::Kind::kFinish: finish_reason_ = e.text; break;
+  case StreamEvent::Kind::kUsage: merge_usage(usage_, e.usage); break;
   case StreamEvent::Kind::kError: {
     // An error inside a stream: the OpenAI shape, as a data event the SDKs raise.
     out += "data: {\"error\":{\"type\":";

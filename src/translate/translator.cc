@@ -24,13 +24,11 @@ namespace {
 namespace dom = simdjson::dom;
 using pipeline::Endpoint;
 
-
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
 
 // OpenAI and OpenAI-compatible servers: the foundation's passthrough.
 class OpenAITranslator : public Translator {
@@ -52,8 +50,7 @@ public:
     u.path = "/openai/deployments/" + path_escape(in.model) +
              std::string(pipeline::upstream_suffix(in.endpoint)) + "?api-version=";
     u.path += in.version;
-    if (in.inject_include_usage)
-      u.body = pipeline::encode_request_body(in.body, "", true);
+    if (in.inject_include_usage) u.body = pipeline::encode_request_body(in.body, "", true);
     return u;
   }
 };
@@ -91,8 +88,8 @@ public:
       body = encode_converse_request(req_);
       break;
     case Schema::kAWSAnthropic: {
-      u.path = "/model/" + path_escape(in.model) +
-               (stream ? "/invoke-with-response-stream" : "/invoke");
+      u.path =
+          "/model/" + path_escape(in.model) + (stream ? "/invoke-with-response-stream" : "/invoke");
       AnthropicRequestOptions o;
       o.include_model = false;
       o.stream_field = false;
@@ -226,8 +223,8 @@ private:
         e.error_type = std::string(msg.header(":exception-type"));
         thread_local dom::parser parser;
         dom::element doc;
-        e.text = !parser.parse(msg.payload).get(doc) ? std::string(str_of(doc["message"]))
-                                                     : msg.payload;
+        e.text =
+            !parser.parse(msg.payload).get(doc) ? std::string(str_of(doc["message"])) : msg.payload;
         events_.push_back(std::move(e));
         frames_failed_ = true;
         return;
