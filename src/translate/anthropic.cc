@@ -78,23 +78,18 @@ Result<std::string> encode_anthropic_request(const ChatRequest &r,
   // Messages alternate user/assistant: consecutive same-role messages (tool results are user
   // turns) merge into one.
   j.key("messages").begin_array();
-  int open_role = 0; // 0 none, 1 user, 2 assistant
-  auto open = [&](int role) {
-    if (open_role == role) return;
-    if (open_role != 0) j.end_array().end_object();
-    j.begin_object().kv("role", role == 1 ? "user" : "assistant").key("content").begin_array();
-    open_role = role;
-  };
+  TurnWriter turns(j, "user", "assistant", "content");
+
   for (const auto &m : r.messages) {
     switch (m.role) {
     case Message::Role::kSystem: break;
     case Message::Role::kUser:
-      open(1);
+      turns.user();
       for (const auto &p : m.parts)
         encode_part(j, p);
       break;
     case Message::Role::kTool: {
-      open(1);
+      turns.user();
       j.begin_object().kv("type", "tool_result").kv("tool_use_id", m.tool_call_id);
       j.key("content").begin_array();
       bool cache = false;
@@ -110,7 +105,7 @@ Result<std::string> encode_anthropic_request(const ChatRequest &r,
       break;
     }
     case Message::Role::kAssistant:
-      open(2);
+      turns.assistant();
       for (const auto &p : m.parts) {
         if (p.kind == Part::Kind::kText && p.text.empty()) continue;
         encode_part(j, p);
@@ -123,7 +118,7 @@ Result<std::string> encode_anthropic_request(const ChatRequest &r,
       break;
     }
   }
-  if (open_role != 0) j.end_array().end_object();
+  turns.close();
   j.end_array();
 
   if (!r.tools.empty() && r.tool_choice != "none") {

@@ -85,23 +85,18 @@ Result<std::string> encode_converse_request(const ChatRequest &r) {
     j.end_array();
   }
   j.key("messages").begin_array();
-  int open_role = 0;
-  auto open = [&](int role) {
-    if (open_role == role) return;
-    if (open_role != 0) j.end_array().end_object();
-    j.begin_object().kv("role", role == 1 ? "user" : "assistant").key("content").begin_array();
-    open_role = role;
-  };
+  TurnWriter turns(j, "user", "assistant", "content");
+
   for (const auto &m : r.messages) {
     switch (m.role) {
     case Message::Role::kSystem: break;
     case Message::Role::kUser:
-      open(1);
+      turns.user();
       for (const auto &p : m.parts)
         if (auto e = encode_part(j, p); !e) return e.error();
       break;
     case Message::Role::kTool: {
-      open(1);
+      turns.user();
       j.begin_object().key("toolResult").begin_object().kv("toolUseId", m.tool_call_id);
       j.key("content").begin_array();
       bool cache = false;
@@ -114,7 +109,7 @@ Result<std::string> encode_converse_request(const ChatRequest &r) {
       break;
     }
     case Message::Role::kAssistant:
-      open(2);
+      turns.assistant();
       for (const auto &p : m.parts)
         if (auto e = encode_part(j, p); !e) return e.error();
       for (const auto &c : m.tool_calls) {
@@ -127,7 +122,7 @@ Result<std::string> encode_converse_request(const ChatRequest &r) {
       break;
     }
   }
-  if (open_role != 0) j.end_array().end_object();
+  turns.close();
   j.end_array();
 
   if (r.max_tokens || r.temperature || r.top_p || !r.stop.empty()) {

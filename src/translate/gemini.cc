@@ -76,18 +76,13 @@ Result<std::string> encode_gemini_request(const ChatRequest &r) {
   JsonOut j(out);
   j.begin_object();
   j.key("contents").begin_array();
-  int open_role = 0; // 1 user, 2 model
-  auto open = [&](int role) {
-    if (open_role == role) return;
-    if (open_role != 0) j.end_array().end_object();
-    j.begin_object().kv("role", role == 1 ? "user" : "model").key("parts").begin_array();
-    open_role = role;
-  };
+  TurnWriter turns(j, "user", "model", "parts");
+
   for (const auto &m : r.messages) {
     switch (m.role) {
     case Message::Role::kSystem: break;
     case Message::Role::kUser:
-      open(1);
+      turns.user();
       for (const auto &p : m.parts) {
         if (p.kind == Part::Kind::kText) {
           j.begin_object().kv("text", p.text).end_object();
@@ -112,7 +107,7 @@ Result<std::string> encode_gemini_request(const ChatRequest &r) {
       }
       break;
     case Message::Role::kTool:
-      open(1);
+      turns.user();
       if (m.name.empty())
         return Error::client(422, "messages: tool message with tool_call_id \"" + m.tool_call_id +
                                       "\" answers no earlier tool call");
@@ -120,7 +115,7 @@ Result<std::string> encode_gemini_request(const ChatRequest &r) {
       j.kv_raw("response", function_response(m)).end_object().end_object();
       break;
     case Message::Role::kAssistant:
-      open(2);
+      turns.assistant();
       for (const auto &p : m.parts)
         if (p.kind == Part::Kind::kText && !p.text.empty())
           j.begin_object().kv("text", p.text).end_object();
@@ -136,7 +131,7 @@ Result<std::string> encode_gemini_request(const ChatRequest &r) {
       break;
     }
   }
-  if (open_role != 0) j.end_array().end_object();
+  turns.close();
   j.end_array();
 
   bool any_system = false;

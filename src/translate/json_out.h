@@ -105,4 +105,32 @@ private:
   bool after_key_ = false;
 };
 
+// Writes conversation turns that must alternate (Anthropic, Bedrock, Gemini): consecutive
+// messages of one side go into one turn `{"role": <name>, <content_key>: [...]}`.
+class TurnWriter {
+public:
+  TurnWriter(JsonOut &j, std::string_view user_role, std::string_view assistant_role,
+             std::string_view content_key)
+      : j_(j), user_(user_role), assistant_(assistant_role), content_key_(content_key) {}
+
+  void user() { open(1); }
+  void assistant() { open(2); }
+  void close() {
+    if (open_ != 0) j_.end_array().end_object();
+    open_ = 0;
+  }
+
+private:
+  void open(int side) {
+    if (open_ == side) return;
+    close();
+    j_.begin_object().kv("role", side == 1 ? user_ : assistant_).key(content_key_).begin_array();
+    open_ = side;
+  }
+
+  JsonOut &j_;
+  std::string_view user_, assistant_, content_key_;
+  int open_ = 0; // 0 none, 1 user, 2 assistant
+};
+
 } // namespace aigw::translate
