@@ -2,11 +2,11 @@
 #include "extproc/processor.h"
 
 #include "control/backend_auth.h"
-#include "providers/aws_sigv4.h"
 #include "core/json_scan.h"
 #include "observability/tracing.h"
 #include "pipeline/errors.h"
 #include "pipeline/usage.h"
+#include "providers/aws_sigv4.h"
 #include "ratelimit/costs.h"
 
 #include <spdlog/spdlog.h>
@@ -18,7 +18,8 @@ namespace {
 
 constexpr std::string_view kInternalId = "x-ai-eg-internal-req-id";
 constexpr std::string_view kBackendAttribute =
-    "xds.upstream_host_metadata.filter_metadata['aigateway.envoy.io']['per_route_rule_backend_name']";
+    "xds.upstream_host_metadata.filter_metadata['aigateway.envoy.io']['per_route_rule_backend_name'"
+    "]";
 constexpr std::string_view kUpstreamHostAttribute =
     "xds.upstream_host_metadata.filter_metadata['aigateway.envoy.io']['upstream_host']";
 constexpr std::string_view kRouteAttribute =
@@ -126,7 +127,8 @@ pb::ProcessingResponse Stream::router_request_headers(const pb::HttpHeaders &h) 
   while (!prefix.empty() && prefix.back() == '/')
     prefix.remove_suffix(1);
   if (!prefix.empty()) {
-    if (local.substr(0, prefix.size()) != prefix) return immediate(404, "", "unsupported path: " + path);
+    if (local.substr(0, prefix.size()) != prefix)
+      return immediate(404, "", "unsupported path: " + path);
     local.remove_prefix(prefix.size());
   }
   // -endpointPrefixes: where the OpenAI and Cohere endpoints live under the root prefix
@@ -179,9 +181,10 @@ pb::ProcessingResponse Stream::router_request_headers(const pb::HttpHeaders &h) 
 }
 
 pb::ProcessingResponse Stream::router_request_body(const pb::HttpBody &b) {
-  if (!state_) return immediate(500, "application/json",
-                                pipeline::error_body("InternalServerError", 500,
-                                                     "request body before its headers"));
+  if (!state_)
+    return immediate(
+        500, "application/json",
+        pipeline::error_body("InternalServerError", 500, "request body before its headers"));
   state_->body = b.body();
   auto parsed = pipeline::parse_request_body(state_->endpoint, state_->body);
   if (!parsed)
@@ -245,9 +248,9 @@ pb::ProcessingResponse Stream::upstream_request_headers(const pb::ProcessingRequ
   auto up = state_->translator->request(in);
   if (!up) {
     int code = up.error().code ? up.error().code : 422;
-    return immediate(code, "application/json",
-                     pipeline::error_body(pipeline::local_error_type(code), code,
-                                          up.error().message));
+    return immediate(
+        code, "application/json",
+        pipeline::error_body(pipeline::local_error_type(code), code, up.error().message));
   }
   std::string path = up->path;
   if (!path.starts_with("/"))
@@ -274,8 +277,8 @@ pb::ProcessingResponse Stream::upstream_request_headers(const pb::ProcessingRequ
         backend.aws_region);
     signer = &adjusted;
   }
-  auto outcome = control::apply_static_auth(*signer, "POST", path, body, unix_now(),
-                                            authorization, up->headers);
+  auto outcome = control::apply_static_auth(*signer, "POST", path, body, unix_now(), authorization,
+                                            up->headers);
   if (!outcome)
     return immediate(500, "application/json",
                      pipeline::error_body("InternalServerError", 500, outcome.error().message));
@@ -332,7 +335,8 @@ pb::ProcessingResponse Stream::response_body(const pb::HttpBody &b) {
   bool end = b.end_of_stream();
   std::string out;
   bool replace = false;
-  if (!state_->first_byte && !b.body().empty()) state_->first_byte = std::chrono::steady_clock::now();
+  if (!state_->first_byte && !b.body().empty())
+    state_->first_byte = std::chrono::steady_clock::now();
   if (state_->streaming) {
     if (t.rewrites_response()) {
       t.stream_chunk(b.body(), out);
@@ -386,12 +390,23 @@ pb::ProcessingResponse Stream::response_body(const pb::HttpBody &b) {
     if (response_model.empty()) response_model = state_->request_model;
     std::vector<ratelimit::CostSpec> specs = cfg_->global_costs;
     auto rc = cfg_->route_costs.find(state_->route);
-    if (rc != cfg_->route_costs.end()) specs.insert(specs.end(), rc->second.begin(), rc->second.end());
+    if (rc != cfg_->route_costs.end())
+      specs.insert(specs.end(), rc->second.begin(), rc->second.end());
     auto costs = ratelimit::compute_costs(
         specs, {usage, state_->request_model, state_->backend->key, state_->route}, nullptr);
     for (const auto &[k, v] : costs)
       add_metadata(r, k, v);
     if (metrics_) {
+      // The configuration's models are always kept as labels (the cap is for client choices).
+      auto generation = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(cfg_.get()));
+      if (metrics_->known_models_generation() != generation) {
+        std::vector<std::string> known;
+        for (const auto &m : cfg_->models)
+          known.push_back(m.id);
+        for (const auto &[name, b] : cfg_->backends)
+          if (!b->model_name_override.empty()) known.push_back(b->model_name_override);
+        metrics_->set_known_models(generation, std::move(known));
+      }
       observability::GenAILabels l;
       l.operation = pipeline::operation_name(state_->endpoint);
       l.provider = translate::provider_name(state_->backend->schema_kind);

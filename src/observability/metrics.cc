@@ -37,6 +37,8 @@ void append_escaped(std::string &o, std::string_view v) {
       o += "\\\"";
     else if (c == '\n')
       o += "\\n";
+    else if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f)
+      o += '_'; // the exposition format has no escape for other control characters
     else
       o += c;
   }
@@ -116,10 +118,60 @@ std::vector<HeaderAttribute> parse_header_attributes(std::string_view spec) {
   return out;
 }
 
-Metrics::Metrics(size_t shards, std::vector<HeaderAttribute> header_attributes)
-    : header_attributes_(std::move(header_attributes)) {
-  for (size_t i = 0; i < std::max<size_t>(1, shards); ++i)
+Metrics::Metrics(size_t shards, std::vector<HeaderAttribute> header_attributes,
+                 size_t max_label_values)
+    : header_attributes_(std::move(header_attributes)), max_label_values_(max_label_values) {
+  size_t slots = 3 + header_attributes_.size();
+  admitted_.resize(slots);
+  for (size_t i = 0; i < std::max<size_t>(1, shards); ++i) {
     shards_.push_back(std::make_unique<Shard>());
+    shards_.back()->admitted.resize(slots);
+  }
+}
+
+void Metrics::set_known_models(uint64_t generation, std::vector<std::string> models) {
+  std::lock_guard lock(admit_mu_);
+  known_models_.clear();
+  for (auto &m : models)
+    known_models_.insert(std::move(m));
+  known_generation_.store(generation, std::memory_order_release);
+}
+
+std::string_view Metrics::bounded(Shard &s, size_t slot, std::string_view v) {
+  if (v.empty() || slot >= s.admitted.size()) return v;
+  auto &local = s.admitted[slot];
+  if (local.find(v) != local.end()) return v;
+  std::lock_guard lock(admit_mu_);
+  bool keep = false;
+  if (slot < 3 && known_models_.find(v) != known_models_.end()) {
+    keep = true;
+  } else if (admitted_[slot].find(v) != admitted_[slot].end()) {
+    keep = true;
+  } else if (admitted_[slot].size() < max_label_values_) {
+    admitted_[slot].emplace(v);
+    keep = true;
+  }
+  if (!keep) {
+    health_.label_overflow.fetch_add(1, std::memory_order_relaxed);
+    return kOverflowLabel;
+  }
+  local.emplace(v);
+  return v;
+}
+
+GenAILabels Metrics::bound_labels(Shard &s, const GenAILabels &l) {
+  GenAILabels out;
+  out.operation = l.operation;
+  out.provider = l.provider;
+  out.original_model = bounded(s, 0, l.original_model);
+  out.request_model = bounded(s, 1, l.request_model);
+  out.response_model = bounded(s, 2, l.response_model);
+  if (!l.header_values.empty()) {
+    out.header_values.reserve(l.header_values.size());
+    for (size_t i = 0; i < l.header_values.size(); ++i)
+      out.header_values.push_back(bounded(s, 3 + i, l.header_values[i]));
+  }
+  return out;
 }
 
 std::string Metrics::base_key(const GenAILabels &l) {
@@ -171,20 +223,22 @@ void Metrics::observe_locked(Shard &s, Instrument inst, const GenAILabels &l, st
   series.count += 1;
 }
 
-void Metrics::observe(size_t shard, Instrument inst, const GenAILabels &l,
+void Metrics::observe(size_t shard, Instrument inst, const GenAILabels &unbounded,
                       std::string_view extra_name, std::string_view extra_value, double v) {
-  std::string key = base_key(l);
-  size_t base_len = key.size();
   Shard &s = *shards_[shard % shards_.size()];
   std::lock_guard lock(s.mu);
+  GenAILabels l = bound_labels(s, unbounded);
+  std::string key = base_key(l);
+  size_t base_len = key.size();
   observe_locked(s, inst, l, key, base_len, extra_name, extra_value, v);
 }
 
-void Metrics::record_completion(size_t shard, const GenAILabels &l, const Completion &c) {
-  std::string key = base_key(l);
-  size_t base_len = key.size();
+void Metrics::record_completion(size_t shard, const GenAILabels &unbounded, const Completion &c) {
   Shard &s = *shards_[shard % shards_.size()];
   std::lock_guard lock(s.mu);
+  GenAILabels l = bound_labels(s, unbounded);
+  std::string key = base_key(l);
+  size_t base_len = key.size();
   observe_locked(s, kDuration, l, key, base_len, c.failed ? "error_type" : "",
                  c.failed ? "_OTHER" : "", c.seconds);
   if (c.usage) {
@@ -233,8 +287,14 @@ std::string Metrics::render() const {
     // Merge the shards: series with the same labels add up.
     std::map<std::vector<std::pair<std::string, std::string>>, Series> merged;
     for (const auto &sp : shards_) {
-      std::lock_guard lock(sp->mu);
-      for (const auto &[key, s] : sp->series[inst]) {
+      // Copied under the lock, merged outside it: a worker recording into this shard waits for
+      // one copy, not for the whole exposition.
+      std::unordered_map<std::string, Series> copy;
+      {
+        std::lock_guard lock(sp->mu);
+        copy = sp->series[inst];
+      }
+      for (const auto &[key, s] : copy) {
         auto [it, fresh] = merged.try_emplace(s.labels, s);
         if (fresh) continue;
         for (size_t i = 0; i < s.counts.size(); ++i)
@@ -340,6 +400,22 @@ std::string Metrics::render() const {
   counter("aigw_redis_failed_open_total",
           "Requests admitted without a budget check because Redis was unavailable.",
           h.redis_failed_open.load());
+  counter("aigw_metrics_label_overflow_total",
+          "Metric records whose client-chosen label value was folded into \"_OTHER\" because the "
+          "label had reached its cap of distinct values.",
+          h.label_overflow.load());
+  counter("aigw_connections_refused_total",
+          "Client connections closed at once because --max-connections were open.",
+          h.max_connections_refused.load());
+  counter("aigw_accept_errors_total",
+          "Failed accepts on the listeners (file-descriptor limit and others).",
+          h.accept_errors.load());
+  counter("aigw_unmeasured_responses_total",
+          "Successful responses whose token usage could not be read (too large or malformed).",
+          h.unmeasured_responses.load());
+  counter("aigw_drain_cut_requests_total",
+          "Requests still in flight when a shutdown drain ran out of time.",
+          h.drain_cut_requests.load());
   return o;
 }
 

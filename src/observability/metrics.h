@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -55,11 +56,31 @@ struct HealthCounters {
   std::atomic<uint64_t> config_reloads_rejected{0};
   std::atomic<uint64_t> redis_errors{0};
   std::atomic<uint64_t> redis_failed_open{0};
+  std::atomic<uint64_t> label_overflow{0}; // label values folded into kOverflowLabel
+  std::atomic<uint64_t> max_connections_refused{0};
+  std::atomic<uint64_t> accept_errors{0};
+  std::atomic<uint64_t> unmeasured_responses{0}; // successes whose usage could not be read
+  std::atomic<uint64_t> drain_cut_requests{0};   // requests cut by the end of a drain
 };
+
+// The value a label takes once it has seen its cap of distinct client-chosen values.
+inline constexpr std::string_view kOverflowLabel = "_OTHER";
 
 class Metrics {
 public:
-  Metrics(size_t shards, std::vector<HeaderAttribute> header_attributes);
+  // `max_label_values`: distinct values each client-chosen label (the three model labels and
+  // every mapped header) may take; values past it are recorded as kOverflowLabel. Models named
+  // in the configuration (set_known_models) are always kept and do not count.
+  Metrics(size_t shards, std::vector<HeaderAttribute> header_attributes,
+          size_t max_label_values = kDefaultMaxLabelValues);
+  static constexpr size_t kDefaultMaxLabelValues = 1000;
+
+  // The models of the active configuration. Thread-safe; `generation` avoids rebuilding the set
+  // when a caller offers the same configuration again.
+  void set_known_models(uint64_t generation, std::vector<std::string> models);
+  uint64_t known_models_generation() const {
+    return known_generation_.load(std::memory_order_acquire);
+  }
 
   // A completed request: its duration and, for failures, `error_type` ("_OTHER" as upstream).
   void record_request(size_t shard, const GenAILabels &l, double seconds, bool failed);
@@ -92,6 +113,11 @@ public:
 
 private:
   enum Instrument { kTokens, kDuration, kTtft, kTpot, kInstruments };
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
+  };
+  using ValueSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
   struct Series {
     std::vector<std::pair<std::string, std::string>> labels;
     std::vector<uint64_t> counts; // per bucket (not cumulative), plus +Inf last
@@ -101,7 +127,14 @@ private:
   struct Shard {
     mutable std::mutex mu;
     std::array<std::unordered_map<std::string, Series>, kInstruments> series;
+    // Label values this shard already knows to be admitted, keyed by label slot then value; a
+    // cache of the process-wide decision so the common case takes no other lock.
+    std::vector<ValueSet> admitted;
   };
+  // REQUIRES: the shard's mutex is held. Returns `v`, or kOverflowLabel past the cap.
+  std::string_view bounded(Shard &s, size_t slot, std::string_view v);
+  // The labels with every client-chosen value bounded. REQUIRES: the shard's mutex is held.
+  GenAILabels bound_labels(Shard &s, const GenAILabels &l);
   void observe(size_t shard, Instrument inst, const GenAILabels &l, std::string_view extra_name,
                std::string_view extra_value, double v);
   static std::string base_key(const GenAILabels &l);
@@ -111,6 +144,12 @@ private:
                       double v);
 
   std::vector<HeaderAttribute> header_attributes_;
+  size_t max_label_values_;
+  // Process-wide admission of label values (slot byte + value), and the configuration's models.
+  std::mutex admit_mu_;
+  std::vector<ValueSet> admitted_; // per slot: 0..2 the model labels, 3.. the mapped headers
+  ValueSet known_models_;          // guarded by admit_mu_
+  std::atomic<uint64_t> known_generation_{~uint64_t{0}};
   std::vector<std::unique_ptr<Shard>> shards_;
   HealthCounters health_;
 };

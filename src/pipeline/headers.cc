@@ -25,13 +25,52 @@ bool is_hop_by_hop(std::string_view n) {
 
 bool strip_from_client(std::string_view n) {
   if (is_hop_by_hop(n)) return true;
-  if (iequals(n, "authorization") || iequals(n, "accept-encoding")) return true;
+  static constexpr std::string_view kCredentials[] = {
+      "authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key",
+      "cookie",        "accept-encoding"};
+  if (std::any_of(std::begin(kCredentials), std::end(kCredentials),
+                  [&](std::string_view k) { return iequals(k, n); }))
+    return true;
   if (n.size() >= 8 && iequals(n.substr(0, 8), "x-ai-eg-")) return true;
   return false;
 }
 
-std::string build_request_head(const UpstreamHead &h, const std::vector<HeaderView> &client_headers,
-                               const api::HeaderMutation &mutation) {
+bool is_valid_header_value(std::string_view v) {
+  for (char ch : v) {
+    auto c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
+bool is_valid_request_target(std::string_view p) {
+  if (p.empty()) return false;
+  for (char ch : p) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
+
+namespace {
+Error bad_value(std::string_view name) {
+  if (iequals(name, "x-ai-eg-model"))
+    return Error::client(400, "invalid \"model\": a model name may not contain control characters");
+  return Error::client(400, "invalid value for header \"" + std::string(name) +
+                                "\": control characters are not allowed");
+}
+} // namespace
+
+Result<std::string> build_request_head(const UpstreamHead &h,
+                                       const std::vector<HeaderView> &client_headers,
+                                       const api::HeaderMutation &mutation) {
+  if (!is_valid_request_target(h.path))
+    return Error::client(400, "invalid request path for the backend: it may hold only visible "
+                              "ASCII characters (check \"model\")");
+  if (!is_valid_header_value(h.model)) return bad_value("x-ai-eg-model");
+  if (!is_valid_header_value(h.host_header)) return bad_value("host");
+  if (!is_valid_header_value(h.authorization)) return bad_value("authorization");
+  if (!is_valid_header_value(h.request_id)) return bad_value("x-request-id");
   std::string o;
   o.reserve(512 + client_headers.size() * 48);
   o.append(h.method).append(" ").append(h.path).append(" HTTP/1.1\r\nHost: ");
@@ -51,6 +90,7 @@ std::string build_request_head(const UpstreamHead &h, const std::vector<HeaderVi
     if (strip_from_client(name)) continue;
     if (iequals(name, "x-request-id")) has_request_id = true;
     if (mutated(name) && !iequals(name, "x-request-id")) continue;
+    if (!is_valid_header_value(value)) return bad_value(name);
     o.append(name).append(": ").append(value).append("\r\n");
   }
   for (const auto &[name, value] : mutation.set) {
@@ -60,11 +100,14 @@ std::string build_request_head(const UpstreamHead &h, const std::vector<HeaderVi
       for (const auto &e : *h.extra)
         if (iequals(e.first, name)) overridden = true;
     if (overridden) continue;
+    if (!is_valid_header_value(value)) return bad_value(name);
     o.append(name).append(": ").append(value).append("\r\n");
   }
   if (h.extra)
-    for (const auto &[name, value] : *h.extra)
+    for (const auto &[name, value] : *h.extra) {
+      if (!is_valid_header_value(value)) return bad_value(name);
       o.append(name).append(": ").append(value).append("\r\n");
+    }
   if (!has_request_id && !h.request_id.empty())
     o.append("x-request-id: ").append(h.request_id).append("\r\n");
   o.append("x-ai-eg-model: ").append(h.model).append("\r\n");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "api/resources.h"
+#include "core/result.h"
 
 #include <string>
 #include <string_view>
@@ -19,9 +20,19 @@ bool iequals(std::string_view a, std::string_view b);
 bool is_hop_by_hop(std::string_view name);
 
 // True when a client header must not reach the provider: hop-by-hop, Host, Content-Length, the
-// client's own credentials (Authorization), Accept-Encoding (the gateway must read the response)
-// and any x-ai-eg-* internal header (clients cannot spoof them).
+// client's own credentials of any scheme (Authorization, Proxy-Authorization, x-api-key, api-key,
+// x-goog-api-key, Cookie: the backend's credential is the gateway's to set), Accept-Encoding (the
+// gateway must read the response) and any x-ai-eg-* internal header (clients cannot spoof them).
 bool strip_from_client(std::string_view name);
+
+// True when `v` may be a header field value (RFC 9110 §5.5): no control character but HTAB, no
+// DEL. A value that fails this must never reach a request head: CR or LF would end the header
+// and let the rest be read as headers or a second request.
+bool is_valid_header_value(std::string_view v);
+
+// True when `p` may be a request target in a request line: visible ASCII only (no space, no
+// control character).
+bool is_valid_request_target(std::string_view p);
 
 struct UpstreamHead {
   std::string_view method;
@@ -37,8 +48,11 @@ struct UpstreamHead {
 };
 
 // Serialises the HTTP/1.1 request head for the provider: client headers minus the stripped ones,
-// then `mutation` (removals, then sets that replace), then the gateway's own headers.
-std::string build_request_head(const UpstreamHead &h, const std::vector<HeaderView> &client_headers,
-                               const api::HeaderMutation &mutation);
+// then `mutation` (removals, then sets that replace), then the gateway's own headers. Every value
+// is checked on the way: a value a header may not hold is a 400 naming the header (for the
+// model: the field "model"); nothing partial is returned.
+Result<std::string> build_request_head(const UpstreamHead &h,
+                                       const std::vector<HeaderView> &client_headers,
+                                       const api::HeaderMutation &mutation);
 
 } // namespace aigw::pipeline

@@ -2,6 +2,7 @@
 #include "pipeline/request_body.h"
 
 #include "core/json_scan.h"
+#include "pipeline/headers.h"
 
 #include <simdjson.h>
 
@@ -28,6 +29,11 @@ Result<ParsedRequest> parse_request_body(Endpoint endpoint, std::string_view bod
     if (key == "model") {
       std::string_view model;
       if (v.get_string().get(model)) return bad("\"model\" must be a string");
+      // The model reaches request heads (x-ai-eg-model) and provider paths: a CR or LF in it
+      // would let a client write headers, or a second request, with the gateway's credentials.
+      if (!is_valid_header_value(model))
+        return Error::client(400,
+                             "invalid \"model\": a model name may not contain control characters");
       out.model = std::string(model);
     } else if (key == "stream") {
       bool stream = false;

@@ -98,12 +98,12 @@ public:
       break;
     }
     case Schema::kGCPVertexAI:
-      u.path = "publishers/google/models/" + std::string(in.model) +
+      u.path = "publishers/google/models/" + path_escape(in.model) +
                (stream ? ":streamGenerateContent?alt=sse" : ":generateContent");
       body = encode_gemini_request(req_);
       break;
     case Schema::kGCPAnthropic: {
-      u.path = "publishers/anthropic/models/" + std::string(in.model) +
+      u.path = "publishers/anthropic/models/" + path_escape(in.model) +
                (stream ? ":streamRawPredict" : ":rawPredict");
       AnthropicRequestOptions o;
       o.include_model = false;
@@ -320,14 +320,14 @@ public:
       if (inputs->size() != 1)
         return Error::client(422, "input: " + model_ + " embeds a single string per request");
       embed_content_ = true;
-      u.path = "publishers/google/models/" + model_ + ":embedContent";
+      u.path = "publishers/google/models/" + path_escape(model_) + ":embedContent";
       j.begin_object().key("content").begin_object().key("parts").begin_array();
       j.begin_object().kv("text", inputs->front()).end_object();
       j.end_array().end_object();
       if (!dims.empty()) j.kv_raw("outputDimensionality", dims);
       j.end_object();
     } else {
-      u.path = "publishers/google/models/" + model_ + ":predict";
+      u.path = "publishers/google/models/" + path_escape(model_) + ":predict";
       j.begin_object().key("instances").begin_array();
       for (const auto &s : *inputs)
         j.begin_object().kv("content", s).end_object();

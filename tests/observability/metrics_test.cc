@@ -63,6 +63,57 @@ TEST(Metrics, RequestHeaderAttributesBecomeLabels) {
   EXPECT_NE(out.find("user=\"ann\\\"e\""), std::string::npos); // escaped
 }
 
+TEST(Metrics, ClientChosenModelsAreCappedAndConfiguredModelsAlwaysKept) {
+  Metrics m(2, parse_header_attributes("x-team:team"), 3);
+  m.set_known_models(1, {"configured-model"});
+  auto l = labels();
+  std::vector<std::string> names;
+  for (int i = 0; i < 50; ++i)
+    names.push_back("client-model-" + std::to_string(i));
+  std::vector<std::string> teams;
+  for (int i = 0; i < 50; ++i)
+    teams.push_back("team-" + std::to_string(i));
+  for (int i = 0; i < 50; ++i) {
+    l.original_model = names[static_cast<size_t>(i)];
+    l.request_model = names[static_cast<size_t>(i)];
+    l.response_model = names[static_cast<size_t>(i)];
+    l.header_values = {teams[static_cast<size_t>(i)]};
+    m.record_request(static_cast<size_t>(i % 2), l, 0.1, false);
+  }
+  l.original_model = l.request_model = l.response_model = "configured-model";
+  l.header_values = {};
+  m.record_request(0, l, 0.1, false);
+  std::string out = m.render();
+  // Three client values per label, then "_OTHER"; the configured model is there past the cap.
+  EXPECT_NE(out.find("gen_ai_original_model=\"client-model-2\""), std::string::npos);
+  EXPECT_EQ(out.find("gen_ai_original_model=\"client-model-3\""), std::string::npos);
+  EXPECT_EQ(out.find("team=\"team-3\""), std::string::npos);
+  EXPECT_NE(out.find("gen_ai_original_model=\"_OTHER\""), std::string::npos);
+  EXPECT_NE(out.find("gen_ai_response_model=\"_OTHER\""), std::string::npos);
+  EXPECT_NE(out.find("team=\"_OTHER\""), std::string::npos);
+  EXPECT_NE(out.find("gen_ai_original_model=\"configured-model\""), std::string::npos);
+  // 47 records folded, each for four labels.
+  EXPECT_NE(out.find("aigw_metrics_label_overflow_total " + std::to_string(47 * 4)),
+            std::string::npos)
+      << out;
+  size_t series = 0;
+  for (size_t p = 0;
+       (p = out.find("gen_ai_server_request_duration_seconds_count{", p)) != std::string::npos; ++p)
+    ++series;
+  EXPECT_LE(series, 5u); // three client models, _OTHER and the configured one
+}
+
+TEST(Metrics, ControlCharactersNeverReachTheExposition) {
+  Metrics m(1, parse_header_attributes("x-team:team"));
+  auto l = labels();
+  l.header_values = {"a\rb\x01"
+                     "c"};
+  m.record_request(0, l, 0.1, false);
+  std::string out = m.render();
+  EXPECT_EQ(out.find('\r'), std::string::npos);
+  EXPECT_NE(out.find("team=\"a_b_c\""), std::string::npos);
+}
+
 TEST(Metrics, BucketsAreUpstreams) {
   EXPECT_EQ(Metrics::token_buckets().back(), 67108864);
   EXPECT_EQ(Metrics::duration_buckets().front(), 0.01);

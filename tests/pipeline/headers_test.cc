@@ -19,7 +19,9 @@ TEST(BuildRequestHead, StripsClientCredentialsInternalAndHopByHopHeaders) {
   m.remove = {"x-custom"};
   UpstreamHead h{
       "POST", "/v1/chat/completions", "api.openai.com", "gpt-4o", "Bearer sk-cfg", "rid-1", 42};
-  auto head = build_request_head(h, client, m);
+  auto built = build_request_head(h, client, m);
+  ASSERT_TRUE(built);
+  const std::string &head = *built;
   EXPECT_TRUE(head.starts_with("POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\n"));
   EXPECT_EQ(head.find("client-secret"), std::string::npos);
   EXPECT_EQ(head.find("spoofed"), std::string::npos);
@@ -31,6 +33,56 @@ TEST(BuildRequestHead, StripsClientCredentialsInternalAndHopByHopHeaders) {
   EXPECT_NE(head.find("Authorization: Bearer sk-cfg\r\n"), std::string::npos);
   EXPECT_NE(head.find("x-request-id: rid-1\r\n"), std::string::npos);
   EXPECT_TRUE(head.ends_with("Content-Length: 42\r\n\r\n"));
+}
+
+TEST(BuildRequestHead, StripsClientCredentialsOfEveryScheme) {
+  std::vector<HeaderView> client = {
+      {"x-api-key", "sk-ant-client"}, {"Api-Key", "azure-client"},
+      {"Cookie", "session=secret"},   {"Proxy-Authorization", "Basic abc"},
+      {"x-goog-api-key", "goog"},     {"X-Kept", "yes"}};
+  UpstreamHead h{"POST", "/v1/messages", "api.anthropic.com", "m", "", "rid", 2};
+  std::vector<std::pair<std::string, std::string>> extra = {{"x-api-key", "sk-ant-gateway"}};
+  h.extra = &extra;
+  auto head = build_request_head(h, client, {});
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->find("client"), std::string::npos) << *head;
+  EXPECT_EQ(head->find("secret"), std::string::npos);
+  EXPECT_EQ(head->find("Basic"), std::string::npos);
+  EXPECT_EQ(head->find("goog"), std::string::npos);
+  EXPECT_NE(head->find("x-api-key: sk-ant-gateway\r\n"), std::string::npos);
+  EXPECT_NE(head->find("X-Kept: yes\r\n"), std::string::npos);
+}
+
+TEST(BuildRequestHead, RefusesAModelThatWouldSplitTheHead) {
+  std::string smuggle = "gpt-4o\r\nContent-Length: 0\r\n\r\nGET /v1/models HTTP/1.1\r\nX: y";
+  UpstreamHead h{"POST", "/v1/chat/completions", "api.openai.com", smuggle, "Bearer sk", "r", 2};
+  auto head = build_request_head(h, {}, {});
+  ASSERT_FALSE(head);
+  EXPECT_EQ(head.error().code, 400);
+  EXPECT_NE(head.error().message.find("\"model\""), std::string::npos);
+}
+
+TEST(BuildRequestHead, RefusesControlCharactersInEveryValueAndInThePath) {
+  UpstreamHead ok{"POST", "/v1/chat/completions", "h", "m", "", "r", 2};
+  std::vector<HeaderView> bad_client = {{"x-custom", "a\nb"}};
+  auto r1 = build_request_head(ok, bad_client, {});
+  ASSERT_FALSE(r1);
+  EXPECT_NE(r1.error().message.find("x-custom"), std::string::npos);
+  api::HeaderMutation m;
+  m.set = {{"x-team", "a\rb"}};
+  EXPECT_FALSE(build_request_head(ok, {}, m));
+  std::vector<std::pair<std::string, std::string>> extra = {{"anthropic-beta", "x\r\ny: z"}};
+  UpstreamHead with_extra = ok;
+  with_extra.extra = &extra;
+  EXPECT_FALSE(build_request_head(with_extra, {}, {}));
+  UpstreamHead bad_path = ok;
+  bad_path.path = "/model/a b/converse";
+  EXPECT_FALSE(build_request_head(bad_path, {}, {}));
+  UpstreamHead bad_rid = ok;
+  bad_rid.request_id = "r\n1";
+  EXPECT_FALSE(build_request_head(bad_rid, {}, {}));
+  std::vector<HeaderView> tab = {{"x-custom", "a\tb"}};
+  EXPECT_TRUE(build_request_head(ok, tab, {})); // HTAB is allowed in a value
 }
 
 TEST(ErrorBodies, MatchUpstreamShapes) {

@@ -30,6 +30,17 @@ TEST(ParseRequestBody, RejectsNonObjectAndNonStringModel) {
   EXPECT_FALSE(parse_request_body(Endpoint::kChatCompletions, "").ok());
 }
 
+TEST(ParseRequestBody, RejectsAModelWithControlCharacters) {
+  for (const char *body : {R"({"model":"gpt-4o\r\nX-Injected: 1"})", R"({"model":"a\nb"})",
+                           R"({"model":"a\u0000b"})", R"({"model":"a\u007fb"})"}) {
+    auto r = parse_request_body(Endpoint::kChatCompletions, body);
+    ASSERT_FALSE(r.ok()) << body;
+    EXPECT_EQ(r.error().code, 400);
+    EXPECT_NE(r.error().message.find("\"model\""), std::string::npos);
+  }
+  EXPECT_TRUE(parse_request_body(Endpoint::kChatCompletions, R"({"model":"my model:v1"})").ok());
+}
+
 TEST(ParseRequestBody, MissingModelIsEmpty) {
   auto r = parse_request_body(Endpoint::kChatCompletions, R"({"messages":[]})");
   ASSERT_TRUE(r.ok());
@@ -95,11 +106,16 @@ namespace {
 
 TEST(BodyMutation, RemovesThenSetsTopLevelFields) {
   std::string body = R"({"model":"m", "internal_flag": true,"messages":[],"service_tier":"auto"})";
-  auto out = apply_body_mutation(body, {{"service_tier", "\"scale\""}, {"seed", "42"},
-                                        {"note", "plain text"}, {"opts", "{\"a\":1}"}},
+  auto out = apply_body_mutation(body,
+                                 {{"service_tier", "\"scale\""},
+                                  {"seed", "42"},
+                                  {"note", "plain text"},
+                                  {"opts", "{\"a\":1}"}},
                                  {"internal_flag", "missing"});
   // Every other byte is kept, whitespace included.
-  EXPECT_EQ(out, R"({"model":"m", "messages":[],"service_tier":"scale","seed":42,"note":"plain text","opts":{"a":1}})");
+  EXPECT_EQ(
+      out,
+      R"({"model":"m", "messages":[],"service_tier":"scale","seed":42,"note":"plain text","opts":{"a":1}})");
   // Removing the last and the only member keeps the object valid.
   EXPECT_EQ(apply_body_mutation(R"({"a":1,"b":2})", {}, {"b"}), R"({"a":1})");
   EXPECT_EQ(apply_body_mutation(R"({"a":1})", {}, {"a"}), R"({})");
