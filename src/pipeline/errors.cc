@@ -44,4 +44,9 @@ std::string wrap_openai_backend_error(int status, std::string_view raw_body) {
   return error_body("OpenAIBackendError", status, raw_body);
 }
 
+std::string route_not_found_json() {
+  return "{\"error\":{\"message\":\"" + std::string(kRouteNotFoundBody) +
+         "\",\"type\":\"invalid_request_error\",\"param\":\"model\",\"code\":\"model_not_found\"}}";
+}
+
 } // namespace aigw::pipeline

@@ -23,4 +23,9 @@ inline constexpr std::string_view kRouteNotFoundBody =
     "No matching route found. It is likely because the model specified in your request is not "
     "configured in the Gateway.";
 
+// The same message in the OpenAI error shape, so SDKs expose it (`err.error.code` is
+// "model_not_found"): {"error":{"message":…,"type":"invalid_request_error","param":"model",
+// "code":"model_not_found"}}.
+std::string route_not_found_json();
+
 } // namespace aigw::pipeline

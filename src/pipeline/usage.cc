@@ -3,6 +3,8 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+
 namespace aigw::pipeline {
 namespace {
 
@@ -57,6 +59,10 @@ void SseUsageScanner::feed(std::string_view chunk) {
 }
 
 void SseUsageScanner::on_line(std::string_view line) {
+  if (line.starts_with("event:")) {
+    if (sse::parse_field(line).value == "error") error_ = true;
+    return;
+  }
   if (!line.starts_with("data:")) return;
   auto field = sse::parse_field(line);
   std::string_view data = field.value;
@@ -64,6 +70,7 @@ void SseUsageScanner::on_line(std::string_view line) {
     done_ = true;
     return;
   }
+  if (data.starts_with("{\"error\"")) error_ = true;
   bool wants_model = model_.empty();
   // Only chunks that carry a usage object (or the first, for the model) are worth parsing.
   size_t pos = data.find("\"usage\"");
@@ -83,6 +90,83 @@ void SseUsageScanner::on_line(std::string_view line) {
     read_usage(usage, u);
     usage_ = u;
   }
+}
+
+void UsageTail::feed(std::string_view chunk) {
+  total_ += chunk.size();
+  if (head_.size() < kHead) {
+    size_t take = std::min(kHead - head_.size(), chunk.size());
+    head_.append(chunk.substr(0, take));
+  }
+  if (chunk.size() >= kTail) {
+    tail_.assign(chunk.substr(chunk.size() - kTail));
+    return;
+  }
+  tail_.append(chunk);
+  if (tail_.size() > 2 * kTail) tail_.erase(0, tail_.size() - kTail);
+}
+
+namespace {
+// The end of the JSON value starting at `begin` (an object), or npos when it does not end in
+// `s`. Strings are skipped with their escapes.
+size_t object_end(std::string_view s, size_t begin) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = begin; i < s.size(); ++i) {
+    char c = s[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{') {
+      ++depth;
+    } else if (c == '}') {
+      if (--depth == 0) return i + 1;
+    }
+  }
+  return std::string_view::npos;
+}
+} // namespace
+
+TokenUsage UsageTail::usage() const {
+  std::string_view t = tail_;
+  size_t pos = t.size();
+  while ((pos = t.rfind("\"usage\"", pos == 0 ? 0 : pos - 1)) != std::string_view::npos) {
+    size_t colon = t.find_first_not_of(" \t\r\n", pos + 7);
+    if (colon != std::string_view::npos && t[colon] == ':') {
+      size_t open = t.find_first_not_of(" \t\r\n", colon + 1);
+      if (open != std::string_view::npos && t[open] == '{') {
+        size_t end = object_end(t, open);
+        if (end != std::string_view::npos) {
+          std::string doc = "{\"usage\":";
+          doc.append(t.substr(open, end - open));
+          doc += '}';
+          auto facts = extract_from_json(doc);
+          if (facts.usage.any()) return facts.usage;
+        }
+      }
+    }
+    if (pos == 0) break;
+  }
+  return {};
+}
+
+std::string UsageTail::model() const {
+  std::string_view h = head_;
+  size_t pos = h.find("\"model\"");
+  if (pos == std::string_view::npos) return {};
+  size_t colon = h.find_first_not_of(" \t\r\n", pos + 7);
+  if (colon == std::string_view::npos || h[colon] != ':') return {};
+  size_t q = h.find_first_not_of(" \t\r\n", colon + 1);
+  if (q == std::string_view::npos || h[q] != '"') return {};
+  size_t end = h.find('"', q + 1);
+  if (end == std::string_view::npos) return {};
+  std::string_view m = h.substr(q + 1, end - q - 1);
+  if (m.find('\\') != std::string_view::npos) return {}; // escaped: leave it to the fallback
+  return std::string(m);
 }
 
 } // namespace aigw::pipeline

@@ -29,6 +29,23 @@ struct BodyFacts {
 };
 BodyFacts extract_from_json(std::string_view body);
 
+// The usage of a JSON answer too large to keep whole: keeps its first and last bytes only and
+// reads `usage` (an OpenAI-shaped answer puts it last) and `model` (first) from them.
+class UsageTail {
+public:
+  static constexpr size_t kHead = 4096;
+  static constexpr size_t kTail = 64 * 1024;
+  void feed(std::string_view chunk);
+  TokenUsage usage() const;
+  std::string model() const;
+  uint64_t total() const { return total_; }
+
+private:
+  std::string head_;
+  std::string tail_; // a ring kept linear: trimmed to kTail when it grows past twice that
+  uint64_t total_ = 0;
+};
+
 // Feeds an OpenAI SSE stream chunk by chunk; remembers the last `usage` seen (the last one wins,
 // as upstream) and the response model. Bounded memory (line cap in the splitter).
 class SseUsageScanner {
@@ -37,6 +54,9 @@ public:
   const TokenUsage &usage() const { return usage_; }
   const std::string &model() const { return model_; }
   bool saw_done() const { return done_; }
+  // An `event: error` or a `data:` object with a top-level "error" (how OpenAI-compatible
+  // servers report a failure once the 200 is sent): the stream ended in an error.
+  bool saw_error() const { return error_; }
 
 private:
   void on_line(std::string_view line);
@@ -45,6 +65,7 @@ private:
   TokenUsage usage_;
   std::string model_;
   bool done_ = false;
+  bool error_ = false;
 };
 
 } // namespace aigw::pipeline

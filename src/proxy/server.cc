@@ -26,9 +26,13 @@
 #include <atomic>
 #include <charconv>
 #include <csignal>
+#include <functional>
 #include <random>
 #include <span>
 #include <thread>
+#include <unordered_set>
+
+#include <sys/resource.h>
 
 namespace aigw::proxy {
 namespace {
@@ -59,14 +63,21 @@ std::string status_line(unsigned status) {
   return s;
 }
 
-// Per-worker state: one event loop, its provider pool.
+class Session;
+
+// Per-worker state: one event loop, its provider pool, its listeners and client sessions.
 struct Worker {
   size_t index = 0; // the metrics shard it records into
+  // Declared before the loop so that they outlive it: the loop's destructor destroys the
+  // sessions still suspended in it, and they leave this set.
+  std::unordered_set<Session *> sessions; // open client sessions (this loop's thread only)
+  bool draining = false;                  // shutting down: no new requests on open connections
   // Each socket lives on one worker's loop only, so the reactor needs no locking.
   net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::unique_ptr<net::ssl::context> tls_ctx = make_client_tls_context();
   UpstreamPool pool{io.get_executor(), tls_ctx.get()};
   std::unique_ptr<RedisBudgets> redis; // set when budgets are shared through Redis
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
 };
 
 struct Shared {
@@ -76,6 +87,7 @@ struct Shared {
   RedisCounters *redis_counters;
   TokenCache *tokens;
   observability::Metrics *metrics;
+  size_t max_connections;                      // resolved (never 0)
   const observability::TracingConfig *tracing; // enabled or not
   SpanExporter *exporter;                      // null when tracing is off
 };
@@ -229,9 +241,23 @@ uint64_t unix_nanos(Clock::time_point t) {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(sys).count());
 }
 
+// The models a configuration names (exact model matches and overrides): always kept as metric
+// labels, whatever the cap on client-chosen values.
+std::vector<std::string> configured_models(const control::Snapshot &snap) {
+  std::vector<std::string> out;
+  for (const auto &m : snap.models)
+    out.push_back(m.id);
+  for (const auto &rule : snap.rules)
+    for (const auto &ref : rule.refs)
+      if (!ref.model_name_override.empty()) out.push_back(ref.model_name_override);
+  return out;
+}
+
 // Metrics and the span of a finished request (the access log line is written beside).
 void observe_request(const RequestRecord &r, size_t shard, const Shared &shared) {
   auto &m = *shared.metrics;
+  if (auto snap = shared.store->current(); snap->generation != m.known_models_generation())
+    m.set_known_models(snap->generation, configured_models(*snap));
   m.health().requests.fetch_add(1, std::memory_order_relaxed);
   if (r.status > 0 && r.status < 600)
     m.health().responses_by_class[static_cast<size_t>(r.status / 100)].fetch_add(
@@ -298,10 +324,34 @@ struct ActiveStream {
 class Session {
 public:
   Session(Worker &worker, const Shared &shared, tcp::socket socket)
-      : worker_(worker), shared_(shared), client_(std::move(socket)) {}
+      : worker_(worker), shared_(shared), client_(std::move(socket)) {
+    worker_.sessions.insert(this);
+  }
+  ~Session() { worker_.sessions.erase(this); }
+  Session(const Session &) = delete;
+  Session &operator=(const Session &) = delete;
 
   // Serves requests until the client leaves; a watchdog enforces the deadlines meanwhile.
   net::awaitable<void> serve();
+
+  // The worker started draining: a connection waiting for its next request closes now; one
+  // with a request under way finishes it and closes after (`connection: close`).
+  void on_drain() {
+    if (idle_) {
+      beast::error_code ignored;
+      client_.cancel(ignored);
+    }
+  }
+  // The drain ran out of time: the request in flight is cut, and logged as cut.
+  void cut() {
+    if (rec_ && !idle_) {
+      rec_->error = "cut by shutdown: the drain timeout ran out";
+      shared_.metrics->health().drain_cut_requests.fetch_add(1, std::memory_order_relaxed);
+    }
+    beast::error_code ignored;
+    client_.cancel(ignored);
+    if (active_upstream_) active_upstream_->cancel();
+  }
 
 private:
   net::awaitable<void> run();
@@ -341,6 +391,13 @@ private:
   using RequestParser = http::request_parser<http::string_body>;
 
   net::awaitable<bool> handle(RequestParser &parser);
+  // Framing checks of a request head the parser accepted (RFC 9112 §6): nullopt when fine.
+  std::optional<std::pair<unsigned, std::string>> check_framing(const RequestParser &parser);
+  // True when the response must end the connection (the client asked, or the worker drains).
+  bool closing() {
+    if (worker_.draining) keep_alive_ = false;
+    return !keep_alive_;
+  }
   net::awaitable<bool> reply(unsigned status, std::string_view content_type, std::string_view body,
                              std::string_view extra_headers = {});
   net::awaitable<bool> write_all(std::string_view a, std::string_view b = {});
@@ -371,10 +428,11 @@ private:
   Clock::time_point wake_at_ = Clock::time_point::max();
   bool timed_out_ = false;
   UpstreamConn *active_upstream_ = nullptr;
-  // Relay buffer, one per connection: kept out of the per-request coroutine frames.
-  std::array<char, 16384> relay_buf_;
   beast::flat_buffer buffer_;
   bool keep_alive_ = true;
+  bool idle_ = true;          // waiting for the first byte of a request
+  bool head_request_ = false; // HEAD: replies carry no body
+  bool http10_ = false;       // an HTTP/1.0 client: no chunked framing, close-delimited bodies
   RequestRecord *rec_ = nullptr;
 };
 
@@ -407,31 +465,49 @@ net::awaitable<void> Session::run() {
   const auto &opts = *shared_.opts;
   beast::error_code nodelay_ec;
   client_.set_option(tcp::no_delay(true), nodelay_ec);
+  auto too_large = [&] {
+    return pipeline::error_body("PayloadTooLarge", 413,
+                                "request body exceeds the limit of " +
+                                    std::to_string(opts.max_request_body) + " bytes");
+  };
   for (;;) {
+    if (worker_.draining) break;
     RequestParser parser;
     parser.header_limit(static_cast<uint32_t>(opts.max_request_header));
     parser.body_limit(opts.max_request_body);
-    set_deadline(Clock::now() + opts.idle_timeout);
+    head_request_ = false;
+    http10_ = false;
+    // Idle until the first byte of the next request; from it, the head has the header timeout.
+    if (buffer_.size() == 0) {
+      idle_ = true;
+      buffer_.shrink_to_fit(); // an idle connection holds no buffer
+      set_deadline(Clock::now() + opts.idle_timeout);
+      auto [rec, got] = co_await client_.async_read_some(buffer_.prepare(4096), kTuple);
+      idle_ = false;
+      if (rec) break; // gone, idle past the timeout, or drained
+      buffer_.commit(got);
+    }
+    idle_ = false;
+    set_deadline(Clock::now() + opts.request_header_timeout);
     auto [ec, n] = co_await http::async_read_header(client_, buffer_, parser, kTuple);
     if (ec) {
+      keep_alive_ = false;
       if (ec == http::error::header_limit) {
-        keep_alive_ = false;
         co_await reply(431, "text/plain", "request header fields too large");
       } else if (ec == http::error::body_limit) {
         // Beast checks Content-Length against the limit while parsing the head.
-        keep_alive_ = false;
-        co_await reply(413, "application/json",
-                       pipeline::error_body("PayloadTooLarge", 413,
-                                            "request body exceeds the limit of " +
-                                                std::to_string(opts.max_request_body) + " bytes"));
-      } else if (ec != http::error::end_of_stream && ec != net::error::eof && !timed_out(ec) &&
+        co_await reply(413, "application/json", too_large());
+      } else if (timed_out(ec)) {
+        co_await reply(408, "text/plain", "request header timeout");
+      } else if (ec != http::error::end_of_stream && ec != net::error::eof &&
                  ec != net::error::connection_reset && ec != net::error::operation_aborted) {
-        keep_alive_ = false;
         co_await reply(400, "text/plain", "bad request: " + ec.message());
       }
       break;
     }
     auto &req = parser.get();
+    head_request_ = req.method() == http::verb::head;
+    http10_ = req.version() < 11;
     set_deadline(Clock::now() + std::chrono::seconds(60)); // the rest of the request
     if (static_cast<size_t>(std::distance(req.begin(), req.end())) > opts.max_request_headers) {
       keep_alive_ = false;
@@ -440,12 +516,14 @@ net::awaitable<void> Session::run() {
                          ")");
       break;
     }
+    if (auto bad = check_framing(parser)) {
+      keep_alive_ = false; // the body's end is unknown: nothing after it can be trusted
+      co_await reply(bad->first, "text/plain", bad->second);
+      break;
+    }
     if (auto cl = parser.content_length(); cl && *cl > opts.max_request_body) {
       keep_alive_ = false;
-      co_await reply(413, "application/json",
-                     pipeline::error_body("PayloadTooLarge", 413,
-                                          "request body exceeds the limit of " +
-                                              std::to_string(opts.max_request_body) + " bytes"));
+      co_await reply(413, "application/json", too_large());
       break;
     }
     if (pipeline::iequals(req[http::field::expect], "100-continue")) {
@@ -456,22 +534,74 @@ net::awaitable<void> Session::run() {
     if (bec) {
       keep_alive_ = false;
       if (bec == http::error::body_limit) {
-        co_await reply(413, "application/json",
-                       pipeline::error_body("PayloadTooLarge", 413,
-                                            "request body exceeds the limit of " +
-                                                std::to_string(opts.max_request_body) + " bytes"));
+        co_await reply(413, "application/json", too_large());
+      } else if (timed_out(bec)) {
+        co_await reply(408, "text/plain", "request body timeout");
       } else if (bec != net::error::eof && bec != http::error::end_of_stream &&
-                 bec != net::error::connection_reset && !timed_out(bec)) {
+                 bec != net::error::connection_reset && bec != net::error::operation_aborted) {
         co_await reply(400, "text/plain", "bad request: " + bec.message());
       }
       break;
     }
     keep_alive_ = req.keep_alive();
     bool ok = co_await handle(parser);
-    if (!ok || !keep_alive_) break;
+    if (!ok || closing()) break;
   }
   beast::error_code ignored;
   client_.shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+std::optional<std::pair<unsigned, std::string>>
+Session::check_framing(const RequestParser &parser) {
+  const auto &req = parser.get();
+  size_t hosts = 0, lengths = 0, encodings = 0;
+  std::string_view first_length;
+  bool lengths_differ = false;
+  std::string te;
+  for (const auto &f : req) {
+    if (f.name() == http::field::host) {
+      ++hosts;
+    } else if (f.name() == http::field::content_length) {
+      if (lengths++ == 0)
+        first_length = f.value();
+      else if (f.value() != first_length)
+        lengths_differ = true;
+    } else if (f.name() == http::field::transfer_encoding) {
+      ++encodings;
+      if (!te.empty()) te += ',';
+      te.append(f.value());
+    }
+  }
+  if (req.version() >= 11 && hosts == 0) return std::pair{400u, "missing Host header"};
+  if (hosts > 1) return std::pair{400u, "more than one Host header"};
+  if (lengths_differ) return std::pair{400u, "conflicting Content-Length headers"};
+  if (encodings == 0) return std::nullopt;
+  if (lengths > 0) return std::pair{400u, "both Transfer-Encoding and Content-Length"};
+  if (req.version() < 11) return std::pair{400u, "Transfer-Encoding in an HTTP/1.0 request"};
+  // Only chunked is implemented, and it must be the final coding, once (RFC 9112 §6.3).
+  size_t chunked = 0;
+  bool chunked_last = false;
+  std::string_view rest = te;
+  while (!rest.empty()) {
+    auto comma = rest.find(',');
+    std::string_view token = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
+      token.remove_prefix(1);
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t'))
+      token.remove_suffix(1);
+    if (token.empty()) continue;
+    chunked_last = pipeline::iequals(token, "chunked");
+    if (chunked_last) {
+      ++chunked;
+      continue;
+    }
+    return std::pair{501u, "transfer coding \"" + std::string(token).substr(0, 64) +
+                               "\" is not implemented"};
+  }
+  if (chunked != 1 || !chunked_last)
+    return std::pair{400u, "chunked must be the final transfer coding, once"};
+  return std::nullopt;
 }
 
 net::awaitable<bool> Session::write_all(std::string_view a, std::string_view b) {
@@ -487,11 +617,12 @@ net::awaitable<bool> Session::reply(unsigned status, std::string_view content_ty
   head += "content-type: ";
   head += content_type;
   head += "\r\ncontent-length: " + std::to_string(body.size()) + "\r\n";
+  head += "x-content-type-options: nosniff\r\n";
   head += extra_headers;
-  if (!keep_alive_) head += "connection: close\r\n";
+  if (closing()) head += "connection: close\r\n";
   head += "\r\n";
   if (rec_) rec_->status = static_cast<int>(status);
-  co_return co_await write_all(head, body);
+  co_return co_await write_all(head, head_request_ ? std::string_view() : body);
 }
 
 net::awaitable<bool> Session::handle(RequestParser &parser) {
@@ -562,7 +693,7 @@ net::awaitable<bool> Session::handle(RequestParser &parser) {
   const auto *rule = pipeline::select_rule(*snap, lookup, host);
   if (!rule) {
     rec.error = "no matching route";
-    co_return co_await reply(404, "text/plain", pipeline::kRouteNotFoundBody);
+    co_return co_await reply(404, "application/json", pipeline::route_not_found_json());
   }
   const auto &route = snap->routes[rule->route_index];
   rec.route = route.key;
@@ -796,7 +927,14 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
     pipeline::UpstreamHead uh{req.method_string(), path,  backend.host_header,
                               model_header,        auth,  rec.request_id,
                               send_body.size(),    &extra};
-    std::string head = pipeline::build_request_head(uh, client_headers, ref->header_mutation);
+    auto built = pipeline::build_request_head(uh, client_headers, ref->header_mutation);
+    if (!built) {
+      rec.error = built.error().message;
+      co_return co_await reply(400, "application/json",
+                               pipeline::error_body("BadRequest", 400, built.error().message),
+                               rl_headers);
+    }
+    std::string head = std::move(built).value();
 
     auto try_deadline = deadline;
     if (rule.retry && rule.retry->per_retry_timeout)
@@ -826,16 +964,28 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
       std::array<net::const_buffer, 2> bufs{net::buffer(head),
                                             net::buffer(send_body.data(), send_body.size())};
       beast::error_code ec;
-      if (conn->tls()) {
+      if (conn->tls())
         std::tie(ec, std::ignore) = co_await net::async_write(conn->tls_stream(), bufs, kTuple);
-        if (!ec)
+      else
+        std::tie(ec, std::ignore) = co_await net::async_write(conn->socket(), bufs, kTuple);
+      // Interim responses (103 Early Hints, 100 Continue) are not the answer: skip them and read
+      // the final head (101 never comes: the gateway asks for no upgrade).
+      for (int interim = 0; !ec; ++interim) {
+        if (conn->tls())
           std::tie(ec, std::ignore) = co_await http::async_read_header(
               conn->tls_stream(), conn->buffer(), *rp_holder, kTuple);
-      } else {
-        std::tie(ec, std::ignore) = co_await net::async_write(conn->socket(), bufs, kTuple);
-        if (!ec)
+        else
           std::tie(ec, std::ignore) =
               co_await http::async_read_header(conn->socket(), conn->buffer(), *rp_holder, kTuple);
+        if (ec) break;
+        unsigned code = rp_holder->get().result_int();
+        if (code >= 200 || code == 101) break;
+        if (interim >= 16) {
+          ec = http::error::bad_status; // a provider that only ever sends interim heads
+          break;
+        }
+        rp_holder.emplace();
+        rp_holder->body_limit(boost::none);
       }
       if (!ec) {
         outcome = Outcome::kOk;
@@ -883,7 +1033,10 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
       continue; // the connection is dropped: its body is not worth reading
     }
 
-    // Commit to this response.
+    // Commit to this response. The relay buffer lives for this exchange only: an idle
+    // keep-alive connection holds none.
+    auto relay = std::make_unique_for_overwrite<std::array<char, 16384>>();
+    auto &buf = *relay;
     auto read_some = [&](char *buf,
                          size_t cap) -> net::awaitable<std::pair<beast::error_code, size_t>> {
       res.body().data = buf;
@@ -909,14 +1062,19 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
       if (rewrites && f.name() == http::field::content_encoding) continue;
       head_out.append(f.name_string()).append(": ").append(f.value()).append("\r\n");
     }
-    if (!keep_alive_) head_out += "connection: close\r\n";
+    // An HTTP/1.0 client cannot read chunked framing: a body of unknown length is delimited by
+    // closing the connection.
+    if (http10_ && status < 300 &&
+        (rewrites ? parsed.stream && status == 200 : !rp.content_length().has_value()))
+      keep_alive_ = false;
+    if (closing()) head_out += "connection: close\r\n";
     head_out += rl_headers;
     rec.status = static_cast<int>(status);
 
     if (status >= 300) {
       // Errors are small and get translated: read them whole (bounded).
       std::string err_body;
-      auto &buf = relay_buf_;
+      bool err_too_large = false;
       while (!rp.is_done()) {
         auto [ec, got] = co_await read_some(buf.data(), buf.size());
         err_body.append(buf.data(), got);
@@ -925,10 +1083,23 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
           break;
         }
         if (err_body.size() > opts.max_error_body) {
-          err_body.resize(opts.max_error_body);
+          err_too_large = true;
           upstream_keepalive = false;
           break;
         }
+      }
+      active_upstream_ = nullptr;
+      if (err_too_large) {
+        // Cut JSON is not JSON: the client gets a well-formed error of our own instead.
+        rec.error = "upstream status " + std::to_string(status) + " with an error body over " +
+                    std::to_string(opts.max_error_body) + " bytes";
+        co_return co_await reply(
+            502, "application/json",
+            pipeline::error_body("BadGateway", 502,
+                                 "the error response from " + backend.key + " (status " +
+                                     std::to_string(status) + ") exceeds " +
+                                     std::to_string(opts.max_error_body) + " bytes"),
+            rl_headers);
       }
       std::string out_body;
       std::string out_ct = content_type;
@@ -972,7 +1143,6 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
       head_out += "content-type: ";
       head_out += translator->response_content_type(streaming);
       head_out += "\r\n";
-      auto &buf = relay_buf_;
       bool upstream_failed = false;
       bool settled = false;
       auto settle = [&] {
@@ -1021,8 +1191,9 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
         if (upstream_keepalive) worker_.pool.release(std::move(conn));
         co_return co_await write_all(head_out, *out);
       }
-      // Streaming: translate piece by piece, relay as chunked.
-      head_out += "cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
+      // Streaming: translate piece by piece, relay as chunked (HTTP/1.0: close-delimited).
+      head_out += http10_ ? "cache-control: no-cache\r\n\r\n"
+                          : "cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
       if (!co_await write_all(head_out)) co_return false;
       ActiveStream active_stream(shared_.metrics->health().active_streams);
       std::string out;
@@ -1049,12 +1220,16 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
         char size_line[24];
         if (!out.empty()) {
           if (!rec.first_byte) rec.first_byte = Clock::now();
-          int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", out.size());
-          bufs[nbufs++] = net::buffer(size_line, static_cast<size_t>(len));
-          bufs[nbufs++] = net::buffer(out);
-          bufs[nbufs++] = net::buffer("\r\n", 2);
+          if (http10_) {
+            bufs[nbufs++] = net::buffer(out);
+          } else {
+            int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", out.size());
+            bufs[nbufs++] = net::buffer(size_line, static_cast<size_t>(len));
+            bufs[nbufs++] = net::buffer(out);
+            bufs[nbufs++] = net::buffer("\r\n", 2);
+          }
         }
-        if (done) bufs[nbufs++] = net::buffer("0\r\n\r\n", 5);
+        if (done && !http10_) bufs[nbufs++] = net::buffer("0\r\n\r\n", 5);
         if (nbufs > 0) {
           auto [wec, wn] = co_await net::async_write(
               client_, std::span<const net::const_buffer>(bufs.data(), nbufs), kTuple);
@@ -1069,16 +1244,18 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
       active_upstream_ = nullptr;
       if (upstream_failed) co_return false;
       if (upstream_keepalive) worker_.pool.release(std::move(conn));
-      co_return true;
+      co_return !http10_;
     }
 
     bool sse = content_type.find("text/event-stream") != std::string::npos;
     auto length = rp.content_length();
-    bool chunked_out = !length.has_value();
-    if (chunked_out)
+    bool chunked_out = !length.has_value() && !http10_;
+    if (length)
+      head_out += "content-length: " + std::to_string(*length) + "\r\n\r\n";
+    else if (chunked_out)
       head_out += "transfer-encoding: chunked\r\n\r\n";
     else
-      head_out += "content-length: " + std::to_string(*length) + "\r\n\r\n";
+      head_out += "\r\n"; // HTTP/1.0: the body ends when the connection closes
     // When body bytes already arrived with the head, the head goes out with them in one write;
     // otherwise (a stream still thinking) the client gets the head at once.
     bool head_pending = true;
@@ -1092,7 +1269,9 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
     pipeline::SseUsageScanner scanner;
     std::string json_copy;
     bool json_overflow = false;
-    auto &buf = relay_buf_;
+    // Past max_usage_body only the end of the body is kept: OpenAI-shaped answers put `usage`
+    // last, so it is still found there.
+    pipeline::UsageTail tail;
     bool upstream_failed = false;
     // Usage, costs and the budget charge: done before the last bytes reach the client, so a
     // client that sends its next request after reading this one finds the budget charged.
@@ -1103,6 +1282,19 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
       if (sse) {
         rec.usage = scanner.usage();
         rec.response_model = scanner.model();
+        if (scanner.saw_error() && rec.error.empty()) rec.error = "upstream stream error event";
+      } else if (json_overflow) {
+        rec.usage = tail.usage();
+        rec.response_model = tail.model();
+        if (!rec.usage.any() && !upstream_failed) {
+          // Counted and logged, never silent: an unmeasured success still settles what it
+          // reserved, so a budget is not bypassed by answering big.
+          shared_.metrics->health().unmeasured_responses.fetch_add(1, std::memory_order_relaxed);
+          spdlog::warn("request {}: no usage found in a {}-byte answer from {}", rec.request_id,
+                       tail.total(), backend.key);
+          reservation.settled = true; // the reservation stands as the charge
+          return;
+        }
       } else if (!json_copy.empty()) {
         auto facts = pipeline::extract_from_json(json_copy);
         rec.usage = facts.usage;
@@ -1127,10 +1319,14 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
       if (got > 0 && !rec.first_byte) rec.first_byte = Clock::now();
       if (sse) {
         scanner.feed(piece);
-      } else if (!json_overflow && got > 0) {
+      } else if (json_overflow) {
+        tail.feed(piece);
+      } else if (got > 0) {
         if (json_copy.size() + got > opts.max_usage_body) {
           json_overflow = true;
-          json_copy.clear();
+          tail.feed(json_copy);
+          tail.feed(piece);
+          std::string().swap(json_copy);
         } else {
           json_copy.append(piece);
         }
@@ -1169,7 +1365,7 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
     active_upstream_ = nullptr;
     if (upstream_failed) co_return false;
     if (upstream_keepalive) worker_.pool.release(std::move(conn));
-    co_return true;
+    co_return chunked_out || length.has_value();
   }
   rec.error = last_error;
   co_return co_await reply(last_status, "application/json",
@@ -1235,12 +1431,46 @@ net::awaitable<void> admin_session(tcp::socket socket, const Shared &shared) {
   }
 }
 
-net::awaitable<void> accept_loop(tcp::acceptor acceptor, Worker &worker, const Shared &shared) {
+// "Too many open files" and the like: logged at most once every ten seconds, with a count.
+void log_accept_error(const beast::error_code &ec) {
+  static std::atomic<int64_t> last_log{0};
+  static std::atomic<uint64_t> suppressed{0};
+  int64_t now = unix_now();
+  int64_t last = last_log.load(std::memory_order_relaxed);
+  if (now - last < 10 || !last_log.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+    suppressed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  uint64_t n = suppressed.exchange(0, std::memory_order_relaxed);
+  if (n)
+    spdlog::warn("accept failed: {} ({} more since the last message)", ec.message(), n);
+  else
+    spdlog::warn("accept failed: {}", ec.message());
+}
+
+net::awaitable<void> accept_loop(tcp::acceptor &acceptor, Worker &worker, const Shared &shared) {
+  auto &health = shared.metrics->health();
+  net::steady_timer backoff(worker.io);
+  auto pause = std::chrono::milliseconds(10);
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(kTuple);
     if (ec) {
-      if (ec == net::error::operation_aborted) co_return;
-      spdlog::warn("accept failed: {}", ec.message());
+      if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
+      health.accept_errors.fetch_add(1, std::memory_order_relaxed);
+      log_accept_error(ec);
+      // Out of descriptors (or another resource): retrying at once would spin; wait, longer
+      // each time, until a connection closes.
+      backoff.expires_after(pause);
+      co_await backoff.async_wait(kTuple);
+      pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::milliseconds(1000));
+      continue;
+    }
+    pause = std::chrono::milliseconds(10);
+    if (static_cast<size_t>(health.active_connections.load(std::memory_order_relaxed)) >=
+        shared.max_connections) {
+      health.max_connections_refused.fetch_add(1, std::memory_order_relaxed);
+      beast::error_code ignored;
+      socket.close(ignored);
       continue;
     }
     net::co_spawn(
@@ -1263,6 +1493,21 @@ net::awaitable<void> admin_accept_loop(tcp::acceptor acceptor, const Shared &sha
     }
     net::co_spawn(acceptor.get_executor(), admin_session(std::move(socket), shared), net::detached);
   }
+}
+
+// True when another socket (another process) listens on host:port: a bind without SO_REUSEPORT
+// fails then, even against sockets that set it.
+bool port_taken(net::io_context &io, const std::string &host, uint16_t port) {
+  beast::error_code ec;
+  auto addr = net::ip::make_address(host, ec);
+  if (ec) return false;
+  tcp::acceptor probe(io);
+  probe.open(addr.is_v6() ? tcp::v6() : tcp::v4(), ec);
+  if (ec) return false;
+  probe.set_option(net::socket_base::reuse_address(true), ec);
+  if (addr.is_v6() && addr.is_unspecified()) probe.set_option(net::ip::v6_only(false), ec);
+  probe.bind(tcp::endpoint(addr, port), ec);
+  return ec == net::error::address_in_use;
 }
 
 Result<tcp::acceptor> open_acceptor(net::io_context &io, const std::string &host, uint16_t port,
@@ -1300,7 +1545,22 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
   TokenCache tokens;
   observability::Metrics metrics(
       static_cast<size_t>(n),
-      observability::parse_header_attributes(opts.metrics_request_header_attributes));
+      observability::parse_header_attributes(opts.metrics_request_header_attributes),
+      opts.metrics_max_label_values);
+  // Descriptors: the soft limit raised to the hard one, and connections capped below it (a
+  // client connection may hold a provider connection too), so accept never runs out first.
+  size_t max_connections = opts.max_connections;
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    if (nofile.rlim_cur < nofile.rlim_max) {
+      rlimit raised = nofile;
+      raised.rlim_cur = nofile.rlim_max;
+      if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) nofile = raised;
+    }
+    if (max_connections == 0 && nofile.rlim_cur != RLIM_INFINITY)
+      max_connections = std::max<size_t>(64, (static_cast<size_t>(nofile.rlim_cur) - 128) / 2);
+  }
+  if (max_connections == 0) max_connections = 100000;
   auto tracing = observability::tracing_config_from_env(
       [](const std::string &k) -> std::optional<std::string> {
         const char *v = std::getenv(k.c_str());
@@ -1324,8 +1584,8 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
       return 2;
     }
   }
-  Shared shared{&store,  &opts,    &budgets,         &redis_counters,
-                &tokens, &metrics, &tracing.value(), exporter.get()};
+  Shared shared{&store,   &opts,           &budgets,         &redis_counters, &tokens,
+                &metrics, max_connections, &tracing.value(), exporter.get()};
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < n; ++i) {
     workers.push_back(std::make_unique<Worker>());
@@ -1347,6 +1607,16 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
 
   auto ports = store.current()->listener_ports;
   std::string listen_host = opts.listen_host;
+  for (uint16_t port : ports) {
+    // The workers share each port with SO_REUSEPORT; another process must not join silently
+    // (the kernel would split the traffic between two configurations).
+    if (!opts.reuse_port && port_taken(workers[0]->io, listen_host, port)) {
+      spdlog::error("cannot listen on {}:{}: address in use (another process listens there; "
+                    "--reuse-port shares the port with it)",
+                    listen_host, port);
+      return 1;
+    }
+  }
   for (auto &w : workers) {
     for (uint16_t port : ports) {
       auto acc = open_acceptor(w->io, listen_host, port, true);
@@ -1358,18 +1628,22 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
         spdlog::error("{}", acc.error().message);
         return 1;
       }
-      net::co_spawn(w->io, accept_loop(std::move(*acc), *w, shared), net::detached);
+      w->acceptors.push_back(std::make_unique<tcp::acceptor>(std::move(*acc)));
+      net::co_spawn(w->io, accept_loop(*w->acceptors.back(), *w, shared), net::detached);
     }
   }
-  auto admin = open_acceptor(workers[0]->io, opts.admin_host, opts.admin_port, false);
+  // The admin listener has a loop and a thread of its own: a scrape never stalls a worker.
+  net::io_context admin_io{1};
+  auto admin = open_acceptor(admin_io, opts.admin_host, opts.admin_port, false);
   if (!admin) {
     spdlog::error("admin: {}", admin.error().message);
     return 1;
   }
-  net::co_spawn(workers[0]->io, admin_accept_loop(std::move(*admin), shared), net::detached);
+  uint16_t admin_port = admin->local_endpoint().port(); // the one it got, for --admin-port 0
+  net::co_spawn(admin_io, admin_accept_loop(std::move(*admin), shared), net::detached);
   if (opts.admin_host == "127.0.0.1") { // "localhost" may resolve to ::1 first
-    if (auto admin6 = open_acceptor(workers[0]->io, "::1", opts.admin_port, false))
-      net::co_spawn(workers[0]->io, admin_accept_loop(std::move(*admin6), shared), net::detached);
+    if (auto admin6 = open_acceptor(admin_io, "::1", admin_port, false))
+      net::co_spawn(admin_io, admin_accept_loop(std::move(*admin6), shared), net::detached);
   }
 
   // Old windows leave the budget store every ten seconds.
@@ -1386,26 +1660,83 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
       },
       net::detached);
 
-  net::signal_set signals(workers[0]->io, SIGINT, SIGTERM);
-  signals.async_wait([&](const beast::error_code &, int sig) {
-    spdlog::info("received signal {}, shutting down", sig);
+  // Shutdown: the first signal drains (no new connections or requests, requests in flight
+  // finish within --drain-timeout), a second one exits at once.
+  auto stop_all = [&] {
     for (auto &w : workers)
       w->io.stop();
-  });
+    admin_io.stop();
+  };
+  net::signal_set signals(admin_io, SIGINT, SIGTERM);
+  net::steady_timer drain_timer(admin_io);
+  std::function<void(const beast::error_code &, int)> on_signal;
+  bool draining = false;
+  on_signal = [&](const beast::error_code &ec, int sig) {
+    if (ec) return;
+    if (draining) {
+      spdlog::warn("received signal {} again: exiting now", sig);
+      stop_all();
+      return;
+    }
+    draining = true;
+    spdlog::info("received signal {}: draining (up to {} s; a second signal exits at once)", sig,
+                 opts.drain_timeout.count());
+    for (auto &w : workers)
+      net::post(w->io, [wp = w.get()] {
+        wp->draining = true;
+        for (auto &a : wp->acceptors) {
+          beast::error_code ignored;
+          a->close(ignored);
+        }
+        for (auto *session : wp->sessions)
+          session->on_drain();
+      });
+    signals.async_wait(on_signal);
+    net::co_spawn(
+        admin_io,
+        [&]() -> net::awaitable<void> {
+          auto until = Clock::now() + opts.drain_timeout;
+          while (Clock::now() < until &&
+                 metrics.health().active_connections.load(std::memory_order_relaxed) > 0) {
+            drain_timer.expires_after(std::chrono::milliseconds(50));
+            co_await drain_timer.async_wait(kTuple);
+          }
+          if (metrics.health().active_connections.load() > 0) {
+            spdlog::warn("drain timeout: cutting {} connections",
+                         metrics.health().active_connections.load());
+            for (auto &w : workers)
+              net::post(w->io, [wp = w.get()] {
+                std::vector<Session *> open(wp->sessions.begin(), wp->sessions.end());
+                for (auto *session : open)
+                  session->cut();
+              });
+            // Let the cut requests unwind and write their log lines.
+            drain_timer.expires_after(std::chrono::milliseconds(200));
+            co_await drain_timer.async_wait(kTuple);
+          }
+          stop_all();
+        },
+        net::detached);
+  };
+  signals.async_wait(on_signal);
   std::signal(SIGPIPE, SIG_IGN);
 
   std::string listen;
   for (uint16_t p : ports)
     listen += (listen.empty() ? "" : ", ") + (listen_host == "::" ? "[::]" : listen_host) + ":" +
               std::to_string(p);
-  spdlog::info("aigw listening on {} ({} workers), admin on {}:{}, config generation {} from {}",
-               listen, n, opts.admin_host, opts.admin_port, store.current()->generation,
+  spdlog::info("aigw listening on {} ({} workers, at most {} connections), admin on {}:{}, "
+               "config generation {} from {}",
+               listen, n, max_connections, opts.admin_host, admin_port, store.current()->generation,
                store.current()->source);
 
   std::vector<std::thread> threads;
-  for (int i = 1; i < n; ++i)
-    threads.emplace_back([&, i] { workers[i]->io.run(); });
-  workers[0]->io.run();
+  for (int i = 0; i < n; ++i)
+    threads.emplace_back([&, i] {
+      workers[static_cast<size_t>(i)]->io.run();
+      // Stopped: no handler of this loop runs again, so nothing else reads its sessions.
+    });
+  admin_io.run();
   for (auto &t : threads)
     t.join();
   flush_access_log();

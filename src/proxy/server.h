@@ -20,7 +20,21 @@ struct ServerOptions {
   size_t max_request_headers = 100;         // header count, as Envoy's max_headers_count
   size_t max_error_body = 4 * 1024 * 1024;  // upstream error bodies are buffered to translate
   size_t max_usage_body = 32 * 1024 * 1024; // JSON bodies beyond this are relayed uncounted
-  std::chrono::seconds idle_timeout{300};
+  std::chrono::seconds idle_timeout{300};   // keep-alive connection with no request under way
+  // From the first byte of a request to the end of its head (slowloris bound), as Envoy's
+  // request_headers_timeout; the body then has until the request timeout.
+  std::chrono::seconds request_header_timeout{60};
+  // Client connections open at once, across workers; past it a new connection is closed at once
+  // (and counted). 0: derived from the file-descriptor limit (two descriptors a connection).
+  size_t max_connections = 0;
+  // SIGTERM/SIGINT: stop accepting, let requests in flight finish for up to this long, then
+  // close. A second signal exits at once.
+  std::chrono::seconds drain_timeout{30};
+  // Share the listener ports with another process (SO_REUSEPORT across processes). Off: a port
+  // another process listens on is refused with "address in use".
+  bool reuse_port = false;
+  // Distinct values each client-chosen metric label may take (models and mapped headers).
+  size_t metrics_max_label_values = 1000;
   bool access_log = true;
   std::string access_log_file; // empty: stdout
   bool metrics = true;         // record the GenAI metrics (/metrics is served either way)

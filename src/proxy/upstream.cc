@@ -2,6 +2,9 @@
 #include "proxy/upstream.h"
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 namespace aigw::proxy {
 
@@ -41,9 +44,11 @@ UpstreamPool::acquire(const control::CompiledBackend &backend,
     co_return nullptr;
   }
   auto it = idle_.find(key_of(backend));
-  if (it != idle_.end() && !it->second.empty()) {
+  while (it != idle_.end() && !it->second.empty()) {
     auto conn = std::move(it->second.back());
     it->second.pop_back();
+    // Bytes that arrived while it was idle belong to no request of ours: never reuse it.
+    if (!at_message_boundary(*conn)) continue;
     conn->reused = true;
     co_return conn;
   }
@@ -112,7 +117,18 @@ UpstreamPool::connect(const control::CompiledBackend &backend,
   co_return nullptr;
 }
 
+bool UpstreamPool::at_message_boundary(UpstreamConn &conn) {
+  if (conn.buffer().size() != 0) return false; // bytes past the end of the last response
+  if (conn.tls() && SSL_pending(conn.tls_stream().native_handle()) > 0) return false;
+  char c;
+  ssize_t n = ::recv(conn.socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  // Nothing to read and still open is the only clean state: data means the provider sent more
+  // than the response, 0 means it closed.
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 void UpstreamPool::release(std::unique_ptr<UpstreamConn> conn) {
+  if (!at_message_boundary(*conn)) return; // closes it
   auto &vec = idle_[conn->pool_key];
   if (vec.size() >= kMaxIdlePerKey) return; // closes it
   vec.push_back(std::move(conn));

@@ -62,8 +62,13 @@ public:
   connect(const control::CompiledBackend &backend, std::chrono::steady_clock::time_point deadline,
           std::string *error);
 
-  // Returns a connection whose last exchange finished cleanly with keep-alive.
+  // Returns a connection whose last exchange finished cleanly with keep-alive. It is kept only
+  // at an exact message boundary (no byte past the response, not closed by the peer); otherwise
+  // it is closed.
   void release(std::unique_ptr<UpstreamConn> conn);
+
+  // True when nothing is buffered or waiting to be read on `conn` and the peer has not closed.
+  static bool at_message_boundary(UpstreamConn &conn);
 
   static constexpr size_t kMaxIdlePerKey = 128;
 

@@ -96,13 +96,18 @@ describe('aigw run: OpenAI passthrough', () => {
     assert.equal(line['x-ai-eg-model'], 'virtual');
   });
 
-  it('answers an unknown model with upstream\'s route-not-found 404', async () => {
+  it('answers an unknown model with upstream\'s route-not-found text in the OpenAI error shape', async () => {
     const res = await chat(gw, { model: 'nope', messages: [] });
     assert.equal(res.status, 404);
-    assert.equal(
-      await res.text(),
-      'No matching route found. It is likely because the model specified in your request is not configured in the Gateway.',
-    );
+    assert.match(res.headers.get('content-type'), /application\/json/);
+    assert.deepEqual(await res.json(), {
+      error: {
+        message: 'No matching route found. It is likely because the model specified in your request is not configured in the Gateway.',
+        type: 'invalid_request_error',
+        param: 'model',
+        code: 'model_not_found',
+      },
+    });
   });
 
   it('answers an unknown path with upstream\'s 404 text', async () => {
