@@ -5,6 +5,7 @@
 #include "core/json_scan.h"
 #include "observability/tracing.h"
 #include "pipeline/errors.h"
+#include "pipeline/headers.h"
 #include "pipeline/usage.h"
 #include "providers/aws_sigv4.h"
 #include "ratelimit/costs.h"
@@ -282,6 +283,7 @@ pb::ProcessingResponse Stream::upstream_request_headers(const pb::ProcessingRequ
   if (!outcome)
     return immediate(500, "application/json",
                      pipeline::error_body("InternalServerError", 500, outcome.error().message));
+  state_->secrets = pipeline::sent_secrets(authorization, up->headers);
   pb::ProcessingResponse r;
   auto *common = r.mutable_request_headers()->mutable_response();
   auto *m = common->mutable_header_mutation();
@@ -357,6 +359,7 @@ pb::ProcessingResponse Stream::response_body(const pb::HttpBody &b) {
       auto [eb, ct] = t.error_body(state_->status, state_->response_content_type,
                                    state_->amzn_error_type, state_->response_buffer);
       out = std::move(eb);
+      pipeline::scrub_secrets(out, state_->secrets); // a provider may echo what it was sent
       replace = true;
     } else if (t.rewrites_response()) {
       auto translated = t.response_body(state_->response_buffer);

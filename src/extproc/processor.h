@@ -40,6 +40,7 @@ struct RequestState {
   std::shared_ptr<const control::CompiledBackend> backend;
   std::unique_ptr<translate::Translator> translator;
   std::string request_model;
+  std::vector<std::string> secrets; // what the latest attempt sent as credentials (for scrubbing)
   std::string route; // namespace/name, from the route metadata attribute when Envoy sends it
   int attempts = 0;
   // Response side.

@@ -52,6 +52,38 @@ bool is_valid_request_target(std::string_view p) {
   return true;
 }
 
+std::vector<std::string>
+sent_secrets(std::string_view authorization,
+             const std::vector<std::pair<std::string, std::string>> &extra) {
+  std::vector<std::string> out;
+  auto add = [&](std::string_view v) {
+    if (v.size() >= 8) out.emplace_back(v);
+  };
+  auto add_authorization = [&](std::string_view v) {
+    add(v);
+    if (auto sp = v.find(' '); sp != std::string_view::npos) add(v.substr(sp + 1));
+  };
+  add_authorization(authorization);
+  for (const auto &[name, value] : extra) {
+    if (iequals(name, "authorization"))
+      add_authorization(value);
+    else if (iequals(name, "api-key") || iequals(name, "x-api-key") ||
+             iequals(name, "x-goog-api-key"))
+      add(value);
+  }
+  return out;
+}
+
+void scrub_secrets(std::string &body, const std::vector<std::string> &secrets) {
+  static constexpr std::string_view kRedacted = "[REDACTED]";
+  for (const auto &secret : secrets) {
+    if (secret.size() < 8) continue;
+    for (size_t pos = body.find(secret); pos != std::string::npos;
+         pos = body.find(secret, pos + kRedacted.size()))
+      body.replace(pos, secret.size(), kRedacted);
+  }
+}
+
 namespace {
 Error bad_value(std::string_view name) {
   if (iequals(name, "x-ai-eg-model"))

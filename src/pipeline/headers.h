@@ -34,6 +34,15 @@ bool is_valid_header_value(std::string_view v);
 // control character).
 bool is_valid_request_target(std::string_view p);
 
+// The secrets an attempt sends the provider: the Authorization value and its token, and the
+// values of api-key, x-api-key and x-goog-api-key among `extra`. What a provider echoes of them
+// in an error body is scrubbed before it reaches the client.
+std::vector<std::string>
+sent_secrets(std::string_view authorization,
+             const std::vector<std::pair<std::string, std::string>> &extra);
+// Replaces every occurrence of each secret (8 bytes or more) in `body` with "[REDACTED]".
+void scrub_secrets(std::string &body, const std::vector<std::string> &secrets);
+
 struct UpstreamHead {
   std::string_view method;
   std::string_view path;          // with query

@@ -345,7 +345,7 @@ public:
   // The drain ran out of time: the request in flight is cut, and logged as cut.
   void cut() {
     if (rec_ && !idle_) {
-      rec_->error = "cut by shutdown: the drain timeout ran out";
+      cut_ = true; // the request's log line says so, whatever error the cut causes on the way
       shared_.metrics->health().drain_cut_requests.fetch_add(1, std::memory_order_relaxed);
     }
     beast::error_code ignored;
@@ -431,6 +431,7 @@ private:
   beast::flat_buffer buffer_;
   bool keep_alive_ = true;
   bool idle_ = true;          // waiting for the first byte of a request
+  bool cut_ = false;          // the request in flight was cut by the end of a drain
   bool head_request_ = false; // HEAD: replies carry no body
   bool http10_ = false;       // an HTTP/1.0 client: no chunked framing, close-delimited bodies
   RequestRecord *rec_ = nullptr;
@@ -633,6 +634,7 @@ net::awaitable<bool> Session::handle(RequestParser &parser) {
     Session *s;
     RequestRecord *r;
     ~ClearRec() {
+      if (s->cut_) r->error = "cut by shutdown: the drain timeout ran out";
       if (s->shared_.opts->access_log) log_request(*r);
       observe_request(*r, s->worker_.index, s->shared_);
       s->rec_ = nullptr;
@@ -1109,6 +1111,8 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
         std::tie(out_body, out_ct) = translator->error_body(static_cast<int>(status), content_type,
                                                             res["x-amzn-errortype"], err_body);
       }
+      // A provider may echo the credential it was sent: it never reaches the client.
+      pipeline::scrub_secrets(out_body, pipeline::sent_secrets(auth, extra));
       if (!out_ct.empty()) head_out += "content-type: " + out_ct + "\r\n";
       head_out += "content-length: " + std::to_string(out_body.size()) + "\r\n\r\n";
       rec.error = "upstream status " + std::to_string(status);

@@ -85,6 +85,19 @@ TEST(BuildRequestHead, RefusesControlCharactersInEveryValueAndInThePath) {
   EXPECT_TRUE(build_request_head(ok, tab, {})); // HTAB is allowed in a value
 }
 
+TEST(ScrubSecrets, RemovesEveryCredentialTheAttemptSent) {
+  std::vector<std::pair<std::string, std::string>> extra = {{"api-key", "azure-key-123456"},
+                                                            {"x-other", "not-a-secret-value"}};
+  auto secrets = sent_secrets("Bearer sk-live-abcdefgh", extra);
+  std::string body = R"({"error":{"message":"Incorrect API key provided: sk-live-abcdefgh. )"
+                     R"(Also azure-key-123456 and not-a-secret-value"}})";
+  scrub_secrets(body, secrets);
+  EXPECT_EQ(body.find("sk-live-abcdefgh"), std::string::npos) << body;
+  EXPECT_EQ(body.find("azure-key-123456"), std::string::npos);
+  EXPECT_NE(body.find("not-a-secret-value"), std::string::npos);
+  EXPECT_NE(body.find("[REDACTED]"), std::string::npos);
+}
+
 TEST(ErrorBodies, MatchUpstreamShapes) {
   EXPECT_EQ(error_body("BadRequest", 400, "bad \"x\""),
             R"({"type":"error","error":{"type":"BadRequest","code":"400","message":"bad \"x\""}})");

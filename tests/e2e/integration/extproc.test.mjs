@@ -243,6 +243,29 @@ describe('aigw extproc', { skip: !existsSync(deps) && 'envoy protos not installe
     assert.match(metrics, /gen_ai_server_time_to_first_token_seconds_count\{/);
   });
 
+  it('refuses a model holding CR/LF with a 400 naming "model" before any header is set', async () => {
+    const s = openStream(client);
+    await s.send({ request_headers: headers({ ':path': '/v1/chat/completions', ':method': 'POST' }) });
+    const body = JSON.stringify({ model: 'gpt-4o-mini\r\nx-injected: 1', messages: [] });
+    const r = await s.send({ request_body: { body: Buffer.from(body), end_of_stream: true } });
+    assert.equal(r.immediate_response.status.code, 'BadRequest');
+    assert.match(Buffer.from(r.immediate_response.body).toString(), /\\"model\\"/);
+    s.end();
+  });
+
+  it('scrubs the credential a provider echoes in an error body', async () => {
+    const router = openStream(client);
+    const id = await routerRequest(router, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    await upstream(id, 'default/openai/route/r/rule/0/ref/0');
+    await router.send({ response_headers: headers({ ':status': '401', 'content-type': 'application/json' }) });
+    const echoed = { error: { message: 'Incorrect API key provided: sk-openai-secret', type: 'invalid_request_error' } };
+    const rb = await router.send({ response_body: { body: Buffer.from(JSON.stringify(echoed)), end_of_stream: true } });
+    const out = Buffer.from(rb.response_body.response.body_mutation.body).toString();
+    assert.ok(!out.includes('sk-openai-secret'), out);
+    assert.match(out, /REDACTED/);
+    router.end();
+  });
+
   it('reloads a changed configuration and keeps the last good one on a bad edit', async () => {
     writeFileSync(configPath, CONFIG.replace('Name: gpt-4o-mini', 'Name: gpt-5'));
     const models = async () => {

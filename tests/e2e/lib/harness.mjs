@@ -138,7 +138,7 @@ spec:
 
 // Starts aigw with the given config text (a function of the listener port) or, with
 // `config: null`, from the environment in `env`. Resolves once it answers on both ports.
-export async function startAigw({ config, env = {}, args = [], concurrency = 2 } = {}) {
+export async function startAigw({ config, env = {}, args = [], concurrency = 2, wrap = [] } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'aigw-test-'));
   const port = await freePort();
   const adminPort = await freePort();
@@ -155,7 +155,10 @@ export async function startAigw({ config, env = {}, args = [], concurrency = 2 }
     // Autoconfig listens on 1975; tests cannot rely on that port being free, so they give
     // aigw a config instead. This branch is used only for checks that fail before listening.
   }
-  const child = spawn(AIGW_BIN, runArgs, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  // `wrap`: a command to run aigw under (prlimit, ...); it must exec aigw.
+  const child = wrap.length
+    ? spawn(wrap[0], [...wrap.slice(1), AIGW_BIN, ...runArgs], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(AIGW_BIN, runArgs, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs = [];
   const stderrLines = [];
   readline.createInterface({ input: child.stdout }).on('line', (line) => {
@@ -195,6 +198,7 @@ export async function startAigw({ config, env = {}, args = [], concurrency = 2 }
     throw e;
   }
   return {
+    pid: child.pid,
     port,
     adminPort,
     base,
