@@ -97,6 +97,24 @@ std::optional<int64_t> decode_created_at(const Field &f, std::string &text) {
   return std::nullopt;
 }
 
+// A mapping whose keys are all among `known`; otherwise an error naming the entry or the key.
+bool expect_only_keys(const Field &f, std::initializer_list<std::string_view> known) {
+  if (!f.is_map()) {
+    f.fail("must be a mapping");
+    return false;
+  }
+  bool ok = true;
+  for (const auto &k : f.map_keys()) {
+    if (std::find(known.begin(), known.end(), k) != known.end()) continue;
+    std::string allowed;
+    for (auto a : known)
+      allowed += std::string(allowed.empty() ? "" : ", ") + std::string(a);
+    f[k.c_str()].fail("unknown field (expected " + allowed + ")");
+    ok = false;
+  }
+  return ok;
+}
+
 void decode_route(const Field &doc, const ObjectMeta &meta, Resources &out) {
   AIGatewayRoute r;
   r.meta = meta;
@@ -127,10 +145,14 @@ void decode_route(const Field &doc, const ObjectMeta &meta, Resources &out) {
     if (rule.name == "route-not-found") rf["name"].fail("\"route-not-found\" is reserved");
     Field matches = rf["matches"];
     for (size_t m = 0; m < matches.size(); ++m) {
-      Field headers = matches.at(m)["headers"];
+      Field match = matches.at(m);
+      // A misspelt or misplaced entry must not silently become a match-all rule.
+      if (!expect_only_keys(match, {"headers"})) continue;
+      Field headers = match["headers"];
       std::vector<HeaderMatch> group;
       for (size_t h = 0; h < headers.size(); ++h) {
         Field hf = headers.at(h);
+        if (!expect_only_keys(hf, {"type", "name", "value"})) continue;
         HeaderMatch hm;
         auto type = hf["type"].str_or("Exact");
         if (type == "Exact") {
@@ -665,6 +687,16 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
       return std::nullopt;
   }
   return std::chrono::milliseconds(static_cast<int64_t>(total_ms));
+}
+
+bool is_supported_kind(std::string_view kind) {
+  static constexpr std::string_view kKinds[] = {
+      "AIGatewayRoute",        "AIServiceBackend",     "Backend",     "BackendTLSPolicy",
+      "BackendSecurityPolicy", "BackendTrafficPolicy", "Secret",      "Gateway",
+      "QuotaPolicy",           "GatewayConfig",        "GatewayClass"};
+  for (auto k : kKinds)
+    if (k == kind) return true;
+  return false;
 }
 
 void decode_document(const YAML::Node &node, size_t doc_index, Resources &out, Diagnostics &diag) {

@@ -247,6 +247,9 @@ struct Resources {
 // Decodes one YAML document into `out`. Unknown kinds are warned about and skipped.
 void decode_document(const YAML::Node &doc, size_t doc_index, Resources &out, Diagnostics &diag);
 
+// Whether decode_document reads this kind (rather than warning that it is skipped).
+bool is_supported_kind(std::string_view kind);
+
 // Parses a Gateway API duration ("60s", "1m30s", "500ms", "1h"). nullopt if malformed.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view s);
 

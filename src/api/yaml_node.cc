@@ -2,8 +2,30 @@
 #include "api/yaml_node.h"
 
 #include <charconv>
+#include <vector>
 
 namespace aigw::api {
+
+size_t expanded_node_count(const YAML::Node &node, size_t limit) {
+  // Iterative, so a deeply nested document cannot exhaust the stack either.
+  std::vector<YAML::Node> stack{node};
+  size_t count = 0;
+  while (!stack.empty()) {
+    YAML::Node n = std::move(stack.back());
+    stack.pop_back();
+    if (++count > limit) return limit + 1;
+    if (n.IsSequence()) {
+      for (const auto &child : n)
+        stack.push_back(child);
+    } else if (n.IsMap()) {
+      for (const auto &kv : n) {
+        stack.push_back(kv.first);
+        stack.push_back(kv.second);
+      }
+    }
+  }
+  return count;
+}
 
 Field Field::operator[](const char *key) const {
   std::string sub = path_.empty() ? key : path_ + "." + key;

@@ -25,6 +25,17 @@ private:
   std::vector<std::string> warnings_;
 };
 
+// The number of nodes in `node` once aliases are expanded, counting no further than `limit`
+// (then returns limit + 1). yaml-cpp shares an aliased node rather than copying it, so a
+// "billion laughs" document parses quickly and only explodes when something walks or prints
+// it: loaders call this first, and refuse a document above the limit.
+size_t expanded_node_count(const YAML::Node &node, size_t limit);
+
+// The most nodes a YAML text of `bytes` bytes may expand to. Without aliases a node takes at
+// least a couple of bytes, so a real configuration stays far below; with this limit an alias
+// bomb can amplify its size tenfold at most, not into gigabytes.
+inline size_t max_expanded_yaml_nodes(size_t bytes) { return 100'000 + 10 * bytes; }
+
 class Field {
 public:
   // `resource` is e.g. "AIGatewayRoute default/my-route" and prefixes every message.

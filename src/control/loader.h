@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace aigw::control {
 
@@ -20,8 +21,15 @@ LoadResult load_text(std::string_view text, const std::string &source, const Env
                      uint64_t generation);
 // `path` is a file, or a directory whose *.yaml / *.yml files (sorted by name) form one config.
 LoadResult load_file(const std::string &path, const EnvLookup &env, uint64_t generation);
+// Several files or directories, in the order given, loaded together as one configuration.
+LoadResult load_files(const std::vector<std::string> &paths, const EnvLookup &env,
+                      uint64_t generation);
 
 // The text of a file, or of a directory's YAML files joined as one multi-document stream.
 Result<std::string> read_config_source(const std::string &path);
+// The texts of several paths joined as one multi-document stream.
+Result<std::string> read_config_sources(const std::vector<std::string> &paths);
+// How messages name a set of paths: "a.yaml" or "a.yaml, dir".
+std::string describe_paths(const std::vector<std::string> &paths);
 
 } // namespace aigw::control

@@ -1,5 +1,6 @@
 #include "config_test_util.h"
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -254,6 +255,143 @@ TEST(Loader, UpstreamProviderExamplesLoad) {
   auto gcp = load_file((root / "gcp_vertex.yaml").string(), env, 1);
   ASSERT_NE(gcp.snapshot, nullptr);
   EXPECT_FALSE(gcp.snapshot->rules[0].refs[0].backend->gcp_problem.empty()); // "{}" placeholder
+}
+
+// A misspelt or misshapen match must not become a rule that matches every request.
+TEST(Loader, RejectsMalformedMatchesInsteadOfMatchingEverything) {
+  auto rule = [](const std::string &matches) {
+    return route("    - matches: " + matches + "\n      backendRefs: [{name: be}]");
+  };
+  expect_rejected(rule("[{headrs: [{name: x-ai-eg-model, value: m}]}]"),
+                  "AIGatewayRoute default/r: spec.rules[0].matches[0].headrs: unknown field "
+                  "(expected headers)");
+  expect_rejected(rule("[\"x\"]"),
+                  "AIGatewayRoute default/r: spec.rules[0].matches[0]: must be a mapping");
+  expect_rejected(
+      rule("[{headers: [{value: m}]}]"),
+      "AIGatewayRoute default/r: spec.rules[0].matches[0].headers[0].name: is required");
+  expect_rejected(rule("[{headers: [{name: x-ai-eg-model}]}]"),
+                  "spec.rules[0].matches[0].headers[0].value: is required");
+  expect_rejected(rule("[{headers: [\"x-ai-eg-model\"]}]"),
+                  "spec.rules[0].matches[0].headers[0]: must be a mapping");
+  expect_rejected(rule("[{headers: [{name: x-ai-eg-model, value: m, typ: Exact}]}]"),
+                  "spec.rules[0].matches[0].headers[0].typ: unknown field (expected type, name, "
+                  "value)");
+  expect_rejected(rule("[{type: Prefix, headers: [{name: x-ai-eg-model, value: m}]}]"),
+                  "spec.rules[0].matches[0].type: unknown field");
+  // An empty match is Gateway API's match-all, written on purpose.
+  EXPECT_NE(load(rule("[{}]")).snapshot, nullptr);
+}
+
+// yaml-cpp shares aliased nodes, so a billion-laughs document parses at once; it is refused
+// before anything walks (or prints) it.
+TEST(Loader, RefusesAnAliasBomb) {
+  std::string bomb = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lol}\ndata:\n"
+                     "  a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (char c = 'b'; c <= 'i'; ++c) {
+    std::string prev(1, static_cast<char>(c - 1));
+    bomb += std::string("  ") + c + ": &" + c + " [";
+    for (int i = 0; i < 9; ++i)
+      bomb += (i ? ", *" : "*") + prev;
+    bomb += "]\n";
+  }
+  auto start = std::chrono::steady_clock::now();
+  expect_rejected(route("    - backendRefs: [{name: be}]") + "---\n" + bomb,
+                  "test.yaml: document 4 expands through aliases to more than");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  // Aliases used as intended still load.
+  auto r = load(route(R"(
+    - matches: [{headers: &m [{type: Exact, name: x-ai-eg-model, value: a}]}]
+      backendRefs: &refs [{name: be}]
+    - matches: [{headers: *m}]
+      backendRefs: *refs)"));
+  EXPECT_NE(r.snapshot, nullptr);
+}
+
+std::string with_api_key_secret(const std::string &env_var) {
+  return "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: token\n  annotations:\n"
+         "    substitution.aigw.run/env/apiKey: " +
+         env_var + "\nstringData: {apiKey: placeholder}\n";
+}
+
+// As upstream's MCP example: a Secret only a skipped kind (MCPRoute) uses.
+TEST(Loader, AMissingVariableOnlyASkippedResourceNeedsIsNotAnError) {
+  auto r = load(route("    - backendRefs: [{name: be}]") + R"(
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: MCPRoute
+metadata: {name: mcp, namespace: default}
+spec:
+  backendRefs: [{name: be, securityPolicy: {apiKey: {secretRef: {name: token}}}}]
+  headers: {x-token: "${MCP_TOKEN}"}
+)" + with_api_key_secret("GITHUB_ACCESS_TOKEN"));
+  ASSERT_NE(r.snapshot, nullptr) << (r.diag.errors().empty() ? "" : r.diag.errors()[0]);
+  for (const auto &w : r.diag.warnings()) {
+    EXPECT_EQ(w.find("GITHUB_ACCESS_TOKEN"), std::string::npos) << w;
+    EXPECT_EQ(w.find("MCP_TOKEN"), std::string::npos) << w;
+  }
+}
+
+TEST(Loader, AMissingVariableAUsedSecretNeedsIsStillAnError) {
+  expect_rejected(route("    - backendRefs: [{name: be}]") + R"(
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: p, namespace: default}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: be}]
+  type: APIKey
+  apiKey: {secretRef: {name: token}}
+)" + with_api_key_secret("MISSING_KEY"),
+                  "Secret default/token: metadata.annotations[substitution.aigw.run/env/apiKey]: "
+                  "environment variable MISSING_KEY is not set");
+  // And an unset ${VAR} in a resource aigw reads is still warned about.
+  auto r = load(route("    - backendRefs: [{name: be}]\n      name: \"${RULE_NAME}\""));
+  ASSERT_NE(r.snapshot, nullptr);
+  ASSERT_FALSE(r.diag.warnings().empty());
+  EXPECT_NE(r.diag.warnings()[0].find("environment variable RULE_NAME is not set"),
+            std::string::npos);
+}
+
+TEST(Loader, UpstreamMcpExampleLoads) {
+  std::filesystem::path file =
+      AIGW_SHARED_DIR "/fixtures/envoy-ai-gateway/examples/mcp/mcp_example.yaml";
+  if (!std::filesystem::exists(file)) GTEST_SKIP() << "shared fixtures not found at " << file;
+  auto r = load_file(file.string(), testing::fake_env({}), 1);
+  std::string errs;
+  for (const auto &e : r.diag.errors())
+    errs += e + "\n";
+  EXPECT_NE(r.snapshot, nullptr) << errs;
+}
+
+TEST(Loader, SeveralPathsLoadAsOneConfiguration) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("aigw-paths-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
+  std::filesystem::create_directories(dir / "backends");
+  {
+    std::string text = route("    - backendRefs: [{name: be}]");
+    std::ofstream(dir / "route.yaml") << text.substr(0, text.find("\n---\n"));
+    std::ofstream(dir / "backends" / "be.yaml") << kMinimalBackend;
+  }
+  auto alone = load_file((dir / "route.yaml").string(), testing::fake_env({}), 1);
+  EXPECT_EQ(alone.snapshot, nullptr); // the backend is in the other path
+  auto both = load_files({(dir / "route.yaml").string(), (dir / "backends").string()},
+                         testing::fake_env({}), 1);
+  std::filesystem::remove_all(dir);
+  ASSERT_NE(both.snapshot, nullptr) << (both.diag.errors().empty() ? "" : both.diag.errors()[0]);
+  EXPECT_EQ(both.snapshot->rules.size(), 1u);
+  EXPECT_NE(both.snapshot->source.find(", "), std::string::npos);
+
+  // Upstream's anthropic-openai-local.yaml is meant to be applied with openai.yaml.
+  std::filesystem::path basic = AIGW_SHARED_DIR "/fixtures/envoy-ai-gateway/examples/basic";
+  if (!std::filesystem::exists(basic)) GTEST_SKIP() << "shared fixtures not found at " << basic;
+  auto pair = load_files(
+      {(basic / "openai.yaml").string(), (basic / "anthropic-openai-local.yaml").string()},
+      testing::fake_env({}), 1);
+  std::string errs;
+  for (const auto &e : pair.diag.errors())
+    errs += e + "\n";
+  EXPECT_NE(pair.snapshot, nullptr) << errs;
 }
 
 } // namespace
