@@ -29,7 +29,7 @@ void print_diagnostics(const api::Diagnostics &d) {
 int run(const RunOptions &opts) {
   auto env = control::process_env();
   control::LoadResult loaded;
-  if (opts.config_path.empty()) {
+  if (opts.config_paths.empty()) {
     auto yaml = control::autoconfig_yaml(env);
     if (!yaml) {
       spdlog::error("{}", yaml.error().message);
@@ -39,32 +39,34 @@ int run(const RunOptions &opts) {
     spdlog::info("no config file given: routing every model to the OpenAI-compatible backend at {}",
                  env("OPENAI_BASE_URL").value_or("https://api.openai.com/v1"));
   } else {
-    loaded = control::load_file(opts.config_path, env, 1);
+    loaded = control::load_files(opts.config_paths, env, 1);
   }
   print_diagnostics(loaded.diag);
   if (!loaded.snapshot) {
     spdlog::error("config: {} is invalid ({} error(s)); not starting",
-                  opts.config_path.empty() ? "environment configuration" : opts.config_path,
+                  opts.config_paths.empty() ? "environment configuration"
+                                            : control::describe_paths(opts.config_paths),
                   loaded.diag.errors().size());
     return 1;
   }
   control::ConfigStore store(loaded.snapshot);
   std::unique_ptr<control::FileWatcher> watcher;
-  if (opts.watch && !opts.config_path.empty())
-    watcher = std::make_unique<control::FileWatcher>(opts.config_path, env, &store);
+  if (opts.watch && !opts.config_paths.empty())
+    watcher = std::make_unique<control::FileWatcher>(opts.config_paths, env, &store);
   return proxy::run_server(store, opts.server);
 }
 
-int validate(const std::string &config_path) {
+int validate(const std::vector<std::string> &config_paths) {
   auto env = control::process_env();
-  auto loaded = control::load_file(config_path, env, 1);
+  auto loaded = control::load_files(config_paths, env, 1);
+  std::string config_path = control::describe_paths(config_paths);
   for (const auto &w : loaded.diag.warnings())
     std::cout << "warning: " << w << "\n";
   for (const auto &e : loaded.diag.errors())
     std::cout << "error: " << e << "\n";
   // Every resource's status, as upstream's controller would set its Accepted condition: an
   // error naming the resource makes it NotAccepted with that reason.
-  if (auto text = control::read_config_source(config_path)) {
+  if (auto text = control::read_config_sources(config_paths)) {
     try {
       for (const auto &doc : YAML::LoadAll(control::expand_env(*text, env, nullptr))) {
         if (!doc.IsMap() || !doc["kind"] || !doc["metadata"] || !doc["metadata"]["name"]) continue;
@@ -101,22 +103,49 @@ int validate(const std::string &config_path) {
 }
 
 int translate(const std::vector<std::string> &paths) {
-  std::string text;
-  for (const auto &p : paths) {
-    auto t = control::read_config_source(p);
-    if (!t) {
-      std::cerr << "error: " << t.error().message << "\n";
-      return 1;
-    }
-    text += *t;
-    text += "\n---\n";
+  auto text = control::read_config_sources(paths);
+  if (!text) {
+    std::cerr << "error: " << text.error().message << "\n";
+    return 1;
   }
-  auto out = control::translate_config(text, control::process_env());
+  auto out = control::translate_config(*text, control::process_env());
   if (!out) {
     std::cerr << "error translating:\n" << out.error().message << "\n";
     return 1;
   }
   std::cout << *out;
+  return 0;
+}
+
+int print_example(const std::vector<std::string> &config_paths) {
+  auto env = control::process_env();
+  auto loaded = control::load_files(config_paths, env, 1);
+  if (!loaded.snapshot) return 1;
+  // The first listener of the first Gateway, in file order (the snapshot keeps ports sorted);
+  // with no Gateway, the port aigw listens on by default.
+  int port = loaded.snapshot->listener_ports.empty() ? 0 : loaded.snapshot->listener_ports[0];
+  if (auto text = control::read_config_sources(config_paths)) {
+    try {
+      for (const auto &doc : YAML::LoadAll(control::expand_env(*text, env, nullptr))) {
+        if (!doc.IsMap() || !doc["kind"] || doc["kind"].as<std::string>("") != "Gateway") continue;
+        auto listeners = doc["spec"] ? doc["spec"]["listeners"] : YAML::Node();
+        if (!listeners || !listeners.IsSequence() || listeners.size() == 0) continue;
+        auto first = listeners[0]["port"];
+        if (first && first.IsScalar()) {
+          port = first.as<int>(port);
+          break;
+        }
+      }
+    } catch (const YAML::Exception &) {
+      // Loaded above, so this does not happen; the port line is optional anyway.
+    }
+  }
+  if (port > 0) std::cout << "port=" << port << "\n";
+  for (const auto &m : loaded.snapshot->models) {
+    if (!m.hostnames.empty()) continue; // a request to 127.0.0.1 would not match its Host
+    std::cout << "model=" << m.id << "\n";
+    break;
+  }
   return 0;
 }
 

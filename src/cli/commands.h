@@ -1,4 +1,5 @@
-// The `aigw` subcommands: run, validate, version. main.cc only parses flags and calls these.
+// The `aigw` subcommands: run, validate, example, translate, autoconfig. main.cc only parses flags
+// and calls these.
 #pragma once
 
 #include "proxy/server.h"
@@ -10,13 +11,17 @@
 namespace aigw::cli {
 
 struct RunOptions {
-  std::string config_path; // empty: autoconfig from the environment
+  std::vector<std::string> config_paths; // files or directories; none: autoconfig from the env
   proxy::ServerOptions server;
   bool watch = true;
 };
 
 int run(const RunOptions &opts);
-int validate(const std::string &config_path);
+int validate(const std::vector<std::string> &config_paths);
+// `aigw example`: prints `port=N` (the first Gateway listener) and `model=NAME` (a model an
+// Exact x-ai-eg-model match serves on any host), each when there is one, for scripts that show
+// a first request. Exit status 1 when the configuration does not load.
+int print_example(const std::vector<std::string> &config_paths);
 // Prints the configuration generated from the environment (what `aigw run` with no file uses).
 int print_autoconfig();
 // `aigw translate`: prints the Envoy Gateway resources for the configuration files.

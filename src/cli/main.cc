@@ -17,13 +17,38 @@ int main(int argc, char **argv) {
   aigw::cli::RunOptions run_opts;
   auto *run = app.add_subcommand("run", "serve the gateway (with no file: configure from "
                                         "OPENAI_API_KEY / OPENAI_BASE_URL)");
-  run->add_option("config", run_opts.config_path, "configuration file (multi-document YAML)");
+  run->add_option("config", run_opts.config_paths,
+                  "configuration files or directories (multi-document YAML), loaded together");
   run->add_option("--admin-port", run_opts.server.admin_port, "admin listener port")
       ->check(CLI::Range(0, 65535));
   run->add_option("--concurrency", run_opts.server.concurrency,
                   "worker threads, one event loop each (default: cores)")
       ->check(CLI::Range(0, 1024));
-  run->add_option("--listen-address", run_opts.server.listen_host, "address the listeners bind");
+  auto *listen_address = run->add_option(
+      "--listen-address", run_opts.server.listen_host,
+      "address the listeners bind (default: every address with a configuration file, 127.0.0.1 "
+      "when configured from the environment)");
+  run->add_option("--max-connections", run_opts.server.max_connections,
+                  "client connections open at once; more are closed at once (default: from the "
+                  "file-descriptor limit)");
+  int64_t header_timeout = run_opts.server.request_header_timeout.count();
+  run->add_option("--request-header-timeout", header_timeout,
+                  "seconds from a request's first byte to the end of its head (default 60)")
+      ->check(CLI::Range(1, 3600));
+  int64_t idle_timeout = run_opts.server.idle_timeout.count();
+  run->add_option("--idle-timeout", idle_timeout,
+                  "seconds a keep-alive connection may wait for its next request (default 300)")
+      ->check(CLI::Range(1, 86400));
+  int64_t drain_timeout = run_opts.server.drain_timeout.count();
+  run->add_option("--drain-timeout", drain_timeout,
+                  "seconds requests in flight may finish after SIGTERM (default 30)")
+      ->check(CLI::Range(0, 3600));
+  run->add_flag("--reuse-port", run_opts.server.reuse_port,
+                "share the listener ports with another process (SO_REUSEPORT)");
+  run->add_option("--metrics-max-label-values", run_opts.server.metrics_max_label_values,
+                  "distinct values a client-chosen metric label may take; more become \"_OTHER\" "
+                  "(default 1000)")
+      ->check(CLI::Range(1, 1000000));
   run->add_option("--admin-address", run_opts.server.admin_host, "address the admin port binds");
   run->add_option("--max-request-body", run_opts.server.max_request_body,
                   "largest accepted request body in bytes");
@@ -43,16 +68,22 @@ int main(int argc, char **argv) {
   bool no_metrics = false;
   run->add_flag("--no-metrics", no_metrics, "do not record the GenAI metrics");
   bool no_watch = false;
-  run->add_flag("--no-watch", no_watch, "do not reload the configuration file when it changes");
+  run->add_flag("--no-watch", no_watch, "do not reload the configuration files when they change");
   bool debug = false;
   run->add_flag("--debug", debug, "debug logging");
   run->add_option("--log-level", log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
-  std::string validate_path;
-  auto *validate =
-      app.add_subcommand("validate", "check a configuration file and print every problem");
-  validate->add_option("config", validate_path, "configuration file")->required();
+  std::vector<std::string> validate_paths;
+  auto *validate = app.add_subcommand(
+      "validate", "check a configuration (files or directories, loaded together) and print every "
+                  "problem");
+  validate->add_option("config", validate_paths, "configuration files or directories")->required();
+
+  std::vector<std::string> example_paths;
+  auto *example = app.add_subcommand(
+      "example", "print port=N and model=NAME for a request the configuration serves (scripts)");
+  example->add_option("config", example_paths, "configuration files or directories")->required();
 
   std::vector<std::string> translate_paths;
   auto *translate = app.add_subcommand(
@@ -100,13 +131,21 @@ int main(int argc, char **argv) {
     std::printf("aigw 0.1.0\n");
     return 0;
   }
-  if (*validate) return aigw::cli::validate(validate_path);
+  if (*validate) return aigw::cli::validate(validate_paths);
+  if (*example) return aigw::cli::print_example(example_paths);
   if (*autoconfig) return aigw::cli::print_autoconfig();
   if (*translate) return aigw::cli::translate(translate_paths);
 #ifdef AIGW_HAVE_EXTPROC
   if (*extproc) return aigw::extproc::run_extproc(ext);
 #endif
   if (*run) {
+    run_opts.server.request_header_timeout = std::chrono::seconds(header_timeout);
+    run_opts.server.idle_timeout = std::chrono::seconds(idle_timeout);
+    run_opts.server.drain_timeout = std::chrono::seconds(drain_timeout);
+    // Configured from the environment (a real key, no file): loopback only, or it is an open
+    // proxy to the key's account.
+    if (run_opts.config_paths.empty() && listen_address->count() == 0)
+      run_opts.server.listen_host = "127.0.0.1";
     run_opts.server.access_log = !no_access_log;
     run_opts.server.metrics = !no_metrics;
     run_opts.watch = !no_watch;

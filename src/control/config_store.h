@@ -1,4 +1,4 @@
-// ConfigStore publishes the active Snapshot; FileWatcher reloads it when the file changes.
+// ConfigStore publishes the active Snapshot; FileWatcher reloads it when the files change.
 // Thread-safety: current() and publish() may be called from any thread; a reader keeps the
 // snapshot it loaded alive for as long as it holds the shared_ptr.
 #pragma once
@@ -10,8 +10,10 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace aigw::control {
 
@@ -33,25 +35,36 @@ private:
   std::atomic<std::shared_ptr<const Snapshot>> current_;
 };
 
-// Polls the file (modification time, size and content) and publishes a new snapshot on every
-// valid change; an invalid change is logged and the last good snapshot keeps serving.
+// Polls the configuration paths (files or directories, read together as one configuration) and
+// publishes a new snapshot on every valid change. A change is applied only once the content has
+// read the same twice, `settle` apart, so an editor's save or `cat > file` is not caught half
+// written. An invalid change, one that would drop every route of a configuration that had some
+// (an empty or truncated file), and one that changes the listener ports (the listeners cannot
+// move while running) are logged as errors, counted in reloads_rejected, and the last good
+// snapshot keeps serving.
 class FileWatcher {
 public:
-  FileWatcher(std::string path, EnvLookup env, ConfigStore *store,
-              std::chrono::milliseconds interval = std::chrono::milliseconds(200));
+  FileWatcher(std::vector<std::string> paths, EnvLookup env, ConfigStore *store,
+              std::chrono::milliseconds interval = std::chrono::milliseconds(200),
+              std::chrono::milliseconds settle = std::chrono::milliseconds(100));
   ~FileWatcher();
   FileWatcher(const FileWatcher &) = delete;
   FileWatcher &operator=(const FileWatcher &) = delete;
 
 private:
   void run();
+  // One poll; returns true when a change is waiting to settle (poll again after `settle_`).
   bool check_once();
+  void apply(const std::string &content);
 
-  std::string path_;
+  std::vector<std::string> paths_;
+  std::string source_; // the paths, as messages name them
   EnvLookup env_;
   ConfigStore *store_;
   std::chrono::milliseconds interval_;
-  std::string last_content_;
+  std::chrono::milliseconds settle_;
+  std::string last_content_;           // the content last applied or rejected
+  std::optional<std::string> pending_; // a changed content seen once, waiting to settle
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
