@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# `make run`: starts `aigw run`. With CONFIG=file, that file. With OPENAI_API_KEY set, the
+# `make run`: starts `aigw run`. With CONFIG=file (or several paths, space-separated), those. With OPENAI_API_KEY set, the
 # configuration built from the environment (as upstream `aigw run`). With neither, the gateway in
 # front of the bundled fake provider, so a first streamed answer needs no account.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-AIGW=build/aigw
+AIGW=${AIGW:-build/aigw}
 PORT=1975
 ADMIN_PORT=${ADMIN_PORT:-1064}
 
@@ -31,9 +31,19 @@ EOT
 }
 
 if [[ -n "${CONFIG:-}" ]]; then
-  echo "aigw: serving $CONFIG"
-  examples "your-model"
-  exec "$AIGW" run "$CONFIG" --admin-port "$ADMIN_PORT"
+  if [[ -e "$CONFIG" ]]; then paths=("$CONFIG"); else read -ra paths <<<"$CONFIG"; fi
+  echo "aigw: serving ${paths[*]}"
+  # The port of the first Gateway listener and a model the routes match, when the files have
+  # them (`aigw example` prints port=N and model=NAME); otherwise generic placeholders.
+  model="your-model"
+  while IFS='=' read -r key value; do
+    case "$key" in
+    port) PORT=$value ;;
+    model) model=$value ;;
+    esac
+  done < <("$AIGW" example "${paths[@]}" 2>/dev/null || true)
+  examples "$model"
+  exec "$AIGW" run "${paths[@]}" --admin-port "$ADMIN_PORT"
 fi
 
 if [[ -n "${OPENAI_API_KEY:-}" ]]; then
