@@ -65,8 +65,9 @@ int validate(const std::vector<std::string> &config_paths) {
   for (const auto &e : loaded.diag.errors())
     std::cout << "error: " << e << "\n";
   // Every resource's status, as upstream's controller would set its Accepted condition: an
-  // error naming the resource makes it NotAccepted with that reason.
-  if (auto text = control::read_config_sources(config_paths)) {
+  // error naming the resource makes it NotAccepted with that reason. Not when the whole input
+  // was refused (invalid YAML, an alias bomb): nothing was read to give a status to.
+  if (auto text = control::read_config_sources(config_paths); text && loaded.decoded) {
     try {
       for (const auto &doc : YAML::LoadAll(control::expand_env(*text, env, nullptr))) {
         if (!doc.IsMap() || !doc["kind"] || !doc["metadata"] || !doc["metadata"]["name"]) continue;

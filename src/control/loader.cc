@@ -141,6 +141,7 @@ LoadResult load_text(std::string_view text, const std::string &source, const Env
     }
     for (size_t i = 0; i < docs.size(); ++i)
       api::decode_document(docs[i], i, res, out.diag);
+    out.decoded = true;
   } catch (const YAML::Exception &e) {
     out.diag.error(source + ": invalid YAML at line " + std::to_string(e.mark.line + 1) +
                    ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg);

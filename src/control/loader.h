@@ -15,6 +15,7 @@ namespace aigw::control {
 struct LoadResult {
   std::shared_ptr<const Snapshot> snapshot; // nullptr when there were errors
   api::Diagnostics diag;
+  bool decoded = false; // the documents were parsed and read (not refused as a whole)
 };
 
 LoadResult load_text(std::string_view text, const std::string &source, const EnvLookup &env,

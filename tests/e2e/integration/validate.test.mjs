@@ -113,6 +113,7 @@ spec:
       assert.ok(Date.now() - start < 5000, `${cmd} took ${Date.now() - start} ms`);
       assert.ok(r.stdout.length < 100000, `${cmd} printed ${r.stdout.length} bytes`);
       assert.match(r.stdout + r.stderr, /expands through aliases to more than \d+ YAML nodes/, cmd);
+      assert.doesNotMatch(r.stdout, /ConfigMap default\/lol: Accepted/, cmd);
     }
   });
 
