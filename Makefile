@@ -2,10 +2,11 @@
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
 FUZZ_DIR ?= build-fuzz
+TSAN_DIR ?= build-tsan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: setup build run test unit integration asan test-sanitizers fuzz fuzz-smoke bench format clean
+.PHONY: setup build run test unit integration asan test-sanitizers tsan test-tsan fuzz fuzz-smoke fuzz-long bench soak format clean
 
 setup:
 	@bash scripts/setup.sh
@@ -36,6 +37,15 @@ asan: setup
 test-sanitizers: asan
 	BUILD_DIR=$(ASAN_DIR) AIGW_SANITIZED=1 bash scripts/test.sh
 
+tsan: setup
+	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIGW_TSAN=ON -DAIGW_WERROR=ON -DAIGW_BENCH=OFF
+	cmake --build $(TSAN_DIR) -j $(JOBS)
+
+# Unit and integration suites against the ThreadSanitizer build: the workers, the access-log and
+# exporter threads, the admin thread, reloads under traffic.
+test-tsan: tsan
+	BUILD_DIR=$(TSAN_DIR) AIGW_SANITIZED=1 AIGW_TSAN=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/scripts/tsan.supp" bash scripts/test.sh
+
 fuzz: setup
 	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-19 -DAIGW_FUZZ=ON -DAIGW_TESTS=OFF -DAIGW_BENCH=OFF
 	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_json_scan fuzz_sse fuzz_request_body fuzz_request_head fuzz_cel fuzz_aws_eventstream fuzz_provider_stream
@@ -44,11 +54,20 @@ fuzz: setup
 fuzz-smoke: fuzz
 	bash fuzz/smoke.sh $(FUZZ_DIR)
 
+# Each fuzz target until it has run FUZZ_RUNS inputs (default ten million), growing the corpus
+# kept in fuzz/corpus; prints executions and coverage per target.
+fuzz-long: fuzz
+	FUZZ_RUNS=$${FUZZ_RUNS:-10000000} bash fuzz/smoke.sh $(FUZZ_DIR)
+
 bench: build
 	@bash bench/run.sh
+
+# A bounded soak (DURATION seconds, default 600) at 80% of the measured maximum rate.
+soak: build
+	@bash bench/soak.sh
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR) $(TSAN_DIR)

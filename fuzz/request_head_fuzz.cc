@@ -1,7 +1,9 @@
 // Fuzz target: the HTTP/1.1 request parser configuration the proxy uses (Beast, with our header
-// and body limits), fed arbitrary bytes in arbitrary pieces.
+// and body limits), fed arbitrary bytes in arbitrary pieces, then the framing checks on the head.
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+
+#include "pipeline/headers.h"
 
 #include <cstdint>
 
@@ -18,6 +20,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (ec == http::error::need_more) break;
     if (n == 0) break;
     offset += n;
+  }
+  // The framing checks the proxy runs on every head the parser accepted.
+  if (!ec && parser.is_header_done()) {
+    std::vector<aigw::pipeline::HeaderView> fields;
+    for (const auto &f : parser.get())
+      fields.emplace_back(f.name_string(), f.value());
+    (void)aigw::pipeline::check_request_framing(parser.get().version(), fields);
   }
   return 0;
 }

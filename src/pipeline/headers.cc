@@ -52,6 +52,62 @@ bool is_valid_request_target(std::string_view p) {
   return true;
 }
 
+std::optional<FramingError> check_request_framing(unsigned version,
+                                                  const std::vector<HeaderView> &headers) {
+  size_t hosts = 0, lengths = 0, encodings = 0;
+  std::string_view first_length;
+  bool lengths_differ = false;
+  std::string te;
+  for (const auto &[name, value] : headers) {
+    if (iequals(name, "host")) {
+      ++hosts;
+    } else if (iequals(name, "content-length")) {
+      if (lengths++ == 0)
+        first_length = value;
+      else if (value != first_length)
+        lengths_differ = true;
+    } else if (iequals(name, "transfer-encoding")) {
+      ++encodings;
+      if (!te.empty()) te += ',';
+      te.append(value);
+    }
+  }
+  auto bad = [](unsigned status, std::string msg) {
+    return std::optional<FramingError>(FramingError{status, std::move(msg)});
+  };
+  if (version >= 11 && hosts == 0) return bad(400, "missing Host header");
+  if (hosts > 1) return bad(400, "more than one Host header");
+  if (lengths_differ) return bad(400, "conflicting Content-Length headers");
+  if (encodings == 0) return std::nullopt;
+  if (lengths > 0) return bad(400, "both Transfer-Encoding and Content-Length");
+  if (version < 11) return bad(400, "Transfer-Encoding in an HTTP/1.0 request");
+  size_t chunked = 0;
+  bool chunked_last = false;
+  std::string_view rest = te;
+  while (!rest.empty()) {
+    auto comma = rest.find(',');
+    std::string_view token = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
+      token.remove_prefix(1);
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t'))
+      token.remove_suffix(1);
+    if (token.empty()) continue;
+    chunked_last = iequals(token, "chunked");
+    if (chunked_last) {
+      ++chunked;
+      continue;
+    }
+    std::string shown(token.substr(0, 64));
+    for (char &c : shown)
+      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+    return bad(501, "transfer coding \"" + shown + "\" is not implemented");
+  }
+  if (chunked != 1 || !chunked_last)
+    return bad(400, "chunked must be the final transfer coding, once");
+  return std::nullopt;
+}
+
 std::vector<std::string>
 sent_secrets(std::string_view authorization,
              const std::vector<std::pair<std::string, std::string>> &extra) {

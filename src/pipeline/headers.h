@@ -5,6 +5,7 @@
 #include "api/resources.h"
 #include "core/result.h"
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,6 +34,18 @@ bool is_valid_header_value(std::string_view v);
 // True when `p` may be a request target in a request line: visible ASCII only (no space, no
 // control character).
 bool is_valid_request_target(std::string_view p);
+
+// Framing checks of a request head a parser accepted (RFC 9112 §6.3, §3.2), so that no body is
+// ever read with the wrong length: a missing or repeated Host (HTTP/1.1), Content-Length values
+// that differ, Transfer-Encoding with Content-Length or in HTTP/1.0, chunked not the final coding
+// once (400), any coding but chunked (501). `version` is 10 or 11. nullopt when the head is
+// fine; else the status and a message to answer with, and the connection must close.
+struct FramingError {
+  unsigned status;
+  std::string message;
+};
+std::optional<FramingError> check_request_framing(unsigned version,
+                                                  const std::vector<HeaderView> &headers);
 
 // The secrets an attempt sends the provider: the Authorization value and its token, and the
 // values of api-key, x-api-key and x-goog-api-key among `extra`. What a provider echoes of them

@@ -391,8 +391,6 @@ private:
   using RequestParser = http::request_parser<http::string_body>;
 
   net::awaitable<bool> handle(RequestParser &parser);
-  // Framing checks of a request head the parser accepted (RFC 9112 §6): nullopt when fine.
-  std::optional<std::pair<unsigned, std::string>> check_framing(const RequestParser &parser);
   // True when the response must end the connection (the client asked, or the worker drains).
   bool closing() {
     if (worker_.draining) keep_alive_ = false;
@@ -483,10 +481,10 @@ net::awaitable<void> Session::run() {
       idle_ = true;
       buffer_.shrink_to_fit(); // an idle connection holds no buffer
       set_deadline(Clock::now() + opts.idle_timeout);
-      auto [rec, got] = co_await client_.async_read_some(buffer_.prepare(4096), kTuple);
+      // Waiting for readability holds no buffer at all while idle; the head is read after.
+      auto [rec] = co_await client_.async_wait(tcp::socket::wait_read, kTuple);
       idle_ = false;
-      if (rec) break; // gone, idle past the timeout, or drained
-      buffer_.commit(got);
+      if (rec) break; // idle past the timeout, or drained
     }
     idle_ = false;
     set_deadline(Clock::now() + opts.request_header_timeout);
@@ -517,9 +515,13 @@ net::awaitable<void> Session::run() {
                          ")");
       break;
     }
-    if (auto bad = check_framing(parser)) {
+    std::vector<pipeline::HeaderView> head_fields;
+    head_fields.reserve(16);
+    for (const auto &f : req)
+      head_fields.emplace_back(f.name_string(), f.value());
+    if (auto bad = pipeline::check_request_framing(req.version(), head_fields)) {
       keep_alive_ = false; // the body's end is unknown: nothing after it can be trusted
-      co_await reply(bad->first, "text/plain", bad->second);
+      co_await reply(bad->status, "text/plain", bad->message);
       break;
     }
     if (auto cl = parser.content_length(); cl && *cl > opts.max_request_body) {
@@ -550,59 +552,6 @@ net::awaitable<void> Session::run() {
   }
   beast::error_code ignored;
   client_.shutdown(tcp::socket::shutdown_send, ignored);
-}
-
-std::optional<std::pair<unsigned, std::string>>
-Session::check_framing(const RequestParser &parser) {
-  const auto &req = parser.get();
-  size_t hosts = 0, lengths = 0, encodings = 0;
-  std::string_view first_length;
-  bool lengths_differ = false;
-  std::string te;
-  for (const auto &f : req) {
-    if (f.name() == http::field::host) {
-      ++hosts;
-    } else if (f.name() == http::field::content_length) {
-      if (lengths++ == 0)
-        first_length = f.value();
-      else if (f.value() != first_length)
-        lengths_differ = true;
-    } else if (f.name() == http::field::transfer_encoding) {
-      ++encodings;
-      if (!te.empty()) te += ',';
-      te.append(f.value());
-    }
-  }
-  if (req.version() >= 11 && hosts == 0) return std::pair{400u, "missing Host header"};
-  if (hosts > 1) return std::pair{400u, "more than one Host header"};
-  if (lengths_differ) return std::pair{400u, "conflicting Content-Length headers"};
-  if (encodings == 0) return std::nullopt;
-  if (lengths > 0) return std::pair{400u, "both Transfer-Encoding and Content-Length"};
-  if (req.version() < 11) return std::pair{400u, "Transfer-Encoding in an HTTP/1.0 request"};
-  // Only chunked is implemented, and it must be the final coding, once (RFC 9112 §6.3).
-  size_t chunked = 0;
-  bool chunked_last = false;
-  std::string_view rest = te;
-  while (!rest.empty()) {
-    auto comma = rest.find(',');
-    std::string_view token = rest.substr(0, comma);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
-      token.remove_prefix(1);
-    while (!token.empty() && (token.back() == ' ' || token.back() == '\t'))
-      token.remove_suffix(1);
-    if (token.empty()) continue;
-    chunked_last = pipeline::iequals(token, "chunked");
-    if (chunked_last) {
-      ++chunked;
-      continue;
-    }
-    return std::pair{501u, "transfer coding \"" + std::string(token).substr(0, 64) +
-                               "\" is not implemented"};
-  }
-  if (chunked != 1 || !chunked_last)
-    return std::pair{400u, "chunked must be the final transfer coding, once"};
-  return std::nullopt;
 }
 
 net::awaitable<bool> Session::write_all(std::string_view a, std::string_view b) {

@@ -98,6 +98,31 @@ TEST(ScrubSecrets, RemovesEveryCredentialTheAttemptSent) {
   EXPECT_NE(body.find("[REDACTED]"), std::string::npos);
 }
 
+TEST(RequestFraming, RefusesEveryAmbiguousBodyLength) {
+  using H = std::vector<HeaderView>;
+  auto status = [](unsigned v, const H &h) {
+    auto r = check_request_framing(v, h);
+    return r ? r->status : 0u;
+  };
+  EXPECT_EQ(status(11, {{"Host", "a"}, {"Content-Length", "3"}}), 0u);
+  EXPECT_EQ(status(11, {{"Host", "a"}, {"Transfer-Encoding", "chunked"}}), 0u);
+  EXPECT_EQ(status(11, {{"Host", "a"}, {"Transfer-Encoding", "xchunked"}}), 501u);
+  EXPECT_EQ(status(11, {{"Host", "a"}, {"Transfer-Encoding", "gzip, chunked"}}), 501u);
+  EXPECT_EQ(status(11, {{"Host", "a"}, {"Transfer-Encoding", "chunked, chunked"}}), 400u);
+  EXPECT_EQ(
+      status(11,
+             {{"Host", "a"}, {"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "chunked"}}),
+      400u);
+  EXPECT_EQ(status(11, {{"Host", "a"}, {"Transfer-Encoding", "chunked"}, {"Content-Length", "1"}}),
+            400u);
+  EXPECT_EQ(status(11, {{"Host", "a"}, {"Content-Length", "1"}, {"content-length", "2"}}), 400u);
+  EXPECT_EQ(status(11, {{"Host", "a"}, {"Content-Length", "1"}, {"content-length", "1"}}), 0u);
+  EXPECT_EQ(status(11, {{"Content-Length", "1"}}), 400u);
+  EXPECT_EQ(status(11, {{"Host", "a"}, {"host", "b"}}), 400u);
+  EXPECT_EQ(status(10, {}), 0u); // HTTP/1.0 needs no Host
+  EXPECT_EQ(status(10, {{"Transfer-Encoding", "chunked"}}), 400u);
+}
+
 TEST(ErrorBodies, MatchUpstreamShapes) {
   EXPECT_EQ(error_body("BadRequest", 400, "bad \"x\""),
             R"({"type":"error","error":{"type":"BadRequest","code":"400","message":"bad \"x\""}})");

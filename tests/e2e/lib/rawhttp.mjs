@@ -6,6 +6,11 @@ import net from 'node:net';
 export class RawConnection {
   constructor(port, host = '127.0.0.1') {
     this.socket = net.connect(port, host);
+    this.connected = new Promise((resolve, reject) => {
+      this.socket.once('connect', resolve);
+      this.socket.once('error', reject);
+    });
+    this.connected.catch(() => {});
     this.buf = Buffer.alloc(0);
     this.closed = false;
     this.waiters = [];
@@ -21,10 +26,7 @@ export class RawConnection {
   }
 
   ready() {
-    return new Promise((resolve, reject) => {
-      this.socket.once('connect', resolve);
-      this.socket.once('error', reject);
-    });
+    return this.connected;
   }
 
   wake() {

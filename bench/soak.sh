@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# `make soak`: a bounded soak of aigw run. wrk → aigw → testupstream, mixed traffic (one request
+# in four streamed), first at full speed for CALIBRATE seconds to find the maximum rate, then for
+# DURATION seconds (default 600) paced at PERCENT (default 80) % of it. Samples aigw's RSS every
+# SAMPLE seconds and prints the errors (non-2xx answers, socket errors) and the RSS trend.
+# Exits non-zero on any error or on RSS growth past GROWTH_MB (default 32) after the first minute.
+# Loopback only, bounded in time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-600}
+CALIBRATE=${CALIBRATE:-10}
+PERCENT=${PERCENT:-80}
+SAMPLE=${SAMPLE:-10}
+GROWTH_MB=${GROWTH_MB:-32}
+CONNECTIONS=${CONNECTIONS:-64}
+AIGW=${AIGW:-build/aigw}
+UP=${UP:-build/testupstream}
+command -v wrk >/dev/null || { echo "wrk is not installed (make setup)"; exit 1; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+GW=$(free_port); ADMIN=$(free_port)
+
+"$UP" --port 0 >"$work/up.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q listening "$work/up.out" && break; sleep 0.05; done
+UPPORT=$(sed -n 's/.*listening on .*:\([0-9]*\)\s*$/\1/p' "$work/up.out" | head -1)
+
+cat >"$work/aigw.yaml" <<EOC
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: soak}
+spec:
+  gatewayClassName: soak
+  listeners: [{name: http, protocol: HTTP, port: $GW}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: soak}
+spec:
+  parentRefs: [{name: soak}]
+  rules:
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: gpt-4o-mini}]}]
+      backendRefs: [{name: up}]
+  llmRequestCosts:
+    - {metadataKey: llm_total_token, type: TotalToken}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: up}
+spec:
+  schema: {name: OpenAI}
+  backendRef: {name: up, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: up}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: $UPPORT}}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: up-key}
+stringData: {apiKey: sk-soak}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: up-key}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: up}]
+  type: APIKey
+  apiKey: {secretRef: {name: up-key}}
+EOC
+"$AIGW" run "$work/aigw.yaml" --admin-port "$ADMIN" --concurrency 1 --no-access-log \
+  >"$work/aigw.out" 2>&1 &
+AIGW_PID=$!
+pids+=($AIGW_PID)
+for _ in $(seq 200); do curl -sf "http://127.0.0.1:$ADMIN/ready" >/dev/null && break; sleep 0.05; done
+
+# One request in four streamed; DELAY_MS (0 when calibrating) paces each connection.
+cat >"$work/mixed.lua" <<'EOL'
+local plain = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]}'
+local stream = '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello"}]}'
+local n = 0
+local pause = tonumber(os.getenv("DELAY_MS") or "0")
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+function request()
+  n = n + 1
+  local body = (n % 4 == 0) and stream or plain
+  return wrk.format(nil, "/v1/chat/completions", nil, body)
+end
+function delay() return pause end
+EOL
+
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$AIGW_PID/status"; }
+echo "== calibrating: ${CALIBRATE}s at full speed, $CONNECTIONS connections"
+max=$(DELAY_MS=0 wrk -t1 -c"$CONNECTIONS" -d"${CALIBRATE}s" -s "$work/mixed.lua" \
+  "http://127.0.0.1:$GW" | awk '/Requests\/sec/ {print int($2)}')
+target=$((max * PERCENT / 100))
+# Each connection waits DELAY_MS between its requests: CONNECTIONS * 1000 / DELAY_MS ~ target.
+delay=$(python3 -c "print(max(1, round($CONNECTIONS * 1000 / $target)))")
+echo "max ${max} req/s; soak at ~${target} req/s (${PERCENT}%) for ${DURATION}s (delay ${delay} ms a connection)"
+
+DELAY_MS=$delay wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -s "$work/mixed.lua" \
+  "http://127.0.0.1:$GW" >"$work/wrk.out" 2>&1 &
+WRK_PID=$!
+samples=()
+start=$(date +%s)
+while kill -0 "$WRK_PID" 2>/dev/null; do
+  sleep "$SAMPLE"
+  kill -0 "$AIGW_PID" 2>/dev/null || { echo "aigw died"; cat "$work/aigw.out"; exit 1; }
+  r=$(rss_kb)
+  samples+=("$r")
+  echo "t=$(($(date +%s) - start))s rss=$((r / 1024)) MiB"
+done
+wait "$WRK_PID" || true
+cat "$work/wrk.out"
+requests=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+non2xx=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.out")
+sockerr=$(awk -F'[ ,]+' '/Socket errors/ {print $4+$6+$8+$10}' "$work/wrk.out")
+rate=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
+# RSS after the first minute (allocator arenas and pools warmed up) against the last sample.
+first_idx=$((60 / SAMPLE))
+((first_idx >= ${#samples[@]})) && first_idx=0
+first=${samples[$first_idx]}
+last=${samples[${#samples[@]} - 1]}
+growth=$(((last - first) / 1024))
+echo "soak: ${requests} requests at ${rate} req/s (${PERCENT}% of ${max}), non-2xx ${non2xx:-0}, socket errors ${sockerr:-0}, RSS $((first / 1024)) MiB after 1 min -> $((last / 1024)) MiB at the end (${growth} MiB)"
+curl -s "http://127.0.0.1:$ADMIN/metrics" | grep -E '^aigw_responses_total|^aigw_upstream_connect_failures_total' || true
+[[ "${non2xx:-0}" == 0 && "${sockerr:-0}" == 0 && $growth -le $GROWTH_MB ]]
