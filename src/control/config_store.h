@@ -17,22 +17,37 @@
 
 namespace aigw::control {
 
+// A mutex, not std::atomic<std::shared_ptr>: libstdc++'s lock-bit implementation of the latter
+// synchronises through fences ThreadSanitizer cannot follow, and a lock held for one pointer copy
+// costs the same uncontended.
 class ConfigStore {
 public:
-  explicit ConfigStore(std::shared_ptr<const Snapshot> initial) : current_(std::move(initial)) {}
+  explicit ConfigStore(std::shared_ptr<const Snapshot> initial)
+      : generation_(initial ? initial->generation : 0), current_(std::move(initial)) {}
 
   std::shared_ptr<const Snapshot> current() const {
-    return current_.load(std::memory_order_acquire);
+    std::lock_guard lock(mu_);
+    return current_;
   }
   void publish(std::shared_ptr<const Snapshot> s) {
-    current_.store(std::move(s), std::memory_order_release);
+    uint64_t generation = s ? s->generation : 0;
+    {
+      std::lock_guard lock(mu_);
+      current_.swap(s);
+    }
+    generation_.store(generation, std::memory_order_release);
+    // `s` (the old snapshot) is released here, outside the lock.
   }
+  // The generation of the current snapshot, without taking it.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
   std::atomic<uint64_t> reloads_ok{0};
   std::atomic<uint64_t> reloads_rejected{0};
 
 private:
-  std::atomic<std::shared_ptr<const Snapshot>> current_;
+  mutable std::mutex mu_;
+  std::atomic<uint64_t> generation_;
+  std::shared_ptr<const Snapshot> current_;
 };
 
 // Polls the configuration paths (files or directories, read together as one configuration) and

@@ -103,6 +103,15 @@ Stream::~Stream() {
 
 pb::ProcessingResponse Stream::process(const pb::ProcessingRequest &req) {
   if (!cfg_) cfg_ = config_();
+  std::unique_lock<std::mutex> lock;
+  phase_lock_ = &lock;
+  lock_state();
+  auto response = dispatch(req);
+  phase_lock_ = nullptr;
+  return response;
+}
+
+pb::ProcessingResponse Stream::dispatch(const pb::ProcessingRequest &req) {
   if (req.has_request_headers()) {
     if (attribute(req, kBackendAttribute)) {
       router_ = false;
@@ -173,6 +182,7 @@ pb::ProcessingResponse Stream::router_request_headers(const pb::HttpHeaders &h) 
   std::string rid = header_value(h, "x-request-id");
   state_ = registry_.create((rid.empty() ? observability::random_hex(8) : rid) + "-" +
                             observability::random_hex(8));
+  lock_state();
   state_->endpoint = ep.endpoint;
   state_->original_path = path;
   pb::ProcessingResponse r;
@@ -206,6 +216,7 @@ pb::ProcessingResponse Stream::upstream_request_headers(const pb::ProcessingRequ
   const auto &h = req.request_headers();
   std::string id = header_value(h, kInternalId);
   state_ = registry_.find(id);
+  lock_state();
   if (!state_)
     return immediate(500, "application/json",
                      pipeline::error_body("InternalServerError", 500,

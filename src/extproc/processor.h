@@ -29,6 +29,9 @@ namespace aigw::extproc {
 namespace pb = envoy::service::ext_proc::v3;
 
 struct RequestState {
+  // The router and upstream streams of one request are served on different gRPC threads: each
+  // phase holds this while it reads or writes the state.
+  std::mutex mu;
   std::string id;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   std::optional<std::chrono::steady_clock::time_point> first_byte;
@@ -78,6 +81,7 @@ public:
   pb::ProcessingResponse process(const pb::ProcessingRequest &req);
 
 private:
+  pb::ProcessingResponse dispatch(const pb::ProcessingRequest &req);
   pb::ProcessingResponse router_request_headers(const pb::HttpHeaders &h);
   pb::ProcessingResponse router_request_body(const pb::HttpBody &b);
   pb::ProcessingResponse upstream_request_headers(const pb::ProcessingRequest &req);
@@ -90,7 +94,13 @@ private:
   observability::Metrics *metrics_;
   std::string endpoint_prefixes_;
   std::shared_ptr<RequestState> state_;
-  std::shared_ptr<const FilterConfig> cfg_; // pinned for the whole request
+  std::shared_ptr<const FilterConfig> cfg_;            // pinned for the whole request
+  std::unique_lock<std::mutex> *phase_lock_ = nullptr; // the current phase's lock on state_->mu
+  // Takes state_->mu for the rest of the phase (after a phase created or found the state).
+  void lock_state() {
+    if (phase_lock_ && state_ && !phase_lock_->owns_lock())
+      *phase_lock_ = std::unique_lock<std::mutex>(state_->mu);
+  }
   bool router_ = true;
 };
 

@@ -256,8 +256,10 @@ std::vector<std::string> configured_models(const control::Snapshot &snap) {
 // Metrics and the span of a finished request (the access log line is written beside).
 void observe_request(const RequestRecord &r, size_t shard, const Shared &shared) {
   auto &m = *shared.metrics;
-  if (auto snap = shared.store->current(); snap->generation != m.known_models_generation())
+  if (shared.store->generation() != m.known_models_generation()) {
+    auto snap = shared.store->current();
     m.set_known_models(snap->generation, configured_models(*snap));
+  }
   m.health().requests.fetch_add(1, std::memory_order_relaxed);
   if (r.status > 0 && r.status < 600)
     m.health().responses_by_class[static_cast<size_t>(r.status / 100)].fetch_add(

@@ -93,15 +93,20 @@ describe('aigw extproc', { skip: !existsSync(deps) && 'envoy protos not installe
     const port = await freePort();
     adminPort = await freePort();
     child = spawn(AIGW_BIN, ['extproc', '-configPath', configPath, '-extProcAddr', `127.0.0.1:${port}`, '-adminPort', String(adminPort), '-logLevel', 'warn', '-logFormat', 'text'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const stderrLines = [];
     await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no ready line')), 10000 * SLOW);
       readline.createInterface({ input: child.stderr }).on('line', (l) => {
+        stderrLines.push(l);
         if (l.includes('AI Gateway External Processor is ready')) {
           clearTimeout(timer);
           resolve();
         }
       });
-      child.once('exit', (c) => reject(new Error(`exited ${c}`)));
+      child.once('exit', (c) => reject(new Error(`exited ${c}: ${stderrLines.join('\n')}`)));
+    });
+    child.once('exit', (c) => {
+      if (c) console.error(`aigw extproc exited with ${c}:\n${stderrLines.join('\n')}`);
     });
     const def = protoLoader.loadSync('envoy/service/ext_proc/v3/external_processor.proto', {
       includeDirs: ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => path.join(deps, d)),

@@ -293,11 +293,15 @@ describe('hardening: connection limits, shutdown and ports', () => {
   it('closes connections past --max-connections at once and counts them', async () => {
     const gw = await startAigw({ config: config(up.port), args: ['--max-connections', '3'] });
     try {
+      const active = async () => Number(/aigw_active_connections (\d+)/.exec(await (await fetch(`${gw.admin}/metrics`)).text())[1]);
+      // The readiness probe's connection is gone first; then exactly three are held.
+      for (let i = 0; i < 100 * SLOW && (await active()) !== 0; i++) await sleep(20);
       const held = [];
       for (let i = 0; i < 3; i++) held.push(await connect(gw));
-      await sleep(100);
+      for (let i = 0; i < 100 * SLOW && (await active()) !== 3; i++) await sleep(20);
+      assert.equal(await active(), 3);
       const extra = await connect(gw);
-      assert.ok(await extra.closedWithin(2000), 'the fourth connection is closed');
+      assert.ok(await extra.closedWithin(2000 * SLOW), 'the fourth connection is closed');
       held.forEach((c) => c.close());
       await sleep(200);
       await thenNormal(await connect(gw), 'after-cap');
@@ -342,6 +346,20 @@ describe('hardening: connection limits, shutdown and ports', () => {
     assert.ok(Date.now() - t0 < 4000 * SLOW);
     const line = gw.logs.find((l) => l['x-ai-eg-model'] === 'cut');
     assert.match(line?.error ?? '', /cut by shutdown/);
+    c.close();
+  });
+
+  it('exits at once on a second signal during a drain', async () => {
+    const gw = await startAigw({ config: config(up.port), args: ['--drain-timeout', '60'] });
+    const c = await connect(gw);
+    c.write(chatRequest(msg('second-signal'), { headers: { 'x-fault': 'hang' } }));
+    await sleep(200);
+    const t0 = Date.now();
+    const stopped = gw.stop(); // SIGTERM: drains, the hanging request keeps it open
+    await sleep(300);
+    process.kill(gw.pid, 'SIGTERM');
+    assert.equal(await stopped, 0);
+    assert.ok(Date.now() - t0 < 3000 * SLOW, `exited after ${Date.now() - t0} ms`);
     c.close();
   });
 

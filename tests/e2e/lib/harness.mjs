@@ -170,7 +170,12 @@ export async function startAigw({ config, env = {}, args = [], concurrency = 2, 
   });
   readline.createInterface({ input: child.stderr }).on('line', (line) => stderrLines.push(line));
   let exited = null;
-  child.once('exit', (code) => (exited = code));
+  child.once('exit', (code) => {
+    exited = code;
+    // A sanitizer report is the whole point of a sanitized run: show it with the failure.
+    if (stderrLines.some((l) => /Sanitizer|runtime error:/.test(l)))
+      console.error(`aigw exited with ${code}; its stderr:\n${stderrLines.join('\n')}`);
+  });
   const base = `http://127.0.0.1:${port}`;
   const admin = `http://127.0.0.1:${adminPort}`;
   try {
