@@ -194,6 +194,19 @@ describe('hardening: hostile clients and faulty providers', () => {
     assert.equal(line.llm_total_token, 33);
   });
 
+  it('relays a large answer whole to a client that reads slowly, and serves its next request', async () => {
+    const c = await connect(gw);
+    c.socket.pause(); // reads nothing for a while: the gateway must wait, not drop or buffer forever
+    c.write(chatRequest(msg('slow-reader'), { headers: { 'x-fault': 'big-json' } }));
+    await sleep(1500);
+    c.socket.resume();
+    const r = await c.response({ timeoutMs: 20000 * SLOW });
+    assert.equal(r.status, 200);
+    assert.equal(JSON.parse(r.body).choices[0].message.content.length, 8 * 1024 * 1024);
+    await thenNormal(c, 'after-slow-read');
+    c.close();
+  });
+
   it('refuses unknown and misplaced transfer codings and conflicting lengths, and closes', async () => {
     const cases = [
       ['Transfer-Encoding: xchunked', 501],

@@ -121,6 +121,11 @@ export async function startFaultProvider() {
             ok(model, filler, { prompt_tokens: 11, completion_tokens: 22, total_tokens: 33 })));
           break;
         }
+        case 'big-json': {
+          // 8 MiB answered at once: a slow client must get it whole, through backpressure.
+          s.write(response(200, { 'content-type': 'application/json' }, ok(model, 'z'.repeat(8 * 1024 * 1024))));
+          break;
+        }
         case 'close-delimited':
           // No length, no chunking: the body ends when the provider closes.
           s.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${ok(model, 'until-close')}`);
