@@ -5,6 +5,10 @@ FUZZ_DIR ?= build-fuzz
 TSAN_DIR ?= build-tsan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# ccache: paths relative to the checkout and the working directory left out of the hash, so a
+# fresh clone elsewhere (CI) reuses what an earlier build compiled, debug builds included.
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= true
 
 .PHONY: setup build run test unit integration asan test-sanitizers tsan test-tsan fuzz fuzz-smoke fuzz-long bench soak format clean
 

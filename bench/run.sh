@@ -7,6 +7,7 @@
 # bounded durations (DURATION seconds per run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 DURATION=${DURATION:-10}
 AIGW=${AIGW:-build/aigw}
 NGINX=${NGINX:-/usr/sbin/nginx}
@@ -21,7 +22,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MOCK=$(free_port); PROXY=$(free_port); GW=$(free_port); ADMIN=$(free_port)
 GWRL=$(free_port); ADMINRL=$(free_port)
 GWRR=$(free_port); ADMINRR=$(free_port); REDIS=$(free_port)
@@ -86,51 +86,7 @@ http {
   }
 }
 EOC
-cat >"$work/aigw.yaml" <<EOC
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: bench}
-spec:
-  gatewayClassName: bench
-  listeners: [{name: http, protocol: HTTP, port: $GW}]
----
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIGatewayRoute
-metadata: {name: bench}
-spec:
-  parentRefs: [{name: bench}]
-  rules:
-    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: gpt-4o-mini}]}]
-      backendRefs: [{name: mock}]
-  llmRequestCosts:
-    - {metadataKey: llm_total_token, type: TotalToken}
----
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIServiceBackend
-metadata: {name: mock}
-spec:
-  schema: {name: OpenAI}
-  backendRef: {name: mock, kind: Backend, group: gateway.envoyproxy.io}
----
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: Backend
-metadata: {name: mock}
-spec:
-  endpoints: [{ip: {address: 127.0.0.1, port: $MOCK}}]
----
-apiVersion: v1
-kind: Secret
-metadata: {name: mock-key}
-stringData: {apiKey: sk-bench}
----
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: BackendSecurityPolicy
-metadata: {name: mock-key}
-spec:
-  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: mock}]
-  type: APIKey
-  apiKey: {secretRef: {name: mock-key}}
-EOC
+aigw_bench_config "$GW" "$MOCK" mock >"$work/aigw.yaml"
 # The same gateway with a token budget per tenant (in memory) that the run never exhausts.
 sed -e "s/port: $GW}/port: $GWRL}/" "$work/aigw.yaml" >"$work/aigw-rl.yaml"
 cat >>"$work/aigw-rl.yaml" <<EOC

@@ -7,6 +7,7 @@
 # Loopback only, bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 DURATION=${DURATION:-600}
 CALIBRATE=${CALIBRATE:-10}
 PERCENT=${PERCENT:-80}
@@ -25,7 +26,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 GW=$(free_port); ADMIN=$(free_port)
 
 "$UP" --port 0 >"$work/up.out" 2>&1 &
@@ -33,51 +33,7 @@ pids+=($!)
 for _ in $(seq 100); do grep -q listening "$work/up.out" && break; sleep 0.05; done
 UPPORT=$(sed -n 's/.*listening on .*:\([0-9]*\)\s*$/\1/p' "$work/up.out" | head -1)
 
-cat >"$work/aigw.yaml" <<EOC
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: soak}
-spec:
-  gatewayClassName: soak
-  listeners: [{name: http, protocol: HTTP, port: $GW}]
----
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIGatewayRoute
-metadata: {name: soak}
-spec:
-  parentRefs: [{name: soak}]
-  rules:
-    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: gpt-4o-mini}]}]
-      backendRefs: [{name: up}]
-  llmRequestCosts:
-    - {metadataKey: llm_total_token, type: TotalToken}
----
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIServiceBackend
-metadata: {name: up}
-spec:
-  schema: {name: OpenAI}
-  backendRef: {name: up, kind: Backend, group: gateway.envoyproxy.io}
----
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: Backend
-metadata: {name: up}
-spec:
-  endpoints: [{ip: {address: 127.0.0.1, port: $UPPORT}}]
----
-apiVersion: v1
-kind: Secret
-metadata: {name: up-key}
-stringData: {apiKey: sk-soak}
----
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: BackendSecurityPolicy
-metadata: {name: up-key}
-spec:
-  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: up}]
-  type: APIKey
-  apiKey: {secretRef: {name: up-key}}
-EOC
+aigw_bench_config "$GW" "$UPPORT" up >"$work/aigw.yaml"
 "$AIGW" run "$work/aigw.yaml" --admin-port "$ADMIN" --concurrency 1 --no-access-log \
   >"$work/aigw.out" 2>&1 &
 AIGW_PID=$!
@@ -92,10 +48,15 @@ local n = 0
 local pause = tonumber(os.getenv("DELAY_MS") or "0")
 wrk.method = "POST"
 wrk.headers["content-type"] = "application/json"
+-- Streams pace their chunks 2 ms apart (the fake's default is 20 ms): tokens as a fast model
+-- sends them, so the soak is not only waiting.
+local stream_headers = {["content-type"] = "application/json", ["x-response-chunk-delay-ms"] = "2"}
 function request()
   n = n + 1
-  local body = (n % 4 == 0) and stream or plain
-  return wrk.format(nil, "/v1/chat/completions", nil, body)
+  if n % 4 == 0 then
+    return wrk.format(nil, "/v1/chat/completions", stream_headers, stream)
+  end
+  return wrk.format(nil, "/v1/chat/completions", nil, plain)
 end
 function delay() return pause end
 EOL
@@ -105,8 +66,18 @@ echo "== calibrating: ${CALIBRATE}s at full speed, $CONNECTIONS connections"
 max=$(DELAY_MS=0 wrk -t1 -c"$CONNECTIONS" -d"${CALIBRATE}s" -s "$work/mixed.lua" \
   "http://127.0.0.1:$GW" | awk '/Requests\/sec/ {print int($2)}')
 target=$((max * PERCENT / 100))
-# Each connection waits DELAY_MS between its requests: CONNECTIONS * 1000 / DELAY_MS ~ target.
-delay=$(python3 -c "print(max(1, round($CONNECTIONS * 1000 / $target)))")
+# Each connection waits DELAY_MS between requests: a cycle is DELAY_MS plus the request's own time,
+# so the delay is found by two short probes (cycle = CONNECTIONS / rate) rather than guessed.
+delay=$(python3 -c "print(max(1, round($CONNECTIONS * 1000 / $target - $CONNECTIONS * 1000 / $max)))")
+for probe in 1 2; do
+  rate=$(DELAY_MS=$delay wrk -t1 -c"$CONNECTIONS" -d5s -s "$work/mixed.lua" \
+    "http://127.0.0.1:$GW" | awk '/Requests\/sec/ {print $2}')
+  delay=$(python3 -c "
+c, r, d, t = $CONNECTIONS, $rate, $delay, $target
+own = c * 1000 / r - d  # the request's own time in a cycle, ms
+print(max(1, round(c * 1000 / t - own)))")
+  echo "probe $probe: ${rate} req/s; delay now ${delay} ms a connection"
+done
 echo "max ${max} req/s; soak at ~${target} req/s (${PERCENT}%) for ${DURATION}s (delay ${delay} ms a connection)"
 
 DELAY_MS=$delay wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -s "$work/mixed.lua" \
@@ -133,6 +104,7 @@ first_idx=$((60 / SAMPLE))
 first=${samples[$first_idx]}
 last=${samples[${#samples[@]} - 1]}
 growth=$(((last - first) / 1024))
-echo "soak: ${requests} requests at ${rate} req/s (${PERCENT}% of ${max}), non-2xx ${non2xx:-0}, socket errors ${sockerr:-0}, RSS $((first / 1024)) MiB after 1 min -> $((last / 1024)) MiB at the end (${growth} MiB)"
+pct=$(python3 -c "print(round(100 * $rate / $max))")
+echo "soak: ${requests} requests at ${rate} req/s (${pct}% of the ${max} req/s maximum), non-2xx ${non2xx:-0}, socket errors ${sockerr:-0}, RSS $((first / 1024)) MiB after 1 min -> $((last / 1024)) MiB at the end (${growth} MiB)"
 curl -s "http://127.0.0.1:$ADMIN/metrics" | grep -E '^aigw_responses_total|^aigw_upstream_connect_failures_total' || true
 [[ "${non2xx:-0}" == 0 && "${sockerr:-0}" == 0 && $growth -le $GROWTH_MB ]]

@@ -81,8 +81,12 @@ std::optional<FramingError> check_request_framing(unsigned version,
   if (encodings == 0) return std::nullopt;
   if (lengths > 0) return bad(400, "both Transfer-Encoding and Content-Length");
   if (version < 11) return bad(400, "Transfer-Encoding in an HTTP/1.0 request");
+  // RFC 9112 §6.3: chunked present but not the final coding (or twice) leaves the body's end
+  // unknown: 400 (a MUST, so it is checked first). Otherwise any coding but chunked is one aigw
+  // does not implement: 501 (§6.1).
   size_t chunked = 0;
   bool chunked_last = false;
+  std::string_view unknown;
   std::string_view rest = te;
   while (!rest.empty()) {
     auto comma = rest.find(',');
@@ -94,17 +98,20 @@ std::optional<FramingError> check_request_framing(unsigned version,
       token.remove_suffix(1);
     if (token.empty()) continue;
     chunked_last = iequals(token, "chunked");
-    if (chunked_last) {
+    if (chunked_last)
       ++chunked;
-      continue;
-    }
-    std::string shown(token.substr(0, 64));
+    else if (unknown.empty())
+      unknown = token;
+  }
+  if (chunked > 0 && (chunked != 1 || !chunked_last))
+    return bad(400, "chunked must be the final transfer coding, once");
+  if (!unknown.empty()) {
+    std::string shown(unknown.substr(0, 64));
     for (char &c : shown)
       if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
     return bad(501, "transfer coding \"" + shown + "\" is not implemented");
   }
-  if (chunked != 1 || !chunked_last)
-    return bad(400, "chunked must be the final transfer coding, once");
+  if (chunked == 0) return bad(400, "Transfer-Encoding without chunked");
   return std::nullopt;
 }
 

@@ -108,7 +108,9 @@ TEST(RequestFraming, RefusesEveryAmbiguousBodyLength) {
   EXPECT_EQ(status(11, {{"Host", "a"}, {"Transfer-Encoding", "chunked"}}), 0u);
   EXPECT_EQ(status(11, {{"Host", "a"}, {"Transfer-Encoding", "xchunked"}}), 501u);
   EXPECT_EQ(status(11, {{"Host", "a"}, {"Transfer-Encoding", "gzip, chunked"}}), 501u);
+  EXPECT_EQ(status(11, {{"Host", "a"}, {"Transfer-Encoding", "chunked, gzip"}}), 400u);
   EXPECT_EQ(status(11, {{"Host", "a"}, {"Transfer-Encoding", "chunked, chunked"}}), 400u);
+  EXPECT_EQ(status(11, {{"Host", "a"}, {"Transfer-Encoding", ""}}), 400u);
   EXPECT_EQ(
       status(11,
              {{"Host", "a"}, {"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "chunked"}}),
