@@ -78,6 +78,34 @@ struct Worker {
   UpstreamPool pool{io.get_executor(), tls_ctx.get()};
   std::unique_ptr<RedisBudgets> redis; // set when budgets are shared through Redis
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  // Relay buffers not lent to an exchange right now (bounded: more are freed on return).
+  using RelayBuffer = std::array<char, 16384>;
+  std::vector<std::unique_ptr<RelayBuffer>> relay_pool;
+  static constexpr size_t kRelayPoolMax = 256;
+};
+
+// A relay buffer lent by the worker's pool for one exchange.
+class RelayLease {
+public:
+  explicit RelayLease(Worker &w) : worker_(w) {
+    if (w.relay_pool.empty()) {
+      buf_ = std::make_unique_for_overwrite<Worker::RelayBuffer>();
+    } else {
+      buf_ = std::move(w.relay_pool.back());
+      w.relay_pool.pop_back();
+    }
+  }
+  ~RelayLease() {
+    if (worker_.relay_pool.size() < Worker::kRelayPoolMax)
+      worker_.relay_pool.push_back(std::move(buf_));
+  }
+  RelayLease(const RelayLease &) = delete;
+  RelayLease &operator=(const RelayLease &) = delete;
+  Worker::RelayBuffer &buffer() { return *buf_; }
+
+private:
+  Worker &worker_;
+  std::unique_ptr<Worker::RelayBuffer> buf_;
 };
 
 struct Shared {
@@ -430,6 +458,9 @@ private:
   UpstreamConn *active_upstream_ = nullptr;
   beast::flat_buffer buffer_;
   bool keep_alive_ = true;
+  std::array<char, 1024> first_read_;             // the first bytes of each request
+  std::vector<pipeline::HeaderView> head_fields_; // the current request's fields
+  Clock::time_point idle_since_;
   bool idle_ = true;          // waiting for the first byte of a request
   bool cut_ = false;          // the request in flight was cut by the end of a drain
   bool head_request_ = false; // HEAD: replies carry no body
@@ -445,6 +476,10 @@ net::awaitable<void> Session::serve() {
 net::awaitable<void> Session::watchdog() {
   for (;;) {
     auto now = Clock::now();
+    // Idle for a second: the request buffer is not in use (the wait reads into first_read_).
+    if (idle_ && buffer_.size() == 0 && buffer_.capacity() > 0 &&
+        now - idle_since_ >= std::chrono::seconds(1))
+      buffer_.shrink_to_fit();
     if (now >= deadline_) {
       timed_out_ = true;
       deadline_ = Clock::time_point::max();
@@ -480,13 +515,16 @@ net::awaitable<void> Session::run() {
     http10_ = false;
     // Idle until the first byte of the next request; from it, the head has the header timeout.
     if (buffer_.size() == 0) {
+      // The first bytes go into a small array of the session's, so the request buffer is not in
+      // use while idle and the watchdog can free it (a connection idle past a second holds none).
+      // A read, not a readiness wait: a wait costs an extra trip through the reactor.
       idle_ = true;
-      buffer_.shrink_to_fit(); // an idle connection holds no buffer
-      set_deadline(Clock::now() + opts.idle_timeout);
-      // Waiting for readability holds no buffer at all while idle; the head is read after.
-      auto [rec] = co_await client_.async_wait(tcp::socket::wait_read, kTuple);
+      idle_since_ = Clock::now();
+      set_deadline(idle_since_ + opts.idle_timeout);
+      auto [rec, got] = co_await client_.async_read_some(net::buffer(first_read_), kTuple);
       idle_ = false;
-      if (rec) break; // idle past the timeout, or drained
+      if (rec) break; // gone, idle past the timeout, or drained
+      buffer_.commit(net::buffer_copy(buffer_.prepare(got), net::buffer(first_read_.data(), got)));
     }
     idle_ = false;
     set_deadline(Clock::now() + opts.request_header_timeout);
@@ -517,11 +555,12 @@ net::awaitable<void> Session::run() {
                          ")");
       break;
     }
-    std::vector<pipeline::HeaderView> head_fields;
-    head_fields.reserve(16);
+    // The request's fields, listed once for the framing checks and the provider's head (views
+    // into the parser's message; the vector's capacity is kept across requests).
+    head_fields_.clear();
     for (const auto &f : req)
-      head_fields.emplace_back(f.name_string(), f.value());
-    if (auto bad = pipeline::check_request_framing(req.version(), head_fields)) {
+      head_fields_.emplace_back(f.name_string(), f.value());
+    if (auto bad = pipeline::check_request_framing(req.version(), head_fields_)) {
       keep_alive_ = false; // the body's end is unknown: nothing after it can be trusted
       co_await reply(bad->status, "text/plain", bad->message);
       break;
@@ -749,10 +788,7 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
   std::string_view query;
   if (auto q = req.target().find('?'); q != std::string_view::npos) query = req.target().substr(q);
 
-  std::vector<pipeline::HeaderView> client_headers;
-  client_headers.reserve(16);
-  for (const auto &f : req)
-    client_headers.emplace_back(f.name_string(), f.value());
+  const std::vector<pipeline::HeaderView> &client_headers = head_fields_; // set by run()
 
   std::string last_error = "no healthy upstream";
   unsigned last_status = 503;
@@ -986,10 +1022,10 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
       continue; // the connection is dropped: its body is not worth reading
     }
 
-    // Commit to this response. The relay buffer lives for this exchange only: an idle
-    // keep-alive connection holds none.
-    auto relay = std::make_unique_for_overwrite<std::array<char, 16384>>();
-    auto &buf = *relay;
+    // Commit to this response. The relay buffer is the worker's, lent for this exchange only:
+    // an idle keep-alive connection holds none, and no request allocates one.
+    RelayLease relay(worker_);
+    auto &buf = relay.buffer();
     auto read_some = [&](char *buf,
                          size_t cap) -> net::awaitable<std::pair<beast::error_code, size_t>> {
       res.body().data = buf;

@@ -117,9 +117,13 @@ UpstreamPool::connect(const control::CompiledBackend &backend,
   co_return nullptr;
 }
 
-bool UpstreamPool::at_message_boundary(UpstreamConn &conn) {
+bool UpstreamPool::nothing_buffered(UpstreamConn &conn) {
   if (conn.buffer().size() != 0) return false; // bytes past the end of the last response
-  if (conn.tls() && SSL_pending(conn.tls_stream().native_handle()) > 0) return false;
+  return !(conn.tls() && SSL_pending(conn.tls_stream().native_handle()) > 0);
+}
+
+bool UpstreamPool::at_message_boundary(UpstreamConn &conn) {
+  if (!nothing_buffered(conn)) return false;
   char c;
   ssize_t n = ::recv(conn.socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
   // Nothing to read and still open is the only clean state: data means the provider sent more
@@ -128,7 +132,9 @@ bool UpstreamPool::at_message_boundary(UpstreamConn &conn) {
 }
 
 void UpstreamPool::release(std::unique_ptr<UpstreamConn> conn) {
-  if (!at_message_boundary(*conn)) return; // closes it
+  // What the parser read past the response is checked now; what arrives later, when the
+  // connection is taken again (one syscall a request, not two).
+  if (!nothing_buffered(*conn)) return; // closes it
   auto &vec = idle_[conn->pool_key];
   if (vec.size() >= kMaxIdlePerKey) return; // closes it
   vec.push_back(std::move(conn));

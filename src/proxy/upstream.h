@@ -63,12 +63,15 @@ public:
           std::string *error);
 
   // Returns a connection whose last exchange finished cleanly with keep-alive. It is kept only
-  // at an exact message boundary (no byte past the response, not closed by the peer); otherwise
-  // it is closed.
+  // at an exact message boundary: no byte past the response now (checked here) or when it is
+  // taken again, and not closed by the peer meanwhile (checked by acquire); otherwise it is
+  // closed.
   void release(std::unique_ptr<UpstreamConn> conn);
 
   // True when nothing is buffered or waiting to be read on `conn` and the peer has not closed.
   static bool at_message_boundary(UpstreamConn &conn);
+  // True when nothing past the last response sits in the gateway's or the TLS layer's buffers.
+  static bool nothing_buffered(UpstreamConn &conn);
 
   static constexpr size_t kMaxIdlePerKey = 128;
 
