@@ -1525,6 +1525,86 @@ Result<tcp::acceptor> open_acceptor(net::io_context &io, const std::string &host
   return acceptor;
 }
 
+// Shutdown on SIGINT/SIGTERM: the first signal drains (no new connections or requests,
+// requests in flight finish within the drain timeout, then what is left is cut), a second one
+// exits at once. Runs on the admin loop; reaches each worker by posting to its loop.
+class Shutdown {
+public:
+  Shutdown(net::io_context &admin_io, std::vector<std::unique_ptr<Worker>> &workers,
+           observability::Metrics &metrics, std::chrono::seconds drain_timeout)
+      : admin_io_(admin_io), workers_(workers), metrics_(metrics), drain_timeout_(drain_timeout),
+        signals_(admin_io, SIGINT, SIGTERM), timer_(admin_io) {
+    wait();
+  }
+
+private:
+  void wait() {
+    signals_.async_wait([this](const beast::error_code &ec, int sig) { on_signal(ec, sig); });
+  }
+  void stop_all() {
+    for (auto &w : workers_)
+      w->io.stop();
+    admin_io_.stop();
+  }
+  // Runs `f(worker)` on each worker's own loop.
+  template <typename F> void on_each_worker(F f) {
+    for (auto &w : workers_)
+      net::post(w->io, [wp = w.get(), f] { f(*wp); });
+  }
+  size_t open_connections() const {
+    return static_cast<size_t>(std::max<int64_t>(0, metrics_.health().active_connections.load()));
+  }
+  void on_signal(const beast::error_code &ec, int sig) {
+    if (ec) return;
+    if (draining_) {
+      spdlog::warn("received signal {} again: exiting now", sig);
+      stop_all();
+      return;
+    }
+    draining_ = true;
+    spdlog::info("received signal {}: draining (up to {} s; a second signal exits at once)", sig,
+                 drain_timeout_.count());
+    on_each_worker([](Worker &w) {
+      w.draining = true;
+      for (auto &a : w.acceptors) {
+        beast::error_code ignored;
+        a->close(ignored);
+      }
+      for (auto *session : w.sessions)
+        session->on_drain();
+    });
+    wait();
+    net::co_spawn(admin_io_, drain(), net::detached);
+  }
+  net::awaitable<void> drain() {
+    auto until = Clock::now() + drain_timeout_;
+    while (Clock::now() < until && open_connections() > 0) {
+      timer_.expires_after(std::chrono::milliseconds(50));
+      co_await timer_.async_wait(kTuple);
+    }
+    if (open_connections() > 0) {
+      spdlog::warn("drain timeout: cutting {} connections", open_connections());
+      on_each_worker([](Worker &w) {
+        std::vector<Session *> open(w.sessions.begin(), w.sessions.end());
+        for (auto *session : open)
+          session->cut();
+      });
+      // Let the cut requests unwind and write their log lines.
+      timer_.expires_after(std::chrono::milliseconds(200));
+      co_await timer_.async_wait(kTuple);
+    }
+    stop_all();
+  }
+
+  net::io_context &admin_io_;
+  std::vector<std::unique_ptr<Worker>> &workers_;
+  observability::Metrics &metrics_;
+  std::chrono::seconds drain_timeout_;
+  net::signal_set signals_;
+  net::steady_timer timer_;
+  bool draining_ = false;
+};
+
 } // namespace
 
 int run_server(control::ConfigStore &store, const ServerOptions &opts) {
@@ -1651,65 +1731,7 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
       },
       net::detached);
 
-  // Shutdown: the first signal drains (no new connections or requests, requests in flight
-  // finish within --drain-timeout), a second one exits at once.
-  auto stop_all = [&] {
-    for (auto &w : workers)
-      w->io.stop();
-    admin_io.stop();
-  };
-  net::signal_set signals(admin_io, SIGINT, SIGTERM);
-  net::steady_timer drain_timer(admin_io);
-  std::function<void(const beast::error_code &, int)> on_signal;
-  bool draining = false;
-  on_signal = [&](const beast::error_code &ec, int sig) {
-    if (ec) return;
-    if (draining) {
-      spdlog::warn("received signal {} again: exiting now", sig);
-      stop_all();
-      return;
-    }
-    draining = true;
-    spdlog::info("received signal {}: draining (up to {} s; a second signal exits at once)", sig,
-                 opts.drain_timeout.count());
-    for (auto &w : workers)
-      net::post(w->io, [wp = w.get()] {
-        wp->draining = true;
-        for (auto &a : wp->acceptors) {
-          beast::error_code ignored;
-          a->close(ignored);
-        }
-        for (auto *session : wp->sessions)
-          session->on_drain();
-      });
-    signals.async_wait(on_signal);
-    net::co_spawn(
-        admin_io,
-        [&]() -> net::awaitable<void> {
-          auto until = Clock::now() + opts.drain_timeout;
-          while (Clock::now() < until &&
-                 metrics.health().active_connections.load(std::memory_order_relaxed) > 0) {
-            drain_timer.expires_after(std::chrono::milliseconds(50));
-            co_await drain_timer.async_wait(kTuple);
-          }
-          if (metrics.health().active_connections.load() > 0) {
-            spdlog::warn("drain timeout: cutting {} connections",
-                         metrics.health().active_connections.load());
-            for (auto &w : workers)
-              net::post(w->io, [wp = w.get()] {
-                std::vector<Session *> open(wp->sessions.begin(), wp->sessions.end());
-                for (auto *session : open)
-                  session->cut();
-              });
-            // Let the cut requests unwind and write their log lines.
-            drain_timer.expires_after(std::chrono::milliseconds(200));
-            co_await drain_timer.async_wait(kTuple);
-          }
-          stop_all();
-        },
-        net::detached);
-  };
-  signals.async_wait(on_signal);
+  Shutdown shutdown(admin_io, workers, metrics, opts.drain_timeout);
   std::signal(SIGPIPE, SIG_IGN);
 
   std::string listen;
