@@ -1,5 +1,18 @@
 # Shared by the benchmark scripts (sourced, not run).
 
+# A scratch folder ($work) and a list of background processes ($pids): on exit the processes are
+# stopped and the folder removed.
+bench_scratch() {
+  work=$(mktemp -d)
+  pids=()
+  trap bench_cleanup EXIT
+}
+bench_cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+
 # A free loopback port.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -13,14 +13,7 @@ AIGW=${AIGW:-build/aigw}
 NGINX=${NGINX:-/usr/sbin/nginx}
 command -v wrk >/dev/null || { echo "wrk is not installed (make setup)"; exit 1; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_scratch
 
 MOCK=$(free_port); PROXY=$(free_port); GW=$(free_port); ADMIN=$(free_port)
 GWRL=$(free_port); ADMINRL=$(free_port)

@@ -18,14 +18,7 @@ AIGW=${AIGW:-build/aigw}
 UP=${UP:-build/testupstream}
 command -v wrk >/dev/null || { echo "wrk is not installed (make setup)"; exit 1; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_scratch
 GW=$(free_port); ADMIN=$(free_port)
 
 "$UP" --port 0 >"$work/up.out" 2>&1 &
