@@ -2,7 +2,7 @@
 #include "pipeline/request_body.h"
 #include "pipeline/usage.h"
 #include "providers/aws_eventstream.h"
-#include "providers/aws_sigv4.h"
+#include "auth/aws_sigv4.h"
 #include "ratelimit/limiter.h"
 #include "translate/bedrock.h"
 #include "translate/openai_chat.h"
@@ -114,9 +114,9 @@ BENCHMARK(BM_TranslateConverseStream);
 
 // SigV4 over a translated Converse body, as every Bedrock attempt does.
 void BM_SignSigV4(benchmark::State &state) {
-  aigw::providers::AwsCredentials creds{"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+  aigw::auth::AwsCredentials creds{"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
                                         ""};
-  aigw::providers::SigV4Request r;
+  aigw::auth::SigV4Request r;
   r.method = "POST";
   r.host = "bedrock-runtime.us-east-1.amazonaws.com";
   r.path = "/model/anthropic.claude-3-5-sonnet-20241022-v2:0/converse";
@@ -124,7 +124,7 @@ void BM_SignSigV4(benchmark::State &state) {
   r.region = "us-east-1";
   r.unix_time = 1700000000;
   for (auto _ : state) {
-    auto h = aigw::providers::sign_sigv4(r, creds);
+    auto h = aigw::auth::sign_sigv4(r, creds);
     benchmark::DoNotOptimize(h);
   }
 }

@@ -212,12 +212,12 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
     cb->key = ab.meta.key();
     cb->name = ab.meta.name;
     cb->schema = ab.schema_name;
-    cb->schema_kind = translate::schema_from_name(ab.schema_name);
+    cb->schema_kind = api::schema_from_name(ab.schema_name);
     cb->schema_version = ab.schema_version;
     cb->path_prefix = normalize_prefix(ab.prefix);
     cb->header_mutation = ab.header_mutation;
     cb->body_mutation = ab.body_mutation;
-    if (cb->schema_kind == translate::Schema::kUnknown) cb->supported = false;
+    if (cb->schema_kind == api::Schema::kUnknown) cb->supported = false;
     std::string bkey = ns_or(ab.backend_namespace, ab.meta.namespace_) + "/" + ab.backend_name;
     auto bit = backends.find(bkey);
     if (ab.service_port) {
@@ -313,11 +313,11 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
         if (!host.empty() && host.front() != '[')
           host = host.substr(0, host.rfind(':') == std::string_view::npos ? host.size()
                                                                           : host.rfind(':'));
-        cb.aws_signing_region = providers::bedrock_region_from_host(host, p.aws_region);
+        cb.aws_signing_region = auth::bedrock_region_from_host(host, p.aws_region);
         if (p.aws_credentials_secret) {
           std::string field = "spec.awsCredentials.credentialsFile.secretRef";
           if (auto v = secret_value(*p.aws_credentials_secret, field, "credentials")) {
-            auto creds = providers::parse_aws_credentials_file(*v, p.aws_profile);
+            auto creds = auth::parse_aws_credentials_file(*v, p.aws_profile);
             if (!creds)
               diag.error(where + ": " + field + ": " + creds.error().message);
             else
@@ -337,7 +337,7 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
         if (p.gcp_credentials_secret) {
           std::string field = "spec.gcpCredentials.credentialsFile.secretRef";
           if (auto v = secret_value(*p.gcp_credentials_secret, field, "service_account.json")) {
-            auto sa = providers::parse_service_account_json(*v);
+            auto sa = auth::parse_service_account_json(*v);
             if (!sa) {
               // Upstream's examples ship a placeholder key: load, but refuse the requests.
               cb.gcp_problem = "the service account key in Secret \"" +
@@ -506,6 +506,7 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
       cr.costs.push_back(std::move(c).value());
     }
     cr.rate_limits = limits_for(r);
+    if (!cr.costs.empty()) snap->any_costs = true;
     snap->routes.push_back(cr);
     auto retry = retry_for(r);
     std::set<std::string> rule_names;

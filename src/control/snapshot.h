@@ -4,13 +4,14 @@
 #pragma once
 
 #include "api/resources.h"
-#include "providers/aws_sigv4.h"
-#include "providers/gcp_jwt.h"
+#include "auth/aws_sigv4.h"
+#include "auth/gcp_jwt.h"
 #include "ratelimit/costs.h"
 #include "ratelimit/limiter.h"
-#include "translate/translator.h"
+#include "api/schema.h"
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -47,7 +48,7 @@ struct CompiledBackend {
   std::vector<UpstreamEndpoint> endpoints;
   TlsSettings tls;
   std::string host_header; // what the provider sees in Host
-  translate::Schema schema_kind = translate::Schema::kOpenAI;
+  api::Schema schema_kind = api::Schema::kOpenAI;
   std::string schema_version; // Azure api-version, anthropic_version, Cohere path version
   std::string auth_type;      // "" (none), "APIKey", ...
   // Secret material below: never logged or dumped.
@@ -55,13 +56,13 @@ struct CompiledBackend {
   // A bearer token a control plane already obtained (extproc configs' azure/gcp accessToken).
   std::string bearer_token;
   // AWSCredentials: static credentials from the Secret, else the environment at request time.
-  std::optional<providers::AwsCredentials> aws_credentials;
+  std::optional<auth::AwsCredentials> aws_credentials;
   std::string aws_region;         // the configured region
   std::string aws_signing_region; // that region corrected from the host, as upstream signs
   // AzureCredentials: client credentials against Entra ID.
   std::string azure_tenant_id, azure_client_id, azure_client_secret;
   // GCPCredentials: a service account key; `gcp_problem` says why it is unusable, if it is.
-  std::optional<providers::GcpServiceAccount> gcp_service_account;
+  std::optional<auth::GcpServiceAccount> gcp_service_account;
   std::string gcp_project, gcp_region, gcp_problem;
   api::HeaderMutation header_mutation;
   api::BodyMutation body_mutation;
@@ -130,6 +131,16 @@ struct Snapshot {
   std::vector<CompiledRule> rules; // in match precedence order
   std::vector<ModelEntry> models;
   std::string dump_json; // the whole snapshot with secrets redacted (admin /config_dump)
+  bool any_costs = false; // some route computes costs: streamed usage is always asked for
+  // Backend refs by per-route-rule name, for a host whose proxy picks the backend (extproc).
+  std::map<std::string, CompiledBackendRef, std::less<>> refs_by_name;
+
+  // The route with this key, or null.
+  const CompiledRoute *route_named(std::string_view key) const {
+    for (const auto &r : routes)
+      if (r.key == key) return &r;
+    return nullptr;
+  }
 };
 
 struct CompileOptions {

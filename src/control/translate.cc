@@ -4,7 +4,7 @@
 #include "api/resources.h"
 #include "control/loader.h"
 #include "core/base64.h"
-#include "providers/aws_sigv4.h"
+#include "auth/aws_sigv4.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -471,10 +471,10 @@ std::string indent_block(std::string_view text, int n) {
 // The filter-config Secrets of one Gateway: legacy, bundle index, bundle part.
 std::string config_secrets(const std::string &gw, const std::string &ns, const std::string &cfg) {
   std::string base = gw + "-" + ns;
-  std::string hash = providers::sigv4_detail::sha256_hex(ns + "/" + gw).substr(0, 12);
+  std::string hash = auth::sigv4_detail::sha256_hex(ns + "/" + gw).substr(0, 12);
   std::string index_name = base + "-" + hash;
   std::string part_name = index_name + "-part-000";
-  std::string index = "checksum: " + providers::sigv4_detail::sha256_hex(cfg) +
+  std::string index = "checksum: " + auth::sigv4_detail::sha256_hex(cfg) +
                       "\nparts:\n- name: " + part_name + "\n  path: parts/000\n" +
                       (cfg.empty() ? "" : "  sizeBytes: " + std::to_string(cfg.size()) + "\n") +
                       "uuid: aigw-translate\nversion: dev\n";

@@ -2,7 +2,7 @@
 #include "extproc/filter_config.h"
 
 #include "control/loader.h"
-#include "providers/aws_sigv4.h"
+#include "auth/aws_sigv4.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -75,8 +75,8 @@ Result<FilterConfig> parse_filter_config(std::string_view text) {
     if (cb->key.empty()) return Error::config(where + ".name: is required");
     const auto &schema = b["schema"];
     cb->schema = str(schema, "name");
-    cb->schema_kind = translate::schema_from_name(cb->schema);
-    if (cb->schema_kind == translate::Schema::kUnknown)
+    cb->schema_kind = api::schema_from_name(cb->schema);
+    if (cb->schema_kind == api::Schema::kUnknown)
       return Error::config(where + ".schema.name: unknown schema \"" + cb->schema + "\"");
     cb->schema_version = str(schema, "version");
     cb->path_prefix = normalize_prefix(schema["prefix"] ? str(schema, "prefix") : "v1");
@@ -99,7 +99,7 @@ Result<FilterConfig> parse_filter_config(std::string_view text) {
         cb->host_header = "bedrock-runtime." + cb->aws_region + ".amazonaws.com";
         std::string ini = str(auth["aws"], "credentialFileLiteral");
         if (!ini.empty()) {
-          auto creds = providers::parse_aws_credentials_file(ini);
+          auto creds = auth::parse_aws_credentials_file(ini);
           if (!creds)
             return Error::config(where + ".auth.aws.credentialFileLiteral: " +
                                  creds.error().message);
@@ -166,7 +166,7 @@ Result<FilterConfig> load_filter_config(const std::string &path) {
     all += read_file(fs::path(path) / part);
   }
   std::string checksum = str(index, "checksum");
-  if (!checksum.empty() && providers::sigv4_detail::sha256_hex(all) != checksum)
+  if (!checksum.empty() && auth::sigv4_detail::sha256_hex(all) != checksum)
     return Error::config(path + ": the parts do not match the index checksum");
   return parse_filter_config(all);
 }

@@ -1,13 +1,13 @@
 // ext_proc phases; see processor.h.
 #include "extproc/processor.h"
 
-#include "control/backend_auth.h"
+#include "auth/static_auth.h"
 #include "core/json_scan.h"
 #include "observability/tracing.h"
 #include "pipeline/errors.h"
 #include "pipeline/headers.h"
 #include "pipeline/usage.h"
-#include "providers/aws_sigv4.h"
+#include "auth/aws_sigv4.h"
 #include "ratelimit/costs.h"
 
 #include <spdlog/spdlog.h>
@@ -284,12 +284,12 @@ pb::ProcessingResponse Stream::upstream_request_headers(const pb::ProcessingRequ
     adjusted = backend;
     adjusted.host_header = upstream_host;
     auto colon = upstream_host.rfind(':');
-    adjusted.aws_signing_region = providers::bedrock_region_from_host(
+    adjusted.aws_signing_region = auth::bedrock_region_from_host(
         colon == std::string::npos ? upstream_host : upstream_host.substr(0, colon),
         backend.aws_region);
     signer = &adjusted;
   }
-  auto outcome = control::apply_static_auth(*signer, "POST", path, body, unix_now(), authorization,
+  auto outcome = auth::apply_static_auth(*signer, "POST", path, body, unix_now(), authorization,
                                             up->headers);
   if (!outcome)
     return immediate(500, "application/json",

@@ -261,7 +261,7 @@ void Metrics::record_request(size_t shard, const GenAILabels &l, double seconds,
   observe(shard, kDuration, l, failed ? "error_type" : "", failed ? "_OTHER" : "", seconds);
 }
 
-void Metrics::record_tokens(size_t shard, const GenAILabels &l, const pipeline::TokenUsage &u) {
+void Metrics::record_tokens(size_t shard, const GenAILabels &l, const api::TokenUsage &u) {
   auto rec = [&](std::string_view type, const std::optional<uint64_t> &v) {
     if (v) observe(shard, kTokens, l, "gen_ai_token_type", type, static_cast<double>(*v));
   };

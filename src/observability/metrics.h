@@ -7,7 +7,7 @@
 // per shard index (any thread is correct, only slower); render() and the atomics from any thread.
 #pragma once
 
-#include "pipeline/usage.h"
+#include "api/token_usage.h"
 
 #include <array>
 #include <atomic>
@@ -86,7 +86,7 @@ public:
   void record_request(size_t shard, const GenAILabels &l, double seconds, bool failed);
   // One histogram record per set usage field (input, cached_input, cache_creation_input,
   // output, reasoning).
-  void record_tokens(size_t shard, const GenAILabels &l, const pipeline::TokenUsage &u);
+  void record_tokens(size_t shard, const GenAILabels &l, const api::TokenUsage &u);
   void record_time_to_first_token(size_t shard, const GenAILabels &l, double seconds);
   void record_time_per_output_token(size_t shard, const GenAILabels &l, double seconds);
 
@@ -94,7 +94,7 @@ public:
   struct Completion {
     double seconds = 0;
     bool failed = false;
-    const pipeline::TokenUsage *usage = nullptr; // successes only
+    const api::TokenUsage *usage = nullptr; // successes only
     std::optional<double> ttft, tpot;            // streams only
   };
   void record_completion(size_t shard, const GenAILabels &l, const Completion &c);

@@ -91,7 +91,7 @@ std::string_view openinference_kind(std::string_view op) {
   return "LLM";
 }
 
-void usage_attributes_openinference(Span &s, const pipeline::TokenUsage &u) {
+void usage_attributes_openinference(Span &s, const api::TokenUsage &u) {
   auto add = [&](const char *k, const std::optional<uint64_t> &v) {
     if (v) s.attributes.emplace_back(k, static_cast<int64_t>(*v));
   };

@@ -6,7 +6,7 @@
 #pragma once
 
 #include "core/result.h"
-#include "pipeline/usage.h"
+#include "api/token_usage.h"
 
 #include <cstdint>
 #include <functional>
@@ -74,7 +74,7 @@ struct SpanFacts {
   std::string_view request_body;  // the client's JSON body
   std::string_view response_body; // a non-streamed JSON answer (OpenAI-shaped), else empty
   std::string_view streamed_text; // the text a stream delivered, when known
-  pipeline::TokenUsage usage;
+  api::TokenUsage usage;
   int status = 0;
   std::string error; // empty on success
   std::vector<std::pair<std::string, std::string>> header_attributes; // resolved values
@@ -86,7 +86,7 @@ void describe_span(Span &span, const SpanFacts &facts, const TracingConfig &cfg)
 // SpanFacts that own their text, so describing the span can wait for the exporter's thread.
 struct OwnedSpanFacts {
   std::string operation, provider, request_model, response_model, request_body, response_body;
-  pipeline::TokenUsage usage;
+  api::TokenUsage usage;
   int status = 0;
   std::string error;
   std::vector<std::pair<std::string, std::string>> header_attributes;

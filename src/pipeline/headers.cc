@@ -147,6 +147,12 @@ void scrub_secrets(std::string &body, const std::vector<std::string> &secrets) {
   }
 }
 
+bool mutation_may_set(std::string_view name) {
+  if (name.size() >= 8 && iequals(name.substr(0, 8), "x-ai-eg-")) return false;
+  return !is_hop_by_hop(name) && !iequals(name, "authorization") && !iequals(name, "host") &&
+         !iequals(name, "content-length") && !(name.size() > 0 && name.front() == ':');
+}
+
 namespace {
 Error bad_value(std::string_view name) {
   if (iequals(name, "x-ai-eg-model"))
@@ -189,7 +195,7 @@ Result<std::string> build_request_head(const UpstreamHead &h,
     o.append(name).append(": ").append(value).append("\r\n");
   }
   for (const auto &[name, value] : mutation.set) {
-    if (name.starts_with("x-ai-eg-") || is_hop_by_hop(name) || name == "authorization") continue;
+    if (!mutation_may_set(name)) continue;
     bool overridden = false;
     if (h.extra)
       for (const auto &e : *h.extra)

@@ -56,6 +56,10 @@ sent_secrets(std::string_view authorization,
 // Replaces every occurrence of each secret (8 bytes or more) in `body` with "[REDACTED]".
 void scrub_secrets(std::string &body, const std::vector<std::string> &secrets);
 
+// True when a configured header mutation may set `name`: never an internal x-ai-eg-* header, a
+// hop-by-hop or framing header, a pseudo-header, Host or Authorization (the gateway's own).
+bool mutation_may_set(std::string_view name);
+
 struct UpstreamHead {
   std::string_view method;
   std::string_view path;          // with query

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "control/snapshot.h"
-#include "pipeline/header_lookup.h"
+#include "core/header_lookup.h"
 
 #include <cstdint>
 #include <functional>

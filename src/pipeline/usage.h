@@ -2,6 +2,7 @@
 // streams. Each field has a "set" state: absent is not zero.
 #pragma once
 
+#include "api/token_usage.h"
 #include "core/sse.h"
 
 #include <cstdint>
@@ -11,16 +12,7 @@
 
 namespace aigw::pipeline {
 
-struct TokenUsage {
-  std::optional<uint64_t> input;
-  std::optional<uint64_t> output;
-  std::optional<uint64_t> total;
-  std::optional<uint64_t> cached_input;
-  std::optional<uint64_t> cache_creation_input;
-  std::optional<uint64_t> reasoning;
-
-  bool any() const { return input || output || total; }
-};
+using api::TokenUsage;
 
 // Reads `usage` (and `model`) from a complete JSON response body. Missing or malformed: empty.
 struct BodyFacts {

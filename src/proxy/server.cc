@@ -2,7 +2,7 @@
 // request phases driven against the pipeline, the attempt loop and the streaming relay.
 #include "proxy/server.h"
 
-#include "control/backend_auth.h"
+#include "auth/static_auth.h"
 #include "core/json_scan.h"
 #include "core/log.h"
 #include "observability/metrics.h"
@@ -14,9 +14,9 @@
 #include "pipeline/request_body.h"
 #include "pipeline/routing.h"
 #include "pipeline/usage.h"
-#include "proxy/otlp_exporter.h"
-#include "proxy/redis_budgets.h"
-#include "proxy/tokens.h"
+#include "observability/otlp_exporter.h"
+#include "ratelimit/redis_store.h"
+#include "proxy/token_fetch.h"
 #include "proxy/upstream.h"
 #include "ratelimit/limiter.h"
 #include "translate/translator.h"
@@ -76,7 +76,7 @@ struct Worker {
   net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::unique_ptr<net::ssl::context> tls_ctx = make_client_tls_context();
   UpstreamPool pool{io.get_executor(), tls_ctx.get()};
-  std::unique_ptr<RedisBudgets> redis; // set when budgets are shared through Redis
+  std::unique_ptr<ratelimit::RedisBudgets> redis; // set when budgets are shared through Redis
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   // Relay buffers not lent to an exchange right now (bounded: more are freed on return).
   using RelayBuffer = std::array<char, 16384>;
@@ -112,12 +112,12 @@ struct Shared {
   control::ConfigStore *store;
   const ServerOptions *opts;
   ratelimit::MemoryStore *budgets;
-  RedisCounters *redis_counters;
-  TokenCache *tokens;
+  ratelimit::RedisCounters *redis_counters;
+  auth::TokenSource *tokens;
   observability::Metrics *metrics;
   size_t max_connections;                      // resolved (never 0)
   const observability::TracingConfig *tracing; // enabled or not
-  SpanExporter *exporter;                      // null when tracing is off
+  observability::SpanExporter *exporter;                      // null when tracing is off
 };
 
 int64_t unix_now() {
@@ -862,7 +862,7 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
     if (!rec.trace.span_id.empty()) // the provider continues this request's trace
       extra.emplace_back("traceparent", observability::format_traceparent(rec.trace));
     std::string auth;
-    auto auth_outcome = control::apply_static_auth(backend, req.method_string(), path, send_body,
+    auto auth_outcome = auth::apply_static_auth(backend, req.method_string(), path, send_body,
                                                    unix_now(), auth, extra);
     if (!auth_outcome) {
       rec.error = auth_outcome.error().message;
@@ -871,8 +871,8 @@ Session::proxy(const http::request<http::string_body> &req, const pipeline::Endp
           pipeline::error_body("InternalServerError", 500, auth_outcome.error().message),
           rl_headers);
     }
-    if (*auth_outcome == control::AuthOutcome::kNeedsToken) {
-      auto token = co_await shared_.tokens->get(
+    if (*auth_outcome == auth::AuthOutcome::kNeedsToken) {
+      auto token = co_await fetch_token(*shared_.tokens, 
           backend, worker_.pool, std::min(deadline, Clock::now() + std::chrono::seconds(30)));
       if (!token) {
         last_status = static_cast<unsigned>(token.error().code ? token.error().code : 503);
@@ -1612,8 +1612,8 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
               ? opts.concurrency
               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ratelimit::MemoryStore budgets;
-  RedisCounters redis_counters;
-  TokenCache tokens;
+  ratelimit::RedisCounters redis_counters;
+  auth::TokenSource tokens;
   observability::Metrics metrics(
       static_cast<size_t>(n),
       observability::parse_header_attributes(opts.metrics_request_header_attributes),
@@ -1642,9 +1642,9 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
     spdlog::error("{}", tracing.error().message);
     return 2;
   }
-  std::unique_ptr<SpanExporter> exporter;
+  std::unique_ptr<observability::SpanExporter> exporter;
   if (tracing->enabled) {
-    exporter = std::make_unique<SpanExporter>(*tracing);
+    exporter = std::make_unique<observability::SpanExporter>(*tracing);
     spdlog::info("tracing: spans exported to {} ({})", tracing->endpoint,
                  tracing->semconv == observability::Semconv::kGenAI ? "gen_ai" : "openinference");
   }
@@ -1663,7 +1663,7 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
     workers.back()->index = static_cast<size_t>(i);
   }
   if (!opts.ratelimit_redis.empty()) {
-    auto target = parse_redis_url(opts.ratelimit_redis);
+    auto target = ratelimit::parse_redis_url(opts.ratelimit_redis);
     if (!target) {
       spdlog::error("--ratelimit-redis: expected redis://HOST:PORT, got \"{}\"",
                     opts.ratelimit_redis);
@@ -1671,7 +1671,7 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
     }
     target->fail_closed = opts.ratelimit_fail_closed;
     for (auto &w : workers)
-      w->redis = std::make_unique<RedisBudgets>(w->io.get_executor(), *target, &redis_counters);
+      w->redis = std::make_unique<ratelimit::RedisBudgets>(w->io.get_executor(), *target, &redis_counters);
     spdlog::info("token budgets shared through redis {}:{} (fail {})", target->host, target->port,
                  opts.ratelimit_fail_closed ? "closed" : "open");
   }

@@ -5,7 +5,7 @@
 
 #include "api/resources.h"
 #include "core/result.h"
-#include "pipeline/usage.h"
+#include "api/token_usage.h"
 #include "ratelimit/cel.h"
 
 #include <memory>
@@ -29,7 +29,7 @@ using CostValues = std::vector<std::pair<std::string, uint64_t>>;
 Result<CostSpec> compile_cost(const api::LLMRequestCost &cost);
 
 struct CostInput {
-  const pipeline::TokenUsage &usage;
+  const api::TokenUsage &usage;
   std::string_view model;      // x-ai-eg-model after any override
   std::string_view backend;    // the per-rule backend name
   std::string_view route_name; // namespace/name

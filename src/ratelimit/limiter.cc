@@ -170,9 +170,9 @@ void refund(MemoryStore &store, const std::vector<Hit> &hits, int64_t now) {
   }
 }
 
-pipeline::TokenUsage estimate_usage(size_t body_bytes, std::optional<uint64_t> max_tokens,
+api::TokenUsage estimate_usage(size_t body_bytes, std::optional<uint64_t> max_tokens,
                                     uint64_t default_output) {
-  pipeline::TokenUsage u;
+  api::TokenUsage u;
   u.input = body_bytes / 4 + 1;
   u.output = max_tokens.value_or(default_output);
   u.total = *u.input + *u.output;

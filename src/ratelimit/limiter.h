@@ -6,7 +6,7 @@
 #pragma once
 
 #include "api/resources.h"
-#include "pipeline/header_lookup.h"
+#include "core/header_lookup.h"
 #include "ratelimit/costs.h"
 #include "ratelimit/memory_store.h"
 
@@ -83,7 +83,7 @@ void refund(MemoryStore &store, const std::vector<Hit> &hits, int64_t now);
 
 // The usage a request may consume, for reservations: the prompt at ~4 bytes a token, and its
 // max_tokens (or `default_output` without one).
-pipeline::TokenUsage estimate_usage(size_t body_bytes, std::optional<uint64_t> max_tokens,
+api::TokenUsage estimate_usage(size_t body_bytes, std::optional<uint64_t> max_tokens,
                                     uint64_t default_output = 1024);
 
 } // namespace aigw::ratelimit

@@ -5,7 +5,7 @@
 #include "pipeline/errors.h"
 #include "pipeline/request_body.h"
 #include "providers/aws_eventstream.h"
-#include "providers/aws_sigv4.h"
+#include "auth/aws_sigv4.h"
 #include "translate/anthropic.h"
 #include "translate/bedrock.h"
 #include "translate/gemini.h"
@@ -419,48 +419,6 @@ std::pair<std::string, std::string> Translator::error_body(int status,
   return {pipeline::wrap_openai_backend_error(status, body), "application/json"};
 }
 
-Schema schema_from_name(std::string_view n) {
-  if (n == "OpenAI") return Schema::kOpenAI;
-  if (n == "AzureOpenAI") return Schema::kAzureOpenAI;
-  if (n == "AWSBedrock") return Schema::kAWSBedrock;
-  if (n == "AWSAnthropic") return Schema::kAWSAnthropic;
-  if (n == "GCPVertexAI") return Schema::kGCPVertexAI;
-  if (n == "GCPAnthropic") return Schema::kGCPAnthropic;
-  if (n == "Anthropic") return Schema::kAnthropic;
-  if (n == "Cohere") return Schema::kCohere;
-  return Schema::kUnknown;
-}
-
-std::string_view schema_name(Schema s) {
-  switch (s) {
-  case Schema::kOpenAI: return "OpenAI";
-  case Schema::kAzureOpenAI: return "AzureOpenAI";
-  case Schema::kAWSBedrock: return "AWSBedrock";
-  case Schema::kAWSAnthropic: return "AWSAnthropic";
-  case Schema::kGCPVertexAI: return "GCPVertexAI";
-  case Schema::kGCPAnthropic: return "GCPAnthropic";
-  case Schema::kAnthropic: return "Anthropic";
-  case Schema::kCohere: return "Cohere";
-  case Schema::kUnknown: break;
-  }
-  return "Unknown";
-}
-
-std::string_view provider_name(Schema s) {
-  switch (s) {
-  case Schema::kOpenAI: return "openai";
-  case Schema::kAzureOpenAI: return "azure.openai";
-  case Schema::kAWSBedrock: return "aws.bedrock";
-  case Schema::kAWSAnthropic: return "aws.anthropic";
-  case Schema::kGCPVertexAI: return "gcp.vertex_ai";
-  case Schema::kGCPAnthropic: return "gcp.anthropic";
-  case Schema::kAnthropic: return "anthropic";
-  case Schema::kCohere: return "cohere";
-  case Schema::kUnknown: break;
-  }
-  return "unknown";
-}
-
 bool schema_serves(Schema s, Endpoint e) {
   switch (s) {
   case Schema::kOpenAI:
@@ -497,6 +455,6 @@ std::unique_ptr<Translator> make_translator(Schema schema, Endpoint endpoint) {
   return nullptr;
 }
 
-std::string path_escape(std::string_view s) { return providers::bedrock_path_escape(s); }
+std::string path_escape(std::string_view s) { return auth::bedrock_path_escape(s); }
 
 } // namespace aigw::translate

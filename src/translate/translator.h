@@ -5,6 +5,7 @@
 // Thread-safety: one translator belongs to one request.
 #pragma once
 
+#include "api/schema.h"
 #include "core/result.h"
 #include "pipeline/endpoints.h"
 #include "pipeline/request_body.h"
@@ -19,21 +20,10 @@
 
 namespace aigw::translate {
 
-enum class Schema {
-  kOpenAI,
-  kAzureOpenAI,
-  kAWSBedrock,
-  kAWSAnthropic,
-  kGCPVertexAI,
-  kGCPAnthropic,
-  kAnthropic,
-  kCohere,
-  kUnknown
-};
-Schema schema_from_name(std::string_view name);
-std::string_view schema_name(Schema s);
-// The GenAI provider name for logs and metrics (openai, aws.bedrock, gcp.vertex_ai, ...).
-std::string_view provider_name(Schema s);
+using Schema = api::Schema;
+using api::provider_name;
+using api::schema_from_name;
+using api::schema_name;
 // Whether this build serves `endpoint` for `schema`.
 bool schema_serves(Schema s, pipeline::Endpoint endpoint);
 

@@ -18,7 +18,7 @@ GenAILabels labels() {
 
 TEST(Metrics, ExposesUpstreamNamesLabelsAndCumulativeBuckets) {
   Metrics m(2, {});
-  pipeline::TokenUsage u;
+  api::TokenUsage u;
   u.input = 10;
   u.output = 300;
   u.reasoning = 5;

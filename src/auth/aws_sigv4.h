@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-namespace aigw::providers {
+namespace aigw::auth {
 
 struct AwsCredentials {
   std::string access_key_id;
@@ -112,4 +112,4 @@ std::string canonical_request(const SigV4Request &req, const AwsCredentials &cre
 std::string sha256_hex(std::string_view data);
 } // namespace sigv4_detail
 
-} // namespace aigw::providers
+} // namespace aigw::auth

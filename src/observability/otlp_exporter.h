@@ -3,6 +3,7 @@
 // counted when it is full, never waited for). Thread-safety: submit() from any thread.
 #pragma once
 
+#include "observability/observe.h"
 #include "observability/tracing.h"
 
 #include <atomic>
@@ -13,16 +14,16 @@
 #include <thread>
 #include <vector>
 
-namespace aigw::proxy {
+namespace aigw::observability {
 
-class SpanExporter {
+class SpanExporter final : public SpanSink {
 public:
-  explicit SpanExporter(observability::TracingConfig cfg);
+  explicit SpanExporter(TracingConfig cfg);
   ~SpanExporter(); // exports what is queued, then stops
 
   // `span` carries ids and times; its name and attributes are described from `facts` on the
   // exporter's thread, off the request path.
-  void submit(observability::Span span, observability::OwnedSpanFacts facts);
+  void submit(Span span, OwnedSpanFacts facts) override;
 
   uint64_t exported() const { return exported_.load(); }
   uint64_t dropped() const { return dropped_.load(); }
@@ -35,14 +36,14 @@ private:
   void run();
   bool post(const std::string &body);
 
-  observability::TracingConfig cfg_;
+  TracingConfig cfg_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::pair<observability::Span, observability::OwnedSpanFacts>> queue_;
+  std::deque<std::pair<Span, OwnedSpanFacts>> queue_;
   bool stop_ = false;
-  std::vector<observability::OwnedSpanFacts> facts_; // the exporter thread's batch
+  std::vector<OwnedSpanFacts> facts_; // the exporter thread's batch
   std::atomic<uint64_t> exported_{0}, dropped_{0}, failed_{0};
   std::thread thread_;
 };
 
-} // namespace aigw::proxy
+} // namespace aigw::observability

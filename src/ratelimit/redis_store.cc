@@ -1,12 +1,12 @@
 // Redis-backed token budgets; see redis_budgets.h.
-#include "proxy/redis_budgets.h"
+#include "ratelimit/redis_store.h"
 
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 
-namespace aigw::proxy {
+namespace aigw::ratelimit {
 namespace {
 
 namespace net = boost::asio;
@@ -197,17 +197,17 @@ net::awaitable<std::optional<std::vector<int64_t>>> RedisBudgets::eval(std::stri
   co_return std::nullopt;
 }
 
-net::awaitable<std::optional<ratelimit::Verdict>>
-RedisBudgets::admit(std::vector<ratelimit::Hit> &hits, int64_t now,
-                    const ratelimit::CostValues *estimate, bool any_allows) {
+net::awaitable<std::optional<Verdict>>
+RedisBudgets::admit(std::vector<Hit> &hits, int64_t now,
+                    const CostValues *estimate, bool any_allows) {
   std::vector<std::string> keys;
   std::vector<std::string> args;
   for (const auto &h : hits) {
     keys.push_back(h.key);
     const auto &rule = h.limit->rule;
     args.push_back(std::to_string(rule.limit));
-    args.push_back(std::to_string(ratelimit::request_cost_of(h)));
-    args.push_back(std::to_string(ratelimit::reservation_of(h, estimate)));
+    args.push_back(std::to_string(request_cost_of(h)));
+    args.push_back(std::to_string(reservation_of(h, estimate)));
     args.push_back(rule.reserve_then_settle ? "1" : "0");
     args.push_back(rule.shadow_mode ? "1" : "0");
     args.push_back(std::to_string(std::max<int64_t>(1, h.window_end - now + 1)));
@@ -219,7 +219,7 @@ RedisBudgets::admit(std::vector<ratelimit::Hit> &hits, int64_t now,
   for (size_t i = 1; i < reply->size(); ++i)
     used.push_back(static_cast<uint64_t>(std::max<int64_t>(0, (*reply)[i])));
   // The script decided atomically; the same rule here gives the headers (and the reservations).
-  auto v = ratelimit::decide(hits, used, now, estimate, nullptr, any_allows);
+  auto v = decide(hits, used, now, estimate, nullptr, any_allows);
   if ((*reply)[0] == 0) v.allowed = false, v.remaining = 0;
   co_return v;
 }
@@ -239,4 +239,4 @@ net::awaitable<void> RedisBudgets::adjust(std::vector<std::pair<std::string, int
     spdlog::warn("redis {}:{}: a budget settlement was lost", target_.host, target_.port);
 }
 
-} // namespace aigw::proxy
+} // namespace aigw::ratelimit

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-namespace aigw::providers {
+namespace aigw::auth {
 
 struct GcpServiceAccount {
   std::string client_email;
@@ -65,4 +65,4 @@ struct OAuthToken {
 // does not quote the body.
 Result<OAuthToken> parse_oauth_token_response(std::string_view json, int64_t now);
 
-} // namespace aigw::providers
+} // namespace aigw::auth

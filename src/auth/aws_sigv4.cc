@@ -1,5 +1,5 @@
 // AWS credentials parsing and SigV4 signing; see aws_sigv4.h.
-#include "providers/aws_sigv4.h"
+#include "auth/aws_sigv4.h"
 
 #include <openssl/evp.h>
 
@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-namespace aigw::providers {
+namespace aigw::auth {
 namespace {
 
 constexpr char kUpperHex[] = "0123456789ABCDEF";
@@ -494,4 +494,4 @@ SigV4Headers sign_sigv4(const SigV4Request &req, const AwsCredentials &creds) {
   return out;
 }
 
-} // namespace aigw::providers
+} // namespace aigw::auth

@@ -1,7 +1,5 @@
-// OAuth token fetching and caching; see tokens.h.
-#include "proxy/tokens.h"
-
-#include "providers/gcp_jwt.h"
+// The HTTP half of OAuth tokens: POSTs the form an auth::TokenSource asks for; see token_fetch.h.
+#include "proxy/token_fetch.h"
 
 #include <spdlog/spdlog.h>
 
@@ -110,67 +108,20 @@ net::awaitable<Result<std::string>> post_form(UpstreamPool &pool, const std::str
 
 } // namespace
 
-std::string azure_authority_host() {
-  const char *h = std::getenv("AZURE_AUTHORITY_HOST");
-  std::string host = h && *h ? h : "https://login.microsoftonline.com/";
-  if (host.back() != '/') host += '/';
-  return host;
-}
-
-net::awaitable<Result<std::string>>
-TokenCache::get(const control::CompiledBackend &b, UpstreamPool &pool,
-                std::chrono::steady_clock::time_point deadline) {
-  std::string key;
-  std::string url;
-  std::string form;
+net::awaitable<Result<std::string>> fetch_token(auth::TokenSource &source,
+                                                const control::CompiledBackend &b,
+                                                UpstreamPool &pool,
+                                                std::chrono::steady_clock::time_point deadline) {
   int64_t now = unix_now();
-  if (b.auth_type == "GCPCredentials") {
-    if (!b.gcp_service_account)
-      co_return Error::upstream(500, "backend " + b.key + ": " +
-                                         (b.gcp_problem.empty() ? "no GCP service account key"
-                                                                : b.gcp_problem),
-                                false);
-    const auto &sa = *b.gcp_service_account;
-    key = "gcp|" + sa.client_email + "|" + sa.private_key_id + "|" + sa.token_uri;
-    url = sa.token_uri;
-  } else {
-    key = "azure|" + b.azure_tenant_id + "|" + b.azure_client_id + "|" +
-          std::to_string(std::hash<std::string>{}(b.azure_client_secret));
-    url = azure_authority_host() + b.azure_tenant_id + "/oauth2/v2.0/token";
-  }
-  {
-    std::lock_guard lock(mu_);
-    auto it = tokens_.find(key);
-    if (it != tokens_.end() && it->second.expires_at - kRefreshBeforeSeconds > now)
-      co_return it->second.token;
-  }
-  if (b.auth_type == "GCPCredentials") {
-    auto assertion = providers::make_jwt_assertion(*b.gcp_service_account, now);
-    if (!assertion)
-      co_return Error::upstream(500, "backend " + b.key + ": " + assertion.error().message, false);
-    form = providers::jwt_bearer_token_request_body(*assertion);
-  } else {
-    form = providers::azure_client_credentials_body(b.azure_client_id, b.azure_client_secret);
-  }
-  auto body = co_await post_form(pool, url, form, deadline);
+  if (auto hit = source.cached(b, now)) co_return std::move(*hit);
+  auto request = source.request_for(b, now);
+  if (!request) co_return request.error();
+  auto body = co_await post_form(pool, request->url, request->form, deadline);
   if (!body) {
     spdlog::warn("backend {}: fetching an access token failed: {}", b.key, body.error().message);
     co_return body.error();
   }
-  auto token = providers::parse_oauth_token_response(*body, now);
-  if (!token) {
-    spdlog::warn("backend {}: the token endpoint refused: {}", b.key, token.error().message);
-    co_return Error::upstream(503, "backend " + b.key + ": the token endpoint refused: " +
-                                       token.error().message,
-                              false);
-  }
-  spdlog::debug("backend {}: new access token, valid for {} s", b.key,
-                token->expires_at_unix - now);
-  {
-    std::lock_guard lock(mu_);
-    tokens_[key] = Entry{token->access_token, token->expires_at_unix};
-  }
-  co_return token->access_token;
+  co_return source.on_response(b, *request, *body, now);
 }
 
 } // namespace aigw::proxy

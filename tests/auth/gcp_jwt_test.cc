@@ -1,4 +1,4 @@
-#include "providers/gcp_jwt.h"
+#include "auth/gcp_jwt.h"
 
 #include "core/base64.h"
 #include "core/json_scan.h"
@@ -11,7 +11,7 @@
 
 #include <memory>
 
-namespace aigw::providers {
+namespace aigw::auth {
 namespace {
 
 using PkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
@@ -284,4 +284,4 @@ TEST(OAuthTokenResponse, RejectsMalformedAnswersWithoutQuotingThem) {
 }
 
 } // namespace
-} // namespace aigw::providers
+} // namespace aigw::auth

@@ -1,11 +1,11 @@
-#include "providers/aws_sigv4.h"
+#include "auth/aws_sigv4.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <optional>
 
-namespace aigw::providers {
+namespace aigw::auth {
 namespace {
 
 // The AWS SigV4 test suite's fixed inputs (service "service", us-east-1, 2015-08-30T12:36:00Z).
@@ -365,4 +365,4 @@ TEST(AwsCredentialsEnv, ReadsTheStandardVariables) {
 }
 
 } // namespace
-} // namespace aigw::providers
+} // namespace aigw::auth

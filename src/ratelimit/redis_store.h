@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace aigw::proxy {
+namespace aigw::ratelimit {
 
 struct RedisTarget {
   std::string host = "127.0.0.1";
@@ -37,8 +37,8 @@ public:
   ~RedisBudgets();
 
   // The verdict, or nullopt when Redis could not answer (the caller fails open or closed).
-  boost::asio::awaitable<std::optional<ratelimit::Verdict>>
-  admit(std::vector<ratelimit::Hit> &hits, int64_t now, const ratelimit::CostValues *estimate,
+  boost::asio::awaitable<std::optional<Verdict>>
+  admit(std::vector<Hit> &hits, int64_t now, const CostValues *estimate,
         bool any_allows = false);
 
   // Adds signed deltas (settlements, refunds) to the buckets; never below zero.
@@ -57,4 +57,4 @@ private:
   std::vector<std::unique_ptr<Conn>> idle_;
 };
 
-} // namespace aigw::proxy
+} // namespace aigw::ratelimit

@@ -1,11 +1,11 @@
 // Static credentials; see backend_auth.h.
-#include "control/backend_auth.h"
+#include "auth/static_auth.h"
 
-#include "providers/aws_sigv4.h"
+#include "auth/aws_sigv4.h"
 
-namespace aigw::control {
+namespace aigw::auth {
 
-Result<AuthOutcome> apply_static_auth(const CompiledBackend &b, std::string_view method,
+Result<AuthOutcome> apply_static_auth(const control::CompiledBackend &b, std::string_view method,
                                       std::string_view path, std::string_view body,
                                       int64_t unix_now, std::string &authorization,
                                       std::vector<std::pair<std::string, std::string>> &extra) {
@@ -19,10 +19,10 @@ Result<AuthOutcome> apply_static_auth(const CompiledBackend &b, std::string_view
   } else if (at == "AnthropicAPIKey") {
     extra.emplace_back("x-api-key", b.api_key);
   } else if (at == "AWSCredentials") {
-    std::optional<providers::AwsCredentials> env_creds;
-    const providers::AwsCredentials *creds = b.aws_credentials ? &*b.aws_credentials : nullptr;
+    std::optional<auth::AwsCredentials> env_creds;
+    const auth::AwsCredentials *creds = b.aws_credentials ? &*b.aws_credentials : nullptr;
     if (!creds) {
-      env_creds = providers::aws_credentials_from_env();
+      env_creds = auth::aws_credentials_from_env();
       if (env_creds) creds = &*env_creds;
     }
     if (!creds)
@@ -31,14 +31,14 @@ Result<AuthOutcome> apply_static_auth(const CompiledBackend &b, std::string_view
                                  ": no AWS credentials (set awsCredentials.credentialsFile or "
                                  "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)",
                              false);
-    providers::SigV4Request sr;
+    auth::SigV4Request sr;
     sr.method = method;
     sr.host = b.host_header;
     sr.path = path;
     sr.payload = body;
     sr.region = b.aws_signing_region;
     sr.unix_time = unix_now;
-    auto signed_headers = providers::sign_sigv4(sr, *creds);
+    auto signed_headers = auth::sign_sigv4(sr, *creds);
     authorization = std::move(signed_headers.authorization);
     extra.emplace_back("x-amz-date", std::move(signed_headers.amz_date));
     if (!signed_headers.security_token.empty())
@@ -49,4 +49,4 @@ Result<AuthOutcome> apply_static_auth(const CompiledBackend &b, std::string_view
   return AuthOutcome::kDone;
 }
 
-} // namespace aigw::control
+} // namespace aigw::auth

@@ -1,5 +1,5 @@
 // Service-account JWTs and OAuth token bodies; see gcp_jwt.h.
-#include "providers/gcp_jwt.h"
+#include "auth/gcp_jwt.h"
 
 #include "core/base64.h"
 #include "core/json_scan.h"
@@ -16,7 +16,7 @@
 #include <memory>
 #include <optional>
 
-namespace aigw::providers {
+namespace aigw::auth {
 namespace {
 
 constexpr std::string_view kGoogleTokenUri = "https://oauth2.googleapis.com/token";
@@ -232,4 +232,4 @@ Result<OAuthToken> parse_oauth_token_response(std::string_view json, int64_t now
   return OAuthToken{std::string(token), now + expires_in};
 }
 
-} // namespace aigw::providers
+} // namespace aigw::auth

@@ -11,16 +11,16 @@
 #include <utility>
 #include <vector>
 
-namespace aigw::control {
+namespace aigw::auth {
 
 enum class AuthOutcome { kDone, kNeedsToken };
 
 // Sets `authorization` and appends headers to `extra`. kNeedsToken: the backend's credentials
 // are exchanged for an OAuth token (GCP/Azure credentials): the caller fetches it. Errors (no AWS
 // credentials anywhere) are 500s naming the backend, never a secret.
-Result<AuthOutcome> apply_static_auth(const CompiledBackend &b, std::string_view method,
+Result<AuthOutcome> apply_static_auth(const control::CompiledBackend &b, std::string_view method,
                                       std::string_view path, std::string_view body,
                                       int64_t unix_now, std::string &authorization,
                                       std::vector<std::pair<std::string, std::string>> &extra);
 
-} // namespace aigw::control
+} // namespace aigw::auth

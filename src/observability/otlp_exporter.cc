@@ -1,5 +1,5 @@
 // OTLP/HTTP span export; see otlp_exporter.h.
-#include "proxy/otlp_exporter.h"
+#include "observability/otlp_exporter.h"
 
 #include "proxy/beast_pch.h"
 
@@ -7,7 +7,7 @@
 
 #include <chrono>
 
-namespace aigw::proxy {
+namespace aigw::observability {
 namespace {
 
 namespace net = boost::asio;
@@ -49,7 +49,7 @@ bool parse_url(const std::string &url, Url &u) {
 
 } // namespace
 
-SpanExporter::SpanExporter(observability::TracingConfig cfg) : cfg_(std::move(cfg)) {
+SpanExporter::SpanExporter(TracingConfig cfg) : cfg_(std::move(cfg)) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -62,7 +62,7 @@ SpanExporter::~SpanExporter() {
   if (thread_.joinable()) thread_.join();
 }
 
-void SpanExporter::submit(observability::Span span, observability::OwnedSpanFacts facts) {
+void SpanExporter::submit(Span span, OwnedSpanFacts facts) {
   bool wake = false;
   {
     std::lock_guard lock(mu_);
@@ -78,7 +78,7 @@ void SpanExporter::submit(observability::Span span, observability::OwnedSpanFact
 
 void SpanExporter::run() {
   for (;;) {
-    std::vector<observability::Span> batch;
+    std::vector<Span> batch;
     bool stopping;
     {
       std::unique_lock lock(mu_);
@@ -160,4 +160,4 @@ bool SpanExporter::post(const std::string &body) {
   }
 }
 
-} // namespace aigw::proxy
+} // namespace aigw::observability

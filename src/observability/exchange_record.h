@@ -1,0 +1,54 @@
+// ExchangeRecord: what one request did, from its head to its last byte. The pipeline fills it;
+// the access log line, the GenAI metrics and the span are all written from it, in either host.
+// Thread-safety: a plain value, owned by its exchange.
+#pragma once
+
+#include "api/token_usage.h"
+#include "observability/tracing.h"
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace aigw::observability {
+
+struct ExchangeRecord {
+  using Clock = std::chrono::steady_clock;
+
+  std::string request_id;
+  std::string method;
+  std::string path;
+  int status = 0; // what the client was answered (0: nothing)
+  std::string model;          // the client's model (x-ai-eg-model)
+  std::string model_override; // modelNameOverride of the backend that answered
+  std::string backend;        // namespace/name of that backend
+  std::string route;          // namespace/name of the route
+  std::string response_model;
+  std::string upstream_host;
+  std::string error;
+  api::TokenUsage usage;
+  std::vector<std::pair<std::string, uint64_t>> costs; // metadata key → cost
+  int attempts = 0;
+  bool stream = false;
+  Clock::time_point start = Clock::now();
+  std::optional<Clock::time_point> first_byte; // when the first answer bytes went out
+  std::string_view operation; // chat, completion, embeddings, rerank ("" before routing)
+  std::string_view provider;  // GenAI provider name of the backend that answered
+  std::string request_model;  // after modelNameOverride
+  std::string session_id;     // agent-session-id
+  std::string user_agent;
+  std::string forwarded_for;
+  std::string_view request_body; // for spans (the exchange owns the body)
+  std::string response_body;     // for spans (non-streamed answers, tracing only)
+  std::optional<TraceContext> parent; // the client's trace context
+  TraceContext trace;                 // this request's span (ids empty: no tracing)
+  std::vector<std::string> metric_header_values;
+
+  bool failed() const { return status >= 400 || status == 0 || !error.empty(); }
+};
+
+} // namespace aigw::observability

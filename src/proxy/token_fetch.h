@@ -1,0 +1,19 @@
+// The standalone host's side of OAuth tokens: performs the token request an auth::TokenSource
+// describes, over the worker's provider pool, within `deadline`.
+#pragma once
+
+#include "auth/token_source.h"
+#include "proxy/upstream.h"
+
+#include <chrono>
+
+namespace aigw::proxy {
+
+// A bearer token for `backend` (GCPCredentials or AzureCredentials), cached or fetched. Errors
+// are 5xx-shaped and never carry secret material.
+net::awaitable<Result<std::string>> fetch_token(auth::TokenSource &source,
+                                                const control::CompiledBackend &backend,
+                                                UpstreamPool &pool,
+                                                std::chrono::steady_clock::time_point deadline);
+
+} // namespace aigw::proxy
