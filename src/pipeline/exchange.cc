@@ -1,0 +1,605 @@
+// The request lifecycle; see exchange.h and docs/lifecycle.md.
+#include "pipeline/exchange.h"
+
+#include "auth/aws_sigv4.h"
+#include "auth/static_auth.h"
+#include "observability/tracing.h"
+#include "pipeline/errors.h"
+#include "pipeline/headers.h"
+#include "ratelimit/costs.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <thread>
+
+namespace aigw::pipeline {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The models a configuration names (exact model matches and overrides): always kept as metric
+// labels, whatever the cap on client-chosen values.
+std::vector<std::string> configured_models(const control::Snapshot &snap) {
+  std::vector<std::string> out;
+  for (const auto &m : snap.models)
+    out.push_back(m.id);
+  for (const auto &rule : snap.rules)
+    for (const auto &ref : rule.refs)
+      if (!ref.model_name_override.empty()) out.push_back(ref.model_name_override);
+  for (const auto &[name, ref] : snap.refs_by_name)
+    if (!ref.model_name_override.empty()) out.push_back(ref.model_name_override);
+  return out;
+}
+
+// Every value the gateway itself puts in the provider's request head must be one a header may
+// hold: a 400 naming the header otherwise (the model as the field "model").
+std::optional<std::string> bad_call_value(const UpstreamCall &c, std::string_view request_id) {
+  auto bad = [](std::string_view name) {
+    if (name == "x-ai-eg-model")
+      return std::string("invalid \"model\": a model name may not contain control characters");
+    return "invalid value for header \"" + std::string(name) +
+           "\": control characters are not allowed";
+  };
+  if (!is_valid_request_target(c.path))
+    return std::string("invalid request path for the backend: it may hold only visible ASCII "
+                       "characters (check \"model\")");
+  if (!is_valid_header_value(c.model)) return bad("x-ai-eg-model");
+  if (!is_valid_header_value(c.authorization)) return bad("authorization");
+  if (!is_valid_header_value(request_id)) return bad("x-request-id");
+  for (const auto &[name, value] : c.headers)
+    if (!is_valid_header_value(value)) return bad(name);
+  if (c.mutation)
+    for (const auto &[name, value] : c.mutation->set)
+      if (mutation_may_set(name) && !is_valid_header_value(value)) return bad(name);
+  return std::nullopt;
+}
+
+} // namespace
+
+std::string make_request_id() {
+  thread_local std::mt19937_64 rng(std::random_device{}() ^
+                                   std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  uint64_t a = rng(), b = rng();
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xfff),
+                static_cast<unsigned>(((b >> 48) & 0x3fff) | 0x8000),
+                static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+Exchange::Exchange(std::shared_ptr<const control::Snapshot> snap, const ExchangeOptions &options,
+                   const ExchangeServices &services)
+    : snap_(std::move(snap)), opts_(options), svc_(services) {}
+
+// --- 1. The request head -------------------------------------------------------------------
+
+Reply Exchange::on_request_headers(const RequestHead &head) {
+  head_ = head;
+  auto header = [&](std::string_view name) {
+    auto v = head_.headers ? head_.headers(name) : std::nullopt;
+    return v ? *v : std::string_view();
+  };
+  rec_.method = std::string(head.method);
+  rec_.path = std::string(head.target);
+  auto rid = header("x-request-id");
+  rec_.request_id = rid.empty() ? make_request_id() : std::string(rid);
+  rec_.session_id = std::string(header("agent-session-id"));
+  rec_.user_agent = std::string(header("user-agent"));
+  rec_.forwarded_for = std::string(header("x-forwarded-for"));
+  if (opts_.tracing) {
+    rec_.parent = observability::parse_traceparent(header("traceparent"));
+    rec_.trace.trace_id = rec_.parent ? rec_.parent->trace_id : observability::random_hex(16);
+    rec_.trace.span_id = observability::random_hex(8);
+    rec_.trace.sampled = !rec_.parent || rec_.parent->sampled;
+  }
+  if (svc_.metrics)
+    for (const auto &a : svc_.metrics->header_attributes())
+      rec_.metric_header_values.emplace_back(header(a.header));
+  auto ep = match_endpoint(head.method, head.target);
+  endpoint_ = ep.endpoint;
+  endpoint_path_ = ep.path;
+  if (auto q = head.target.find('?'); q != std::string_view::npos)
+    query_ = std::string(head.target.substr(q));
+  if (ep.endpoint == Endpoint::kUnknown) return answer(unsupported_path(head.target));
+  if (!ep.method_allowed)
+    return answer(method_not_allowed(head.method, ep.path, ep.endpoint == Endpoint::kModels));
+  if (ep.endpoint == Endpoint::kModels) return answer(models_reply(*snap_, head.host));
+  return std::nullopt;
+}
+
+// --- 2. The body: parse, and (aigw run) the route -------------------------------------------
+
+Reply Exchange::on_request_body(std::string body, bool route) {
+  body_ = std::move(body);
+  if (opts_.tracing) rec_.request_body = body_;
+  auto parsed = parse_request_body(endpoint_, body_);
+  if (!parsed) {
+    rec_.error = parsed.error().message;
+    return answer(error_reply(400, parsed.error().message));
+  }
+  parsed_ = std::move(*parsed);
+  rec_.model = parsed_.model;
+  rec_.stream = parsed_.stream;
+  rec_.operation = operation_name(endpoint_);
+  // x-ai-eg-model is always the gateway's: the body's model, whatever the client sent.
+  lookup_ = [this](std::string_view name) -> std::optional<std::string_view> {
+    if (name == "x-ai-eg-model") return std::string_view(parsed_.model);
+    return head_.headers ? head_.headers(name) : std::nullopt;
+  };
+  if (!route) return std::nullopt;
+  rule_ = select_rule(*snap_, lookup_, head_.host);
+  if (!rule_) {
+    rec_.error = "no matching route";
+    return answer(route_not_found());
+  }
+  route_ = &snap_->routes[rule_->route_index];
+  rec_.route = route_->key;
+  deadline_ = Clock::now() + rule_->request_timeout;
+  max_attempts_ = max_attempts(*rule_);
+  thread_local uint64_t picks = 0;
+  picker_.emplace(*rule_, (++picks + std::hash<std::string>{}(rec_.request_id)) *
+                              0x9E3779B97F4A7C15ULL);
+  return std::nullopt;
+}
+
+// --- 3. Admission ----------------------------------------------------------------------------
+
+BudgetCheck *Exchange::admission() {
+  if (!route_ || route_->rate_limits.empty()) return nullptr;
+  admission_.now = unix_now();
+  admission_.hits = ratelimit::match_rate_limits(route_->rate_limits, lookup_, admission_.now);
+  if (std::any_of(admission_.hits.begin(), admission_.hits.end(),
+                  [](const auto &h) { return h.limit->rule.reserve_then_settle; })) {
+    // Reserve-then-settle: what this request may cost, from its prompt and max_tokens.
+    auto est = ratelimit::estimate_usage(body_.size(), parsed_.max_tokens);
+    admission_.estimate =
+        ratelimit::compute_costs(route_->costs, {est, parsed_.model, "", route_->key}, nullptr);
+  }
+  return &admission_;
+}
+
+void Exchange::fail_open(std::string_view what) {
+  if (svc_.budget_store_failed_open)
+    svc_.budget_store_failed_open->fetch_add(1, std::memory_order_relaxed);
+  spdlog::warn("rate limit store {} unavailable: admitting {} without a {} check",
+               svc_.budget_store, rec_.request_id, what);
+}
+
+Reply Exchange::on_admitted(std::optional<ratelimit::Verdict> verdict) {
+  if (!verdict) {
+    if (opts_.ratelimit_fail_closed) {
+      rec_.error = "rate limit store unavailable";
+      return answer(error_reply(503, "the rate limit store is unavailable"));
+    }
+    fail_open("budget");
+    admission_.hits.clear(); // nothing was reserved, nothing to settle
+    return std::nullopt;
+  }
+  rl_headers_ = ratelimit_headers(*verdict);
+  if (!verdict->allowed) {
+    admission_.hits.clear(); // refused: nothing was charged or reserved
+    rec_.error = "rate limited";
+    if (svc_.metrics) svc_.metrics->health().rate_limited.fetch_add(1, std::memory_order_relaxed);
+    return answer(rate_limited(*verdict, "Rate limit exceeded for this route"));
+  }
+  return std::nullopt;
+}
+
+// --- 4. Attempts -----------------------------------------------------------------------------
+
+Next Exchange::exhausted() {
+  rec_.error = last_error_;
+  return fail(typed_error_reply(last_status_ == 501   ? "NotImplemented"
+                                : last_status_ == 504 ? "GatewayTimeout"
+                                                      : "OpenAIBackendError",
+                                last_status_, last_error_, rl_headers_));
+}
+
+Next Exchange::next_attempt() {
+  while (picker_ && attempt_ < max_attempts_) {
+    const auto *ref = picker_->next(attempts_per_priority(*rule_));
+    if (!ref) break;
+    ++attempt_;
+    if (auto n = begin_attempt(*ref, {})) return *n;
+  }
+  return exhausted();
+}
+
+Next Exchange::use_backend(std::string_view per_rule_name, std::string_view route_name,
+                           std::string_view upstream_host) {
+  auto it = snap_->refs_by_name.find(per_rule_name);
+  if (it == snap_->refs_by_name.end())
+    return fail(error_reply(500, "backend \"" + std::string(per_rule_name) +
+                                     "\" is not configured"));
+  route_ = snap_->route_named(route_name);
+  if (!route_ && !snap_->routes.empty()) route_ = &snap_->routes.front(); // the global costs
+  rec_.route = std::string(route_name);
+  ++attempt_;
+  if (auto n = begin_attempt(it->second, upstream_host)) return *n;
+  return exhausted();
+}
+
+std::optional<Next> Exchange::begin_attempt(const control::CompiledBackendRef &ref,
+                                            std::string_view upstream_host) {
+  ref_ = &ref;
+  const auto &backend = *ref.backend;
+  rec_.attempts = static_cast<int>(attempt_);
+  rec_.backend = backend.key;
+  rec_.model_override = ref.model_name_override;
+  auto schema = backend.schema_kind;
+  if (!backend.supported || !translate::schema_serves(schema, endpoint_)) {
+    last_status_ = 501;
+    last_error_ = "backend " + backend.key + " (schema " + backend.schema + ") does not serve " +
+                  std::string(endpoint_path_);
+    return std::nullopt;
+  }
+  if (attempt_ > 1 && svc_.metrics) {
+    svc_.metrics->health().retries.fetch_add(1, std::memory_order_relaxed);
+    if (prev_backend_ != backend.key)
+      svc_.metrics->health().fallbacks.fetch_add(1, std::memory_order_relaxed);
+  }
+  prev_backend_ = backend.key;
+  rec_.provider = translate::provider_name(schema);
+  // SigV4 signs the endpoint Envoy will reach when it names it (as upstream: the endpoint's
+  // metadata, else x-ai-eg-upstream-host), with the region corrected from that host.
+  signer_ = &backend;
+  if (!upstream_host.empty() && backend.auth_type == "AWSCredentials") {
+    adjusted_ = backend;
+    adjusted_.host_header = std::string(upstream_host);
+    auto colon = upstream_host.rfind(':');
+    adjusted_.aws_signing_region = auth::bedrock_region_from_host(
+        colon == std::string_view::npos ? upstream_host : upstream_host.substr(0, colon),
+        backend.aws_region);
+    signer_ = &adjusted_;
+  }
+  return encode();
+}
+
+Next Exchange::encode() {
+  const auto &ref = *ref_;
+  const auto &backend = *ref.backend;
+  translator_ = translate::make_translator(backend.schema_kind, endpoint_);
+  call_ = UpstreamCall{};
+  call_.method = head_.method;
+  call_.model = ref.model_name_override.empty() ? std::string_view(parsed_.model)
+                                                : std::string_view(ref.model_name_override);
+  rec_.request_model = std::string(call_.model);
+  translate::TranslateInput tin;
+  tin.endpoint = endpoint_;
+  tin.body = body_;
+  tin.parsed = &parsed_;
+  tin.model = call_.model;
+  tin.model_override = ref.model_name_override;
+  tin.query = query_;
+  tin.path_prefix = backend.path_prefix;
+  tin.version = backend.schema_version;
+  // As upstream: usage is always asked of a stream when any cost is configured.
+  tin.inject_include_usage = endpoint_ == Endpoint::kChatCompletions && parsed_.stream &&
+                             !parsed_.include_usage && snap_->any_costs;
+  tin.request_id = rec_.request_id;
+  // Re-translated from the pristine request on every attempt.
+  auto up = translator_->request(tin);
+  if (!up) {
+    int code = up.error().code ? up.error().code : 422;
+    rec_.error = up.error().message;
+    return fail(error_reply(code, up.error().message, rl_headers_));
+  }
+  translated_body_ = std::move(up->body);
+  call_.body = translated_body_ ? std::string_view(*translated_body_) : std::string_view(body_);
+  mutated_body_.reset(); // HTTPBodyMutation, after translation and before signing
+  if (!ref.body_mutation.set.empty() || !ref.body_mutation.remove.empty()) {
+    mutated_body_ =
+        apply_body_mutation(call_.body, ref.body_mutation.set, ref.body_mutation.remove);
+    call_.body = *mutated_body_;
+  }
+  call_.path = std::move(up->path);
+  if (!call_.path.starts_with("/")) {
+    // GCP: the auth step owns the project and location part of the path.
+    call_.path = backend.gcp_project.empty() ? "/" + call_.path
+                                             : "/v1/projects/" + backend.gcp_project +
+                                                   "/locations/" + backend.gcp_region + "/" +
+                                                   call_.path;
+  }
+  call_.headers = std::move(up->headers);
+  if (!rec_.trace.span_id.empty()) // the provider continues this request's trace
+    call_.headers.emplace_back("traceparent", observability::format_traceparent(rec_.trace));
+  // Authentication, last, over the final path and body.
+  auto outcome = auth::apply_static_auth(*signer_, call_.method, call_.path, call_.body,
+                                         unix_now(), call_.authorization, call_.headers);
+  if (!outcome) {
+    rec_.error = outcome.error().message;
+    return fail(error_reply(500, outcome.error().message, rl_headers_));
+  }
+  if (*outcome == auth::AuthOutcome::kNeedsToken) return Next::kFetchToken;
+  return quota_step();
+}
+
+Next Exchange::on_token(Result<std::string> token) {
+  if (!token) {
+    last_status_ = token.error().code ? token.error().code : 503;
+    last_error_ = token.error().message;
+    if (token.error().retryable) return next_attempt();
+    rec_.error = last_error_;
+    return fail(error_reply(last_status_, last_error_, rl_headers_));
+  }
+  call_.authorization = "Bearer " + *token;
+  return quota_step();
+}
+
+Next Exchange::quota_step() {
+  // QuotaPolicy: this backend's quota for the model it is asked for (Shared mode).
+  quota_spec_ = ref_->backend->quota_for(call_.model);
+  quota_ = BudgetCheck{};
+  if (!quota_spec_) return ready();
+  quota_.now = unix_now();
+  quota_.hits = ratelimit::match_rate_limits(quota_spec_->buckets, lookup_, quota_.now);
+  quota_.any_allows = true;
+  return Next::kCheckQuota;
+}
+
+Next Exchange::on_quota(std::optional<ratelimit::Verdict> verdict) {
+  if (!verdict) {
+    if (opts_.ratelimit_fail_closed) {
+      rec_.error = "rate limit store unavailable";
+      return fail(error_reply(503, "the rate limit store is unavailable"));
+    }
+    fail_open("quota");
+    quota_.hits.clear();
+  } else if (!verdict->allowed) {
+    quota_.hits.clear();
+    rec_.error = "quota exceeded";
+    if (svc_.metrics) svc_.metrics->health().rate_limited.fetch_add(1, std::memory_order_relaxed);
+    return fail(rate_limited(*verdict, "Quota exceeded for model " + std::string(call_.model) +
+                                           " on " + ref_->backend->key));
+  }
+  return ready();
+}
+
+Next Exchange::ready() {
+  call_.mutation = &ref_->header_mutation;
+  call_.secrets = sent_secrets(call_.authorization, call_.headers);
+  if (auto bad = bad_call_value(call_, rec_.request_id)) {
+    rec_.error = *bad;
+    return fail(error_reply(400, *bad, rl_headers_));
+  }
+  return Next::kSend;
+}
+
+Next Exchange::fail(LocalReply reply) {
+  rec_.status = reply.status;
+  reply_ = std::move(reply);
+  return Next::kReply;
+}
+
+LocalReply Exchange::take_reply() {
+  LocalReply r = std::move(*reply_);
+  reply_.reset();
+  return r;
+}
+
+LocalReply Exchange::refuse_call(const Error &e) {
+  rec_.error = e.message;
+  rec_.status = e.code ? e.code : 400;
+  return error_reply(rec_.status, e.message, rl_headers_);
+}
+
+bool Exchange::on_attempt_failed(AttemptFailure failure, std::string_view detail) {
+  if (failure != AttemptFailure::kTimeout && svc_.metrics)
+    svc_.metrics->health().upstream_connect_failures.fetch_add(1, std::memory_order_relaxed);
+  static constexpr std::string_view kReset =
+      "upstream connect error or disconnect/reset before headers. reset reason: ";
+  switch (failure) {
+  case AttemptFailure::kConnect: last_error_ = std::string(kReset) + std::string(detail); break;
+  case AttemptFailure::kReset: last_error_ = std::string(kReset) + "connection termination"; break;
+  case AttemptFailure::kTimeout: last_error_ = "upstream request timeout"; break;
+  }
+  last_status_ = failure == AttemptFailure::kTimeout ? 504 : 503;
+  spdlog::debug("attempt {} to {} failed: {}", attempt_, ref_ ? ref_->backend->key : "",
+                last_error_);
+  bool again = rule_ && RetryDecision{rule_->retry}.on_failure(failure) && Clock::now() < deadline_;
+  if (!again) exhausted();
+  return again;
+}
+
+Clock::time_point Exchange::attempt_deadline() const {
+  if (rule_ && rule_->retry && rule_->retry->per_retry_timeout)
+    return std::min(deadline_, Clock::now() + *rule_->retry->per_retry_timeout);
+  return deadline_;
+}
+
+// --- 5. The response -------------------------------------------------------------------------
+
+ResponsePlan Exchange::on_response_headers(int status, std::string_view content_type,
+                                           std::string_view amzn_error_type, bool may_retry) {
+  ResponsePlan plan;
+  bool last = attempt_ >= max_attempts_;
+  if (may_retry && status >= 500 && rule_ &&
+      RetryDecision{rule_->retry}.on_status(static_cast<unsigned>(status)) && !last &&
+      Clock::now() < deadline_) {
+    spdlog::debug("attempt {} to {} answered {}; retrying", attempt_, ref_->backend->key, status);
+    last_status_ = status;
+    last_error_ = "upstream status " + std::to_string(status);
+    plan.retry = true;
+    return plan;
+  }
+  status_ = status;
+  rec_.status = status;
+  content_type_ = std::string(content_type);
+  amzn_error_type_ = std::string(amzn_error_type);
+  gathered_.clear();
+  overflow_ = false;
+  bool rewrites = translator_->rewrites_response();
+  plan.drop_content_type = status >= 300 || rewrites;
+  plan.drop_content_encoding = rewrites;
+  plan.streaming = parsed_.stream && status == 200;
+  if (status >= 300) {
+    plan.mode = BodyMode::kGather;
+  } else if (rewrites) {
+    plan.mode = plan.streaming ? BodyMode::kTranslate : BodyMode::kGather;
+    plan.content_type = translator_->response_content_type(plan.streaming);
+    plan.sse = plan.streaming;
+  } else {
+    plan.mode = BodyMode::kRelay;
+    plan.sse = content_type.find("text/event-stream") != std::string_view::npos;
+  }
+  mode_ = plan.mode;
+  sse_ = plan.mode == BodyMode::kRelay && plan.sse;
+  return plan;
+}
+
+void Exchange::observe(std::string_view piece) {
+  if (piece.empty()) return;
+  if (!rec_.first_byte) rec_.first_byte = Clock::now();
+  // Past max_usage_body only the end of the body is kept: OpenAI-shaped answers put `usage`
+  // last, so it is still found there.
+  if (sse_) {
+    scanner_.feed(piece);
+  } else if (overflow_) {
+    tail_.feed(piece);
+  } else if (gathered_.size() + piece.size() > opts_.max_usage_body) {
+    overflow_ = true;
+    tail_.feed(gathered_);
+    tail_.feed(piece);
+    std::string().swap(gathered_);
+  } else {
+    gathered_.append(piece);
+  }
+}
+
+void Exchange::translate(std::string_view piece, bool end, std::string &out) {
+  size_t before = out.size();
+  if (!piece.empty()) translator_->stream_chunk(piece, out);
+  if (end) translator_->stream_end(out);
+  if (out.size() > before && !rec_.first_byte) rec_.first_byte = Clock::now();
+}
+
+bool Exchange::gather(std::string_view piece) {
+  size_t bound = status_ >= 300 ? opts_.max_error_body : opts_.max_usage_body;
+  gathered_.append(piece);
+  if (gathered_.size() > bound) overflow_ = true;
+  return !overflow_;
+}
+
+Exchange::Gathered Exchange::finish_gathered(bool complete) {
+  const auto &key = ref_->backend->key;
+  if (status_ >= 300) {
+    if (overflow_) {
+      // Cut JSON is not JSON: the client gets a well-formed error of our own instead.
+      rec_.error = "upstream status " + std::to_string(status_) + " with an error body over " +
+                   std::to_string(opts_.max_error_body) + " bytes";
+      rec_.status = 502;
+      return {typed_error_reply("BadGateway", 502,
+                                "the error response from " + key + " (status " +
+                                    std::to_string(status_) + ") exceeds " +
+                                    std::to_string(opts_.max_error_body) + " bytes",
+                                rl_headers_),
+              true};
+    }
+    LocalReply r{status_, content_type_, {}, rl_headers_};
+    if (endpoint_ == Endpoint::kCompletions) // as upstream: completions errors pass through
+      r.body = std::move(gathered_);
+    else
+      std::tie(r.body, r.content_type) =
+          translator_->error_body(status_, content_type_, amzn_error_type_, gathered_);
+    // A provider may echo the credential it was sent: it never reaches the client.
+    scrub_secrets(r.body, call_.secrets);
+    rec_.error = "upstream status " + std::to_string(status_);
+    return {std::move(r), false};
+  }
+  if (overflow_ || !complete) {
+    rec_.status = 502;
+    rec_.error = "upstream body unreadable or too large";
+    return {typed_error_reply("BadGateway", 502,
+                              "the response from " + key + " could not be read whole", rl_headers_),
+            true};
+  }
+  auto out = translator_->response_body(gathered_);
+  if (!out) {
+    rec_.status = 502;
+    rec_.error = out.error().message;
+    return {typed_error_reply("BadGateway", 502, out.error().message, rl_headers_), true};
+  }
+  translated_ok_ = true;
+  if (opts_.tracing) rec_.response_body = *out;
+  return {{status_, std::string(translator_->response_content_type(false)), std::move(*out),
+           rl_headers_},
+          false};
+}
+
+// --- 6. Completion ---------------------------------------------------------------------------
+
+bool Exchange::account_usage(bool answered_whole) {
+  if (mode_ != BodyMode::kRelay) {
+    rec_.usage = translator_->usage();
+    rec_.response_model = translator_->response_model();
+  } else if (sse_) {
+    rec_.usage = scanner_.usage();
+    rec_.response_model = scanner_.model();
+    if (scanner_.saw_error() && rec_.error.empty()) rec_.error = "upstream stream error event";
+  } else if (overflow_) {
+    rec_.usage = tail_.usage();
+    rec_.response_model = tail_.model();
+    if (!rec_.usage.any() && answered_whole) {
+      // Counted and logged, never silent: an unmeasured success still settles what it
+      // reserved, so a budget is not bypassed by answering big.
+      if (svc_.metrics)
+        svc_.metrics->health().unmeasured_responses.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("request {}: no usage found in a {}-byte answer from {}", rec_.request_id,
+                   tail_.total(), ref_->backend->key);
+      return false;
+    }
+  } else if (!gathered_.empty()) {
+    auto facts = extract_from_json(gathered_);
+    rec_.usage = facts.usage;
+    rec_.response_model = std::move(facts.model);
+    if (opts_.tracing) rec_.response_body = gathered_;
+  }
+  if (rec_.response_model.empty()) rec_.response_model = std::string(call_.model);
+  return true;
+}
+
+Settlement Exchange::complete(bool answered_whole) {
+  if (completed_) return {};
+  completed_ = true;
+  if (svc_.metrics && svc_.metrics->known_models_generation() != snap_->generation)
+    svc_.metrics->set_known_models(snap_->generation, configured_models(*snap_));
+  settlement_.route.hits = &admission_.hits; // refunded unless settled below
+  // A quota is charged on success only (admission charged what it asks up front).
+  bool answered = status_ >= 200 && status_ < 300 && translator_;
+  if (!answered) return settlement_; // nothing but refunds
+  bool measured = account_usage(answered_whole);
+  bool whole = answered_whole && (mode_ != BodyMode::kGather || translated_ok_);
+  if (!measured) {
+    settlement_.route.keep = true; // the reservation stands as the charge
+    return settlement_;
+  }
+  if (!whole) return settlement_;
+  // Costs are computed, and budgets and quotas charged, when a successful answer completes,
+  // whichever way it was relayed.
+  ratelimit::CostInput in{rec_.usage, call_.model, ref_->per_rule_name, rec_.route};
+  if (route_ && !route_->costs.empty()) {
+    std::vector<std::string> errors;
+    rec_.costs = ratelimit::compute_costs(route_->costs, in, &errors);
+    for (const auto &e : errors)
+      spdlog::warn("request {}: cost {}", rec_.request_id, e);
+  }
+  settlement_.route.costs = &rec_.costs;
+  if (quota_spec_ && !quota_.hits.empty()) {
+    quota_costs_ = ratelimit::compute_costs({quota_spec_->cost}, in, nullptr);
+    settlement_.quota.hits = &quota_.hits;
+    settlement_.quota.costs = &quota_costs_;
+  }
+  return settlement_;
+}
+
+} // namespace aigw::pipeline

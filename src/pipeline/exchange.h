@@ -1,0 +1,259 @@
+// pipeline::Exchange: one client request from its head to its record, with every decision of the
+// lifecycle (docs/lifecycle.md) and no I/O. The hosts drive it: `aigw run` (src/proxy) maps an
+// HTTP/1.1 connection and provider sockets onto it, `aigw extproc` (src/extproc) maps Envoy's
+// ProcessingRequests onto it. Where a phase needs something only the host can do (check a budget
+// in Redis, fetch an OAuth token, send the request), it says so and the host feeds back what
+// happened.
+//
+// Phases, in order (REQUIRES: called in this order; the attempt and response phases repeat per
+// attempt):
+//   on_request_headers → on_request_body → [admission → on_admitted]
+//   → { next_attempt | use_backend → [on_token] → [on_quota] → call()
+//       → on_attempt_failed | on_response_headers → observe | translate | gather → finish_gathered }
+//   → complete → record()
+// A phase that returns a LocalReply (or Next::kReply: take_reply()) has answered the request: the
+// host writes it and goes to complete().
+//
+// Lifetimes: the exchange owns the request body and pins one Snapshot, so every view it hands out
+// lives as long as it does. Thread-safety: one thread at a time (extproc hands it from the router
+// stream to the upstream stream under its registry's lock).
+#pragma once
+
+#include "control/snapshot.h"
+#include "core/header_lookup.h"
+#include "core/result.h"
+#include "observability/exchange_record.h"
+#include "observability/metrics.h"
+#include "pipeline/attempts.h"
+#include "pipeline/endpoints.h"
+#include "pipeline/local_reply.h"
+#include "pipeline/request_body.h"
+#include "pipeline/routing.h"
+#include "pipeline/usage.h"
+#include "ratelimit/limiter.h"
+#include "translate/translator.h"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aigw::pipeline {
+
+struct ExchangeOptions {
+  size_t max_error_body = 4 * 1024 * 1024;  // provider error bodies are read whole to translate
+  size_t max_usage_body = 32 * 1024 * 1024; // translated answers; past it passthrough keeps a tail
+  bool ratelimit_fail_closed = false;       // a budget store that cannot answer: 503, not admit
+  bool tracing = false;                     // trace ids, and bodies kept for the span
+};
+
+// Counters and names an exchange reports to; no I/O.
+struct ExchangeServices {
+  observability::Metrics *metrics = nullptr;
+  std::atomic<uint64_t> *budget_store_failed_open = nullptr;
+  std::string budget_store; // named in the fail-open warning ("" : the in-memory store)
+};
+
+using Reply = std::optional<LocalReply>; // nullopt: the request goes on
+
+struct RequestHead {
+  std::string_view method;
+  std::string_view target; // path and query, as the endpoints are matched
+  std::string_view host;
+  HeaderLookup headers; // the client's headers, valid for the exchange's life
+};
+
+// Buckets a request must be admitted into, for the host to check against its store (memory or
+// Redis) with ratelimit::admit(store, hits, now, &estimate, any_allows).
+struct BudgetCheck {
+  std::vector<ratelimit::Hit> hits;
+  ratelimit::CostValues estimate; // reserve-then-settle: what the request may cost
+  bool any_allows = false;        // QuotaPolicy's Shared mode
+  int64_t now = 0;
+};
+
+// What to send the provider for one attempt. The host serialises it (with the client's headers
+// filtered by pipeline/headers.h) or maps it onto header and body mutations.
+struct UpstreamCall {
+  std::string_view method;
+  std::string path; // with query
+  std::string_view body;
+  std::string_view model; // x-ai-eg-model after any override
+  std::string authorization;
+  HeaderList headers; // translator and auth headers: they replace client headers
+  const api::HeaderMutation *mutation = nullptr;
+  std::vector<std::string> secrets; // what the attempt sends as credentials (scrubbed from errors)
+};
+
+enum class Next {
+  kSend,       // call() is ready
+  kFetchToken, // fetch an OAuth token for backend(), then on_token()
+  kCheckQuota, // check quota_check() against the store, then on_quota()
+  kReply,      // answered locally: take_reply()
+};
+
+enum class BodyMode {
+  kRelay,     // bytes go to the client as they are; observe() them for usage
+  kTranslate, // a translated stream: translate() each piece
+  kGather,    // read whole (bounded) with gather(), then finish_gathered()
+};
+
+struct ResponsePlan {
+  bool retry = false; // drop this answer and call next_attempt()
+  BodyMode mode = BodyMode::kRelay;
+  bool streaming = false;   // a streamed 200 to a stream request
+  bool sse = false;         // relayed as an event stream (counted as an active stream)
+  bool drop_content_type = false;     // the provider's content-type does not describe the body
+  bool drop_content_encoding = false; // the body is re-encoded
+  std::string_view content_type;      // set it (translated answers); "" for none
+};
+
+// What completion leaves the budget store to do: for each bucket set, settle to `costs`, refund
+// (`costs` null) or leave the reservation as the charge (`keep`).
+struct Settlement {
+  struct Part {
+    const std::vector<ratelimit::Hit> *hits = nullptr;
+    const ratelimit::CostValues *costs = nullptr;
+    bool keep = false;
+  };
+  Part route, quota;
+};
+
+class Exchange {
+public:
+  Exchange(std::shared_ptr<const control::Snapshot> snap, const ExchangeOptions &options,
+           const ExchangeServices &services);
+  Exchange(const Exchange &) = delete;
+  Exchange &operator=(const Exchange &) = delete;
+
+  // 1. The head: ids, trace context, endpoint. Replies to an unknown path (404), a wrong method
+  // (405) and GET /v1/models.
+  Reply on_request_headers(const RequestHead &head);
+  // 2. The body, parsed once (400 when malformed). With `route`, the rule is chosen by model and
+  // headers (404 when none matches); under Envoy the route is Envoy's and comes with
+  // use_backend().
+  Reply on_request_body(std::string body, bool route);
+  // 3. Admission: the route's buckets, or null when none applies. Then on_admitted with the
+  // store's verdict (nullopt: the store could not answer) — 429, 503 (fail closed) or go.
+  BudgetCheck *admission();
+  Reply on_admitted(std::optional<ratelimit::Verdict> verdict);
+
+  // 4. Attempts. aigw run: next_attempt() picks the rule's next backend (priority, weight,
+  // retries, deadline) and encodes the request for it. aigw extproc: Envoy picked the backend
+  // (its per-route-rule name) and the route; `upstream_host` is the endpoint Envoy will reach.
+  Next next_attempt();
+  Next use_backend(std::string_view per_rule_name, std::string_view route_name,
+                   std::string_view upstream_host);
+  Next on_token(Result<std::string> token);
+  BudgetCheck *quota_check() { return &quota_; }
+  Next on_quota(std::optional<ratelimit::Verdict> verdict);
+  const UpstreamCall &call() const { return call_; }
+  const control::CompiledBackend &backend() const { return *ref_->backend; }
+  LocalReply take_reply();
+  // The host could not write call() into a request head (a client header a head may not hold).
+  LocalReply refuse_call(const Error &e);
+  // The attempt failed before a response head; true: try next_attempt(), false: take_reply().
+  bool on_attempt_failed(AttemptFailure failure, std::string_view detail);
+  std::chrono::steady_clock::time_point deadline() const { return deadline_; }
+  std::chrono::steady_clock::time_point attempt_deadline() const;
+
+  // 5. The response. `may_retry`: the host can still try another attempt (aigw run).
+  ResponsePlan on_response_headers(int status, std::string_view content_type,
+                                   std::string_view amzn_error_type, bool may_retry);
+  void observe(std::string_view piece);                            // kRelay
+  void translate(std::string_view piece, bool end, std::string &out); // kTranslate
+  bool gather(std::string_view piece); // kGather; false: over its bound, stop reading
+  // kGather, at the end (or when gather() refused): the provider's answer made the client's
+  // (`local` false: sent under the provider's head), or a 502 of the gateway's own (`local`).
+  struct Gathered {
+    LocalReply reply;
+    bool local = false;
+  };
+  Gathered finish_gathered(bool complete);
+  // x-ratelimit-* of the admission verdict, for every answer.
+  const HeaderList &response_headers() const { return rl_headers_; }
+
+  // 6. Completion: usage, costs and what the budget store must settle. `answered_whole`: the
+  // answer reached the client complete. Called before the answer's last bytes are written, so
+  // the next request finds the budget charged; later calls return an empty settlement.
+  Settlement complete(bool answered_whole);
+
+  observability::ExchangeRecord &record() { return rec_; }
+  const observability::ExchangeRecord &record() const { return rec_; }
+  const ParsedRequest &parsed() const { return parsed_; }
+  pipeline::Endpoint endpoint() const { return endpoint_; }
+  const control::Snapshot &snapshot() const { return *snap_; }
+  const control::CompiledRoute *route() const { return route_; }
+  uint64_t generation() const { return snap_->generation; }
+
+private:
+  Reply answer(LocalReply r) {
+    rec_.status = r.status;
+    return r;
+  }
+  // nullopt: this backend cannot serve the request (501 remembered); try the next.
+  std::optional<Next> begin_attempt(const control::CompiledBackendRef &ref,
+                                    std::string_view upstream_host);
+  Next encode();
+  Next quota_step();
+  Next ready();
+  Next fail(LocalReply reply);
+  Next exhausted();
+  void fail_open(std::string_view what);
+  bool account_usage(bool answered_whole); // false: a success whose usage could not be read
+
+  std::shared_ptr<const control::Snapshot> snap_;
+  const ExchangeOptions &opts_;
+  const ExchangeServices &svc_;
+  observability::ExchangeRecord rec_;
+  RequestHead head_;
+  HeaderLookup lookup_; // the client's headers, with x-ai-eg-model the body's model
+  std::string_view endpoint_path_;
+  std::string query_;
+  std::string body_;
+  pipeline::Endpoint endpoint_ = pipeline::Endpoint::kUnknown;
+  ParsedRequest parsed_;
+  const control::CompiledRule *rule_ = nullptr;
+  const control::CompiledRoute *route_ = nullptr;
+  // Admission.
+  BudgetCheck admission_;
+  HeaderList rl_headers_;
+  bool route_settled_ = false;
+  // Attempts.
+  std::optional<BackendPicker> picker_;
+  uint32_t attempt_ = 0, max_attempts_ = 1;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  const control::CompiledBackendRef *ref_ = nullptr;
+  std::string prev_backend_;                   // the previous attempt's (fallback counting)
+  const control::CompiledBackend *signer_ = nullptr;
+  control::CompiledBackend adjusted_; // signed for the host Envoy reaches (extproc, SigV4)
+  std::unique_ptr<translate::Translator> translator_;
+  std::optional<std::string> translated_body_, mutated_body_;
+  UpstreamCall call_;
+  const control::CompiledModelQuota *quota_spec_ = nullptr;
+  BudgetCheck quota_;
+  std::optional<LocalReply> reply_;
+  int last_status_ = 503;
+  std::string last_error_ = "no healthy upstream";
+  // Response.
+  int status_ = 0;
+  std::string content_type_, amzn_error_type_;
+  BodyMode mode_ = BodyMode::kRelay;
+  bool sse_ = false;
+  SseUsageScanner scanner_;
+  std::string gathered_;
+  bool overflow_ = false;
+  UsageTail tail_;
+  bool translated_ok_ = false;
+  bool completed_ = false;
+  ratelimit::CostValues quota_costs_;
+  Settlement settlement_;
+};
+
+// A new request id in the UUIDv4 format (when the client sent no x-request-id).
+std::string make_request_id();
+
+} // namespace aigw::pipeline

@@ -1,0 +1,55 @@
+// Local replies; see local_reply.h.
+#include "pipeline/local_reply.h"
+
+#include "core/json_scan.h"
+#include "pipeline/errors.h"
+#include "pipeline/models.h"
+
+#include <algorithm>
+
+namespace aigw::pipeline {
+
+LocalReply typed_error_reply(std::string_view type, int status, std::string_view message,
+                             HeaderList headers) {
+  return {status, "application/json", error_body(type, status, message), std::move(headers)};
+}
+
+LocalReply error_reply(int status, std::string_view message, HeaderList headers) {
+  return typed_error_reply(local_error_type(status), status, message, std::move(headers));
+}
+
+LocalReply unsupported_path(std::string_view target) {
+  return {404, "text/plain", "unsupported path: " + std::string(target), {}};
+}
+
+LocalReply method_not_allowed(std::string_view method, std::string_view path, bool get_only) {
+  return typed_error_reply("MethodNotAllowed", 405,
+                           "method " + std::string(method) + " is not allowed on " +
+                               std::string(path),
+                           {{"allow", get_only ? "GET" : "POST"}});
+}
+
+LocalReply route_not_found() { return {404, "application/json", route_not_found_json(), {}}; }
+
+LocalReply models_reply(const control::Snapshot &snap, std::string_view host) {
+  return {200, "application/json", models_json(snap, host), {}};
+}
+
+HeaderList ratelimit_headers(const ratelimit::Verdict &v) {
+  if (!v.limited) return {};
+  return {{"x-ratelimit-limit", std::to_string(v.limit)},
+          {"x-ratelimit-remaining", std::to_string(v.remaining)},
+          {"x-ratelimit-reset", std::to_string(v.reset_seconds)}};
+}
+
+LocalReply rate_limited(const ratelimit::Verdict &v, std::string_view what) {
+  HeaderList headers = ratelimit_headers(v);
+  headers.emplace_back("retry-after", std::to_string(std::max<int64_t>(1, v.reset_seconds)));
+  std::string body = "{\"error\":{\"message\":";
+  json::append_quoted(body, std::string(what) + ": the budget of " + std::to_string(v.limit) +
+                                " resets in " + std::to_string(v.reset_seconds) + "s.");
+  body += ",\"type\":\"rate_limit_exceeded\",\"param\":null,\"code\":\"rate_limit_exceeded\"}}";
+  return {429, "application/json", std::move(body), std::move(headers)};
+}
+
+} // namespace aigw::pipeline

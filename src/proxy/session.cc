@@ -1,0 +1,576 @@
+// Client sessions of the standalone host; see session.h.
+#include "proxy/session.h"
+
+#include "observability/access_log.h"
+#include "pipeline/errors.h"
+#include "proxy/token_fetch.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <span>
+
+namespace aigw::proxy {
+namespace {
+
+constexpr auto kTuple = net::as_tuple(net::use_awaitable);
+
+std::string status_line(unsigned status) {
+  std::string s = "HTTP/1.1 " + std::to_string(status) + " ";
+  s.append(http::obsolete_reason(static_cast<http::status>(status)));
+  s += "\r\n";
+  return s;
+}
+
+bool quiet_close(const beast::error_code &ec) {
+  return ec == http::error::end_of_stream || ec == net::error::eof ||
+         ec == net::error::connection_reset || ec == net::error::operation_aborted;
+}
+
+} // namespace
+
+// --- The connection ------------------------------------------------------------------------
+
+void Session::on_drain() {
+  if (idle_) {
+    beast::error_code ignored;
+    client_.cancel(ignored);
+  }
+}
+
+void Session::cut() {
+  if (rec_ && !idle_) {
+    cut_ = true; // the request's log line says so, whatever error the cut causes on the way
+    shared_.metrics->health().drain_cut_requests.fetch_add(1, std::memory_order_relaxed);
+  }
+  beast::error_code ignored;
+  client_.cancel(ignored);
+  if (active_upstream_) active_upstream_->cancel();
+}
+
+net::awaitable<void> Session::serve() {
+  using namespace net::experimental::awaitable_operators;
+  co_await (run() || watchdog());
+}
+
+net::awaitable<void> Session::watchdog() {
+  for (;;) {
+    auto now = Clock::now();
+    // Idle for a second: the request buffer is not in use (the wait reads into first_read_).
+    if (idle_ && buffer_.size() == 0 && buffer_.capacity() > 0 &&
+        now - idle_since_ >= std::chrono::seconds(1))
+      buffer_.shrink_to_fit();
+    if (now >= deadline_) {
+      timed_out_ = true;
+      deadline_ = Clock::time_point::max();
+      beast::error_code ignored;
+      client_.cancel(ignored);
+      if (active_upstream_) active_upstream_->cancel();
+    }
+    // Sleep to the deadline, but look again at least every second: deadlines move without
+    // telling the timer (only an earlier one cancels it).
+    wake_at_ = std::min(deadline_, now + std::chrono::seconds(1));
+    watchdog_timer_.expires_at(wake_at_);
+    co_await watchdog_timer_.async_wait(kTuple); // woken early by set_deadline or cancellation
+    auto cs = co_await net::this_coro::cancellation_state;
+    if (cs.cancelled() != net::cancellation_type::none) co_return; // the session is over
+  }
+}
+
+net::awaitable<void> Session::run() {
+  beast::error_code nodelay_ec;
+  client_.set_option(tcp::no_delay(true), nodelay_ec);
+  for (;;) {
+    if (worker_.draining) break;
+    RequestParser parser;
+    if (!co_await read_request(parser)) break;
+    keep_alive_ = parser.get().keep_alive();
+    bool ok = co_await handle(parser);
+    if (!ok || closing()) break;
+  }
+  beast::error_code ignored;
+  client_.shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+net::awaitable<bool> Session::read_request(RequestParser &parser) {
+  const auto &opts = *shared_.opts;
+  auto too_large = [&] {
+    return pipeline::error_body("PayloadTooLarge", 413,
+                                "request body exceeds the limit of " +
+                                    std::to_string(opts.max_request_body) + " bytes");
+  };
+  parser.header_limit(static_cast<uint32_t>(opts.max_request_header));
+  parser.body_limit(opts.max_request_body);
+  head_request_ = false;
+  http10_ = false;
+  // Idle until the first byte of the next request; from it, the head has the header timeout.
+  if (buffer_.size() == 0) {
+    // The first bytes go into a small array of the session's, so the request buffer is not in
+    // use while idle and the watchdog can free it (a connection idle past a second holds none).
+    // A read, not a readiness wait: a wait costs an extra trip through the reactor.
+    idle_ = true;
+    idle_since_ = Clock::now();
+    set_deadline(idle_since_ + opts.idle_timeout);
+    auto [ec, got] = co_await client_.async_read_some(net::buffer(first_read_), kTuple);
+    idle_ = false;
+    if (ec) co_return false; // gone, idle past the timeout, or drained
+    buffer_.commit(net::buffer_copy(buffer_.prepare(got), net::buffer(first_read_.data(), got)));
+  }
+  idle_ = false;
+  set_deadline(Clock::now() + opts.request_header_timeout);
+  auto [ec, n] = co_await http::async_read_header(client_, buffer_, parser, kTuple);
+  if (ec) {
+    keep_alive_ = false;
+    if (ec == http::error::header_limit)
+      co_await reply(431, "text/plain", "request header fields too large");
+    else if (ec == http::error::body_limit) // Beast checks Content-Length against the limit
+      co_await reply(413, "application/json", too_large());
+    else if (timed_out(ec))
+      co_await reply(408, "text/plain", "request header timeout");
+    else if (!quiet_close(ec))
+      co_await reply(400, "text/plain", "bad request: " + ec.message());
+    co_return false;
+  }
+  auto &req = parser.get();
+  head_request_ = req.method() == http::verb::head;
+  http10_ = req.version() < 11;
+  set_deadline(Clock::now() + std::chrono::seconds(60)); // the rest of the request
+  if (static_cast<size_t>(std::distance(req.begin(), req.end())) > opts.max_request_headers) {
+    keep_alive_ = false;
+    co_await reply(431, "text/plain",
+                   "too many request headers (limit " + std::to_string(opts.max_request_headers) +
+                       ")");
+    co_return false;
+  }
+  // The request's fields, listed once for the framing checks and the provider's head (views
+  // into the parser's message; the vector's capacity is kept across requests).
+  head_fields_.clear();
+  for (const auto &f : req)
+    head_fields_.emplace_back(f.name_string(), f.value());
+  if (auto bad = pipeline::check_request_framing(req.version(), head_fields_)) {
+    keep_alive_ = false; // the body's end is unknown: nothing after it can be trusted
+    co_await reply(bad->status, "text/plain", bad->message);
+    co_return false;
+  }
+  if (auto cl = parser.content_length(); cl && *cl > opts.max_request_body) {
+    keep_alive_ = false;
+    co_await reply(413, "application/json", too_large());
+    co_return false;
+  }
+  if (pipeline::iequals(req[http::field::expect], "100-continue")) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (!co_await write_all(kContinue)) co_return false;
+  }
+  auto [bec, bn] = co_await http::async_read(client_, buffer_, parser, kTuple);
+  if (bec) {
+    keep_alive_ = false;
+    if (bec == http::error::body_limit)
+      co_await reply(413, "application/json", too_large());
+    else if (timed_out(bec))
+      co_await reply(408, "text/plain", "request body timeout");
+    else if (!quiet_close(bec))
+      co_await reply(400, "text/plain", "bad request: " + bec.message());
+    co_return false;
+  }
+  co_return true;
+}
+
+// --- Writing -------------------------------------------------------------------------------
+
+net::awaitable<bool> Session::write_all(std::string_view a, std::string_view b) {
+  std::array<net::const_buffer, 2> bufs{net::buffer(a.data(), a.size()),
+                                        net::buffer(b.data(), b.size())};
+  auto [ec, n] = co_await net::async_write(client_, bufs, kTuple);
+  co_return !ec;
+}
+
+net::awaitable<bool> Session::write_piece(std::string_view head, std::string_view piece,
+                                          bool chunked, bool last) {
+  std::array<net::const_buffer, 5> bufs;
+  size_t nbufs = 0;
+  if (!head.empty()) bufs[nbufs++] = net::buffer(head.data(), head.size());
+  char size_line[24];
+  if (!piece.empty()) {
+    if (chunked) {
+      int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", piece.size());
+      bufs[nbufs++] = net::buffer(size_line, static_cast<size_t>(len));
+      bufs[nbufs++] = net::buffer(piece.data(), piece.size());
+      bufs[nbufs++] = net::buffer("\r\n", 2);
+    } else {
+      bufs[nbufs++] = net::buffer(piece.data(), piece.size());
+    }
+  }
+  if (last && chunked) bufs[nbufs++] = net::buffer("0\r\n\r\n", 5);
+  if (nbufs == 0) co_return true;
+  auto [ec, n] = co_await net::async_write(
+      client_, std::span<const net::const_buffer>(bufs.data(), nbufs), kTuple);
+  if (ec && rec_) rec_->error = "client went away";
+  co_return !ec;
+}
+
+net::awaitable<bool> Session::reply(unsigned status, std::string_view content_type,
+                                    std::string_view body, std::string_view extra_headers) {
+  std::string head = status_line(status);
+  head += "content-type: ";
+  head += content_type;
+  head += "\r\ncontent-length: " + std::to_string(body.size()) + "\r\n";
+  head += "x-content-type-options: nosniff\r\n";
+  head += extra_headers;
+  if (closing()) head += "connection: close\r\n";
+  head += "\r\n";
+  if (rec_) rec_->status = static_cast<int>(status);
+  co_return co_await write_all(head, head_request_ ? std::string_view() : body);
+}
+
+net::awaitable<bool> Session::reply(const pipeline::LocalReply &r) {
+  std::string extra;
+  for (const auto &[name, value] : r.headers)
+    extra.append(name).append(": ").append(value).append("\r\n");
+  co_return co_await reply(static_cast<unsigned>(r.status), r.content_type, r.body, extra);
+}
+
+// --- The request lifecycle -----------------------------------------------------------------
+
+net::awaitable<bool> Session::handle(RequestParser &parser) {
+  auto &req = parser.get();
+  pipeline::Exchange ex(shared_.store->current(), shared_.exchange, shared_.services);
+  auto &rec = ex.record();
+  rec_ = &rec;
+  // Whatever way the request ends: budgets settled or refunded, the log line, the metrics.
+  struct Finish {
+    Session *s;
+    pipeline::Exchange &ex;
+    ~Finish() {
+      s->apply(ex.complete(false));
+      auto &r = ex.record();
+      if (s->cut_) r.error = "cut by shutdown: the drain timeout ran out";
+      if (s->shared_.opts->access_log) observability::write_access_log(r);
+      observability::observe_exchange(r, s->worker_.index, s->shared_.observe);
+      s->rec_ = nullptr;
+    }
+  } finish{this, ex};
+  shared_.requests->fetch_add(1, std::memory_order_relaxed);
+
+  pipeline::RequestHead head;
+  head.method = req.method_string();
+  head.target = req.target();
+  head.host = req[http::field::host];
+  head.headers = [&req](std::string_view name) -> std::optional<std::string_view> {
+    auto it = req.find(name);
+    if (it == req.end()) return std::nullopt;
+    return it->value();
+  };
+  if (auto r = ex.on_request_headers(head)) co_return co_await reply(*r);
+  if (auto r = ex.on_request_body(std::move(req.body()), true)) co_return co_await reply(*r);
+  if (auto *c = ex.admission())
+    if (auto r = ex.on_admitted(co_await check(*c))) co_return co_await reply(*r);
+  co_return co_await attempts(ex);
+}
+
+net::awaitable<std::optional<ratelimit::Verdict>> Session::check(pipeline::BudgetCheck &c) {
+  const auto *estimate = c.estimate.empty() ? nullptr : &c.estimate;
+  if (worker_.redis) co_return co_await worker_.redis->admit(c.hits, c.now, estimate, c.any_allows);
+  co_return ratelimit::admit(*shared_.budgets, c.hits, c.now, estimate, c.any_allows);
+}
+
+void Session::apply(const pipeline::Settlement &s) {
+  for (const auto *part : {&s.route, &s.quota})
+    if (part->hits && !part->hits->empty() && !part->keep) charge(*part->hits, part->costs);
+}
+
+// Settles the buckets to `costs`, or refunds their reservations when `costs` is null.
+void Session::charge(const std::vector<ratelimit::Hit> &hits, const ratelimit::CostValues *costs) {
+  int64_t now = unix_now();
+  if (!worker_.redis) {
+    if (costs)
+      ratelimit::settle(*shared_.budgets, hits, *costs, now);
+    else
+      ratelimit::refund(*shared_.budgets, hits, now);
+    return;
+  }
+  std::vector<std::pair<std::string, int64_t>> deltas;
+  std::vector<int64_t> ttls;
+  for (const auto &h : hits) {
+    deltas.emplace_back(h.key, ratelimit::settlement_delta(h, costs));
+    ttls.push_back(h.window_end - now + 1);
+  }
+  net::co_spawn(worker_.io, worker_.redis->adjust(std::move(deltas), std::move(ttls)),
+                net::detached);
+}
+
+net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
+  for (auto next = ex.next_attempt();;) {
+    if (next == pipeline::Next::kReply) co_return co_await reply(ex.take_reply());
+    if (next == pipeline::Next::kFetchToken) {
+      auto until = std::min(ex.deadline(), Clock::now() + std::chrono::seconds(30));
+      next = ex.on_token(co_await fetch_token(*shared_.tokens, ex.backend(), worker_.pool, until));
+      continue;
+    }
+    if (next == pipeline::Next::kCheckQuota) {
+      next = ex.on_quota(co_await check(*ex.quota_check()));
+      continue;
+    }
+    const auto &call = ex.call();
+    const auto &backend = ex.backend();
+    pipeline::UpstreamHead uh{call.method,         call.path,         backend.host_header,
+                              call.model,          call.authorization, ex.record().request_id,
+                              call.body.size(),    &call.headers};
+    auto built = pipeline::build_request_head(uh, head_fields_, *call.mutation);
+    if (!built) co_return co_await reply(ex.refuse_call(built.error()));
+    Attempt a;
+    co_await send(ex, *built, a);
+    if (a.failure) {
+      if (!ex.on_attempt_failed(*a.failure, a.detail)) co_return co_await reply(ex.take_reply());
+      next = ex.next_attempt();
+      continue;
+    }
+    active_upstream_ = a.conn.get();
+    ex.record().upstream_host = a.conn->peer;
+    auto &res = a.parser->get();
+    auto plan = ex.on_response_headers(res.result_int(), res[http::field::content_type],
+                                       res["x-amzn-errortype"], true);
+    if (plan.retry) { // the connection is dropped: its body is not worth reading
+      active_upstream_ = nullptr;
+      next = ex.next_attempt();
+      continue;
+    }
+    bool ok = co_await respond(ex, plan, a);
+    active_upstream_ = nullptr;
+    co_return ok;
+  }
+}
+
+// --- One attempt -----------------------------------------------------------------------------
+
+net::awaitable<bool> Session::exchange_once(Attempt &a, const std::string &head,
+                                            std::string_view body) {
+  auto &conn = *a.conn;
+  active_upstream_ = &conn;
+  std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(body.data(), body.size())};
+  beast::error_code ec;
+  if (conn.tls())
+    std::tie(ec, std::ignore) = co_await net::async_write(conn.tls_stream(), bufs, kTuple);
+  else
+    std::tie(ec, std::ignore) = co_await net::async_write(conn.socket(), bufs, kTuple);
+  // Interim responses (103 Early Hints, 100 Continue) are not the answer: skip them and read the
+  // final head (101 never comes: the gateway asks for no upgrade).
+  for (int interim = 0; !ec; ++interim) {
+    if (conn.tls())
+      std::tie(ec, std::ignore) =
+          co_await http::async_read_header(conn.tls_stream(), conn.buffer(), *a.parser, kTuple);
+    else
+      std::tie(ec, std::ignore) =
+          co_await http::async_read_header(conn.socket(), conn.buffer(), *a.parser, kTuple);
+    if (ec) break;
+    unsigned code = a.parser->get().result_int();
+    if (code >= 200 || code == 101) co_return true;
+    if (interim >= 16) break; // a provider that only ever sends interim heads
+    a.parser.emplace();
+    a.parser->body_limit(boost::none);
+  }
+  active_upstream_ = nullptr;
+  if (timed_out(ec)) {
+    a.failure = pipeline::AttemptFailure::kTimeout;
+    a.conn.reset();
+  }
+  co_return false;
+}
+
+net::awaitable<void> Session::send(pipeline::Exchange &ex, const std::string &head, Attempt &a) {
+  auto try_deadline = ex.attempt_deadline();
+  set_deadline(try_deadline); // connecting counts against the attempt's deadline too
+  a.conn = co_await worker_.pool.acquire(ex.backend(), try_deadline, &a.detail);
+  for (int round = 0; round < 2; ++round) {
+    if (!a.conn) {
+      a.failure = pipeline::AttemptFailure::kConnect;
+      co_return;
+    }
+    set_deadline(try_deadline);
+    a.parser.emplace();
+    a.parser->body_limit(boost::none);
+    if (co_await exchange_once(a, head, ex.call().body)) co_return;
+    if (a.failure) co_return; // timed out
+    // A pooled connection the provider closed while idle: open a fresh one, once.
+    if (a.conn->reused && round == 0 && !a.parser->got_some()) {
+      a.conn = co_await worker_.pool.connect(ex.backend(), try_deadline, &a.detail);
+      continue;
+    }
+    break;
+  }
+  a.failure = pipeline::AttemptFailure::kReset;
+  a.conn.reset();
+}
+
+net::awaitable<std::pair<beast::error_code, size_t>> Session::read_some(Attempt &a, char *buf,
+                                                                        size_t cap) {
+  auto &res = a.parser->get();
+  res.body().data = buf;
+  res.body().size = cap;
+  beast::error_code ec;
+  // read_some: hand over whatever arrived, so streams are relayed as they come.
+  if (a.conn->tls())
+    std::tie(ec, std::ignore) =
+        co_await http::async_read_some(a.conn->tls_stream(), a.conn->buffer(), *a.parser, kTuple);
+  else
+    std::tie(ec, std::ignore) =
+        co_await http::async_read_some(a.conn->socket(), a.conn->buffer(), *a.parser, kTuple);
+  if (ec == http::error::need_buffer) ec = {};
+  co_return std::pair{ec, cap - res.body().size};
+}
+
+void Session::release(Attempt &a, bool keep_alive) {
+  active_upstream_ = nullptr;
+  if (keep_alive && a.parser->is_done() && a.parser->get().keep_alive())
+    worker_.pool.release(std::move(a.conn));
+  a.conn.reset();
+}
+
+// --- The answer ------------------------------------------------------------------------------
+
+std::string Session::response_head(pipeline::Exchange &ex, const pipeline::ResponsePlan &plan,
+                                   Attempt &a) {
+  auto &res = a.parser->get();
+  unsigned status = res.result_int();
+  std::string head = status_line(status);
+  for (const auto &f : res) {
+    if (pipeline::is_hop_by_hop(f.name_string())) continue;
+    if (plan.drop_content_type && f.name() == http::field::content_type) continue;
+    if (plan.drop_content_encoding && f.name() == http::field::content_encoding) continue;
+    head.append(f.name_string()).append(": ").append(f.value()).append("\r\n");
+  }
+  // An HTTP/1.0 client cannot read chunked framing: a body of unknown length is delimited by
+  // closing the connection.
+  if (http10_ && status < 300 &&
+      (plan.mode == pipeline::BodyMode::kTranslate ||
+       (plan.mode == pipeline::BodyMode::kRelay && !a.parser->content_length())))
+    keep_alive_ = false;
+  if (closing()) head += "connection: close\r\n";
+  for (const auto &[name, value] : ex.response_headers())
+    head.append(name).append(": ").append(value).append("\r\n");
+  return head;
+}
+
+net::awaitable<bool> Session::respond(pipeline::Exchange &ex, const pipeline::ResponsePlan &plan,
+                                      Attempt &a) {
+  std::string head = response_head(ex, plan, a);
+  switch (plan.mode) {
+  case pipeline::BodyMode::kGather: co_return co_await relay_gathered(ex, a, std::move(head));
+  case pipeline::BodyMode::kTranslate: co_return co_await relay_translated(ex, a, std::move(head));
+  case pipeline::BodyMode::kRelay: break;
+  }
+  co_return co_await relay_passthrough(ex, plan, a, std::move(head));
+}
+
+// Errors and translated non-streamed answers: read whole (bounded), then answered at once.
+net::awaitable<bool> Session::relay_gathered(pipeline::Exchange &ex, Attempt &a,
+                                             std::string head) {
+  RelayLease relay(worker_);
+  auto &buf = relay.buffer();
+  bool read_ok = true;
+  while (!a.parser->is_done()) {
+    auto [ec, got] = co_await read_some(a, buf.data(), buf.size());
+    bool more = ex.gather(std::string_view(buf.data(), got));
+    if (ec || !more) {
+      read_ok = false;
+      break;
+    }
+  }
+  active_upstream_ = nullptr;
+  auto g = ex.finish_gathered(read_ok);
+  apply(ex.complete(true)); // charged before the client can send its next request
+  if (g.local) co_return co_await reply(g.reply);
+  release(a, read_ok);
+  if (!g.reply.content_type.empty()) head += "content-type: " + g.reply.content_type + "\r\n";
+  head += "content-length: " + std::to_string(g.reply.body.size()) + "\r\n\r\n";
+  co_return co_await write_all(head, head_request_ ? std::string_view() : g.reply.body);
+}
+
+// A translated stream: the provider's events in, the client's chunks out, piece by piece.
+net::awaitable<bool> Session::relay_translated(pipeline::Exchange &ex, Attempt &a,
+                                               std::string head) {
+  // Chunked to HTTP/1.1 clients, close-delimited to HTTP/1.0 ones.
+  head += http10_ ? "cache-control: no-cache\r\n\r\n"
+                  : "cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
+  if (!co_await write_all(head)) co_return false;
+  ActiveGauge active_stream(shared_.metrics->health().active_streams);
+  RelayLease relay(worker_);
+  auto &buf = relay.buffer();
+  std::string out;
+  for (;;) {
+    size_t got = 0;
+    bool failed = false;
+    if (!a.parser->is_done()) {
+      beast::error_code ec;
+      std::tie(ec, got) = co_await read_some(a, buf.data(), buf.size());
+      if (ec) {
+        failed = true;
+        ex.record().error = timed_out(ec) ? "upstream request timeout"
+                                          : "upstream stream error: " + ec.message();
+      }
+    }
+    bool done = a.parser->is_done() && !failed;
+    out.clear();
+    ex.translate(std::string_view(buf.data(), got), done, out);
+    if (done) apply(ex.complete(true));
+    if (!co_await write_piece({}, out, !http10_, done)) co_return false;
+    if (failed) co_return false;
+    if (done) break;
+  }
+  release(a, true);
+  co_return !http10_;
+}
+
+// Passthrough: the provider's bytes as they come, scanned for usage on the way.
+net::awaitable<bool> Session::relay_passthrough(pipeline::Exchange &ex,
+                                                const pipeline::ResponsePlan &plan, Attempt &a,
+                                                std::string head) {
+  auto length = a.parser->content_length();
+  bool chunked = !length.has_value() && !http10_;
+  if (length)
+    head += "content-length: " + std::to_string(*length) + "\r\n\r\n";
+  else if (chunked)
+    head += "transfer-encoding: chunked\r\n\r\n";
+  else
+    head += "\r\n"; // HTTP/1.0: the body ends when the connection closes
+  // When body bytes already arrived with the head, the head goes out with them in one write;
+  // otherwise (a stream still thinking) the client gets the head at once.
+  bool head_pending = true;
+  if (a.conn->buffer().size() == 0 && !a.parser->is_done()) {
+    if (!co_await write_all(head)) co_return false;
+    head_pending = false;
+  }
+  std::optional<ActiveGauge> active_stream;
+  if (plan.sse) active_stream.emplace(shared_.metrics->health().active_streams);
+  RelayLease relay(worker_);
+  auto &buf = relay.buffer();
+  for (;;) {
+    size_t got = 0;
+    bool failed = false;
+    if (!a.parser->is_done()) {
+      beast::error_code ec;
+      std::tie(ec, got) = co_await read_some(a, buf.data(), buf.size());
+      if (ec) {
+        failed = true;
+        ex.record().error =
+            timed_out(ec) ? "upstream request timeout" : "upstream stream error: " + ec.message();
+      }
+    }
+    std::string_view piece(buf.data(), got);
+    ex.observe(piece);
+    bool done = a.parser->is_done() && !failed;
+    // Usage, costs and the budget charge: before the last bytes reach the client, so a client
+    // that sends its next request after reading this one finds the budget charged.
+    if (done) apply(ex.complete(true));
+    if (!co_await write_piece(head_pending ? std::string_view(head) : std::string_view(), piece,
+                              chunked, done))
+      co_return false; // dropping the connection closes the provider's too
+    head_pending = false;
+    // The client already has a status line: the only honest signal left is an aborted body.
+    if (failed) co_return false;
+    if (done) break;
+  }
+  release(a, true);
+  co_return chunked || length.has_value();
+}
+
+} // namespace aigw::proxy

@@ -1,0 +1,120 @@
+// One client connection of the standalone host: reads requests with their limits and deadlines,
+// drives one pipeline::Exchange per request, performs the I/O it asks for (budget checks, token
+// fetches, provider attempts) and relays the answer. Every decision is the Exchange's.
+// Thread-safety: a Session lives on its worker's loop only.
+#pragma once
+
+#include "pipeline/exchange.h"
+#include "pipeline/headers.h"
+#include "proxy/worker.h"
+
+#include <array>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace aigw::proxy {
+
+namespace http = beast::http;
+
+class Session {
+public:
+  Session(Worker &worker, const Shared &shared, tcp::socket socket)
+      : worker_(worker), shared_(shared), client_(std::move(socket)) {
+    worker_.sessions.insert(this);
+  }
+  ~Session() { worker_.sessions.erase(this); }
+  Session(const Session &) = delete;
+  Session &operator=(const Session &) = delete;
+
+  // Serves requests until the client leaves; a watchdog enforces the deadlines meanwhile.
+  net::awaitable<void> serve();
+  // The worker started draining: a connection waiting for its next request closes now; one
+  // with a request under way finishes it and closes after (`connection: close`).
+  void on_drain();
+  // The drain ran out of time: the request in flight is cut, and logged as cut.
+  void cut();
+
+private:
+  using RequestParser = http::request_parser<http::string_body>;
+  using ResponseParser = http::response_parser<http::buffer_body>;
+  // One attempt's provider connection and the parser holding its response head.
+  struct Attempt {
+    std::unique_ptr<UpstreamConn> conn;
+    std::optional<ResponseParser> parser;
+    std::optional<pipeline::AttemptFailure> failure; // set when no response head came
+    std::string detail;                              // why the connection failed
+  };
+
+  net::awaitable<void> run();
+  net::awaitable<void> watchdog();
+  // Reads the next request; false ends the connection (after any error reply).
+  net::awaitable<bool> read_request(RequestParser &parser);
+  // Every wait of the session ends by `t`: past it, the watchdog aborts the client's and the
+  // provider's operations in flight. Setting it is a store, not a timer operation.
+  void set_deadline(Clock::time_point t) {
+    deadline_ = t;
+    timed_out_ = false;
+    if (t < wake_at_) watchdog_timer_.cancel(); // wake it to look at the earlier deadline
+  }
+  bool timed_out(const beast::error_code &ec) const {
+    return timed_out_ && ec == net::error::operation_aborted;
+  }
+  // True when the response must end the connection (the client asked, or the worker drains).
+  bool closing() {
+    if (worker_.draining) keep_alive_ = false;
+    return !keep_alive_;
+  }
+
+  // The request lifecycle, driven against the Exchange.
+  net::awaitable<bool> handle(RequestParser &parser);
+  net::awaitable<bool> attempts(pipeline::Exchange &ex);
+  net::awaitable<std::optional<ratelimit::Verdict>> check(pipeline::BudgetCheck &c);
+  void apply(const pipeline::Settlement &s);
+  void charge(const std::vector<ratelimit::Hit> &hits, const ratelimit::CostValues *costs);
+  // One attempt's I/O: acquire or connect, write head and body, read the final response head;
+  // a pooled connection the provider closed while idle is replaced once.
+  net::awaitable<void> send(pipeline::Exchange &ex, const std::string &head, Attempt &a);
+  net::awaitable<bool> exchange_once(Attempt &a, const std::string &head, std::string_view body);
+  net::awaitable<std::pair<beast::error_code, size_t>> read_some(Attempt &a, char *buf,
+                                                                 size_t cap);
+  // The answer, per the Exchange's plan.
+  net::awaitable<bool> respond(pipeline::Exchange &ex, const pipeline::ResponsePlan &plan,
+                               Attempt &a);
+  std::string response_head(pipeline::Exchange &ex, const pipeline::ResponsePlan &plan,
+                            Attempt &a);
+  net::awaitable<bool> relay_gathered(pipeline::Exchange &ex, Attempt &a, std::string head);
+  net::awaitable<bool> relay_translated(pipeline::Exchange &ex, Attempt &a, std::string head);
+  net::awaitable<bool> relay_passthrough(pipeline::Exchange &ex, const pipeline::ResponsePlan &p,
+                                         Attempt &a, std::string head);
+  void release(Attempt &a, bool keep_alive);
+
+  net::awaitable<bool> reply(unsigned status, std::string_view content_type, std::string_view body,
+                             std::string_view extra_headers = {});
+  net::awaitable<bool> reply(const pipeline::LocalReply &r);
+  net::awaitable<bool> write_all(std::string_view a, std::string_view b = {});
+  // One write of [head] [a body piece, chunk-framed when `chunked`] [the last chunk].
+  net::awaitable<bool> write_piece(std::string_view head, std::string_view piece, bool chunked,
+                                   bool last);
+
+  Worker &worker_;
+  const Shared &shared_;
+  tcp::socket client_;
+  net::steady_timer watchdog_timer_{client_.get_executor()};
+  Clock::time_point deadline_ = Clock::time_point::max();
+  Clock::time_point wake_at_ = Clock::time_point::max();
+  bool timed_out_ = false;
+  UpstreamConn *active_upstream_ = nullptr;
+  beast::flat_buffer buffer_;
+  bool keep_alive_ = true;
+  std::array<char, 1024> first_read_;             // the first bytes of each request
+  std::vector<pipeline::HeaderView> head_fields_; // the current request's fields
+  Clock::time_point idle_since_;
+  bool idle_ = true;          // waiting for the first byte of a request
+  bool cut_ = false;          // the request in flight was cut by the end of a drain
+  bool head_request_ = false; // HEAD: replies carry no body
+  bool http10_ = false;       // an HTTP/1.0 client: no chunked framing, close-delimited bodies
+  observability::ExchangeRecord *rec_ = nullptr;
+};
+
+} // namespace aigw::proxy
