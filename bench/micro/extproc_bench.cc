@@ -2,6 +2,7 @@
 // request headers and body, the upstream phase, response headers and body) through the
 // processor, on recorded OpenAI exchanges from the shared fixtures (built-in bodies when absent).
 // Passthrough to OpenAI, and the same request translated to Bedrock Converse with SigV4.
+#include "extproc/filter_config.h"
 #include "extproc/processor.h"
 
 #include <benchmark/benchmark.h>
@@ -36,7 +37,7 @@ Exchange load(const char *name, bool streaming) {
       R"({"model":"gpt-5-nano","choices":[],"usage":{"prompt_tokens":8,"completion_tokens":9,"total_tokens":17}})"};
 }
 
-std::shared_ptr<const FilterConfig> config() {
+const ProcessorContext &context() {
   static auto cfg = [] {
     auto c = parse_filter_config(R"(version: dev
 backends:
@@ -50,9 +51,15 @@ backends:
 llmRequestCosts:
   - {metadataKey: llm_total_token, routeName: default/r, type: TotalToken}
 )");
-    return std::make_shared<const FilterConfig>(std::move(*c));
+    return to_snapshot(*c);
   }();
-  return cfg;
+  static aigw::control::ConfigStore store(cfg);
+  static ProcessorContext ctx = [] {
+    ProcessorContext c;
+    c.store = &store;
+    return c;
+  }();
+  return ctx;
 }
 
 void add_header(pb::HttpHeaders *h, const char *k, const std::string &v) {
@@ -82,7 +89,7 @@ void run(benchmark::State &state, const char *cassette, const char *backend, boo
                            "route_rule_backend_name']"]
       .set_string_value(backend);
   for (auto _ : state) {
-    Stream router(registry, config);
+    Stream router(registry, context());
     auto r1 = router.process(rh);
     std::string id =
         r1.request_headers().response().header_mutation().set_headers(0).header().raw_value();
@@ -90,7 +97,7 @@ void run(benchmark::State &state, const char *cassette, const char *backend, boo
     pb::ProcessingRequest u = up;
     add_header(u.mutable_request_headers(), "x-ai-eg-internal-req-id", id);
     {
-      Stream upstream(registry, config);
+      Stream upstream(registry, context());
       benchmark::DoNotOptimize(upstream.process(u));
     }
     router.process(sh);

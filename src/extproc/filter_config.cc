@@ -2,10 +2,15 @@
 #include "extproc/filter_config.h"
 
 #include "control/loader.h"
+#include "core/json_scan.h"
 #include "auth/aws_sigv4.h"
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -138,6 +143,14 @@ Result<FilterConfig> parse_filter_config(std::string_view text) {
     control::ModelEntry m;
     m.id = str(models[i], "Name");
     m.owned_by = str(models[i], "OwnedBy");
+    std::string created = str(models[i], "CreatedAt"); // RFC 3339, as Go marshals a time
+    std::tm tm{};
+    if (std::sscanf(created.c_str(), "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                    &tm.tm_hour, &tm.tm_min, &tm.tm_sec) == 6) {
+      tm.tm_year -= 1900;
+      tm.tm_mon -= 1;
+      m.created = static_cast<int64_t>(timegm(&tm));
+    }
     cfg.models.push_back(std::move(m));
   }
   return cfg;
@@ -169,6 +182,60 @@ Result<FilterConfig> load_filter_config(const std::string &path) {
   if (!checksum.empty() && auth::sigv4_detail::sha256_hex(all) != checksum)
     return Error::config(path + ": the parts do not match the index checksum");
   return parse_filter_config(all);
+}
+
+std::shared_ptr<const control::Snapshot> to_snapshot(const FilterConfig &cfg) {
+  static std::atomic<uint64_t> generations{0};
+  auto snap = std::make_shared<control::Snapshot>();
+  snap->generation = ++generations;
+  snap->source = cfg.uuid;
+  auto merged = [&](std::vector<ratelimit::CostSpec> specs) {
+    for (const auto &g : cfg.global_costs)
+      if (std::none_of(specs.begin(), specs.end(),
+                       [&](const auto &s) { return s.metadata_key == g.metadata_key; }))
+        specs.push_back(g);
+    return specs;
+  };
+  control::CompiledRoute global;
+  global.costs = cfg.global_costs;
+  snap->routes.push_back(std::move(global));
+  for (const auto &[name, specs] : cfg.route_costs) {
+    control::CompiledRoute r;
+    r.key = name;
+    r.name = name;
+    r.costs = merged(specs);
+    snap->routes.push_back(std::move(r));
+  }
+  snap->any_costs = !cfg.global_costs.empty() || !cfg.route_costs.empty();
+  std::string dump = "{\"uuid\":";
+  json::append_quoted(dump, cfg.uuid);
+  dump += ",\"backends\":[";
+  for (const auto &[name, b] : cfg.backends) {
+    control::CompiledBackendRef ref;
+    ref.backend = b;
+    ref.model_name_override = b->model_name_override;
+    ref.header_mutation = b->header_mutation;
+    ref.body_mutation = b->body_mutation;
+    ref.per_rule_name = name;
+    snap->refs_by_name.emplace(name, std::move(ref));
+    if (dump.back() != '[') dump += ',';
+    dump += "{\"name\":";
+    json::append_quoted(dump, name);
+    dump += ",\"schema\":";
+    json::append_quoted(dump, b->schema);
+    dump += ",\"auth\":";
+    json::append_quoted(dump, b->auth_type.empty() ? "none" : "[REDACTED]");
+    dump += '}';
+  }
+  dump += "],\"models\":[";
+  for (const auto &m : cfg.models) {
+    if (dump.back() != '[') dump += ',';
+    json::append_quoted(dump, m.id);
+  }
+  dump += "]}";
+  snap->dump_json = std::move(dump);
+  snap->models = cfg.models;
+  return snap;
 }
 
 } // namespace aigw::extproc

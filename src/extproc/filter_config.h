@@ -36,4 +36,11 @@ Result<FilterConfig> parse_filter_config(std::string_view yaml);
 // `path` is a file, or a bundle directory with index.yaml.
 Result<FilterConfig> load_filter_config(const std::string &path);
 
+// The configuration as the Snapshot pipeline::Exchange reads, so both hosts run one lifecycle:
+// backends addressable by their per-route-rule name (Envoy picks them), one route per routeName
+// with its costs then the global costs for keys it does not set (as upstream computes them), a
+// first route with the global costs alone (a route Envoy names without costs), the models.
+// Each call takes the next generation.
+std::shared_ptr<const control::Snapshot> to_snapshot(const FilterConfig &cfg);
+
 } // namespace aigw::extproc

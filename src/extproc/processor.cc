@@ -1,14 +1,8 @@
 // ext_proc phases; see processor.h.
 #include "extproc/processor.h"
 
-#include "auth/static_auth.h"
-#include "core/json_scan.h"
 #include "observability/tracing.h"
-#include "pipeline/errors.h"
 #include "pipeline/headers.h"
-#include "pipeline/usage.h"
-#include "auth/aws_sigv4.h"
-#include "ratelimit/costs.h"
 
 #include <spdlog/spdlog.h>
 
@@ -21,16 +15,14 @@ constexpr std::string_view kInternalId = "x-ai-eg-internal-req-id";
 constexpr std::string_view kBackendAttribute =
     "xds.upstream_host_metadata.filter_metadata['aigateway.envoy.io']['per_route_rule_backend_name'"
     "]";
+// The backend's name on the cluster instead (endpoint pickers, or no host metadata).
+constexpr std::string_view kClusterBackendAttribute =
+    "xds.cluster_metadata.filter_metadata['aigateway.envoy.io']['per_route_rule_backend_name']";
 constexpr std::string_view kUpstreamHostAttribute =
     "xds.upstream_host_metadata.filter_metadata['aigateway.envoy.io']['upstream_host']";
+// Upstream's internal/internalapi: InternalMetadataRouteNameKey = "aigw_route_name".
 constexpr std::string_view kRouteAttribute =
-    "xds.route_metadata.filter_metadata['aigateway.envoy.io']['route_name']";
-
-int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+    "xds.route_metadata.filter_metadata['aigateway.envoy.io']['aigw_route_name']";
 
 void set_header(pb::HeaderMutation *m, std::string_view name, std::string_view value) {
   auto *o = m->add_set_headers();
@@ -39,15 +31,18 @@ void set_header(pb::HeaderMutation *m, std::string_view name, std::string_view v
   o->set_append_action(envoy::config::core::v3::HeaderValueOption::OVERWRITE_IF_EXISTS_OR_ADD);
 }
 
-pb::ProcessingResponse immediate(int status, std::string_view content_type, std::string body) {
+pb::ProcessingResponse immediate(const pipeline::LocalReply &reply) {
   pb::ProcessingResponse r;
   auto *ir = r.mutable_immediate_response();
-  ir->mutable_status()->set_code(static_cast<envoy::type::v3::StatusCode>(status));
-  if (!content_type.empty()) {
-    set_header(ir->mutable_headers(), "content-type", content_type);
-    set_header(ir->mutable_headers(), "content-length", std::to_string(body.size()));
+  ir->mutable_status()->set_code(static_cast<envoy::type::v3::StatusCode>(reply.status));
+  auto *m = ir->mutable_headers();
+  if (!reply.content_type.empty()) {
+    set_header(m, "content-type", reply.content_type);
+    set_header(m, "content-length", std::to_string(reply.body.size()));
   }
-  ir->set_body(std::move(body));
+  for (const auto &[name, value] : reply.headers)
+    set_header(m, name, value);
+  ir->set_body(reply.body);
   return r;
 }
 
@@ -59,13 +54,21 @@ std::optional<std::string> attribute(const pb::ProcessingRequest &req, std::stri
   return std::nullopt;
 }
 
-void add_metadata(pb::ProcessingResponse &r, const std::string &key, const std::string &value) {
+google::protobuf::Struct &metadata_ns(pb::ProcessingResponse &r) {
   auto &ns = (*r.mutable_dynamic_metadata()->mutable_fields())["io.envoy.ai_gateway"];
-  (*ns.mutable_struct_value()->mutable_fields())[key].set_string_value(value);
+  return *ns.mutable_struct_value();
 }
-void add_metadata(pb::ProcessingResponse &r, const std::string &key, uint64_t value) {
-  auto &ns = (*r.mutable_dynamic_metadata()->mutable_fields())["io.envoy.ai_gateway"];
-  (*ns.mutable_struct_value()->mutable_fields())[key].set_number_value(static_cast<double>(value));
+void add_metadata(pb::ProcessingResponse &r, const std::string &key, std::string_view value) {
+  (*metadata_ns(r).mutable_fields())[key].set_string_value(std::string(value));
+}
+void add_metadata(pb::ProcessingResponse &r, const std::string &key, double value) {
+  (*metadata_ns(r).mutable_fields())[key].set_number_value(value);
+}
+
+std::string trim_slashes(std::string_view v) {
+  while (!v.empty() && v.back() == '/')
+    v.remove_suffix(1);
+  return std::string(v);
 }
 
 } // namespace
@@ -76,36 +79,64 @@ std::string header_value(const pb::HttpHeaders &h, std::string_view name) {
   return {};
 }
 
-std::shared_ptr<RequestState> RequestRegistry::create(std::string id) {
-  auto s = std::make_shared<RequestState>();
-  s->id = id;
-  std::lock_guard lock(mu_);
-  states_[std::move(id)] = s;
-  return s;
+void ProcessorContext::set_prefixes(std::string_view root, std::string_view endpoint_prefixes) {
+  root_prefix = trim_slashes(root);
+  for (std::string_view rest = endpoint_prefixes; !rest.empty();) {
+    auto comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    auto colon = item.find(':');
+    if (colon == std::string_view::npos) continue;
+    if (item.substr(0, colon) == "openai") openai_prefix = trim_slashes(item.substr(colon + 1));
+    if (item.substr(0, colon) == "cohere") cohere_prefix = trim_slashes(item.substr(colon + 1));
+  }
 }
-std::shared_ptr<RequestState> RequestRegistry::find(const std::string &id) {
+
+std::shared_ptr<RequestEntry> RequestRegistry::create(std::string id) {
+  auto e = std::make_shared<RequestEntry>();
+  e->internal_id = id;
   std::lock_guard lock(mu_);
-  auto it = states_.find(id);
-  return it == states_.end() ? nullptr : it->second;
+  entries_[std::move(id)] = e;
+  return e;
+}
+void RequestRegistry::insert(const std::string &id, std::shared_ptr<RequestEntry> entry) {
+  std::lock_guard lock(mu_);
+  entries_[id] = std::move(entry);
+}
+std::shared_ptr<RequestEntry> RequestRegistry::find(const std::string &id) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(id);
+  return it == entries_.end() ? nullptr : it->second;
 }
 void RequestRegistry::erase(const std::string &id) {
   std::lock_guard lock(mu_);
-  states_.erase(id);
+  entries_.erase(id);
 }
 size_t RequestRegistry::size() {
   std::lock_guard lock(mu_);
-  return states_.size();
+  return entries_.size();
 }
 
 Stream::~Stream() {
-  if (router_ && state_) registry_.erase(state_->id); // the router stream owns the request
+  if (!router_ || !entry_) return; // the router stream owns the request
+  {
+    std::lock_guard lock(entry_->mu);
+    finish(*entry_);
+  }
+  registry_.erase(entry_->internal_id);
+}
+
+void Stream::finish(RequestEntry &e) {
+  if (e.finished || !e.exchange) return;
+  e.finished = true;
+  e.exchange->complete(false);
+  observability::observe_exchange(e.exchange->record(), 0, ctx_.observe);
 }
 
 pb::ProcessingResponse Stream::process(const pb::ProcessingRequest &req) {
-  if (!cfg_) cfg_ = config_();
   std::unique_lock<std::mutex> lock;
   phase_lock_ = &lock;
-  lock_state();
+  lock_entry();
   auto response = dispatch(req);
   phase_lock_ = nullptr;
   return response;
@@ -113,7 +144,7 @@ pb::ProcessingResponse Stream::process(const pb::ProcessingRequest &req) {
 
 pb::ProcessingResponse Stream::dispatch(const pb::ProcessingRequest &req) {
   if (req.has_request_headers()) {
-    if (attribute(req, kBackendAttribute)) {
+    if (attribute(req, kBackendAttribute) || attribute(req, kClusterBackendAttribute)) {
       router_ = false;
       return upstream_request_headers(req);
     }
@@ -128,325 +159,228 @@ pb::ProcessingResponse Stream::dispatch(const pb::ProcessingRequest &req) {
   return r;
 }
 
-pb::ProcessingResponse Stream::router_request_headers(const pb::HttpHeaders &h) {
-  std::string path = header_value(h, ":path");
-  std::string method = header_value(h, ":method");
+std::string Stream::map_path(std::string_view path) const {
   // -rootPrefix: the endpoints live under it ("/" by default).
-  std::string_view local = path;
-  std::string_view prefix = root_prefix_;
-  while (!prefix.empty() && prefix.back() == '/')
-    prefix.remove_suffix(1);
-  if (!prefix.empty()) {
-    if (local.substr(0, prefix.size()) != prefix)
-      return immediate(404, "", "unsupported path: " + path);
-    local.remove_prefix(prefix.size());
+  const auto &root = ctx_.root_prefix;
+  if (!root.empty()) {
+    if (path.substr(0, root.size()) != root) return {};
+    path.remove_prefix(root.size());
   }
   // -endpointPrefixes: where the OpenAI and Cohere endpoints live under the root prefix
   // (upstream's defaults: openai "/", cohere "/cohere").
-  std::string openai_prefix, cohere_prefix = "/cohere";
-  for (std::string_view rest = endpoint_prefixes_; !rest.empty();) {
-    auto comma = rest.find(',');
-    std::string_view item = rest.substr(0, comma);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    auto colon = item.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string value(item.substr(colon + 1));
-    while (!value.empty() && value.back() == '/')
-      value.pop_back();
-    if (item.substr(0, colon) == "openai") openai_prefix = value;
-    if (item.substr(0, colon) == "cohere") cohere_prefix = value;
+  const auto &cohere = ctx_.cohere_prefix;
+  if (path.substr(0, cohere.size()) == cohere && path.substr(cohere.size()).starts_with("/v2/rerank"))
+    return "/cohere" + std::string(path.substr(cohere.size()));
+  if (path.substr(0, ctx_.openai_prefix.size()) == ctx_.openai_prefix)
+    return std::string(path.substr(ctx_.openai_prefix.size()));
+  return {};
+}
+
+pb::ProcessingResponse Stream::router_request_headers(const pb::HttpHeaders &h) {
+  std::string path = header_value(h, ":path");
+  std::string mapped = map_path(path);
+  if (mapped.empty()) return immediate(pipeline::unsupported_path(path));
+  auto entry = std::make_shared<RequestEntry>();
+  entry->original_path = path;
+  for (const auto &hv : h.headers().headers())
+    entry->headers.emplace_back(hv.key(), hv.raw_value().empty() ? hv.value() : hv.raw_value());
+  entry->exchange = std::make_unique<pipeline::Exchange>(ctx_.store->current(), ctx_.options,
+                                                         ctx_.services);
+  auto &ex = *entry->exchange;
+  auto *owner = entry.get();
+  pipeline::RequestHead head;
+  auto find = [owner](std::string_view name) -> std::optional<std::string_view> {
+    for (const auto &[k, v] : owner->headers)
+      if (k == name) return std::string_view(v);
+    return std::nullopt;
+  };
+  head.headers = find;
+  head.method = find(":method").value_or("GET");
+  head.host = find(":authority").value_or("");
+  head.target = mapped;
+  if (auto reply = ex.on_request_headers(head)) {
+    finish(*entry);
+    return immediate(*reply);
   }
-  std::string mapped;
-  if (local.substr(0, cohere_prefix.size()) == cohere_prefix &&
-      local.substr(cohere_prefix.size()).starts_with("/v2/rerank"))
-    mapped = "/cohere" + std::string(local.substr(cohere_prefix.size()));
-  else if (local.substr(0, openai_prefix.size()) == openai_prefix)
-    mapped = std::string(local.substr(openai_prefix.size()));
-  auto ep = pipeline::match_endpoint(method, mapped);
-  if (ep.endpoint == pipeline::Endpoint::kUnknown)
-    return immediate(404, "", "unsupported path: " + path);
-  if (ep.endpoint == pipeline::Endpoint::kModels) {
-    std::string body = "{\"object\":\"list\",\"data\":[";
-    for (size_t i = 0; i < cfg_->models.size(); ++i) {
-      if (i) body += ',';
-      body += "{\"id\":";
-      json::append_quoted(body, cfg_->models[i].id);
-      body += ",\"object\":\"model\",\"created\":" + std::to_string(cfg_->models[i].created) +
-              ",\"owned_by\":";
-      json::append_quoted(body, cfg_->models[i].owned_by);
-      body += '}';
-    }
-    body += "]}";
-    return immediate(200, "application/json", body);
-  }
-  std::string rid = header_value(h, "x-request-id");
-  state_ = registry_.create((rid.empty() ? observability::random_hex(8) : rid) + "-" +
-                            observability::random_hex(8));
-  lock_state();
-  state_->endpoint = ep.endpoint;
-  state_->original_path = path;
+  // As upstream: <x-request-id>-<random>, so retries and concurrent copies never collide.
+  std::string id = ex.record().request_id + "-" + observability::random_hex(8);
+  entry->internal_id = id;
+  entry_ = std::move(entry);
+  lock_entry();
+  registry_.insert(id, entry_);
   pb::ProcessingResponse r;
   set_header(r.mutable_request_headers()->mutable_response()->mutable_header_mutation(),
-             kInternalId, state_->id);
+             kInternalId, id);
   return r;
 }
 
 pb::ProcessingResponse Stream::router_request_body(const pb::HttpBody &b) {
-  if (!state_)
-    return immediate(
-        500, "application/json",
-        pipeline::error_body("InternalServerError", 500, "request body before its headers"));
-  state_->body = b.body();
-  auto parsed = pipeline::parse_request_body(state_->endpoint, state_->body);
-  if (!parsed)
-    return immediate(400, "application/json",
-                     pipeline::error_body("BadRequest", 400, parsed.error().message));
-  state_->parsed = std::move(*parsed);
+  if (!entry_)
+    return immediate(pipeline::error_reply(500, "request body before its headers"));
+  auto &ex = *entry_->exchange;
+  if (auto reply = ex.on_request_body(b.body(), false)) {
+    finish(*entry_);
+    return immediate(*reply);
+  }
   pb::ProcessingResponse r;
   auto *common = r.mutable_request_body()->mutable_response();
   auto *m = common->mutable_header_mutation();
-  set_header(m, "x-ai-eg-model", state_->parsed.model);
-  set_header(m, "x-ai-eg-original-path", state_->original_path);
-  set_header(m, "x-envoy-original-path", state_->original_path);
+  set_header(m, "x-ai-eg-model", ex.parsed().model);
+  set_header(m, "x-ai-eg-original-path", entry_->original_path);
+  set_header(m, "x-envoy-original-path", entry_->original_path);
   common->set_clear_route_cache(true);
   return r;
 }
 
 pb::ProcessingResponse Stream::upstream_request_headers(const pb::ProcessingRequest &req) {
-  const auto &h = req.request_headers();
-  std::string id = header_value(h, kInternalId);
-  state_ = registry_.find(id);
-  lock_state();
-  if (!state_)
-    return immediate(500, "application/json",
-                     pipeline::error_body("InternalServerError", 500,
-                                          "no request with internal id \"" + id + "\""));
-  std::string name = *attribute(req, kBackendAttribute);
-  auto it = cfg_->backends.find(name);
-  if (it == cfg_->backends.end())
-    return immediate(500, "application/json",
-                     pipeline::error_body("InternalServerError", 500,
-                                          "backend \"" + name + "\" is not configured"));
-  const auto &backend = *it->second;
-  state_->backend = it->second;
-  state_->attempts++;
-  if (auto route = attribute(req, kRouteAttribute)) state_->route = *route;
-  // Re-translated from the original body on every attempt.
-  state_->translator = translate::make_translator(backend.schema_kind, state_->endpoint);
-  if (!state_->translator || !translate::schema_serves(backend.schema_kind, state_->endpoint))
-    return immediate(501, "application/json",
-                     pipeline::error_body("NotImplemented", 501,
-                                          "backend " + name + " (schema " + backend.schema +
-                                              ") does not serve " + state_->original_path));
-  std::string_view model = backend.model_name_override.empty()
-                               ? std::string_view(state_->parsed.model)
-                               : std::string_view(backend.model_name_override);
-  state_->request_model = std::string(model);
-  bool inject_usage = state_->endpoint == pipeline::Endpoint::kChatCompletions &&
-                      state_->parsed.stream && !state_->parsed.include_usage &&
-                      (!cfg_->global_costs.empty() || !cfg_->route_costs.empty());
-  translate::TranslateInput in;
-  in.endpoint = state_->endpoint;
-  in.body = state_->body;
-  in.parsed = &state_->parsed;
-  in.model = model;
-  in.model_override = backend.model_name_override;
-  auto q = state_->original_path.find('?');
-  if (q != std::string::npos) in.query = std::string_view(state_->original_path).substr(q);
-  in.path_prefix = backend.path_prefix;
-  in.version = backend.schema_version;
-  in.inject_include_usage = inject_usage;
-  in.request_id = state_->id;
-  auto up = state_->translator->request(in);
-  if (!up) {
-    int code = up.error().code ? up.error().code : 422;
+  std::string id = header_value(req.request_headers(), kInternalId);
+  entry_ = registry_.find(id);
+  lock_entry();
+  if (!entry_ || !entry_->exchange)
     return immediate(
-        code, "application/json",
-        pipeline::error_body(pipeline::local_error_type(code), code, up.error().message));
-  }
-  std::string path = up->path;
-  if (!path.starts_with("/"))
-    path = backend.gcp_project.empty() ? "/" + path
-                                       : "/v1/projects/" + backend.gcp_project + "/locations/" +
-                                             backend.gcp_region + "/" + path;
-  std::string body = up->body ? std::move(*up->body) : state_->body;
-  if (!backend.body_mutation.set.empty() || !backend.body_mutation.remove.empty())
-    body = pipeline::apply_body_mutation(body, backend.body_mutation.set,
-                                         backend.body_mutation.remove);
-  std::string authorization;
-  // SigV4 signs the endpoint Envoy will reach when it names it (as upstream: the endpoint's
-  // metadata, else x-ai-eg-upstream-host), with the region corrected from that host.
-  std::string upstream_host = header_value(h, "x-ai-eg-upstream-host");
-  if (auto a = attribute(req, kUpstreamHostAttribute)) upstream_host = *a;
-  const control::CompiledBackend *signer = &backend;
-  control::CompiledBackend adjusted;
-  if (!upstream_host.empty() && backend.auth_type == "AWSCredentials") {
-    adjusted = backend;
-    adjusted.host_header = upstream_host;
-    auto colon = upstream_host.rfind(':');
-    adjusted.aws_signing_region = auth::bedrock_region_from_host(
-        colon == std::string::npos ? upstream_host : upstream_host.substr(0, colon),
-        backend.aws_region);
-    signer = &adjusted;
-  }
-  auto outcome = auth::apply_static_auth(*signer, "POST", path, body, unix_now(), authorization,
-                                            up->headers);
-  if (!outcome)
-    return immediate(500, "application/json",
-                     pipeline::error_body("InternalServerError", 500, outcome.error().message));
-  state_->secrets = pipeline::sent_secrets(authorization, up->headers);
+        pipeline::error_reply(500, "no request with internal id \"" + id + "\""));
+  auto &ex = *entry_->exchange;
+  auto backend = attribute(req, kBackendAttribute);
+  if (!backend) backend = attribute(req, kClusterBackendAttribute);
+  // The endpoint Envoy will reach comes from its metadata only: a client's
+  // x-ai-eg-upstream-host is never trusted.
+  auto next = ex.use_backend(*backend, attribute(req, kRouteAttribute).value_or(""),
+                             attribute(req, kUpstreamHostAttribute).value_or(""));
+  if (next == pipeline::Next::kFetchToken)
+    next = ex.on_token(Error::upstream(
+        500,
+        "backend " + ex.backend().key +
+            ": under Envoy the control plane exchanges OAuth credentials; configure the "
+            "backend's accessToken",
+        false));
+  if (next == pipeline::Next::kCheckQuota) // quotas are Envoy's rate limit filter's here
+    next = ex.on_quota(ratelimit::Verdict{});
+  if (next == pipeline::Next::kReply) return immediate(ex.take_reply());
+  return upstream_call(ex);
+}
+
+pb::ProcessingResponse Stream::upstream_call(pipeline::Exchange &ex) {
+  const auto &call = ex.call();
   pb::ProcessingResponse r;
   auto *common = r.mutable_request_headers()->mutable_response();
   auto *m = common->mutable_header_mutation();
-  for (const auto &rm : backend.header_mutation.remove)
+  auto overridden = [&](std::string_view name) {
+    for (const auto &[k, v] : call.headers)
+      if (pipeline::iequals(k, name)) return true;
+    return false;
+  };
+  for (const auto &rm : call.mutation->remove)
     m->add_remove_headers(rm);
-  for (const auto &[k, v] : backend.header_mutation.set)
-    set_header(m, k, v);
+  for (const auto &[k, v] : call.mutation->set)
+    if (pipeline::mutation_may_set(k) && !overridden(k)) set_header(m, k, v);
   m->add_remove_headers("x-ai-eg-upstream-host");
-  set_header(m, ":path", path);
-  set_header(m, "x-ai-eg-model", model);
-  set_header(m, "content-length", std::to_string(body.size()));
-  if (!authorization.empty()) set_header(m, "authorization", authorization);
-  for (const auto &[k, v] : up->headers)
+  set_header(m, ":path", call.path);
+  set_header(m, "x-ai-eg-model", call.model);
+  set_header(m, "content-length", std::to_string(call.body.size()));
+  if (!call.authorization.empty()) set_header(m, "authorization", call.authorization);
+  for (const auto &[k, v] : call.headers)
     set_header(m, k, v);
   common->set_status(pb::CommonResponse::CONTINUE_AND_REPLACE);
-  common->mutable_body_mutation()->set_body(std::move(body));
+  common->mutable_body_mutation()->set_body(std::string(call.body));
   // Envoy drops content-length under CONTINUE_AND_REPLACE; upstream's header_mutation filter
   // restores it from this metadata.
-  add_metadata(r, "content_length", static_cast<uint64_t>(common->body_mutation().body().size()));
+  add_metadata(r, "content_length", static_cast<double>(call.body.size()));
+  add_metadata(r, "backend_name", ex.record().backend);
   return r;
 }
 
 pb::ProcessingResponse Stream::response_headers(const pb::HttpHeaders &h) {
   pb::ProcessingResponse r;
   auto *m = r.mutable_response_headers()->mutable_response()->mutable_header_mutation();
-  if (!state_ || !state_->translator) return r; // a local reply: untouched
-  state_->status = std::atoi(header_value(h, ":status").c_str());
-  state_->response_content_type = header_value(h, "content-type");
-  state_->amzn_error_type = header_value(h, "x-amzn-errortype");
-  state_->streaming = state_->parsed.stream && state_->status == 200;
-  bool rewrites = state_->status >= 300 || state_->translator->rewrites_response();
-  if (state_->streaming) {
+  if (!entry_ || !entry_->exchange || !entry_->exchange->attempted()) return r; // a local reply
+  auto &ex = *entry_->exchange;
+  auto plan = ex.on_response_headers(std::atoi(header_value(h, ":status").c_str()),
+                                     header_value(h, "content-type"),
+                                     header_value(h, "x-amzn-errortype"), false);
+  if (plan.streaming) {
     r.mutable_mode_override()->set_response_body_mode(
         envoy::extensions::filters::http::ext_proc::v3::ProcessingMode::STREAMED);
     m->add_remove_headers("content-length");
   }
-  if (rewrites) {
+  if (plan.mode != pipeline::BodyMode::kRelay) { // the body is replaced
     m->add_remove_headers("content-length");
     m->add_remove_headers("content-encoding");
-    if (state_->status < 300)
-      set_header(m, "content-type", state_->translator->response_content_type(state_->streaming));
   }
+  if (plan.drop_content_type) m->add_remove_headers("content-type");
+  if (!plan.content_type.empty()) set_header(m, "content-type", plan.content_type);
   return r;
 }
 
 pb::ProcessingResponse Stream::response_body(const pb::HttpBody &b) {
   pb::ProcessingResponse r;
   auto *common = r.mutable_response_body()->mutable_response();
-  if (!state_ || !state_->translator) return r;
-  auto &t = *state_->translator;
+  if (!entry_ || !entry_->exchange || !entry_->exchange->attempted() || entry_->finished)
+    return r;
+  auto &ex = *entry_->exchange;
   bool end = b.end_of_stream();
-  std::string out;
-  bool replace = false;
-  if (!state_->first_byte && !b.body().empty())
-    state_->first_byte = std::chrono::steady_clock::now();
-  if (state_->streaming) {
-    if (t.rewrites_response()) {
-      t.stream_chunk(b.body(), out);
-      if (end) t.stream_end(out);
-      replace = true;
-    } else {
-      state_->scanner.feed(b.body());
-    }
-  } else {
-    state_->response_buffer += b.body();
-    if (!end) {
-      // Buffered mode delivers the body whole; a streamed non-stream answer is held back.
-      common->set_status(pb::CommonResponse::CONTINUE_AND_REPLACE);
-      common->mutable_body_mutation()->set_body("");
+  auto replace = [&](std::string body) {
+    common->set_status(pb::CommonResponse::CONTINUE_AND_REPLACE);
+    common->mutable_body_mutation()->set_body(std::move(body));
+  };
+  switch (ex.body_mode()) {
+  case pipeline::BodyMode::kRelay: ex.observe(b.body()); break;
+  case pipeline::BodyMode::kTranslate: {
+    std::string out;
+    ex.translate(b.body(), end, out);
+    replace(std::move(out));
+    break;
+  }
+  case pipeline::BodyMode::kGather: {
+    bool more = ex.gather(b.body());
+    if (more && !end) {
+      replace(""); // held back: the answer is translated whole
       return r;
     }
-    if (state_->status >= 300) {
-      auto [eb, ct] = t.error_body(state_->status, state_->response_content_type,
-                                   state_->amzn_error_type, state_->response_buffer);
-      out = std::move(eb);
-      pipeline::scrub_secrets(out, state_->secrets); // a provider may echo what it was sent
-      replace = true;
-    } else if (t.rewrites_response()) {
-      auto translated = t.response_body(state_->response_buffer);
-      out = translated ? std::move(*translated)
-                       : pipeline::error_body("BadGateway", 502, translated.error().message);
-      replace = true;
-    } else if (state_->response_buffer.size() != b.body().size()) {
-      out = state_->response_buffer; // chunks were held back: release them whole
-      replace = true;
+    auto g = ex.finish_gathered(more);
+    if (g.local) {
+      finish(*entry_);
+      return immediate(g.reply);
     }
+    if (!g.reply.content_type.empty())
+      set_header(common->mutable_header_mutation(), "content-type", g.reply.content_type);
+    replace(std::move(g.reply.body));
+    break;
   }
-  if (replace) {
-    common->set_status(pb::CommonResponse::CONTINUE_AND_REPLACE);
-    common->mutable_body_mutation()->set_body(std::move(out));
   }
-  if (end && state_->status < 300) {
-    // Usage and costs at the end of the response, as dynamic metadata.
-    pipeline::TokenUsage usage;
-    std::string response_model;
-    if (t.rewrites_response()) {
-      usage = t.usage();
-      response_model = t.response_model();
-    } else if (state_->streaming) {
-      usage = state_->scanner.usage();
-      response_model = state_->scanner.model();
-    } else {
-      auto facts = pipeline::extract_from_json(state_->response_buffer);
-      usage = facts.usage;
-      response_model = facts.model;
-    }
-    if (response_model.empty()) response_model = state_->request_model;
-    std::vector<ratelimit::CostSpec> specs = cfg_->global_costs;
-    auto rc = cfg_->route_costs.find(state_->route);
-    if (rc != cfg_->route_costs.end())
-      specs.insert(specs.end(), rc->second.begin(), rc->second.end());
-    auto costs = ratelimit::compute_costs(
-        specs, {usage, state_->request_model, state_->backend->key, state_->route}, nullptr);
-    for (const auto &[k, v] : costs)
-      add_metadata(r, k, v);
-    if (metrics_) {
-      // The configuration's models are always kept as labels (the cap is for client choices).
-      auto generation = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(cfg_.get()));
-      if (metrics_->known_models_generation() != generation) {
-        std::vector<std::string> known;
-        for (const auto &m : cfg_->models)
-          known.push_back(m.id);
-        for (const auto &[name, b] : cfg_->backends)
-          if (!b->model_name_override.empty()) known.push_back(b->model_name_override);
-        metrics_->set_known_models(generation, std::move(known));
-      }
-      observability::GenAILabels l;
-      l.operation = pipeline::operation_name(state_->endpoint);
-      l.provider = translate::provider_name(state_->backend->schema_kind);
-      l.original_model = state_->parsed.model;
-      l.request_model = state_->request_model;
-      l.response_model = response_model;
-      observability::Metrics::Completion c;
-      auto now = std::chrono::steady_clock::now();
-      c.seconds = std::chrono::duration<double>(now - state_->start).count();
-      c.usage = &usage;
-      if (state_->streaming && state_->first_byte) {
-        c.ttft = std::chrono::duration<double>(*state_->first_byte - state_->start).count();
-        if (usage.output && *usage.output > 1)
-          c.tpot = (c.seconds - *c.ttft) / static_cast<double>(*usage.output - 1);
-      }
-      metrics_->record_completion(0, l, c);
-      // Token latencies, as upstream puts them in the metadata (milliseconds).
-      if (c.ttft) add_metadata(r, "token_latency_ttft", static_cast<uint64_t>(*c.ttft * 1000));
-      if (c.tpot) add_metadata(r, "token_latency_itl", static_cast<uint64_t>(*c.tpot * 1000));
-    }
-    add_metadata(r, "model_name_override", state_->backend->model_name_override);
-    add_metadata(r, "backend_name", state_->backend->key);
-    add_metadata(r, "response_model", response_model);
-    if (!state_->route.empty()) add_metadata(r, "route_name", state_->route);
+  if (end) {
+    ex.complete(true);
+    if (ex.record().status >= 200 && ex.record().status < 300) completion_metadata(ex, r);
+    finish(*entry_);
   }
   return r;
+}
+
+// Usage, costs and the request's facts at the end of a successful answer, as upstream puts them
+// in the io.envoy.ai_gateway dynamic metadata.
+void Stream::completion_metadata(pipeline::Exchange &ex, pb::ProcessingResponse &r) {
+  const auto &rec = ex.record();
+  for (const auto &[k, v] : rec.costs)
+    add_metadata(r, k, static_cast<double>(v));
+  add_metadata(r, "model_name_override", rec.request_model);
+  add_metadata(r, "backend_name", rec.backend);
+  // ns/name of the AIServiceBackend, from the per-route-rule name ns/name/route/...
+  std::string_view short_name = rec.backend;
+  if (auto first = short_name.find('/'); first != std::string_view::npos)
+    if (auto second = short_name.find('/', first + 1); second != std::string_view::npos)
+      short_name = short_name.substr(0, second);
+  add_metadata(r, "ai_service_backend_name", short_name);
+  if (!rec.response_model.empty()) add_metadata(r, "response_model", rec.response_model);
+  if (!rec.route.empty()) add_metadata(r, "route_name", rec.route);
+  if (rec.stream && rec.first_byte) {
+    // Token latencies in milliseconds.
+    using ms = std::chrono::duration<double, std::milli>;
+    double total = ms(std::chrono::steady_clock::now() - rec.start).count();
+    double ttft = ms(*rec.first_byte - rec.start).count();
+    add_metadata(r, "token_latency_ttft", ttft);
+    if (rec.usage.output && *rec.usage.output > 1)
+      add_metadata(r, "token_latency_itl",
+                   (total - ttft) / static_cast<double>(*rec.usage.output - 1));
+  }
 }
 
 } // namespace aigw::extproc

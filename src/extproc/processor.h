@@ -1,81 +1,78 @@
-// The external processor's request phases (reference §8.3), one Stream per ext_proc gRPC stream.
-// Envoy opens two per request: the router filter's (request headers and body, then the
-// response) and, for each attempt, the upstream filter's (request headers with the xDS attributes
-// naming the backend). They meet in RequestRegistry under the internal request id the router
-// phase hands out in `x-ai-eg-internal-req-id`. Translation, auth, usage and costs are the same
-// code `aigw run` uses. Thread-safety: a Stream belongs to its gRPC stream's thread; the registry
-// is locked.
+// The external processor's host side (reference §8.3): Envoy's ProcessingRequests mapped onto the
+// phases of pipeline::Exchange, and the phases' results onto ProcessingResponses (header and body
+// mutations, immediate responses, dynamic metadata). Every decision is the Exchange's, as under
+// `aigw run`.
+//
+// Envoy opens two kinds of stream per request: the router filter's (request headers and body,
+// then the response) and, for each attempt, the upstream filter's (request headers with the xDS
+// attributes naming the backend and the route). They meet in RequestRegistry under the internal
+// request id the router phase hands out in `x-ai-eg-internal-req-id`.
+// Thread-safety: a Stream belongs to its gRPC stream's thread. The router and upstream streams of
+// one request run on different threads: each phase holds its request's mutex while it drives the
+// Exchange (the happens-before between them); the registry has its own lock.
 #pragma once
 
+#include "control/config_store.h"
 #include "envoy/service/ext_proc/v3/external_processor.pb.h"
-#include "extproc/filter_config.h"
-#include "observability/metrics.h"
-#include "pipeline/endpoints.h"
-#include "pipeline/request_body.h"
-#include "pipeline/usage.h"
-#include "translate/translator.h"
+#include "observability/observe.h"
+#include "pipeline/exchange.h"
 
-#include <atomic>
-#include <chrono>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace aigw::extproc {
 
 namespace pb = envoy::service::ext_proc::v3;
 
-struct RequestState {
-  // The router and upstream streams of one request are served on different gRPC threads: each
-  // phase holds this while it reads or writes the state.
-  std::mutex mu;
-  std::string id;
-  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-  std::optional<std::chrono::steady_clock::time_point> first_byte;
-  pipeline::Endpoint endpoint = pipeline::Endpoint::kUnknown;
+// What every stream of one processor shares (read-only once serving).
+struct ProcessorContext {
+  control::ConfigStore *store = nullptr;
+  pipeline::ExchangeOptions options;
+  pipeline::ExchangeServices services;
+  observability::ObserveTargets observe;
+  // -rootPrefix and -endpointPrefixes, parsed once: where the OpenAI and Cohere endpoints live.
+  std::string root_prefix;             // "" for "/"
+  std::string openai_prefix;           // "" by default
+  std::string cohere_prefix = "/cohere";
+
+  // Parses "openai:/openai,cohere:/cohere" (upstream's -endpointPrefixes) and -rootPrefix.
+  void set_prefixes(std::string_view root, std::string_view endpoint_prefixes);
+};
+
+// One request, from its router headers to its last response chunk.
+struct RequestEntry {
+  std::mutex mu; // held by each phase while it drives the exchange
+  std::string internal_id;
   std::string original_path;
-  std::string body;
-  pipeline::ParsedRequest parsed;
-  // Set by the latest upstream-level phase (an attempt).
-  std::shared_ptr<const control::CompiledBackend> backend;
-  std::unique_ptr<translate::Translator> translator;
-  std::string request_model;
-  std::vector<std::string> secrets; // what the latest attempt sent as credentials (for scrubbing)
-  std::string route; // namespace/name, from the route metadata attribute when Envoy sends it
-  int attempts = 0;
-  // Response side.
-  int status = 0;
-  bool streaming = false;
-  std::string response_content_type;
-  std::string amzn_error_type;
-  std::string response_buffer; // a non-streamed answer gathered across chunks
-  pipeline::SseUsageScanner scanner;
+  std::vector<std::pair<std::string, std::string>> headers; // the client's, lower-case names
+  std::unique_ptr<pipeline::Exchange> exchange;
+  bool finished = false; // observed (metrics) already
 };
 
 class RequestRegistry {
 public:
-  std::shared_ptr<RequestState> create(std::string id);
-  std::shared_ptr<RequestState> find(const std::string &id);
+  std::shared_ptr<RequestEntry> create(std::string id);
+  void insert(const std::string &id, std::shared_ptr<RequestEntry> entry);
+  std::shared_ptr<RequestEntry> find(const std::string &id);
   void erase(const std::string &id);
   size_t size();
 
 private:
   std::mutex mu_;
-  std::map<std::string, std::shared_ptr<RequestState>> states_;
+  std::map<std::string, std::shared_ptr<RequestEntry>, std::less<>> entries_;
 };
-
-using ConfigSource = std::function<std::shared_ptr<const FilterConfig>()>;
 
 class Stream {
 public:
-  Stream(RequestRegistry &registry, ConfigSource config, std::string root_prefix = "/",
-         observability::Metrics *metrics = nullptr, std::string endpoint_prefixes = {})
-      : registry_(registry), config_(std::move(config)), root_prefix_(std::move(root_prefix)),
-        metrics_(metrics), endpoint_prefixes_(std::move(endpoint_prefixes)) {}
+  Stream(RequestRegistry &registry, const ProcessorContext &ctx)
+      : registry_(registry), ctx_(ctx) {}
   ~Stream();
+  Stream(const Stream &) = delete;
+  Stream &operator=(const Stream &) = delete;
 
   // One ProcessingRequest → its ProcessingResponse.
   pb::ProcessingResponse process(const pb::ProcessingRequest &req);
@@ -87,19 +84,21 @@ private:
   pb::ProcessingResponse upstream_request_headers(const pb::ProcessingRequest &req);
   pb::ProcessingResponse response_headers(const pb::HttpHeaders &h);
   pb::ProcessingResponse response_body(const pb::HttpBody &b);
+  pb::ProcessingResponse upstream_call(pipeline::Exchange &ex);
+  void completion_metadata(pipeline::Exchange &ex, pb::ProcessingResponse &r);
+  // The request's metrics, once (a local reply, the last response chunk, or the stream's end).
+  void finish(RequestEntry &e);
+  // Maps the client's path under the configured prefixes; "" when it is under none.
+  std::string map_path(std::string_view path) const;
 
   RequestRegistry &registry_;
-  ConfigSource config_;
-  std::string root_prefix_;
-  observability::Metrics *metrics_;
-  std::string endpoint_prefixes_;
-  std::shared_ptr<RequestState> state_;
-  std::shared_ptr<const FilterConfig> cfg_;            // pinned for the whole request
-  std::unique_lock<std::mutex> *phase_lock_ = nullptr; // the current phase's lock on state_->mu
-  // Takes state_->mu for the rest of the phase (after a phase created or found the state).
-  void lock_state() {
-    if (phase_lock_ && state_ && !phase_lock_->owns_lock())
-      *phase_lock_ = std::unique_lock<std::mutex>(state_->mu);
+  const ProcessorContext &ctx_;
+  std::shared_ptr<RequestEntry> entry_;
+  std::unique_lock<std::mutex> *phase_lock_ = nullptr; // the current phase's lock on entry_->mu
+  // Takes entry_->mu for the rest of the phase (after a phase created or found the entry).
+  void lock_entry() {
+    if (phase_lock_ && entry_ && !phase_lock_->owns_lock())
+      *phase_lock_ = std::unique_lock<std::mutex>(entry_->mu);
   }
   bool router_ = true;
 };

@@ -2,16 +2,15 @@
 #include "extproc/server.h"
 
 #include "envoy/service/ext_proc/v3/external_processor.grpc.pb.h"
+#include "extproc/filter_config.h"
 #include "extproc/processor.h"
 #include "observability/metrics.h"
+#include "proxy/admin.h"
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,34 +24,15 @@
 namespace aigw::extproc {
 namespace {
 
-class ConfigHolder {
-public:
-  std::shared_ptr<const FilterConfig> current() {
-    std::lock_guard lock(mu_);
-    return cfg_;
-  }
-  void set(std::shared_ptr<const FilterConfig> c) {
-    std::lock_guard lock(mu_);
-    cfg_ = std::move(c);
-  }
-
-private:
-  std::mutex mu_;
-  std::shared_ptr<const FilterConfig> cfg_;
-};
-
 class ProcessorService final : public pb::ExternalProcessor::Service {
 public:
-  ProcessorService(RequestRegistry &registry, ConfigHolder &config, std::string root_prefix,
-                   observability::Metrics &metrics, std::string endpoint_prefixes)
-      : registry_(registry), config_(config), root_prefix_(std::move(root_prefix)),
-        metrics_(metrics), endpoint_prefixes_(std::move(endpoint_prefixes)) {}
+  ProcessorService(RequestRegistry &registry, const ProcessorContext &ctx)
+      : registry_(registry), ctx_(ctx) {}
 
   grpc::Status
   Process(grpc::ServerContext *,
           grpc::ServerReaderWriter<pb::ProcessingResponse, pb::ProcessingRequest> *stream) override {
-    Stream s(registry_, [this] { return config_.current(); }, root_prefix_, &metrics_,
-             endpoint_prefixes_);
+    Stream s(registry_, ctx_);
     pb::ProcessingRequest req;
     while (stream->Read(&req)) {
       auto resp = s.process(req);
@@ -63,20 +43,17 @@ public:
 
 private:
   RequestRegistry &registry_;
-  ConfigHolder &config_;
-  std::string root_prefix_;
-  observability::Metrics &metrics_;
-  std::string endpoint_prefixes_;
+  const ProcessorContext &ctx_;
 };
 
-Result<std::shared_ptr<const FilterConfig>> load(const ExtprocOptions &o) {
+Result<std::shared_ptr<const control::Snapshot>> load(const ExtprocOptions &o) {
   const std::string &path = o.config_bundle_path.empty() ? o.config_path : o.config_bundle_path;
   auto c = load_filter_config(path);
   if (!c) return c.error();
   if (!c->version.empty() && c->version != "dev")
     spdlog::warn("config version {} differs from this build's (dev); loading it anyway",
                  c->version);
-  return std::shared_ptr<const FilterConfig>(std::make_shared<FilterConfig>(std::move(*c)));
+  return to_snapshot(*c);
 }
 
 std::string grpc_address(const std::string &a) {
@@ -86,52 +63,6 @@ std::string grpc_address(const std::string &a) {
 }
 
 std::atomic<bool> g_stop{false};
-
-// A minimal admin HTTP server: /health and /metrics.
-void serve_admin(uint16_t port, observability::Metrics &metrics) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0) {
-    spdlog::error("admin: cannot listen on 127.0.0.1:{}", port);
-    ::close(fd);
-    return;
-  }
-  timeval tv{0, 200000};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  while (!g_stop.load()) {
-    int c = ::accept(fd, nullptr, nullptr);
-    if (c < 0) continue;
-    char buf[4096];
-    ssize_t n = ::recv(c, buf, sizeof buf - 1, 0);
-    std::string req(buf, n > 0 ? static_cast<size_t>(n) : 0);
-    std::string body, status = "200 OK", type = "text/plain";
-    if (req.starts_with("GET /health")) {
-      body = "OK";
-    } else if (req.starts_with("GET /metrics")) {
-      body = metrics.render();
-      type = "text/plain; version=0.0.4; charset=utf-8";
-    } else {
-      status = "404 Not Found";
-      body = "not found; try /health or /metrics\n";
-    }
-    std::string resp = "HTTP/1.1 " + status + "\r\ncontent-type: " + type +
-                       "\r\nconnection: close\r\ncontent-length: " + std::to_string(body.size()) +
-                       "\r\n\r\n" + body;
-    ssize_t off = 0;
-    while (off < static_cast<ssize_t>(resp.size())) {
-      ssize_t w = ::send(c, resp.data() + off, resp.size() - static_cast<size_t>(off), MSG_NOSIGNAL);
-      if (w <= 0) break;
-      off += w;
-    }
-    ::close(c);
-  }
-  ::close(fd);
-}
 
 } // namespace
 
@@ -151,11 +82,15 @@ int run_extproc(const ExtprocOptions &opts) {
     spdlog::error("config: {}", initial.error().message);
     return 1;
   }
-  ConfigHolder config;
-  config.set(*initial);
+  control::ConfigStore store(*initial);
   RequestRegistry registry;
   observability::Metrics metrics(1, {});
-  ProcessorService service(registry, config, opts.root_prefix, metrics, opts.endpoint_prefixes);
+  ProcessorContext ctx;
+  ctx.store = &store;
+  ctx.services.metrics = &metrics;
+  ctx.observe.metrics = &metrics;
+  ctx.set_prefixes(opts.root_prefix, opts.endpoint_prefixes);
+  ProcessorService service(registry, ctx);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -175,7 +110,31 @@ int run_extproc(const ExtprocOptions &opts) {
   server->GetHealthCheckService()->SetServingStatus("", true);
   server->GetHealthCheckService()->SetServingStatus("extproc", true);
 
-  std::thread admin([&] { serve_admin(opts.admin_port, metrics); });
+  // The admin listener `aigw run` serves too, on a loop and thread of its own.
+  boost::asio::io_context admin_io{1};
+  proxy::AdminServer admin(admin_io,
+                           {&store, &metrics,
+                            [&] {
+                              return "{\"requests_in_flight\":" +
+                                     std::to_string(registry.size()) +
+                                     ",\"config_generation\":" +
+                                     std::to_string(store.generation()) +
+                                     ",\"config_reloads_ok\":" +
+                                     std::to_string(store.reloads_ok.load()) +
+                                     ",\"config_reloads_rejected\":" +
+                                     std::to_string(store.reloads_rejected.load()) + "}";
+                            },
+                            [&] {
+                              metrics.health().config_reloads_ok.store(store.reloads_ok.load());
+                              metrics.health().config_reloads_rejected.store(
+                                  store.reloads_rejected.load());
+                            }});
+  if (auto port = admin.listen("127.0.0.1", opts.admin_port); !port) {
+    spdlog::error("admin: {}", port.error().message);
+    return 1;
+  }
+  auto guard = boost::asio::make_work_guard(admin_io);
+  std::thread admin_thread([&] { admin_io.run(); });
   // Reload: the file's (or the bundle index's) modification time, polled; the last good
   // configuration stays when a new one does not load.
   std::thread watcher([&] {
@@ -192,12 +151,14 @@ int run_extproc(const ExtprocOptions &opts) {
       last = now;
       auto next = load(opts);
       if (!next) {
+        store.reloads_rejected.fetch_add(1);
         spdlog::error("config reload: {}; keeping the last good configuration",
                       next.error().message);
         continue;
       }
-      config.set(*next);
-      spdlog::info("config reloaded (uuid {})", (*next)->uuid);
+      store.publish(*next);
+      store.reloads_ok.fetch_add(1);
+      spdlog::info("config reloaded (uuid {})", (*next)->source);
     }
   });
 
@@ -218,7 +179,9 @@ int run_extproc(const ExtprocOptions &opts) {
   });
   server->Wait();
   stopper.join();
-  admin.join();
+  guard.reset();
+  admin_io.stop();
+  admin_thread.join();
   watcher.join();
   return 0;
 }

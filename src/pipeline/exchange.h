@@ -184,6 +184,8 @@ public:
   observability::ExchangeRecord &record() { return rec_; }
   const observability::ExchangeRecord &record() const { return rec_; }
   const ParsedRequest &parsed() const { return parsed_; }
+  bool attempted() const { return translator_ != nullptr; } // an attempt was encoded
+  BodyMode body_mode() const { return mode_; }
   pipeline::Endpoint endpoint() const { return endpoint_; }
   const control::Snapshot &snapshot() const { return *snap_; }
   const control::CompiledRoute *route() const { return route_; }

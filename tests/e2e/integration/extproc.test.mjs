@@ -20,7 +20,7 @@ import yaml from 'js-yaml';
 
 const deps = path.join(repoRoot, 'third_party/envoy-protos/node_modules/@grpc/grpc-js-xds/deps');
 const BACKEND_ATTR = "xds.upstream_host_metadata.filter_metadata['aigateway.envoy.io']['per_route_rule_backend_name']";
-const ROUTE_ATTR = "xds.route_metadata.filter_metadata['aigateway.envoy.io']['route_name']";
+const ROUTE_ATTR = "xds.route_metadata.filter_metadata['aigateway.envoy.io']['aigw_route_name']"; // upstream's internalapi key
 
 const CONFIG = `version: dev
 uuid: test-config
@@ -167,6 +167,38 @@ describe('aigw extproc', { skip: !existsSync(deps) && 'envoy protos not installe
     router.end();
   });
 
+  it('route-scoped costs apply to the route Envoy names under aigw_route_name, and only to it', async () => {
+    const answer = { model: 'gpt-4o-mini', choices: [], usage: { prompt_tokens: 2, completion_tokens: 3, total_tokens: 5 } };
+    const run = async (attrs) => {
+      const router = openStream(client);
+      const id = await routerRequest(router, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+      const up = openStream(client);
+      const r = await up.send({
+        request_headers: headers({ ':path': '/v1/chat/completions', ':method': 'POST', 'x-ai-eg-internal-req-id': id }),
+        attributes: { 'envoy.filters.http.ext_proc': { fields: { [BACKEND_ATTR]: { stringValue: 'default/openai/route/r/rule/0/ref/0' }, ...attrs } } },
+      });
+      up.end();
+      assert.equal(metadata(r).backend_name, 'default/openai/route/r/rule/0/ref/0');
+      await router.send({ response_headers: headers({ ':status': '200', 'content-type': 'application/json' }) });
+      const rb = await router.send({ response_body: { body: Buffer.from(JSON.stringify(answer)), end_of_stream: true } });
+      router.end();
+      return metadata(rb);
+    };
+    const named = await run({ [ROUTE_ATTR]: { stringValue: 'default/r' } });
+    assert.equal(named.llm_total_token, 5);
+    assert.equal(named.llm_output_token, 3);
+    assert.equal(named.route_name, 'default/r');
+    assert.equal(named.model_name_override, 'gpt-4o-mini'); // the effective x-ai-eg-model
+    assert.equal(named.ai_service_backend_name, 'default/openai');
+    // The key this processor once read is not upstream's: a route named there has no route costs.
+    const legacy = await run({ ["xds.route_metadata.filter_metadata['aigateway.envoy.io']['route_name']"]: { stringValue: 'default/r' } });
+    assert.equal(legacy.llm_total_token, undefined);
+    assert.equal(legacy.route_name, undefined);
+    const other = await run({ [ROUTE_ATTR]: { stringValue: 'default/other' } });
+    assert.equal(other.llm_total_token, undefined);
+    assert.equal(other.route_name, 'default/other');
+  });
+
   it('Bedrock: the stored body translated to Converse, SigV4 the official signer accepts, the answer translated back', async () => {
     const router = openStream(client);
     const id = await routerRequest(router, { model: 'claude', messages: [{ role: 'user', content: 'hello' }], max_tokens: 10 });
@@ -242,7 +274,7 @@ describe('aigw extproc', { skip: !existsSync(deps) && 'envoy protos not installe
     const m = await c.send({ request_headers: headers({ ':path': '/v1/models', ':method': 'GET' }) });
     assert.equal(JSON.parse(Buffer.from(m.immediate_response.body).toString()).data[0].id, 'gpt-4o-mini');
     c.end();
-    assert.equal(await (await fetch(`http://127.0.0.1:${adminPort}/health`)).text(), 'OK');
+    assert.equal(await (await fetch(`http://127.0.0.1:${adminPort}/health`)).text(), 'OK\n'); // as upstream's admin.go
     const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
     assert.match(metrics, /gen_ai_client_token_usage_sum\{[^}]*gen_ai_provider_name="aws.bedrock"[^}]*gen_ai_token_type="output"/);
     assert.match(metrics, /gen_ai_server_time_to_first_token_seconds_count\{/);
