@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 
+echo "== function lengths (src/: none over 150 lines)"
+python3 scripts/function_lengths.py 150 src
+
 echo "== unit tests ($BUILD_DIR)"
 (cd "$BUILD_DIR" && ctest --output-on-failure -j "$(nproc)")
 

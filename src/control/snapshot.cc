@@ -175,179 +175,204 @@ std::string dump(const Snapshot &s, const std::vector<std::shared_ptr<const Comp
   return o;
 }
 
-} // namespace
-
-std::shared_ptr<const Snapshot> compile(const api::Resources &res, const CompileOptions &opts,
-                                        Diagnostics &diag) {
-  auto snap = std::make_shared<Snapshot>();
-  snap->generation = opts.generation;
-  snap->source = opts.source;
-
-  std::map<std::string, const api::Secret *> secrets;
-  for (const auto &s : res.secrets)
-    secrets[s.meta.key()] = &s;
-  std::map<std::string, const api::Backend *> backends;
-  for (const auto &b : res.backends)
-    backends[b.meta.key()] = &b;
-  std::map<std::string, const api::BackendTLSPolicy *> tls_by_backend;
-  for (const auto &p : res.tls_policies)
-    for (const auto &t : p.target_backends)
-      tls_by_backend[p.meta.namespace_ + "/" + t] = &p;
-
-  // Listeners.
-  std::set<uint16_t> ports;
-  for (const auto &g : res.gateways)
-    for (const auto &l : g.listeners)
-      ports.insert(l.port);
-  snap->listener_ports.assign(ports.begin(), ports.end());
-  if (snap->listener_ports.empty()) snap->listener_ports.push_back(1975);
-
-  // AIServiceBackends.
-  std::deque<api::Backend> service_backends; // Service backendRefs, alive for the whole compile
-  std::map<std::string, std::shared_ptr<CompiledBackend>> ai_backends;
-  std::vector<std::shared_ptr<const CompiledBackend>> backend_list;
-  for (const auto &ab : res.ai_backends) {
-    std::string where = "AIServiceBackend " + ab.meta.key();
-    auto cb = std::make_shared<CompiledBackend>();
-    cb->key = ab.meta.key();
-    cb->name = ab.meta.name;
-    cb->schema = ab.schema_name;
-    cb->schema_kind = api::schema_from_name(ab.schema_name);
-    cb->schema_version = ab.schema_version;
-    cb->path_prefix = normalize_prefix(ab.prefix);
-    cb->header_mutation = ab.header_mutation;
-    cb->body_mutation = ab.body_mutation;
-    if (cb->schema_kind == api::Schema::kUnknown) cb->supported = false;
-    std::string bkey = ns_or(ab.backend_namespace, ab.meta.namespace_) + "/" + ab.backend_name;
-    auto bit = backends.find(bkey);
-    if (ab.service_port) {
-      auto &service_backend = service_backends.emplace_back();
-      service_backend.meta.name = ab.backend_name;
-      service_backend.endpoints.push_back({false,
-                                           ab.backend_name + "." +
-                                               ns_or(ab.backend_namespace, ab.meta.namespace_) +
-                                               ".svc.cluster.local",
-                                           *ab.service_port});
-      backends[bkey] = &service_backend;
-      bit = backends.find(bkey);
-    }
-    if (bit == backends.end()) {
-      if (!ab.backend_name.empty())
-        diag.error(where + ": spec.backendRef.name: Backend \"" + ab.backend_name +
-                   "\" not found in namespace \"" +
-                   ns_or(ab.backend_namespace, ab.meta.namespace_) + "\"");
-    } else {
-      const api::Backend &b = *bit->second;
-      for (const auto &ep : b.endpoints)
-        cb->endpoints.push_back({ep.host, ep.port, ep.is_ip});
-      if (!b.endpoints.empty()) {
-        const auto &first = b.endpoints.front();
-        auto tit = tls_by_backend.find(bkey);
-        cb->tls.enabled = first.port == 443 || b.tls_from_settings || tit != tls_by_backend.end();
-        if (tit != tls_by_backend.end() && !tit->second->hostname.empty())
-          cb->tls.sni = tit->second->hostname;
-        else if (!first.is_ip)
-          cb->tls.sni = first.host;
-        bool default_port =
-            (cb->tls.enabled && first.port == 443) || (!cb->tls.enabled && first.port == 80);
-        std::string host = cb->tls.sni.empty() ? first.host : cb->tls.sni;
-        cb->host_header = default_port ? host : host + ":" + std::to_string(first.port);
-      }
-    }
-    ai_backends[cb->key] = cb;
-    backend_list.push_back(cb);
+// The compile pass, one step per resource kind, in dependency order.
+class Compiler {
+public:
+  Compiler(const api::Resources &res, const CompileOptions &opts, Diagnostics &diag)
+      : res_(res), opts_(opts), diag_(diag), snap_(std::make_shared<Snapshot>()) {
+    snap_->generation = opts.generation;
+    snap_->source = opts.source;
+    for (const auto &s : res.secrets)
+      secrets_[s.meta.key()] = &s;
+    for (const auto &b : res.backends)
+      backends_[b.meta.key()] = &b;
+    for (const auto &p : res.tls_policies)
+      for (const auto &t : p.target_backends)
+        tls_by_backend_[p.meta.namespace_ + "/" + t] = &p;
   }
 
-  // BackendSecurityPolicies.
-  std::set<std::string> secured;
-  std::set<std::string> warned_gcp; // one warning per policy, not per target
-  for (const auto &p : res.security_policies) {
+  std::shared_ptr<const Snapshot> run() {
+    listeners();
+    service_backends();
+    for (const auto &p : res_.security_policies)
+      security_policy(p);
+    quota_policies();
+    rate_limits();
+    for (const auto &r : res_.routes)
+      route(r);
+    // Gateway API precedence among rules sharing a path: more header matches first, then order.
+    std::stable_sort(rules_.begin(), rules_.end(),
+                     [](const CompiledRule &a, const CompiledRule &b) {
+                       return a.header_count > b.header_count;
+                     });
+    snap_->rules = std::move(rules_);
+    if (!diag_.ok()) return nullptr;
+    snap_->dump_json = dump(*snap_, backend_list_);
+    return snap_;
+  }
+
+private:
+  void listeners() {
+    std::set<uint16_t> ports;
+    for (const auto &g : res_.gateways)
+      for (const auto &l : g.listeners)
+        ports.insert(l.port);
+    snap_->listener_ports.assign(ports.begin(), ports.end());
+    if (snap_->listener_ports.empty()) snap_->listener_ports.push_back(1975);
+  }
+
+  // AIServiceBackends, with the endpoints and TLS of the Backend each names.
+  void service_backends() {
+    for (const auto &ab : res_.ai_backends) {
+      std::string where = "AIServiceBackend " + ab.meta.key();
+      auto cb = std::make_shared<CompiledBackend>();
+      cb->key = ab.meta.key();
+      cb->name = ab.meta.name;
+      cb->schema = ab.schema_name;
+      cb->schema_kind = api::schema_from_name(ab.schema_name);
+      cb->schema_version = ab.schema_version;
+      cb->path_prefix = normalize_prefix(ab.prefix);
+      cb->header_mutation = ab.header_mutation;
+      cb->body_mutation = ab.body_mutation;
+      if (cb->schema_kind == api::Schema::kUnknown) cb->supported = false;
+      std::string bkey = ns_or(ab.backend_namespace, ab.meta.namespace_) + "/" + ab.backend_name;
+      auto bit = backends_.find(bkey);
+      if (ab.service_port) {
+        auto &service_backend = service_backends_.emplace_back();
+        service_backend.meta.name = ab.backend_name;
+        service_backend.endpoints.push_back({false,
+                                             ab.backend_name + "." +
+                                                 ns_or(ab.backend_namespace, ab.meta.namespace_) +
+                                                 ".svc.cluster.local",
+                                             *ab.service_port});
+        backends_[bkey] = &service_backend;
+        bit = backends_.find(bkey);
+      }
+      if (bit == backends_.end()) {
+        if (!ab.backend_name.empty())
+          diag_.error(where + ": spec.backendRef.name: Backend \"" + ab.backend_name +
+                     "\" not found in namespace \"" +
+                     ns_or(ab.backend_namespace, ab.meta.namespace_) + "\"");
+      } else {
+        const api::Backend &b = *bit->second;
+        for (const auto &ep : b.endpoints)
+          cb->endpoints.push_back({ep.host, ep.port, ep.is_ip});
+        if (!b.endpoints.empty()) {
+          const auto &first = b.endpoints.front();
+          auto tit = tls_by_backend_.find(bkey);
+          cb->tls.enabled = first.port == 443 || b.tls_from_settings || tit != tls_by_backend_.end();
+          if (tit != tls_by_backend_.end() && !tit->second->hostname.empty())
+            cb->tls.sni = tit->second->hostname;
+          else if (!first.is_ip)
+            cb->tls.sni = first.host;
+          bool default_port =
+              (cb->tls.enabled && first.port == 443) || (!cb->tls.enabled && first.port == 80);
+          std::string host = cb->tls.sni.empty() ? first.host : cb->tls.sni;
+          cb->host_header = default_port ? host : host + ":" + std::to_string(first.port);
+        }
+      }
+      ai_backends_[cb->key] = cb;
+      backend_list_.push_back(cb);
+    }
+
+  }
+
+  // A Secret's value under `key`, or nullopt with an error naming the field.
+  std::optional<std::string> secret_value(const std::string &where, const std::string &ns,
+                                          const api::SecretRef &ref, const std::string &field,
+                                          const std::string &key) {
+    std::string skey = ns_or(ref.namespace_, ns) + "/" + ref.name;
+    auto sit = secrets_.find(skey);
+    if (sit == secrets_.end()) {
+      diag_.error(where + ": " + field + ".name: Secret \"" + ref.name +
+                  "\" not found in namespace \"" + ns_or(ref.namespace_, ns) + "\"");
+      return std::nullopt;
+    }
+    auto kit = sit->second->data.find(key);
+    if (kit == sit->second->data.end()) {
+      diag_.error(where + ": " + field + ": Secret \"" + ref.name + "\" has no key \"" + key +
+                  "\"");
+      return std::nullopt;
+    }
+    return kit->second;
+  }
+
+  void security_policy(const api::BackendSecurityPolicy &p) {
     std::string where = "BackendSecurityPolicy " + p.meta.key();
     for (const auto &t : p.target_backends) {
-      auto it = ai_backends.find(p.meta.namespace_ + "/" + t);
-      if (it == ai_backends.end()) {
-        diag.warning(where + ": spec.targetRefs: AIServiceBackend \"" + t +
-                     "\" not found; policy not applied to it");
+      auto it = ai_backends_.find(p.meta.namespace_ + "/" + t);
+      if (it == ai_backends_.end()) {
+        diag_.warning(where + ": spec.targetRefs: AIServiceBackend \"" + t +
+                      "\" not found; policy not applied to it");
         continue;
       }
-      if (!secured.insert(it->first).second) {
-        diag.error(where + ": spec.targetRefs: AIServiceBackend \"" + t +
-                   "\" already has a BackendSecurityPolicy; only one is allowed per backend");
+      if (!secured_.insert(it->first).second) {
+        diag_.error(where + ": spec.targetRefs: AIServiceBackend \"" + t +
+                    "\" already has a BackendSecurityPolicy; only one is allowed per backend");
         continue;
       }
-      auto &cb = *it->second;
-      cb.auth_type = p.type;
-      // A Secret's value under `key`, or nullopt with an error naming the field.
-      auto secret_value = [&](const api::SecretRef &ref, const std::string &field,
-                              const std::string &key) -> std::optional<std::string> {
-        std::string skey = ns_or(ref.namespace_, p.meta.namespace_) + "/" + ref.name;
-        auto sit = secrets.find(skey);
-        if (sit == secrets.end()) {
-          diag.error(where + ": " + field + ".name: Secret \"" + ref.name +
-                     "\" not found in namespace \"" + ns_or(ref.namespace_, p.meta.namespace_) +
-                     "\"");
-          return std::nullopt;
+      apply_policy(p, where, *it->second);
+    }
+  }
+
+  void apply_policy(const api::BackendSecurityPolicy &p, const std::string &where,
+                    CompiledBackend &cb) {
+    cb.auth_type = p.type;
+    auto secret_value = [&](const api::SecretRef &ref, const std::string &field,
+                            const std::string &key) {
+      return this->secret_value(where, p.meta.namespace_, ref, field, key);
+    };
+    auto trimmed = [](std::string v) {
+      while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' '))
+        v.pop_back();
+      return v;
+    };
+    if (p.api_key_secret) {
+      std::string field = p.type == "APIKey"        ? "spec.apiKey.secretRef"
+                          : p.type == "AzureAPIKey" ? "spec.azureAPIKey.secretRef"
+                                                    : "spec.anthropicAPIKey.secretRef";
+      if (auto v = secret_value(*p.api_key_secret, field, "apiKey")) cb.api_key = trimmed(*v);
+    }
+    if (p.type == "AWSCredentials") {
+      cb.aws_region = p.aws_region;
+      std::string_view host = cb.host_header;
+      if (!host.empty() && host.front() != '[')
+        host = host.substr(0, host.rfind(':') == std::string_view::npos ? host.size()
+                                                                        : host.rfind(':'));
+      cb.aws_signing_region = auth::bedrock_region_from_host(host, p.aws_region);
+      if (p.aws_credentials_secret) {
+        std::string field = "spec.awsCredentials.credentialsFile.secretRef";
+        if (auto v = secret_value(*p.aws_credentials_secret, field, "credentials")) {
+          auto creds = auth::parse_aws_credentials_file(*v, p.aws_profile);
+          if (!creds)
+            diag_.error(where + ": " + field + ": " + creds.error().message);
+          else
+            cb.aws_credentials = *creds;
         }
-        auto kit = sit->second->data.find(key);
-        if (kit == sit->second->data.end()) {
-          diag.error(where + ": " + field + ": Secret \"" + ref.name + "\" has no key \"" + key +
-                     "\"");
-          return std::nullopt;
-        }
-        return kit->second;
-      };
-      auto trimmed = [](std::string v) {
-        while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' '))
-          v.pop_back();
-        return v;
-      };
-      if (p.api_key_secret) {
-        std::string field = p.type == "APIKey"        ? "spec.apiKey.secretRef"
-                            : p.type == "AzureAPIKey" ? "spec.azureAPIKey.secretRef"
-                                                      : "spec.anthropicAPIKey.secretRef";
-        if (auto v = secret_value(*p.api_key_secret, field, "apiKey")) cb.api_key = trimmed(*v);
       }
-      if (p.type == "AWSCredentials") {
-        cb.aws_region = p.aws_region;
-        std::string_view host = cb.host_header;
-        if (!host.empty() && host.front() != '[')
-          host = host.substr(0, host.rfind(':') == std::string_view::npos ? host.size()
-                                                                          : host.rfind(':'));
-        cb.aws_signing_region = auth::bedrock_region_from_host(host, p.aws_region);
-        if (p.aws_credentials_secret) {
-          std::string field = "spec.awsCredentials.credentialsFile.secretRef";
-          if (auto v = secret_value(*p.aws_credentials_secret, field, "credentials")) {
-            auto creds = auth::parse_aws_credentials_file(*v, p.aws_profile);
-            if (!creds)
-              diag.error(where + ": " + field + ": " + creds.error().message);
-            else
-              cb.aws_credentials = *creds;
-          }
-        }
-      } else if (p.type == "AzureCredentials") {
-        cb.azure_tenant_id = p.azure_tenant_id;
-        cb.azure_client_id = p.azure_client_id;
-        if (p.azure_client_secret)
-          if (auto v = secret_value(*p.azure_client_secret, "spec.azureCredentials.clientSecretRef",
-                                    "client-secret"))
-            cb.azure_client_secret = trimmed(*v);
-      } else if (p.type == "GCPCredentials") {
-        cb.gcp_project = p.gcp_project_name;
-        cb.gcp_region = p.gcp_region;
-        if (p.gcp_credentials_secret) {
-          std::string field = "spec.gcpCredentials.credentialsFile.secretRef";
-          if (auto v = secret_value(*p.gcp_credentials_secret, field, "service_account.json")) {
-            auto sa = auth::parse_service_account_json(*v);
-            if (!sa) {
-              // Upstream's examples ship a placeholder key: load, but refuse the requests.
-              cb.gcp_problem = "the service account key in Secret \"" +
-                               p.gcp_credentials_secret->name +
-                               "\" is not usable: " + sa.error().message;
-              if (warned_gcp.insert(p.meta.key()).second)
-                diag.warning(where + ": " + field + ": " + cb.gcp_problem);
-            } else {
-              cb.gcp_service_account = std::move(*sa);
-            }
+    } else if (p.type == "AzureCredentials") {
+      cb.azure_tenant_id = p.azure_tenant_id;
+      cb.azure_client_id = p.azure_client_id;
+      if (p.azure_client_secret)
+        if (auto v = secret_value(*p.azure_client_secret, "spec.azureCredentials.clientSecretRef",
+                                  "client-secret"))
+          cb.azure_client_secret = trimmed(*v);
+    } else if (p.type == "GCPCredentials") {
+      cb.gcp_project = p.gcp_project_name;
+      cb.gcp_region = p.gcp_region;
+      if (p.gcp_credentials_secret) {
+        std::string field = "spec.gcpCredentials.credentialsFile.secretRef";
+        if (auto v = secret_value(*p.gcp_credentials_secret, field, "service_account.json")) {
+          auto sa = auth::parse_service_account_json(*v);
+          if (!sa) {
+            // Upstream's examples ship a placeholder key: load, but refuse the requests.
+            cb.gcp_problem = "the service account key in Secret \"" +
+                             p.gcp_credentials_secret->name +
+                             "\" is not usable: " + sa.error().message;
+            if (warned_gcp_.insert(p.meta.key()).second)
+              diag_.warning(where + ": " + field + ": " + cb.gcp_problem);
+          } else {
+            cb.gcp_service_account = std::move(*sa);
           }
         }
       }
@@ -355,62 +380,69 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
   }
 
   // QuotaPolicies: the alphabetically first policy wins a (backend, model), as upstream.
-  std::vector<const api::QuotaPolicy *> quota_policies;
-  for (const auto &q : res.quota_policies)
-    quota_policies.push_back(&q);
-  std::sort(quota_policies.begin(), quota_policies.end(),
-            [](const auto *a, const auto *b) { return a->meta.key() < b->meta.key(); });
-  for (const auto *qp : quota_policies) {
-    std::string where = "QuotaPolicy " + qp->meta.key();
-    for (const auto &t : qp->target_backends) {
-      auto it = ai_backends.find(qp->meta.namespace_ + "/" + t);
-      if (it == ai_backends.end()) {
-        diag.warning(where + ": spec.targetRefs: AIServiceBackend \"" + t + "\" not found");
-        continue;
-      }
-      for (size_t i = 0; i < qp->per_model_quotas.size(); ++i) {
-        const auto &pm = qp->per_model_quotas[i];
-        if (it->second->quota_for(pm.model_name)) continue; // an earlier policy has it
-        std::string path = "spec.perModelQuotas[" + std::to_string(i) + "]";
-        CompiledModelQuota cq;
-        cq.model = pm.model_name;
-        auto cost = ratelimit::compile_cost({"quota_cost", "CEL", pm.cost_expression});
-        if (!cost) {
-          diag.error(where + ": " + path + ".quota.costExpression: " + cost.error().message);
+  void quota_policies() {
+    std::vector<const api::QuotaPolicy *> policies;
+    for (const auto &q : res_.quota_policies)
+      policies.push_back(&q);
+    std::sort(policies.begin(), policies.end(),
+              [](const auto *a, const auto *b) { return a->meta.key() < b->meta.key(); });
+    for (const auto *qp : policies) {
+      std::string where = "QuotaPolicy " + qp->meta.key();
+      for (const auto &t : qp->target_backends) {
+        auto it = ai_backends_.find(qp->meta.namespace_ + "/" + t);
+        if (it == ai_backends_.end()) {
+          diag_.warning(where + ": spec.targetRefs: AIServiceBackend \"" + t + "\" not found");
           continue;
         }
-        cq.cost = std::move(cost).value();
-        std::string id = "quota/" + it->first + "/" + pm.model_name;
-        auto add_bucket = [&](const api::QuotaValue &q, const auto &selectors, bool shadow,
-                              const std::string &suffix) {
-          api::RateLimitRule r;
-          r.client_selectors = selectors;
-          r.limit = q.limit;
-          r.unit = q.unit;
-          r.request_cost = api::RateLimitCost{false, 0, ""};
-          r.response_cost = api::RateLimitCost{true, 0, "quota_cost"};
-          r.shadow_mode = shadow;
-          auto c = ratelimit::compile_rate_limit(r, id + "/" + suffix);
-          if (!c)
-            diag.error(where + ": " + path + ": " + c.error().message);
-          else
-            cq.buckets.push_back(*c);
-        };
-        for (size_t r = 0; r < pm.bucket_rules.size(); ++r)
-          add_bucket(pm.bucket_rules[r].quota, pm.bucket_rules[r].client_selectors,
-                     pm.bucket_rules[r].shadow_mode, "rule-" + std::to_string(r));
-        if (pm.default_bucket)
-          add_bucket(*pm.default_bucket, std::vector<std::vector<api::RateLimitHeaderSelector>>{},
-                     false, "default");
-        it->second->quotas.push_back(std::move(cq));
+        quota_policy(qp, where, it);
       }
     }
   }
 
+  void quota_policy(const api::QuotaPolicy *qp, const std::string &where,
+                    std::map<std::string, std::shared_ptr<CompiledBackend>>::iterator it) {
+    for (size_t i = 0; i < qp->per_model_quotas.size(); ++i) {
+      const auto &pm = qp->per_model_quotas[i];
+      if (it->second->quota_for(pm.model_name)) continue; // an earlier policy has it
+      std::string path = "spec.perModelQuotas[" + std::to_string(i) + "]";
+      CompiledModelQuota cq;
+      cq.model = pm.model_name;
+      auto cost = ratelimit::compile_cost({"quota_cost", "CEL", pm.cost_expression});
+      if (!cost) {
+        diag_.error(where + ": " + path + ".quota.costExpression: " + cost.error().message);
+        continue;
+      }
+      cq.cost = std::move(cost).value();
+      std::string id = "quota/" + it->first + "/" + pm.model_name;
+      auto add_bucket = [&](const api::QuotaValue &q, const auto &selectors, bool shadow,
+                            const std::string &suffix) {
+        api::RateLimitRule r;
+        r.client_selectors = selectors;
+        r.limit = q.limit;
+        r.unit = q.unit;
+        r.request_cost = api::RateLimitCost{false, 0, ""};
+        r.response_cost = api::RateLimitCost{true, 0, "quota_cost"};
+        r.shadow_mode = shadow;
+        auto c = ratelimit::compile_rate_limit(r, id + "/" + suffix);
+        if (!c)
+          diag_.error(where + ": " + path + ": " + c.error().message);
+        else
+          cq.buckets.push_back(*c);
+      };
+      for (size_t r = 0; r < pm.bucket_rules.size(); ++r)
+        add_bucket(pm.bucket_rules[r].quota, pm.bucket_rules[r].client_selectors,
+                   pm.bucket_rules[r].shadow_mode, "rule-" + std::to_string(r));
+      if (pm.default_bucket)
+        add_bucket(*pm.default_bucket, std::vector<std::vector<api::RateLimitHeaderSelector>>{},
+                   false, "default");
+      it->second->quotas.push_back(std::move(cq));
+    }
+  }
+
   // Retry policies by target.
-  auto retry_for = [&](const api::AIGatewayRoute &r) -> std::optional<api::RetryPolicy> {
+  std::optional<api::RetryPolicy> retry_for(const api::AIGatewayRoute &r) const {
     const api::BackendTrafficPolicy *gw = nullptr;
-    for (const auto &p : res.traffic_policies) {
+    for (const auto &p : res_.traffic_policies) {
       if (p.meta.namespace_ != r.meta.namespace_ || !p.retry) continue;
       for (const auto &t : p.targets) {
         if ((t.kind == "HTTPRoute" || t.kind == "AIGatewayRoute") && t.name == r.meta.name)
@@ -422,32 +454,31 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
     }
     if (gw) return gw->retry;
     return std::nullopt;
-  };
+  }
 
   // Rate limit rules, compiled once per policy.
-  struct PolicyLimits {
-    const api::BackendTrafficPolicy *policy;
-    std::vector<std::shared_ptr<const ratelimit::CompiledRateLimit>> limits;
-  };
-  std::vector<PolicyLimits> policy_limits;
-  for (const auto &p : res.traffic_policies) {
-    if (p.rate_limit_rules.empty()) continue;
-    PolicyLimits pl{&p, {}};
-    for (size_t i = 0; i < p.rate_limit_rules.size(); ++i) {
-      auto c = ratelimit::compile_rate_limit(p.rate_limit_rules[i],
-                                             p.meta.key() + "/rule/" + std::to_string(i));
-      if (!c) {
-        diag.error("BackendTrafficPolicy " + p.meta.key() + ": spec.rateLimit.rules[" +
-                   std::to_string(i) + "].clientSelectors: " + c.error().message);
-        continue;
+  void rate_limits() {
+    for (const auto &p : res_.traffic_policies) {
+      if (p.rate_limit_rules.empty()) continue;
+      PolicyLimits pl{&p, {}};
+      for (size_t i = 0; i < p.rate_limit_rules.size(); ++i) {
+        auto c = ratelimit::compile_rate_limit(p.rate_limit_rules[i],
+                                               p.meta.key() + "/rule/" + std::to_string(i));
+        if (!c) {
+          diag_.error("BackendTrafficPolicy " + p.meta.key() + ": spec.rateLimit.rules[" +
+                     std::to_string(i) + "].clientSelectors: " + c.error().message);
+          continue;
+        }
+        pl.limits.push_back(*c);
       }
-      pl.limits.push_back(*c);
+      policy_limits_.push_back(std::move(pl));
     }
-    policy_limits.push_back(std::move(pl));
   }
-  auto limits_for = [&](const api::AIGatewayRoute &r) {
+
+  std::vector<std::shared_ptr<const ratelimit::CompiledRateLimit>>
+  limits_for(const api::AIGatewayRoute &r) const {
     std::vector<std::shared_ptr<const ratelimit::CompiledRateLimit>> out;
-    for (const auto &pl : policy_limits) {
+    for (const auto &pl : policy_limits_) {
       if (pl.policy->meta.namespace_ != r.meta.namespace_) continue;
       for (const auto &t : pl.policy->targets) {
         bool hit =
@@ -461,21 +492,11 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
       }
     }
     return out;
-  };
+  }
 
-  // Routes and rules.
-  std::vector<CompiledRule> rules;
-  std::set<std::pair<std::string, std::string>> seen_models;
-  for (size_t ri = 0; ri < res.routes.size(); ++ri) {
-    const auto &r = res.routes[ri];
-    std::string where = "AIGatewayRoute " + r.meta.key();
-    CompiledRoute cr;
-    cr.key = r.meta.key();
-    cr.name = r.meta.name;
-    cr.hostnames = r.hostnames;
-    cr.llm_request_costs = r.llm_request_costs;
-    // GatewayConfig globalLLMRequestCosts of the route's Gateways, for keys the route leaves unset.
-    for (const auto &g : res.gateways) {
+  // GatewayConfig globalLLMRequestCosts of the route's Gateways, for keys the route leaves unset.
+  void add_global_costs(const api::AIGatewayRoute &r, CompiledRoute &cr) {
+    for (const auto &g : res_.gateways) {
       if (g.meta.namespace_ != r.meta.namespace_ ||
           std::find(r.parent_gateways.begin(), r.parent_gateways.end(), g.meta.name) ==
               r.parent_gateways.end())
@@ -483,10 +504,10 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
       auto ann = g.meta.annotations.find("aigateway.envoyproxy.io/gateway-config");
       if (ann == g.meta.annotations.end()) continue;
       const api::GatewayConfig *gc = nullptr;
-      for (const auto &c : res.gateway_configs)
+      for (const auto &c : res_.gateway_configs)
         if (c.meta.namespace_ == g.meta.namespace_ && c.meta.name == ann->second) gc = &c;
       if (!gc) {
-        diag.warning("Gateway " + g.meta.key() + ": GatewayConfig \"" + ann->second +
+        diag_.warning("Gateway " + g.meta.key() + ": GatewayConfig \"" + ann->second +
                      "\" (metadata.annotations[aigateway.envoyproxy.io/gateway-config]) not found");
         continue;
       }
@@ -496,99 +517,143 @@ std::shared_ptr<const Snapshot> compile(const api::Resources &res, const Compile
         if (!set) cr.llm_request_costs.push_back(cost);
       }
     }
+  }
+
+  void route(const api::AIGatewayRoute &r) {
+    std::string where = "AIGatewayRoute " + r.meta.key();
+    CompiledRoute cr;
+    cr.key = r.meta.key();
+    cr.name = r.meta.name;
+    cr.hostnames = r.hostnames;
+    cr.llm_request_costs = r.llm_request_costs;
+    add_global_costs(r, cr);
     for (size_t i = 0; i < cr.llm_request_costs.size(); ++i) {
       auto c = ratelimit::compile_cost(cr.llm_request_costs[i]);
       if (!c) {
-        diag.error(where + ": spec.llmRequestCosts[" + std::to_string(i) +
+        diag_.error(where + ": spec.llmRequestCosts[" + std::to_string(i) +
                    "].cel: " + c.error().message);
         continue;
       }
       cr.costs.push_back(std::move(c).value());
     }
     cr.rate_limits = limits_for(r);
-    if (!cr.costs.empty()) snap->any_costs = true;
-    snap->routes.push_back(cr);
+    if (!cr.costs.empty()) snap_->any_costs = true;
+    snap_->routes.push_back(cr);
     auto retry = retry_for(r);
     std::set<std::string> rule_names;
-    for (size_t i = 0; i < r.rules.size(); ++i) {
-      const auto &rule = r.rules[i];
-      std::string rpath = "spec.rules[" + std::to_string(i) + "]";
-      if (!rule.name.empty() && !rule_names.insert(rule.name).second)
-        diag.error(where + ": " + rpath + ".name: duplicate rule name \"" + rule.name + "\"");
-      CompiledRule c;
-      c.route_index = snap->routes.size() - 1;
-      c.rule_index = i;
-      c.name = rule.name;
-      c.request_timeout = rule.request_timeout;
-      c.retry = retry;
-      for (size_t m = 0; m < rule.matches.size(); ++m) {
-        std::vector<CompiledHeaderMatch> group;
-        for (size_t h = 0; h < rule.matches[m].size(); ++h) {
-          const auto &hm = rule.matches[m][h];
-          CompiledHeaderMatch chm;
-          chm.name = hm.name;
-          chm.value = hm.value;
-          chm.regex = hm.type == api::HeaderMatch::Type::kRegularExpression;
-          if (chm.regex) {
-            chm.match_all = hm.value == ".*";
-            try {
-              chm.re = std::make_shared<const std::regex>(hm.value, std::regex::ECMAScript |
-                                                                        std::regex::optimize);
-            } catch (const std::regex_error &e) {
-              diag.error(where + ": " + rpath + ".matches[" + std::to_string(m) + "].headers[" +
-                         std::to_string(h) + "].value: invalid regular expression \"" + hm.value +
-                         "\": " + e.what());
-            }
-          } else if (hm.name == "x-ai-eg-model") {
-            std::string hosts;
-            for (const auto &hn : r.hostnames)
-              hosts += hn + ",";
-            if (seen_models.insert({hm.value, hosts}).second)
-              snap->models.push_back(
-                  {hm.value,
-                   rule.models_created_at.value_or(r.models_created_at.value_or(opts.now_unix)),
-                   rule.models_owned_by.value_or(r.models_owned_by), r.hostnames});
-          }
-          group.push_back(std::move(chm));
-        }
-        c.header_count = std::max(c.header_count, group.size());
-        c.matches.push_back(std::move(group));
-      }
-      for (size_t b = 0; b < rule.backend_refs.size(); ++b) {
-        const auto &ref = rule.backend_refs[b];
-        std::string ns = ns_or(ref.namespace_, r.meta.namespace_);
-        auto it = ai_backends.find(ns + "/" + ref.name);
-        if (it == ai_backends.end()) {
-          diag.error(where + ": " + rpath + ".backendRefs[" + std::to_string(b) +
-                     "].name: AIServiceBackend \"" + ref.name + "\" not found in namespace \"" +
-                     ns + "\"");
-          continue;
-        }
-        if (ref.weight == 0) continue;
-        CompiledBackendRef cref;
-        cref.backend = it->second;
-        cref.model_name_override = ref.model_name_override;
-        cref.weight = ref.weight;
-        cref.priority = ref.priority;
-        cref.header_mutation = merge_mutations(it->second->header_mutation, ref.header_mutation);
-        cref.body_mutation = merge_mutations(it->second->body_mutation, ref.body_mutation);
-        cref.per_rule_name = ns + "/" + ref.name + "/route/" + r.meta.name + "/rule/" +
-                             std::to_string(i) + "/ref/" + std::to_string(b);
-        c.refs.push_back(std::move(cref));
-      }
-      if (rule.backend_refs.empty() && rule.skipped_refs == 0)
-        diag.error(where + ": " + rpath + ".backendRefs: at least one backendRef is required");
-      rules.push_back(std::move(c));
-    }
+    for (size_t i = 0; i < r.rules.size(); ++i)
+      rule(r, i, retry, where, rule_names);
   }
-  // Gateway API precedence among rules sharing a path: more header matches first, then order.
-  std::stable_sort(rules.begin(), rules.end(), [](const CompiledRule &a, const CompiledRule &b) {
-    return a.header_count > b.header_count;
-  });
-  snap->rules = std::move(rules);
-  if (!diag.ok()) return nullptr;
-  snap->dump_json = dump(*snap, backend_list);
-  return snap;
+
+  void rule(const api::AIGatewayRoute &r, size_t i, const std::optional<api::RetryPolicy> &retry,
+            const std::string &where, std::set<std::string> &rule_names) {
+    const auto &rule = r.rules[i];
+    std::string rpath = "spec.rules[" + std::to_string(i) + "]";
+    if (!rule.name.empty() && !rule_names.insert(rule.name).second)
+      diag_.error(where + ": " + rpath + ".name: duplicate rule name \"" + rule.name + "\"");
+    CompiledRule c;
+    c.route_index = snap_->routes.size() - 1;
+    c.rule_index = i;
+    c.name = rule.name;
+    c.request_timeout = rule.request_timeout;
+    c.retry = retry;
+    for (size_t m = 0; m < rule.matches.size(); ++m) {
+      std::vector<CompiledHeaderMatch> group;
+      for (size_t h = 0; h < rule.matches[m].size(); ++h) {
+        group.push_back(header_match(r, rule, rule.matches[m][h],
+                                     where + ": " + rpath + ".matches[" + std::to_string(m) +
+                                         "].headers[" + std::to_string(h) + "]"));
+      }
+      c.header_count = std::max(c.header_count, group.size());
+      c.matches.push_back(std::move(group));
+    }
+    for (size_t b = 0; b < rule.backend_refs.size(); ++b)
+      backend_ref(r, i, b, where, rpath, c);
+    if (rule.backend_refs.empty() && rule.skipped_refs == 0)
+      diag_.error(where + ": " + rpath + ".backendRefs: at least one backendRef is required");
+    rules_.push_back(std::move(c));
+  }
+
+  CompiledHeaderMatch header_match(const api::AIGatewayRoute &r, const api::RouteRule &rule,
+                                   const api::HeaderMatch &hm, const std::string &where_match) {
+    CompiledHeaderMatch chm;
+    chm.name = hm.name;
+    chm.value = hm.value;
+    chm.regex = hm.type == api::HeaderMatch::Type::kRegularExpression;
+    if (chm.regex) {
+      chm.match_all = hm.value == ".*";
+      try {
+        chm.re = std::make_shared<const std::regex>(hm.value, std::regex::ECMAScript |
+                                                                  std::regex::optimize);
+      } catch (const std::regex_error &e) {
+        diag_.error(where_match + ".value: invalid regular expression \"" + hm.value +
+                    "\": " + e.what());
+      }
+    } else if (hm.name == "x-ai-eg-model") {
+      std::string hosts;
+      for (const auto &hn : r.hostnames)
+        hosts += hn + ",";
+      if (seen_models_.insert({hm.value, hosts}).second)
+        snap_->models.push_back(
+            {hm.value,
+             rule.models_created_at.value_or(r.models_created_at.value_or(opts_.now_unix)),
+             rule.models_owned_by.value_or(r.models_owned_by), r.hostnames});
+    }
+    return chm;
+  }
+
+  void backend_ref(const api::AIGatewayRoute &r, size_t i, size_t b, const std::string &where,
+                   const std::string &rpath, CompiledRule &c) {
+    const auto &rule = r.rules[i];
+    const auto &ref = rule.backend_refs[b];
+    std::string ns = ns_or(ref.namespace_, r.meta.namespace_);
+    auto it = ai_backends_.find(ns + "/" + ref.name);
+    if (it == ai_backends_.end()) {
+      diag_.error(where + ": " + rpath + ".backendRefs[" + std::to_string(b) +
+                 "].name: AIServiceBackend \"" + ref.name + "\" not found in namespace \"" +
+                 ns + "\"");
+      return;
+    }
+    if (ref.weight == 0) return;
+    CompiledBackendRef cref;
+    cref.backend = it->second;
+    cref.model_name_override = ref.model_name_override;
+    cref.weight = ref.weight;
+    cref.priority = ref.priority;
+    cref.header_mutation = merge_mutations(it->second->header_mutation, ref.header_mutation);
+    cref.body_mutation = merge_mutations(it->second->body_mutation, ref.body_mutation);
+    cref.per_rule_name = ns + "/" + ref.name + "/route/" + r.meta.name + "/rule/" +
+                         std::to_string(i) + "/ref/" + std::to_string(b);
+    snap_->refs_by_name.emplace(cref.per_rule_name, cref);
+    c.refs.push_back(std::move(cref));
+  }
+
+  const api::Resources &res_;
+  const CompileOptions &opts_;
+  Diagnostics &diag_;
+  std::shared_ptr<Snapshot> snap_;
+  std::map<std::string, const api::Secret *> secrets_;
+  std::map<std::string, const api::Backend *> backends_;
+  std::map<std::string, const api::BackendTLSPolicy *> tls_by_backend_;
+  std::deque<api::Backend> service_backends_; // Service backendRefs, alive for the whole compile
+  std::map<std::string, std::shared_ptr<CompiledBackend>> ai_backends_;
+  std::vector<std::shared_ptr<const CompiledBackend>> backend_list_;
+  std::set<std::string> secured_;
+  std::set<std::string> warned_gcp_; // one warning per policy, not per target
+  struct PolicyLimits {
+    const api::BackendTrafficPolicy *policy;
+    std::vector<std::shared_ptr<const ratelimit::CompiledRateLimit>> limits;
+  };
+  std::vector<PolicyLimits> policy_limits_;
+  std::vector<CompiledRule> rules_;
+  std::set<std::pair<std::string, std::string>> seen_models_;
+};
+
+} // namespace
+
+std::shared_ptr<const Snapshot> compile(const api::Resources &res, const CompileOptions &opts,
+                                        Diagnostics &diag) {
+  return Compiler(res, opts, diag).run();
 }
 
 } // namespace aigw::control

@@ -119,6 +119,110 @@ const api::Secret *find_secret(const api::Resources &res, const std::string &ns,
   return nullptr;
 }
 
+// The auth: block of a filterapi backend, from its BackendSecurityPolicy (secrets inlined, as
+// upstream's controller writes them).
+void append_auth(std::string &e, const api::Resources &res, const api::BackendSecurityPolicy &bsp) {
+  auto secret_value = [&](const std::optional<api::SecretRef> &ref,
+                          const std::string &key) -> std::string {
+    if (!ref) return "";
+    const auto *s = find_secret(res, bsp.meta.namespace_, ref->name);
+    if (!s) return "";
+    auto it = s->data.find(key);
+    return it == s->data.end() ? "" : it->second;
+  };
+  e += "  auth:\n";
+  if (bsp.type == "APIKey" || bsp.type == "AzureAPIKey" ||
+      bsp.type == "AnthropicAPIKey") {
+    std::string field = bsp.type == "APIKey"        ? "apiKey"
+                        : bsp.type == "AzureAPIKey" ? "azureAPIKey"
+                                                     : "anthropicAPIKey";
+    e += "    " + field + ":\n";
+    kv(e, 6, "key", secret_value(bsp.api_key_secret, "apiKey"));
+  } else if (bsp.type == "AWSCredentials") {
+    e += "    aws:\n";
+    if (bsp.aws_credentials_secret)
+      kv(e, 6, "credentialFileLiteral",
+         secret_value(bsp.aws_credentials_secret, "credentials"));
+    kv(e, 6, "region", bsp.aws_region);
+  } else if (bsp.type == "AzureCredentials") {
+    e += "    azure:\n";
+    kv(e, 6, "accessToken", "");
+  } else if (bsp.type == "GCPCredentials") {
+    e += "    gcp:\n";
+    kv(e, 6, "accessToken", "");
+    kv(e, 6, "projectName", bsp.gcp_project_name);
+    kv(e, 6, "region", bsp.gcp_region);
+  }
+}
+
+// httpBodyMutation / httpHeaderMutation: backend-level merged with route-level (route wins),
+// removals then sets, keys sorted as upstream writes them.
+template <typename Mutation>
+void append_mutation(std::string &e, const char *block, const char *key_field,
+                     const Mutation &backend, const Mutation &route) {
+  std::map<std::string, std::string> set;
+  std::set<std::string> remove;
+  for (const auto *m : {&backend, &route}) {
+    for (const auto &[k, v] : m->set)
+      set[k] = v;
+    for (const auto &k : m->remove)
+      remove.insert(k);
+  }
+  if (set.empty() && remove.empty()) return;
+  e += std::string("  ") + block + ":\n";
+  if (!remove.empty()) {
+    e += "    remove:\n";
+    for (const auto &k : remove) {
+      e += "    - ";
+      append_scalar(e, k, 6);
+    }
+  }
+  if (!set.empty()) {
+    e += "    set:\n";
+    for (const auto &[k, v] : set) {
+      e += std::string("    - ") + key_field + ": ";
+      append_scalar(e, k, 8);
+      kv(e, 6, "value", v);
+    }
+  }
+}
+
+// One filterapi backend entry: rule `i`, backendRef `j` of route `r` (empty when the
+// AIServiceBackend does not exist).
+std::string backend_entry(const api::Resources &res, const api::AIGatewayRoute &r, size_t i,
+                          size_t j) {
+  const auto &ref = r.rules[i].backend_refs[j];
+  std::string bns = ref.namespace_.empty() ? r.meta.namespace_ : ref.namespace_;
+  const api::AIServiceBackend *ab = nullptr;
+  for (const auto &b : res.ai_backends)
+    if (b.meta.name == ref.name && b.meta.namespace_ == bns) ab = &b;
+  if (!ab) return {};
+  std::string e;
+  const api::BackendSecurityPolicy *bsp = nullptr;
+  for (const auto &p : res.security_policies)
+    if (p.meta.namespace_ == bns &&
+        std::find(p.target_backends.begin(), p.target_backends.end(), ab->meta.name) !=
+            p.target_backends.end())
+      bsp = &p;
+  if (bsp) append_auth(e, res, *bsp);
+  append_mutation(e, "httpBodyMutation", "path", ab->body_mutation, ref.body_mutation);
+  append_mutation(e, "httpHeaderMutation", "name", ab->header_mutation, ref.header_mutation);
+  kv(e, 2, "modelNameOverride", ref.model_name_override);
+  kv(e, 2, "name",
+     bns + "/" + ref.name + "/route/" + r.meta.name + "/rule/" + std::to_string(i) + "/ref/" +
+         std::to_string(j));
+  e += "  schema:\n";
+  kv(e, 4, "name", ab->schema_name);
+  if (ab->schema_name == "OpenAI" || ab->schema_name == "Anthropic") {
+    std::string prefix = ab->prefix.empty() ? "v1" : ab->prefix;
+    kv(e, 4, "prefix", prefix);
+  } else if (!ab->schema_version.empty()) {
+    kv(e, 4, "version", ab->schema_version);
+  }
+  e[0] = '-'; // the first line of the entry carries the dash
+  return e;
+}
+
 std::string build_filter_config(const api::Resources &res) {
   std::string o;
   // Routes in (namespace, name) order, then rules, then refs.
@@ -133,128 +237,9 @@ std::string build_filter_config(const api::Resources &res) {
     for (size_t i = 0; i < r->rules.size(); ++i) {
       const auto &rule = r->rules[i];
       for (size_t j = 0; j < rule.backend_refs.size(); ++j) {
-        const auto &ref = rule.backend_refs[j];
-        std::string bns = ref.namespace_.empty() ? r->meta.namespace_ : ref.namespace_;
-        const api::AIServiceBackend *ab = nullptr;
-        for (const auto &b : res.ai_backends)
-          if (b.meta.name == ref.name && b.meta.namespace_ == bns) ab = &b;
-        if (!ab) continue;
+        std::string e = backend_entry(res, *r, i, j);
+        if (e.empty()) continue;
         any_backend = true;
-        std::string e;
-        // auth
-        const api::BackendSecurityPolicy *bsp = nullptr;
-        for (const auto &p : res.security_policies)
-          if (p.meta.namespace_ == bns &&
-              std::find(p.target_backends.begin(), p.target_backends.end(), ab->meta.name) !=
-                  p.target_backends.end())
-            bsp = &p;
-        if (bsp) {
-          auto secret_value = [&](const std::optional<api::SecretRef> &ref,
-                                  const std::string &key) -> std::string {
-            if (!ref) return "";
-            const auto *s = find_secret(res, bsp->meta.namespace_, ref->name);
-            if (!s) return "";
-            auto it = s->data.find(key);
-            return it == s->data.end() ? "" : it->second;
-          };
-          e += "  auth:\n";
-          if (bsp->type == "APIKey" || bsp->type == "AzureAPIKey" ||
-              bsp->type == "AnthropicAPIKey") {
-            std::string field = bsp->type == "APIKey"        ? "apiKey"
-                                : bsp->type == "AzureAPIKey" ? "azureAPIKey"
-                                                             : "anthropicAPIKey";
-            e += "    " + field + ":\n";
-            kv(e, 6, "key", secret_value(bsp->api_key_secret, "apiKey"));
-          } else if (bsp->type == "AWSCredentials") {
-            e += "    aws:\n";
-            if (bsp->aws_credentials_secret)
-              kv(e, 6, "credentialFileLiteral",
-                 secret_value(bsp->aws_credentials_secret, "credentials"));
-            kv(e, 6, "region", bsp->aws_region);
-          } else if (bsp->type == "AzureCredentials") {
-            e += "    azure:\n";
-            kv(e, 6, "accessToken", "");
-          } else if (bsp->type == "GCPCredentials") {
-            e += "    gcp:\n";
-            kv(e, 6, "accessToken", "");
-            kv(e, 6, "projectName", bsp->gcp_project_name);
-            kv(e, 6, "region", bsp->gcp_region);
-          }
-        }
-        // Body mutations, then header mutations: backend-level merged with route-level (route
-        // wins), keys in upstream's order.
-        {
-          std::map<std::string, std::string> bset;
-          std::set<std::string> bremove;
-          for (const auto &[k, v] : ab->body_mutation.set)
-            bset[k] = v;
-          for (const auto &k : ab->body_mutation.remove)
-            bremove.insert(k);
-          for (const auto &[k, v] : ref.body_mutation.set)
-            bset[k] = v;
-          for (const auto &k : ref.body_mutation.remove)
-            bremove.insert(k);
-          if (!bset.empty() || !bremove.empty()) {
-            e += "  httpBodyMutation:\n";
-            if (!bremove.empty()) {
-              e += "    remove:\n";
-              for (const auto &k : bremove) {
-                e += "    - ";
-                append_scalar(e, k, 6);
-              }
-            }
-            if (!bset.empty()) {
-              e += "    set:\n";
-              for (const auto &[k, v] : bset) {
-                e += "    - path: ";
-                append_scalar(e, k, 8);
-                kv(e, 6, "value", v);
-              }
-            }
-          }
-        }
-        // Header mutations: backend-level merged with route-level (route wins).
-        std::map<std::string, std::string> set;
-        std::set<std::string> remove;
-        for (const auto &[k, v] : ab->header_mutation.set)
-          set[k] = v;
-        for (const auto &k : ab->header_mutation.remove)
-          remove.insert(k);
-        for (const auto &[k, v] : ref.header_mutation.set)
-          set[k] = v;
-        for (const auto &k : ref.header_mutation.remove)
-          remove.insert(k);
-        if (!set.empty() || !remove.empty()) {
-          e += "  httpHeaderMutation:\n";
-          if (!remove.empty()) {
-            e += "    remove:\n";
-            for (const auto &k : remove) {
-              e += "    - ";
-              append_scalar(e, k, 6);
-            }
-          }
-          if (!set.empty()) {
-            e += "    set:\n";
-            for (const auto &[k, v] : set) {
-              e += "    - name: ";
-              append_scalar(e, k, 8);
-              kv(e, 6, "value", v);
-            }
-          }
-        }
-        kv(e, 2, "modelNameOverride", ref.model_name_override);
-        kv(e, 2, "name",
-           bns + "/" + ref.name + "/route/" + r->meta.name + "/rule/" + std::to_string(i) +
-               "/ref/" + std::to_string(j));
-        e += "  schema:\n";
-        kv(e, 4, "name", ab->schema_name);
-        if (ab->schema_name == "OpenAI" || ab->schema_name == "Anthropic") {
-          std::string prefix = ab->prefix.empty() ? "v1" : ab->prefix;
-          kv(e, 4, "prefix", prefix);
-        } else if (!ab->schema_version.empty()) {
-          kv(e, 4, "version", ab->schema_version);
-        }
-        e[0] = '-'; // the first line of the entry carries the dash
         backends += e;
       }
       for (const auto &group : rule.matches)

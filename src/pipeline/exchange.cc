@@ -382,6 +382,7 @@ Next Exchange::fail(LocalReply reply) {
 }
 
 LocalReply Exchange::take_reply() {
+  if (!reply_) exhausted(); // nothing answered yet: the last failure is the answer
   LocalReply r = std::move(*reply_);
   reply_.reset();
   return r;

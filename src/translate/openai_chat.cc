@@ -103,86 +103,75 @@ void merge_usage(TokenUsage &into, const TokenUsage &later) {
   if (later.reasoning) into.reasoning = later.reasoning;
 }
 
-Result<ChatRequest> decode_openai_chat_request(std::string_view body) {
-  thread_local dom::parser parser;
-  dom::element doc;
-  if (parser.parse(body.data(), body.size()).get(doc))
-    return Error::client(400, "malformed request: failed to parse JSON for /v1/chat/completions");
-  dom::object root;
-  if (doc.get_object().get(root))
-    return Error::client(400, "malformed request: the body must be a JSON object");
-  ChatRequest r;
-  r.model = std::string(str_of(root["model"]));
-  dom::array messages;
-  if (root["messages"].get_array().get(messages)) return bad("messages: must be an array");
-  size_t mi = 0;
-  for (dom::element me : messages) {
-    size_t message_index = mi++;
-    auto where = [&] { return "messages[" + std::to_string(message_index) + "]"; };
-    dom::object mo;
-    if (me.get_object().get(mo)) return bad(where() + ": must be an object");
-    std::string_view role = str_of(mo["role"]);
-    Message m;
-    if (role == "system" || role == "developer")
-      m.role = Message::Role::kSystem;
-    else if (role == "user")
-      m.role = Message::Role::kUser;
-    else if (role == "assistant")
-      m.role = Message::Role::kAssistant;
-    else if (role == "tool")
-      m.role = Message::Role::kTool;
-    else
-      return bad(where() + ".role: unsupported role \"" + std::string(role) + "\"");
-    dom::element content;
-    if (!mo["content"].get(content)) {
-      auto parts = decode_content(content, where);
-      if (!parts) return parts.error();
-      m.parts = std::move(*parts);
-    }
-    if (m.role == Message::Role::kAssistant) {
-      // Reasoning carried back by clients that keep it (LiteLLM's convention).
-      dom::array blocks;
-      if (!mo["thinking_blocks"].get_array().get(blocks)) {
-        std::vector<Part> thinking;
-        for (dom::element be : blocks) {
-          Part p;
-          std::string_view t = str_of(be["type"]);
-          p.kind = t == "redacted_thinking" ? Part::Kind::kRedactedThinking : Part::Kind::kThinking;
-          p.text = std::string(p.kind == Part::Kind::kThinking ? str_of(be["thinking"])
-                                                               : str_of(be["data"]));
-          p.signature = std::string(str_of(be["signature"]));
-          thinking.push_back(std::move(p));
-        }
-        m.parts.insert(m.parts.begin(), thinking.begin(), thinking.end());
-      }
-      dom::array calls;
-      if (!mo["tool_calls"].get_array().get(calls)) {
-        size_t ci = 0;
-        for (dom::element ce : calls) {
-          size_t call_index = ci++;
-          auto cw = [&] { return where() + ".tool_calls[" + std::to_string(call_index) + "]"; };
-          ToolCall c;
-          c.id = std::string(str_of(ce["id"]));
-          dom::element fn;
-          if (ce["function"].get(fn)) return bad(cw() + ".function: is required");
-          c.name = std::string(str_of(fn["name"]));
-          c.arguments = std::string(str_of(fn["arguments"]));
-          if (c.name.empty()) return bad(cw() + ".function.name: is required");
-          m.tool_calls.push_back(std::move(c));
-        }
-      }
-    }
-    if (m.role == Message::Role::kTool) {
-      m.tool_call_id = std::string(str_of(mo["tool_call_id"]));
-      if (m.tool_call_id.empty()) return bad(where() + ".tool_call_id: is required");
-      // The function's name, from the assistant message that asked for it.
-      for (auto it = r.messages.rbegin(); it != r.messages.rend() && m.name.empty(); ++it)
-        for (const auto &c : it->tool_calls)
-          if (c.id == m.tool_call_id) m.name = c.name;
-    }
-    r.messages.push_back(std::move(m));
+// One element of `messages`; `r` holds the messages before it (tool results name their call).
+Result<Message> decode_message(dom::element me, size_t message_index, const ChatRequest &r) {
+  auto where = [&] { return "messages[" + std::to_string(message_index) + "]"; };
+  dom::object mo;
+  if (me.get_object().get(mo)) return bad(where() + ": must be an object");
+  std::string_view role = str_of(mo["role"]);
+  Message m;
+  if (role == "system" || role == "developer")
+    m.role = Message::Role::kSystem;
+  else if (role == "user")
+    m.role = Message::Role::kUser;
+  else if (role == "assistant")
+    m.role = Message::Role::kAssistant;
+  else if (role == "tool")
+    m.role = Message::Role::kTool;
+  else
+    return bad(where() + ".role: unsupported role \"" + std::string(role) + "\"");
+  dom::element content;
+  if (!mo["content"].get(content)) {
+    auto parts = decode_content(content, where);
+    if (!parts) return parts.error();
+    m.parts = std::move(*parts);
   }
+  if (m.role == Message::Role::kAssistant) {
+    // Reasoning carried back by clients that keep it (LiteLLM's convention).
+    dom::array blocks;
+    if (!mo["thinking_blocks"].get_array().get(blocks)) {
+      std::vector<Part> thinking;
+      for (dom::element be : blocks) {
+        Part p;
+        std::string_view t = str_of(be["type"]);
+        p.kind = t == "redacted_thinking" ? Part::Kind::kRedactedThinking : Part::Kind::kThinking;
+        p.text = std::string(p.kind == Part::Kind::kThinking ? str_of(be["thinking"])
+                                                             : str_of(be["data"]));
+        p.signature = std::string(str_of(be["signature"]));
+        thinking.push_back(std::move(p));
+      }
+      m.parts.insert(m.parts.begin(), thinking.begin(), thinking.end());
+    }
+    dom::array calls;
+    if (!mo["tool_calls"].get_array().get(calls)) {
+      size_t ci = 0;
+      for (dom::element ce : calls) {
+        size_t call_index = ci++;
+        auto cw = [&] { return where() + ".tool_calls[" + std::to_string(call_index) + "]"; };
+        ToolCall c;
+        c.id = std::string(str_of(ce["id"]));
+        dom::element fn;
+        if (ce["function"].get(fn)) return bad(cw() + ".function: is required");
+        c.name = std::string(str_of(fn["name"]));
+        c.arguments = std::string(str_of(fn["arguments"]));
+        if (c.name.empty()) return bad(cw() + ".function.name: is required");
+        m.tool_calls.push_back(std::move(c));
+      }
+    }
+  }
+  if (m.role == Message::Role::kTool) {
+    m.tool_call_id = std::string(str_of(mo["tool_call_id"]));
+    if (m.tool_call_id.empty()) return bad(where() + ".tool_call_id: is required");
+    // The function's name, from the assistant message that asked for it.
+    for (auto it = r.messages.rbegin(); it != r.messages.rend() && m.name.empty(); ++it)
+      for (const auto &c : it->tool_calls)
+        if (c.id == m.tool_call_id) m.name = c.name;
+  }
+  return m;
+}
 
+// tools and tool_choice.
+std::optional<Error> decode_tools(dom::object root, ChatRequest &r) {
   dom::array tools;
   if (!root["tools"].get_array().get(tools)) {
     size_t ti = 0;
@@ -214,6 +203,11 @@ Result<ChatRequest> decode_openai_chat_request(std::string_view body) {
       if (r.tool_choice_name.empty()) return bad("tool_choice.function.name: is required");
     }
   }
+  return std::nullopt;
+}
+
+// The sampling, length, streaming, format and reasoning options.
+std::optional<Error> decode_options(dom::object root, ChatRequest &r) {
   bool ptc = true;
   if (!root["parallel_tool_calls"].get_bool().get(ptc)) r.parallel_tool_calls = ptc;
 
@@ -289,6 +283,29 @@ Result<ChatRequest> decode_openai_chat_request(std::string_view body) {
     if (!th["budget_tokens"].get_uint64().get(b)) r.thinking_budget = b;
   }
   r.user = std::string(str_of(root["user"]));
+  return std::nullopt;
+}
+
+Result<ChatRequest> decode_openai_chat_request(std::string_view body) {
+  thread_local dom::parser parser;
+  dom::element doc;
+  if (parser.parse(body.data(), body.size()).get(doc))
+    return Error::client(400, "malformed request: failed to parse JSON for /v1/chat/completions");
+  dom::object root;
+  if (doc.get_object().get(root))
+    return Error::client(400, "malformed request: the body must be a JSON object");
+  ChatRequest r;
+  r.model = std::string(str_of(root["model"]));
+  dom::array messages;
+  if (root["messages"].get_array().get(messages)) return bad("messages: must be an array");
+  size_t mi = 0;
+  for (dom::element me : messages) {
+    auto m = decode_message(me, mi++, r);
+    if (!m) return m.error();
+    r.messages.push_back(std::move(*m));
+  }
+  if (auto e = decode_tools(root, r)) return *e;
+  if (auto e = decode_options(root, r)) return *e;
   return r;
 }
 
