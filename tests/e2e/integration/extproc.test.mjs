@@ -17,10 +17,9 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { AIGW_BIN, repoRoot, freePort, SLOW, runAigw, FIXTURES_DIR } from '../lib/harness.mjs';
 import { mkdirSync } from 'node:fs';
 import yaml from 'js-yaml';
+import { PROTO_DEPS, extprocClient, BACKEND_ATTR, ROUTE_ATTR, headers, setHeaders, metadata, openStream } from '../lib/envoy.mjs';
 
-const deps = path.join(repoRoot, 'third_party/envoy-protos/node_modules/@grpc/grpc-js-xds/deps');
-const BACKEND_ATTR = "xds.upstream_host_metadata.filter_metadata['aigateway.envoy.io']['per_route_rule_backend_name']";
-const ROUTE_ATTR = "xds.route_metadata.filter_metadata['aigateway.envoy.io']['aigw_route_name']"; // upstream's internalapi key
+const deps = PROTO_DEPS;
 
 const CONFIG = `version: dev
 uuid: test-config
@@ -50,38 +49,6 @@ models:
   - {Name: gpt-4o-mini, OwnedBy: openai, CreatedAt: "2025-01-01T00:00:00Z"}
 `;
 
-function headers(obj) {
-  return { headers: { headers: Object.entries(obj).map(([key, v]) => ({ key, raw_value: Buffer.from(v) })) } };
-}
-function setHeaders(mutation) {
-  const out = {};
-  for (const o of mutation?.set_headers ?? []) out[o.header.key] = Buffer.from(o.header.raw_value ?? '').toString() || o.header.value;
-  return out;
-}
-function metadata(resp) {
-  // google.protobuf.Struct/Value keep protobufjs's camelCase names even with keepCase.
-  const ns = resp.dynamic_metadata?.fields?.['io.envoy.ai_gateway']?.structValue?.fields ?? {};
-  return Object.fromEntries(Object.entries(ns).map(([k, v]) => [k, v.stringValue ?? v.numberValue]));
-}
-
-// One ext_proc stream: send a request, await its response.
-function openStream(client) {
-  const call = client.Process();
-  const queue = [];
-  const waiters = [];
-  call.on('data', (d) => (waiters.length ? waiters.shift()(d) : queue.push(d)));
-  call.on('error', () => {});
-  return {
-    send(req) {
-      call.write(req);
-      return queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiters.push(r));
-    },
-    end() {
-      call.end();
-    },
-  };
-}
-
 describe('aigw extproc', { skip: !existsSync(deps) && 'envoy protos not installed (make setup)' }, () => {
   let child;
   let client;
@@ -108,12 +75,7 @@ describe('aigw extproc', { skip: !existsSync(deps) && 'envoy protos not installe
     child.once('exit', (c) => {
       if (c) console.error(`aigw extproc exited with ${c}:\n${stderrLines.join('\n')}`);
     });
-    const def = protoLoader.loadSync('envoy/service/ext_proc/v3/external_processor.proto', {
-      includeDirs: ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => path.join(deps, d)),
-      keepCase: true, longs: String, enums: String, defaults: false, oneofs: true,
-    });
-    const pkg = grpc.loadPackageDefinition(def);
-    client = new pkg.envoy.service.ext_proc.v3.ExternalProcessor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    client = extprocClient(`127.0.0.1:${port}`);
   });
   after(() => {
     client?.close();
@@ -342,11 +304,7 @@ describe('aigw extproc', { skip: !existsSync(deps) && 'envoy protos not installe
         readline.createInterface({ input: p.stderr }).on('line', (l) => l.includes('is ready') && resolve());
         p.once('exit', (c) => reject(new Error(`exited ${c}`)));
       });
-      const def = protoLoader.loadSync('envoy/service/ext_proc/v3/external_processor.proto', {
-        includeDirs: ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => path.join(deps, d)),
-        keepCase: true, longs: String, enums: String, defaults: false, oneofs: true,
-      });
-      const c2 = new (grpc.loadPackageDefinition(def).envoy.service.ext_proc.v3.ExternalProcessor)(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+      const c2 = extprocClient(`127.0.0.1:${port}`);
       const s = openStream(c2);
       const m = await s.send({ request_headers: headers({ ':path': '/openai/v1/models', ':method': 'GET' }) });
       s.end();
