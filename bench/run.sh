@@ -253,3 +253,17 @@ print(f"64 connections: aigw/direct requests/s = {a64[0]/d64[0]:.2f}x")
 print(f"1 connection:   aigw adds {a1[2]-d1[2]:.0f} us to direct p99 (bar <= 200 us); nginx adds {n1[2]-d1[2]:.0f} us")
 print(f"1 connection:   aigw adds {a1[1]-d1[1]:.0f} us to direct p50; nginx adds {n1[1]-d1[1]:.0f} us")
 EOC
+
+# AIGW_BASELINE=/path/to/an/older/aigw: the same gateway run by that binary beside this one, and
+# the two compared in interleaved rounds (this build / the baseline), so a change is measured
+# against what it replaces on the same machine at the same time.
+if [[ -n ${AIGW_BASELINE:-} ]]; then
+  GWBASE=$(free_port); ADMINBASE=$(free_port)
+  sed -e "s/port: $GW}/port: $GWBASE}/" "$work/aigw.yaml" >"$work/aigw-base.yaml"
+  "$AIGW_BASELINE" run "$work/aigw-base.yaml" --concurrency 1 --admin-port "$ADMINBASE" \
+    --admin-address 127.0.0.1 --no-access-log --no-watch --log-level warn &
+  pids+=($!)
+  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$ADMINBASE/ready" && break; sleep 0.05; done
+  read -r base_med base_min base_max < <(ab "http://127.0.0.1:$GWBASE/v1/chat/completions" "http://127.0.0.1:$GW/v1/chat/completions")
+  echo "64 connections: this build / $AIGW_BASELINE = ${base_med}x median of $ROUNDS interleaved rounds ($base_min-$base_max)"
+fi

@@ -254,13 +254,13 @@ std::optional<Next> Exchange::begin_attempt(const control::CompiledBackendRef &r
   // metadata, else x-ai-eg-upstream-host), with the region corrected from that host.
   signer_ = &backend;
   if (!upstream_host.empty() && backend.auth_type == "AWSCredentials") {
-    adjusted_ = backend;
-    adjusted_.host_header = std::string(upstream_host);
+    adjusted_ = std::make_unique<control::CompiledBackend>(backend);
+    adjusted_->host_header = std::string(upstream_host);
     auto colon = upstream_host.rfind(':');
-    adjusted_.aws_signing_region = auth::bedrock_region_from_host(
+    adjusted_->aws_signing_region = auth::bedrock_region_from_host(
         colon == std::string_view::npos ? upstream_host : upstream_host.substr(0, colon),
         backend.aws_region);
-    signer_ = &adjusted_;
+    signer_ = adjusted_.get();
   }
   return encode();
 }
@@ -367,7 +367,6 @@ Next Exchange::on_quota(std::optional<ratelimit::Verdict> verdict) {
 
 Next Exchange::ready() {
   call_.mutation = &ref_->header_mutation;
-  call_.secrets = sent_secrets(call_.authorization, call_.headers);
   if (auto bad = bad_call_value(call_, rec_.request_id)) {
     rec_.error = *bad;
     return fail(error_reply(400, *bad, rl_headers_));
@@ -513,7 +512,7 @@ Exchange::Gathered Exchange::finish_gathered(bool complete) {
       std::tie(r.body, r.content_type) =
           translator_->error_body(status_, content_type_, amzn_error_type_, gathered_);
     // A provider may echo the credential it was sent: it never reaches the client.
-    scrub_secrets(r.body, call_.secrets);
+    scrub_secrets(r.body, sent_secrets(call_.authorization, call_.headers));
     rec_.error = "upstream status " + std::to_string(status_);
     return {std::move(r), false};
   }

@@ -85,7 +85,6 @@ struct UpstreamCall {
   std::string authorization;
   HeaderList headers; // translator and auth headers: they replace client headers
   const api::HeaderMutation *mutation = nullptr;
-  std::vector<std::string> secrets; // what the attempt sends as credentials (scrubbed from errors)
 };
 
 enum class Next {
@@ -231,7 +230,7 @@ private:
   const control::CompiledBackendRef *ref_ = nullptr;
   std::string prev_backend_;                   // the previous attempt's (fallback counting)
   const control::CompiledBackend *signer_ = nullptr;
-  control::CompiledBackend adjusted_; // signed for the host Envoy reaches (extproc, SigV4)
+  std::unique_ptr<control::CompiledBackend> adjusted_; // signed for the host Envoy reaches (SigV4)
   std::unique_ptr<translate::Translator> translator_;
   std::optional<std::string> translated_body_, mutated_body_;
   UpstreamCall call_;

@@ -184,29 +184,28 @@ net::awaitable<bool> Session::write_all(std::string_view a, std::string_view b) 
   co_return !ec;
 }
 
-net::awaitable<bool> Session::write_piece(std::string_view head, std::string_view piece,
-                                          bool chunked, bool last) {
+// The buffers of one write: [head] [a body piece, chunk-framed when `chunked`] [the last chunk].
+// Built by a plain function so that writing takes no coroutine frame of its own.
+struct PieceWrite {
   std::array<net::const_buffer, 5> bufs;
-  size_t nbufs = 0;
-  if (!head.empty()) bufs[nbufs++] = net::buffer(head.data(), head.size());
+  size_t n = 0;
   char size_line[24];
-  if (!piece.empty()) {
-    if (chunked) {
-      int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", piece.size());
-      bufs[nbufs++] = net::buffer(size_line, static_cast<size_t>(len));
-      bufs[nbufs++] = net::buffer(piece.data(), piece.size());
-      bufs[nbufs++] = net::buffer("\r\n", 2);
-    } else {
-      bufs[nbufs++] = net::buffer(piece.data(), piece.size());
+  PieceWrite(std::string_view head, std::string_view piece, bool chunked, bool last) {
+    if (!head.empty()) bufs[n++] = net::buffer(head.data(), head.size());
+    if (!piece.empty()) {
+      if (chunked) {
+        int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", piece.size());
+        bufs[n++] = net::buffer(size_line, static_cast<size_t>(len));
+        bufs[n++] = net::buffer(piece.data(), piece.size());
+        bufs[n++] = net::buffer("\r\n", 2);
+      } else {
+        bufs[n++] = net::buffer(piece.data(), piece.size());
+      }
     }
+    if (last && chunked) bufs[n++] = net::buffer("0\r\n\r\n", 5);
   }
-  if (last && chunked) bufs[nbufs++] = net::buffer("0\r\n\r\n", 5);
-  if (nbufs == 0) co_return true;
-  auto [ec, n] = co_await net::async_write(
-      client_, std::span<const net::const_buffer>(bufs.data(), nbufs), kTuple);
-  if (ec && rec_) rec_->error = "client went away";
-  co_return !ec;
-}
+  std::span<const net::const_buffer> buffers() const { return {bufs.data(), n}; }
+};
 
 net::awaitable<bool> Session::reply(unsigned status, std::string_view content_type,
                                     std::string_view body, std::string_view extra_headers) {
@@ -334,47 +333,20 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
       next = ex.next_attempt();
       continue;
     }
-    bool ok = co_await respond(ex, plan, a);
+    std::string head = response_head(ex, plan, a);
+    bool ok;
+    if (plan.mode == pipeline::BodyMode::kGather)
+      ok = co_await relay_gathered(ex, a, std::move(head));
+    else if (plan.mode == pipeline::BodyMode::kTranslate)
+      ok = co_await relay_translated(ex, a, std::move(head));
+    else
+      ok = co_await relay_passthrough(ex, plan, a, std::move(head));
     active_upstream_ = nullptr;
     co_return ok;
   }
 }
 
 // --- One attempt -----------------------------------------------------------------------------
-
-net::awaitable<bool> Session::exchange_once(Attempt &a, const std::string &head,
-                                            std::string_view body) {
-  auto &conn = *a.conn;
-  active_upstream_ = &conn;
-  std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(body.data(), body.size())};
-  beast::error_code ec;
-  if (conn.tls())
-    std::tie(ec, std::ignore) = co_await net::async_write(conn.tls_stream(), bufs, kTuple);
-  else
-    std::tie(ec, std::ignore) = co_await net::async_write(conn.socket(), bufs, kTuple);
-  // Interim responses (103 Early Hints, 100 Continue) are not the answer: skip them and read the
-  // final head (101 never comes: the gateway asks for no upgrade).
-  for (int interim = 0; !ec; ++interim) {
-    if (conn.tls())
-      std::tie(ec, std::ignore) =
-          co_await http::async_read_header(conn.tls_stream(), conn.buffer(), *a.parser, kTuple);
-    else
-      std::tie(ec, std::ignore) =
-          co_await http::async_read_header(conn.socket(), conn.buffer(), *a.parser, kTuple);
-    if (ec) break;
-    unsigned code = a.parser->get().result_int();
-    if (code >= 200 || code == 101) co_return true;
-    if (interim >= 16) break; // a provider that only ever sends interim heads
-    a.parser.emplace();
-    a.parser->body_limit(boost::none);
-  }
-  active_upstream_ = nullptr;
-  if (timed_out(ec)) {
-    a.failure = pipeline::AttemptFailure::kTimeout;
-    a.conn.reset();
-  }
-  co_return false;
-}
 
 net::awaitable<void> Session::send(pipeline::Exchange &ex, const std::string &head, Attempt &a) {
   auto try_deadline = ex.attempt_deadline();
@@ -388,8 +360,38 @@ net::awaitable<void> Session::send(pipeline::Exchange &ex, const std::string &he
     set_deadline(try_deadline);
     a.parser.emplace();
     a.parser->body_limit(boost::none);
-    if (co_await exchange_once(a, head, ex.call().body)) co_return;
-    if (a.failure) co_return; // timed out
+    auto &conn = *a.conn;
+    active_upstream_ = &conn;
+    auto body = ex.call().body;
+    std::array<net::const_buffer, 2> bufs{net::buffer(head),
+                                          net::buffer(body.data(), body.size())};
+    beast::error_code ec;
+    if (conn.tls())
+      std::tie(ec, std::ignore) = co_await net::async_write(conn.tls_stream(), bufs, kTuple);
+    else
+      std::tie(ec, std::ignore) = co_await net::async_write(conn.socket(), bufs, kTuple);
+    // Interim responses (103 Early Hints, 100 Continue) are not the answer: skip them and read
+    // the final head (101 never comes: the gateway asks for no upgrade).
+    for (int interim = 0; !ec; ++interim) {
+      if (conn.tls())
+        std::tie(ec, std::ignore) =
+            co_await http::async_read_header(conn.tls_stream(), conn.buffer(), *a.parser, kTuple);
+      else
+        std::tie(ec, std::ignore) =
+            co_await http::async_read_header(conn.socket(), conn.buffer(), *a.parser, kTuple);
+      if (ec) break;
+      unsigned code = a.parser->get().result_int();
+      if (code >= 200 || code == 101) co_return;
+      if (interim >= 16) break; // a provider that only ever sends interim heads
+      a.parser.emplace();
+      a.parser->body_limit(boost::none);
+    }
+    active_upstream_ = nullptr;
+    if (timed_out(ec)) {
+      a.failure = pipeline::AttemptFailure::kTimeout;
+      a.conn.reset();
+      co_return;
+    }
     // A pooled connection the provider closed while idle: open a fresh one, once.
     if (a.conn->reused && round == 0 && !a.parser->got_some()) {
       a.conn = co_await worker_.pool.connect(ex.backend(), try_deadline, &a.detail);
@@ -450,17 +452,6 @@ std::string Session::response_head(pipeline::Exchange &ex, const pipeline::Respo
   return head;
 }
 
-net::awaitable<bool> Session::respond(pipeline::Exchange &ex, const pipeline::ResponsePlan &plan,
-                                      Attempt &a) {
-  std::string head = response_head(ex, plan, a);
-  switch (plan.mode) {
-  case pipeline::BodyMode::kGather: co_return co_await relay_gathered(ex, a, std::move(head));
-  case pipeline::BodyMode::kTranslate: co_return co_await relay_translated(ex, a, std::move(head));
-  case pipeline::BodyMode::kRelay: break;
-  }
-  co_return co_await relay_passthrough(ex, plan, a, std::move(head));
-}
-
 // Errors and translated non-streamed answers: read whole (bounded), then answered at once.
 net::awaitable<bool> Session::relay_gathered(pipeline::Exchange &ex, Attempt &a,
                                              std::string head) {
@@ -512,7 +503,14 @@ net::awaitable<bool> Session::relay_translated(pipeline::Exchange &ex, Attempt &
     out.clear();
     ex.translate(std::string_view(buf.data(), got), done, out);
     if (done) apply(ex.complete(true));
-    if (!co_await write_piece({}, out, !http10_, done)) co_return false;
+    PieceWrite w({}, out, !http10_, done);
+    if (w.n > 0) {
+      auto [wec, wn] = co_await net::async_write(client_, w.buffers(), kTuple);
+      if (wec) {
+        ex.record().error = "client went away";
+        co_return false;
+      }
+    }
     if (failed) co_return false;
     if (done) break;
   }
@@ -561,10 +559,15 @@ net::awaitable<bool> Session::relay_passthrough(pipeline::Exchange &ex,
     // Usage, costs and the budget charge: before the last bytes reach the client, so a client
     // that sends its next request after reading this one finds the budget charged.
     if (done) apply(ex.complete(true));
-    if (!co_await write_piece(head_pending ? std::string_view(head) : std::string_view(), piece,
-                              chunked, done))
-      co_return false; // dropping the connection closes the provider's too
-    head_pending = false;
+    PieceWrite w(head_pending ? std::string_view(head) : std::string_view(), piece, chunked, done);
+    if (w.n > 0) {
+      auto [wec, wn] = co_await net::async_write(client_, w.buffers(), kTuple);
+      if (wec) {
+        ex.record().error = "client went away";
+        co_return false; // dropping the connection closes the provider's too
+      }
+      head_pending = false;
+    }
     // The client already has a status line: the only honest signal left is an aborted body.
     if (failed) co_return false;
     if (done) break;

@@ -75,12 +75,9 @@ private:
   // One attempt's I/O: acquire or connect, write head and body, read the final response head;
   // a pooled connection the provider closed while idle is replaced once.
   net::awaitable<void> send(pipeline::Exchange &ex, const std::string &head, Attempt &a);
-  net::awaitable<bool> exchange_once(Attempt &a, const std::string &head, std::string_view body);
   net::awaitable<std::pair<beast::error_code, size_t>> read_some(Attempt &a, char *buf,
                                                                  size_t cap);
-  // The answer, per the Exchange's plan.
-  net::awaitable<bool> respond(pipeline::Exchange &ex, const pipeline::ResponsePlan &plan,
-                               Attempt &a);
+  // The answer, per the Exchange's plan: its head, then one of the three relays.
   std::string response_head(pipeline::Exchange &ex, const pipeline::ResponsePlan &plan,
                             Attempt &a);
   net::awaitable<bool> relay_gathered(pipeline::Exchange &ex, Attempt &a, std::string head);
@@ -93,9 +90,6 @@ private:
                              std::string_view extra_headers = {});
   net::awaitable<bool> reply(const pipeline::LocalReply &r);
   net::awaitable<bool> write_all(std::string_view a, std::string_view b = {});
-  // One write of [head] [a body piece, chunk-framed when `chunked`] [the last chunk].
-  net::awaitable<bool> write_piece(std::string_view head, std::string_view piece, bool chunked,
-                                   bool last);
 
   Worker &worker_;
   const Shared &shared_;
