@@ -2,6 +2,8 @@
 #include "pipeline/headers.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <cctype>
 
 namespace aigw::pipeline {
@@ -35,12 +37,29 @@ bool strip_from_client(std::string_view n) {
   return false;
 }
 
-bool is_valid_header_value(std::string_view v) {
-  for (char ch : v) {
-    auto c = static_cast<unsigned char>(ch);
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
-  }
+namespace {
+bool valid_bytes(const unsigned char *p, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f) return false;
   return true;
+}
+} // namespace
+
+bool is_valid_header_value(std::string_view v) {
+  // Eight bytes at a time: a word with no byte below 0x20 and none equal to 0x7f is fine as it
+  // is; only a word that has one (a tab, usually) is looked at byte by byte.
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  const auto *p = reinterpret_cast<const unsigned char *>(v.data());
+  size_t n = v.size(), i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    uint64_t below_space = (w - kOnes * 0x20) & ~w & kHigh;
+    uint64_t x = w ^ (kOnes * 0x7f);
+    uint64_t del = (x - kOnes) & ~x & kHigh;
+    if ((below_space | del) && !valid_bytes(p + i, 8)) return false;
+  }
+  return valid_bytes(p + i, n - i);
 }
 
 bool is_valid_request_target(std::string_view p) {
@@ -165,13 +184,14 @@ Error bad_value(std::string_view name) {
 Result<std::string> build_request_head(const UpstreamHead &h,
                                        const std::vector<HeaderView> &client_headers,
                                        const api::HeaderMutation &mutation) {
-  if (!is_valid_request_target(h.path))
+  bool check = !h.values_checked; // the gateway's own values, unless its caller checked them
+  if (check && !is_valid_request_target(h.path))
     return Error::client(400, "invalid request path for the backend: it may hold only visible "
                               "ASCII characters (check \"model\")");
-  if (!is_valid_header_value(h.model)) return bad_value("x-ai-eg-model");
+  if (check && !is_valid_header_value(h.model)) return bad_value("x-ai-eg-model");
   if (!is_valid_header_value(h.host_header)) return bad_value("host");
-  if (!is_valid_header_value(h.authorization)) return bad_value("authorization");
-  if (!is_valid_header_value(h.request_id)) return bad_value("x-request-id");
+  if (check && !is_valid_header_value(h.authorization)) return bad_value("authorization");
+  if (check && !is_valid_header_value(h.request_id)) return bad_value("x-request-id");
   std::string o;
   o.reserve(512 + client_headers.size() * 48);
   o.append(h.method).append(" ").append(h.path).append(" HTTP/1.1\r\nHost: ");
@@ -201,12 +221,12 @@ Result<std::string> build_request_head(const UpstreamHead &h,
       for (const auto &e : *h.extra)
         if (iequals(e.first, name)) overridden = true;
     if (overridden) continue;
-    if (!is_valid_header_value(value)) return bad_value(name);
+    if (check && !is_valid_header_value(value)) return bad_value(name);
     o.append(name).append(": ").append(value).append("\r\n");
   }
   if (h.extra)
     for (const auto &[name, value] : *h.extra) {
-      if (!is_valid_header_value(value)) return bad_value(name);
+      if (check && !is_valid_header_value(value)) return bad_value(name);
       o.append(name).append(": ").append(value).append("\r\n");
     }
   if (!has_request_id && !h.request_id.empty())

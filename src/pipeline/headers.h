@@ -71,6 +71,10 @@ struct UpstreamHead {
   // Set by the translator and the auth step (api-key, x-amz-date, anthropic-version, ...): they
   // replace any client header of the same name.
   const std::vector<std::pair<std::string, std::string>> *extra = nullptr;
+  // The path, model, authorization, request id, `extra` and the mutation's values were checked
+  // already (pipeline::Exchange checks every value of its call): only the client's headers and
+  // the host are checked here.
+  bool values_checked = false;
 };
 
 // Serialises the HTTP/1.1 request head for the provider: client headers minus the stripped ones,

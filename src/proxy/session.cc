@@ -77,102 +77,99 @@ net::awaitable<void> Session::watchdog() {
   }
 }
 
+// Reads each request with its limits and deadlines (inline, not a coroutine of its own: one frame
+// less per request), answers what is wrong with it, and hands the rest to handle().
 net::awaitable<void> Session::run() {
   beast::error_code nodelay_ec;
   client_.set_option(tcp::no_delay(true), nodelay_ec);
   for (;;) {
     if (worker_.draining) break;
     RequestParser parser;
-    if (!co_await read_request(parser)) break;
+    const auto &opts = *shared_.opts;
+    auto too_large = [&] {
+      return pipeline::error_body("PayloadTooLarge", 413,
+                                  "request body exceeds the limit of " +
+                                      std::to_string(opts.max_request_body) + " bytes");
+    };
+    parser.header_limit(static_cast<uint32_t>(opts.max_request_header));
+    parser.body_limit(opts.max_request_body);
+    head_request_ = false;
+    http10_ = false;
+    // Idle until the first byte of the next request; from it, the head has the header timeout.
+    if (buffer_.size() == 0) {
+      // The first bytes go into a small array of the session's, so the request buffer is not in
+      // use while idle and the watchdog can free it (a connection idle past a second holds none).
+      // A read, not a readiness wait: a wait costs an extra trip through the reactor.
+      idle_ = true;
+      idle_since_ = Clock::now();
+      set_deadline(idle_since_ + opts.idle_timeout);
+      auto [ec, got] = co_await client_.async_read_some(net::buffer(first_read_), kTuple);
+      idle_ = false;
+      if (ec) break; // gone, idle past the timeout, or drained
+      buffer_.commit(net::buffer_copy(buffer_.prepare(got), net::buffer(first_read_.data(), got)));
+    }
+    idle_ = false;
+    set_deadline(Clock::now() + opts.request_header_timeout);
+    auto [ec, n] = co_await http::async_read_header(client_, buffer_, parser, kTuple);
+    if (ec) {
+      keep_alive_ = false;
+      if (ec == http::error::header_limit)
+        co_await reply(431, "text/plain", "request header fields too large");
+      else if (ec == http::error::body_limit) // Beast checks Content-Length against the limit
+        co_await reply(413, "application/json", too_large());
+      else if (timed_out(ec))
+        co_await reply(408, "text/plain", "request header timeout");
+      else if (!quiet_close(ec))
+        co_await reply(400, "text/plain", "bad request: " + ec.message());
+      break;
+    }
+    auto &req = parser.get();
+    head_request_ = req.method() == http::verb::head;
+    http10_ = req.version() < 11;
+    set_deadline(Clock::now() + std::chrono::seconds(60)); // the rest of the request
+    if (static_cast<size_t>(std::distance(req.begin(), req.end())) > opts.max_request_headers) {
+      keep_alive_ = false;
+      co_await reply(431, "text/plain",
+                     "too many request headers (limit " + std::to_string(opts.max_request_headers) +
+                         ")");
+      break;
+    }
+    // The request's fields, listed once for the framing checks and the provider's head (views
+    // into the parser's message; the vector's capacity is kept across requests).
+    head_fields_.clear();
+    for (const auto &f : req)
+      head_fields_.emplace_back(f.name_string(), f.value());
+    if (auto bad = pipeline::check_request_framing(req.version(), head_fields_)) {
+      keep_alive_ = false; // the body's end is unknown: nothing after it can be trusted
+      co_await reply(bad->status, "text/plain", bad->message);
+      break;
+    }
+    if (auto cl = parser.content_length(); cl && *cl > opts.max_request_body) {
+      keep_alive_ = false;
+      co_await reply(413, "application/json", too_large());
+      break;
+    }
+    if (pipeline::iequals(req[http::field::expect], "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      if (!co_await write_all(kContinue)) break;
+    }
+    auto [bec, bn] = co_await http::async_read(client_, buffer_, parser, kTuple);
+    if (bec) {
+      keep_alive_ = false;
+      if (bec == http::error::body_limit)
+        co_await reply(413, "application/json", too_large());
+      else if (timed_out(bec))
+        co_await reply(408, "text/plain", "request body timeout");
+      else if (!quiet_close(bec))
+        co_await reply(400, "text/plain", "bad request: " + bec.message());
+      break;
+    }
     keep_alive_ = parser.get().keep_alive();
     bool ok = co_await handle(parser);
     if (!ok || closing()) break;
   }
   beast::error_code ignored;
   client_.shutdown(tcp::socket::shutdown_send, ignored);
-}
-
-net::awaitable<bool> Session::read_request(RequestParser &parser) {
-  const auto &opts = *shared_.opts;
-  auto too_large = [&] {
-    return pipeline::error_body("PayloadTooLarge", 413,
-                                "request body exceeds the limit of " +
-                                    std::to_string(opts.max_request_body) + " bytes");
-  };
-  parser.header_limit(static_cast<uint32_t>(opts.max_request_header));
-  parser.body_limit(opts.max_request_body);
-  head_request_ = false;
-  http10_ = false;
-  // Idle until the first byte of the next request; from it, the head has the header timeout.
-  if (buffer_.size() == 0) {
-    // The first bytes go into a small array of the session's, so the request buffer is not in
-    // use while idle and the watchdog can free it (a connection idle past a second holds none).
-    // A read, not a readiness wait: a wait costs an extra trip through the reactor.
-    idle_ = true;
-    idle_since_ = Clock::now();
-    set_deadline(idle_since_ + opts.idle_timeout);
-    auto [ec, got] = co_await client_.async_read_some(net::buffer(first_read_), kTuple);
-    idle_ = false;
-    if (ec) co_return false; // gone, idle past the timeout, or drained
-    buffer_.commit(net::buffer_copy(buffer_.prepare(got), net::buffer(first_read_.data(), got)));
-  }
-  idle_ = false;
-  set_deadline(Clock::now() + opts.request_header_timeout);
-  auto [ec, n] = co_await http::async_read_header(client_, buffer_, parser, kTuple);
-  if (ec) {
-    keep_alive_ = false;
-    if (ec == http::error::header_limit)
-      co_await reply(431, "text/plain", "request header fields too large");
-    else if (ec == http::error::body_limit) // Beast checks Content-Length against the limit
-      co_await reply(413, "application/json", too_large());
-    else if (timed_out(ec))
-      co_await reply(408, "text/plain", "request header timeout");
-    else if (!quiet_close(ec))
-      co_await reply(400, "text/plain", "bad request: " + ec.message());
-    co_return false;
-  }
-  auto &req = parser.get();
-  head_request_ = req.method() == http::verb::head;
-  http10_ = req.version() < 11;
-  set_deadline(Clock::now() + std::chrono::seconds(60)); // the rest of the request
-  if (static_cast<size_t>(std::distance(req.begin(), req.end())) > opts.max_request_headers) {
-    keep_alive_ = false;
-    co_await reply(431, "text/plain",
-                   "too many request headers (limit " + std::to_string(opts.max_request_headers) +
-                       ")");
-    co_return false;
-  }
-  // The request's fields, listed once for the framing checks and the provider's head (views
-  // into the parser's message; the vector's capacity is kept across requests).
-  head_fields_.clear();
-  for (const auto &f : req)
-    head_fields_.emplace_back(f.name_string(), f.value());
-  if (auto bad = pipeline::check_request_framing(req.version(), head_fields_)) {
-    keep_alive_ = false; // the body's end is unknown: nothing after it can be trusted
-    co_await reply(bad->status, "text/plain", bad->message);
-    co_return false;
-  }
-  if (auto cl = parser.content_length(); cl && *cl > opts.max_request_body) {
-    keep_alive_ = false;
-    co_await reply(413, "application/json", too_large());
-    co_return false;
-  }
-  if (pipeline::iequals(req[http::field::expect], "100-continue")) {
-    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    if (!co_await write_all(kContinue)) co_return false;
-  }
-  auto [bec, bn] = co_await http::async_read(client_, buffer_, parser, kTuple);
-  if (bec) {
-    keep_alive_ = false;
-    if (bec == http::error::body_limit)
-      co_await reply(413, "application/json", too_large());
-    else if (timed_out(bec))
-      co_await reply(408, "text/plain", "request body timeout");
-    else if (!quiet_close(bec))
-      co_await reply(400, "text/plain", "bad request: " + bec.message());
-    co_return false;
-  }
-  co_return true;
 }
 
 // --- Writing -------------------------------------------------------------------------------
@@ -314,10 +311,67 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
     pipeline::UpstreamHead uh{call.method,         call.path,         backend.host_header,
                               call.model,          call.authorization, ex.record().request_id,
                               call.body.size(),    &call.headers};
+    uh.values_checked = true; // the Exchange checked every value of its call
     auto built = pipeline::build_request_head(uh, head_fields_, *call.mutation);
     if (!built) co_return co_await reply(ex.refuse_call(built.error()));
+    // The attempt's I/O: acquire or connect, write head and body, read the final response head;
+    // a pooled connection the provider closed while idle is replaced once. Inline, not a
+    // coroutine of its own: one frame less per request.
     Attempt a;
-    co_await send(ex, *built, a);
+    auto try_deadline = ex.attempt_deadline();
+    set_deadline(try_deadline); // connecting counts against the attempt's deadline too
+    a.conn = co_await worker_.pool.acquire(backend, try_deadline, &a.detail);
+    bool got_head = false;
+    for (int round = 0; round < 2 && !got_head && !a.failure; ++round) {
+      if (!a.conn) {
+        a.failure = pipeline::AttemptFailure::kConnect;
+        break;
+      }
+      set_deadline(try_deadline);
+      a.parser.emplace();
+      a.parser->body_limit(boost::none);
+      auto &conn = *a.conn;
+      active_upstream_ = &conn;
+      std::array<net::const_buffer, 2> bufs{net::buffer(*built),
+                                            net::buffer(call.body.data(), call.body.size())};
+      beast::error_code ec;
+      if (conn.tls())
+        std::tie(ec, std::ignore) = co_await net::async_write(conn.tls_stream(), bufs, kTuple);
+      else
+        std::tie(ec, std::ignore) = co_await net::async_write(conn.socket(), bufs, kTuple);
+      // Interim responses (103 Early Hints, 100 Continue) are not the answer: skip them and read
+      // the final head (101 never comes: the gateway asks for no upgrade).
+      for (int interim = 0; !ec && !got_head; ++interim) {
+        if (conn.tls())
+          std::tie(ec, std::ignore) =
+              co_await http::async_read_header(conn.tls_stream(), conn.buffer(), *a.parser, kTuple);
+        else
+          std::tie(ec, std::ignore) =
+              co_await http::async_read_header(conn.socket(), conn.buffer(), *a.parser, kTuple);
+        if (ec) break;
+        unsigned code = a.parser->get().result_int();
+        if (code >= 200 || code == 101) {
+          got_head = true;
+        } else if (interim >= 16) {
+          ec = http::error::bad_status; // a provider that only ever sends interim heads
+        } else {
+          a.parser.emplace();
+          a.parser->body_limit(boost::none);
+        }
+      }
+      if (got_head) break;
+      active_upstream_ = nullptr;
+      if (timed_out(ec)) {
+        a.failure = pipeline::AttemptFailure::kTimeout;
+      } else if (a.conn->reused && round == 0 && !a.parser->got_some()) {
+        // A pooled connection the provider closed while idle: open a fresh one, once.
+        a.conn = co_await worker_.pool.connect(backend, try_deadline, &a.detail);
+      } else {
+        a.failure = pipeline::AttemptFailure::kReset;
+      }
+    }
+    if (!got_head && !a.failure) a.failure = pipeline::AttemptFailure::kReset;
+    if (a.failure) a.conn.reset();
     if (a.failure) {
       if (!ex.on_attempt_failed(*a.failure, a.detail)) co_return co_await reply(ex.take_reply());
       next = ex.next_attempt();
@@ -347,61 +401,6 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
 }
 
 // --- One attempt -----------------------------------------------------------------------------
-
-net::awaitable<void> Session::send(pipeline::Exchange &ex, const std::string &head, Attempt &a) {
-  auto try_deadline = ex.attempt_deadline();
-  set_deadline(try_deadline); // connecting counts against the attempt's deadline too
-  a.conn = co_await worker_.pool.acquire(ex.backend(), try_deadline, &a.detail);
-  for (int round = 0; round < 2; ++round) {
-    if (!a.conn) {
-      a.failure = pipeline::AttemptFailure::kConnect;
-      co_return;
-    }
-    set_deadline(try_deadline);
-    a.parser.emplace();
-    a.parser->body_limit(boost::none);
-    auto &conn = *a.conn;
-    active_upstream_ = &conn;
-    auto body = ex.call().body;
-    std::array<net::const_buffer, 2> bufs{net::buffer(head),
-                                          net::buffer(body.data(), body.size())};
-    beast::error_code ec;
-    if (conn.tls())
-      std::tie(ec, std::ignore) = co_await net::async_write(conn.tls_stream(), bufs, kTuple);
-    else
-      std::tie(ec, std::ignore) = co_await net::async_write(conn.socket(), bufs, kTuple);
-    // Interim responses (103 Early Hints, 100 Continue) are not the answer: skip them and read
-    // the final head (101 never comes: the gateway asks for no upgrade).
-    for (int interim = 0; !ec; ++interim) {
-      if (conn.tls())
-        std::tie(ec, std::ignore) =
-            co_await http::async_read_header(conn.tls_stream(), conn.buffer(), *a.parser, kTuple);
-      else
-        std::tie(ec, std::ignore) =
-            co_await http::async_read_header(conn.socket(), conn.buffer(), *a.parser, kTuple);
-      if (ec) break;
-      unsigned code = a.parser->get().result_int();
-      if (code >= 200 || code == 101) co_return;
-      if (interim >= 16) break; // a provider that only ever sends interim heads
-      a.parser.emplace();
-      a.parser->body_limit(boost::none);
-    }
-    active_upstream_ = nullptr;
-    if (timed_out(ec)) {
-      a.failure = pipeline::AttemptFailure::kTimeout;
-      a.conn.reset();
-      co_return;
-    }
-    // A pooled connection the provider closed while idle: open a fresh one, once.
-    if (a.conn->reused && round == 0 && !a.parser->got_some()) {
-      a.conn = co_await worker_.pool.connect(ex.backend(), try_deadline, &a.detail);
-      continue;
-    }
-    break;
-  }
-  a.failure = pipeline::AttemptFailure::kReset;
-  a.conn.reset();
-}
 
 net::awaitable<std::pair<beast::error_code, size_t>> Session::read_some(Attempt &a, char *buf,
                                                                         size_t cap) {

@@ -48,8 +48,6 @@ private:
 
   net::awaitable<void> run();
   net::awaitable<void> watchdog();
-  // Reads the next request; false ends the connection (after any error reply).
-  net::awaitable<bool> read_request(RequestParser &parser);
   // Every wait of the session ends by `t`: past it, the watchdog aborts the client's and the
   // provider's operations in flight. Setting it is a store, not a timer operation.
   void set_deadline(Clock::time_point t) {
@@ -72,9 +70,6 @@ private:
   net::awaitable<std::optional<ratelimit::Verdict>> check(pipeline::BudgetCheck &c);
   void apply(const pipeline::Settlement &s);
   void charge(const std::vector<ratelimit::Hit> &hits, const ratelimit::CostValues *costs);
-  // One attempt's I/O: acquire or connect, write head and body, read the final response head;
-  // a pooled connection the provider closed while idle is replaced once.
-  net::awaitable<void> send(pipeline::Exchange &ex, const std::string &head, Attempt &a);
   net::awaitable<std::pair<beast::error_code, size_t>> read_some(Attempt &a, char *buf,
                                                                  size_t cap);
   // The answer, per the Exchange's plan: its head, then one of the three relays.

@@ -138,7 +138,20 @@ spec:
 
 // Starts aigw with the given config text (a function of the listener port) or, with
 // `config: null`, from the environment in `env`. Resolves once it answers on both ports.
-export async function startAigw({ config, env = {}, args = [], concurrency = 2, wrap = [] } = {}) {
+export async function startAigw(opts = {}) {
+  // A free port can be taken by someone else (an outgoing connection's ephemeral port) between
+  // freePort() and aigw's bind: then aigw exits with "address in use", and it is started again on
+  // other ports.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await startAigwOnce(opts);
+    } catch (e) {
+      if (attempt >= 2 || !/[Aa]ddress (already )?in use/.test(e.message)) throw e;
+    }
+  }
+}
+
+async function startAigwOnce({ config, env = {}, args = [], concurrency = 2, wrap = [] } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'aigw-test-'));
   const port = await freePort();
   const adminPort = await freePort();
