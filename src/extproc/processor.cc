@@ -119,10 +119,9 @@ size_t RequestRegistry::size() {
 
 Stream::~Stream() {
   if (!router_ || !entry_) return; // the router stream owns the request
-  {
-    std::lock_guard lock(entry_->mu);
-    finish(*entry_);
-  }
+  // Locks in the order the phases take them: the request's, then the registry's.
+  std::lock_guard lock(entry_->mu);
+  finish(*entry_);
   registry_.erase(entry_->internal_id);
 }
 

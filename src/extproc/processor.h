@@ -51,6 +51,17 @@ struct RequestEntry {
   std::vector<std::pair<std::string, std::string>> headers; // the client's, lower-case names
   std::unique_ptr<pipeline::Exchange> exchange;
   bool finished = false; // observed (metrics) already
+
+  RequestEntry() = default;
+  RequestEntry(const RequestEntry &) = delete;
+  RequestEntry &operator=(const RequestEntry &) = delete;
+  // The last owner may be either stream's thread. Its reference count already orders this after
+  // the phases that used the exchange; taking the lock says so in a way ThreadSanitizer sees too
+  // (this translation unit is not instrumented, see CMakeLists.txt).
+  ~RequestEntry() {
+    std::lock_guard lock(mu);
+    exchange.reset();
+  }
 };
 
 class RequestRegistry {

@@ -133,9 +133,14 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
     writeFileSync(path.join(bundle, 'parts/000'), Buffer.from(part.data.chunk, 'base64'));
     const port = await freePort();
     extproc = spawn(AIGW_BIN, ['extproc', '-configBundlePath', bundle, '-extProcAddr', `127.0.0.1:${port}`, '-adminPort', String(await freePort())], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const stderrLines = [];
+    extproc.once('exit', (c) => {
+      if (c) console.error(`aigw extproc exited with ${c}:\n${stderrLines.join('\n')}`);
+    });
     await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('aigw extproc: no ready line')), 10000 * SLOW);
       readline.createInterface({ input: extproc.stderr }).on('line', (l) => {
+        stderrLines.push(l);
         if (l.includes('is ready')) {
           clearTimeout(timer);
           resolve();

@@ -44,16 +44,28 @@ export function metadata(resp) {
 }
 
 // One ext_proc stream: send a request, await its response.
+// A stream that ends or fails (the processor went away) rejects what is still awaited.
 export function openStream(client) {
   const call = client.Process();
   const queue = [];
   const waiters = [];
-  call.on('data', (d) => (waiters.length ? waiters.shift()(d) : queue.push(d)));
-  call.on('error', () => {});
+  let failure = null;
+  const fail = (e) => {
+    failure = e ?? new Error('ext_proc stream ended');
+    for (const w of waiters.splice(0)) w.reject(failure);
+  };
+  call.on('data', (d) => (waiters.length ? waiters.shift().resolve(d) : queue.push(d)));
+  call.on('error', (e) => fail(e));
+  call.on('end', () => fail(null));
   return {
     send(req) {
+      if (queue.length) {
+        call.write(req);
+        return Promise.resolve(queue.shift());
+      }
+      if (failure) return Promise.reject(failure);
       call.write(req);
-      return queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiters.push(r));
+      return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
     },
     end() {
       call.end();
