@@ -1,8 +1,8 @@
 // Microbenchmarks of the per-request pipeline work: body parse, surgical re-encode, usage scan.
+#include "auth/aws_sigv4.h"
 #include "pipeline/request_body.h"
 #include "pipeline/usage.h"
 #include "providers/aws_eventstream.h"
-#include "auth/aws_sigv4.h"
 #include "ratelimit/limiter.h"
 #include "translate/bedrock.h"
 #include "translate/openai_chat.h"
@@ -114,8 +114,7 @@ BENCHMARK(BM_TranslateConverseStream);
 
 // SigV4 over a translated Converse body, as every Bedrock attempt does.
 void BM_SignSigV4(benchmark::State &state) {
-  aigw::auth::AwsCredentials creds{"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-                                        ""};
+  aigw::auth::AwsCredentials creds{"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", ""};
   aigw::auth::SigV4Request r;
   r.method = "POST";
   r.host = "bedrock-runtime.us-east-1.amazonaws.com";

@@ -4,9 +4,9 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <initializer_list>
 #include <memory>
-#include <cstdlib>
 #include <utility>
 #include <vector>
 
@@ -92,7 +92,7 @@ std::string to_hex(const unsigned char *p, size_t n) {
 bool sha256_raw(std::initializer_list<std::string_view> parts, unsigned char out[32]) {
   static EVP_MD *md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
-                                                                          &EVP_MD_CTX_free);
+                                                                           &EVP_MD_CTX_free);
   if (!md || !ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1) return false;
   for (auto p : parts)
     if (EVP_DigestUpdate(ctx.get(), p.data(), p.size()) != 1) return false;
@@ -472,8 +472,8 @@ SigV4Headers sign_sigv4(const SigV4Request &req, const AwsCredentials &creds) {
     key = hmac_sha256(key, "aws4_request");
     std::string scope = std::string(date) + "/" + std::string(req.region) + "/" +
                         std::string(req.service) + "/aws4_request";
-    cache = KeyCache{creds.secret_access_key, std::string(date),  std::string(req.region),
-                     std::string(req.service), std::move(key),     std::move(scope)};
+    cache = KeyCache{creds.secret_access_key,  std::string(date), std::string(req.region),
+                     std::string(req.service), std::move(key),    std::move(scope)};
   }
   const std::string &scope = cache.scope;
   std::string creq = canonical_request(req, creds, out.amz_date, out.content_sha256);

@@ -42,10 +42,11 @@ Result<TokenRequest> TokenSource::request_for(const control::CompiledBackend &b,
   r.cache_key = cache_key(b);
   if (b.auth_type == "GCPCredentials") {
     if (!b.gcp_service_account)
-      return Error::upstream(500, "backend " + b.key + ": " +
-                                      (b.gcp_problem.empty() ? "no GCP service account key"
-                                                             : b.gcp_problem),
-                             false);
+      return Error::upstream(
+          500,
+          "backend " + b.key + ": " +
+              (b.gcp_problem.empty() ? "no GCP service account key" : b.gcp_problem),
+          false);
     auto assertion = make_jwt_assertion(*b.gcp_service_account, now);
     if (!assertion)
       return Error::upstream(500, "backend " + b.key + ": " + assertion.error().message, false);
@@ -64,9 +65,8 @@ Result<std::string> TokenSource::on_response(const control::CompiledBackend &b,
   auto token = parse_oauth_token_response(body, now);
   if (!token) {
     spdlog::warn("backend {}: the token endpoint refused: {}", b.key, token.error().message);
-    return Error::upstream(503, "backend " + b.key + ": the token endpoint refused: " +
-                                    token.error().message,
-                           false);
+    return Error::upstream(
+        503, "backend " + b.key + ": the token endpoint refused: " + token.error().message, false);
   }
   spdlog::debug("backend {}: new access token, valid for {} s", b.key,
                 token->expires_at_unix - now);

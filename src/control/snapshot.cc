@@ -251,8 +251,8 @@ private:
       if (bit == backends_.end()) {
         if (!ab.backend_name.empty())
           diag_.error(where + ": spec.backendRef.name: Backend \"" + ab.backend_name +
-                     "\" not found in namespace \"" +
-                     ns_or(ab.backend_namespace, ab.meta.namespace_) + "\"");
+                      "\" not found in namespace \"" +
+                      ns_or(ab.backend_namespace, ab.meta.namespace_) + "\"");
       } else {
         const api::Backend &b = *bit->second;
         for (const auto &ep : b.endpoints)
@@ -260,7 +260,8 @@ private:
         if (!b.endpoints.empty()) {
           const auto &first = b.endpoints.front();
           auto tit = tls_by_backend_.find(bkey);
-          cb->tls.enabled = first.port == 443 || b.tls_from_settings || tit != tls_by_backend_.end();
+          cb->tls.enabled =
+              first.port == 443 || b.tls_from_settings || tit != tls_by_backend_.end();
           if (tit != tls_by_backend_.end() && !tit->second->hostname.empty())
             cb->tls.sni = tit->second->hostname;
           else if (!first.is_ip)
@@ -274,7 +275,6 @@ private:
       ai_backends_[cb->key] = cb;
       backend_list_.push_back(cb);
     }
-
   }
 
   // A Secret's value under `key`, or nullopt with an error naming the field.
@@ -466,7 +466,7 @@ private:
                                                p.meta.key() + "/rule/" + std::to_string(i));
         if (!c) {
           diag_.error("BackendTrafficPolicy " + p.meta.key() + ": spec.rateLimit.rules[" +
-                     std::to_string(i) + "].clientSelectors: " + c.error().message);
+                      std::to_string(i) + "].clientSelectors: " + c.error().message);
           continue;
         }
         pl.limits.push_back(*c);
@@ -507,8 +507,9 @@ private:
       for (const auto &c : res_.gateway_configs)
         if (c.meta.namespace_ == g.meta.namespace_ && c.meta.name == ann->second) gc = &c;
       if (!gc) {
-        diag_.warning("Gateway " + g.meta.key() + ": GatewayConfig \"" + ann->second +
-                     "\" (metadata.annotations[aigateway.envoyproxy.io/gateway-config]) not found");
+        diag_.warning(
+            "Gateway " + g.meta.key() + ": GatewayConfig \"" + ann->second +
+            "\" (metadata.annotations[aigateway.envoyproxy.io/gateway-config]) not found");
         continue;
       }
       for (const auto &cost : gc->global_llm_request_costs) {
@@ -531,7 +532,7 @@ private:
       auto c = ratelimit::compile_cost(cr.llm_request_costs[i]);
       if (!c) {
         diag_.error(where + ": spec.llmRequestCosts[" + std::to_string(i) +
-                   "].cel: " + c.error().message);
+                    "].cel: " + c.error().message);
         continue;
       }
       cr.costs.push_back(std::move(c).value());
@@ -583,8 +584,8 @@ private:
     if (chm.regex) {
       chm.match_all = hm.value == ".*";
       try {
-        chm.re = std::make_shared<const std::regex>(hm.value, std::regex::ECMAScript |
-                                                                  std::regex::optimize);
+        chm.re = std::make_shared<const std::regex>(hm.value,
+                                                    std::regex::ECMAScript | std::regex::optimize);
       } catch (const std::regex_error &e) {
         diag_.error(where_match + ".value: invalid regular expression \"" + hm.value +
                     "\": " + e.what());
@@ -610,8 +611,8 @@ private:
     auto it = ai_backends_.find(ns + "/" + ref.name);
     if (it == ai_backends_.end()) {
       diag_.error(where + ": " + rpath + ".backendRefs[" + std::to_string(b) +
-                 "].name: AIServiceBackend \"" + ref.name + "\" not found in namespace \"" +
-                 ns + "\"");
+                  "].name: AIServiceBackend \"" + ref.name + "\" not found in namespace \"" + ns +
+                  "\"");
       return;
     }
     if (ref.weight == 0) return;

@@ -4,11 +4,11 @@
 #pragma once
 
 #include "api/resources.h"
+#include "api/schema.h"
 #include "auth/aws_sigv4.h"
 #include "auth/gcp_jwt.h"
 #include "ratelimit/costs.h"
 #include "ratelimit/limiter.h"
-#include "api/schema.h"
 
 #include <chrono>
 #include <map>
@@ -130,7 +130,7 @@ struct Snapshot {
   std::vector<CompiledRoute> routes;
   std::vector<CompiledRule> rules; // in match precedence order
   std::vector<ModelEntry> models;
-  std::string dump_json; // the whole snapshot with secrets redacted (admin /config_dump)
+  std::string dump_json;  // the whole snapshot with secrets redacted (admin /config_dump)
   bool any_costs = false; // some route computes costs: streamed usage is always asked for
   // Backend refs by per-route-rule name, for a host whose proxy picks the backend (extproc).
   std::map<std::string, CompiledBackendRef, std::less<>> refs_by_name;

@@ -2,9 +2,9 @@
 #include "control/translate.h"
 
 #include "api/resources.h"
+#include "auth/aws_sigv4.h"
 #include "control/loader.h"
 #include "core/base64.h"
-#include "auth/aws_sigv4.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -131,18 +131,16 @@ void append_auth(std::string &e, const api::Resources &res, const api::BackendSe
     return it == s->data.end() ? "" : it->second;
   };
   e += "  auth:\n";
-  if (bsp.type == "APIKey" || bsp.type == "AzureAPIKey" ||
-      bsp.type == "AnthropicAPIKey") {
+  if (bsp.type == "APIKey" || bsp.type == "AzureAPIKey" || bsp.type == "AnthropicAPIKey") {
     std::string field = bsp.type == "APIKey"        ? "apiKey"
                         : bsp.type == "AzureAPIKey" ? "azureAPIKey"
-                                                     : "anthropicAPIKey";
+                                                    : "anthropicAPIKey";
     e += "    " + field + ":\n";
     kv(e, 6, "key", secret_value(bsp.api_key_secret, "apiKey"));
   } else if (bsp.type == "AWSCredentials") {
     e += "    aws:\n";
     if (bsp.aws_credentials_secret)
-      kv(e, 6, "credentialFileLiteral",
-         secret_value(bsp.aws_credentials_secret, "credentials"));
+      kv(e, 6, "credentialFileLiteral", secret_value(bsp.aws_credentials_secret, "credentials"));
     kv(e, 6, "region", bsp.aws_region);
   } else if (bsp.type == "AzureCredentials") {
     e += "    azure:\n";
@@ -200,9 +198,8 @@ std::string backend_entry(const api::Resources &res, const api::AIGatewayRoute &
   std::string e;
   const api::BackendSecurityPolicy *bsp = nullptr;
   for (const auto &p : res.security_policies)
-    if (p.meta.namespace_ == bns &&
-        std::find(p.target_backends.begin(), p.target_backends.end(), ab->meta.name) !=
-            p.target_backends.end())
+    if (p.meta.namespace_ == bns && std::find(p.target_backends.begin(), p.target_backends.end(),
+                                              ab->meta.name) != p.target_backends.end())
       bsp = &p;
   if (bsp) append_auth(e, res, *bsp);
   append_mutation(e, "httpBodyMutation", "path", ab->body_mutation, ref.body_mutation);

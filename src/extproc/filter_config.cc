@@ -1,16 +1,16 @@
 // filterapi configuration; see filter_config.h.
 #include "extproc/filter_config.h"
 
+#include "auth/aws_sigv4.h"
 #include "control/loader.h"
 #include "core/json_scan.h"
-#include "auth/aws_sigv4.h"
 
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <ctime>
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -30,16 +30,15 @@ std::string normalize_prefix(std::string p) {
   return p;
 }
 
-Result<std::vector<ratelimit::CostSpec>> costs(const YAML::Node &list, const std::string &where,
-                                              std::map<std::string, std::vector<ratelimit::CostSpec>,
-                                                       std::less<>> *by_route) {
+Result<std::vector<ratelimit::CostSpec>>
+costs(const YAML::Node &list, const std::string &where,
+      std::map<std::string, std::vector<ratelimit::CostSpec>, std::less<>> *by_route) {
   std::vector<ratelimit::CostSpec> out;
   for (size_t i = 0; list && i < list.size(); ++i) {
     const auto &c = list[i];
     api::LLMRequestCost lc{str(c, "metadataKey"), str(c, "type"), str(c, "cel")};
     auto spec = ratelimit::compile_cost(lc);
-    if (!spec)
-      return Error::config(where + "[" + std::to_string(i) + "]: " + spec.error().message);
+    if (!spec) return Error::config(where + "[" + std::to_string(i) + "]: " + spec.error().message);
     if (by_route)
       (*by_route)[str(c, "routeName")].push_back(*spec);
     else
@@ -106,8 +105,8 @@ Result<FilterConfig> parse_filter_config(std::string_view text) {
         if (!ini.empty()) {
           auto creds = auth::parse_aws_credentials_file(ini);
           if (!creds)
-            return Error::config(where + ".auth.aws.credentialFileLiteral: " +
-                                 creds.error().message);
+            return Error::config(where +
+                                 ".auth.aws.credentialFileLiteral: " + creds.error().message);
           cb->aws_credentials = *creds;
         }
       } else if (auth["azure"]) {

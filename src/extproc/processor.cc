@@ -168,7 +168,8 @@ std::string Stream::map_path(std::string_view path) const {
   // -endpointPrefixes: where the OpenAI and Cohere endpoints live under the root prefix
   // (upstream's defaults: openai "/", cohere "/cohere").
   const auto &cohere = ctx_.cohere_prefix;
-  if (path.substr(0, cohere.size()) == cohere && path.substr(cohere.size()).starts_with("/v2/rerank"))
+  if (path.substr(0, cohere.size()) == cohere &&
+      path.substr(cohere.size()).starts_with("/v2/rerank"))
     return "/cohere" + std::string(path.substr(cohere.size()));
   if (path.substr(0, ctx_.openai_prefix.size()) == ctx_.openai_prefix)
     return std::string(path.substr(ctx_.openai_prefix.size()));
@@ -183,8 +184,8 @@ pb::ProcessingResponse Stream::router_request_headers(const pb::HttpHeaders &h) 
   entry->original_path = path;
   for (const auto &hv : h.headers().headers())
     entry->headers.emplace_back(hv.key(), hv.raw_value().empty() ? hv.value() : hv.raw_value());
-  entry->exchange = std::make_unique<pipeline::Exchange>(ctx_.store->current(), ctx_.options,
-                                                         ctx_.services);
+  entry->exchange =
+      std::make_unique<pipeline::Exchange>(ctx_.store->current(), ctx_.options, ctx_.services);
   auto &ex = *entry->exchange;
   auto *owner = entry.get();
   pipeline::RequestHead head;
@@ -214,8 +215,7 @@ pb::ProcessingResponse Stream::router_request_headers(const pb::HttpHeaders &h) 
 }
 
 pb::ProcessingResponse Stream::router_request_body(const pb::HttpBody &b) {
-  if (!entry_)
-    return immediate(pipeline::error_reply(500, "request body before its headers"));
+  if (!entry_) return immediate(pipeline::error_reply(500, "request body before its headers"));
   auto &ex = *entry_->exchange;
   if (auto reply = ex.on_request_body(b.body(), false)) {
     finish(*entry_);
@@ -236,8 +236,7 @@ pb::ProcessingResponse Stream::upstream_request_headers(const pb::ProcessingRequ
   entry_ = registry_.find(id);
   lock_entry();
   if (!entry_ || !entry_->exchange)
-    return immediate(
-        pipeline::error_reply(500, "no request with internal id \"" + id + "\""));
+    return immediate(pipeline::error_reply(500, "no request with internal id \"" + id + "\""));
   auto &ex = *entry_->exchange;
   auto backend = attribute(req, kBackendAttribute);
   if (!backend) backend = attribute(req, kClusterBackendAttribute);
@@ -313,8 +312,7 @@ pb::ProcessingResponse Stream::response_headers(const pb::HttpHeaders &h) {
 pb::ProcessingResponse Stream::response_body(const pb::HttpBody &b) {
   pb::ProcessingResponse r;
   auto *common = r.mutable_response_body()->mutable_response();
-  if (!entry_ || !entry_->exchange || !entry_->exchange->attempted() || entry_->finished)
-    return r;
+  if (!entry_ || !entry_->exchange || !entry_->exchange->attempted() || entry_->finished) return r;
   auto &ex = *entry_->exchange;
   bool end = b.end_of_stream();
   auto replace = [&](std::string body) {

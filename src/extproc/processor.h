@@ -35,8 +35,8 @@ struct ProcessorContext {
   pipeline::ExchangeServices services;
   observability::ObserveTargets observe;
   // -rootPrefix and -endpointPrefixes, parsed once: where the OpenAI and Cohere endpoints live.
-  std::string root_prefix;             // "" for "/"
-  std::string openai_prefix;           // "" by default
+  std::string root_prefix;   // "" for "/"
+  std::string openai_prefix; // "" by default
   std::string cohere_prefix = "/cohere";
 
   // Parses "openai:/openai,cohere:/cohere" (upstream's -endpointPrefixes) and -rootPrefix.
@@ -79,8 +79,7 @@ private:
 
 class Stream {
 public:
-  Stream(RequestRegistry &registry, const ProcessorContext &ctx)
-      : registry_(registry), ctx_(ctx) {}
+  Stream(RequestRegistry &registry, const ProcessorContext &ctx) : registry_(registry), ctx_(ctx) {}
   ~Stream();
   Stream(const Stream &) = delete;
   Stream &operator=(const Stream &) = delete;

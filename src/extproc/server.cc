@@ -16,9 +16,9 @@
 
 #include <atomic>
 #include <csignal>
-#include <pthread.h>
 #include <filesystem>
 #include <mutex>
+#include <pthread.h>
 #include <thread>
 
 namespace aigw::extproc {
@@ -29,9 +29,9 @@ public:
   ProcessorService(RequestRegistry &registry, const ProcessorContext &ctx)
       : registry_(registry), ctx_(ctx) {}
 
-  grpc::Status
-  Process(grpc::ServerContext *,
-          grpc::ServerReaderWriter<pb::ProcessingResponse, pb::ProcessingRequest> *stream) override {
+  grpc::Status Process(
+      grpc::ServerContext *,
+      grpc::ServerReaderWriter<pb::ProcessingResponse, pb::ProcessingRequest> *stream) override {
     Stream s(registry_, ctx_);
     pb::ProcessingRequest req;
     while (stream->Read(&req)) {
@@ -105,30 +105,25 @@ int run_extproc(const ExtprocOptions &opts) {
     spdlog::error("cannot listen on {}", opts.address);
     return 1;
   }
-  if (opts.address.starts_with("unix://"))
-    ::chmod(opts.address.substr(7).c_str(), 0775);
+  if (opts.address.starts_with("unix://")) ::chmod(opts.address.substr(7).c_str(), 0775);
   server->GetHealthCheckService()->SetServingStatus("", true);
   server->GetHealthCheckService()->SetServingStatus("extproc", true);
 
   // The admin listener `aigw run` serves too, on a loop and thread of its own.
   boost::asio::io_context admin_io{1};
-  proxy::AdminServer admin(admin_io,
-                           {&store, &metrics,
-                            [&] {
-                              return "{\"requests_in_flight\":" +
-                                     std::to_string(registry.size()) +
-                                     ",\"config_generation\":" +
-                                     std::to_string(store.generation()) +
-                                     ",\"config_reloads_ok\":" +
-                                     std::to_string(store.reloads_ok.load()) +
-                                     ",\"config_reloads_rejected\":" +
-                                     std::to_string(store.reloads_rejected.load()) + "}";
-                            },
-                            [&] {
-                              metrics.health().config_reloads_ok.store(store.reloads_ok.load());
-                              metrics.health().config_reloads_rejected.store(
-                                  store.reloads_rejected.load());
-                            }});
+  proxy::AdminServer admin(
+      admin_io, {&store, &metrics,
+                 [&] {
+                   return "{\"requests_in_flight\":" + std::to_string(registry.size()) +
+                          ",\"config_generation\":" + std::to_string(store.generation()) +
+                          ",\"config_reloads_ok\":" + std::to_string(store.reloads_ok.load()) +
+                          ",\"config_reloads_rejected\":" +
+                          std::to_string(store.reloads_rejected.load()) + "}";
+                 },
+                 [&] {
+                   metrics.health().config_reloads_ok.store(store.reloads_ok.load());
+                   metrics.health().config_reloads_rejected.store(store.reloads_rejected.load());
+                 }});
   if (auto port = admin.listen("127.0.0.1", opts.admin_port); !port) {
     spdlog::error("admin: {}", port.error().message);
     return 1;

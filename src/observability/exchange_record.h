@@ -22,7 +22,7 @@ struct ExchangeRecord {
   std::string request_id;
   std::string method;
   std::string path;
-  int status = 0; // what the client was answered (0: nothing)
+  int status = 0;             // what the client was answered (0: nothing)
   std::string model;          // the client's model (x-ai-eg-model)
   std::string model_override; // modelNameOverride of the backend that answered
   std::string backend;        // namespace/name of that backend
@@ -42,8 +42,8 @@ struct ExchangeRecord {
   std::string session_id;     // agent-session-id
   std::string user_agent;
   std::string forwarded_for;
-  std::string_view request_body; // for spans (the exchange owns the body)
-  std::string response_body;     // for spans (non-streamed answers, tracing only)
+  std::string_view request_body;      // for spans (the exchange owns the body)
+  std::string response_body;          // for spans (non-streamed answers, tracing only)
   std::optional<TraceContext> parent; // the client's trace context
   TraceContext trace;                 // this request's span (ids empty: no tracing)
   std::vector<std::string> metric_header_values;

@@ -95,7 +95,7 @@ public:
     double seconds = 0;
     bool failed = false;
     const api::TokenUsage *usage = nullptr; // successes only
-    std::optional<double> ttft, tpot;            // streams only
+    std::optional<double> ttft, tpot;       // streams only
   };
   void record_completion(size_t shard, const GenAILabels &l, const Completion &c);
 

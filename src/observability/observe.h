@@ -17,9 +17,9 @@ public:
 
 struct ObserveTargets {
   Metrics *metrics = nullptr;
-  bool record_genai = true;                // the GenAI metrics (health counters always)
-  SpanSink *spans = nullptr;               // null: tracing off
-  const TracingConfig *tracing = nullptr;  // header attributes for spans
+  bool record_genai = true;               // the GenAI metrics (health counters always)
+  SpanSink *spans = nullptr;              // null: tracing off
+  const TracingConfig *tracing = nullptr; // header attributes for spans
 };
 
 void observe_exchange(const ExchangeRecord &r, size_t shard, const ObserveTargets &t);

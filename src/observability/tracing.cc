@@ -199,7 +199,8 @@ Result<TracingConfig> tracing_config_from_env(const Getenv &getenv) {
   c.hide_output_messages = env_true(getenv, "OPENINFERENCE_HIDE_OUTPUT_MESSAGES");
   c.hide_input_text = env_true(getenv, "OPENINFERENCE_HIDE_INPUT_TEXT");
   c.hide_output_text = env_true(getenv, "OPENINFERENCE_HIDE_OUTPUT_TEXT");
-  c.capture_message_content = env_true(getenv, "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT");
+  c.capture_message_content =
+      env_true(getenv, "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT");
 
   if (env_true(getenv, "OTEL_SDK_DISABLED")) return c;
   auto exporter = getenv("OTEL_TRACES_EXPORTER");
@@ -286,7 +287,8 @@ void describe_span(Span &s, const SpanFacts &f, const TracingConfig &cfg) {
     a.emplace_back("gen_ai.provider.name", std::string(f.provider));
     a.emplace_back("gen_ai.request.model", std::string(f.request_model));
     if (chat) {
-      if (chat->max_tokens) a.emplace_back("gen_ai.request.max_tokens", static_cast<int64_t>(*chat->max_tokens));
+      if (chat->max_tokens)
+        a.emplace_back("gen_ai.request.max_tokens", static_cast<int64_t>(*chat->max_tokens));
       if (chat->temperature) a.emplace_back("gen_ai.request.temperature", *chat->temperature);
       if (chat->top_p) a.emplace_back("gen_ai.request.top_p", *chat->top_p);
       if (chat->seed) a.emplace_back("gen_ai.request.seed", *chat->seed);

@@ -5,8 +5,8 @@
 // with the proxy. Thread-safety: plain values and pure functions.
 #pragma once
 
-#include "core/result.h"
 #include "api/token_usage.h"
+#include "core/result.h"
 
 #include <cstdint>
 #include <functional>
@@ -47,7 +47,7 @@ enum class Semconv { kOpenInference, kGenAI };
 // Environment-driven configuration, read once at startup.
 struct TracingConfig {
   bool enabled = false;
-  std::string endpoint;                                  // full URL of the traces endpoint
+  std::string endpoint;                                     // full URL of the traces endpoint
   std::vector<std::pair<std::string, std::string>> headers; // OTEL_EXPORTER_OTLP_[TRACES_]HEADERS
   std::string service_name = "ai-gateway";
   bool json = false; // OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL=http/json; default http/protobuf
@@ -76,7 +76,7 @@ struct SpanFacts {
   std::string_view streamed_text; // the text a stream delivered, when known
   api::TokenUsage usage;
   int status = 0;
-  std::string error; // empty on success
+  std::string error;                                                  // empty on success
   std::vector<std::pair<std::string, std::string>> header_attributes; // resolved values
 };
 

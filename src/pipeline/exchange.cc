@@ -3,6 +3,7 @@
 
 #include "auth/aws_sigv4.h"
 #include "auth/static_auth.h"
+#include "core/clock.h"
 #include "observability/tracing.h"
 #include "pipeline/errors.h"
 #include "pipeline/headers.h"
@@ -20,12 +21,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // The models a configuration names (exact model matches and overrides): always kept as metric
 // labels, whatever the cap on client-chosen values.
 std::vector<std::string> configured_models(const control::Snapshot &snap) {
@@ -42,24 +37,17 @@ std::vector<std::string> configured_models(const control::Snapshot &snap) {
 
 // Every value the gateway itself puts in the provider's request head must be one a header may
 // hold: a 400 naming the header otherwise (the model as the field "model").
-std::optional<std::string> bad_call_value(const UpstreamCall &c, std::string_view request_id) {
-  auto bad = [](std::string_view name) {
-    if (name == "x-ai-eg-model")
-      return std::string("invalid \"model\": a model name may not contain control characters");
-    return "invalid value for header \"" + std::string(name) +
-           "\": control characters are not allowed";
-  };
-  if (!is_valid_request_target(c.path))
-    return std::string("invalid request path for the backend: it may hold only visible ASCII "
-                       "characters (check \"model\")");
-  if (!is_valid_header_value(c.model)) return bad("x-ai-eg-model");
-  if (!is_valid_header_value(c.authorization)) return bad("authorization");
-  if (!is_valid_header_value(request_id)) return bad("x-request-id");
+std::optional<Error> bad_call_value(const UpstreamCall &c, std::string_view request_id) {
+  if (!is_valid_request_target(c.path)) return invalid_request_target();
+  if (!is_valid_header_value(c.model)) return invalid_header_value("x-ai-eg-model");
+  if (!is_valid_header_value(c.authorization)) return invalid_header_value("authorization");
+  if (!is_valid_header_value(request_id)) return invalid_header_value("x-request-id");
   for (const auto &[name, value] : c.headers)
-    if (!is_valid_header_value(value)) return bad(name);
+    if (!is_valid_header_value(value)) return invalid_header_value(name);
   if (c.mutation)
     for (const auto &[name, value] : c.mutation->set)
-      if (mutation_may_set(name) && !is_valid_header_value(value)) return bad(name);
+      if (mutation_may_set(name) && !is_valid_header_value(value))
+        return invalid_header_value(name);
   return std::nullopt;
 }
 
@@ -84,13 +72,16 @@ Exchange::Exchange(std::shared_ptr<const control::Snapshot> snap, const Exchange
 // --- 1. The request head -------------------------------------------------------------------
 
 Reply Exchange::on_request_headers(const RequestHead &head) {
-  head_ = head;
+  // The method, target and host are kept as the exchange's own copies: a host's views need not
+  // outlive this call (only the header lookup must).
+  rec_.method = std::string(head.method);
+  rec_.path = std::string(head.target);
+  host_ = std::string(head.host);
+  head_ = {rec_.method, rec_.path, host_, head.headers};
   auto header = [&](std::string_view name) {
     auto v = head_.headers ? head_.headers(name) : std::nullopt;
     return v ? *v : std::string_view();
   };
-  rec_.method = std::string(head.method);
-  rec_.path = std::string(head.target);
   auto rid = header("x-request-id");
   rec_.request_id = rid.empty() ? make_request_id() : std::string(rid);
   rec_.session_id = std::string(header("agent-session-id"));
@@ -105,15 +96,14 @@ Reply Exchange::on_request_headers(const RequestHead &head) {
   if (svc_.metrics)
     for (const auto &a : svc_.metrics->header_attributes())
       rec_.metric_header_values.emplace_back(header(a.header));
-  auto ep = match_endpoint(head.method, head.target);
+  auto ep = match_endpoint(head_.method, head_.target);
   endpoint_ = ep.endpoint;
-  endpoint_path_ = ep.path;
-  if (auto q = head.target.find('?'); q != std::string_view::npos)
-    query_ = std::string(head.target.substr(q));
-  if (ep.endpoint == Endpoint::kUnknown) return answer(unsupported_path(head.target));
+  endpoint_path_ = ep.path; // a view into rec_.path
+  if (auto q = head_.target.find('?'); q != std::string_view::npos) query_ = head_.target.substr(q);
+  if (ep.endpoint == Endpoint::kUnknown) return answer(unsupported_path(head_.target));
   if (!ep.method_allowed)
-    return answer(method_not_allowed(head.method, ep.path, ep.endpoint == Endpoint::kModels));
-  if (ep.endpoint == Endpoint::kModels) return answer(models_reply(*snap_, head.host));
+    return answer(method_not_allowed(head_.method, ep.path, ep.endpoint == Endpoint::kModels));
+  if (ep.endpoint == Endpoint::kModels) return answer(models_reply(*snap_, host_));
   return std::nullopt;
 }
 
@@ -147,8 +137,8 @@ Reply Exchange::on_request_body(std::string body, bool route) {
   deadline_ = Clock::now() + rule_->request_timeout;
   max_attempts_ = max_attempts(*rule_);
   thread_local uint64_t picks = 0;
-  picker_.emplace(*rule_, (++picks + std::hash<std::string>{}(rec_.request_id)) *
-                              0x9E3779B97F4A7C15ULL);
+  picker_.emplace(*rule_,
+                  (++picks + std::hash<std::string>{}(rec_.request_id)) * 0x9E3779B97F4A7C15ULL);
   return std::nullopt;
 }
 
@@ -175,24 +165,30 @@ void Exchange::fail_open(std::string_view what) {
                svc_.budget_store, rec_.request_id, what);
 }
 
-Reply Exchange::on_admitted(std::optional<ratelimit::Verdict> verdict) {
+// The store's verdict on `check`, for budgets and quotas alike: a refusal is a 429; a store that
+// could not answer is a 503 when failing closed, else the request goes on unchecked (warned and
+// counted). Either way nothing is left to settle for these buckets.
+Reply Exchange::verdict_on(BudgetCheck &check, const std::optional<ratelimit::Verdict> &verdict,
+                           std::string_view what, std::string_view refusal) {
   if (!verdict) {
+    check.hits.clear();
     if (opts_.ratelimit_fail_closed) {
       rec_.error = "rate limit store unavailable";
       return answer(error_reply(503, "the rate limit store is unavailable"));
     }
-    fail_open("budget");
-    admission_.hits.clear(); // nothing was reserved, nothing to settle
+    fail_open(what);
     return std::nullopt;
   }
-  rl_headers_ = ratelimit_headers(*verdict);
-  if (!verdict->allowed) {
-    admission_.hits.clear(); // refused: nothing was charged or reserved
-    rec_.error = "rate limited";
-    if (svc_.metrics) svc_.metrics->health().rate_limited.fetch_add(1, std::memory_order_relaxed);
-    return answer(rate_limited(*verdict, "Rate limit exceeded for this route"));
-  }
-  return std::nullopt;
+  if (verdict->allowed) return std::nullopt;
+  check.hits.clear(); // refused: nothing was charged or reserved
+  rec_.error = std::string(what) + " exceeded";
+  if (svc_.metrics) svc_.metrics->health().rate_limited.fetch_add(1, std::memory_order_relaxed);
+  return answer(rate_limited(*verdict, refusal));
+}
+
+Reply Exchange::on_admitted(std::optional<ratelimit::Verdict> verdict) {
+  if (verdict) rl_headers_ = ratelimit_headers(*verdict);
+  return verdict_on(admission_, verdict, "rate limit", "Rate limit exceeded for this route");
 }
 
 // --- 4. Attempts -----------------------------------------------------------------------------
@@ -219,8 +215,8 @@ Next Exchange::use_backend(std::string_view per_rule_name, std::string_view rout
                            std::string_view upstream_host) {
   auto it = snap_->refs_by_name.find(per_rule_name);
   if (it == snap_->refs_by_name.end())
-    return fail(error_reply(500, "backend \"" + std::string(per_rule_name) +
-                                     "\" is not configured"));
+    return fail(
+        error_reply(500, "backend \"" + std::string(per_rule_name) + "\" is not configured"));
   route_ = snap_->route_named(route_name);
   if (!route_ && !snap_->routes.empty()) route_ = &snap_->routes.front(); // the global costs
   rec_.route = std::string(route_name);
@@ -250,8 +246,8 @@ std::optional<Next> Exchange::begin_attempt(const control::CompiledBackendRef &r
   }
   prev_backend_ = backend.key;
   rec_.provider = translate::provider_name(schema);
-  // SigV4 signs the endpoint Envoy will reach when it names it (as upstream: the endpoint's
-  // metadata, else x-ai-eg-upstream-host), with the region corrected from that host.
+  // SigV4 signs the endpoint Envoy will reach when its metadata names it (as upstream), with the
+  // region corrected from that host.
   signer_ = &backend;
   if (!upstream_host.empty() && backend.auth_type == "AWSCredentials") {
     adjusted_ = std::make_unique<control::CompiledBackend>(backend);
@@ -305,17 +301,17 @@ Next Exchange::encode() {
   call_.path = std::move(up->path);
   if (!call_.path.starts_with("/")) {
     // GCP: the auth step owns the project and location part of the path.
-    call_.path = backend.gcp_project.empty() ? "/" + call_.path
-                                             : "/v1/projects/" + backend.gcp_project +
-                                                   "/locations/" + backend.gcp_region + "/" +
-                                                   call_.path;
+    call_.path = backend.gcp_project.empty()
+                     ? "/" + call_.path
+                     : "/v1/projects/" + backend.gcp_project + "/locations/" + backend.gcp_region +
+                           "/" + call_.path;
   }
   call_.headers = std::move(up->headers);
   if (!rec_.trace.span_id.empty()) // the provider continues this request's trace
     call_.headers.emplace_back("traceparent", observability::format_traceparent(rec_.trace));
   // Authentication, last, over the final path and body.
-  auto outcome = auth::apply_static_auth(*signer_, call_.method, call_.path, call_.body,
-                                         unix_now(), call_.authorization, call_.headers);
+  auto outcome = auth::apply_static_auth(*signer_, call_.method, call_.path, call_.body, unix_now(),
+                                         call_.authorization, call_.headers);
   if (!outcome) {
     rec_.error = outcome.error().message;
     return fail(error_reply(500, outcome.error().message, rl_headers_));
@@ -348,29 +344,16 @@ Next Exchange::quota_step() {
 }
 
 Next Exchange::on_quota(std::optional<ratelimit::Verdict> verdict) {
-  if (!verdict) {
-    if (opts_.ratelimit_fail_closed) {
-      rec_.error = "rate limit store unavailable";
-      return fail(error_reply(503, "the rate limit store is unavailable"));
-    }
-    fail_open("quota");
-    quota_.hits.clear();
-  } else if (!verdict->allowed) {
-    quota_.hits.clear();
-    rec_.error = "quota exceeded";
-    if (svc_.metrics) svc_.metrics->health().rate_limited.fetch_add(1, std::memory_order_relaxed);
-    return fail(rate_limited(*verdict, "Quota exceeded for model " + std::string(call_.model) +
-                                           " on " + ref_->backend->key));
-  }
+  if (auto r = verdict_on(quota_, verdict, "quota",
+                          "Quota exceeded for model " + std::string(call_.model) + " on " +
+                              ref_->backend->key))
+    return fail(std::move(*r));
   return ready();
 }
 
 Next Exchange::ready() {
   call_.mutation = &ref_->header_mutation;
-  if (auto bad = bad_call_value(call_, rec_.request_id)) {
-    rec_.error = *bad;
-    return fail(error_reply(400, *bad, rl_headers_));
-  }
+  if (auto bad = bad_call_value(call_, rec_.request_id)) return fail(refuse_call(*bad));
   return Next::kSend;
 }
 

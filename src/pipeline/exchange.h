@@ -9,7 +9,8 @@
 // attempt):
 //   on_request_headers → on_request_body → [admission → on_admitted]
 //   → { next_attempt | use_backend → [on_token] → [on_quota] → call()
-//       → on_attempt_failed | on_response_headers → observe | translate | gather → finish_gathered }
+//       → on_attempt_failed | on_response_headers → observe | translate | gather → finish_gathered
+//       }
 //   → complete → record()
 // A phase that returns a LocalReply (or Next::kReply: take_reply()) has answered the request: the
 // host writes it and goes to complete().
@@ -59,11 +60,13 @@ struct ExchangeServices {
 
 using Reply = std::optional<LocalReply>; // nullopt: the request goes on
 
+// The request head as a host hands it over: the exchange copies the method, target and host;
+// `headers` must stay valid for the exchange's life.
 struct RequestHead {
   std::string_view method;
   std::string_view target; // path and query, as the endpoints are matched
   std::string_view host;
-  HeaderLookup headers; // the client's headers, valid for the exchange's life
+  HeaderLookup headers; // the client's headers
 };
 
 // Buckets a request must be admitted into, for the host to check against its store (memory or
@@ -103,8 +106,8 @@ enum class BodyMode {
 struct ResponsePlan {
   bool retry = false; // drop this answer and call next_attempt()
   BodyMode mode = BodyMode::kRelay;
-  bool streaming = false;   // a streamed 200 to a stream request
-  bool sse = false;         // relayed as an event stream (counted as an active stream)
+  bool streaming = false;             // a streamed 200 to a stream request
+  bool sse = false;                   // relayed as an event stream (counted as an active stream)
   bool drop_content_type = false;     // the provider's content-type does not describe the body
   bool drop_content_encoding = false; // the body is re-encoded
   std::string_view content_type;      // set it (translated answers); "" for none
@@ -162,7 +165,7 @@ public:
   // 5. The response. `may_retry`: the host can still try another attempt (aigw run).
   ResponsePlan on_response_headers(int status, std::string_view content_type,
                                    std::string_view amzn_error_type, bool may_retry);
-  void observe(std::string_view piece);                            // kRelay
+  void observe(std::string_view piece);                               // kRelay
   void translate(std::string_view piece, bool end, std::string &out); // kTranslate
   bool gather(std::string_view piece); // kGather; false: over its bound, stop reading
   // kGather, at the end (or when gather() refused): the provider's answer made the client's
@@ -204,16 +207,19 @@ private:
   Next fail(LocalReply reply);
   Next exhausted();
   void fail_open(std::string_view what);
+  Reply verdict_on(BudgetCheck &check, const std::optional<ratelimit::Verdict> &verdict,
+                   std::string_view what, std::string_view refusal);
   bool account_usage(bool answered_whole); // false: a success whose usage could not be read
 
   std::shared_ptr<const control::Snapshot> snap_;
   const ExchangeOptions &opts_;
   const ExchangeServices &svc_;
   observability::ExchangeRecord rec_;
-  RequestHead head_;
+  RequestHead head_; // method and target view rec_'s copies, host host_
+  std::string host_;
   HeaderLookup lookup_; // the client's headers, with x-ai-eg-model the body's model
   std::string_view endpoint_path_;
-  std::string query_;
+  std::string_view query_; // views into rec_.path
   std::string body_;
   pipeline::Endpoint endpoint_ = pipeline::Endpoint::kUnknown;
   ParsedRequest parsed_;
@@ -228,7 +234,7 @@ private:
   uint32_t attempt_ = 0, max_attempts_ = 1;
   std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
   const control::CompiledBackendRef *ref_ = nullptr;
-  std::string prev_backend_;                   // the previous attempt's (fallback counting)
+  std::string prev_backend_; // the previous attempt's (fallback counting)
   const control::CompiledBackend *signer_ = nullptr;
   std::unique_ptr<control::CompiledBackend> adjusted_; // signed for the host Envoy reaches (SigV4)
   std::unique_ptr<translate::Translator> translator_;

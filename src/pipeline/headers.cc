@@ -2,9 +2,9 @@
 #include "pipeline/headers.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstring>
-#include <cctype>
 
 namespace aigw::pipeline {
 
@@ -172,26 +172,28 @@ bool mutation_may_set(std::string_view name) {
          !iequals(name, "content-length") && !(name.size() > 0 && name.front() == ':');
 }
 
-namespace {
-Error bad_value(std::string_view name) {
+Error invalid_header_value(std::string_view name) {
   if (iequals(name, "x-ai-eg-model"))
     return Error::client(400, "invalid \"model\": a model name may not contain control characters");
   return Error::client(400, "invalid value for header \"" + std::string(name) +
                                 "\": control characters are not allowed");
 }
-} // namespace
+
+Error invalid_request_target() {
+  return Error::client(400, "invalid request path for the backend: it may hold only visible "
+                            "ASCII characters (check \"model\")");
+}
 
 Result<std::string> build_request_head(const UpstreamHead &h,
                                        const std::vector<HeaderView> &client_headers,
                                        const api::HeaderMutation &mutation) {
   bool check = !h.values_checked; // the gateway's own values, unless its caller checked them
-  if (check && !is_valid_request_target(h.path))
-    return Error::client(400, "invalid request path for the backend: it may hold only visible "
-                              "ASCII characters (check \"model\")");
-  if (check && !is_valid_header_value(h.model)) return bad_value("x-ai-eg-model");
-  if (!is_valid_header_value(h.host_header)) return bad_value("host");
-  if (check && !is_valid_header_value(h.authorization)) return bad_value("authorization");
-  if (check && !is_valid_header_value(h.request_id)) return bad_value("x-request-id");
+  if (check && !is_valid_request_target(h.path)) return invalid_request_target();
+  if (check && !is_valid_header_value(h.model)) return invalid_header_value("x-ai-eg-model");
+  if (!is_valid_header_value(h.host_header)) return invalid_header_value("host");
+  if (check && !is_valid_header_value(h.authorization))
+    return invalid_header_value("authorization");
+  if (check && !is_valid_header_value(h.request_id)) return invalid_header_value("x-request-id");
   std::string o;
   o.reserve(512 + client_headers.size() * 48);
   o.append(h.method).append(" ").append(h.path).append(" HTTP/1.1\r\nHost: ");
@@ -211,7 +213,7 @@ Result<std::string> build_request_head(const UpstreamHead &h,
     if (strip_from_client(name)) continue;
     if (iequals(name, "x-request-id")) has_request_id = true;
     if (mutated(name) && !iequals(name, "x-request-id")) continue;
-    if (!is_valid_header_value(value)) return bad_value(name);
+    if (!is_valid_header_value(value)) return invalid_header_value(name);
     o.append(name).append(": ").append(value).append("\r\n");
   }
   for (const auto &[name, value] : mutation.set) {
@@ -221,12 +223,12 @@ Result<std::string> build_request_head(const UpstreamHead &h,
       for (const auto &e : *h.extra)
         if (iequals(e.first, name)) overridden = true;
     if (overridden) continue;
-    if (check && !is_valid_header_value(value)) return bad_value(name);
+    if (check && !is_valid_header_value(value)) return invalid_header_value(name);
     o.append(name).append(": ").append(value).append("\r\n");
   }
   if (h.extra)
     for (const auto &[name, value] : *h.extra) {
-      if (check && !is_valid_header_value(value)) return bad_value(name);
+      if (check && !is_valid_header_value(value)) return invalid_header_value(name);
       o.append(name).append(": ").append(value).append("\r\n");
     }
   if (!has_request_id && !h.request_id.empty())

@@ -31,6 +31,11 @@ bool strip_from_client(std::string_view name);
 // and let the rest be read as headers or a second request.
 bool is_valid_header_value(std::string_view v);
 
+// The 400s for a value a header may not hold (named; the model as the field "model") and for a
+// request target a request line may not hold.
+Error invalid_header_value(std::string_view name);
+Error invalid_request_target();
+
 // True when `p` may be a request target in a request line: visible ASCII only (no space, no
 // control character).
 bool is_valid_request_target(std::string_view p);

@@ -17,8 +17,8 @@ namespace aigw::proxy {
 struct AdminSources {
   control::ConfigStore *store = nullptr; // /config_dump and the config generation
   observability::Metrics *metrics = nullptr;
-  std::function<std::string()> stats;     // the /stats JSON object
-  std::function<void()> before_metrics;   // copies counters kept elsewhere into the metrics
+  std::function<std::string()> stats;   // the /stats JSON object
+  std::function<void()> before_metrics; // copies counters kept elsewhere into the metrics
 };
 
 class AdminServer {
@@ -38,8 +38,7 @@ private:
 };
 
 // A listening acceptor on host:port; `reuse_port` shares the port (SO_REUSEPORT).
-Result<boost::asio::ip::tcp::acceptor> open_acceptor(boost::asio::io_context &io,
-                                                     const std::string &host, uint16_t port,
-                                                     bool reuse_port);
+Result<boost::asio::ip::tcp::acceptor>
+open_acceptor(boost::asio::io_context &io, const std::string &host, uint16_t port, bool reuse_port);
 
 } // namespace aigw::proxy

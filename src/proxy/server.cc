@@ -3,6 +3,7 @@
 // session.cc, the admin listener in admin.cc; every request decision is pipeline::Exchange's.
 #include "proxy/server.h"
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "observability/otlp_exporter.h"
 #include "proxy/admin.h"
@@ -17,12 +18,6 @@
 #include <sys/resource.h>
 
 namespace aigw::proxy {
-
-int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 namespace {
 
@@ -175,7 +170,6 @@ private:
   net::steady_timer timer_;
   bool draining_ = false;
 };
-
 
 // Descriptors: the soft limit raised to the hard one, and connections capped below it (a client
 // connection may hold a provider connection too), so accept never runs out first.
@@ -331,8 +325,17 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
     workers.push_back(std::make_unique<Worker>());
     workers.back()->index = static_cast<size_t>(i);
   }
-  Shared shared{&store, &opts, &budgets, &redis_counters, &tokens, &metrics,
-                resolve_max_connections(opts.max_connections), {}, {}, {}, &requests};
+  Shared shared{&store,
+                &opts,
+                &budgets,
+                &redis_counters,
+                &tokens,
+                &metrics,
+                resolve_max_connections(opts.max_connections),
+                {},
+                {},
+                {},
+                &requests};
   shared.exchange.max_error_body = opts.max_error_body;
   shared.exchange.max_usage_body = opts.max_usage_body;
   shared.exchange.ratelimit_fail_closed = opts.ratelimit_fail_closed;

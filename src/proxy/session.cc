@@ -308,9 +308,9 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
     }
     const auto &call = ex.call();
     const auto &backend = ex.backend();
-    pipeline::UpstreamHead uh{call.method,         call.path,         backend.host_header,
-                              call.model,          call.authorization, ex.record().request_id,
-                              call.body.size(),    &call.headers};
+    pipeline::UpstreamHead uh{call.method,      call.path,          backend.host_header,
+                              call.model,       call.authorization, ex.record().request_id,
+                              call.body.size(), &call.headers};
     uh.values_checked = true; // the Exchange checked every value of its call
     auto built = pipeline::build_request_head(uh, head_fields_, *call.mutation);
     if (!built) co_return co_await reply(ex.refuse_call(built.error()));
@@ -391,10 +391,8 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
     bool ok;
     if (plan.mode == pipeline::BodyMode::kGather)
       ok = co_await relay_gathered(ex, a, std::move(head));
-    else if (plan.mode == pipeline::BodyMode::kTranslate)
-      ok = co_await relay_translated(ex, a, std::move(head));
     else
-      ok = co_await relay_passthrough(ex, plan, a, std::move(head));
+      ok = co_await relay_stream(ex, plan, a, std::move(head));
     active_upstream_ = nullptr;
     co_return ok;
   }
@@ -452,8 +450,7 @@ std::string Session::response_head(pipeline::Exchange &ex, const pipeline::Respo
 }
 
 // Errors and translated non-streamed answers: read whole (bounded), then answered at once.
-net::awaitable<bool> Session::relay_gathered(pipeline::Exchange &ex, Attempt &a,
-                                             std::string head) {
+net::awaitable<bool> Session::relay_gathered(pipeline::Exchange &ex, Attempt &a, std::string head) {
   RelayLease relay(worker_);
   auto &buf = relay.buffer();
   bool read_ok = true;
@@ -475,54 +472,17 @@ net::awaitable<bool> Session::relay_gathered(pipeline::Exchange &ex, Attempt &a,
   co_return co_await write_all(head, head_request_ ? std::string_view() : g.reply.body);
 }
 
-// A translated stream: the provider's events in, the client's chunks out, piece by piece.
-net::awaitable<bool> Session::relay_translated(pipeline::Exchange &ex, Attempt &a,
-                                               std::string head) {
-  // Chunked to HTTP/1.1 clients, close-delimited to HTTP/1.0 ones.
-  head += http10_ ? "cache-control: no-cache\r\n\r\n"
-                  : "cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
-  if (!co_await write_all(head)) co_return false;
-  ActiveGauge active_stream(shared_.metrics->health().active_streams);
-  RelayLease relay(worker_);
-  auto &buf = relay.buffer();
-  std::string out;
-  for (;;) {
-    size_t got = 0;
-    bool failed = false;
-    if (!a.parser->is_done()) {
-      beast::error_code ec;
-      std::tie(ec, got) = co_await read_some(a, buf.data(), buf.size());
-      if (ec) {
-        failed = true;
-        ex.record().error = timed_out(ec) ? "upstream request timeout"
-                                          : "upstream stream error: " + ec.message();
-      }
-    }
-    bool done = a.parser->is_done() && !failed;
-    out.clear();
-    ex.translate(std::string_view(buf.data(), got), done, out);
-    if (done) apply(ex.complete(true));
-    PieceWrite w({}, out, !http10_, done);
-    if (w.n > 0) {
-      auto [wec, wn] = co_await net::async_write(client_, w.buffers(), kTuple);
-      if (wec) {
-        ex.record().error = "client went away";
-        co_return false;
-      }
-    }
-    if (failed) co_return false;
-    if (done) break;
-  }
-  release(a, true);
-  co_return !http10_;
-}
-
-// Passthrough: the provider's bytes as they come, scanned for usage on the way.
-net::awaitable<bool> Session::relay_passthrough(pipeline::Exchange &ex,
-                                                const pipeline::ResponsePlan &plan, Attempt &a,
-                                                std::string head) {
+// The body as it comes, with backpressure: relayed and scanned for usage (passthrough), or
+// translated piece by piece (a translated stream). Bodies of unknown length are chunked to
+// HTTP/1.1 clients and close-delimited to HTTP/1.0 ones.
+net::awaitable<bool> Session::relay_stream(pipeline::Exchange &ex,
+                                           const pipeline::ResponsePlan &plan, Attempt &a,
+                                           std::string head) {
+  bool translated = plan.mode == pipeline::BodyMode::kTranslate;
   auto length = a.parser->content_length();
+  if (translated) length.reset(); // the translated body's length is not the provider's
   bool chunked = !length.has_value() && !http10_;
+  if (translated) head += "cache-control: no-cache\r\n";
   if (length)
     head += "content-length: " + std::to_string(*length) + "\r\n\r\n";
   else if (chunked)
@@ -530,9 +490,9 @@ net::awaitable<bool> Session::relay_passthrough(pipeline::Exchange &ex,
   else
     head += "\r\n"; // HTTP/1.0: the body ends when the connection closes
   // When body bytes already arrived with the head, the head goes out with them in one write;
-  // otherwise (a stream still thinking) the client gets the head at once.
+  // otherwise (a stream still thinking, or one to translate) the client gets the head at once.
   bool head_pending = true;
-  if (a.conn->buffer().size() == 0 && !a.parser->is_done()) {
+  if (translated || (a.conn->buffer().size() == 0 && !a.parser->is_done())) {
     if (!co_await write_all(head)) co_return false;
     head_pending = false;
   }
@@ -540,6 +500,7 @@ net::awaitable<bool> Session::relay_passthrough(pipeline::Exchange &ex,
   if (plan.sse) active_stream.emplace(shared_.metrics->health().active_streams);
   RelayLease relay(worker_);
   auto &buf = relay.buffer();
+  std::string out; // the translated pieces
   for (;;) {
     size_t got = 0;
     bool failed = false;
@@ -552,9 +513,15 @@ net::awaitable<bool> Session::relay_passthrough(pipeline::Exchange &ex,
             timed_out(ec) ? "upstream request timeout" : "upstream stream error: " + ec.message();
       }
     }
-    std::string_view piece(buf.data(), got);
-    ex.observe(piece);
     bool done = a.parser->is_done() && !failed;
+    std::string_view piece(buf.data(), got);
+    if (translated) {
+      out.clear();
+      ex.translate(piece, done, out);
+      piece = out;
+    } else {
+      ex.observe(piece);
+    }
     // Usage, costs and the budget charge: before the last bytes reach the client, so a client
     // that sends its next request after reading this one finds the budget charged.
     if (done) apply(ex.complete(true));

@@ -70,15 +70,12 @@ private:
   net::awaitable<std::optional<ratelimit::Verdict>> check(pipeline::BudgetCheck &c);
   void apply(const pipeline::Settlement &s);
   void charge(const std::vector<ratelimit::Hit> &hits, const ratelimit::CostValues *costs);
-  net::awaitable<std::pair<beast::error_code, size_t>> read_some(Attempt &a, char *buf,
-                                                                 size_t cap);
+  net::awaitable<std::pair<beast::error_code, size_t>> read_some(Attempt &a, char *buf, size_t cap);
   // The answer, per the Exchange's plan: its head, then one of the three relays.
-  std::string response_head(pipeline::Exchange &ex, const pipeline::ResponsePlan &plan,
-                            Attempt &a);
+  std::string response_head(pipeline::Exchange &ex, const pipeline::ResponsePlan &plan, Attempt &a);
   net::awaitable<bool> relay_gathered(pipeline::Exchange &ex, Attempt &a, std::string head);
-  net::awaitable<bool> relay_translated(pipeline::Exchange &ex, Attempt &a, std::string head);
-  net::awaitable<bool> relay_passthrough(pipeline::Exchange &ex, const pipeline::ResponsePlan &p,
-                                         Attempt &a, std::string head);
+  net::awaitable<bool> relay_stream(pipeline::Exchange &ex, const pipeline::ResponsePlan &plan,
+                                    Attempt &a, std::string head);
   void release(Attempt &a, bool keep_alive);
 
   net::awaitable<bool> reply(unsigned status, std::string_view content_type, std::string_view body,

@@ -1,6 +1,7 @@
 // The HTTP half of OAuth tokens: POSTs the form an auth::TokenSource asks for; see token_fetch.h.
 #include "proxy/token_fetch.h"
 
+#include "core/clock.h"
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -12,12 +13,6 @@ namespace {
 namespace http = beast::http;
 using namespace net::experimental::awaitable_operators;
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
-
-int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 struct Url {
   bool tls = false;
@@ -86,12 +81,14 @@ net::awaitable<Result<std::string>> post_form(UpstreamPool &pool, const std::str
   auto exchange = [&]() -> net::awaitable<beast::error_code> {
     beast::error_code e;
     if (conn->tls()) {
-      std::tie(e, std::ignore) = co_await net::async_write(conn->tls_stream(), net::buffer(req), kTuple);
+      std::tie(e, std::ignore) =
+          co_await net::async_write(conn->tls_stream(), net::buffer(req), kTuple);
       if (!e)
         std::tie(e, std::ignore) =
             co_await http::async_read(conn->tls_stream(), conn->buffer(), parser, kTuple);
     } else {
-      std::tie(e, std::ignore) = co_await net::async_write(conn->socket(), net::buffer(req), kTuple);
+      std::tie(e, std::ignore) =
+          co_await net::async_write(conn->socket(), net::buffer(req), kTuple);
       if (!e)
         std::tie(e, std::ignore) =
             co_await http::async_read(conn->socket(), conn->buffer(), parser, kTuple);

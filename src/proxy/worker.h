@@ -6,6 +6,7 @@
 
 #include "auth/token_source.h"
 #include "control/config_store.h"
+#include "core/clock.h"
 #include "observability/metrics.h"
 #include "observability/observe.h"
 #include "pipeline/exchange.h"
@@ -93,7 +94,5 @@ struct ActiveGauge {
   ActiveGauge &operator=(const ActiveGauge &) = delete;
   std::atomic<int64_t> &gauge;
 };
-
-int64_t unix_now();
 
 } // namespace aigw::proxy

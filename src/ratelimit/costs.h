@@ -4,8 +4,8 @@
 #pragma once
 
 #include "api/resources.h"
-#include "core/result.h"
 #include "api/token_usage.h"
+#include "core/result.h"
 #include "ratelimit/cel.h"
 
 #include <memory>

@@ -171,7 +171,7 @@ void refund(MemoryStore &store, const std::vector<Hit> &hits, int64_t now) {
 }
 
 api::TokenUsage estimate_usage(size_t body_bytes, std::optional<uint64_t> max_tokens,
-                                    uint64_t default_output) {
+                               uint64_t default_output) {
   api::TokenUsage u;
   u.input = body_bytes / 4 + 1;
   u.output = max_tokens.value_or(default_output);

@@ -84,6 +84,6 @@ void refund(MemoryStore &store, const std::vector<Hit> &hits, int64_t now);
 // The usage a request may consume, for reservations: the prompt at ~4 bytes a token, and its
 // max_tokens (or `default_output` without one).
 api::TokenUsage estimate_usage(size_t body_bytes, std::optional<uint64_t> max_tokens,
-                                    uint64_t default_output = 1024);
+                               uint64_t default_output = 1024);
 
 } // namespace aigw::ratelimit

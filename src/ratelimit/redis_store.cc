@@ -197,9 +197,9 @@ net::awaitable<std::optional<std::vector<int64_t>>> RedisBudgets::eval(std::stri
   co_return std::nullopt;
 }
 
-net::awaitable<std::optional<Verdict>>
-RedisBudgets::admit(std::vector<Hit> &hits, int64_t now,
-                    const CostValues *estimate, bool any_allows) {
+net::awaitable<std::optional<Verdict>> RedisBudgets::admit(std::vector<Hit> &hits, int64_t now,
+                                                           const CostValues *estimate,
+                                                           bool any_allows) {
   std::vector<std::string> keys;
   std::vector<std::string> args;
   for (const auto &h : hits) {

@@ -38,8 +38,7 @@ public:
 
   // The verdict, or nullopt when Redis could not answer (the caller fails open or closed).
   boost::asio::awaitable<std::optional<Verdict>>
-  admit(std::vector<Hit> &hits, int64_t now, const CostValues *estimate,
-        bool any_allows = false);
+  admit(std::vector<Hit> &hits, int64_t now, const CostValues *estimate, bool any_allows = false);
 
   // Adds signed deltas (settlements, refunds) to the buckets; never below zero.
   boost::asio::awaitable<void> adjust(std::vector<std::pair<std::string, int64_t>> deltas,

@@ -1,11 +1,12 @@
 // Translators per schema; see translator.h.
 #include "translate/translator.h"
 
+#include "auth/aws_sigv4.h"
 #include "core/base64.h"
+#include "core/clock.h"
 #include "pipeline/errors.h"
 #include "pipeline/request_body.h"
 #include "providers/aws_eventstream.h"
-#include "auth/aws_sigv4.h"
 #include "translate/anthropic.h"
 #include "translate/bedrock.h"
 #include "translate/gemini.h"
@@ -23,12 +24,6 @@ namespace {
 
 namespace dom = simdjson::dom;
 using pipeline::Endpoint;
-
-int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // OpenAI and OpenAI-compatible servers: the foundation's passthrough.
 class OpenAITranslator : public Translator {

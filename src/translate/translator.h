@@ -29,13 +29,13 @@ bool schema_serves(Schema s, pipeline::Endpoint endpoint);
 
 struct TranslateInput {
   pipeline::Endpoint endpoint = pipeline::Endpoint::kChatCompletions;
-  std::string_view body;        // the client's pristine body
+  std::string_view body; // the client's pristine body
   const pipeline::ParsedRequest *parsed = nullptr;
-  std::string_view model;       // after modelNameOverride
+  std::string_view model;          // after modelNameOverride
   std::string_view model_override; // empty: none
-  std::string_view query;       // the client's query string ("?a=b" or "")
-  std::string_view path_prefix; // the backend's prefix ("/v1")
-  std::string_view version;     // schema.version
+  std::string_view query;          // the client's query string ("?a=b" or "")
+  std::string_view path_prefix;    // the backend's prefix ("/v1")
+  std::string_view version;        // schema.version
   bool inject_include_usage = false;
   std::string_view request_id;
 };
@@ -58,9 +58,7 @@ public:
     return streaming ? "text/event-stream" : "application/json";
   }
   // A complete successful answer → the client's body.
-  virtual Result<std::string> response_body(std::string_view body) {
-    return std::string(body);
-  }
+  virtual Result<std::string> response_body(std::string_view body) { return std::string(body); }
   // A streamed answer, piece by piece; `end` once at the end of the provider's stream.
   virtual void stream_chunk(std::string_view, std::string &) {}
   virtual void stream_end(std::string &) {}

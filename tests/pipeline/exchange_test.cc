@@ -34,7 +34,8 @@ std::string backend(const std::string &name, const std::string &schema) {
          "}\n  backendRef: {name: " + name +
          ", kind: Backend, group: gateway.envoyproxy.io}\n---\n"
          "apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: Backend\nmetadata: {name: " +
-         name + ", namespace: default}\nspec:\n  endpoints: [{ip: {address: 127.0.0.1, port: 9}}]\n";
+         name +
+         ", namespace: default}\nspec:\n  endpoints: [{ip: {address: 127.0.0.1, port: 9}}]\n";
 }
 
 std::string api_key(const std::string &name, const std::string &type, const std::string &key) {
@@ -71,16 +72,34 @@ spec:
 )";
 
 std::shared_ptr<const control::Snapshot> snapshot(const std::string &extra = {}) {
-  auto r = control::testing::load(std::string(kRoute) + backend("first", "OpenAI") +
-                                  backend("second", "OpenAI") + backend("bedrock", "AWSBedrock") +
-                                  backend("anthropic", "Anthropic") +
-                                  api_key("first", "APIKey", "sk-first-secret") +
-                                  api_key("anthropic", "AnthropicAPIKey", "sk-ant-secret") + kAws +
-                                  extra);
+  auto r = control::testing::load(
+      std::string(kRoute) + backend("first", "OpenAI") + backend("second", "OpenAI") +
+      backend("bedrock", "AWSBedrock") + backend("anthropic", "Anthropic") +
+      api_key("first", "APIKey", "sk-first-secret") +
+      api_key("anthropic", "AnthropicAPIKey", "sk-ant-secret") + kAws + extra);
   for (const auto &e : r.diag.errors())
     ADD_FAILURE() << e;
   return r.snapshot;
 }
+
+// A budget of 10 tokens an hour per x-tenant, charged the answer's total tokens.
+constexpr const char *kTenantBudget = R"(
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: {name: budget, namespace: default}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}]
+  rateLimit:
+    type: Global
+    global:
+      rules:
+        - clientSelectors: [{headers: [{name: x-tenant, type: Distinct}]}]
+          limit: {requests: 10, unit: Hour}
+          cost:
+            request: {from: Number, number: 0}
+            response: {from: Metadata, metadata: {namespace: io.envoy.ai_gateway, key: llm_total_token}}
+)";
 
 // A scripted host: the request's headers, and the exchange under test.
 struct Host {
@@ -210,52 +229,47 @@ spec:
   EXPECT_EQ(h.metrics.health().retries.load(), 1u);
 }
 
+TEST(ExchangeAttempts, ABackendThatCannotServeTheEndpointIsA501NamingThePath) {
+  Host h(snapshot());
+  {
+    // The host's strings need not outlive the head phase (extproc maps the path into a local).
+    std::string target = "/v1/embeddings";
+    ASSERT_FALSE(h.head("POST", target));
+    target.assign(target.size(), 'x');
+  }
+  ASSERT_FALSE(h.ex.on_request_body(R"({"model": "anthropic", "input": "hi"})", true));
+  ASSERT_EQ(h.ex.next_attempt(), Next::kReply);
+  auto r = h.ex.take_reply();
+  EXPECT_EQ(r.status, 501);
+  EXPECT_NE(r.body.find("does not serve /v1/embeddings"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\"type\":\"NotImplemented\""), std::string::npos);
+}
+
 TEST(ExchangeAdmission, RefusesWithRateLimitHeadersOnceTheBudgetIsSpent) {
-  auto snap = snapshot(R"(
----
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: BackendTrafficPolicy
-metadata: {name: budget, namespace: default}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}]
-  rateLimit:
-    type: Global
-    global:
-      rules:
-        - clientSelectors: [{headers: [{name: x-tenant, type: Distinct}]}]
-          limit: {requests: 10, unit: Hour}
-          cost:
-            request: {from: Number, number: 0}
-            response: {from: Metadata, metadata: {namespace: io.envoy.ai_gateway, key: llm_total_token}}
-)");
+  auto snap = snapshot(kTenantBudget);
   ratelimit::MemoryStore store;
-  auto run = [&](bool answer) -> Host * {
-    auto *h = new Host(snap, {{"x-tenant", "t1"}});
-    EXPECT_FALSE(h->chat(R"({"model": "gpt", "messages": []})"));
-    auto *check = h->ex.admission();
-    EXPECT_NE(check, nullptr);
-    if (auto r = h->ex.on_admitted(ratelimit::admit(store, check->hits, check->now)))
-      return h;
-    if (!answer) return h;
-    EXPECT_EQ(h->ex.next_attempt(), Next::kSend);
-    auto plan = h->ex.on_response_headers(200, "application/json", "", true);
-    EXPECT_EQ(plan.mode, BodyMode::kRelay);
-    h->ex.observe(R"({"model":"gpt-x","usage":{"prompt_tokens":4,"completion_tokens":8,"total_tokens":12}})");
-    auto s = h->ex.complete(true);
-    EXPECT_TRUE(s.route.hits && s.route.costs);
-    ratelimit::settle(store, *s.route.hits, *s.route.costs, s.route.hits->front().window_end - 1);
-    return h;
-  };
-  std::unique_ptr<Host> first(run(true));
-  EXPECT_EQ(first->ex.record().usage.total, 12u);
-  EXPECT_EQ(first->ex.record().costs.size(), 1u);
-  EXPECT_EQ(first->ex.record().response_model, "gpt-x");
-  // 12 of 10 spent: the next request of this tenant is refused, with the budget's headers.
-  std::unique_ptr<Host> second(new Host(snap, {{"x-tenant", "t1"}}));
-  ASSERT_FALSE(second->chat(R"({"model": "gpt", "messages": []})"));
-  auto *check = second->ex.admission();
+  Host first(snap, {{"x-tenant", "t1"}});
+  ASSERT_FALSE(first.chat(R"({"model": "gpt", "messages": []})"));
+  auto *check = first.ex.admission();
   ASSERT_NE(check, nullptr);
-  auto refused = second->ex.on_admitted(ratelimit::admit(store, check->hits, check->now));
+  ASSERT_FALSE(first.ex.on_admitted(ratelimit::admit(store, check->hits, check->now)));
+  ASSERT_EQ(first.ex.next_attempt(), Next::kSend);
+  EXPECT_EQ(first.ex.on_response_headers(200, "application/json", "", true).mode, BodyMode::kRelay);
+  first.ex.observe(
+      R"({"model":"gpt-x","usage":{"prompt_tokens":4,"completion_tokens":8,"total_tokens":12}})");
+  auto settled = first.ex.complete(true);
+  ASSERT_TRUE(settled.route.hits && settled.route.costs);
+  ratelimit::settle(store, *settled.route.hits, *settled.route.costs,
+                    settled.route.hits->front().window_end - 1);
+  EXPECT_EQ(first.ex.record().usage.total, 12u);
+  EXPECT_EQ(first.ex.record().costs.size(), 1u);
+  EXPECT_EQ(first.ex.record().response_model, "gpt-x");
+  // 12 of 10 spent: the next request of this tenant is refused, with the budget's headers.
+  Host second(snap, {{"x-tenant", "t1"}});
+  ASSERT_FALSE(second.chat(R"({"model": "gpt", "messages": []})"));
+  check = second.ex.admission();
+  ASSERT_NE(check, nullptr);
+  auto refused = second.ex.on_admitted(ratelimit::admit(store, check->hits, check->now));
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 429);
   std::map<std::string, std::string> hs(refused->headers.begin(), refused->headers.end());
@@ -264,30 +278,18 @@ spec:
   EXPECT_TRUE(hs.count("retry-after"));
   EXPECT_NE(refused->body.find("rate_limit_exceeded"), std::string::npos);
   // Nothing to settle or refund for a refused request.
-  auto s = second->ex.complete(false);
+  auto s = second.ex.complete(false);
   EXPECT_TRUE(!s.route.hits || s.route.hits->empty());
   // Another tenant has its own bucket.
-  std::unique_ptr<Host> other(new Host(snap, {{"x-tenant", "t2"}}));
-  ASSERT_FALSE(other->chat(R"({"model": "gpt", "messages": []})"));
-  auto *c2 = other->ex.admission();
-  EXPECT_FALSE(other->ex.on_admitted(ratelimit::admit(store, c2->hits, c2->now)));
+  Host other(snap, {{"x-tenant", "t2"}});
+  ASSERT_FALSE(other.chat(R"({"model": "gpt", "messages": []})"));
+  check = other.ex.admission();
+  ASSERT_NE(check, nullptr);
+  EXPECT_FALSE(other.ex.on_admitted(ratelimit::admit(store, check->hits, check->now)));
 }
 
 TEST(ExchangeAdmission, AStoreThatCannotAnswerFailsOpenOrClosed) {
-  auto snap = snapshot(R"(
----
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: BackendTrafficPolicy
-metadata: {name: budget, namespace: default}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}]
-  rateLimit:
-    type: Global
-    global:
-      rules:
-        - clientSelectors: [{headers: [{name: x-tenant, type: Distinct}]}]
-          limit: {requests: 10, unit: Hour}
-)");
+  auto snap = snapshot(kTenantBudget);
   std::atomic<uint64_t> failed_open{0};
   {
     Host h(snap, {{"x-tenant", "t"}});
@@ -383,7 +385,8 @@ TEST(ExchangeResponse, CompletionsErrorsPassThroughAsUpstreamDoes) {
 
 TEST(ExchangeEncode, BedrockGetsConverseSignedWithTheOverriddenModel) {
   Host h(snapshot());
-  ASSERT_FALSE(h.chat(R"({"model": "claude", "max_tokens": 5, "messages": [{"role": "user", "content": "hello"}]})"));
+  ASSERT_FALSE(h.chat(
+      R"({"model": "claude", "max_tokens": 5, "messages": [{"role": "user", "content": "hello"}]})"));
   ASSERT_EQ(h.ex.next_attempt(), Next::kSend);
   const auto &call = h.ex.call();
   EXPECT_EQ(call.path, "/model/anthropic.claude-3-haiku/converse");
@@ -414,7 +417,8 @@ TEST(ExchangeEncode, ABodyTheSchemaRejectsIsA422WithTheTranslatorsMessage) {
 
 TEST(ExchangeResponse, AnAnthropicStreamIsTranslatedPieceByPiece) {
   Host h(snapshot());
-  ASSERT_FALSE(h.chat(R"({"model": "anthropic", "stream": true, "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]})"));
+  ASSERT_FALSE(h.chat(
+      R"({"model": "anthropic", "stream": true, "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]})"));
   ASSERT_EQ(h.ex.next_attempt(), Next::kSend);
   EXPECT_EQ(h.ex.call().path, "/v1/messages");
   auto plan = h.ex.on_response_headers(200, "text/event-stream", "", true);

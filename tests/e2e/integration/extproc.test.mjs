@@ -14,10 +14,8 @@ import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
-import { AIGW_BIN, repoRoot, freePort, SLOW, runAigw, FIXTURES_DIR } from '../lib/harness.mjs';
-import { mkdirSync } from 'node:fs';
-import yaml from 'js-yaml';
-import { PROTO_DEPS, extprocClient, BACKEND_ATTR, ROUTE_ATTR, headers, setHeaders, metadata, openStream } from '../lib/envoy.mjs';
+import { AIGW_BIN, freePort, SLOW, FIXTURES_DIR } from '../lib/harness.mjs';
+import { PROTO_DEPS, extprocClient, translateToBundle, BACKEND_ATTR, ROUTE_ATTR, headers, setHeaders, metadata, openStream } from '../lib/envoy.mjs';
 
 const deps = PROTO_DEPS;
 
@@ -287,15 +285,7 @@ describe('aigw extproc', { skip: !existsSync(deps) && 'envoy protos not installe
   it('serves the bundle `aigw translate` writes (-configBundlePath, checksum verified), with -endpointPrefixes', async (t) => {
     const input = path.join(FIXTURES_DIR, 'aigw-translate/translate_basic.in.yaml');
     if (!existsSync(input)) return t.skip('fixtures not available');
-    const tr = await runAigw(['translate', input]);
-    assert.equal(tr.code, 0, tr.stderr);
-    const docs = yaml.loadAll(tr.stdout).filter(Boolean);
-    const index = docs.find((d) => d.kind === 'Secret' && d.stringData?.['index.yaml']);
-    const part = docs.find((d) => d.kind === 'Secret' && d.data?.chunk);
-    const bundle = path.join(dir, 'bundle');
-    mkdirSync(path.join(bundle, 'parts'), { recursive: true });
-    writeFileSync(path.join(bundle, 'index.yaml'), index.stringData['index.yaml']);
-    writeFileSync(path.join(bundle, 'parts/000'), Buffer.from(part.data.chunk, 'base64'));
+    const bundle = await translateToBundle(input, dir);
     const port = await freePort();
     const admin = await freePort();
     const p = spawn(AIGW_BIN, ['extproc', '-configBundlePath', bundle, '-extProcAddr', `127.0.0.1:${port}`, '-adminPort', String(admin), '-endpointPrefixes', 'openai:/openai,cohere:/cohere'], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -6,15 +6,14 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import yaml from 'js-yaml';
 import {
-  startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64, freePort, runAigw, AIGW_BIN, SLOW,
+  startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64, freePort, AIGW_BIN, SLOW,
 } from '../lib/harness.mjs';
-import { HAVE_PROTOS, MiniEnvoy, extprocClient, ROUTE_NOT_FOUND_TEXT } from '../lib/envoy.mjs';
+import { HAVE_PROTOS, MiniEnvoy, extprocClient, translateToBundle, ROUTE_NOT_FOUND_TEXT } from '../lib/envoy.mjs';
 
 const route = `---
 apiVersion: aigateway.envoyproxy.io/v1beta1
@@ -122,15 +121,7 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
     const dir = mkdtempSync(path.join(os.tmpdir(), 'aigw-hosts-'));
     const input = path.join(dir, 'in.yaml');
     writeFileSync(input, config(1975));
-    const tr = await runAigw(['translate', input]);
-    assert.equal(tr.code, 0, tr.stderr);
-    const docs = yaml.loadAll(tr.stdout).filter(Boolean);
-    const index = docs.find((d) => d.kind === 'Secret' && d.stringData?.['index.yaml']);
-    const part = docs.find((d) => d.kind === 'Secret' && d.data?.chunk);
-    const bundle = path.join(dir, 'bundle');
-    mkdirSync(path.join(bundle, 'parts'), { recursive: true });
-    writeFileSync(path.join(bundle, 'index.yaml'), index.stringData['index.yaml']);
-    writeFileSync(path.join(bundle, 'parts/000'), Buffer.from(part.data.chunk, 'base64'));
+    const bundle = await translateToBundle(input, dir);
     const port = await freePort();
     extproc = spawn(AIGW_BIN, ['extproc', '-configBundlePath', bundle, '-extProcAddr', `127.0.0.1:${port}`, '-adminPort', String(await freePort())], { stdio: ['ignore', 'ignore', 'pipe'] });
     const stderrLines = [];

@@ -5,10 +5,11 @@
 // phases) so a test can compare what a client of Envoy sees with what a client of `aigw run` sees.
 import http from 'node:http';
 import path from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
-import { repoRoot } from './harness.mjs';
+import yaml from 'js-yaml';
+import { repoRoot, runAigw } from './harness.mjs';
 
 export const PROTO_DEPS = path.join(repoRoot, 'third_party/envoy-protos/node_modules/@grpc/grpc-js-xds/deps');
 export const HAVE_PROTOS = existsSync(PROTO_DEPS);
@@ -19,6 +20,22 @@ export const ROUTE_ATTR = "xds.route_metadata.filter_metadata['aigateway.envoy.i
 // The direct response `aigw translate` configures for a model no route matches (Envoy's reply).
 export const ROUTE_NOT_FOUND_TEXT =
   'No matching route found. It is likely because the model specified in your request is not configured in the Gateway.';
+
+// `aigw translate input` → the filter configuration bundle upstream's controller hands the
+// external processor (index.yaml and its part, from the two Secrets), written under `dir`.
+// Returns the bundle's directory.
+export async function translateToBundle(input, dir) {
+  const tr = await runAigw(['translate', input]);
+  if (tr.code !== 0) throw new Error(`aigw translate exited ${tr.code}: ${tr.stderr}`);
+  const docs = yaml.loadAll(tr.stdout).filter(Boolean);
+  const index = docs.find((d) => d.kind === 'Secret' && d.stringData?.['index.yaml']);
+  const part = docs.find((d) => d.kind === 'Secret' && d.data?.chunk);
+  const bundle = path.join(dir, 'bundle');
+  mkdirSync(path.join(bundle, 'parts'), { recursive: true });
+  writeFileSync(path.join(bundle, 'index.yaml'), index.stringData['index.yaml']);
+  writeFileSync(path.join(bundle, 'parts/000'), Buffer.from(part.data.chunk, 'base64'));
+  return bundle;
+}
 
 export function extprocClient(address) {
   const def = protoLoader.loadSync('envoy/service/ext_proc/v3/external_processor.proto', {
