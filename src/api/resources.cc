@@ -200,6 +200,7 @@ void decode_route(const Field &doc, const ObjectMeta &meta, Resources &out) {
       }
     }
     rule.models_owned_by = rf["modelsOwnedBy"].str();
+    rule.exclude_from_models = rf["excludeFromModelsEndpoint"].boolean().value_or(false);
     if (rf["modelsCreatedAt"].present())
       rule.models_created_at =
           decode_created_at(rf["modelsCreatedAt"], rule.models_created_at_text);
@@ -222,13 +223,17 @@ void decode_ai_backend(const Field &doc, const ObjectMeta &meta, Resources &out)
   Field spec = doc["spec"];
   b.schema_name = spec["schema"]["name"].required_str().value_or("");
   static const char *kSchemas[] = {"OpenAI",      "Cohere",       "AWSBedrock", "AzureOpenAI",
-                                   "GCPVertexAI", "GCPAnthropic", "Anthropic",  "AWSAnthropic"};
+                                   "GCPVertexAI", "GCPAnthropic", "Anthropic",  "AWSAnthropic",
+                                   "AWSOpenAI",   "TypeSafe"};
   if (!b.schema_name.empty() && std::none_of(std::begin(kSchemas), std::end(kSchemas),
                                              [&](auto s) { return b.schema_name == s; }))
     spec["schema"]["name"].fail("unknown schema \"" + b.schema_name +
                                 "\" (one of OpenAI, Cohere, AWSBedrock, AzureOpenAI, "
-                                "GCPVertexAI, GCPAnthropic, Anthropic, AWSAnthropic)");
-  b.schema_version = spec["schema"]["version"].str_or("");
+                                "GCPVertexAI, GCPAnthropic, Anthropic, AWSAnthropic, AWSOpenAI, "
+                                "TypeSafe)");
+  // As upstream v1.2: Bedrock's OpenAI-compatible API lives under /openai/v1.
+  if (b.schema_name == "AWSOpenAI") b.prefix = "openai/v1";
+  b.schema_version = spec["schema"]["version"].str_or(b.schema_name == "TypeSafe" ? "v1" : "");
   if (auto p = spec["schema"]["prefix"].str()) b.prefix = *p;
   Field ref = spec["backendRef"];
   if (!ref.present()) ref.fail("is required");

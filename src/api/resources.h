@@ -58,6 +58,7 @@ struct RouteRule {
   std::optional<std::string> models_owned_by;       // default "Envoy AI Gateway"
   std::optional<int64_t> models_created_at;         // unix seconds; default: creation time
   std::string models_created_at_text;               // as written
+  bool exclude_from_models = false;                 // excludeFromModelsEndpoint (v1.2)
 };
 
 struct LLMRequestCost {

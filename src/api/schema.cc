@@ -12,6 +12,8 @@ Schema schema_from_name(std::string_view n) {
   if (n == "GCPAnthropic") return Schema::kGCPAnthropic;
   if (n == "Anthropic") return Schema::kAnthropic;
   if (n == "Cohere") return Schema::kCohere;
+  if (n == "AWSOpenAI") return Schema::kAWSOpenAI;
+  if (n == "TypeSafe") return Schema::kTypeSafe;
   return Schema::kUnknown;
 }
 
@@ -25,6 +27,8 @@ std::string_view schema_name(Schema s) {
   case Schema::kGCPAnthropic: return "GCPAnthropic";
   case Schema::kAnthropic: return "Anthropic";
   case Schema::kCohere: return "Cohere";
+  case Schema::kAWSOpenAI: return "AWSOpenAI";
+  case Schema::kTypeSafe: return "TypeSafe";
   case Schema::kUnknown: break;
   }
   return "Unknown";
@@ -40,6 +44,8 @@ std::string_view provider_name(Schema s) {
   case Schema::kGCPAnthropic: return "gcp.anthropic";
   case Schema::kAnthropic: return "anthropic";
   case Schema::kCohere: return "cohere";
+  case Schema::kAWSOpenAI: return "aws.bedrock";
+  case Schema::kTypeSafe: return "typesafe";
   case Schema::kUnknown: break;
   }
   return "unknown";

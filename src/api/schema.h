@@ -15,6 +15,8 @@ enum class Schema {
   kGCPAnthropic,
   kAnthropic,
   kCohere,
+  kAWSOpenAI, // Bedrock Runtime's OpenAI-compatible API (/openai/v1), SigV4-signed
+  kTypeSafe,  // TypeSafe's /{version}/systemone
   kUnknown
 };
 Schema schema_from_name(std::string_view name);

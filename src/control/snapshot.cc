@@ -590,7 +590,7 @@ private:
         diag_.error(where_match + ".value: invalid regular expression \"" + hm.value +
                     "\": " + e.what());
       }
-    } else if (hm.name == "x-ai-eg-model") {
+    } else if (hm.name == "x-ai-eg-model" && !rule.exclude_from_models) {
       std::string hosts;
       for (const auto &hn : r.hostnames)
         hosts += hn + ",";

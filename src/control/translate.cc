@@ -210,7 +210,8 @@ std::string backend_entry(const api::Resources &res, const api::AIGatewayRoute &
          std::to_string(j));
   e += "  schema:\n";
   kv(e, 4, "name", ab->schema_name);
-  if (ab->schema_name == "OpenAI" || ab->schema_name == "Anthropic") {
+  if (ab->schema_name == "OpenAI" || ab->schema_name == "Anthropic" ||
+      ab->schema_name == "AWSOpenAI") {
     std::string prefix = ab->prefix.empty() ? "v1" : ab->prefix;
     kv(e, 4, "prefix", prefix);
   } else if (!ab->schema_version.empty()) {
@@ -241,7 +242,9 @@ std::string build_filter_config(const api::Resources &res) {
       }
       for (const auto &group : rule.matches)
         for (const auto &hm : group) {
-          if (hm.name != "x-ai-eg-model" || hm.type != api::HeaderMatch::Type::kExact) continue;
+          if (hm.name != "x-ai-eg-model" || hm.type != api::HeaderMatch::Type::kExact ||
+              rule.exclude_from_models)
+            continue;
           std::string m;
           kv(m, 2, "CreatedAt",
              rule.models_created_at_text.empty() ? "0001-01-01T00:00:00Z"

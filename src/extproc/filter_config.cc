@@ -83,7 +83,11 @@ Result<FilterConfig> parse_filter_config(std::string_view text) {
     if (cb->schema_kind == api::Schema::kUnknown)
       return Error::config(where + ".schema.name: unknown schema \"" + cb->schema + "\"");
     cb->schema_version = str(schema, "version");
-    cb->path_prefix = normalize_prefix(schema["prefix"] ? str(schema, "prefix") : "v1");
+    cb->path_prefix = normalize_prefix(schema["prefix"] ? str(schema, "prefix")
+                                       : cb->schema_kind == api::Schema::kAWSOpenAI ? "openai/v1"
+                                                                                    : "v1");
+    if (cb->schema_kind == api::Schema::kTypeSafe && cb->schema_version.empty())
+      cb->schema_version = "v1";
     const auto &auth = b["auth"];
     if (auth) {
       if (auth["apiKey"]) {

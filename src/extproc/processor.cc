@@ -292,9 +292,10 @@ pb::ProcessingResponse Stream::response_headers(const pb::HttpHeaders &h) {
   auto *m = r.mutable_response_headers()->mutable_response()->mutable_header_mutation();
   if (!entry_ || !entry_->exchange || !entry_->exchange->attempted()) return r; // a local reply
   auto &ex = *entry_->exchange;
-  auto plan = ex.on_response_headers(std::atoi(header_value(h, ":status").c_str()),
-                                     header_value(h, "content-type"),
-                                     header_value(h, "x-amzn-errortype"), false);
+  auto plan = ex.on_response_headers(
+      std::atoi(header_value(h, ":status").c_str()), header_value(h, "content-type"),
+      header_value(h, "x-amzn-errortype"), false, header_value(h, "content-encoding"),
+      header_value(h, "x-amzn-requestid"));
   if (plan.streaming) {
     r.mutable_mode_override()->set_response_body_mode(
         envoy::extensions::filters::http::ext_proc::v3::ProcessingMode::STREAMED);
@@ -360,12 +361,7 @@ void Stream::completion_metadata(pipeline::Exchange &ex, pb::ProcessingResponse 
     add_metadata(r, k, static_cast<double>(v));
   add_metadata(r, "model_name_override", rec.request_model);
   add_metadata(r, "backend_name", rec.backend);
-  // ns/name of the AIServiceBackend, from the per-route-rule name ns/name/route/...
-  std::string_view short_name = rec.backend;
-  if (auto first = short_name.find('/'); first != std::string_view::npos)
-    if (auto second = short_name.find('/', first + 1); second != std::string_view::npos)
-      short_name = short_name.substr(0, second);
-  add_metadata(r, "ai_service_backend_name", short_name);
+  add_metadata(r, "ai_service_backend_name", observability::ai_service_backend(rec.backend));
   if (!rec.response_model.empty()) add_metadata(r, "response_model", rec.response_model);
   if (!rec.route.empty()) add_metadata(r, "route_name", rec.route);
   if (rec.stream && rec.first_byte) {

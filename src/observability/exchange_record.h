@@ -51,4 +51,13 @@ struct ExchangeRecord {
   bool failed() const { return status >= 400 || status == 0 || !error.empty(); }
 };
 
+// The AIServiceBackend (namespace/name) of a backend key: aigw run's keys are that already, the
+// per-route-rule names Envoy hands extproc ("ns/name/route/…/rule/…/ref/…") start with it.
+inline std::string_view ai_service_backend(std::string_view key) {
+  if (auto first = key.find('/'); first != std::string_view::npos)
+    if (auto second = key.find('/', first + 1); second != std::string_view::npos)
+      return key.substr(0, second);
+  return key;
+}
+
 } // namespace aigw::observability

@@ -163,6 +163,7 @@ GenAILabels Metrics::bound_labels(Shard &s, const GenAILabels &l) {
   GenAILabels out;
   out.operation = l.operation;
   out.provider = l.provider;
+  out.backend = l.backend; // from the configuration: bounded by it
   out.original_model = bounded(s, 0, l.original_model);
   out.request_model = bounded(s, 1, l.request_model);
   out.response_model = bounded(s, 2, l.response_model);
@@ -187,6 +188,7 @@ std::string Metrics::base_key(const GenAILabels &l) {
   add(l.original_model);
   add(l.request_model);
   add(l.response_model.empty() ? "unknown" : l.response_model);
+  add(l.backend);
   for (auto h : l.header_values)
     add(h);
   return key;
@@ -204,7 +206,8 @@ void Metrics::observe_locked(Shard &s, Instrument inst, const GenAILabels &l, st
     Series series;
     series.counts.assign(bounds.size() + 1, 0);
     std::string_view response_model = l.response_model.empty() ? "unknown" : l.response_model;
-    series.labels = {{"gen_ai_operation_name", std::string(l.operation)},
+    series.labels = {{"gen_ai_backend", std::string(l.backend)},
+                     {"gen_ai_operation_name", std::string(l.operation)},
                      {"gen_ai_original_model", std::string(l.original_model)},
                      {"gen_ai_provider_name", std::string(l.provider)},
                      {"gen_ai_request_model", std::string(l.request_model)},

@@ -31,6 +31,7 @@ struct GenAILabels {
   std::string_view original_model; // the client's model
   std::string_view request_model;  // after modelNameOverride
   std::string_view response_model; // "unknown" when empty
+  std::string_view backend;        // the AIServiceBackend, namespace/name (v1.2's gen_ai.backend)
   // Request headers mapped to labels (-metricsRequestHeaderAttributes), in configured order.
   std::vector<std::string_view> header_values;
 };

@@ -59,6 +59,7 @@ void observe_exchange(const ExchangeRecord &r, size_t shard, const ObserveTarget
   l.original_model = r.model;
   l.request_model = r.request_model.empty() ? std::string_view(r.model) : r.request_model;
   l.response_model = r.response_model;
+  l.backend = ai_service_backend(r.backend);
   l.header_values.assign(r.metric_header_values.begin(), r.metric_header_values.end());
   if (t.record_genai) {
     Metrics::Completion c;

@@ -102,8 +102,9 @@ Reply Exchange::on_request_headers(const RequestHead &head) {
   if (auto q = head_.target.find('?'); q != std::string_view::npos) query_ = head_.target.substr(q);
   if (ep.endpoint == Endpoint::kUnknown) return answer(unsupported_path(head_.target));
   if (!ep.method_allowed)
-    return answer(method_not_allowed(head_.method, ep.path, ep.endpoint == Endpoint::kModels));
+    return answer(method_not_allowed(head_.method, ep.path, is_local_endpoint(ep.endpoint)));
   if (ep.endpoint == Endpoint::kModels) return answer(models_reply(*snap_, host_));
+  if (ep.endpoint == Endpoint::kModel) return answer(model_reply(*snap_, host_, ep.model_id));
   return std::nullopt;
 }
 
@@ -112,7 +113,8 @@ Reply Exchange::on_request_headers(const RequestHead &head) {
 Reply Exchange::on_request_body(std::string body, bool route) {
   body_ = std::move(body);
   if (opts_.tracing) rec_.request_body = body_;
-  auto parsed = parse_request_body(endpoint_, body_);
+  auto content_type = head_.headers ? head_.headers("content-type") : std::nullopt;
+  auto parsed = parse_request_body(endpoint_, body_, content_type.value_or(""));
   if (!parsed) {
     rec_.error = parsed.error().message;
     return answer(error_reply(400, parsed.error().message));
@@ -197,6 +199,7 @@ Next Exchange::exhausted() {
   rec_.error = last_error_;
   return fail(typed_error_reply(last_status_ == 501   ? "NotImplemented"
                                 : last_status_ == 504 ? "GatewayTimeout"
+                                : last_status_ == 422 ? "invalid_request_error"
                                                       : "OpenAIBackendError",
                                 last_status_, last_error_, rl_headers_));
 }
@@ -234,7 +237,8 @@ std::optional<Next> Exchange::begin_attempt(const control::CompiledBackendRef &r
   rec_.model_override = ref.model_name_override;
   auto schema = backend.schema_kind;
   if (!backend.supported || !translate::schema_serves(schema, endpoint_)) {
-    last_status_ = 501;
+    // As upstream v1.2: an endpoint the backend's schema does not serve is a 422.
+    last_status_ = backend.supported ? 422 : 501;
     last_error_ = "backend " + backend.key + " (schema " + backend.schema + ") does not serve " +
                   std::string(endpoint_path_);
     return std::nullopt;
@@ -283,6 +287,7 @@ Next Exchange::encode() {
   tin.inject_include_usage = endpoint_ == Endpoint::kChatCompletions && parsed_.stream &&
                              !parsed_.include_usage && snap_->any_costs;
   tin.request_id = rec_.request_id;
+  injected_usage_ = tin.inject_include_usage;
   // Re-translated from the pristine request on every attempt.
   auto up = translator_->request(tin);
   if (!up) {
@@ -403,7 +408,9 @@ Clock::time_point Exchange::attempt_deadline() const {
 // --- 5. The response -------------------------------------------------------------------------
 
 ResponsePlan Exchange::on_response_headers(int status, std::string_view content_type,
-                                           std::string_view amzn_error_type, bool may_retry) {
+                                           std::string_view amzn_error_type, bool may_retry,
+                                           std::string_view content_encoding,
+                                           std::string_view provider_request_id) {
   ResponsePlan plan;
   bool last = attempt_ >= max_attempts_;
   if (may_retry && status >= 500 && rule_ &&
@@ -421,6 +428,7 @@ ResponsePlan Exchange::on_response_headers(int status, std::string_view content_
   amzn_error_type_ = std::string(amzn_error_type);
   gathered_.clear();
   overflow_ = false;
+  translator_->set_provider_request_id(provider_request_id);
   bool rewrites = translator_->rewrites_response();
   plan.drop_content_type = status >= 300 || rewrites;
   plan.drop_content_encoding = rewrites;
@@ -437,6 +445,16 @@ ResponsePlan Exchange::on_response_headers(int status, std::string_view content_
   }
   mode_ = plan.mode;
   sse_ = plan.mode == BodyMode::kRelay && plan.sse;
+  // Audio and images carry no usage: not worth keeping to scan.
+  scan_body_ = !(content_type.starts_with("audio/") || content_type.starts_with("image/") ||
+                 content_type.starts_with("application/octet-stream"));
+  usage_filter_.reset();
+  if (sse_ && plan.streaming && injected_usage_ && content_encoding.empty()) {
+    // The client did not ask for the usage chunk the gateway asked for: filtered out. The
+    // body is rewritten (no content-length), its content type kept.
+    plan.mode = mode_ = BodyMode::kTranslate;
+    usage_filter_.emplace();
+  }
   return plan;
 }
 
@@ -447,6 +465,8 @@ void Exchange::observe(std::string_view piece) {
   // last, so it is still found there.
   if (sse_) {
     scanner_.feed(piece);
+  } else if (!scan_body_) {
+    return;
   } else if (overflow_) {
     tail_.feed(piece);
   } else if (gathered_.size() + piece.size() > opts_.max_usage_body) {
@@ -461,8 +481,13 @@ void Exchange::observe(std::string_view piece) {
 
 void Exchange::translate(std::string_view piece, bool end, std::string &out) {
   size_t before = out.size();
-  if (!piece.empty()) translator_->stream_chunk(piece, out);
-  if (end) translator_->stream_end(out);
+  if (usage_filter_) {
+    scanner_.feed(piece);
+    usage_filter_->feed(piece, end, out);
+  } else {
+    if (!piece.empty()) translator_->stream_chunk(piece, out);
+    if (end) translator_->stream_end(out);
+  }
   if (out.size() > before && !rec_.first_byte) rec_.first_byte = Clock::now();
 }
 
@@ -522,13 +547,13 @@ Exchange::Gathered Exchange::finish_gathered(bool complete) {
 // --- 6. Completion ---------------------------------------------------------------------------
 
 bool Exchange::account_usage(bool answered_whole) {
-  if (mode_ != BodyMode::kRelay) {
-    rec_.usage = translator_->usage();
-    rec_.response_model = translator_->response_model();
-  } else if (sse_) {
+  if (sse_) {
     rec_.usage = scanner_.usage();
     rec_.response_model = scanner_.model();
     if (scanner_.saw_error() && rec_.error.empty()) rec_.error = "upstream stream error event";
+  } else if (mode_ != BodyMode::kRelay) {
+    rec_.usage = translator_->usage();
+    rec_.response_model = translator_->response_model();
   } else if (overflow_) {
     rec_.usage = tail_.usage();
     rec_.response_model = tail_.model();
@@ -561,7 +586,10 @@ Settlement Exchange::complete(bool answered_whole) {
   bool answered = status_ >= 200 && status_ < 300 && translator_;
   if (!answered) return settlement_; // nothing but refunds
   bool measured = account_usage(answered_whole);
-  bool whole = answered_whole && (mode_ != BodyMode::kGather || translated_ok_);
+  // A stream whose usage arrived is charged even when the client left before its very end (as
+  // upstream v1.2: a disconnect right after the final frame loses nothing).
+  bool streamed_usage = rec_.usage.any() && (sse_ || mode_ == BodyMode::kTranslate);
+  bool whole = (answered_whole || streamed_usage) && (mode_ != BodyMode::kGather || translated_ok_);
   if (!measured) {
     settlement_.route.keep = true; // the reservation stands as the charge
     return settlement_;

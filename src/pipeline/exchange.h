@@ -30,6 +30,7 @@
 #include "pipeline/local_reply.h"
 #include "pipeline/request_body.h"
 #include "pipeline/routing.h"
+#include "pipeline/sse_filter.h"
 #include "pipeline/usage.h"
 #include "ratelimit/limiter.h"
 #include "translate/translator.h"
@@ -163,8 +164,11 @@ public:
   std::chrono::steady_clock::time_point attempt_deadline() const;
 
   // 5. The response. `may_retry`: the host can still try another attempt (aigw run).
+  // `provider_request_id`: the provider's x-amzn-requestid (Bedrock's answers carry it as id).
   ResponsePlan on_response_headers(int status, std::string_view content_type,
-                                   std::string_view amzn_error_type, bool may_retry);
+                                   std::string_view amzn_error_type, bool may_retry,
+                                   std::string_view content_encoding = {},
+                                   std::string_view provider_request_id = {});
   void observe(std::string_view piece);                               // kRelay
   void translate(std::string_view piece, bool end, std::string &out); // kTranslate
   bool gather(std::string_view piece); // kGather; false: over its bound, stop reading
@@ -250,6 +254,9 @@ private:
   std::string content_type_, amzn_error_type_;
   BodyMode mode_ = BodyMode::kRelay;
   bool sse_ = false;
+  bool scan_body_ = true;       // a relayed body that may hold usage (not audio or images)
+  bool injected_usage_ = false; // include_usage asked of the provider for the gateway's sake
+  std::optional<UsageChunkFilter> usage_filter_; // ... so its usage chunk is not relayed
   SseUsageScanner scanner_;
   std::string gathered_;
   bool overflow_ = false;

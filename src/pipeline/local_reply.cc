@@ -35,6 +35,16 @@ LocalReply models_reply(const control::Snapshot &snap, std::string_view host) {
   return {200, "application/json", models_json(snap, host), {}};
 }
 
+LocalReply model_reply(const control::Snapshot &snap, std::string_view host,
+                       std::string_view encoded_id) {
+  std::string id = percent_decode(encoded_id);
+  if (auto m = model_json(snap, host, id)) return {200, "application/json", std::move(*m), {}};
+  std::string body = "{\"error\":{\"message\":";
+  json::append_quoted(body, "The model '" + id + "' does not exist");
+  body += ",\"type\":\"invalid_request_error\",\"param\":\"model\",\"code\":\"model_not_found\"}}";
+  return {404, "application/json", std::move(body), {}};
+}
+
 HeaderList ratelimit_headers(const ratelimit::Verdict &v) {
   if (!v.limited) return {};
   return {{"x-ratelimit-limit", std::to_string(v.limit)},

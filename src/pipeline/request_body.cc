@@ -6,9 +6,58 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+
 namespace aigw::pipeline {
 
-Result<ParsedRequest> parse_request_body(Endpoint endpoint, std::string_view body) {
+namespace {
+
+bool iequals_true(std::string_view v) {
+  return v.size() == 4 && (v[0] | 0x20) == 't' && (v[1] | 0x20) == 'r' && (v[2] | 0x20) == 'u' &&
+         (v[3] | 0x20) == 'e';
+}
+
+// The audio endpoints' form: model, and (transcriptions) stream.
+Result<ParsedRequest> parse_multipart_request(Endpoint endpoint, std::string_view body,
+                                              std::string_view content_type) {
+  auto boundary = multipart_boundary(content_type);
+  if (!boundary)
+    return Error::client(
+        400, "malformed request: failed to parse multipart form data: missing boundary");
+  auto parts = parse_multipart(body, *boundary);
+  if (!parts)
+    return Error::client(400, "malformed request: failed to parse multipart form data: " +
+                                  parts.error().message);
+  ParsedRequest out;
+  out.multipart = true;
+  out.boundary = std::string(*boundary);
+  auto model = multipart_field(body, *parts, "model");
+  if (!model) return Error::client(400, "malformed request: missing required field 'model'");
+  if (!is_valid_header_value(*model))
+    return Error::client(400, "invalid \"model\": a model name may not contain control characters");
+  out.model = std::string(*model);
+  bool has_file = std::any_of(parts->begin(), parts->end(),
+                              [](const MultipartPart &p) { return p.name == "file"; });
+  if (!has_file) return Error::client(400, "malformed request: missing required field 'file'");
+  if (endpoint == Endpoint::kAudioTranscriptions)
+    if (auto stream = multipart_field(body, *parts, "stream")) out.stream = iequals_true(*stream);
+  out.parts = std::move(*parts);
+  return out;
+}
+
+} // namespace
+
+Result<ParsedRequest> parse_request_body(Endpoint endpoint, std::string_view body,
+                                         std::string_view content_type) {
+  if (is_multipart_form(content_type)) {
+    if (!takes_multipart(endpoint))
+      return Error::client(400,
+                           "malformed request: multipart body not supported for this endpoint");
+    return parse_multipart_request(endpoint, body, content_type);
+  }
+  if (takes_multipart(endpoint))
+    return Error::client(400, "malformed request: " + std::string(endpoint_path(endpoint)) +
+                                  " takes a multipart/form-data body");
   thread_local simdjson::dom::parser parser;
   auto bad = [&](std::string_view why) {
     return Error::client(400, "malformed request: failed to parse JSON for " +
@@ -35,7 +84,10 @@ Result<ParsedRequest> parse_request_body(Endpoint endpoint, std::string_view bod
         return Error::client(400,
                              "invalid \"model\": a model name may not contain control characters");
       out.model = std::string(model);
-    } else if (key == "stream") {
+    } else if (key == "stream_format" && endpoint == Endpoint::kAudioSpeech) {
+      std::string_view format;
+      out.stream = !v.get_string().get(format) && format == "sse";
+    } else if (key == "stream" && endpoint != Endpoint::kAudioSpeech) {
       bool stream = false;
       if (!v.get_bool().get(stream))
         out.stream = stream;
@@ -59,6 +111,10 @@ Result<ParsedRequest> parse_request_body(Endpoint endpoint, std::string_view bod
         out.max_tokens = n;
     }
   }
+  // Counting tokens answers once, whatever `stream` says.
+  if (endpoint == Endpoint::kResponsesInputTokens || endpoint == Endpoint::kTokenize ||
+      endpoint == Endpoint::kEmbeddings)
+    out.stream = false;
   return out;
 }
 
@@ -89,23 +145,31 @@ std::optional<std::string> encode_request_body(std::string_view body,
     }
   }
   if (inject_include_usage) {
-    const auto *so = spans->find("stream_options");
-    std::optional<json::ObjectSpans> inner;
-    if (so)
-      inner = json::scan_object(body.substr(so->value_begin, so->value_end - so->value_begin));
-    if (so && inner) {
-      if (const auto *iu = inner->find("include_usage")) {
-        edits.push_back(
-            {so->value_begin + iu->value_begin, so->value_begin + iu->value_end, "true"});
-      } else {
+    // Every stream_options (and every include_usage in it): whichever occurrence the provider's
+    // parser keeps, it asks for usage.
+    bool any = false;
+    for (const auto &so : spans->members) {
+      if (!so.key_is("stream_options")) continue;
+      any = true;
+      auto inner = json::scan_object(body.substr(so.value_begin, so.value_end - so.value_begin));
+      if (!inner) { // null or not an object: replace it
+        edits.push_back({so.value_begin, so.value_end, "{\"include_usage\":true}"});
+        continue;
+      }
+      bool has = false;
+      for (const auto &iu : inner->members)
+        if (iu.key_is("include_usage")) {
+          has = true;
+          edits.push_back({so.value_begin + iu.value_begin, so.value_begin + iu.value_end, "true"});
+        }
+      if (!has) {
         std::string ins = "\"include_usage\":true";
         if (!inner->members.empty()) ins += ',';
-        size_t at = so->value_begin + inner->open + 1;
+        size_t at = so.value_begin + inner->open + 1;
         edits.push_back({at, at, std::move(ins)});
       }
-    } else if (so) { // stream_options is null or not an object: replace it
-      edits.push_back({so->value_begin, so->value_end, "{\"include_usage\":true}"});
-    } else {
+    }
+    if (!any) {
       std::string ins = object_empty ? "" : ",";
       ins += "\"stream_options\":{\"include_usage\":true}";
       edits.push_back({spans->close, spans->close, std::move(ins)});

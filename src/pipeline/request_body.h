@@ -5,6 +5,7 @@
 
 #include "core/result.h"
 #include "pipeline/endpoints.h"
+#include "pipeline/multipart.h"
 
 #include <optional>
 #include <string>
@@ -19,11 +20,17 @@ struct ParsedRequest {
   bool stream = false;
   bool include_usage = false; // stream_options.include_usage is true
   std::optional<uint64_t> max_tokens;
+  // multipart/form-data bodies (the audio endpoints): the boundary and the parts, in place.
+  bool multipart = false;
+  std::string boundary;
+  std::vector<MultipartPart> parts;
 };
 
 // REQUIRES: `body` is the complete request body. Returns a 400 error (upstream's message) on
-// malformed JSON or a body that is not a JSON object.
-Result<ParsedRequest> parse_request_body(Endpoint endpoint, std::string_view body);
+// malformed JSON or a body that is not a JSON object, a multipart body on an endpoint that takes
+// JSON, and a malformed multipart body. `content_type` is the client's.
+Result<ParsedRequest> parse_request_body(Endpoint endpoint, std::string_view body,
+                                         std::string_view content_type = {});
 
 // Returns the body to send upstream, or nullopt when it is unchanged (no copy needed).
 // `model_override` empty: keep the model. `inject_include_usage`: make sure

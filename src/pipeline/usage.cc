@@ -24,12 +24,17 @@ void read_usage(simdjson::dom::element e, TokenUsage &u) {
   u.output = get(e, "completion_tokens");
   if (!u.output) u.output = get(e, "output_tokens");
   u.total = get(e, "total_tokens");
+  // Chat and completions name the details prompt/completion, Responses and images input/output.
   simdjson::dom::element details;
-  if (!e["prompt_tokens_details"].get(details) && details.is_object()) {
+  if ((!e["prompt_tokens_details"].get(details) && details.is_object()) ||
+      (!e["input_tokens_details"].get(details) && details.is_object())) {
     u.cached_input = get(details, "cached_tokens");
     u.cache_creation_input = get(details, "cache_creation_input_tokens");
+    // OpenAI's own name for prompt-cache writes (v1.2 counts it as cache creation).
+    if (!u.cache_creation_input) u.cache_creation_input = get(details, "cache_write_tokens");
   }
-  if (!e["completion_tokens_details"].get(details) && details.is_object())
+  if ((!e["completion_tokens_details"].get(details) && details.is_object()) ||
+      (!e["output_tokens_details"].get(details) && details.is_object()))
     u.reasoning = get(details, "reasoning_tokens");
 }
 
@@ -80,12 +85,17 @@ void SseUsageScanner::on_line(std::string_view line) {
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element doc;
   if (parser.parse(data.data(), data.size(), true).get(doc)) return;
+  // The Responses API wraps the response in its events (response.created, .completed,
+  // .incomplete, .failed): model and usage are read from there.
+  simdjson::dom::element response;
+  simdjson::dom::element obj = doc;
+  if (!doc["response"].get(response) && response.is_object()) obj = response;
   if (wants_model) {
     std::string_view model;
-    if (!doc["model"].get_string().get(model)) model_ = std::string(model);
+    if (!obj["model"].get_string().get(model)) model_ = std::string(model);
   }
   simdjson::dom::element usage;
-  if (has_usage && !doc["usage"].get(usage) && usage.is_object()) {
+  if (has_usage && !obj["usage"].get(usage) && usage.is_object()) {
     TokenUsage u;
     read_usage(usage, u);
     usage_ = u;

@@ -381,7 +381,8 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
     ex.record().upstream_host = a.conn->peer;
     auto &res = a.parser->get();
     auto plan = ex.on_response_headers(res.result_int(), res[http::field::content_type],
-                                       res["x-amzn-errortype"], true);
+                                       res["x-amzn-errortype"], true,
+                                       res[http::field::content_encoding], res["x-amzn-requestid"]);
     if (plan.retry) { // the connection is dropped: its body is not worth reading
       active_upstream_ = nullptr;
       next = ex.next_attempt();

@@ -265,9 +265,11 @@ void ConverseStreamDecoder::on_message(const providers::EventMessage &m,
   } else if (type == "contentBlockStart") {
     dom::element tu;
     if (!ev["start"]["toolUse"].get(tu)) {
-      int block = static_cast<int>(u64_of(ev["contentBlockIndex"]));
       int index = tools_++;
-      tool_blocks_.emplace_back(block, index);
+      current_tool_ = index;
+      uint64_t block = 0;
+      if (!ev["contentBlockIndex"].get_uint64().get(block))
+        tool_blocks_.emplace_back(static_cast<int>(block), index);
       StreamEvent e;
       e.kind = StreamEvent::Kind::kToolCallStart;
       e.index = index;
@@ -284,10 +286,14 @@ void ConverseStreamDecoder::on_message(const providers::EventMessage &m,
       e.kind = StreamEvent::Kind::kText;
       e.text = std::string(str_of(x));
     } else if (!d["toolUse"].get(x)) {
-      int block = static_cast<int>(u64_of(ev["contentBlockIndex"]));
+      // The call whose block this is; blocks come one after another, so without an index
+      // that names a started block, the call started last (as upstream counts them).
       e.kind = StreamEvent::Kind::kToolCallArgs;
-      for (const auto &[b, i] : tool_blocks_)
-        if (b == block) e.index = i;
+      e.index = current_tool_ < 0 ? 0 : current_tool_;
+      uint64_t block = 0;
+      if (!ev["contentBlockIndex"].get_uint64().get(block))
+        for (const auto &[b, i] : tool_blocks_)
+          if (b == static_cast<int>(block)) e.index = i;
       e.text = std::string(str_of(x["input"]));
     } else if (!d["reasoningContent"].get(x)) {
       dom::element y;

@@ -30,9 +30,9 @@ private:
   providers::EventStreamDecoder decoder_;
   std::vector<std::pair<int, int>> tool_blocks_; // contentBlockIndex → tool call index
   int tools_ = 0;
+  int current_tool_ = -1; // the call whose block started last
   bool failed_ = false;
 };
-
 
 // Bedrock error body (JSON {"message"} with the x-amzn-errortype header) → OpenAI error body.
 std::string bedrock_error_to_openai(int status, std::string_view amzn_error_type,

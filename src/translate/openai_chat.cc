@@ -318,7 +318,11 @@ void append_openai_usage(std::string &out, const TokenUsage &u) {
   if (u.cached_input || u.cache_creation_input) {
     j.key("prompt_tokens_details").begin_object();
     j.kv("cached_tokens", u.cached_input.value_or(0));
-    if (u.cache_creation_input) j.kv("cache_creation_input_tokens", *u.cache_creation_input);
+    if (u.cache_creation_input) {
+      // cache_write_tokens is OpenAI's own name (v1.2); the older name is kept beside it.
+      j.kv("cache_creation_input_tokens", *u.cache_creation_input);
+      j.kv("cache_write_tokens", *u.cache_creation_input);
+    }
     j.end_object();
   }
   if (u.reasoning) {

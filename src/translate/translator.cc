@@ -5,6 +5,7 @@
 #include "core/base64.h"
 #include "core/clock.h"
 #include "pipeline/errors.h"
+#include "pipeline/multipart.h"
 #include "pipeline/request_body.h"
 #include "providers/aws_eventstream.h"
 #include "translate/anthropic.h"
@@ -13,6 +14,7 @@
 #include "translate/json_in.h"
 #include "translate/json_out.h"
 #include "translate/openai_chat.h"
+#include "translate/tokenize.h"
 
 #include <simdjson.h>
 
@@ -25,27 +27,72 @@ namespace {
 namespace dom = simdjson::dom;
 using pipeline::Endpoint;
 
-// OpenAI and OpenAI-compatible servers: the foundation's passthrough.
+// The client's body for a passthrough: the model replaced (in the JSON, or in the multipart
+// form of the audio endpoints) and include_usage injected.
+Result<std::optional<std::string>> passthrough_body(const TranslateInput &in,
+                                                    std::string_view model_override,
+                                                    bool inject_include_usage) {
+  if (in.parsed && in.parsed->multipart) {
+    if (model_override.empty()) return std::optional<std::string>();
+    auto body = pipeline::replace_multipart_field(in.body, in.parsed->boundary, in.parsed->parts,
+                                                  "model", model_override);
+    if (!body) return body.error();
+    return std::optional<std::string>(std::move(*body));
+  }
+  return pipeline::encode_request_body(in.body, model_override, inject_include_usage);
+}
+
+// OpenAI and OpenAI-compatible servers (and Bedrock's OpenAI-compatible API): the foundation's
+// passthrough.
 class OpenAITranslator : public Translator {
 public:
   Result<UpstreamRequest> request(const TranslateInput &in) override {
     UpstreamRequest u;
-    u.path = std::string(in.path_prefix) + std::string(pipeline::upstream_suffix(in.endpoint));
+    // vLLM serves /tokenize at its root, beside /v1 (as upstream sends it).
+    u.path =
+        in.endpoint == Endpoint::kTokenize
+            ? std::string("/tokenize")
+            : std::string(in.path_prefix) + std::string(pipeline::upstream_suffix(in.endpoint));
     u.path += in.query;
-    u.body = pipeline::encode_request_body(in.body, in.model_override, in.inject_include_usage);
+    auto body = passthrough_body(in, in.model_override, in.inject_include_usage);
+    if (!body) return body.error();
+    u.body = std::move(*body);
     return u;
   }
 };
 
 // Azure OpenAI: the deployment (the model) in the path, api-version in the query, body as is.
+// The Responses API is not per deployment: /openai/responses, the model in the body.
 class AzureTranslator : public Translator {
 public:
   Result<UpstreamRequest> request(const TranslateInput &in) override {
     UpstreamRequest u;
-    u.path = "/openai/deployments/" + path_escape(in.model) +
-             std::string(pipeline::upstream_suffix(in.endpoint)) + "?api-version=";
+    bool responses =
+        in.endpoint == Endpoint::kResponses || in.endpoint == Endpoint::kResponsesInputTokens;
+    if (responses)
+      u.path = "/openai" + std::string(pipeline::upstream_suffix(in.endpoint)) + "?api-version=";
+    else
+      u.path = "/openai/deployments/" + path_escape(in.model) +
+               std::string(pipeline::upstream_suffix(in.endpoint)) + "?api-version=";
     u.path += in.version;
-    if (in.inject_include_usage) u.body = pipeline::encode_request_body(in.body, "", true);
+    auto body = passthrough_body(in, responses ? in.model_override : std::string_view(),
+                                 in.inject_include_usage);
+    if (!body) return body.error();
+    u.body = std::move(*body);
+    return u;
+  }
+};
+
+// TypeSafe: /{version}/systemone, the body as is but for a model override; answers once.
+class TypeSafeTranslator : public Translator {
+public:
+  Result<UpstreamRequest> request(const TranslateInput &in) override {
+    if (in.parsed && in.parsed->stream)
+      return Error::client(422, "stream: TypeSafe backends do not stream");
+    UpstreamRequest u;
+    u.path = "/" + std::string(in.version.empty() ? "v1" : in.version) + "/systemone" +
+             std::string(in.query);
+    u.body = pipeline::encode_request_body(in.body, in.model_override, false);
     return u;
   }
 };
@@ -120,6 +167,7 @@ public:
   }
 
   bool rewrites_response() const override { return true; }
+  void set_provider_request_id(std::string_view id) override { provider_request_id_ = id; }
 
   Result<std::string> response_body(std::string_view body) override {
     Result<ChatResponse> r = Error::upstream(502, "", false);
@@ -129,7 +177,9 @@ public:
     default: r = decode_anthropic_response(body, model_); break;
     }
     if (!r) return r.error();
-    if (r->id.empty() || schema_ != Schema::kAnthropic) r->id = id_;
+    // As upstream: the provider's id where it gives one (Bedrock's in its x-amzn-requestid).
+    if (schema_ == Schema::kAWSBedrock) r->id = provider_request_id_;
+    if (r->id.empty()) r->id = id_;
     if (schema_ != Schema::kAnthropic) r->model = model_;
     usage_ = r->usage;
     response_model_ = r->model;
@@ -149,8 +199,10 @@ public:
       if (e.kind == StreamEvent::Kind::kStart && schema_ == Schema::kAnthropic && !e.model.empty())
         response_model_ = e.model;
       StreamEvent copy = e;
-      if (copy.kind == StreamEvent::Kind::kStart) { // our id and the request's model
-        copy.id.clear();
+      if (copy.kind == StreamEvent::Kind::kStart) {
+        // The provider's id (Anthropic's msg_…, Gemini's responseId, Bedrock's request id),
+        // else ours; the request's model but from Anthropic.
+        if (schema_ == Schema::kAWSBedrock) copy.id = provider_request_id_;
         if (schema_ != Schema::kAnthropic) copy.model.clear();
       }
       encoder_->on_event(copy, out);
@@ -236,6 +288,7 @@ private:
   ChatRequest req_;
   std::string model_;
   std::string id_;
+  std::string provider_request_id_;
   int64_t created_ = 0;
   std::optional<ChunkEncoder> encoder_;
   std::vector<StreamEvent> events_;
@@ -417,17 +470,22 @@ std::pair<std::string, std::string> Translator::error_body(int status,
 bool schema_serves(Schema s, Endpoint e) {
   switch (s) {
   case Schema::kOpenAI:
-    return e == Endpoint::kChatCompletions || e == Endpoint::kEmbeddings ||
-           e == Endpoint::kCompletions;
+    return e != Endpoint::kRerank && e != Endpoint::kTypeSafe && !pipeline::is_local_endpoint(e) &&
+           e != Endpoint::kUnknown;
   case Schema::kAzureOpenAI:
     return e == Endpoint::kChatCompletions || e == Endpoint::kEmbeddings ||
-           e == Endpoint::kCompletions;
+           e == Endpoint::kCompletions || e == Endpoint::kResponses ||
+           e == Endpoint::kResponsesInputTokens;
   case Schema::kAWSBedrock:
-  case Schema::kGCPVertexAI: return e == Endpoint::kChatCompletions || e == Endpoint::kEmbeddings;
+  case Schema::kGCPVertexAI:
+    return e == Endpoint::kChatCompletions || e == Endpoint::kEmbeddings ||
+           e == Endpoint::kTokenize;
   case Schema::kAWSAnthropic:
-  case Schema::kGCPAnthropic:
+  case Schema::kGCPAnthropic: return e == Endpoint::kChatCompletions || e == Endpoint::kTokenize;
   case Schema::kAnthropic: return e == Endpoint::kChatCompletions;
   case Schema::kCohere: return e == Endpoint::kRerank;
+  case Schema::kAWSOpenAI: return e == Endpoint::kChatCompletions || e == Endpoint::kResponses;
+  case Schema::kTypeSafe: return e == Endpoint::kTypeSafe;
   case Schema::kUnknown: break;
   }
   return false;
@@ -435,15 +493,20 @@ bool schema_serves(Schema s, Endpoint e) {
 
 std::unique_ptr<Translator> make_translator(Schema schema, Endpoint endpoint) {
   switch (schema) {
-  case Schema::kOpenAI: return std::make_unique<OpenAITranslator>();
+  case Schema::kOpenAI:
+  case Schema::kAWSOpenAI: return std::make_unique<OpenAITranslator>();
   case Schema::kAzureOpenAI: return std::make_unique<AzureTranslator>();
   case Schema::kCohere: return std::make_unique<CohereTranslator>();
+  case Schema::kTypeSafe: return std::make_unique<TypeSafeTranslator>();
   case Schema::kAWSBedrock:
   case Schema::kGCPVertexAI:
     if (endpoint == Endpoint::kEmbeddings) return std::make_unique<EmbeddingsTranslator>(schema);
+    if (endpoint == Endpoint::kTokenize) return make_tokenize_translator(schema);
     return std::make_unique<CanonicalChatTranslator>(schema);
   case Schema::kAWSAnthropic:
   case Schema::kGCPAnthropic:
+    if (endpoint == Endpoint::kTokenize) return make_tokenize_translator(schema);
+    return std::make_unique<CanonicalChatTranslator>(schema);
   case Schema::kAnthropic: return std::make_unique<CanonicalChatTranslator>(schema);
   case Schema::kUnknown: break;
   }

@@ -51,6 +51,9 @@ public:
   virtual ~Translator() = default;
 
   virtual Result<UpstreamRequest> request(const TranslateInput &in) = 0;
+  // The provider's own request id from its response head (Bedrock's x-amzn-requestid), before
+  // the body: translated answers use it as their id.
+  virtual void set_provider_request_id(std::string_view) {}
   // False: the provider's answer is relayed as is (usage scanned on the way).
   virtual bool rewrites_response() const { return false; }
   // The client's content type for a successful answer.

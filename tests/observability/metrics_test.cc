@@ -13,6 +13,7 @@ GenAILabels labels() {
   l.original_model = "gpt-4o";
   l.request_model = "us.amazon.nova-micro-v1:0";
   l.response_model = "";
+  l.backend = "default/bedrock";
   return l;
 }
 
@@ -28,7 +29,8 @@ TEST(Metrics, ExposesUpstreamNamesLabelsAndCumulativeBuckets) {
   m.record_request(1, labels(), 0.5, true);
   std::string out = m.render();
   EXPECT_NE(out.find("# TYPE gen_ai_client_token_usage histogram"), std::string::npos);
-  EXPECT_NE(out.find("gen_ai_client_token_usage_sum{gen_ai_operation_name=\"chat\","
+  EXPECT_NE(out.find("gen_ai_client_token_usage_sum{gen_ai_backend=\"default/bedrock\","
+                     "gen_ai_operation_name=\"chat\","
                      "gen_ai_original_model=\"gpt-4o\",gen_ai_provider_name=\"aws.bedrock\","
                      "gen_ai_request_model=\"us.amazon.nova-micro-v1:0\","
                      "gen_ai_response_model=\"unknown\",gen_ai_token_type=\"output\"} 600"),
@@ -41,7 +43,8 @@ TEST(Metrics, ExposesUpstreamNamesLabelsAndCumulativeBuckets) {
   EXPECT_NE(out.find("gen_ai_token_type=\"reasoning\""), std::string::npos);
   EXPECT_EQ(out.find("gen_ai_token_type=\"cached_input\""), std::string::npos); // not set
   // Failures carry error_type.
-  EXPECT_NE(out.find("gen_ai_server_request_duration_seconds_count{error_type=\"_OTHER\","),
+  EXPECT_NE(out.find("gen_ai_server_request_duration_seconds_count{error_type=\"_OTHER\","
+                     "gen_ai_backend=\"default/bedrock\","),
             std::string::npos);
   EXPECT_NE(out.find("le=\"0.04\"} 1"), std::string::npos);
   EXPECT_NE(out.find("# TYPE gen_ai_server_time_to_first_token_seconds histogram"),

@@ -229,7 +229,7 @@ spec:
   EXPECT_EQ(h.metrics.health().retries.load(), 1u);
 }
 
-TEST(ExchangeAttempts, ABackendThatCannotServeTheEndpointIsA501NamingThePath) {
+TEST(ExchangeAttempts, ABackendThatCannotServeTheEndpointIsA422NamingThePath) {
   Host h(snapshot());
   {
     // The host's strings need not outlive the head phase (extproc maps the path into a local).
@@ -240,9 +240,9 @@ TEST(ExchangeAttempts, ABackendThatCannotServeTheEndpointIsA501NamingThePath) {
   ASSERT_FALSE(h.ex.on_request_body(R"({"model": "anthropic", "input": "hi"})", true));
   ASSERT_EQ(h.ex.next_attempt(), Next::kReply);
   auto r = h.ex.take_reply();
-  EXPECT_EQ(r.status, 501);
+  EXPECT_EQ(r.status, 422); // as upstream v1.2
   EXPECT_NE(r.body.find("does not serve /v1/embeddings"), std::string::npos) << r.body;
-  EXPECT_NE(r.body.find("\"type\":\"NotImplemented\""), std::string::npos);
+  EXPECT_NE(r.body.find("\"type\":\"invalid_request_error\""), std::string::npos);
 }
 
 TEST(ExchangeAdmission, RefusesWithRateLimitHeadersOnceTheBudgetIsSpent) {
@@ -317,15 +317,20 @@ TEST(ExchangeResponse, StreamedUsageIsReadAcrossChunksAndCostsComputed) {
   // Costs are configured: the stream is asked for its usage.
   EXPECT_NE(std::string(h.ex.call().body).find("\"include_usage\":true"), std::string::npos);
   auto plan = h.ex.on_response_headers(200, "text/event-stream", "", true);
-  EXPECT_EQ(plan.mode, BodyMode::kRelay);
+  // The client did not ask for the usage chunk the gateway asked for: it is filtered out.
+  EXPECT_EQ(plan.mode, BodyMode::kTranslate);
   EXPECT_TRUE(plan.sse);
-  std::string sse =
-      "data: {\"model\":\"gpt-2025\",\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n"
-      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,"
-      "\"total_tokens\":7}}\n\ndata: [DONE]\n\n";
+  EXPECT_FALSE(plan.drop_content_type);
+  std::string first =
+      "data: {\"model\":\"gpt-2025\",\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n";
+  std::string sse = first +
+                    "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,"
+                    "\"total_tokens\":7}}\n\ndata: [DONE]\n\n";
   auto cut = sse.find("completion_tokens");
-  h.ex.observe(std::string_view(sse).substr(0, cut));
-  h.ex.observe(std::string_view(sse).substr(cut));
+  std::string out;
+  h.ex.translate(std::string_view(sse).substr(0, cut), false, out);
+  h.ex.translate(std::string_view(sse).substr(cut), true, out);
+  EXPECT_EQ(out, first + "data: [DONE]\n\n");
   h.ex.complete(true);
   const auto &rec = h.ex.record();
   EXPECT_EQ(rec.usage.input, 3u);

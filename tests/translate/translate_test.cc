@@ -145,6 +145,27 @@ TEST(Converse, StreamBecomesOpenAIChunksWhateverTheSplit) {
   }
 }
 
+TEST(Converse, TwoToolCallsGetTheirOwnIndexEvenWhenStartsNameNoBlock) {
+  // As upstream's data-plane table sends them: the starts carry no contentBlockIndex.
+  std::string wire =
+      frame("messageStart", R"({"role":"assistant"})") +
+      frame("contentBlockStart", R"({"start":{"toolUse":{"name":"cosine","toolUseId":"t1"}}})") +
+      frame("contentBlockDelta", R"({"contentBlockIndex":1,"delta":{"toolUse":{"input":"{\"x\":1}"}}})") +
+      frame("contentBlockStop", R"({"contentBlockIndex":1})") +
+      frame("contentBlockStart", R"({"start":{"toolUse":{"name":"sine","toolUseId":"t2"}}})") +
+      frame("contentBlockDelta", R"({"contentBlockIndex":2,"delta":{"toolUse":{"input":"{\"x\":2}"}}})") +
+      frame("messageStop", R"({"stopReason":"tool_use"})");
+  ConverseStreamDecoder d;
+  std::vector<StreamEvent> ev;
+  d.feed(wire, ev);
+  std::vector<std::pair<int, std::string>> args;
+  for (const auto &e : ev)
+    if (e.kind == StreamEvent::Kind::kToolCallArgs) args.emplace_back(e.index, e.text);
+  ASSERT_EQ(args.size(), 2u);
+  EXPECT_EQ(args[0], (std::pair<int, std::string>{0, R"({"x":1})"}));
+  EXPECT_EQ(args[1], (std::pair<int, std::string>{1, R"({"x":2})"}));
+}
+
 TEST(Converse, CorruptFrameBecomesAnErrorEvent) {
   std::string wire = frame("messageStart", R"({"role":"assistant"})");
   wire[wire.size() - 1] ^= 1; // message CRC
