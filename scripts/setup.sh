@@ -42,6 +42,8 @@ if [[ ! -d third_party/envoy-protos/node_modules/@grpc/grpc-js-xds ]] ||
 fi
 
 # e2e test dependencies (official SDKs), pinned in tests/e2e/package-lock.json.
-if [[ ! -d tests/e2e/node_modules/openai ]] || [[ tests/e2e/package.json -nt tests/e2e/node_modules/.stamp ]]; then
+# (The official openai SDK, the Vercel AI SDK and LangChain, the AWS signer the fake providers use.)
+if [[ ! -d tests/e2e/node_modules/openai ]] || [[ tests/e2e/package.json -nt tests/e2e/node_modules/.stamp ]] ||
+  [[ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.stamp ]]; then
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp)
 fi

@@ -329,6 +329,22 @@ void decode_security_policy(const Field &doc, const ObjectMeta &meta, Resources 
     if (auto n = t["name"].required_str()) p.target_backends.push_back(*n);
   }
   p.type = spec["type"].required_str().value_or("");
+  if (Field co = spec["credentialOverride"]; co.present()) {
+    BackendSecurityPolicy::CredentialOverride o;
+    Field h = co["fromRequestHeaders"], m = co["fromDynamicMetadata"];
+    if (h.present() == m.present()) {
+      co.fail("exactly one of fromRequestHeaders and fromDynamicMetadata must be set");
+    } else if (h.present()) {
+      o.header = h["header"].str_or("");
+      o.fallback = h["fallbackToConfigured"].boolean().value_or(true);
+    } else {
+      o.from_metadata = true;
+      o.metadata_namespace = m["namespace"].required_str().value_or("");
+      o.metadata_key = m["key"].str_or("");
+      o.fallback = m["fallbackToConfigured"].boolean().value_or(true);
+    }
+    p.credential_override = o;
+  }
   auto secret_ref = [&](Field ref) -> std::optional<SecretRef> {
     if (!ref.present()) {
       ref.fail("is required");
@@ -746,9 +762,14 @@ void decode_document(const YAML::Node &node, size_t doc_index, Resources &out, D
     GatewayConfig g;
     g.meta = meta;
     g.global_llm_request_costs = decode_costs(doc["spec"]["globalLLMRequestCosts"]);
-    if (doc["spec"]["extProc"].present() || doc["spec"]["forwardProxy"].present())
-      doc["spec"].warn("extProc and forwardProxy do not apply to aigw run; only "
-                       "globalLLMRequestCosts is used");
+    Field ns = doc["spec"]["extProc"]["metadataForwardingNamespaces"];
+    if (ns.present()) {
+      if (ns.size() > 32) ns.fail("at most 32 namespaces, got " + std::to_string(ns.size()));
+      for (size_t i = 0; i < ns.size(); ++i)
+        if (auto v = ns.at(i).required_str()) g.metadata_forwarding_namespaces.push_back(*v);
+    }
+    if (doc["spec"]["forwardProxy"].present())
+      doc["spec"]["forwardProxy"].warn("does not apply to aigw run");
     out.gateway_configs.push_back(std::move(g));
   } else if (kind == "GatewayClass")
     out.gateway_classes.push_back(meta.name);

@@ -132,6 +132,16 @@ struct BackendSecurityPolicy {
   std::string gcp_project_name;
   std::string gcp_region;
   std::optional<SecretRef> gcp_credentials_secret; // key `service_account.json`
+  // credentialOverride (v1.1+): the credential per request, from a header a trusted filter
+  // writes (fromRequestHeaders) or from Envoy dynamic metadata (fromDynamicMetadata).
+  struct CredentialOverride {
+    bool from_metadata = false;
+    std::string header;             // "" : the default for the type
+    std::string metadata_namespace; // fromDynamicMetadata
+    std::string metadata_key;       // "" : the default for the type
+    bool fallback = true;           // fallbackToConfigured
+  };
+  std::optional<CredentialOverride> credential_override;
 };
 
 struct RetryPolicy {
@@ -228,6 +238,9 @@ struct QuotaPolicy {
 struct GatewayConfig {
   ObjectMeta meta;
   std::vector<LLMRequestCost> global_llm_request_costs;
+  // spec.extProc.metadataForwardingNamespaces (v1.2): what Envoy forwards to the external
+  // processor as metadata_context (read by credentialOverride.fromDynamicMetadata).
+  std::vector<std::string> metadata_forwarding_namespaces;
 };
 
 // Every resource of a configuration, in file order per kind.

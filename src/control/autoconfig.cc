@@ -18,7 +18,7 @@ struct BaseUrl {
   bool is_ip = false;
 };
 
-Result<BaseUrl> parse_base_url(const std::string &url) {
+Result<BaseUrl> parse_base_url(const std::string &var, const std::string &url) {
   BaseUrl out;
   std::string rest;
   if (url.starts_with("https://")) {
@@ -28,8 +28,7 @@ Result<BaseUrl> parse_base_url(const std::string &url) {
     out.port = 80;
     rest = url.substr(7);
   } else {
-    return Error::config("OPENAI_BASE_URL: unsupported scheme in \"" + url +
-                         "\" (use http:// or https://)");
+    return Error::config(var + ": unsupported scheme in \"" + url + "\" (use http:// or https://)");
   }
   size_t slash = rest.find('/');
   std::string authority = rest.substr(0, slash);
@@ -39,7 +38,7 @@ Result<BaseUrl> parse_base_url(const std::string &url) {
     out.path.pop_back();
   if (!authority.empty() && authority.front() == '[') {
     size_t close = authority.find(']');
-    if (close == std::string::npos) return Error::config("OPENAI_BASE_URL: bad IPv6 address");
+    if (close == std::string::npos) return Error::config(var + ": bad IPv6 address");
     out.host = authority.substr(1, close - 1);
     authority = authority.substr(close + 1);
     if (authority.starts_with(":")) {
@@ -53,34 +52,89 @@ Result<BaseUrl> parse_base_url(const std::string &url) {
         if (p <= 0 || p > 65535) throw std::out_of_range("port");
         out.port = static_cast<uint16_t>(p);
       } catch (const std::exception &) {
-        return Error::config("OPENAI_BASE_URL: invalid port in \"" + url + "\"");
+        return Error::config(var + ": invalid port in \"" + url + "\"");
       }
       out.host = authority.substr(0, colon);
     } else {
       out.host = authority;
     }
   }
-  if (out.host.empty())
-    return Error::config("OPENAI_BASE_URL: missing hostname in \"" + url + "\"");
+  if (out.host.empty()) return Error::config(var + ": missing hostname in \"" + url + "\"");
   unsigned char buf[16];
   out.is_ip = inet_pton(AF_INET, out.host.c_str(), buf) == 1 ||
               inet_pton(AF_INET6, out.host.c_str(), buf) == 1;
   return out;
 }
 
+// The one provider the environment names, as upstream picks it: OpenAI or Azure OpenAI first,
+// else Anthropic.
+struct Provider {
+  std::string name;        // backend and secret names
+  std::string schema;      // OpenAI, AzureOpenAI, Anthropic
+  std::string version;     // AzureOpenAI's api-version
+  std::string key_env;     // the variable holding the key
+  std::string policy_type; // APIKey, AzureAPIKey, AnthropicAPIKey
+  std::string url_env;
+  std::string url;
+};
+
+Result<Provider> provider_from(const EnvLookup &env) {
+  auto set = [&](const char *name) {
+    auto v = env(name);
+    return v && !v->empty();
+  };
+  Provider p;
+  if (set("AZURE_OPENAI_API_KEY")) {
+    p = {"openai",
+         "AzureOpenAI",
+         "",
+         "AZURE_OPENAI_API_KEY",
+         "AzureAPIKey",
+         "AZURE_OPENAI_ENDPOINT",
+         env("AZURE_OPENAI_ENDPOINT").value_or("")};
+    if (p.url.empty())
+      return Error::config("AZURE_OPENAI_ENDPOINT environment variable is required when "
+                           "AZURE_OPENAI_API_KEY is set");
+    p.version = env("OPENAI_API_VERSION").value_or("");
+    if (p.version.empty())
+      return Error::config("OPENAI_API_VERSION environment variable is required when "
+                           "AZURE_OPENAI_API_KEY is set");
+  } else if (set("OPENAI_API_KEY")) {
+    p = {"openai",
+         "OpenAI",
+         "",
+         "OPENAI_API_KEY",
+         "APIKey",
+         "OPENAI_BASE_URL",
+         env("OPENAI_BASE_URL").value_or("")};
+    if (p.url.empty()) p.url = "https://api.openai.com/v1";
+  } else if (set("ANTHROPIC_API_KEY")) {
+    p = {"anthropic",
+         "Anthropic",
+         "",
+         "ANTHROPIC_API_KEY",
+         "AnthropicAPIKey",
+         "ANTHROPIC_BASE_URL",
+         env("ANTHROPIC_BASE_URL").value_or("")};
+    if (p.url.empty()) p.url = "https://api.anthropic.com/v1";
+  } else {
+    return Error::config(
+        "no configuration file given: you must supply at least OPENAI_API_KEY, "
+        "AZURE_OPENAI_API_KEY, ANTHROPIC_API_KEY, or a config file path (aigw run config.yaml)");
+  }
+  return p;
+}
+
 } // namespace
 
 Result<std::string> autoconfig_yaml(const EnvLookup &env) {
-  auto key = env("OPENAI_API_KEY");
-  if (!key || key->empty())
-    return Error::config("no configuration file given and OPENAI_API_KEY is not set: either pass "
-                         "a config file (aigw run config.yaml) or set OPENAI_API_KEY (and "
-                         "optionally OPENAI_BASE_URL) to route to an OpenAI-compatible provider");
-  std::string base = env("OPENAI_BASE_URL").value_or("");
-  if (base.empty()) base = "https://api.openai.com/v1";
-  auto url = parse_base_url(base);
+  auto provider = provider_from(env);
+  if (!provider) return provider.error();
+  const Provider &pv = *provider;
+  auto url = parse_base_url(pv.url_env, pv.url);
   if (!url) return url.error();
   const BaseUrl &u = *url;
+  const std::string &name = pv.name;
 
   std::string y;
   y += "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata:\n  name: aigw-run\n"
@@ -93,11 +147,14 @@ Result<std::string> autoconfig_yaml(const EnvLookup &env) {
        "      kind: Gateway\n      group: gateway.networking.k8s.io\n  rules:\n"
        "    - matches:\n        - headers:\n            - type: RegularExpression\n"
        "              name: x-ai-eg-model\n              value: .*\n      backendRefs:\n"
-       "        - name: openai\n          namespace: default\n      timeouts:\n"
+       "        - name: " +
+       name +
+       "\n          namespace: default\n      timeouts:\n"
        "        request: 120s\n  llmRequestCosts:\n    - metadataKey: llm_input_token\n"
        "      type: InputToken\n    - metadataKey: llm_output_token\n      type: OutputToken\n"
        "    - metadataKey: llm_reasoning_token\n      type: ReasoningToken\n---\n";
-  y += "apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: Backend\nmetadata:\n  name: openai\n"
+  y += "apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: Backend\nmetadata:\n  name: " + name +
+       "\n"
        "  namespace: default\nspec:\n  endpoints:\n";
   if (u.is_ip) {
     y += "    - ip:\n        address: " + json::quoted(u.host) +
@@ -106,17 +163,22 @@ Result<std::string> autoconfig_yaml(const EnvLookup &env) {
     y += "    - fqdn:\n        hostname: " + json::quoted(u.host) +
          "\n        port: " + std::to_string(u.port) + "\n---\n";
   }
-  // The base URL's path is the prefix every OpenAI path goes under ("/v1" for api.openai.com,
-  // "/api/v1" for OpenRouter): upstream drops it, we keep it.
-  std::string prefix = u.path.empty() ? "/" : u.path;
+  // The base URL's path is the prefix every path goes under ("/v1" for api.openai.com, "/api/v1"
+  // for OpenRouter), as upstream v1.2 does. Azure puts its paths under /openai itself.
+  std::string schema_line = "    name: " + pv.schema + "\n";
+  if (pv.schema == "AzureOpenAI")
+    schema_line += "    version: " + json::quoted(pv.version) + "\n";
+  else
+    schema_line += "    prefix: " + json::quoted(u.path.empty() ? "/" : u.path) + "\n";
   y += "apiVersion: aigateway.envoyproxy.io/v1beta1\nkind: AIServiceBackend\nmetadata:\n"
-       "  name: openai\n  namespace: default\nspec:\n  schema:\n    name: OpenAI\n    prefix: " +
-       json::quoted(prefix) +
-       "\n  backendRef:\n    name: openai\n    kind: Backend\n    group: gateway.envoyproxy.io\n"
+       "  name: " +
+       name + "\n  namespace: default\nspec:\n  schema:\n" + schema_line +
+       "  backendRef:\n    name: " + name +
+       "\n    kind: Backend\n    group: gateway.envoyproxy.io\n"
        "    namespace: default\n";
   auto org = env("OPENAI_ORG_ID").value_or("");
   auto project = env("OPENAI_PROJECT_ID").value_or("");
-  if (!org.empty() || !project.empty()) {
+  if (pv.name == "openai" && (!org.empty() || !project.empty())) {
     y += "  headerMutation:\n    set:\n";
     if (!org.empty())
       y += "      - name: OpenAI-Organization\n        value: " + json::quoted(org) + "\n";
@@ -126,18 +188,32 @@ Result<std::string> autoconfig_yaml(const EnvLookup &env) {
   y += "---\n";
   if (u.tls) {
     y += "apiVersion: gateway.networking.k8s.io/v1alpha3\nkind: BackendTLSPolicy\nmetadata:\n"
-         "  name: openai-tls\n  namespace: default\nspec:\n  targetRefs:\n"
-         "    - group: gateway.envoyproxy.io\n      kind: Backend\n      name: openai\n"
+         "  name: " +
+         name +
+         "-tls\n  namespace: default\nspec:\n  targetRefs:\n"
+         "    - group: gateway.envoyproxy.io\n      kind: Backend\n      name: " +
+         name +
+         "\n"
          "  validation:\n    wellKnownCACertificates: System\n    hostname: " +
          json::quoted(u.host) + "\n---\n";
   }
   // The key is referenced through the environment annotation, so it never sits in the text.
-  y += "apiVersion: v1\nkind: Secret\nmetadata:\n  name: openai-apikey\n  namespace: default\n"
-       "  annotations:\n    substitution.aigw.run/env/apiKey: OPENAI_API_KEY\ntype: Opaque\n---\n";
+  std::string field = pv.policy_type == "APIKey"        ? "apiKey"
+                      : pv.policy_type == "AzureAPIKey" ? "azureAPIKey"
+                                                        : "anthropicAPIKey";
+  y += "apiVersion: v1\nkind: Secret\nmetadata:\n  name: " + name +
+       "-apikey\n  namespace: default\n"
+       "  annotations:\n    substitution.aigw.run/env/apiKey: " +
+       pv.key_env + "\ntype: Opaque\n---\n";
   y += "apiVersion: aigateway.envoyproxy.io/v1beta1\nkind: BackendSecurityPolicy\nmetadata:\n"
-       "  name: openai-apikey\n  namespace: default\nspec:\n  targetRefs:\n"
-       "    - group: aigateway.envoyproxy.io\n      kind: AIServiceBackend\n      name: openai\n"
-       "  type: APIKey\n  apiKey:\n    secretRef:\n      name: openai-apikey\n";
+       "  name: " +
+       name +
+       "-apikey\n  namespace: default\nspec:\n  targetRefs:\n"
+       "    - group: aigateway.envoyproxy.io\n      kind: AIServiceBackend\n      name: " +
+       name +
+       "\n"
+       "  type: " +
+       pv.policy_type + "\n  " + field + ":\n    secretRef:\n      name: " + name + "-apikey\n";
   return y;
 }
 

@@ -9,6 +9,25 @@
 #include <set>
 
 namespace aigw::control {
+
+std::string default_override_name(std::string_view t) {
+  if (t == "APIKey") return "x-aigw-api-key";
+  if (t == "AnthropicAPIKey") return "x-aigw-anthropic-api-key";
+  if (t == "AzureAPIKey") return "x-aigw-azure-api-key";
+  if (t == "AzureCredentials") return "x-aigw-azure-access-token";
+  if (t == "GCPCredentials") return "x-aigw-gcp-access-token";
+  if (t == "AWSCredentials") return "x-aigw-aws-";
+  return "";
+}
+
+std::vector<std::string> override_headers(std::string_view t, std::string_view h) {
+  if (h.empty()) return {};
+  std::string p(h);
+  if (t == "AWSCredentials")
+    return {p + "access-key-id", p + "secret-access-key", p + "session-token"};
+  return {p};
+}
+
 namespace {
 
 using api::Diagnostics;
@@ -318,6 +337,24 @@ private:
   void apply_policy(const api::BackendSecurityPolicy &p, const std::string &where,
                     CompiledBackend &cb) {
     cb.auth_type = p.type;
+    if (const auto &o = p.credential_override) {
+      CompiledBackend::CredentialOverride co;
+      co.fallback = o->fallback;
+      if (o->from_metadata) {
+        co.metadata_namespace = o->metadata_namespace;
+        co.metadata_key = o->metadata_key.empty()
+                              ? (p.type == "AWSCredentials" ? "x-aigw-aws-credentials"
+                                                            : default_override_name(p.type))
+                              : o->metadata_key;
+      } else {
+        co.header = o->header.empty() ? default_override_name(p.type) : o->header;
+        for (auto &h : override_headers(p.type, co.header))
+          cb.header_mutation.remove.push_back(std::move(h));
+      }
+      if (co.header.empty() && co.metadata_key.empty())
+        diag_.error(where + ": spec.credentialOverride: not supported for type \"" + p.type + "\"");
+      cb.credential_override = std::move(co);
+    }
     auto secret_value = [&](const api::SecretRef &ref, const std::string &field,
                             const std::string &key) {
       return this->secret_value(where, p.meta.namespace_, ref, field, key);

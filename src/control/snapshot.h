@@ -40,6 +40,11 @@ struct CompiledModelQuota {
   std::vector<std::shared_ptr<const ratelimit::CompiledRateLimit>> buckets;
 };
 
+// The default header (AWS: header prefix) and metadata key a credentialOverride reads for an auth
+// type, as upstream names them; the headers the override strips.
+std::string default_override_name(std::string_view auth_type);
+std::vector<std::string> override_headers(std::string_view auth_type, std::string_view header);
+
 struct CompiledBackend {
   std::string key;         // namespace/name of the AIServiceBackend
   std::string name;        // name only
@@ -64,6 +69,14 @@ struct CompiledBackend {
   // GCPCredentials: a service account key; `gcp_problem` says why it is unusable, if it is.
   std::optional<auth::GcpServiceAccount> gcp_service_account;
   std::string gcp_project, gcp_region, gcp_problem;
+  // credentialOverride, resolved: a header (AWS: the prefix of three) or a metadata namespace
+  // and key; the headers it reads never reach the provider (they are in header_mutation.remove).
+  struct CredentialOverride {
+    std::string header;
+    std::string metadata_namespace, metadata_key;
+    bool fallback = true;
+  };
+  std::optional<CredentialOverride> credential_override;
   api::HeaderMutation header_mutation;
   api::BodyMutation body_mutation;
   std::string model_name_override; // extproc configs carry it per backend (per route rule ref)

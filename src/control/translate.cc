@@ -4,6 +4,7 @@
 #include "api/resources.h"
 #include "auth/aws_sigv4.h"
 #include "control/loader.h"
+#include "control/snapshot.h"
 #include "core/base64.h"
 
 #include <yaml-cpp/yaml.h>
@@ -151,6 +152,27 @@ void append_auth(std::string &e, const api::Resources &res, const api::BackendSe
     kv(e, 6, "projectName", bsp.gcp_project_name);
     kv(e, 6, "region", bsp.gcp_region);
   }
+  if (const auto &o = bsp.credential_override) {
+    // As upstream's controller resolves it: the default names, the headers to strip.
+    e += "    credentialOverride:\n";
+    if (o->from_metadata) {
+      kv(e, 6, "dynamicMetadataKey",
+         !o->metadata_key.empty()       ? o->metadata_key
+         : bsp.type == "AWSCredentials" ? std::string("x-aigw-aws-credentials")
+                                        : control::default_override_name(bsp.type));
+      kv(e, 6, "dynamicMetadataNamespace", o->metadata_namespace);
+      e += std::string("      fallbackToConfigured: ") + (o->fallback ? "true" : "false") + "\n";
+    } else {
+      e += std::string("      fallbackToConfigured: ") + (o->fallback ? "true" : "false") + "\n";
+      std::string header = o->header.empty() ? control::default_override_name(bsp.type) : o->header;
+      kv(e, 6, "headerName", header);
+      e += "      inputHeadersToRemove:\n";
+      for (const auto &h : control::override_headers(bsp.type, header)) {
+        e += "      - ";
+        append_scalar(e, h, 8);
+      }
+    }
+  }
 }
 
 // httpBodyMutation / httpHeaderMutation: backend-level merged with route-level (route wins),
@@ -203,7 +225,14 @@ std::string backend_entry(const api::Resources &res, const api::AIGatewayRoute &
       bsp = &p;
   if (bsp) append_auth(e, res, *bsp);
   append_mutation(e, "httpBodyMutation", "path", ab->body_mutation, ref.body_mutation);
-  append_mutation(e, "httpHeaderMutation", "name", ab->header_mutation, ref.header_mutation);
+  api::HeaderMutation backend_headers = ab->header_mutation;
+  if (bsp && bsp->credential_override && !bsp->credential_override->from_metadata)
+    for (auto &h :
+         control::override_headers(bsp->type, bsp->credential_override->header.empty()
+                                                  ? control::default_override_name(bsp->type)
+                                                  : bsp->credential_override->header))
+      backend_headers.remove.push_back(std::move(h));
+  append_mutation(e, "httpHeaderMutation", "name", backend_headers, ref.header_mutation);
   kv(e, 2, "modelNameOverride", ref.model_name_override);
   kv(e, 2, "name",
      bns + "/" + ref.name + "/route/" + r.meta.name + "/rule/" + std::to_string(i) + "/ref/" +

@@ -123,6 +123,20 @@ Result<FilterConfig> parse_filter_config(std::string_view text) {
         cb->gcp_region = str(auth["gcp"], "region");
       }
     }
+    if (auth && auth["credentialOverride"]) {
+      const auto &co = auth["credentialOverride"];
+      control::CompiledBackend::CredentialOverride o;
+      o.header = str(co, "headerName");
+      o.metadata_namespace = str(co, "dynamicMetadataNamespace");
+      o.metadata_key = str(co, "dynamicMetadataKey");
+      o.fallback = co["fallbackToConfigured"] && co["fallbackToConfigured"].as<bool>();
+      if (o.header.empty() == o.metadata_namespace.empty())
+        return Error::config(where + ".auth.credentialOverride: exactly one of headerName and "
+                                     "dynamicMetadataNamespace must be set");
+      for (size_t j = 0; co["inputHeadersToRemove"] && j < co["inputHeadersToRemove"].size(); ++j)
+        cb->header_mutation.remove.push_back(co["inputHeadersToRemove"][j].as<std::string>());
+      cb->credential_override = std::move(o);
+    }
     const auto &hm = b["httpHeaderMutation"];
     for (size_t j = 0; hm && hm["set"] && j < hm["set"].size(); ++j)
       cb->header_mutation.set.emplace_back(str(hm["set"][j], "name"), str(hm["set"][j], "value"));

@@ -54,6 +54,28 @@ std::optional<std::string> attribute(const pb::ProcessingRequest &req, std::stri
   return std::nullopt;
 }
 
+// The request's dynamic metadata (metadata_context, the namespaces Envoy forwards:
+// GatewayConfig's metadataForwardingNamespaces), read by a credentialOverride.
+pipeline::MetadataLookup metadata_of(const pb::ProcessingRequest &req) {
+  return [&req](std::string_view ns, std::string_view key,
+                std::string_view field) -> std::optional<std::string> {
+    const auto &fm = req.metadata_context().filter_metadata();
+    auto nit = fm.find(std::string(ns));
+    if (nit == fm.end()) return std::nullopt;
+    auto kit = nit->second.fields().find(std::string(key));
+    if (kit == nit->second.fields().end()) return std::nullopt;
+    const google::protobuf::Value *v = &kit->second;
+    if (!field.empty()) {
+      if (!v->has_struct_value()) return std::nullopt;
+      auto fit = v->struct_value().fields().find(std::string(field));
+      if (fit == v->struct_value().fields().end()) return std::nullopt;
+      v = &fit->second;
+    }
+    if (!v->has_string_value()) return std::nullopt;
+    return v->string_value();
+  };
+}
+
 google::protobuf::Struct &metadata_ns(pb::ProcessingResponse &r) {
   auto &ns = (*r.mutable_dynamic_metadata()->mutable_fields())["io.envoy.ai_gateway"];
   return *ns.mutable_struct_value();
@@ -242,8 +264,9 @@ pb::ProcessingResponse Stream::upstream_request_headers(const pb::ProcessingRequ
   if (!backend) backend = attribute(req, kClusterBackendAttribute);
   // The endpoint Envoy will reach comes from its metadata only: a client's
   // x-ai-eg-upstream-host is never trusted.
+  auto metadata = metadata_of(req);
   auto next = ex.use_backend(*backend, attribute(req, kRouteAttribute).value_or(""),
-                             attribute(req, kUpstreamHostAttribute).value_or(""));
+                             attribute(req, kUpstreamHostAttribute).value_or(""), &metadata);
   if (next == pipeline::Next::kFetchToken)
     next = ex.on_token(Error::upstream(
         500,

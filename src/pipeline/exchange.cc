@@ -215,7 +215,12 @@ Next Exchange::next_attempt() {
 }
 
 Next Exchange::use_backend(std::string_view per_rule_name, std::string_view route_name,
-                           std::string_view upstream_host) {
+                           std::string_view upstream_host, const MetadataLookup *metadata) {
+  metadata_ = metadata;
+  struct Clear {
+    const MetadataLookup *&m;
+    ~Clear() { m = nullptr; }
+  } clear{metadata_};
   auto it = snap_->refs_by_name.find(per_rule_name);
   if (it == snap_->refs_by_name.end())
     return fail(
@@ -239,8 +244,8 @@ std::optional<Next> Exchange::begin_attempt(const control::CompiledBackendRef &r
   if (!backend.supported || !translate::schema_serves(schema, endpoint_)) {
     // As upstream v1.2: an endpoint the backend's schema does not serve is a 422.
     last_status_ = backend.supported ? 422 : 501;
-    last_error_ = "backend " + backend.key + " (schema " + backend.schema + ") does not serve " +
-                  std::string(endpoint_path_);
+    last_error_ = "backend " + std::string(observability::ai_service_backend(backend.key)) +
+                  " (schema " + backend.schema + ") does not serve " + std::string(endpoint_path_);
     return std::nullopt;
   }
   if (attempt_ > 1 && svc_.metrics) {
@@ -315,6 +320,7 @@ Next Exchange::encode() {
   if (!rec_.trace.span_id.empty()) // the provider continues this request's trace
     call_.headers.emplace_back("traceparent", observability::format_traceparent(rec_.trace));
   // Authentication, last, over the final path and body.
+  if (auto n = override_credential()) return *n;
   auto outcome = auth::apply_static_auth(*signer_, call_.method, call_.path, call_.body, unix_now(),
                                          call_.authorization, call_.headers);
   if (!outcome) {
@@ -322,6 +328,59 @@ Next Exchange::encode() {
     return fail(error_reply(500, outcome.error().message, rl_headers_));
   }
   if (*outcome == auth::AuthOutcome::kNeedsToken) return Next::kFetchToken;
+  return quota_step();
+}
+
+std::optional<Next> Exchange::override_credential() {
+  const auto &co = signer_->credential_override;
+  if (!co) return std::nullopt;
+  auto read = [&](std::string_view header, std::string_view field) -> std::string {
+    std::optional<std::string> v;
+    if (!co->header.empty()) {
+      if (auto h = lookup_(header)) v = std::string(*h);
+    } else if (metadata_ && *metadata_) {
+      v = (*metadata_)(co->metadata_namespace, co->metadata_key, field);
+    }
+    std::string_view t = v ? std::string_view(*v) : std::string_view();
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t'))
+      t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t'))
+      t.remove_suffix(1);
+    return std::string(t);
+  };
+  auto missing = [&]() -> std::optional<Next> {
+    if (co->fallback) return std::nullopt; // the configured credential
+    rec_.error = "per-request credential missing";
+    return fail(typed_error_reply("Unauthorized", 401, "missing upstream credential", rl_headers_));
+  };
+  const auto &type = signer_->auth_type;
+  if (type == "AWSCredentials") {
+    auth::AwsCredentials c;
+    c.access_key_id = read(co->header + "access-key-id", "accessKeyId");
+    c.secret_access_key = read(co->header + "secret-access-key", "secretAccessKey");
+    c.session_token = read(co->header + "session-token", "sessionToken");
+    if (c.access_key_id.empty() && c.secret_access_key.empty() && c.session_token.empty())
+      return missing();
+    if (c.access_key_id.empty() || c.secret_access_key.empty()) {
+      rec_.error = "incomplete per-request AWS credential";
+      return fail(error_reply(400,
+                              "incomplete per-request AWS credential: access key ID and secret "
+                              "access key must both be present",
+                              rl_headers_));
+    }
+    auto outcome = auth::apply_static_auth(*signer_, call_.method, call_.path, call_.body,
+                                           unix_now(), call_.authorization, call_.headers, &c);
+    if (!outcome) return fail(error_reply(500, outcome.error().message, rl_headers_));
+    return quota_step();
+  }
+  std::string v = read(co->header, "");
+  if (v.empty()) return missing();
+  if (type == "AnthropicAPIKey")
+    call_.headers.emplace_back("x-api-key", std::move(v));
+  else if (type == "AzureAPIKey")
+    call_.headers.emplace_back("api-key", std::move(v));
+  else
+    call_.authorization = "Bearer " + v; // APIKey, and the OAuth token of Azure and GCP
   return quota_step();
 }
 

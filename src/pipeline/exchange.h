@@ -37,6 +37,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,6 +70,12 @@ struct RequestHead {
   std::string_view host;
   HeaderLookup headers; // the client's headers
 };
+
+// Envoy dynamic metadata a host can read (extproc: the ProcessingRequest's metadata_context): the
+// string at namespace/key, or with `field` the string field `field` of the struct at
+// namespace/key. nullopt when absent.
+using MetadataLookup = std::function<std::optional<std::string>(
+    std::string_view ns, std::string_view key, std::string_view field)>;
 
 // Buckets a request must be admitted into, for the host to check against its store (memory or
 // Redis) with ratelimit::admit(store, hits, now, &estimate, any_allows).
@@ -148,8 +155,10 @@ public:
   // retries, deadline) and encodes the request for it. aigw extproc: Envoy picked the backend
   // (its per-route-rule name) and the route; `upstream_host` is the endpoint Envoy will reach.
   Next next_attempt();
+  // `metadata`: the request's dynamic metadata, read by a credentialOverride; it must stay valid
+  // for the call.
   Next use_backend(std::string_view per_rule_name, std::string_view route_name,
-                   std::string_view upstream_host);
+                   std::string_view upstream_host, const MetadataLookup *metadata = nullptr);
   Next on_token(Result<std::string> token);
   BudgetCheck *quota_check() { return &quota_; }
   Next on_quota(std::optional<ratelimit::Verdict> verdict);
@@ -206,6 +215,9 @@ private:
   std::optional<Next> begin_attempt(const control::CompiledBackendRef &ref,
                                     std::string_view upstream_host);
   Next encode();
+  // credentialOverride: the credential this request carries (a header, or Envoy metadata).
+  // nullopt: none applies, the backend's own is used; else what to do next.
+  std::optional<Next> override_credential();
   Next quota_step();
   Next ready();
   Next fail(LocalReply reply);
@@ -247,6 +259,7 @@ private:
   const control::CompiledModelQuota *quota_spec_ = nullptr;
   BudgetCheck quota_;
   std::optional<LocalReply> reply_;
+  const MetadataLookup *metadata_ = nullptr; // during use_backend only
   int last_status_ = 503;
   std::string last_error_ = "no healthy upstream";
   // Response.

@@ -111,6 +111,16 @@ Result<ParsedRequest> parse_request_body(Endpoint endpoint, std::string_view bod
         out.max_tokens = n;
     }
   }
+  if (endpoint == Endpoint::kTokenize) {
+    // As upstream validates the vLLM union before routing.
+    auto bad_tokenize = [](std::string_view why) {
+      return Error::client(400, "malformed request: invalid tokenize request: " + std::string(why));
+    };
+    simdjson::dom::element e;
+    if (!obj["messages"].get(e) && !obj["prompt"].get(e))
+      return bad_tokenize("tokenize request must have either 'prompt' or 'messages', not both");
+    if (out.model.empty()) return bad_tokenize("model is required");
+  }
   // Counting tokens answers once, whatever `stream` says.
   if (endpoint == Endpoint::kResponsesInputTokens || endpoint == Endpoint::kTokenize ||
       endpoint == Endpoint::kEmbeddings)

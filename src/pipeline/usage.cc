@@ -48,6 +48,9 @@ BodyFacts extract_from_json(std::string_view body) {
   simdjson::dom::element usage;
   if (!doc["usage"].get(usage) && usage.is_object()) {
     read_usage(usage, out.usage);
+  } else if (uint64_t n = 0; !doc["input_tokens"].get_uint64().get(n)) {
+    // A count of input tokens (responses/input_tokens, Anthropic's count_tokens): input only.
+    out.usage.input = n;
   } else if (!doc["meta"]["tokens"].get(usage) && usage.is_object()) {
     // Cohere: meta.tokens.{input,output}_tokens (floats); total = their sum.
     read_usage(usage, out.usage);

@@ -125,7 +125,8 @@ Result<std::string> encode_converse_request(const ChatRequest &r) {
   turns.close();
   j.end_array();
 
-  if (r.max_tokens || r.temperature || r.top_p || !r.stop.empty()) {
+  {
+    // Always present, as upstream sends it (Converse takes an empty one).
     j.key("inferenceConfig").begin_object();
     if (r.max_tokens) j.kv("maxTokens", *r.max_tokens);
     if (r.temperature) j.kv("temperature", *r.temperature);

@@ -299,30 +299,72 @@ private:
   bool frames_failed_ = false;
 };
 
-// Embeddings input: one string, or several.
-Result<std::vector<std::string>> embedding_inputs(std::string_view body, std::string &dims,
-                                                  std::string &encoding) {
+// Embeddings input. `texts`: one string, or several; Vertex's predict also takes objects
+// {content (a string or strings), task_type, title}, one instance per content string.
+struct EmbeddingInstance {
+  std::string content, task_type, title;
+};
+struct EmbeddingInputs {
+  std::vector<EmbeddingInstance> items;
+  bool objects = false; // the input had {content, ...} objects
+  std::string dims, encoding, task_type, title;
+  bool auto_truncate = false;
+};
+
+Result<EmbeddingInputs> embedding_inputs(std::string_view body) {
   thread_local dom::parser parser;
   dom::element doc;
   if (parser.parse(body.data(), body.size()).get(doc) || !doc.is_object())
     return Error::client(400, "malformed request: failed to parse JSON for /v1/embeddings");
-  std::vector<std::string> out;
+  EmbeddingInputs out;
   dom::element input;
   if (doc["input"].get(input)) return Error::client(422, "input: is required");
+  auto object_item = [&](dom::element e) -> std::optional<Error> {
+    out.objects = true;
+    std::string task(str_of(e["task_type"])), title(str_of(e["title"]));
+    // As upstream: an item's title goes with the RETRIEVAL_DOCUMENT task only.
+    if (task != "RETRIEVAL_DOCUMENT") title.clear();
+    dom::element content;
+    if (e["content"].get(content))
+      return Error::client(422, "input: an object input needs \"content\"");
+    if (content.is_string()) {
+      out.items.push_back({std::string(str_of(content)), task, title});
+      return std::nullopt;
+    }
+    dom::array a;
+    if (content.get_array().get(a) || a.size() == 0)
+      return Error::client(422, "input: \"content\" must be a string or strings");
+    for (dom::element c : a) {
+      if (!c.is_string())
+        return Error::client(422, "input: \"content\" must be a string or strings");
+      out.items.push_back({std::string(str_of(c)), task, title});
+    }
+    return std::nullopt;
+  };
   if (input.is_string()) {
-    out.emplace_back(str_of(input));
+    out.items.push_back({std::string(str_of(input)), {}, {}});
+  } else if (input.is_object()) {
+    if (auto e = object_item(input)) return *e;
   } else {
     dom::array a;
     if (input.get_array().get(a)) return Error::client(422, "input: must be a string or strings");
     for (dom::element e : a) {
-      if (!e.is_string())
+      if (e.is_string()) {
+        out.items.push_back({std::string(str_of(e)), {}, {}});
+      } else if (e.is_object()) {
+        if (auto err = object_item(e)) return *err;
+      } else {
         return Error::client(422, "input: token arrays are not supported for this backend");
-      out.emplace_back(str_of(e));
+      }
     }
   }
   uint64_t d = 0;
-  if (!doc["dimensions"].get_uint64().get(d)) dims = std::to_string(d);
-  encoding = std::string(str_of(doc["encoding_format"]));
+  if (!doc["dimensions"].get_uint64().get(d) && d > 0) out.dims = std::to_string(d);
+  out.encoding = std::string(str_of(doc["encoding_format"]));
+  out.task_type = std::string(str_of(doc["task_type"]));
+  out.title = std::string(str_of(doc["title"]));
+  bool at = false;
+  out.auto_truncate = !doc["auto_truncate"].get_bool().get(at) && at;
   return out;
 }
 
@@ -350,38 +392,65 @@ public:
   explicit EmbeddingsTranslator(Schema s) : schema_(s) {}
 
   Result<UpstreamRequest> request(const TranslateInput &in) override {
-    std::string dims;
-    auto inputs = embedding_inputs(in.body, dims, encoding_);
-    if (!inputs) return inputs.error();
+    auto parsed = embedding_inputs(in.body);
+    if (!parsed) return parsed.error();
+    const auto &items = parsed->items;
+    const std::string &dims = parsed->dims;
+    encoding_ = parsed->encoding;
     model_ = std::string(in.model);
     UpstreamRequest u;
     std::string body;
     JsonOut j(body);
+    bool embed_content = model_.find("gemini") != std::string::npos &&
+                         model_ != "gemini-embedding-001"; // as upstream picks the API
+    if (schema_ == Schema::kAWSBedrock || embed_content) {
+      if (parsed->objects)
+        return Error::client(422, "input: object input with per-item task_type/title is not "
+                                  "supported for this model; use plain string input");
+      if (items.size() != 1)
+        return Error::client(422, schema_ == Schema::kAWSBedrock
+                                      ? "input: AWS Bedrock Titan embeddings take a single string"
+                                      : "input: model " + model_ +
+                                            " does not support batch embeddings; send one input "
+                                            "per request");
+    }
     if (schema_ == Schema::kAWSBedrock) {
-      if (inputs->size() != 1)
-        return Error::client(422, "input: AWS Bedrock Titan embeddings take a single string");
       u.path = "/model/" + path_escape(in.model) + "/invoke";
-      j.begin_object().kv("inputText", inputs->front());
+      j.begin_object().kv("inputText", items.front().content);
       if (!dims.empty()) j.kv_raw("dimensions", dims);
       j.end_object();
-    } else if (model_.rfind("gemini-embedding-2", 0) == 0) {
-      if (inputs->size() != 1)
-        return Error::client(422, "input: " + model_ + " embeds a single string per request");
+    } else if (embed_content) {
       embed_content_ = true;
       u.path = "publishers/google/models/" + path_escape(model_) + ":embedContent";
       j.begin_object().key("content").begin_object().key("parts").begin_array();
-      j.begin_object().kv("text", inputs->front()).end_object();
+      j.begin_object().kv("text", items.front().content).end_object();
       j.end_array().end_object();
-      if (!dims.empty()) j.kv_raw("outputDimensionality", dims);
+      if (!dims.empty() || !parsed->task_type.empty() || !parsed->title.empty()) {
+        j.key("embedContentConfig").begin_object();
+        if (!dims.empty()) j.kv_raw("outputDimensionality", dims);
+        if (!parsed->task_type.empty()) j.kv("taskType", parsed->task_type);
+        if (!parsed->title.empty()) j.kv("title", parsed->title);
+        j.end_object();
+      }
       j.end_object();
     } else {
       u.path = "publishers/google/models/" + path_escape(model_) + ":predict";
       j.begin_object().key("instances").begin_array();
-      for (const auto &s : *inputs)
-        j.begin_object().kv("content", s).end_object();
+      for (const auto &it : items) {
+        // The request's task_type and title apply to every instance, as upstream sets them.
+        const std::string &task = parsed->task_type.empty() ? it.task_type : parsed->task_type;
+        const std::string &title = parsed->title.empty() ? it.title : parsed->title;
+        j.begin_object().kv("content", it.content);
+        if (!task.empty()) j.kv("task_type", task);
+        if (!title.empty()) j.kv("title", title);
+        j.end_object();
+      }
       j.end_array();
-      if (!dims.empty())
-        j.key("parameters").begin_object().kv_raw("outputDimensionality", dims).end_object();
+      // Always present, as upstream writes it (a struct, never omitted).
+      j.key("parameters").begin_object();
+      if (parsed->auto_truncate) j.kv_raw("auto_truncate", "true");
+      if (!dims.empty()) j.kv_raw("outputDimensionality", dims);
+      j.end_object();
       j.end_object();
     }
     u.body = std::move(body);

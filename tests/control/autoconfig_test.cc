@@ -68,5 +68,45 @@ TEST(EnvExpand, ExpandsBracedVariablesAndDefaultsOnly) {
   EXPECT_EQ(unset, std::vector<std::string>{"C"});
 }
 
+TEST(Autoconfig, AnthropicFromTheEnvironmentWhenNoOpenAIKey) {
+  auto s = from_env(
+      {{"ANTHROPIC_API_KEY", "sk-ant"}, {"ANTHROPIC_BASE_URL", "http://127.0.0.1:8080/v1"}});
+  ASSERT_NE(s, nullptr);
+  const auto &b = *s->rules[0].refs[0].backend;
+  EXPECT_EQ(b.schema, "Anthropic");
+  EXPECT_EQ(b.auth_type, "AnthropicAPIKey");
+  EXPECT_EQ(b.api_key, "sk-ant");
+  EXPECT_EQ(b.path_prefix, "/v1");
+  EXPECT_EQ(b.endpoints[0].port, 8080);
+  // OpenAI first, as upstream.
+  auto both = from_env({{"ANTHROPIC_API_KEY", "a"}, {"OPENAI_API_KEY", "o"}});
+  ASSERT_NE(both, nullptr);
+  EXPECT_EQ(both->rules[0].refs[0].backend->schema, "OpenAI");
+  auto bad =
+      autoconfig_yaml(fake_env({{"ANTHROPIC_API_KEY", "a"}, {"ANTHROPIC_BASE_URL", "unix:///s"}}));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("ANTHROPIC_BASE_URL: unsupported scheme"), std::string::npos);
+}
+
+TEST(Autoconfig, AzureOpenAIFromTheEnvironment) {
+  auto s = from_env({{"AZURE_OPENAI_API_KEY", "az"},
+                     {"AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com"},
+                     {"OPENAI_API_VERSION", "2024-10-21"}});
+  ASSERT_NE(s, nullptr);
+  const auto &b = *s->rules[0].refs[0].backend;
+  EXPECT_EQ(b.schema, "AzureOpenAI");
+  EXPECT_EQ(b.schema_version, "2024-10-21");
+  EXPECT_EQ(b.auth_type, "AzureAPIKey");
+  EXPECT_EQ(b.api_key, "az");
+  EXPECT_EQ(b.host_header, "res.openai.azure.com");
+  auto no_version = autoconfig_yaml(fake_env(
+      {{"AZURE_OPENAI_API_KEY", "az"}, {"AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com"}}));
+  ASSERT_FALSE(no_version.ok());
+  EXPECT_NE(no_version.error().message.find("OPENAI_API_VERSION"), std::string::npos);
+  auto no_endpoint = autoconfig_yaml(fake_env({{"AZURE_OPENAI_API_KEY", "az"}}));
+  ASSERT_FALSE(no_endpoint.ok());
+  EXPECT_NE(no_endpoint.error().message.find("AZURE_OPENAI_ENDPOINT"), std::string::npos);
+}
+
 } // namespace
 } // namespace aigw::control

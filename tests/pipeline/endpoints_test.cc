@@ -136,6 +136,26 @@ TEST(RequestBody, IncludeUsageIsInjectedIntoEveryDuplicateStreamOptions) {
   EXPECT_TRUE(again->include_usage);
 }
 
+TEST(RequestBody, TokenizeIsValidatedBeforeRouting) {
+  auto both =
+      parse_request_body(Endpoint::kTokenize, R"({"model":"m","prompt":"x","messages":[]})");
+  ASSERT_FALSE(both);
+  EXPECT_EQ(both.error().code, 400);
+  EXPECT_NE(both.error().message.find("either 'prompt' or 'messages', not both"),
+            std::string::npos);
+  auto no_model = parse_request_body(Endpoint::kTokenize, R"({"prompt":"x"})");
+  ASSERT_FALSE(no_model);
+  EXPECT_EQ(no_model.error().message,
+            "malformed request: invalid tokenize request: model is required");
+  EXPECT_TRUE(parse_request_body(Endpoint::kTokenize, R"({"model":"m","prompt":"x"})"));
+}
+
+TEST(Usage, AnInputTokenCountIsInputUsage) {
+  auto facts = extract_from_json(R"({"object":"response.input_tokens","input_tokens":7})");
+  EXPECT_EQ(facts.usage.input, 7u);
+  EXPECT_FALSE(facts.usage.output);
+}
+
 TEST(UsageChunkFilter, DropsOnlyTheUsageChunkWhateverTheSplitAndFraming) {
   for (std::string nl : {std::string("\n"), std::string("\r\n")}) {
     std::string a =
@@ -374,6 +394,30 @@ TEST(Tokenize, BedrockAndClaudeCountTokensBodies) {
   auto bad = t->request(in);
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, 400);
+}
+
+TEST(VertexEmbeddings, ObjectInputsBecomeInstancesAsUpstreamWritesThem) {
+  pipeline::ParsedRequest parsed;
+  TranslateInput in;
+  in.endpoint = pipeline::Endpoint::kEmbeddings;
+  in.parsed = &parsed;
+  in.model = "text-embedding-005";
+  std::string body =
+      R"({"model":"m","input":[{"content":"a","task_type":"RETRIEVAL_DOCUMENT","title":"T"},)"
+      R"({"content":["b","c"],"task_type":"CLUSTERING","title":"dropped"}],"dimensions":8})";
+  in.body = body;
+  auto t = make_translator(Schema::kGCPVertexAI, pipeline::Endpoint::kEmbeddings);
+  auto u = t->request(in);
+  ASSERT_TRUE(u) << u.error().message;
+  EXPECT_EQ(u->path, "publishers/google/models/text-embedding-005:predict");
+  EXPECT_EQ(*u->body,
+            R"({"instances":[{"content":"a","task_type":"RETRIEVAL_DOCUMENT","title":"T"},)"
+            R"({"content":"b","task_type":"CLUSTERING"},{"content":"c","task_type":"CLUSTERING"}],)"
+            R"("parameters":{"outputDimensionality":8}})");
+  std::string plain = R"({"model":"m","input":"hi"})";
+  in.body = plain;
+  auto t2 = make_translator(Schema::kGCPVertexAI, pipeline::Endpoint::kEmbeddings);
+  EXPECT_EQ(*t2->request(in)->body, R"({"instances":[{"content":"hi"}],"parameters":{}})");
 }
 
 } // namespace

@@ -486,5 +486,116 @@ TEST(ExchangeExtproc, EnvoyPicksTheBackendAndNamesTheRoute) {
   EXPECT_EQ(ok.ex.record().costs[0].second, 3u);
 }
 
+constexpr const char *kOverride = R"(
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: second-auth, namespace: default}
+spec:
+  type: APIKey
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: second}]
+  apiKey: {secretRef: {name: first-key}}
+  credentialOverride:
+    fromRequestHeaders: {fallbackToConfigured: false}
+)";
+
+TEST(ExchangeEncode, ACredentialOverrideHeaderIsTheRequestsCredentialAndNeverForwarded) {
+  auto snap = snapshot(kOverride);
+  const auto &second = *snap->rules[0].refs[1].backend;
+  ASSERT_TRUE(second.credential_override);
+  EXPECT_EQ(second.credential_override->header, "x-aigw-api-key");
+  const auto &remove = snap->rules[0].refs[1].header_mutation.remove;
+  EXPECT_NE(std::find(remove.begin(), remove.end(), "x-aigw-api-key"), remove.end());
+  {
+    Host h(snap, {{"x-aigw-api-key", " sk-tenant-7 "}});
+    ASSERT_FALSE(h.chat(R"({"model": "gpt", "messages": []})"));
+    ASSERT_EQ(h.ex.next_attempt(), Next::kSend);
+    EXPECT_TRUE(h.ex.on_attempt_failed(AttemptFailure::kConnect, "refused"));
+    ASSERT_EQ(h.ex.next_attempt(), Next::kSend); // the second priority: the override applies
+    EXPECT_EQ(h.ex.call().authorization, "Bearer sk-tenant-7");
+  }
+  {
+    // No credential and no fallback: 401, nothing sent.
+    Host h(snap);
+    ASSERT_FALSE(h.chat(R"({"model": "gpt", "messages": []})"));
+    ASSERT_EQ(h.ex.next_attempt(), Next::kSend);
+    EXPECT_TRUE(h.ex.on_attempt_failed(AttemptFailure::kConnect, "refused"));
+    ASSERT_EQ(h.ex.next_attempt(), Next::kReply);
+    auto r = h.ex.take_reply();
+    EXPECT_EQ(r.status, 401);
+    EXPECT_NE(r.body.find("missing upstream credential"), std::string::npos) << r.body;
+  }
+}
+
+constexpr const char *kAwsFromMetadata = R"(
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: r2, namespace: default}
+spec:
+  rules:
+    - matches: [{headers: [{name: x-ai-eg-model, value: m}]}]
+      backendRefs: [{name: bedrock2}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: aws2, namespace: default}
+stringData:
+  credentials: |
+    [default]
+    aws_access_key_id = AKIDCONFIGURED
+    aws_secret_access_key = configured
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: bedrock2, namespace: default}
+spec:
+  schema: {name: AWSBedrock}
+  backendRef: {name: bedrock, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: aws2, namespace: default}
+spec:
+  type: AWSCredentials
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: bedrock2}]
+  awsCredentials:
+    region: us-east-1
+    credentialsFile: {secretRef: {name: aws2}}
+  credentialOverride:
+    fromDynamicMetadata: {namespace: envoy.filters.http.ext_authz}
+)";
+
+TEST(ExchangeExtproc, AnAwsCredentialFromEnvoyMetadataSignsTheRequest) {
+  auto snap = snapshot(kAwsFromMetadata);
+  std::string name;
+  for (const auto &[n, ref] : snap->refs_by_name)
+    if (ref.backend->key == "default/bedrock2") name = n;
+  ASSERT_FALSE(name.empty());
+  MetadataLookup md = [](std::string_view ns, std::string_view key,
+                         std::string_view field) -> std::optional<std::string> {
+    if (ns != "envoy.filters.http.ext_authz" || key != "x-aigw-aws-credentials") return {};
+    if (field == "accessKeyId") return "AKIDPERREQUEST";
+    if (field == "secretAccessKey") return "per-request-secret";
+    if (field == "sessionToken") return "per-request-session-token";
+    return {};
+  };
+  Host h(snap);
+  ASSERT_FALSE(h.head("POST", "/v1/chat/completions"));
+  ASSERT_FALSE(h.ex.on_request_body(R"({"model": "m", "messages": []})", false));
+  ASSERT_EQ(h.ex.use_backend(name, "", "", &md), Next::kSend);
+  EXPECT_NE(h.ex.call().authorization.find("Credential=AKIDPERREQUEST/"), std::string::npos);
+  bool token = false;
+  for (const auto &[k, v] : h.ex.call().headers)
+    token |= k == "x-amz-security-token" && v == "per-request-session-token";
+  EXPECT_TRUE(token);
+  // Without metadata the configured credential is used (fallbackToConfigured defaults to true).
+  Host h2(snap);
+  ASSERT_FALSE(h2.head("POST", "/v1/chat/completions"));
+  ASSERT_FALSE(h2.ex.on_request_body(R"({"model": "m", "messages": []})", false));
+  ASSERT_EQ(h2.ex.use_backend(name, "", ""), Next::kSend);
+  EXPECT_NE(h2.ex.call().authorization.find("Credential=AKIDCONFIGURED/"), std::string::npos);
+}
+
 } // namespace
 } // namespace aigw::pipeline

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { startFakeProviders } from './server.mjs';
 import { SignatureV4, Sha256 } from './lib/deps.mjs';
 import { decodeMessages } from './lib/eventstream.mjs';
+import { buildMultipart } from './lib/multipart.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const AWS = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
@@ -353,6 +354,56 @@ describe('bedrock', () => {
       await other.close();
     }
   });
+
+  test('count-tokens: invokeModel (base64 Anthropic body) and converse; Claude base ids only', async () => {
+    const inner = { anthropic_version: 'bedrock-2023-05-31', max_tokens: 1, system: 'be brief', messages: [{ role: 'user', content: 'count these four words' }] };
+    let r = await awsSigned(modelPath(MODEL, 'count-tokens'), { input: { invokeModel: { body: Buffer.from(JSON.stringify(inner)).toString('base64') } } });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { inputTokens: 6 });
+    assert.ok(r.headers['x-amzn-requestid']);
+    r = await awsSigned(modelPath(MODEL, 'count-tokens'), { input: { converse: { system: [{ text: 'be brief' }], messages: [{ role: 'user', content: [{ text: 'one two three' }] }] } } });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { inputTokens: 5 });
+    r = await awsSigned(modelPath(MODEL, 'count-tokens'), { input: { converse: { messages: [{ role: 'user', content: [{ text: 'x' }] }], inferenceConfig: { maxTokens: 5 } } } });
+    assert.equal(r.status, 400);
+    assert.match(r.json.message, /extraneous key \[inferenceConfig\]/);
+    r = await awsSigned(modelPath(MODEL, 'count-tokens'), { input: { invokeModel: { body: Buffer.from(JSON.stringify({ ...inner, model: 'x' })).toString('base64') } } });
+    assert.equal(r.status, 400);
+    r = await awsSigned(modelPath(MODEL, 'count-tokens'), { input: { invokeModel: { body: Buffer.from('{}').toString('base64') }, converse: {} } });
+    assert.equal(r.status, 400);
+    assert.match(r.json.message, /exactly one of/);
+    for (const m of [`us.${MODEL}`, 'amazon.nova-micro-v1:0']) {
+      r = await awsSigned(modelPath(m, 'count-tokens'), { input: { converse: { messages: [{ role: 'user', content: [{ text: 'x' }] }] } } });
+      assert.equal(r.status, 400, m);
+      assert.match(r.headers['x-amzn-errortype'], /^ValidationException/);
+      assert.match(r.json.message, /doesn't support counting tokens/);
+    }
+    r = await request({ path: modelPath(MODEL, 'count-tokens'), body: { input: {} } });
+    assert.equal(r.status, 403);
+  });
+
+  test("Bedrock's OpenAI-compatible API: /openai/v1/chat/completions and /openai/v1/responses, SigV4", async () => {
+    let r = await awsSigned('/openai/v1/chat/completions', { model: 'openai.gpt-oss-20b-1:0', messages: [{ role: 'user', content: 'hello bedrock' }] });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.object, 'chat.completion');
+    assert.equal(r.json.model, 'openai.gpt-oss-20b-1:0');
+    assert.equal(r.json.choices[0].message.content, 'echo: hello bedrock');
+    assert.ok(r.headers['x-amzn-requestid']);
+    r = await awsSigned('/openai/v1/responses', { model: 'openai.gpt-oss-20b-1:0', input: 'hello responses', stream: true });
+    assert.equal(r.status, 200, r.text);
+    const ev = sseEvents(r.text);
+    assert.equal(ev.at(-1).event, 'response.completed');
+    assert.equal(ev.at(-1).json.response.usage.total_tokens, 5);
+    r = await awsSigned('/openai/v1/responses', { model: 'm', input: 'x' }, { creds: { ...AWS, secretAccessKey: 'wrong' } });
+    assert.equal(r.status, 403);
+    assert.match(r.headers['x-amzn-errortype'], /^InvalidSignatureException/);
+    r = await request({ path: '/openai/v1/responses', body: { model: 'm', input: 'x' } });
+    assert.equal(r.status, 403);
+    assert.match(r.headers['x-amzn-errortype'], /^MissingAuthenticationTokenException/);
+    r = await awsSigned('/openai/v1/responses', { input: 'x' });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.param, 'model');
+  });
 });
 
 // ---- Azure OpenAI --------------------------------------------------------------------------
@@ -427,6 +478,29 @@ describe('azure openai', () => {
     assert.equal(r.status, 429);
     assert.equal(r.json.error.code, '429');
     assert.equal(r.headers['retry-after'], '1');
+  });
+
+  test('responses and responses/input_tokens: api-version, key, model (a deployment) in the body', async () => {
+    const key = { 'api-key': 'azure-test-key' };
+    let r = await request({ path: '/openai/responses?api-version=2025-04-01-preview', headers: key, body: { model: 'gpt-4o', input: 'hello azure responses' } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.object, 'response');
+    assert.equal(r.json.model, 'gpt-4o');
+    assert.equal(r.json.output[0].content[0].text, 'echo: hello azure responses');
+    assert.deepEqual([r.json.usage.input_tokens, r.json.usage.output_tokens, r.json.usage.total_tokens], [3, 4, 7]);
+    assert.ok(r.headers['apim-request-id']);
+    r = await request({ path: '/openai/responses/input_tokens?api-version=2025-04-01-preview', headers: key, body: { model: 'gpt-4o', input: 'hello azure responses' } });
+    assert.deepEqual(r.json, { object: 'response.input_tokens', input_tokens: 3 });
+    r = await request({ path: '/openai/responses', headers: key, body: { model: 'gpt-4o', input: 'x' } });
+    assert.equal(r.status, 400);
+    r = await request({ path: '/openai/responses?api-version=1', headers: { 'api-key': 'no' }, body: { model: 'gpt-4o', input: 'x' } });
+    assert.equal(r.status, 401);
+    r = await request({ path: '/openai/responses?api-version=1', headers: key, body: { input: 'x' } });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.code, 'BadRequest');
+    r = await request({ path: '/openai/v1/responses', headers: key, body: { model: 'gpt-4o', input: 'v1 api' } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.output[0].content[0].text, 'echo: v1 api');
   });
 });
 
@@ -593,6 +667,26 @@ describe('vertex', () => {
     assert.equal(ev[0].event, 'message_start');
     assert.equal(ev.at(-1).event, 'message_stop');
   });
+
+  test('countTokens (Gemini) and Anthropic count-tokens:rawPredict', async () => {
+    let r = await request({ path: `${base}/google/models/gemini-2.5-flash:countTokens`, headers: auth(), body: { contents: [{ role: 'user', parts: [{ text: 'three words here' }] }] } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.totalTokens, 3);
+    const p = `${base}/anthropic/models/count-tokens:rawPredict`;
+    const body = { model: 'claude-sonnet-4@20250514', anthropic_version: 'vertex-2023-10-16', system: 'be brief', messages: [{ role: 'user', content: 'how many tokens' }] };
+    r = await request({ path: p, headers: auth(), body });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { input_tokens: 5 });
+    r = await request({ path: p, headers: auth(), body: { ...body, anthropic_version: undefined } });
+    assert.deepEqual(r.json, { input_tokens: 5 });
+    r = await request({ path: p, headers: auth(), body: { ...body, max_tokens: 10 } });
+    assert.equal(r.status, 400);
+    assert.match(r.json.error.message, /max_tokens: Extra inputs/);
+    r = await request({ path: p, headers: auth(), body: { ...body, model: undefined } });
+    assert.equal(r.status, 400);
+    r = await request({ path: p, body });
+    assert.equal(r.status, 401);
+  });
 });
 
 // ---- Anthropic -------------------------------------------------------------------------------
@@ -686,6 +780,225 @@ describe('anthropic', () => {
 });
 
 // ---- Cohere, OpenAI, recording, CLI ----------------------------------------------------------
+
+describe('openai: responses, images, audio; vLLM tokenize', () => {
+  const tools = [{ type: 'function', name: 'get_weather', description: 'w', parameters: { type: 'object', properties: { location: { type: 'string' } } } }];
+
+  test('responses: text, usage, instructions, max_output_tokens, tool call round trip', async () => {
+    let r = await request({ path: '/v1/responses', body: { model: 'gpt-4.1', instructions: 'be brief', input: 'hello responses api' } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.object, 'response');
+    assert.equal(r.json.model, 'gpt-4.1-2025-04-14');
+    assert.match(r.json.id, /^resp_/);
+    assert.equal(r.json.status, 'completed');
+    assert.equal(r.json.output[0].type, 'message');
+    assert.deepEqual(r.json.output[0].content[0], { type: 'output_text', annotations: [], logprobs: [], text: 'echo: hello responses api' });
+    assert.deepEqual(r.json.usage, { input_tokens: 5, input_tokens_details: { cached_tokens: 0 }, output_tokens: 4, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 9 });
+    r = await request({ path: '/v1/responses', body: { model: 'gpt-4.1', input: 'a b c d e f g h i j k l m n o p q r s t', max_output_tokens: 16 } });
+    assert.equal(r.json.status, 'incomplete');
+    assert.deepEqual(r.json.incomplete_details, { reason: 'max_output_tokens' });
+    assert.equal(r.json.usage.output_tokens, 16);
+    r = await request({ path: '/v1/responses', body: { model: 'gpt-4.1', input: 'x', max_output_tokens: 5 } });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.param, 'max_output_tokens');
+    r = await request({ path: '/v1/responses', body: { model: 'gpt-4.1', input: [{ role: 'user', content: [{ type: 'input_text', text: 'weather in Paris?' }] }], tools } });
+    const call = r.json.output[0];
+    assert.equal(call.type, 'function_call');
+    assert.equal(call.name, 'get_weather');
+    assert.deepEqual(JSON.parse(call.arguments), { location: 'Paris' });
+    r = await request({
+      path: '/v1/responses',
+      body: { model: 'gpt-4.1', tools, input: [{ role: 'user', content: 'weather in Paris?' }, { type: 'function_call', call_id: call.call_id, name: call.name, arguments: call.arguments }, { type: 'function_call_output', call_id: call.call_id, output: 'sunny' }] },
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.output[0].content[0].text, 'The weather is sunny');
+    r = await request({ path: '/v1/responses', body: { model: 'gpt-4.1', input: [{ type: 'function_call_output', call_id: 'call_x', output: 'sunny' }] } });
+    assert.equal(r.status, 400);
+    r = await request({ path: '/v1/responses', body: { model: 'gpt-4.1', input: 'x', tools: [{ type: 'function', function: { name: 'f' } }] } });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.param, 'tools[0].name');
+    r = await request({ path: '/v1/responses', body: { model: 'gpt-4.1', input: 'x', messages: [] } });
+    assert.equal(r.status, 400);
+    assert.match(r.json.error.message, /Unknown parameter: 'messages'/);
+    r = await request({ path: '/v1/responses', body: { model: 'o4-mini', input: 'think a bit', reasoning: { effort: 'low' } } });
+    assert.equal(r.json.output[0].type, 'reasoning');
+    assert.ok(r.json.usage.output_tokens_details.reasoning_tokens > 0);
+    assert.equal(r.json.usage.output_tokens, 4 + r.json.usage.output_tokens_details.reasoning_tokens);
+  });
+
+  test('responses stream: the event sequence, deltas per word, usage in response.completed', async () => {
+    let r = await request({ path: '/v1/responses', body: { model: 'gpt-4.1', input: 'stream this please', stream: true } });
+    assert.equal(r.status, 200);
+    assert.match(r.headers['content-type'], /^text\/event-stream/);
+    const ev = sseEvents(r.text);
+    for (const e of ev) assert.equal(e.json.type, e.event);
+    assert.deepEqual(ev.map((e) => e.json.sequence_number), ev.map((_, i) => i));
+    const types = ev.map((e) => e.event);
+    assert.deepEqual(types.slice(0, 4), ['response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added']);
+    assert.deepEqual(types.slice(-4), ['response.output_text.done', 'response.content_part.done', 'response.output_item.done', 'response.completed']);
+    const deltas = ev.filter((e) => e.event === 'response.output_text.delta').map((e) => e.json.delta);
+    assert.equal(deltas.length, 4);
+    assert.equal(deltas.join(''), 'echo: stream this please');
+    assert.equal(ev[0].json.response.status, 'in_progress');
+    assert.equal(ev[0].json.response.usage, null);
+    assert.equal(ev.at(-1).json.response.usage.total_tokens, 7);
+    assert.equal(ev.at(-1).json.response.output[0].content[0].text, 'echo: stream this please');
+    r = await request({ path: '/v1/responses', body: { model: 'gpt-4.1', input: 'weather?', tools, stream: true } });
+    const args = sseEvents(r.text).filter((e) => e.event === 'response.function_call_arguments.delta').map((e) => e.json.delta);
+    assert.ok(args.length >= 2);
+    assert.deepEqual(JSON.parse(args.join('')), { location: 'Paris' });
+    r = await request({ path: '/v1/responses', body: { model: 'gpt-midstream-error', input: 'one two three', stream: true } });
+    const mid = sseEvents(r.text);
+    assert.deepEqual(mid.slice(-2).map((e) => e.event), ['error', 'response.failed']);
+    assert.ok(mid.some((e) => e.event === 'response.output_text.delta'));
+  });
+
+  test('responses/input_tokens counts what usage.input_tokens would be', async () => {
+    let r = await request({ path: '/v1/responses/input_tokens', body: { model: 'gpt-4.1', instructions: 'be brief', input: 'hello responses api' } });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { object: 'response.input_tokens', input_tokens: 5 });
+    r = await request({ path: '/v1/responses/input_tokens', body: { model: 'gpt-4.1', input: 'x', stream: true } });
+    assert.equal(r.status, 400);
+  });
+
+  test('images: gpt-image-1 b64 PNG with token usage; dall-e-3 url; validation', async () => {
+    let r = await request({ path: '/v1/images/generations', body: { model: 'gpt-image-1', prompt: 'a red fox', n: 2, quality: 'low' } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.data.length, 2);
+    const png = Buffer.from(r.json.data[0].b64_json, 'base64');
+    assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    assert.deepEqual(r.json.usage, { input_tokens: 3, input_tokens_details: { image_tokens: 0, text_tokens: 3 }, output_tokens: 544, total_tokens: 547 });
+    assert.equal(r.json.quality, 'low');
+    assert.equal(r.json.size, '1024x1024');
+    r = await request({ path: '/v1/images/generations', body: { model: 'dall-e-3', prompt: 'a fox' } });
+    assert.match(r.json.data[0].url, /^http:\/\/127\.0\.0\.1:\d+\/__images\/[0-9a-f]{16}\.png$/);
+    assert.equal(r.json.usage, undefined);
+    r = await request({ path: '/v1/images/generations', body: { model: 'gpt-image-1' } });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.param, 'prompt');
+    r = await request({ path: '/v1/images/generations', body: { model: 'gpt-image-1', prompt: 'x', response_format: 'url' } });
+    assert.equal(r.status, 400);
+    r = await request({ path: '/v1/images/generations', body: { model: 'dall-e-3', prompt: 'x', n: 2 } });
+    assert.equal(r.status, 400);
+  });
+
+  test('speech: audio bytes by format, SSE deltas then done with usage, validation', async () => {
+    let r = await request({ path: '/v1/audio/speech', body: { model: 'gpt-4o-mini-tts', input: 'hello there', voice: 'alloy' } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers['content-type'], 'audio/mpeg');
+    assert.equal(r.raw.subarray(0, 3).toString('latin1'), 'ID3');
+    r = await request({ path: '/v1/audio/speech', body: { model: 'tts-1', input: 'hi', voice: 'nova', response_format: 'wav' } });
+    assert.equal(r.headers['content-type'], 'audio/wav');
+    assert.equal(r.raw.subarray(0, 4).toString('latin1'), 'RIFF');
+    r = await request({ path: '/v1/audio/speech', body: { model: 'gpt-4o-mini-tts', input: 'hello there', voice: 'alloy', stream_format: 'sse' } });
+    assert.match(r.headers['content-type'], /^text\/event-stream/);
+    const ev = sseEvents(r.text);
+    assert.ok(ev.length >= 3);
+    assert.ok(ev.slice(0, -1).every((e) => e.json.type === 'speech.audio.delta' && typeof e.json.audio === 'string'));
+    assert.deepEqual(ev.at(-1).json, { type: 'speech.audio.done', usage: { input_tokens: 2, output_tokens: 20, total_tokens: 22 } });
+    const joined = Buffer.concat(ev.slice(0, -1).map((e) => Buffer.from(e.json.audio, 'base64')));
+    assert.equal(joined.subarray(0, 3).toString('latin1'), 'ID3');
+    r = await request({ path: '/v1/audio/speech', body: { model: 'tts-1', input: 'x', voice: 'alloy', stream_format: 'sse' } });
+    assert.equal(r.status, 400);
+    r = await request({ path: '/v1/audio/speech', body: { model: 'tts-1', input: 'x' } });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.param, 'voice');
+  });
+
+  const form = (fields) => buildMultipart(fields);
+  const audioFile = (text, filename = 'clip.mp3') => ({ name: 'file', filename, contentType: 'audio/mpeg', value: text });
+
+  test('transcriptions: multipart parsing, json with token usage, text, verbose_json, streaming, speech round trip', async () => {
+    let m = form([{ name: 'model', value: 'gpt-4o-transcribe' }, audioFile('hello from the file')]);
+    let r = await request({ path: '/v1/audio/transcriptions', headers: { 'content-type': m.contentType }, body: m.body });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { text: 'hello from the file', usage: { type: 'tokens', input_tokens: 20, input_token_details: { text_tokens: 0, audio_tokens: 20 }, output_tokens: 4, total_tokens: 24 } });
+    const rec = fp.requests.at(-1);
+    assert.equal(rec.form.model, 'gpt-4o-transcribe');
+    assert.deepEqual(rec.form.file, { filename: 'clip.mp3', contentType: 'audio/mpeg', size: 19 });
+    // speech → transcription
+    const speech = await request({ path: '/v1/audio/speech', body: { model: 'tts-1', input: 'round trip works', voice: 'alloy' } });
+    m = form([{ name: 'file', filename: 'speech.mp3', contentType: 'audio/mpeg', value: speech.raw }, { name: 'model', value: 'whisper-1' }, { name: 'response_format', value: 'verbose_json' }, { name: 'timestamp_granularities[]', value: 'word' }]);
+    r = await request({ path: '/v1/audio/transcriptions', headers: { 'content-type': m.contentType }, body: m.body });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.text, 'round trip works');
+    assert.equal(r.json.task, 'transcribe');
+    assert.equal(r.json.words.length, 3);
+    assert.deepEqual(r.json.usage, { type: 'duration', seconds: 2 });
+    m = form([{ name: 'model', value: 'whisper-1' }, { name: 'response_format', value: 'text' }, audioFile('plain text please', 'a.wav')]);
+    r = await request({ path: '/v1/audio/transcriptions', headers: { 'content-type': m.contentType }, body: m.body });
+    assert.equal(r.text, 'plain text please\n');
+    assert.match(r.headers['content-type'], /^text\/plain/);
+    m = form([{ name: 'model', value: 'gpt-4o-mini-transcribe' }, { name: 'stream', value: 'true' }, audioFile('stream me now')]);
+    r = await request({ path: '/v1/audio/transcriptions', headers: { 'content-type': m.contentType }, body: m.body });
+    const ev = sseEvents(r.text);
+    assert.deepEqual(ev.slice(0, -1).map((e) => e.json.delta), ['stream ', 'me ', 'now']);
+    assert.equal(ev.at(-1).json.type, 'transcript.text.done');
+    assert.equal(ev.at(-1).json.text, 'stream me now');
+    assert.equal(ev.at(-1).json.usage.output_tokens, 3);
+  });
+
+  test('transcriptions and translations: required fields, content type, boundary, model', async () => {
+    const send = (p, m, ct = m.contentType) => request({ path: p, headers: { 'content-type': ct }, body: m.body });
+    let m = form([{ name: 'model', value: 'whisper-1' }]);
+    let r = await send('/v1/audio/transcriptions', m);
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.param, 'file');
+    m = form([audioFile('x')]);
+    r = await send('/v1/audio/transcriptions', m);
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.param, 'model');
+    m = form([{ name: 'model', value: 'whisper-1' }, audioFile('x', 'notes.txt')]);
+    r = await send('/v1/audio/transcriptions', m);
+    assert.match(r.json.error.message, /Invalid file format/);
+    m = form([{ name: 'model', value: 'whisper-1' }, audioFile('x')]);
+    r = await send('/v1/audio/transcriptions', m, 'multipart/form-data');
+    assert.equal(r.status, 400);
+    assert.match(r.json.error.message, /boundary/);
+    r = await send('/v1/audio/transcriptions', m, 'multipart/form-data; boundary=something-else');
+    assert.equal(r.status, 400);
+    r = await request({ path: '/v1/audio/transcriptions', body: { model: 'whisper-1' } });
+    assert.equal(r.status, 400);
+    assert.match(r.json.error.message, /expected multipart\/form-data/);
+    m = form([{ name: 'model', value: 'my-alias' }, audioFile('x')]);
+    r = await send('/v1/audio/transcriptions', m);
+    assert.equal(r.status, 404);
+    assert.equal(r.json.error.code, 'model_not_found');
+    m = form([{ name: 'model', value: 'gpt-4o-transcribe' }, { name: 'response_format', value: 'srt' }, audioFile('x')]);
+    r = await send('/v1/audio/transcriptions', m);
+    assert.equal(r.status, 400);
+    m = form([{ name: 'model', value: 'whisper-1' }, audioFile('bonjour le monde')]);
+    r = await send('/v1/audio/translations', m);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { text: 'bonjour le monde' });
+    m = form([{ name: 'model', value: 'gpt-4o-transcribe' }, audioFile('x')]);
+    r = await send('/v1/audio/translations', m);
+    assert.equal(r.status, 404);
+    m = form([{ name: 'model', value: 'whisper-1' }, { name: 'language', value: 'fr' }, audioFile('x')]);
+    r = await send('/v1/audio/translations', m);
+    assert.equal(r.status, 400);
+    assert.match(r.json.error.message, /Unrecognized request argument supplied: language/);
+  });
+
+  test('vLLM /tokenize: completion and chat forms', async () => {
+    let r = await request({ path: '/tokenize', body: { model: 'meta-llama/Llama-3.1-8B-Instruct', prompt: 'hello big world' } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.count, 4);
+    assert.equal(r.json.tokens.length, 4);
+    assert.equal(r.json.tokens[0], 1);
+    assert.equal(r.json.max_model_len, 8192);
+    assert.equal(r.json.token_strs, null);
+    r = await request({ path: '/tokenize', body: { prompt: 'hello big world', add_special_tokens: false, return_token_strs: true } });
+    assert.deepEqual(r.json.token_strs, ['hello', 'big', 'world']);
+    r = await request({ path: '/tokenize', body: { model: 'm', messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi there' }] } });
+    assert.equal(r.json.count, 2 + 2 + 2 + 2 + 1);
+    r = await request({ path: '/tokenize', body: { model: 'm', prompt: 'x', messages: [] } });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.type, 'BadRequestError');
+    r = await request({ path: '/tokenize', body: { model: 'm' } });
+    assert.equal(r.status, 400);
+  });
+});
 
 describe('misc', () => {
   test('cohere rerank', async () => {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Fake LLM providers for aigw's end-to-end tests: AWS Bedrock (SigV4-checked), Azure OpenAI
-// (+ Entra ID tokens), GCP Vertex AI (+ Google service-account tokens), Anthropic, Cohere and
-// OpenAI, all on one loopback port and all speaking the providers' real wire formats.
+// Fake LLM providers for aigw's end-to-end tests: AWS Bedrock (SigV4-checked; also its
+// OpenAI-compatible endpoint), Azure OpenAI (+ Entra ID tokens), GCP Vertex AI (+ Google
+// service-account tokens), Anthropic, Cohere, OpenAI (chat, embeddings, Responses, images, audio)
+// and vLLM's /tokenize, all on one loopback port and all speaking the providers' real wire formats.
 // See README.md beside this file.
 import crypto from 'node:crypto';
 import http from 'node:http';
@@ -19,6 +20,10 @@ import * as bed from './lib/bedrock.mjs';
 import { verifySigV4 } from './lib/sigv4.mjs';
 import { GcpAuth, AzureAuth } from './lib/auth.mjs';
 import * as coh from './lib/cohere.mjs';
+import * as rsp from './lib/responses.mjs';
+import * as media from './lib/media.mjs';
+import * as tok from './lib/tokenize.mjs';
+import { parseContentType, parseMultipart, MultipartError } from './lib/multipart.mjs';
 
 export const DEFAULTS = Object.freeze({
   host: '127.0.0.1',
@@ -134,6 +139,15 @@ export async function startFakeProviders(opts = {}) {
     const trig = errorTrigger(modelId);
     if (trig) return fail(trig);
     const b = parsed.value;
+    if (op === 'count-tokens') {
+      if (!tok.bedrockCountsTokens(modelId)) return fail(400, "The provided model doesn't support counting tokens.");
+      try {
+        return sendJSON(res, 200, tok.bedrockCountTokens(b, modelId), rid);
+      } catch (e) {
+        if (e instanceof ValidationError) return fail(400, e.message);
+        throw e;
+      }
+    }
     const stream = op === 'converse-stream' || op === 'invoke-with-response-stream';
     const mid = midstreamTrigger(modelId);
     const delay = chunkDelay(req, cfg);
@@ -216,24 +230,35 @@ export async function startFakeProviders(opts = {}) {
     return res.end();
   }
 
-  // ---------------------------------------------------------------- OpenAI / Azure OpenAI
-  async function openaiLike(req, res, body, { azure: isAzure, deployment, op }) {
-    const errBody = isAzure ? oai.azureErrorBody : oai.openaiErrorBody;
-    const extra = isAzure
+  // ---------------------------------------------------------------- OpenAI / Azure OpenAI / Bedrock OpenAI
+  // flavor: 'openai' (api.openai.com), 'azure' (Azure OpenAI: deployment = model), 'aws'
+  // (Bedrock Runtime's OpenAI-compatible API: model in the body, OpenAI shapes, AWS request ids).
+  function flavorOf(flavor) {
+    const errBody = flavor === 'azure' ? oai.azureErrorBody : oai.openaiErrorBody;
+    const extra = flavor === 'azure'
       ? { 'apim-request-id': crypto.randomUUID(), 'x-ms-region': 'East US', 'x-ratelimit-remaining-requests': '99', 'x-ratelimit-remaining-tokens': '99000' }
-      : { 'x-request-id': `req_${crypto.randomUUID().replace(/-/g, '')}`, 'openai-processing-ms': '25' };
+      : flavor === 'aws'
+        ? bed.requestIdHeaders()
+        : { 'x-request-id': `req_${crypto.randomUUID().replace(/-/g, '')}`, 'openai-processing-ms': '25' };
+    return { errBody, extra };
+  }
+
+  const BAD_JSON = "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)";
+
+  async function openaiLike(req, res, body, { flavor = 'openai', deployment, op }) {
+    const isAzure = flavor === 'azure';
+    const { errBody, extra } = flavorOf(flavor);
     const fail = (status, message, param, headers = {}) => sendJSON(res, status, errBody(status, message, param), { ...extra, ...headers });
     const parsed = parseJSON(body);
-    if (!parsed.ok) {
-      return fail(400, "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)");
-    }
+    if (!parsed.ok) return fail(400, BAD_JSON);
     const b = parsed.value;
-    const model = isAzure ? deployment : b?.model;
+    const model = isAzure && deployment !== undefined ? deployment : b?.model;
     const trig = errorTrigger(model) ?? (isAzure ? errorTrigger(b?.model) : null);
     if (trig) return fail(trig, undefined, null, trig === 429 ? { 'retry-after': '1', 'retry-after-ms': '1000' } : {});
+    const requireModel = !isAzure || deployment === undefined;
     if (op === 'embeddings') {
       try {
-        oai.validateEmbeddings(b, { requireModel: !isAzure });
+        oai.validateEmbeddings(b, { requireModel });
       } catch (e) {
         if (e instanceof ValidationError) return fail(400, e.message, e.param);
         throw e;
@@ -241,7 +266,7 @@ export async function startFakeProviders(opts = {}) {
       return sendJSON(res, 200, oai.embeddingsResponse(b, model), extra);
     }
     try {
-      oai.validateChat(b, { requireModel: !isAzure });
+      oai.validateChat(b, { requireModel });
     } catch (e) {
       if (e instanceof ValidationError) return fail(400, e.message, e.param);
       throw e;
@@ -262,39 +287,213 @@ export async function startFakeProviders(opts = {}) {
     return res.end();
   }
 
-  async function azureOpenAI(req, res, body, deployment, op, query) {
-    if (!query.get('api-version')) return sendJSON(res, 404, oai.azureErrorBody(404));
+  // POST /v1/responses and /v1/responses/input_tokens (op 'responses' | 'input_tokens').
+  async function responses(req, res, body, { flavor = 'openai', op }) {
+    const { errBody, extra } = flavorOf(flavor);
+    const fail = (status, message, param, headers = {}) => sendJSON(res, status, errBody(status, message, param), { ...extra, ...headers });
+    const parsed = parseJSON(body);
+    if (!parsed.ok) return fail(400, BAD_JSON);
+    const b = parsed.value;
+    const model = b?.model;
+    const trig = errorTrigger(model);
+    if (trig) return fail(trig, undefined, null, trig === 429 ? { 'retry-after': '1', 'retry-after-ms': '1000' } : {});
+    try {
+      rsp.validateResponses(b, { requireModel: op === 'responses', count: op === 'input_tokens' });
+    } catch (e) {
+      if (e instanceof ValidationError) return fail(400, e.message, e.param);
+      throw e;
+    }
+    if (op === 'input_tokens') return sendJSON(res, 200, { object: 'response.input_tokens', input_tokens: rsp.inputTokens(b) }, extra);
+    const ans = rsp.prepareResponsesAnswer(rsp.responsesConv(b, model));
+    const answered = flavor === 'openai' ? rsp.snapshotOf(model) : model;
+    if (!b.stream) return sendJSON(res, 200, rsp.responseObject(ans, b, answered), extra);
+    const events = rsp.responsesStreamEvents(ans, b, answered, { midstream: midstreamTrigger(model) });
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...extra });
+    await writeChunks(res, events.map(([t, d]) => rsp.sseEvent(t, d)), chunkDelay(req, cfg));
+    return res.end();
+  }
+
+  // Azure's key or Entra token; null when accepted, else the 401 already sent.
+  function azureDenied(req, res) {
     const key = req.headers['api-key'];
     const token = bearer(req);
     if (key !== undefined) {
-      if (key !== cfg.azureApiKey) return sendJSON(res, 401, oai.azureErrorBody(401));
+      if (key === cfg.azureApiKey) return null;
+      sendJSON(res, 401, oai.azureErrorBody(401));
     } else if (token) {
-      if (azure.check(token) !== 'ok') {
-        return sendJSON(res, 401, oai.azureErrorBody(401, 'Unauthorized. Access token is missing, invalid, audience is incorrect (https://cognitiveservices.azure.com), or have expired.'));
-      }
+      if (azure.check(token) === 'ok') return null;
+      sendJSON(res, 401, oai.azureErrorBody(401, 'Unauthorized. Access token is missing, invalid, audience is incorrect (https://cognitiveservices.azure.com), or have expired.'));
     } else {
-      return sendJSON(res, 401, oai.azureErrorBody(401, 'Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.'));
+      sendJSON(res, 401, oai.azureErrorBody(401, 'Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.'));
     }
+    return true;
+  }
+
+  async function azureOpenAI(req, res, body, deployment, op, query) {
+    if (!query.get('api-version')) return sendJSON(res, 404, oai.azureErrorBody(404));
+    if (azureDenied(req, res)) return undefined;
     let dep;
     try {
       dep = decodeURIComponent(deployment);
     } catch {
       return sendJSON(res, 404, oai.azureErrorBody(404, 'The API deployment for this resource does not exist.'));
     }
-    return openaiLike(req, res, body, { azure: true, deployment: dep, op });
+    return openaiLike(req, res, body, { flavor: 'azure', deployment: dep, op });
+  }
+
+  // /openai/responses[/input_tokens]?api-version=… (the model, a deployment name, in the body), and
+  // the v1 API's /openai/v1/responses and /openai/v1/chat/completions (no api-version).
+  async function azureV1(req, res, body, op, query, { v1 }) {
+    if (!v1 && !query.get('api-version')) {
+      return sendJSON(res, 400, oai.azureErrorBody(400, 'Missing required query parameter: api-version', 'api-version'));
+    }
+    if (azureDenied(req, res)) return undefined;
+    if (op === 'chat') return openaiLike(req, res, body, { flavor: 'azure', op });
+    return responses(req, res, body, { flavor: 'azure', op });
+  }
+
+  // Bedrock Runtime's OpenAI-compatible API: SigV4 (service bedrock), then OpenAI's wire format.
+  async function awsOpenAI(req, res, body, op) {
+    const denied = await verifySigV4(req, body, cfg);
+    if (denied) return sendJSON(res, denied.status, denied.body, { ...bed.requestIdHeaders(), ...denied.headers });
+    if (op === 'chat') return openaiLike(req, res, body, { flavor: 'aws', op });
+    return responses(req, res, body, { flavor: 'aws', op });
+  }
+
+  // The bearer check of api.openai.com (and of vLLM's --api-key); null when accepted.
+  function openaiDenied(req, res, errBody = oai.openaiErrorBody) {
+    if (!cfg.openaiApiKey) return null;
+    const token = bearer(req);
+    if (token === cfg.openaiApiKey) return null;
+    const msg = token
+      ? `Incorrect API key provided: ${token.slice(0, 3)}*****${token.slice(-4)}. You can find your API key at https://platform.openai.com/account/api-keys.`
+      : "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username. You can obtain an API key from https://platform.openai.com/account/api-keys.";
+    sendJSON(res, 401, errBody(401, msg));
+    return true;
   }
 
   async function openai(req, res, body, op) {
-    if (cfg.openaiApiKey) {
-      const token = bearer(req);
-      if (token !== cfg.openaiApiKey) {
-        const msg = token
-          ? `Incorrect API key provided: ${token.slice(0, 3)}*****${token.slice(-4)}. You can find your API key at https://platform.openai.com/account/api-keys.`
-          : "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username. You can obtain an API key from https://platform.openai.com/account/api-keys.";
-        return sendJSON(res, 401, oai.openaiErrorBody(401, msg));
-      }
+    if (openaiDenied(req, res)) return undefined;
+    switch (op) {
+      case 'responses':
+      case 'input_tokens': return responses(req, res, body, { op });
+      case 'images': return images(req, res, body);
+      case 'speech': return speech(req, res, body);
+      case 'transcriptions':
+      case 'translations': return audioForm(req, res, body, op);
+      default: return openaiLike(req, res, body, { op });
     }
-    return openaiLike(req, res, body, { azure: false, op });
+  }
+
+  // ---------------------------------------------------------------- OpenAI images and audio
+  const openaiHeaders = () => ({ 'x-request-id': `req_${crypto.randomUUID().replace(/-/g, '')}`, 'openai-processing-ms': '25' });
+  const openaiFail = (res, status, message, param = null, code) => {
+    const e = oai.openaiErrorBody(status, message, param);
+    if (code !== undefined) e.error.code = code;
+    const headers = { ...openaiHeaders(), ...(status === 429 ? { 'retry-after': '1', 'retry-after-ms': '1000' } : {}) };
+    return sendJSON(res, status, e, headers);
+  };
+  const modelNotFound = (res, model) => openaiFail(res, 404, `The model \`${model}\` does not exist or you do not have access to it.`, null, 'model_not_found');
+
+  async function images(req, res, body) {
+    const parsed = parseJSON(body);
+    if (!parsed.ok) return openaiFail(res, 400, BAD_JSON);
+    const b = parsed.value;
+    const trig = errorTrigger(b?.model);
+    if (trig) return openaiFail(res, trig);
+    try {
+      media.validateImage(b);
+    } catch (e) {
+      if (e instanceof ValidationError) return openaiFail(res, 400, e.message, e.param, e.code);
+      throw e;
+    }
+    return sendJSON(res, 200, media.imageResponse(b, handle.url), openaiHeaders());
+  }
+
+  async function speech(req, res, body) {
+    const parsed = parseJSON(body);
+    if (!parsed.ok) return openaiFail(res, 400, BAD_JSON);
+    const b = parsed.value;
+    const trig = errorTrigger(b?.model);
+    if (trig) return openaiFail(res, trig);
+    try {
+      media.validateSpeech(b);
+    } catch (e) {
+      if (e instanceof ValidationError) return openaiFail(res, 400, e.message, e.param, e.code);
+      throw e;
+    }
+    const audio = media.fakeAudio(b.input, b.response_format ?? 'mp3');
+    const delay = chunkDelay(req, cfg);
+    // the audio in 4 pieces, as a stream would deliver it
+    const q = Math.ceil(audio.length / 4);
+    const pieces = [0, 1, 2, 3].map((i) => audio.subarray(i * q, (i + 1) * q)).filter((x) => x.length > 0);
+    if (b.stream_format === 'sse') {
+      const lines = pieces.map((p) => `data: ${JSON.stringify({ type: 'speech.audio.delta', audio: p.toString('base64') })}\n\n`);
+      if (midstreamTrigger(b.model)) lines.splice(1, lines.length, `data: ${JSON.stringify(oai.MIDSTREAM_ERROR)}\n\n`);
+      else lines.push(`data: ${JSON.stringify({ type: 'speech.audio.done', usage: media.speechUsage(b) })}\n\n`);
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...openaiHeaders() });
+      await writeChunks(res, lines, delay);
+      return res.end();
+    }
+    res.writeHead(200, { 'content-type': media.speechContentType(b), 'transfer-encoding': 'chunked', ...openaiHeaders() });
+    await writeChunks(res, pieces, delay);
+    return res.end();
+  }
+
+  // multipart/form-data bodies of /v1/audio/transcriptions and /translations.
+  async function audioForm(req, res, body, op) {
+    const ct = parseContentType(req.headers['content-type']);
+    if (ct.type !== 'multipart/form-data') {
+      return openaiFail(res, 400, `Invalid Content-Type header (${req.headers['content-type'] ?? 'none'}), expected multipart/form-data. (HINT: If you're using curl, you can pass -H 'Content-Type: multipart/form-data')`);
+    }
+    if (!ct.params.boundary) return openaiFail(res, 400, 'Could not parse multipart form: missing boundary in the Content-Type header.');
+    let parts;
+    try {
+      parts = parseMultipart(body, ct.params.boundary);
+    } catch (e) {
+      if (e instanceof MultipartError) return openaiFail(res, 400, `Could not parse multipart form: ${e.message}.`);
+      throw e;
+    }
+    const form = media.formOf(parts);
+    const trig = errorTrigger(typeof form.model === 'string' ? form.model : '');
+    if (trig) return openaiFail(res, trig);
+    let r;
+    try {
+      r = media.validateAudioForm(form, op);
+    } catch (e) {
+      if (e instanceof ValidationError) return openaiFail(res, 400, e.message, e.param, e.code);
+      throw e;
+    }
+    if (!media.isKnownAudioModel(r.model, op)) return modelNotFound(res, r.model);
+    const ans = media.transcribe(r);
+    if (!r.stream) {
+      const out = media.transcriptionBody(r, ans, op);
+      const buf = Buffer.from(out.body, 'utf8');
+      res.writeHead(200, { 'content-type': out.contentType, 'content-length': buf.length, ...openaiHeaders() });
+      return res.end(buf);
+    }
+    let lines = media.transcriptionStream(r, ans).map((e) => `data: ${JSON.stringify(e)}\n\n`);
+    if (midstreamTrigger(r.model)) lines = [lines[0], `data: ${JSON.stringify(oai.MIDSTREAM_ERROR)}\n\n`];
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...openaiHeaders() });
+    await writeChunks(res, lines, chunkDelay(req, cfg));
+    return res.end();
+  }
+
+  // ---------------------------------------------------------------- vLLM /tokenize
+  async function tokenize(req, res, body) {
+    if (openaiDenied(req, res, (s, m) => tok.vllmErrorBody(s, m))) return undefined;
+    const parsed = parseJSON(body);
+    if (!parsed.ok) return sendJSON(res, 400, tok.vllmErrorBody(400, `JSON decode error: ${parsed.error}`));
+    const b = parsed.value;
+    const trig = errorTrigger(b?.model);
+    if (trig) return sendJSON(res, trig, tok.vllmErrorBody(trig, `error ${trig} (model trigger)`));
+    try {
+      tok.validateTokenize(b);
+    } catch (e) {
+      if (e instanceof ValidationError) return sendJSON(res, 400, tok.vllmErrorBody(400, e.message, e.param));
+      throw e;
+    }
+    return sendJSON(res, 200, tok.tokenizeResponse(b));
   }
 
   // ---------------------------------------------------------------- Anthropic (direct, Vertex)
@@ -355,6 +554,18 @@ export async function startFakeProviders(opts = {}) {
     const trig = errorTrigger(model);
     const delay = chunkDelay(req, cfg);
 
+    if (publisher === 'anthropic' && model === 'count-tokens') {
+      // Anthropic token counting on Vertex: the Claude model is named in the body
+      if (method !== 'rawPredict') return gfail(404, `Method ${method} is not supported for ${resource}.`);
+      const t = errorTrigger(b?.model);
+      if (t) return t === 429 ? gfail(t) : sendJSON(res, t, anth.anthropicErrorBody(t));
+      try {
+        return sendJSON(res, 200, tok.vertexAnthropicCountTokens(b));
+      } catch (e) {
+        if (e instanceof ValidationError) return sendJSON(res, 400, anth.anthropicErrorBody(400, e.message));
+        throw e;
+      }
+    }
     if (publisher === 'anthropic') {
       if (method !== 'rawPredict' && method !== 'streamRawPredict') return gfail(404, `Method ${method} is not supported for ${resource}.`);
       if (trig) {
@@ -497,17 +708,39 @@ export async function startFakeProviders(opts = {}) {
       body: body.toString('utf8'),
       status: null,
     };
+    const ct = parseContentType(req.headers['content-type']);
+    if (ct.type === 'multipart/form-data' && ct.params.boundary) {
+      // the form as received, files as {filename, contentType, size}
+      try {
+        rec.form = {};
+        for (const part of parseMultipart(body, ct.params.boundary)) {
+          const v = part.filename !== null ? { filename: part.filename, contentType: part.contentType, size: part.data.length } : part.data.toString('utf8');
+          rec.form[part.name] = rec.form[part.name] === undefined ? v : [].concat(rec.form[part.name], v);
+        }
+      } catch {
+        rec.form = null;
+      }
+    }
     requests.push(rec);
     res.on('finish', () => {
       rec.status = res.statusCode;
     });
     let m;
     if (req.method === 'POST') {
-      if ((m = /^\/model\/([^/]+)\/(converse|converse-stream|invoke|invoke-with-response-stream)$/.exec(p))) {
+      if ((m = /^\/model\/([^/]+)\/(converse|converse-stream|invoke|invoke-with-response-stream|count-tokens)$/.exec(p))) {
         return bedrock(req, res, body, m[1], m[2]);
       }
       if ((m = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)$/.exec(p))) {
         return azureOpenAI(req, res, body, m[1], m[2] === 'embeddings' ? 'embeddings' : 'chat', query);
+      }
+      if ((m = /^\/openai\/(v1\/)?(responses|responses\/input_tokens|chat\/completions)$/.exec(p)) && !(m[1] === undefined && m[2] === 'chat/completions')) {
+        const op = m[2] === 'chat/completions' ? 'chat' : m[2] === 'responses' ? 'responses' : 'input_tokens';
+        // /openai/v1/…: Bedrock's OpenAI-compatible API when SigV4-signed (or unauthenticated),
+        // else Azure's v1 API (api-key or Entra bearer)
+        const sigv4 = /^AWS4-HMAC-SHA256 /.test(String(req.headers.authorization ?? ''));
+        const azureAuth = req.headers['api-key'] !== undefined || (!sigv4 && bearer(req));
+        if (m[1] && !azureAuth && op !== 'input_tokens') return awsOpenAI(req, res, body, op);
+        return azureV1(req, res, body, op, query, { v1: !!m[1] });
       }
       if ((m = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(p))) {
         const r = azure.token(decodeURIComponent(m[1]), body, req);
@@ -522,6 +755,13 @@ export async function startFakeProviders(opts = {}) {
       if (p === '/v2/rerank') return cohere(req, res, body);
       if (p === '/v1/chat/completions') return openai(req, res, body, 'chat');
       if (p === '/v1/embeddings') return openai(req, res, body, 'embeddings');
+      if (p === '/v1/responses') return openai(req, res, body, 'responses');
+      if (p === '/v1/responses/input_tokens') return openai(req, res, body, 'input_tokens');
+      if (p === '/v1/images/generations') return openai(req, res, body, 'images');
+      if (p === '/v1/audio/speech') return openai(req, res, body, 'speech');
+      if (p === '/v1/audio/transcriptions') return openai(req, res, body, 'transcriptions');
+      if (p === '/v1/audio/translations') return openai(req, res, body, 'translations');
+      if (p === '/tokenize') return tokenize(req, res, body);
     }
     return sendJSON(res, 404, { error: { code: 404, message: `fakeproviders: no route for ${req.method} ${p}`, status: 'NOT_FOUND' } });
   }

@@ -30,6 +30,12 @@ spec:
       backendRefs: [{name: bedrock, modelNameOverride: anthropic.claude-3-haiku}]
       modelsOwnedBy: anthropic
       modelsCreatedAt: "2025-02-01T00:00:00Z"
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: whisper-1}]}]
+      backendRefs: [{name: openai, modelNameOverride: gpt-4o-transcribe}]
+      excludeFromModelsEndpoint: true
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: tenant-model}]}]
+      backendRefs: [{name: tenant}]
+      excludeFromModelsEndpoint: true
   llmRequestCosts:
     - {metadataKey: llm_input_token, type: InputToken}
     - {metadataKey: llm_output_token, type: OutputToken}
@@ -70,6 +76,50 @@ spec:
     credentialsFile: {secretRef: {name: aws}}
 `;
 
+// A backend whose key each request brings (credentialOverride), never forwarded as sent.
+const tenant = (port) => `---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: tenant, namespace: default}
+spec:
+  schema: {name: OpenAI}
+  backendRef: {name: tenant, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: tenant, namespace: default}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: ${port}}}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: tenant-key, namespace: default}
+stringData: {apiKey: sk-configured}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: tenant-key, namespace: default}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: tenant}]
+  type: APIKey
+  apiKey: {secretRef: {name: tenant-key}}
+  credentialOverride:
+    fromRequestHeaders: {fallbackToConfigured: false}
+`;
+
+const responsesAnswer = JSON.stringify({
+  id: 'resp_1', object: 'response', created_at: 1735689600, status: 'completed', model: 'gpt-4o-mini-2024-07-18',
+  output: [{ type: 'message', id: 'msg_1', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: 'Hello!', annotations: [] }] }],
+  usage: { input_tokens: 11, input_tokens_details: { cached_tokens: 0 }, output_tokens: 4, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 15 },
+});
+const responsesStream =
+  'event: response.created\r\ndata: {"type":"response.created","response":{"id":"resp_2","model":"gpt-4o-mini","status":"in_progress","usage":null}}\r\n\r\n' +
+  'event: response.output_text.delta\r\ndata: {"type":"response.output_text.delta","delta":"Hi"}\r\n\r\n' +
+  'event: response.completed\r\ndata: {"type":"response.completed","response":{"id":"resp_2","model":"gpt-4o-mini","status":"completed","usage":{"input_tokens":6,"output_tokens":2,"total_tokens":8}}}\r\n\r\n';
+const BOUNDARY = 'form-8c1f';
+const form = (model) => `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\nRIFF\r\n` +
+  `--${BOUNDARY}\r\nContent-Disposition: form-data; name="model"\r\n\r\n${model}\r\n--${BOUNDARY}--\r\n`;
+
 const usageAnswer = JSON.stringify({
   id: 'chatcmpl-1', object: 'chat.completion', created: 1735689600, model: 'gpt-4o-mini-2024-07-18',
   choices: [{ index: 0, message: { role: 'assistant', content: 'Hello!' }, finish_reason: 'stop' }],
@@ -104,6 +154,47 @@ const CASES = [
     body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
     headers: { 'x-response-status': '400', 'x-response-body': b64('{"error":{"message":"bad","type":"invalid_request_error"}}'), 'x-response-headers': b64('content-type:application/json') },
     expect: { status: 400, costs: {} } },
+  { name: 'a Responses API answer', path: '/v1/responses',
+    body: JSON.stringify({ model: 'gpt-4o-mini', input: 'hi' }),
+    headers: { 'x-response-body': b64(responsesAnswer), 'x-expected-path': b64('/v1/responses') },
+    expect: { status: 200, costs: { llm_input_token: 11, llm_output_token: 4, llm_total_token: 15 } } },
+  { name: 'a streamed Responses API answer, CRLF-framed', path: '/v1/responses',
+    body: JSON.stringify({ model: 'gpt-4o-mini', input: 'hi', stream: true }),
+    headers: { 'x-response-headers': b64('content-type:text/event-stream'), 'x-response-body': b64(responsesStream) },
+    expect: { status: 200, costs: { llm_input_token: 6, llm_output_token: 2, llm_total_token: 8 } } },
+  { name: 'an input token count', path: '/v1/responses/input_tokens',
+    body: JSON.stringify({ model: 'gpt-4o-mini', input: 'hi' }),
+    headers: { 'x-response-body': b64('{"object":"response.input_tokens","input_tokens":3}'), 'x-expected-path': b64('/v1/responses/input_tokens') },
+    expect: { status: 200, costs: { llm_input_token: 3, llm_output_token: 0, llm_total_token: 0 } } },
+  { name: 'an image generation with gpt-image usage', path: '/v1/images/generations',
+    body: JSON.stringify({ model: 'gpt-4o-mini', prompt: 'a cat' }),
+    headers: { 'x-response-body': b64('{"created":1,"data":[{"b64_json":"aGk="}],"usage":{"input_tokens":20,"output_tokens":100,"total_tokens":120}}'), 'x-expected-path': b64('/v1/images/generations') },
+    expect: { status: 200, costs: { llm_input_token: 20, llm_output_token: 100, llm_total_token: 120 } } },
+  { name: 'a transcription whose model is overridden in the form', path: '/v1/audio/transcriptions',
+    body: form('whisper-1'),
+    headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'x-expected-request-body': b64(form('gpt-4o-transcribe')), 'x-response-body': b64('{"text":"hello"}') },
+    expect: { status: 200, costs: { llm_input_token: 0, llm_output_token: 0, llm_total_token: 0 } } },
+  { name: 'a multipart body on a JSON endpoint', path: '/v1/chat/completions', body: form('gpt-4o-mini'),
+    headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` }, expect: { status: 400 } },
+  { name: 'tokenize to an OpenAI-compatible server', path: '/tokenize',
+    body: JSON.stringify({ model: 'gpt-4o-mini', prompt: 'hello' }),
+    headers: { 'x-response-body': b64('{"count":1,"max_model_len":8192,"tokens":[15339]}'), 'x-expected-path': b64('/tokenize') },
+    expect: { status: 200, costs: { llm_input_token: 0, llm_output_token: 0, llm_total_token: 0 } } },
+  { name: 'tokenize to Bedrock: count-tokens, answered as vLLM', path: '/tokenize',
+    body: JSON.stringify({ model: 'claude', prompt: 'hello' }),
+    headers: { 'x-response-body': b64('{"inputTokens":5}'), 'x-expected-path': b64('/model/anthropic.claude-3-haiku/count-tokens') },
+    expect: { status: 200, costs: { llm_input_token: 0, llm_output_token: 0, llm_total_token: 0 } } },
+  { name: 'an endpoint the schema does not serve', path: '/v1/responses',
+    body: JSON.stringify({ model: 'claude', input: 'hi' }), expect: { status: 422 } },
+  { name: 'a model retrieved', method: 'GET', path: '/v1/models/gpt-4o-mini', expect: { status: 200 } },
+  { name: 'a model retrieved that is not there', method: 'GET', path: '/v1/models/whisper-1', expect: { status: 404 } },
+  { name: 'the credential a request brings (credentialOverride)', path: '/v1/chat/completions',
+    body: JSON.stringify({ model: 'tenant-model', messages: [{ role: 'user', content: 'hi' }] }),
+    headers: { 'x-aigw-api-key': 'sk-tenant-42', 'x-expected-headers': b64('authorization:Bearer sk-tenant-42'),
+      'x-non-expected-request-headers': b64('x-aigw-api-key'), 'x-response-body': b64(usageAnswer) },
+    expect: { status: 200, costs: { llm_input_token: 9, llm_output_token: 3, llm_total_token: 12 } } },
+  { name: 'no credential where the request must bring one', path: '/v1/chat/completions',
+    body: JSON.stringify({ model: 'tenant-model', messages: [{ role: 'user', content: 'hi' }] }), expect: { status: 401 } },
 ];
 
 describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_PROTOS && 'envoy protos not installed (make setup)' }, () => {
@@ -114,7 +205,7 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
   let client;
   before(async () => {
     up = await startTestupstream({ id: 'both' });
-    const config = (port) => gatewayYaml(port) + route + openaiBackendYaml('openai', up.port, { apiKey: 'sk-same-key' }) + bedrock(up.port);
+    const config = (port) => gatewayYaml(port) + route + openaiBackendYaml('openai', up.port, { apiKey: 'sk-same-key' }) + bedrock(up.port) + tenant(up.port);
     gw = await startAigw({ config });
     // The same resources through the control plane: the filter configuration bundle upstream's
     // controller would hand the external processor.
@@ -143,6 +234,8 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
     envoy = new MiniEnvoy(client, {
       'gpt-4o-mini': { backend: 'default/openai/route/r/rule/0/ref/0', route: 'default/r', host: '127.0.0.1', port: up.port },
       claude: { backend: 'default/bedrock/route/r/rule/1/ref/0', route: 'default/r', host: '127.0.0.1', port: up.port },
+      'whisper-1': { backend: 'default/openai/route/r/rule/2/ref/0', route: 'default/r', host: '127.0.0.1', port: up.port },
+      'tenant-model': { backend: 'default/tenant/route/r/rule/3/ref/0', route: 'default/r', host: '127.0.0.1', port: up.port },
     });
   });
   after(async () => {
@@ -174,6 +267,7 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
       assert.equal(ext.status, run.status, `status: run ${run.body} / extproc ${ext.body}`);
       assert.equal(ext.contentType.split(';')[0], run.contentType.split(';')[0]);
       assert.equal(ext.body, run.body);
+      if (process.env.DEBUG_HOSTS) console.log(c.name, JSON.stringify(ext.metadata), JSON.stringify(run.costs));
       assert.deepEqual(ext.costs, run.costs);
       // And what both answered is the expected answer, not a shared mistake.
       assert.equal(run.status, c.expect.status, run.body);

@@ -90,7 +90,7 @@ export function openStream(client) {
   };
 }
 
-const STATUS_CODES = { OK: 200, BadRequest: 400, NotFound: 404, MethodNotAllowed: 405, PayloadTooLarge: 413,
+const STATUS_CODES = { OK: 200, BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, MethodNotAllowed: 405, PayloadTooLarge: 413,
   UnprocessableEntity: 422, TooManyRequests: 429, InternalServerError: 500, NotImplemented: 501,
   BadGateway: 502, ServiceUnavailable: 503, GatewayTimeout: 504 };
 
