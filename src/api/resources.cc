@@ -255,6 +255,36 @@ void decode_ai_backend(const Field &doc, const ObjectMeta &meta, Resources &out)
   }
   if (spec["headerMutation"].present())
     b.header_mutation = decode_header_mutation(spec["headerMutation"]);
+  if (Field hvf = spec["headerValueFilters"]; hvf.present()) {
+    // As upstream's CRD validates them: at most 16, one per header, at most 64 values, and only
+    // for the Claude schemas.
+    if (b.schema_name != "GCPAnthropic" && b.schema_name != "AWSAnthropic")
+      hvf.fail("is supported only for the GCPAnthropic and AWSAnthropic schemas");
+    if (hvf.size() > 16) hvf.fail("at most 16 entries, got " + std::to_string(hvf.size()));
+    for (size_t i = 0; i < hvf.size(); ++i) {
+      Field f = hvf.at(i);
+      AIServiceBackend::HeaderValueFilter filter;
+      filter.name = f["name"].required_str().value_or("");
+      std::transform(filter.name.begin(), filter.name.end(), filter.name.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      for (const auto &other : b.header_value_filters)
+        if (other.name == filter.name)
+          f["name"].fail("header \"" + filter.name + "\" is filtered twice");
+      if (!filter.name.empty() && filter.name != "anthropic-beta")
+        f["name"].warn("only anthropic-beta is filtered today (as upstream); \"" + filter.name +
+                       "\" is ignored");
+      auto mode = f["mode"].str_or("Denylist");
+      if (mode != "Denylist" && mode != "Allowlist")
+        f["mode"].fail("must be Denylist or Allowlist, got \"" + mode + "\"");
+      filter.allowlist = mode == "Allowlist";
+      Field values = f["values"];
+      if (values.size() > 64)
+        values.fail("at most 64 values, got " + std::to_string(values.size()));
+      for (size_t j = 0; j < values.size(); ++j)
+        if (auto v = values.at(j).required_str()) filter.values.push_back(*v);
+      b.header_value_filters.push_back(std::move(filter));
+    }
+  }
   if (spec["bodyMutation"].present()) b.body_mutation = decode_body_mutation(spec["bodyMutation"]);
   out.ai_backends.push_back(std::move(b));
 }

@@ -88,6 +88,13 @@ struct AIServiceBackend {
   std::optional<uint16_t> service_port;
   HeaderMutation header_mutation;
   BodyMutation body_mutation;
+  // headerValueFilters (v1.2): values taken out of comma-separated request headers.
+  struct HeaderValueFilter {
+    std::string name; // lower-case
+    bool allowlist = false;
+    std::vector<std::string> values;
+  };
+  std::vector<HeaderValueFilter> header_value_filters;
 };
 
 struct BackendEndpoint {

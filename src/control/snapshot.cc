@@ -253,6 +253,8 @@ private:
       cb->path_prefix = normalize_prefix(ab.prefix);
       cb->header_mutation = ab.header_mutation;
       cb->body_mutation = ab.body_mutation;
+      for (const auto &f : ab.header_value_filters)
+        if (f.name == "anthropic-beta") cb->header_value_filters.push_back(f);
       if (cb->schema_kind == api::Schema::kUnknown) cb->supported = false;
       std::string bkey = ns_or(ab.backend_namespace, ab.meta.namespace_) + "/" + ab.backend_name;
       auto bit = backends_.find(bkey);

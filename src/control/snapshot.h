@@ -77,6 +77,7 @@ struct CompiledBackend {
     bool fallback = true;
   };
   std::optional<CredentialOverride> credential_override;
+  std::vector<api::AIServiceBackend::HeaderValueFilter> header_value_filters; // anthropic-beta
   api::HeaderMutation header_mutation;
   api::BodyMutation body_mutation;
   std::string model_name_override; // extproc configs carry it per backend (per route rule ref)

@@ -233,6 +233,18 @@ std::string backend_entry(const api::Resources &res, const api::AIGatewayRoute &
                                                   : bsp->credential_override->header))
       backend_headers.remove.push_back(std::move(h));
   append_mutation(e, "httpHeaderMutation", "name", backend_headers, ref.header_mutation);
+  if (!ab->header_value_filters.empty()) {
+    e += "  headerValueFilters:\n";
+    for (const auto &f : ab->header_value_filters) {
+      e += "  - mode: " + std::string(f.allowlist ? "Allowlist" : "Denylist") + "\n";
+      kv(e, 4, "name", f.name);
+      e += "    values:\n";
+      for (const auto &v : f.values) {
+        e += "    - ";
+        append_scalar(e, v, 6);
+      }
+    }
+  }
   kv(e, 2, "modelNameOverride", ref.model_name_override);
   kv(e, 2, "name",
      bns + "/" + ref.name + "/route/" + r.meta.name + "/rule/" + std::to_string(i) + "/ref/" +

@@ -137,6 +137,17 @@ Result<FilterConfig> parse_filter_config(std::string_view text) {
         cb->header_mutation.remove.push_back(co["inputHeadersToRemove"][j].as<std::string>());
       cb->credential_override = std::move(o);
     }
+    const auto &hvf = b["headerValueFilters"];
+    for (size_t j = 0; hvf && j < hvf.size(); ++j) {
+      api::AIServiceBackend::HeaderValueFilter f;
+      f.name = str(hvf[j], "name");
+      std::transform(f.name.begin(), f.name.end(), f.name.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      f.allowlist = str(hvf[j], "mode") == "Allowlist";
+      for (size_t k = 0; hvf[j]["values"] && k < hvf[j]["values"].size(); ++k)
+        f.values.push_back(hvf[j]["values"][k].as<std::string>());
+      if (f.name == "anthropic-beta") cb->header_value_filters.push_back(std::move(f));
+    }
     const auto &hm = b["httpHeaderMutation"];
     for (size_t j = 0; hm && hm["set"] && j < hm["set"].size(); ++j)
       cb->header_mutation.set.emplace_back(str(hm["set"][j], "name"), str(hm["set"][j], "value"));

@@ -292,6 +292,8 @@ pb::ProcessingResponse Stream::upstream_call(pipeline::Exchange &ex) {
   };
   for (const auto &rm : call.mutation->remove)
     m->add_remove_headers(rm);
+  for (const auto &rm : call.remove_headers)
+    m->add_remove_headers(rm);
   for (const auto &[k, v] : call.mutation->set)
     if (pipeline::mutation_may_set(k) && !overridden(k)) set_header(m, k, v);
   m->add_remove_headers("x-ai-eg-upstream-host");

@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <random>
@@ -317,6 +318,7 @@ Next Exchange::encode() {
                            "/" + call_.path;
   }
   call_.headers = std::move(up->headers);
+  filter_header_values();
   if (!rec_.trace.span_id.empty()) // the provider continues this request's trace
     call_.headers.emplace_back("traceparent", observability::format_traceparent(rec_.trace));
   // Authentication, last, over the final path and body.
@@ -329,6 +331,38 @@ Next Exchange::encode() {
   }
   if (*outcome == auth::AuthOutcome::kNeedsToken) return Next::kFetchToken;
   return quota_step();
+}
+
+void Exchange::filter_header_values() {
+  for (const auto &f : signer_->header_value_filters) {
+    auto sent = lookup_(f.name);
+    if (!sent) continue;
+    std::string kept;
+    bool changed = false;
+    std::string_view rest = *sent;
+    while (!rest.empty()) {
+      size_t comma = rest.find(',');
+      std::string_view v = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+        v.remove_prefix(1);
+      while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+        v.remove_suffix(1);
+      if (v.empty()) continue;
+      bool listed = std::find(f.values.begin(), f.values.end(), v) != f.values.end();
+      if (listed != f.allowlist) {
+        changed = true;
+        continue;
+      }
+      if (!kept.empty()) kept += ',';
+      kept.append(v);
+    }
+    if (!changed) continue;
+    if (kept.empty())
+      call_.remove_headers.push_back(f.name);
+    else
+      call_.headers.emplace_back(f.name, std::move(kept));
+  }
 }
 
 std::optional<Next> Exchange::override_credential() {

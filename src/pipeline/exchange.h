@@ -95,6 +95,7 @@ struct UpstreamCall {
   std::string_view model; // x-ai-eg-model after any override
   std::string authorization;
   HeaderList headers; // translator and auth headers: they replace client headers
+  std::vector<std::string> remove_headers; // client headers this request drops
   const api::HeaderMutation *mutation = nullptr;
 };
 
@@ -215,6 +216,8 @@ private:
   std::optional<Next> begin_attempt(const control::CompiledBackendRef &ref,
                                     std::string_view upstream_host);
   Next encode();
+  // headerValueFilters: anthropic-beta values taken out of what the client sent.
+  void filter_header_values();
   // credentialOverride: the credential this request carries (a header, or Envoy metadata).
   // nullopt: none applies, the backend's own is used; else what to do next.
   std::optional<Next> override_credential();

@@ -206,6 +206,9 @@ Result<std::string> build_request_head(const UpstreamHead &h,
     if (h.extra)
       for (const auto &e : *h.extra)
         if (iequals(e.first, name)) return true;
+    if (h.remove)
+      for (const auto &r : *h.remove)
+        if (iequals(r, name)) return true;
     return false;
   };
   bool has_request_id = false;

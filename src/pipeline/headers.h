@@ -76,6 +76,8 @@ struct UpstreamHead {
   // Set by the translator and the auth step (api-key, x-amz-date, anthropic-version, ...): they
   // replace any client header of the same name.
   const std::vector<std::pair<std::string, std::string>> *extra = nullptr;
+  // Client headers this request drops (a header value filter that left nothing).
+  const std::vector<std::string> *remove = nullptr;
   // The path, model, authorization, request id, `extra` and the mutation's values were checked
   // already (pipeline::Exchange checks every value of its call): only the client's headers and
   // the host are checked here.

@@ -312,6 +312,7 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
                               call.model,       call.authorization, ex.record().request_id,
                               call.body.size(), &call.headers};
     uh.values_checked = true; // the Exchange checked every value of its call
+    uh.remove = &call.remove_headers;
     auto built = pipeline::build_request_head(uh, head_fields_, *call.mutation);
     if (!built) co_return co_await reply(ex.refuse_call(built.error()));
     // The attempt's I/O: acquire or connect, write head and body, read the final response head;

@@ -260,6 +260,22 @@ std::shared_ptr<const control::Snapshot> snapshot() {
   return r.snapshot;
 }
 
+TEST(HeaderValueFilters, OnlyTheClaudeSchemasTakeThem) {
+  auto r = control::testing::load(R"(
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: o, namespace: default}
+spec:
+  schema: {name: OpenAI}
+  backendRef: {name: o, kind: Backend, group: gateway.envoyproxy.io}
+  headerValueFilters: [{name: anthropic-beta, values: [x]}]
+)");
+  ASSERT_FALSE(r.diag.errors().empty());
+  EXPECT_NE(r.diag.errors()[0].find("spec.headerValueFilters"), std::string::npos)
+      << r.diag.errors()[0];
+  EXPECT_NE(r.diag.errors()[0].find("GCPAnthropic and AWSAnthropic"), std::string::npos);
+}
+
 TEST(ExchangeEndpoints, ModelsRetrieveFindsAnEscapedIdAndAnswers404InOpenAIsShape) {
   auto snap = snapshot();
   {

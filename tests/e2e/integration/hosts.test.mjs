@@ -36,6 +36,12 @@ spec:
     - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: tenant-model}]}]
       backendRefs: [{name: tenant}]
       excludeFromModelsEndpoint: true
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: tenant-md}]}]
+      backendRefs: [{name: tenant-md}]
+      excludeFromModelsEndpoint: true
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: claude-beta}]}]
+      backendRefs: [{name: claude-aws, modelNameOverride: anthropic.claude-sonnet-4}]
+      excludeFromModelsEndpoint: true
   llmRequestCosts:
     - {metadataKey: llm_input_token, type: InputToken}
     - {metadataKey: llm_output_token, type: OutputToken}
@@ -106,6 +112,50 @@ spec:
   credentialOverride:
     fromRequestHeaders: {fallbackToConfigured: false}
 `;
+
+// A backend whose key a trusted filter puts in Envoy's dynamic metadata.
+const tenantFromMetadata = (port) => `---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: tenant-md, namespace: default}
+spec:
+  schema: {name: OpenAI}
+  backendRef: {name: tenant, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: tenant-md, namespace: default}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: tenant-md}]
+  type: APIKey
+  apiKey: {secretRef: {name: tenant-key}}
+  credentialOverride:
+    fromDynamicMetadata: {namespace: envoy.filters.http.ext_authz, fallbackToConfigured: false}
+`;
+
+// Claude on Bedrock, with anthropic-beta values it must not be sent (headerValueFilters).
+const claudeAws = (port) => `---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: claude-aws, namespace: default}
+spec:
+  schema: {name: AWSAnthropic}
+  backendRef: {name: bedrock, kind: Backend, group: gateway.envoyproxy.io}
+  headerValueFilters:
+    - {name: anthropic-beta, mode: Denylist, values: [context-1m-2025-08-07, interleaved-thinking-2025-05-14]}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: aws-claude, namespace: default}
+spec:
+  type: AWSCredentials
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: claude-aws}]
+  awsCredentials:
+    region: us-east-1
+    credentialsFile: {secretRef: {name: aws}}
+`;
+const claudeAnswer = JSON.stringify({ id: 'msg_01', type: 'message', role: 'assistant', model: 'claude-sonnet-4',
+  content: [{ type: 'text', text: 'Hi' }], stop_reason: 'end_turn', usage: { input_tokens: 5, output_tokens: 1 } });
 
 const responsesAnswer = JSON.stringify({
   id: 'resp_1', object: 'response', created_at: 1735689600, status: 'completed', model: 'gpt-4o-mini-2024-07-18',
@@ -193,6 +243,16 @@ const CASES = [
     headers: { 'x-aigw-api-key': 'sk-tenant-42', 'x-expected-headers': b64('authorization:Bearer sk-tenant-42'),
       'x-non-expected-request-headers': b64('x-aigw-api-key'), 'x-response-body': b64(usageAnswer) },
     expect: { status: 200, costs: { llm_input_token: 9, llm_output_token: 3, llm_total_token: 12 } } },
+  { name: 'anthropic-beta values a backend must not get are filtered out', path: '/v1/chat/completions',
+    body: JSON.stringify({ model: 'claude-beta', messages: [{ role: 'user', content: 'hi' }] }),
+    headers: { 'anthropic-beta': 'prompt-caching-2024-07-31, context-1m-2025-08-07', 'x-response-body': b64(claudeAnswer),
+      'x-expected-headers': b64('anthropic-beta:prompt-caching-2024-07-31') },
+    expect: { status: 200, costs: { llm_input_token: 5, llm_output_token: 1, llm_total_token: 6 } } },
+  { name: 'an anthropic-beta header left empty by its filter is dropped', path: '/v1/chat/completions',
+    body: JSON.stringify({ model: 'claude-beta', messages: [{ role: 'user', content: 'hi' }] }),
+    headers: { 'anthropic-beta': 'context-1m-2025-08-07,interleaved-thinking-2025-05-14', 'x-response-body': b64(claudeAnswer),
+      'x-non-expected-request-headers': b64('anthropic-beta') },
+    expect: { status: 200, costs: { llm_input_token: 5, llm_output_token: 1, llm_total_token: 6 } } },
   { name: 'no credential where the request must bring one', path: '/v1/chat/completions',
     body: JSON.stringify({ model: 'tenant-model', messages: [{ role: 'user', content: 'hi' }] }), expect: { status: 401 } },
 ];
@@ -205,7 +265,7 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
   let client;
   before(async () => {
     up = await startTestupstream({ id: 'both' });
-    const config = (port) => gatewayYaml(port) + route + openaiBackendYaml('openai', up.port, { apiKey: 'sk-same-key' }) + bedrock(up.port) + tenant(up.port);
+    const config = (port) => gatewayYaml(port) + route + openaiBackendYaml('openai', up.port, { apiKey: 'sk-same-key' }) + bedrock(up.port) + tenant(up.port) + tenantFromMetadata(up.port) + claudeAws(up.port);
     gw = await startAigw({ config });
     // The same resources through the control plane: the filter configuration bundle upstream's
     // controller would hand the external processor.
@@ -236,6 +296,8 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
       claude: { backend: 'default/bedrock/route/r/rule/1/ref/0', route: 'default/r', host: '127.0.0.1', port: up.port },
       'whisper-1': { backend: 'default/openai/route/r/rule/2/ref/0', route: 'default/r', host: '127.0.0.1', port: up.port },
       'tenant-model': { backend: 'default/tenant/route/r/rule/3/ref/0', route: 'default/r', host: '127.0.0.1', port: up.port },
+      'tenant-md': { backend: 'default/tenant-md/route/r/rule/4/ref/0', route: 'default/r', host: '127.0.0.1', port: up.port },
+      'claude-beta': { backend: 'default/claude-aws/route/r/rule/5/ref/0', route: 'default/r', host: '127.0.0.1', port: up.port },
     });
   });
   after(async () => {
@@ -274,6 +336,22 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
       if (c.expect.costs) assert.deepEqual(run.costs, c.expect.costs);
     });
   }
+
+  it('a credential from Envoy metadata (fromDynamicMetadata): used under extproc, absent under aigw run', async () => {
+    const body = JSON.stringify({ model: 'tenant-md', messages: [{ role: 'user', content: 'hi' }] });
+    const headers = { 'content-type': 'application/json', 'x-expected-headers': b64('authorization:Bearer sk-from-ext-authz'),
+      'x-response-body': b64(usageAnswer) };
+    const ext = await envoy.request({ path: '/v1/chat/completions', body, headers,
+      metadataContext: { 'envoy.filters.http.ext_authz': { fields: { 'x-aigw-api-key': { stringValue: 'sk-from-ext-authz' } } } } });
+    assert.equal(ext.status, 200, ext.body);
+    assert.equal(ext.costs.llm_total_token, 12);
+    // Without the metadata (aigw run has no Envoy filters before it): no fallback, so 401.
+    const none = await envoy.request({ path: '/v1/chat/completions', body, headers });
+    assert.equal(none.status, 401);
+    const run = await viaRun({ path: '/v1/chat/completions', body, headers }, 'md-run');
+    assert.equal(run.status, 401);
+    assert.equal(JSON.parse(run.body).error.message, 'missing upstream credential');
+  });
 
   it('an unknown model: a 404 with upstream\'s message in both (Envoy\'s direct response under extproc)', async () => {
     const c = { path: '/v1/chat/completions', body: JSON.stringify({ model: 'nope', messages: [] }) };

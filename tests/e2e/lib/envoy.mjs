@@ -108,16 +108,18 @@ export class MiniEnvoy {
     this.routes = routes;
   }
 
-  async request({ method = 'POST', path: p, headers: clientHeaders = {}, body }) {
+  // `metadataContext`: the dynamic metadata Envoy forwards to the upstream processor
+  // (filter_metadata: { namespace: Struct }), as metadataForwardingNamespaces configures.
+  async request({ method = 'POST', path: p, headers: clientHeaders = {}, body, metadataContext }) {
     const router = openStream(this.client);
     try {
-      return await this.#run(router, method, p, clientHeaders, body);
+      return await this.#run(router, method, p, clientHeaders, body, metadataContext);
     } finally {
       router.end();
     }
   }
 
-  async #run(router, method, p, clientHeaders, body) {
+  async #run(router, method, p, clientHeaders, body, metadataContext) {
     const head = await router.send({ request_headers: headers({ ':path': p, ':method': method, ':authority': 'gw.example', ...clientHeaders }) });
     if (head.immediate_response) return immediateOutcome(head.immediate_response);
     const id = setHeaders(head.request_headers.response.header_mutation)['x-ai-eg-internal-req-id'];
@@ -134,6 +136,7 @@ export class MiniEnvoy {
         [ROUTE_ATTR]: { stringValue: target.route },
         [UPSTREAM_HOST_ATTR]: { stringValue: `${target.host}:${target.port}` },
       } } },
+      ...(metadataContext ? { metadata_context: { filter_metadata: metadataContext } } : {}),
     });
     up.end();
     if (ur.immediate_response) return immediateOutcome(ur.immediate_response);
