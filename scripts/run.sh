@@ -46,15 +46,25 @@ if [[ -n "${CONFIG:-}" ]]; then
   exec "$AIGW" run "${paths[@]}" --admin-port "$ADMIN_PORT"
 fi
 
+if [[ -n "${AZURE_OPENAI_API_KEY:-}" ]]; then
+  echo "aigw: AZURE_OPENAI_API_KEY is set: routing every model to ${AZURE_OPENAI_ENDPOINT:-(AZURE_OPENAI_ENDPOINT unset)}"
+  examples "gpt-4o-mini"
+  exec "$AIGW" run --admin-port "$ADMIN_PORT"
+fi
 if [[ -n "${OPENAI_API_KEY:-}" ]]; then
   echo "aigw: OPENAI_API_KEY is set: routing every model to ${OPENAI_BASE_URL:-https://api.openai.com/v1}"
   examples "gpt-4o-mini"
   exec "$AIGW" run --admin-port "$ADMIN_PORT"
 fi
+if [[ -n "${ANTHROPIC_API_KEY:-}" ]]; then
+  echo "aigw: ANTHROPIC_API_KEY is set: routing every model to ${ANTHROPIC_BASE_URL:-https://api.anthropic.com/v1}"
+  examples "claude-sonnet-4-5"
+  exec "$AIGW" run --admin-port "$ADMIN_PORT"
+fi
 
-echo "aigw: OPENAI_API_KEY is not set, so this starts the gateway in front of the bundled FAKE"
-echo "      provider (build/testupstream): answers are canned, not from a real model."
-echo "      Set OPENAI_API_KEY (and optionally OPENAI_BASE_URL) to use a real provider."
+echo "aigw: no OPENAI_API_KEY, AZURE_OPENAI_API_KEY or ANTHROPIC_API_KEY, so this starts the gateway"
+echo "      in front of the bundled FAKE provider (build/testupstream): answers are canned, not"
+echo "      from a real model. Set one of them (and optionally OPENAI_BASE_URL) to use a real provider."
 fifo=$(mktemp -u)
 mkfifo "$fifo"
 build/testupstream --port 0 >"$fifo" &

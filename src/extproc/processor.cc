@@ -111,6 +111,8 @@ void ProcessorContext::set_prefixes(std::string_view root, std::string_view endp
     if (colon == std::string_view::npos) continue;
     if (item.substr(0, colon) == "openai") openai_prefix = trim_slashes(item.substr(colon + 1));
     if (item.substr(0, colon) == "cohere") cohere_prefix = trim_slashes(item.substr(colon + 1));
+    if (item.substr(0, colon) == "typesafe")
+      typesafe_prefix = trim_slashes(item.substr(colon + 1));
   }
 }
 
@@ -193,6 +195,10 @@ std::string Stream::map_path(std::string_view path) const {
   if (path.substr(0, cohere.size()) == cohere &&
       path.substr(cohere.size()).starts_with("/v2/rerank"))
     return "/cohere" + std::string(path.substr(cohere.size()));
+  const auto &typesafe = ctx_.typesafe_prefix; // v1.2's endpointConfig.typesafe
+  if (path.substr(0, typesafe.size()) == typesafe &&
+      path.substr(typesafe.size()).starts_with("/v1/systemone"))
+    return "/typesafe" + std::string(path.substr(typesafe.size()));
   if (path.substr(0, ctx_.openai_prefix.size()) == ctx_.openai_prefix)
     return std::string(path.substr(ctx_.openai_prefix.size()));
   return {};

@@ -38,6 +38,7 @@ struct ProcessorContext {
   std::string root_prefix;   // "" for "/"
   std::string openai_prefix; // "" by default
   std::string cohere_prefix = "/cohere";
+  std::string typesafe_prefix = "/typesafe";
 
   // Parses "openai:/openai,cohere:/cohere" (upstream's -endpointPrefixes) and -rootPrefix.
   void set_prefixes(std::string_view root, std::string_view endpoint_prefixes);

@@ -333,6 +333,91 @@ TEST(ExchangeEndpoints, AnEndpointTheSchemaDoesNotServeIsA422) {
   EXPECT_NE(r.body.find("does not serve /v1/responses"), std::string::npos) << r.body;
 }
 
+constexpr const char *kV12Schemas = R"(
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: r, namespace: default}
+spec:
+  rules:
+    - matches: [{headers: [{name: x-ai-eg-model, value: ts-1}]}]
+      backendRefs: [{name: typesafe}]
+    - matches: [{headers: [{name: x-ai-eg-model, value: openai.gpt-oss-120b-1:0}]}]
+      backendRefs: [{name: bedrock-openai}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: typesafe, namespace: default}
+spec:
+  schema: {name: TypeSafe}
+  backendRef: {name: b, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: bedrock-openai, namespace: default}
+spec:
+  schema: {name: AWSOpenAI}
+  backendRef: {name: b, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: b, namespace: default}
+spec:
+  endpoints: [{fqdn: {hostname: bedrock-runtime.us-west-2.amazonaws.com, port: 443}}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: aws, namespace: default}
+stringData:
+  credentials: |
+    [default]
+    aws_access_key_id = AKIDEXAMPLE
+    aws_secret_access_key = secret
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: aws, namespace: default}
+spec:
+  type: AWSCredentials
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: bedrock-openai}]
+  awsCredentials: {region: us-west-2, credentialsFile: {secretRef: {name: aws}}}
+)";
+
+TEST(ExchangeEndpoints, TypeSafeAndBedrocksOpenAICompatibleApi) {
+  auto r = control::testing::load(kV12Schemas);
+  for (const auto &e : r.diag.errors())
+    ADD_FAILURE() << e;
+  {
+    Host h(r.snapshot);
+    ASSERT_FALSE(h.head("POST", "/typesafe/v1/systemone"));
+    ASSERT_FALSE(h.ex.on_request_body(R"({"model":"ts-1","query":"x"})", true));
+    ASSERT_EQ(h.ex.next_attempt(), Next::kSend);
+    EXPECT_EQ(h.ex.call().path, "/v1/systemone");
+  }
+  {
+    Host h(r.snapshot);
+    ASSERT_FALSE(h.head("POST", "/typesafe/v1/systemone"));
+    ASSERT_FALSE(h.ex.on_request_body(R"({"model":"ts-1","stream":true})", true));
+    ASSERT_EQ(h.ex.next_attempt(), Next::kReply);
+    EXPECT_EQ(h.ex.take_reply().status, 422);
+  }
+  {
+    Host h(r.snapshot);
+    ASSERT_FALSE(h.head("POST", "/v1/responses"));
+    ASSERT_FALSE(h.ex.on_request_body(R"({"model":"openai.gpt-oss-120b-1:0","input":"x"})", true));
+    ASSERT_EQ(h.ex.next_attempt(), Next::kSend);
+    EXPECT_EQ(h.ex.call().path, "/openai/v1/responses");
+    EXPECT_NE(h.ex.call().authorization.find("/us-west-2/bedrock/aws4_request"), std::string::npos)
+        << h.ex.call().authorization;
+  }
+  {
+    Host h(r.snapshot);
+    ASSERT_FALSE(h.head("POST", "/v1/embeddings"));
+    ASSERT_FALSE(h.ex.on_request_body(R"({"model":"openai.gpt-oss-120b-1:0","input":"x"})", true));
+    ASSERT_EQ(h.ex.next_attempt(), Next::kReply);
+    EXPECT_EQ(h.ex.take_reply().status, 422); // AWSOpenAI serves chat and responses only
+  }
+}
+
 TEST(ExchangeEndpoints, TokenizeToVertexIsCountTokensAnsweredAsVllm) {
   Host h(snapshot());
   ASSERT_FALSE(h.head("POST", "/tokenize"));
