@@ -14,7 +14,7 @@ import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
-import { AIGW_BIN, freePort, SLOW, FIXTURES_DIR } from '../lib/harness.mjs';
+import { AIGW_BIN, freePort, SLOW, FIXTURES_DIR, sleep } from '../lib/harness.mjs';
 import { PROTO_DEPS, extprocClient, translateToBundle, BACKEND_ATTR, ROUTE_ATTR, headers, setHeaders, metadata, openStream } from '../lib/envoy.mjs';
 
 const deps = PROTO_DEPS;
@@ -203,6 +203,32 @@ describe('aigw extproc', { skip: !existsSync(deps) && 'envoy protos not installe
     assert.equal(metadata(last).llm_output_token, 4);
     assert.equal(typeof metadata(last).token_latency_ttft, 'number');
     router.end();
+  });
+
+  it('a client that leaves right after the final frame: the usage is still recorded (v1.2)', async () => {
+    const inputSum = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith('gen_ai_client_token_usage_sum{') &&
+        l.includes('gen_ai_request_model="gpt-4o-mini"') && l.includes('gen_ai_token_type="input"'));
+      return line ? Number(line.split(' ').pop()) : 0;
+    };
+    const before = await inputSum();
+    const router = openStream(client);
+    const id = await routerRequest(router, { model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    await upstream(id, 'default/openai/route/r/rule/0/ref/0');
+    await router.send({ response_headers: headers({ ':status': '200', 'content-type': 'text/event-stream' }) });
+    const sse = 'data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n' +
+      'data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":31,"completion_tokens":4,"total_tokens":35}}\n\ndata: [DONE]\n\n';
+    const r = await router.send({ response_body: { body: Buffer.from(sse), end_of_stream: false } });
+    // The client asked for no usage chunk: it is not relayed, though the gateway asked for it.
+    assert.doesNotMatch(Buffer.from(r.response_body.response.body_mutation.body).toString(), /"usage"/);
+    router.end(); // Envoy closes the stream: the client is gone before end_of_stream
+    let after = before;
+    for (let i = 0; i < 50 && after === before; i++) {
+      await sleep(20);
+      after = await inputSum();
+    }
+    assert.equal(after - before, 31);
   });
 
   it('a retry to a second backend: two upstream phases, the last one answers', async () => {

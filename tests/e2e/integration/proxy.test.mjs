@@ -283,6 +283,34 @@ describe('aigw run: OpenAI passthrough', () => {
     });
     assert.equal((raw.match(/HTTP\/1.1 200/g) || []).length, 2);
   });
+
+  it('a client that leaves right after the final frame is still charged its usage (v1.2)', async () => {
+    // The usage chunk, then a slow tail the client never waits for.
+    const sse = 'data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n' +
+      'data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":23,"completion_tokens":5,"total_tokens":28}}\n\n' +
+      ': a\n\n: b\n\n: c\n\n: d\n\n: e\n\ndata: [DONE]\n\n';
+    const rid = 'left-after-final-frame';
+    const body = JSON.stringify({ model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] });
+    await new Promise((resolve, reject) => {
+      const sock = net.connect(gw.port, '127.0.0.1', () => {
+        sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\nx-request-id: ${rid}\r\n` +
+          `x-response-type: sse\r\nx-response-body: ${b64(sse)}\r\nx-response-chunk-delay-ms: 150\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      });
+      let seen = '';
+      sock.on('data', (d) => {
+        seen += d.toString();
+        if (seen.includes('"total_tokens":28')) {
+          sock.destroy(); // gone right after the final usage frame
+          resolve();
+        }
+      });
+      sock.on('error', reject);
+    });
+    const line = await gw.logLine((l) => l.request_id === rid);
+    assert.equal(line.input_tokens, 23);
+    assert.equal(line.llm_input_token, 23);
+    assert.equal(line.llm_output_token, 5);
+  });
 });
 
 describe('aigw run: fallback and retries', () => {
