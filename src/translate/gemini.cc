@@ -7,10 +7,160 @@
 
 #include <simdjson.h>
 
+#include <cstdio>
+#include <optional>
+#include <random>
+
 namespace aigw::translate {
 namespace {
 
 namespace dom = simdjson::dom;
+
+// A random UUIDv4, as upstream names the tool calls Gemini leaves without an id (call ids must
+// differ across turns of one conversation).
+std::string random_call_id() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  uint64_t a = rng(), b = rng();
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xfff),
+                static_cast<unsigned>(((b >> 48) & 0x3fff) | 0x8000),
+                static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+// JSON Schema → the OpenAPI subset Gemini's `parameters` and `responseSchema` take, as upstream
+// converts it for models without JSON Schema support: local $refs resolved, allOf of one schema
+// inlined, ["T","null"] and anyOf with a null branch made `nullable`, unknown keys dropped.
+class OpenApiSchema {
+public:
+  explicit OpenApiSchema(dom::element root) : root_(root) {}
+
+  std::optional<Error> write(dom::element s, JsonOut &j, int depth = 0) {
+    if (depth > 32) return Error::client(422, "tools: the JSON schema nests too deep");
+    dom::object o;
+    if (s.get_object().get(o)) return Error::client(422, "tools: a JSON schema must be an object");
+    std::string_view ref;
+    if (!s["$ref"].get_string().get(ref)) {
+      auto target = resolve(ref);
+      if (!target)
+        return Error::client(422, "tools: unresolvable $ref \"" + std::string(ref) + "\"");
+      return write(*target, j, depth + 1);
+    }
+    dom::array all;
+    if (!s["allOf"].get_array().get(all)) {
+      if (all.size() != 1)
+        return Error::client(422, "tools: only one value for 'allOf' is supported");
+      return write(all.at(0).value(), j, depth + 1);
+    }
+    j.begin_object();
+    bool nullable_written = false;
+    for (auto field : o) {
+      std::string_view k = field.key;
+      dom::element v = field.value;
+      if (k == "items") {
+        j.key("items");
+        if (auto e = write(v, j, depth + 1)) return e;
+      } else if (k == "properties") {
+        dom::object props;
+        if (v.get_object().get(props))
+          return Error::client(422, "tools: 'properties' must be an object");
+        j.key("properties").begin_object();
+        for (auto p : props) {
+          j.key(p.key);
+          if (auto e = write(p.value, j, depth + 1)) return e;
+        }
+        j.end_object();
+      } else if (k == "type") {
+        dom::array types;
+        if (!v.get_array().get(types)) {
+          std::string_view other;
+          bool has_null = false;
+          for (dom::element t : types) {
+            std::string_view name = str_of(t);
+            if (name == "null")
+              has_null = true;
+            else
+              other = name;
+          }
+          if (types.size() != 2 || !has_null || other.empty())
+            return Error::client(422,
+                                 "tools: a type list must hold one non-null type and \"null\"");
+          j.kv("type", other);
+          if (!nullable_written) j.kv_raw("nullable", "true");
+          nullable_written = true;
+        } else {
+          j.key("type").raw(simdjson::minify(v));
+        }
+      } else if (k == "anyOf") {
+        dom::array branches;
+        if (v.get_array().get(branches) || branches.size() == 0)
+          return Error::client(422, "tools: 'anyOf' must be a non-empty list");
+        bool nullable = false;
+        j.key("anyOf").begin_array();
+        for (dom::element b : branches) {
+          if (str_of(b["type"]) == "null") {
+            nullable = true;
+            continue;
+          }
+          if (auto e = write(b, j, depth + 1)) return e;
+        }
+        j.end_array();
+        if (nullable && !nullable_written) j.kv_raw("nullable", "true");
+        nullable_written |= nullable;
+      } else if (allowed(k)) {
+        if (k == "nullable" && nullable_written) continue;
+        j.key(k).raw(simdjson::minify(v));
+        nullable_written |= k == "nullable";
+      }
+    }
+    j.end_object();
+    return std::nullopt;
+  }
+
+private:
+  static bool allowed(std::string_view k) {
+    static constexpr std::string_view kAllowed[] = {
+        "default",   "description",   "enum",    "example",          "format",    "maxItems",
+        "maxLength", "maxProperties", "maximum", "minItems",         "minLength", "minProperties",
+        "minimum",   "nullable",      "pattern", "propertyOrdering", "required",  "title"};
+    for (auto a : kAllowed)
+      if (a == k) return true;
+    return false;
+  }
+
+  std::optional<dom::element> resolve(std::string_view ref) {
+    for (std::string_view prefix : {"#/$defs/", "#/definitions/"}) {
+      if (!ref.starts_with(prefix)) continue;
+      dom::element e;
+      std::string_view defs = prefix.substr(2, prefix.size() - 3);
+      if (!root_[defs][ref.substr(prefix.size())].get(e)) return e;
+    }
+    return std::nullopt;
+  }
+
+  dom::element root_;
+};
+
+// As upstream decides it from the model's name: Gemini 2.5 and 3 take JSON Schema as it is.
+bool json_schema_available(std::string_view model) {
+  return model.find("gemini") != std::string_view::npos &&
+         (model.find("2.5") != std::string_view::npos || model.find('3') != std::string_view::npos);
+}
+
+// `schema` (JSON Schema text) as `key`: as it is, or converted to the OpenAPI subset.
+std::optional<Error> write_schema(JsonOut &j, std::string_view key, std::string_view openapi_key,
+                                  std::string_view schema, bool as_is) {
+  if (as_is) {
+    j.kv_raw(key, schema);
+    return std::nullopt;
+  }
+  dom::parser parser;
+  dom::element root;
+  if (parser.parse(schema).get(root)) return Error::client(422, "tools: invalid JSON schema");
+  j.key(openapi_key);
+  return OpenApiSchema(root).write(root, j);
+}
 
 std::string guess_mime(std::string_view url) {
   auto dot = url.rfind('.');
@@ -145,12 +295,15 @@ Result<std::string> encode_gemini_request(const ChatRequest &r) {
           if (p.kind == Part::Kind::kText) j.begin_object().kv("text", p.text).end_object();
     j.end_array().end_object();
   }
+  bool as_is = json_schema_available(r.model);
   if (!r.tools.empty()) {
     j.key("tools").begin_array().begin_object().key("functionDeclarations").begin_array();
     for (const auto &t : r.tools) {
       j.begin_object().kv("name", t.name);
       if (!t.description.empty()) j.kv("description", t.description);
-      if (!t.parameters.empty()) j.kv_raw("parametersJsonSchema", t.parameters);
+      if (!t.parameters.empty())
+        if (auto e = write_schema(j, "parametersJsonSchema", "parameters", t.parameters, as_is))
+          return *e;
       j.end_object();
     }
     j.end_array().end_object().end_array();
@@ -185,7 +338,9 @@ Result<std::string> encode_gemini_request(const ChatRequest &r) {
   }
   if (r.response_format == "json_object" || r.response_format == "json_schema")
     j.kv("responseMimeType", "application/json");
-  if (r.response_format == "json_schema") j.kv_raw("responseJsonSchema", r.response_schema);
+  if (r.response_format == "json_schema")
+    if (auto e = write_schema(j, "responseJsonSchema", "responseSchema", r.response_schema, as_is))
+      return *e;
   if (r.thinking_type == "enabled" || !r.reasoning_effort.empty()) {
     j.key("thinkingConfig").begin_object();
     j.kv("thinkingBudget", r.thinking_type == "enabled" ? r.thinking_budget.value_or(1024)
@@ -206,7 +361,9 @@ Result<ChatResponse> decode_gemini_response(std::string_view body, std::string_v
   if (parser.parse(body.data(), body.size()).get(doc) || !doc.is_object())
     return Error::upstream(502, "the Gemini response is not valid JSON", false);
   ChatResponse r;
-  r.model = std::string(model);
+  // As upstream: the model version Gemini answered with, else the request's.
+  r.model = std::string(str_of(doc["modelVersion"]));
+  if (r.model.empty()) r.model = std::string(model);
   r.id = std::string(str_of(doc["responseId"]));
   dom::array candidates;
   std::string_view finish;
@@ -219,7 +376,7 @@ Result<ChatResponse> decode_gemini_response(std::string_view body, std::string_v
           if (!p["functionCall"].get(x)) {
             ToolCall tc;
             tc.id = std::string(str_of(x["id"]));
-            if (tc.id.empty()) tc.id = "call_" + std::to_string(r.tool_calls.size());
+            if (tc.id.empty()) tc.id = random_call_id();
             tc.name = std::string(str_of(x["name"]));
             dom::element args;
             tc.arguments = x["args"].get(args) ? "{}" : simdjson::minify(args);
@@ -297,7 +454,7 @@ void GeminiStreamDecoder::on_data(std::string_view json, std::vector<StreamEvent
             s.kind = StreamEvent::Kind::kToolCallStart;
             s.index = tools_++;
             s.id = std::string(str_of(x["id"]));
-            if (s.id.empty()) s.id = "call_" + std::to_string(s.index);
+            if (s.id.empty()) s.id = random_call_id();
             s.name = std::string(str_of(x["name"]));
             out.push_back(s);
             dom::element args;

@@ -180,7 +180,7 @@ public:
     // As upstream: the provider's id where it gives one (Bedrock's in its x-amzn-requestid).
     if (schema_ == Schema::kAWSBedrock) r->id = provider_request_id_;
     if (r->id.empty()) r->id = id_;
-    if (schema_ != Schema::kAnthropic) r->model = model_;
+    if (schema_ != Schema::kAnthropic && schema_ != Schema::kGCPVertexAI) r->model = model_;
     usage_ = r->usage;
     response_model_ = r->model;
     return encode_openai_chat_response(*r, created_);

@@ -54,12 +54,13 @@ TEST(OpenAIChatDecode, ReadsEveryField) {
 }
 
 TEST(OpenAIChatDecode, NamesTheBadField) {
-  auto r = decode_openai_chat_request(R"({"model":"m","messages":[{"role":"wizard","content":"x"}]})");
+  auto r =
+      decode_openai_chat_request(R"({"model":"m","messages":[{"role":"wizard","content":"x"}]})");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, 422);
   EXPECT_NE(r.error().message.find("messages[0].role"), std::string::npos);
-  auto t = decode_openai_chat_request(
-      R"({"model":"m","messages":[{"role":"tool","content":"x"}]})");
+  auto t =
+      decode_openai_chat_request(R"({"model":"m","messages":[{"role":"tool","content":"x"}]})");
   ASSERT_FALSE(t);
   EXPECT_NE(t.error().message.find("messages[0].tool_call_id"), std::string::npos);
 }
@@ -103,7 +104,8 @@ TEST(Converse, DecodesAnswerWithExplicitCachingUsage) {
   simdjson::dom::parser p;
   auto doc = parse(p, out);
   EXPECT_EQ(std::string_view(doc["choices"].at(0)["finish_reason"]), "tool_calls");
-  EXPECT_EQ(std::string_view(doc["choices"].at(0)["message"]["tool_calls"].at(0)["function"]["arguments"]),
+  EXPECT_EQ(std::string_view(
+                doc["choices"].at(0)["message"]["tool_calls"].at(0)["function"]["arguments"]),
             R"({"a":1})");
   EXPECT_EQ(uint64_t(doc["usage"]["prompt_tokens_details"]["cached_tokens"]), 3u);
 }
@@ -115,14 +117,19 @@ std::string frame(const std::string &type, const std::string &payload) {
 }
 
 TEST(Converse, StreamBecomesOpenAIChunksWhateverTheSplit) {
-  std::string wire = frame("messageStart", R"({"role":"assistant"})") +
-                     frame("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"Hel"}})") +
-                     frame("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"lo"}})") +
-                     frame("contentBlockStart", R"({"contentBlockIndex":1,"start":{"toolUse":{"toolUseId":"t1","name":"f"}}})") +
-                     frame("contentBlockDelta", R"({"contentBlockIndex":1,"delta":{"toolUse":{"input":"{\"a\":"}}})") +
-                     frame("contentBlockDelta", R"({"contentBlockIndex":1,"delta":{"toolUse":{"input":"1}"}}})") +
-                     frame("messageStop", R"({"stopReason":"tool_use"})") +
-                     frame("metadata", R"({"usage":{"inputTokens":7,"outputTokens":3,"totalTokens":10},"metrics":{"latencyMs":1}})");
+  std::string wire =
+      frame("messageStart", R"({"role":"assistant"})") +
+      frame("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"Hel"}})") +
+      frame("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"lo"}})") +
+      frame("contentBlockStart",
+            R"({"contentBlockIndex":1,"start":{"toolUse":{"toolUseId":"t1","name":"f"}}})") +
+      frame("contentBlockDelta",
+            R"({"contentBlockIndex":1,"delta":{"toolUse":{"input":"{\"a\":"}}})") +
+      frame("contentBlockDelta", R"({"contentBlockIndex":1,"delta":{"toolUse":{"input":"1}"}}})") +
+      frame("messageStop", R"({"stopReason":"tool_use"})") +
+      frame(
+          "metadata",
+          R"({"usage":{"inputTokens":7,"outputTokens":3,"totalTokens":10},"metrics":{"latencyMs":1}})");
   for (size_t step : {size_t{1}, size_t{7}, wire.size()}) {
     ConverseStreamDecoder d;
     ChunkEncoder enc("id1", "m", 1, true);
@@ -135,11 +142,14 @@ TEST(Converse, StreamBecomesOpenAIChunksWhateverTheSplit) {
     }
     enc.finish(out);
     EXPECT_NE(out.find(R"("delta":{"content":"Hel"})"), std::string::npos) << out;
-    EXPECT_NE(out.find(R"("tool_calls":[{"index":0,"id":"t1","type":"function")"), std::string::npos);
+    EXPECT_NE(out.find(R"("tool_calls":[{"index":0,"id":"t1","type":"function")"),
+              std::string::npos);
     EXPECT_NE(out.find(R"("arguments":"1}")"), std::string::npos);
     EXPECT_NE(out.find(R"("finish_reason":"tool_calls")"), std::string::npos);
-    EXPECT_NE(out.find(R"("choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10)"),
-              std::string::npos);
+    EXPECT_NE(
+        out.find(
+            R"("choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10)"),
+        std::string::npos);
     EXPECT_TRUE(out.ends_with("data: [DONE]\n\n"));
     EXPECT_EQ(*enc.usage().input, 7u);
   }
@@ -150,10 +160,12 @@ TEST(Converse, TwoToolCallsGetTheirOwnIndexEvenWhenStartsNameNoBlock) {
   std::string wire =
       frame("messageStart", R"({"role":"assistant"})") +
       frame("contentBlockStart", R"({"start":{"toolUse":{"name":"cosine","toolUseId":"t1"}}})") +
-      frame("contentBlockDelta", R"({"contentBlockIndex":1,"delta":{"toolUse":{"input":"{\"x\":1}"}}})") +
+      frame("contentBlockDelta",
+            R"({"contentBlockIndex":1,"delta":{"toolUse":{"input":"{\"x\":1}"}}})") +
       frame("contentBlockStop", R"({"contentBlockIndex":1})") +
       frame("contentBlockStart", R"({"start":{"toolUse":{"name":"sine","toolUseId":"t2"}}})") +
-      frame("contentBlockDelta", R"({"contentBlockIndex":2,"delta":{"toolUse":{"input":"{\"x\":2}"}}})") +
+      frame("contentBlockDelta",
+            R"({"contentBlockIndex":2,"delta":{"toolUse":{"input":"{\"x\":2}"}}})") +
       frame("messageStop", R"({"stopReason":"tool_use"})");
   ConverseStreamDecoder d;
   std::vector<StreamEvent> ev;
@@ -164,6 +176,38 @@ TEST(Converse, TwoToolCallsGetTheirOwnIndexEvenWhenStartsNameNoBlock) {
   ASSERT_EQ(args.size(), 2u);
   EXPECT_EQ(args[0], (std::pair<int, std::string>{0, R"({"x":1})"}));
   EXPECT_EQ(args[1], (std::pair<int, std::string>{1, R"({"x":2})"}));
+}
+
+TEST(Gemini, OlderModelsGetTheOpenApiSubsetAsUpstreamConvertsIt) {
+  std::string req =
+      R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":{
+    "type":"object","additionalProperties":false,"$defs":{"Unit":{"type":"string","enum":["c","f"]}},
+    "properties":{"city":{"type":["string","null"],"description":"d"},"unit":{"$ref":"#/$defs/Unit"},
+    "n":{"anyOf":[{"type":"integer"},{"type":"null"}]}},"required":["city"]}}}]})";
+  auto r = decode_openai_chat_request(req);
+  ASSERT_TRUE(r);
+  r->model = "gemini-2.0-flash-001";
+  auto old_model = encode_gemini_request(*r);
+  ASSERT_TRUE(old_model) << old_model.error().message;
+  simdjson::dom::parser p;
+  auto doc = parse(p, *old_model);
+  auto params = doc["tools"].at(0)["functionDeclarations"].at(0)["parameters"];
+  EXPECT_TRUE(doc["tools"].at(0)["functionDeclarations"].at(0)["parametersJsonSchema"].error() ==
+              simdjson::NO_SUCH_FIELD);
+  EXPECT_TRUE(params["additionalProperties"].error() == simdjson::NO_SUCH_FIELD);
+  EXPECT_TRUE(params["$defs"].error() == simdjson::NO_SUCH_FIELD);
+  EXPECT_EQ(std::string_view(params["properties"]["city"]["type"]), "string");
+  EXPECT_TRUE(bool(params["properties"]["city"]["nullable"]));
+  EXPECT_EQ(std::string_view(params["properties"]["unit"]["enum"].at(1)), "f");
+  EXPECT_TRUE(bool(params["properties"]["n"]["nullable"]));
+  EXPECT_EQ(params["properties"]["n"]["anyOf"].get_array().value().size(), 1u);
+  r->model = "gemini-2.5-flash";
+  auto new_model = encode_gemini_request(*r);
+  ASSERT_TRUE(new_model);
+  simdjson::dom::parser p2;
+  auto doc2 = parse(p2, *new_model);
+  EXPECT_FALSE(
+      doc2["tools"].at(0)["functionDeclarations"].at(0)["parametersJsonSchema"]["$defs"].error());
 }
 
 TEST(Converse, CorruptFrameBecomesAnErrorEvent) {
@@ -207,14 +251,26 @@ TEST(Anthropic, EncodesAlternatingTurnsAndRejectsHotTemperature) {
 }
 
 TEST(Anthropic, StreamFoldsUsageFromStartAndDelta) {
-  std::string sse =
-      "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"claude\",\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":4,\"cache_creation_input_tokens\":1,\"output_tokens\":1}}}\n\n"
-      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n"
-      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"ponder\"}}\n\n"
-      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
-      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n"
-      "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\"},\"usage\":{\"output_tokens\":9}}\n\n"
-      "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+  std::string sse = "event: message_start\ndata: "
+                    "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":"
+                    "\"claude\",\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":4,"
+                    "\"cache_creation_input_tokens\":1,\"output_tokens\":1}}}\n\n"
+                    "event: content_block_start\ndata: "
+                    "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":"
+                    "\"thinking\",\"thinking\":\"\"}}\n\n"
+                    "event: content_block_delta\ndata: "
+                    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_"
+                    "delta\",\"thinking\":\"ponder\"}}\n\n"
+                    "event: content_block_start\ndata: "
+                    "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":"
+                    "\"text\",\"text\":\"\"}}\n\n"
+                    "event: content_block_delta\ndata: "
+                    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_"
+                    "delta\",\"text\":\"Hi\"}}\n\n"
+                    "event: message_delta\ndata: "
+                    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\"},"
+                    "\"usage\":{\"output_tokens\":9}}\n\n"
+                    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
   AnthropicStreamDecoder d;
   std::vector<StreamEvent> ev;
   for (size_t i = 0; i < sse.size(); i += 5)
@@ -235,7 +291,9 @@ TEST(Anthropic, StreamFoldsUsageFromStartAndDelta) {
 TEST(Anthropic, ErrorsBecomeOpenAIShaped) {
   auto body = anthropic_error_to_openai(
       429, R"({"type":"error","error":{"type":"rate_limit_error","message":"slow down"}})");
-  EXPECT_EQ(body, R"({"type":"error","error":{"type":"rate_limit_error","code":"429","message":"slow down"}})");
+  EXPECT_EQ(
+      body,
+      R"({"type":"error","error":{"type":"rate_limit_error","code":"429","message":"slow down"}})");
 }
 
 TEST(Gemini, EncodesContentsToolsAndConfig) {
@@ -252,8 +310,9 @@ TEST(Gemini, EncodesContentsToolsAndConfig) {
   EXPECT_EQ(std::string_view(contents.at(0)["parts"].at(1)["inlineData"]["mimeType"]), "image/png");
   EXPECT_EQ(std::string_view(contents.at(1)["role"]), "model");
   EXPECT_EQ(std::string_view(contents.at(1)["parts"].at(0)["functionCall"]["name"]), "get_weather");
-  EXPECT_EQ(std::string_view(contents.at(2)["parts"].at(0)["functionResponse"]["response"]["output"]),
-            "sunny");
+  EXPECT_EQ(
+      std::string_view(contents.at(2)["parts"].at(0)["functionResponse"]["response"]["output"]),
+      "sunny");
   EXPECT_EQ(uint64_t(doc["generationConfig"]["maxOutputTokens"]), 100u);
   EXPECT_EQ(std::string_view(doc["generationConfig"]["responseMimeType"]), "application/json");
   EXPECT_EQ(std::string_view(doc["toolConfig"]["functionCallingConfig"]["mode"]), "AUTO");
@@ -276,8 +335,14 @@ TEST(Gemini, UsageCountsThoughtsAsOutput) {
 TEST(Gemini, StreamAcceptsEveryDelimiter) {
   for (std::string delim : {"\r\n\r\n", "\n\n", "\r\r"}) {
     std::string wire =
-        "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"He\"}]}}]}" + delim +
-        "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"llo\"}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":2,\"totalTokenCount\":5}}" + delim;
+        "data: "
+        "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"He\"}]}}]}" +
+        delim +
+        "data: "
+        "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"llo\"}]},"
+        "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":3,"
+        "\"candidatesTokenCount\":2,\"totalTokenCount\":5}}" +
+        delim;
     GeminiStreamDecoder d;
     std::vector<StreamEvent> ev;
     for (size_t i = 0; i < wire.size(); i += 3)
@@ -299,7 +364,8 @@ TEST(Translator, PathsPerSchema) {
   pipeline::ParsedRequest parsed;
   parsed.model = "anthropic.claude-3-5-sonnet-20241022-v2:0";
   TranslateInput in;
-  in.body = R"({"model":"anthropic.claude-3-5-sonnet-20241022-v2:0","messages":[{"role":"user","content":"hi"}]})";
+  in.body =
+      R"({"model":"anthropic.claude-3-5-sonnet-20241022-v2:0","messages":[{"role":"user","content":"hi"}]})";
   in.parsed = &parsed;
   in.model = parsed.model;
   in.request_id = "r1";
@@ -328,7 +394,8 @@ TEST(Translator, PathsPerSchema) {
 TEST(Translator, EmbeddingsHonourBase64) {
   pipeline::ParsedRequest parsed;
   TranslateInput in;
-  in.body = R"({"model":"amazon.titan-embed-text-v2:0","input":"hello","encoding_format":"base64"})";
+  in.body =
+      R"({"model":"amazon.titan-embed-text-v2:0","input":"hello","encoding_format":"base64"})";
   in.parsed = &parsed;
   in.model = "amazon.titan-embed-text-v2:0";
   auto t = make_translator(Schema::kAWSBedrock, pipeline::Endpoint::kEmbeddings);

@@ -128,19 +128,22 @@ bool numbers_equal(simdjson::dom::element a, simdjson::dom::element b) {
   return a.get_double().value_unsafe() == b.get_double().value_unsafe();
 }
 
+// `an` and `bn` name the two sides of `a` and `b` in `diff`.
 bool json_equal(simdjson::dom::element a, simdjson::dom::element b, const std::string &path,
-                std::string &diff) {
+                std::string &diff, std::string_view an, std::string_view bn) {
+  const std::string a_side(an);
+  const std::string b_side(bn);
   using T = simdjson::dom::element_type;
   if (is_number(a.type()) && is_number(b.type())) {
     if (!numbers_equal(a, b)) {
-      diff = path + ": request " + render(a) + " != cassette " + render(b);
+      diff = path + ": " + a_side + " " + render(a) + " != " + b_side + " " + render(b);
       return false;
     }
     return true;
   }
   if (a.type() != b.type()) {
-    diff = path + ": request has " + std::string(type_name(a.type())) + " " + render(a) +
-           ", cassette has " + std::string(type_name(b.type())) + " " + render(b);
+    diff = path + ": " + a_side + " has " + std::string(type_name(a.type())) + " " + render(a) +
+           ", " + b_side + " has " + std::string(type_name(b.type())) + " " + render(b);
     return false;
   }
   switch (a.type()) {
@@ -152,14 +155,14 @@ bool json_equal(simdjson::dom::element a, simdjson::dom::element b, const std::s
       return false;
     }
     if (aa.size() != ba.size()) {
-      diff = path + ": request array has " + std::to_string(aa.size()) +
-             " elements, cassette array has " + std::to_string(ba.size());
+      diff = path + ": " + a_side + " array has " + std::to_string(aa.size()) + " elements, " +
+             b_side + " array has " + std::to_string(ba.size());
       return false;
     }
     std::size_t i = 0;
     auto bit = ba.begin();
     for (simdjson::dom::element ae : aa) {
-      if (!json_equal(ae, *bit, path + "[" + std::to_string(i) + "]", diff)) {
+      if (!json_equal(ae, *bit, path + "[" + std::to_string(i) + "]", diff, an, bn)) {
         return false;
       }
       ++bit;
@@ -178,18 +181,19 @@ bool json_equal(simdjson::dom::element a, simdjson::dom::element b, const std::s
       simdjson::dom::element bv;
       const std::string child = path + "." + std::string(field.key);
       if (bo.at_key(field.key).get(bv)) {
-        diff = child + ": present in request (" + render(field.value) + "), missing in cassette";
+        diff = child + ": present in " + a_side + " (" + render(field.value) + "), missing in " +
+               b_side;
         return false;
       }
-      if (!json_equal(field.value, bv, child, diff)) {
+      if (!json_equal(field.value, bv, child, diff, an, bn)) {
         return false;
       }
     }
     for (const auto field : bo) {
       simdjson::dom::element av;
       if (ao.at_key(field.key).get(av)) {
-        diff = path + "." + std::string(field.key) + ": missing in request, cassette has " +
-               render(field.value);
+        diff = path + "." + std::string(field.key) + ": missing in " + a_side + ", " + b_side +
+               " has " + render(field.value);
         return false;
       }
     }
@@ -199,7 +203,7 @@ bool json_equal(simdjson::dom::element a, simdjson::dom::element b, const std::s
     std::string_view as;
     std::string_view bs;
     if (a.get(as) || b.get(bs) || as != bs) {
-      diff = path + ": request " + render(a) + " != cassette " + render(b);
+      diff = path + ": " + a_side + " " + render(a) + " != " + b_side + " " + render(b);
       return false;
     }
     return true;
@@ -208,7 +212,7 @@ bool json_equal(simdjson::dom::element a, simdjson::dom::element b, const std::s
     bool ab = false;
     bool bb = false;
     if (a.get(ab) || b.get(bb) || ab != bb) {
-      diff = path + ": request " + render(a) + " != cassette " + render(b);
+      diff = path + ": " + a_side + " " + render(a) + " != " + b_side + " " + render(b);
       return false;
     }
     return true;
@@ -360,7 +364,8 @@ const Cassette *CassetteStore::get(const std::string &name, std::string &error) 
   return &(cassettes_[name] = std::move(cassette));
 }
 
-JsonCompare compare_json(std::string_view request, std::string_view cassette, std::string &diff) {
+JsonCompare compare_json(std::string_view request, std::string_view cassette, std::string &diff,
+                         std::string_view request_name, std::string_view cassette_name) {
   simdjson::dom::parser request_parser;
   simdjson::dom::parser cassette_parser;
   const simdjson::padded_string request_text(request);
@@ -370,7 +375,8 @@ JsonCompare compare_json(std::string_view request, std::string_view cassette, st
   if (request_parser.parse(request_text).get(a) || cassette_parser.parse(cassette_text).get(b)) {
     return JsonCompare::kUnparsable;
   }
-  return json_equal(a, b, "$", diff) ? JsonCompare::kEqual : JsonCompare::kDifferent;
+  return json_equal(a, b, "$", diff, request_name, cassette_name) ? JsonCompare::kEqual
+                                                                  : JsonCompare::kDifferent;
 }
 
 MatchResult match_interaction(const Cassette &cassette, const IncomingRequest &request,

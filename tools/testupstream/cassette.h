@@ -68,9 +68,12 @@ private:
 
 enum class JsonCompare { kEqual, kDifferent, kUnparsable };
 
-// Compares two JSON texts semantically (object key order ignored, numbers compared by value).
-// On kDifferent, `diff` names the first differing location, e.g. "$.messages[0].content: ...".
-JsonCompare compare_json(std::string_view request, std::string_view cassette, std::string &diff);
+// Compares two JSON texts semantically (object key order ignored, arrays in order, numbers
+// compared by value). On kDifferent, `diff` names the first differing location, e.g.
+// "$.messages[0].content: request ... != cassette ...", the two sides named as the last arguments.
+JsonCompare compare_json(std::string_view request, std::string_view cassette, std::string &diff,
+                         std::string_view request_name = "request",
+                         std::string_view cassette_name = "cassette");
 
 // Finds the first interaction matching method, path, query (skipped when `ignore_query`) and
 // body (JSON semantically; other content types are accepted as is).

@@ -421,6 +421,22 @@ Plan Handler::handle(const Request &req) {
       return error_plan(400, "unexpected request body: got " + body + ", expected " + decoded);
     }
   }
+  // The body as JSON: object key order ignored, arrays in order, numbers compared by value.
+  if (const auto v = header("x-expected-request-json"); !v.empty()) {
+    if (!base64_decode(v, decoded, err)) {
+      return error_plan(400, "failed to decode the expected request JSON: " + err);
+    }
+    std::string diff;
+    switch (compare_json(body, decoded, diff, "got", "expected")) {
+    case JsonCompare::kEqual: break;
+    case JsonCompare::kUnparsable:
+      return error_plan(400, "unexpected request body: got " + body + ", expected JSON " + decoded +
+                                 " (one of them is not JSON)");
+    case JsonCompare::kDifferent:
+      return error_plan(400, "unexpected request body (as JSON; first difference at " + diff +
+                                 "): got " + body + ", expected " + decoded);
+    }
+  }
 
   std::optional<microseconds> delay;
   if (const auto v = header("x-response-chunk-delay-ms"); !v.empty()) {
