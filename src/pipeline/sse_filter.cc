@@ -27,12 +27,33 @@ size_t event_end(std::string_view s, size_t from) {
   return std::string_view::npos;
 }
 
+// True when `event` holds "choices" followed by an empty array: a cheap test that spares the
+// parse of every ordinary chunk (each carries "usage":null once usage is asked for).
+bool has_empty_choices(std::string_view event) {
+  constexpr std::string_view kKey = "\"choices\"";
+  for (size_t pos = event.find(kKey); pos != std::string_view::npos;
+       pos = event.find(kKey, pos + 1)) {
+    size_t i = pos + kKey.size();
+    auto skip = [&] {
+      while (i < event.size() && (event[i] == ' ' || event[i] == '\t'))
+        ++i;
+    };
+    skip();
+    if (i >= event.size() || event[i] != ':') continue;
+    ++i;
+    skip();
+    if (i >= event.size() || event[i] != '[') continue;
+    ++i;
+    skip();
+    if (i < event.size() && event[i] == ']') return true;
+  }
+  return false;
+}
+
 } // namespace
 
 bool is_usage_only_chunk(std::string_view event) {
-  if (event.find("\"usage\"") == std::string_view::npos ||
-      event.find("\"choices\"") == std::string_view::npos)
-    return false;
+  if (!has_empty_choices(event) || event.find("\"usage\"") == std::string_view::npos) return false;
   std::string data;
   size_t pos = 0;
   while (pos < event.size()) {

@@ -173,6 +173,7 @@ TEST(UsageChunkFilter, DropsOnlyTheUsageChunkWhateverTheSplitAndFraming) {
   }
   EXPECT_FALSE(is_usage_only_chunk("data: {\"choices\":[{}],\"usage\":{\"a\":1}}\n\n"));
   EXPECT_FALSE(is_usage_only_chunk("data: {\"choices\":[],\"usage\":null}\n\n"));
+  EXPECT_TRUE(is_usage_only_chunk("data: {\"choices\" : [ ],\"usage\":{\"a\":1}}\n\n"));
 }
 
 TEST(Usage, ResponsesStreamsReadTheCompletedEventCrlfFramedToo) {
