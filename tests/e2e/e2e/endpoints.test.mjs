@@ -8,14 +8,17 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import readline from 'node:readline';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import { generateText, streamText } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
 import { ChatOpenAI } from '@langchain/openai';
-import { startAigw, gatewayYaml } from '../lib/harness.mjs';
+import { startAigw, gatewayYaml, freePort, AIGW_BIN, SLOW } from '../lib/harness.mjs';
+import { HAVE_PROTOS, MiniEnvoy, extprocClient, translateToBundle } from '../lib/envoy.mjs';
 import { startFakeProviders } from '../../../tools/fakeproviders/server.mjs';
 import { fakeAudio } from '../../../tools/fakeproviders/lib/media.mjs';
 import { buildMultipart } from '../../../tools/fakeproviders/lib/multipart.mjs';
@@ -753,5 +756,109 @@ describe('Responses, images, audio, tokenize and model lookup through aigw', () 
       assert.equal(JSON.parse(ups[1].body).stream, true);
       for (const q of ups) assert.equal(q.status, 200);
     });
+  });
+});
+
+// The same SDK calls through `aigw extproc` behind an emulated Envoy (lib/envoy.mjs, Envoy's
+// official protos): the configuration translated by `aigw translate`, Envoy's route and upstream
+// phases played per request, the provider reached at the address Envoy's cluster names. (Google
+// backends are left out: under Envoy the control plane exchanges their OAuth tokens.)
+describe('the same endpoints through aigw extproc (MiniEnvoy)', { skip: !HAVE_PROTOS && 'envoy protos not installed (make setup)' }, () => {
+  let fake;
+  let extproc;
+  let grpcClient;
+  let front;
+  let client;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'aigw-endpoints-extproc-'));
+  const since = (mark) => fake.requests.slice(mark);
+
+  before(async () => {
+    const saPath = path.join(dir, 'sa.json');
+    fake = await startFakeProviders({ port: 0, gcpServiceAccountOut: saPath, chunkDelayMs: 1, openaiApiKey: OPENAI_KEY });
+    const input = path.join(dir, 'in.yaml');
+    writeFileSync(input, config(1975, fake.port, readFileSync(saPath, 'utf8')));
+    const bundle = await translateToBundle(input, dir);
+    const port = await freePort();
+    extproc = spawn(AIGW_BIN, ['extproc', '-configBundlePath', bundle, '-extProcAddr', `127.0.0.1:${port}`, '-adminPort', String(await freePort())], { stdio: ['ignore', 'ignore', 'pipe'] });
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('aigw extproc: no ready line')), 10000 * SLOW);
+      readline.createInterface({ input: extproc.stderr }).on('line', (l) => {
+        if (l.includes('is ready')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      extproc.once('exit', (c) => reject(new Error(`aigw extproc exited ${c}`)));
+    });
+    grpcClient = extprocClient(`127.0.0.1:${port}`);
+    // Envoy's routes: each model to its rule's per-route-rule backend name, as config() lays
+    // the rules out (one per backend and override, in first-seen order).
+    const rules = [];
+    for (const [, b, override] of ROUTES) {
+      const key = `${b}|${override ?? ''}`;
+      if (!rules.includes(key)) rules.push(key);
+    }
+    const routes = {};
+    for (const [model, b, override] of ROUTES)
+      routes[model] = { backend: `default/${b}/route/endpoints/rule/${rules.indexOf(`${b}|${override ?? ''}`)}/ref/0`,
+        route: 'default/endpoints', host: '127.0.0.1', port: fake.port };
+    front = await new MiniEnvoy(grpcClient, routes).listen();
+    client = new OpenAI({ baseURL: `${front.url}/v1`, apiKey: 'sk-client-never-forwarded', maxRetries: 0 });
+  });
+  after(async () => {
+    await front?.close();
+    grpcClient?.close();
+    extproc?.kill('SIGTERM');
+    await fake?.close();
+  });
+
+  it('responses.create, stream or not, on OpenAI, Azure and AWSOpenAI', async () => {
+    const r = await client.responses.create({ model: 'gpt-4.1', input: 'hello via envoy' });
+    assert.equal(r.output_text, 'echo: hello via envoy');
+    assert.equal(r.usage.total_tokens, r.usage.input_tokens + r.usage.output_tokens);
+    const events = [];
+    for await (const ev of await client.responses.create({ model: 'gpt-4.1', input: 'stream via envoy', stream: true })) events.push(ev.type);
+    assert.equal(events[0], 'response.created');
+    assert.equal(events.at(-1), 'response.completed');
+    let mark = fake.requests.length;
+    const az = await client.responses.create({ model: 'gpt-4o-azure', input: 'azure via envoy' });
+    assert.equal(az.status, 'completed');
+    assert.equal(since(mark)[0].path, `/openai/responses?api-version=${AZURE_VERSION}`);
+    mark = fake.requests.length;
+    const aws = await client.responses.create({ model: 'openai.gpt-oss-20b-1:0', input: 'bedrock via envoy' });
+    assert.equal(aws.status, 'completed');
+    assert.equal(since(mark)[0].path, '/openai/v1/responses');
+    assert.match(since(mark)[0].headers.authorization, /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d+\/us-east-1\/bedrock\/aws4_request/);
+  });
+
+  it('images, speech bytes, a transcription with its model overridden in the form, a translation', async () => {
+    const img = await client.images.generate({ model: 'gpt-image-1', prompt: 'a red fox in snow', quality: 'low' });
+    assert.equal(Buffer.from(img.data[0].b64_json, 'base64').subarray(1, 4).toString('latin1'), 'PNG');
+    const speech = await client.audio.speech.create({ model: 'gpt-4o-mini-tts', voice: 'alloy', input: 'bytes via envoy' });
+    assert.ok(Buffer.from(await speech.arrayBuffer()).equals(fakeAudio('bytes via envoy', 'mp3')));
+    const mark = fake.requests.length;
+    const t = await client.audio.transcriptions.create({ model: 'transcriber', file: await toFile(Buffer.from('override via envoy'), 'a.mp3') });
+    assert.equal(t.text, 'override via envoy');
+    assert.equal(since(mark)[0].form.model, 'gpt-4o-mini-transcribe');
+    const tr = await client.audio.translations.create({ model: 'whisper-1', file: await toFile(Buffer.from('bonjour'), 'fr.mp3') });
+    assert.equal(tr.text, 'bonjour');
+  });
+
+  it('models.retrieve, tokenize to Bedrock, and the refusals (422, multipart on JSON)', async () => {
+    assert.equal((await client.models.retrieve('gpt-4.1')).id, 'gpt-4.1');
+    await assert.rejects(client.models.retrieve('nope'), (e) => e.status === 404 && e.code === 'model_not_found');
+    const tok = await fetch(`${front.url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'eu.anthropic.claude-3-5-sonnet-20240620-v1:0', prompt: 'count these words' }) });
+    assert.equal(tok.status, 200);
+    const body = await tok.json();
+    assert.ok(body.count > 0);
+    assert.equal(body.tokens, null);
+    await assert.rejects(client.responses.create({ model: 'us.anthropic.claude-sonnet-4-20250514-v1:0', input: 'x' }), (e) => e.status === 422);
+    const form = new FormData();
+    form.set('model', 'gpt-4.1');
+    form.set('file', new Blob(['x']), 'a.wav');
+    const mp = await fetch(`${front.url}/v1/chat/completions`, { method: 'POST', body: form });
+    assert.equal(mp.status, 400);
+    assert.match(await mp.text(), /multipart body not supported/);
   });
 });

@@ -151,6 +151,28 @@ export class MiniEnvoy {
     return this.#relay(router, { path: set[':path'] ?? p, method, headers: sent, body: sentBody, target });
   }
 
+  // Serves HTTP on 127.0.0.1 (an ephemeral port) as Envoy's listener would, each request played
+  // through request(): for clients such as the official SDKs. Answers are sent whole.
+  async listen() {
+    const server = http.createServer(async (req, res) => {
+      const chunks = [];
+      for await (const c of req) chunks.push(c);
+      const headers = {};
+      for (const [k, v] of Object.entries(req.headers))
+        if (!['host', 'connection', 'content-length', 'transfer-encoding'].includes(k)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+      try {
+        const out = await this.request({ method: req.method, path: req.url, headers, body: Buffer.concat(chunks) });
+        res.writeHead(out.status, out.contentType ? { 'content-type': out.contentType } : {});
+        res.end(out.bytes ?? out.body);
+      } catch (e) {
+        res.writeHead(599);
+        res.end(String(e));
+      }
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => { server.close(() => r()); server.closeAllConnections(); }) };
+  }
+
   // The provider call and the response phases.
   #relay(router, { path: p, method, headers: sent, body, target }) {
     return new Promise((resolve, reject) => {
@@ -164,14 +186,14 @@ export class MiniEnvoy {
           if ((hm?.remove_headers ?? []).includes('content-type')) contentType = '';
           if (setHeaders(hm)['content-type']) contentType = setHeaders(hm)['content-type'];
           const streamed = rh.mode_override?.response_body_mode === 'STREAMED';
-          let out = '';
+          const out = [];
           let last;
           const feed = async (chunk, end) => {
             const r = await router.send({ response_body: { body: chunk, end_of_stream: end } });
             if (r.immediate_response) return r;
             const c = r.response_body.response;
-            if (c?.status === 'CONTINUE_AND_REPLACE') out += Buffer.from(c.body_mutation?.body ?? '').toString();
-            else out += chunk.toString();
+            if (c?.status === 'CONTINUE_AND_REPLACE') out.push(Buffer.from(c.body_mutation?.body ?? ''));
+            else out.push(Buffer.from(chunk));
             const ct = setHeaders(c?.header_mutation)['content-type'];
             if (ct) contentType = ct;
             last = r;
@@ -190,7 +212,8 @@ export class MiniEnvoy {
           if (r) return resolve(immediateOutcome(r.immediate_response));
           const md = metadata(last);
           const costs = Object.fromEntries(Object.entries(md).filter(([k]) => k.startsWith('llm_')));
-          resolve({ status: res.statusCode, contentType, body: out, costs, metadata: md, local: false });
+          const bytes = Buffer.concat(out);
+          resolve({ status: res.statusCode, contentType, body: bytes.toString(), bytes, costs, metadata: md, local: false });
         } catch (e) {
           reject(e);
         }
