@@ -143,9 +143,18 @@ Result<std::string> replace_multipart_field(std::string_view body, std::string_v
     found = true;
   }
   if (!found) {
-    // Before the closing delimiter: the last part's end is where "\r\n--boundary--" starts.
-    size_t at = parts.empty() ? body.find(delim) : parts.back().value_end;
-    if (at == std::string_view::npos) at = body.size();
+    // Before the closing delimiter: the last part's end is where "\r\n--boundary--" starts;
+    // without parts, it is the first delimiter the parser finds (after any preamble).
+    size_t at = parts.empty() ? std::string_view::npos : parts.back().value_end;
+    if (parts.empty()) {
+      if (body.starts_with(delim)) {
+        at = 0;
+      } else if (size_t crlf = body.find("\r\n" + delim); crlf != std::string_view::npos) {
+        at = crlf + 2;
+      } else {
+        at = body.size();
+      }
+    }
     out.append(body.substr(0, at));
     if (!parts.empty()) out.append("\r\n");
     out.append(delim);

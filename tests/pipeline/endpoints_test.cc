@@ -79,6 +79,19 @@ TEST(Multipart, PartsAreFoundInPlaceAndTheModelReplacedWithEveryOtherByteKept) {
   EXPECT_FALSE(tr->stream);
 }
 
+TEST(Multipart, AModelFieldIsAddedBeforeTheClosingDelimiterAfterAPreamble) {
+  // No parts at all, a preamble that holds the delimiter text without a CRLF before it.
+  std::string body = "pre--" + kBoundary + " text\r\n--" + kBoundary + "--\r\n";
+  auto parts = parse_multipart(body, kBoundary);
+  ASSERT_TRUE(parts);
+  ASSERT_TRUE(parts->empty());
+  auto out = replace_multipart_field(body, kBoundary, *parts, "model", "m2");
+  ASSERT_TRUE(out);
+  auto again = parse_multipart(*out, kBoundary);
+  ASSERT_TRUE(again) << *out;
+  EXPECT_EQ(*multipart_field(*out, *again, "model"), "m2");
+}
+
 TEST(Multipart, RefusalsAreUpstreamsMessages) {
   auto on_chat = parse_request_body(Endpoint::kChatCompletions, form("m"), kFormType);
   ASSERT_FALSE(on_chat);
