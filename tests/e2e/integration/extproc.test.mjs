@@ -224,7 +224,7 @@ describe('aigw extproc', { skip: !existsSync(deps) && 'envoy protos not installe
     assert.doesNotMatch(Buffer.from(r.response_body.response.body_mutation.body).toString(), /"usage"/);
     router.end(); // Envoy closes the stream: the client is gone before end_of_stream
     let after = before;
-    for (let i = 0; i < 50 && after === before; i++) {
+    for (let i = 0; i < 50 * SLOW && after === before; i++) {
       await sleep(20);
       after = await inputSum();
     }
