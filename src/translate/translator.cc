@@ -299,7 +299,7 @@ private:
   bool frames_failed_ = false;
 };
 
-// Embeddings input. `texts`: one string, or several; Vertex's predict also takes objects
+// Embeddings input: one string, or several; Vertex's predict also takes objects
 // {content (a string or strings), task_type, title}, one instance per content string.
 struct EmbeddingInstance {
   std::string content, task_type, title;

@@ -343,7 +343,6 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
       assert.equal(ext.contentType.split(';')[0], run.contentType.split(';')[0]);
       // A translated answer is stamped with the second it was made (`created`): not compared.
       assert.equal(withoutCreated(ext.body), withoutCreated(run.body));
-      if (process.env.DEBUG_HOSTS) console.log(c.name, JSON.stringify(ext.metadata), JSON.stringify(run.costs));
       assert.deepEqual(ext.costs, run.costs);
       // And what both answered is the expected answer, not a shared mistake.
       assert.equal(run.status, c.expect.status, run.body);
