@@ -111,8 +111,9 @@ void ProcessorContext::set_prefixes(std::string_view root, std::string_view endp
     if (colon == std::string_view::npos) continue;
     if (item.substr(0, colon) == "openai") openai_prefix = trim_slashes(item.substr(colon + 1));
     if (item.substr(0, colon) == "cohere") cohere_prefix = trim_slashes(item.substr(colon + 1));
-    if (item.substr(0, colon) == "typesafe")
-      typesafe_prefix = trim_slashes(item.substr(colon + 1));
+    if (item.substr(0, colon) == "anthropic")
+      anthropic_prefix = trim_slashes(item.substr(colon + 1));
+    if (item.substr(0, colon) == "typesafe") typesafe_prefix = trim_slashes(item.substr(colon + 1));
   }
 }
 
@@ -195,6 +196,11 @@ std::string Stream::map_path(std::string_view path) const {
   if (path.substr(0, cohere.size()) == cohere &&
       path.substr(cohere.size()).starts_with("/v2/rerank"))
     return "/cohere" + std::string(path.substr(cohere.size()));
+  const auto &anthropic = ctx_.anthropic_prefix; // upstream's anthropic:/anthropic
+  if (path.substr(0, anthropic.size()) == anthropic &&
+      (path.substr(anthropic.size()).starts_with("/v1/messages") ||
+       path.substr(anthropic.size()).starts_with("/v1/models")))
+    return "/anthropic" + std::string(path.substr(anthropic.size()));
   const auto &typesafe = ctx_.typesafe_prefix; // v1.2's endpointConfig.typesafe
   if (path.substr(0, typesafe.size()) == typesafe &&
       path.substr(typesafe.size()).starts_with("/v1/systemone"))

@@ -39,6 +39,7 @@ struct ProcessorContext {
   std::string openai_prefix; // "" by default
   std::string cohere_prefix = "/cohere";
   std::string typesafe_prefix = "/typesafe";
+  std::string anthropic_prefix = "/anthropic";
 
   // Parses "openai:/openai,cohere:/cohere" (upstream's -endpointPrefixes) and -rootPrefix.
   void set_prefixes(std::string_view root, std::string_view endpoint_prefixes);

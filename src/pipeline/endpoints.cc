@@ -13,7 +13,7 @@ struct Row {
   std::string_view operation; // gen_ai.operation.name
 };
 
-constexpr std::array<Row, 14> kTable{{
+constexpr std::array<Row, 17> kTable{{
     {Endpoint::kChatCompletions, "/v1/chat/completions", "/chat/completions", "chat"},
     {Endpoint::kCompletions, "/v1/completions", "/completions", "completion"},
     {Endpoint::kEmbeddings, "/v1/embeddings", "/embeddings", "embeddings"},
@@ -31,6 +31,10 @@ constexpr std::array<Row, 14> kTable{{
     {Endpoint::kAudioTranslations, "/v1/audio/translations", "/audio/translations", "translation"},
     {Endpoint::kTokenize, "/tokenize", "/tokenize", "tokenize"},
     {Endpoint::kTypeSafe, "/typesafe/v1/systemone", "/systemone", "systemone"},
+    {Endpoint::kMessages, "/anthropic/v1/messages", "/messages", "messages"},
+    {Endpoint::kMessagesCountTokens, "/anthropic/v1/messages/count_tokens",
+     "/messages/count_tokens", "count_tokens"},
+    {Endpoint::kAnthropicModels, "/anthropic/v1/models", "/models", "models"},
 }};
 
 const Row *row_of(Endpoint e) {

@@ -22,6 +22,9 @@ enum class Endpoint {
   kAudioTranslations,
   kTokenize,
   kTypeSafe,
+  kMessages,            // POST /anthropic/v1/messages
+  kMessagesCountTokens, // POST /anthropic/v1/messages/count_tokens
+  kAnthropicModels,     // GET /anthropic/v1/models
 };
 
 struct EndpointMatch {
@@ -41,7 +44,12 @@ std::string_view operation_name(Endpoint e);
 std::string_view endpoint_path(Endpoint e);
 // Endpoints answered by the gateway itself, with GET.
 inline bool is_local_endpoint(Endpoint e) {
-  return e == Endpoint::kModels || e == Endpoint::kModel;
+  return e == Endpoint::kModels || e == Endpoint::kModel || e == Endpoint::kAnthropicModels;
+}
+// The Anthropic Messages API endpoints: Anthropic-shaped bodies, usage and errors.
+inline bool is_anthropic_endpoint(Endpoint e) {
+  return e == Endpoint::kMessages || e == Endpoint::kMessagesCountTokens ||
+         e == Endpoint::kAnthropicModels;
 }
 // The endpoints whose body is multipart/form-data (every other one is JSON).
 inline bool takes_multipart(Endpoint e) {

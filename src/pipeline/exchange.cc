@@ -105,6 +105,8 @@ Reply Exchange::on_request_headers(const RequestHead &head) {
   if (!ep.method_allowed)
     return answer(method_not_allowed(head_.method, ep.path, is_local_endpoint(ep.endpoint)));
   if (ep.endpoint == Endpoint::kModels) return answer(models_reply(*snap_, host_));
+  if (ep.endpoint == Endpoint::kAnthropicModels)
+    return answer(anthropic_models_reply(*snap_, host_));
   if (ep.endpoint == Endpoint::kModel) return answer(model_reply(*snap_, host_, ep.model_id));
   return std::nullopt;
 }
@@ -538,6 +540,7 @@ ResponsePlan Exchange::on_response_headers(int status, std::string_view content_
   }
   mode_ = plan.mode;
   sse_ = plan.mode == BodyMode::kRelay && plan.sse;
+  scanner_.set_anthropic(is_anthropic_endpoint(endpoint_));
   // Audio and images carry no usage: not worth keeping to scan.
   scan_body_ = !(content_type.starts_with("audio/") || content_type.starts_with("image/") ||
                  content_type.starts_with("application/octet-stream"));
@@ -660,7 +663,8 @@ bool Exchange::account_usage(bool answered_whole) {
       return false;
     }
   } else if (!gathered_.empty()) {
-    auto facts = extract_from_json(gathered_);
+    auto facts = is_anthropic_endpoint(endpoint_) ? extract_anthropic_json(gathered_)
+                                                  : extract_from_json(gathered_);
     rec_.usage = facts.usage;
     rec_.response_model = std::move(facts.model);
     if (opts_.tracing) rec_.response_body = gathered_;

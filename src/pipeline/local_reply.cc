@@ -35,6 +35,10 @@ LocalReply models_reply(const control::Snapshot &snap, std::string_view host) {
   return {200, "application/json", models_json(snap, host), {}};
 }
 
+LocalReply anthropic_models_reply(const control::Snapshot &snap, std::string_view host) {
+  return {200, "application/json", anthropic_models_json(snap, host), {}};
+}
+
 LocalReply model_reply(const control::Snapshot &snap, std::string_view host,
                        std::string_view encoded_id) {
   std::string id = percent_decode(encoded_id);

@@ -35,6 +35,8 @@ LocalReply method_not_allowed(std::string_view method, std::string_view path, bo
 LocalReply route_not_found();
 // GET /v1/models: the configuration's models, scoped by host.
 LocalReply models_reply(const control::Snapshot &snap, std::string_view host);
+// GET /anthropic/v1/models, in Anthropic's ModelList shape.
+LocalReply anthropic_models_reply(const control::Snapshot &snap, std::string_view host);
 // GET /v1/models/{id}: the model, or 404 in OpenAI's shape (code model_not_found).
 LocalReply model_reply(const control::Snapshot &snap, std::string_view host,
                        std::string_view encoded_id);

@@ -5,6 +5,7 @@
 #include "pipeline/routing.h"
 
 #include <algorithm>
+#include <ctime>
 
 namespace aigw::pipeline {
 namespace {
@@ -58,6 +59,44 @@ std::string models_json(const control::Snapshot &snap, std::string_view host) {
     append_model(o, m);
   }
   o += "],\"object\":\"list\"}";
+  return o;
+}
+
+std::string anthropic_models_json(const control::Snapshot &snap, std::string_view host) {
+  host = host_without_port(host);
+  Tier best = best_tier(snap, host);
+  std::string o = "{\"data\":[";
+  std::string_view first, last;
+  for (const auto &m : snap.models) {
+    if (best == Tier::kNone || tier_of(m, host) != best) continue;
+    if (!first.empty()) o += ',';
+    if (first.empty()) first = m.id;
+    last = m.id;
+    // RFC 3339, as Anthropic writes created_at.
+    char when[32];
+    std::time_t t = static_cast<std::time_t>(m.created);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    o += "{\"type\":\"model\",\"id\":";
+    json::append_quoted(o, m.id);
+    o += ",\"display_name\":";
+    json::append_quoted(o, m.id);
+    o += ",\"created_at\":\"";
+    o += when;
+    o += "\"}";
+  }
+  o += "],\"has_more\":false,\"first_id\":";
+  if (first.empty())
+    o += "null";
+  else
+    json::append_quoted(o, first);
+  o += ",\"last_id\":";
+  if (last.empty())
+    o += "null";
+  else
+    json::append_quoted(o, last);
+  o += '}';
   return o;
 }
 

@@ -11,6 +11,9 @@
 namespace aigw::pipeline {
 
 std::string models_json(const control::Snapshot &snap, std::string_view host);
+// GET /anthropic/v1/models: the same catalog as Anthropic's ModelList
+// ({data: [{type, id, display_name, created_at}], has_more, first_id, last_id}).
+std::string anthropic_models_json(const control::Snapshot &snap, std::string_view host);
 // GET /v1/models/{id}: the one model (`id` decoded) in the catalog this host is served, or
 // nullopt.
 std::optional<std::string> model_json(const control::Snapshot &snap, std::string_view host,

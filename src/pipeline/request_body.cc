@@ -111,6 +111,9 @@ Result<ParsedRequest> parse_request_body(Endpoint endpoint, std::string_view bod
         out.max_tokens = n;
     }
   }
+  if ((endpoint == Endpoint::kMessages || endpoint == Endpoint::kMessagesCountTokens) &&
+      out.model.empty())
+    return Error::client(400, "malformed request: model is required");
   if (endpoint == Endpoint::kTokenize) {
     // As upstream validates the vLLM union before routing.
     auto bad_tokenize = [](std::string_view why) {

@@ -62,6 +62,75 @@ BodyFacts extract_from_json(std::string_view body) {
   return out;
 }
 
+namespace {
+
+std::optional<uint64_t> count_of(simdjson::dom::element parent, const char *key) {
+  uint64_t v = 0;
+  if (!parent[key].get_uint64().get(v)) return v;
+  return std::nullopt;
+}
+
+// Anthropic's counts as upstream reports them (ExtractTokenUsageFromExplicitCaching).
+TokenUsage explicit_caching(std::optional<uint64_t> in, std::optional<uint64_t> out,
+                            std::optional<uint64_t> cache_read,
+                            std::optional<uint64_t> cache_write) {
+  TokenUsage u;
+  if (!in && !out && !cache_read && !cache_write) return u;
+  uint64_t input = in.value_or(0) + cache_read.value_or(0) + cache_write.value_or(0);
+  u.input = input;
+  u.output = out.value_or(0);
+  u.total = input + out.value_or(0);
+  u.cached_input = cache_read.value_or(0);
+  u.cache_creation_input = cache_write.value_or(0);
+  return u;
+}
+
+} // namespace
+
+BodyFacts extract_anthropic_json(std::string_view body) {
+  thread_local simdjson::dom::parser parser;
+  BodyFacts out;
+  simdjson::dom::element doc;
+  if (parser.parse(body.data(), body.size(), true).get(doc)) return out;
+  simdjson::dom::element usage;
+  if (!doc["usage"].get(usage) && usage.is_object()) {
+    out.usage = explicit_caching(count_of(usage, "input_tokens"), count_of(usage, "output_tokens"),
+                                 count_of(usage, "cache_read_input_tokens"),
+                                 count_of(usage, "cache_creation_input_tokens"));
+  } else if (auto n = count_of(doc, "input_tokens")) {
+    out.usage.input = *n; // count_tokens
+  }
+  std::string_view model;
+  if (!doc["model"].get_string().get(model)) out.model = std::string(model);
+  return out;
+}
+
+void SseUsageScanner::on_anthropic(std::string_view data) {
+  bool start = data.find("\"message_start\"") != std::string_view::npos;
+  if (!start && data.find("\"message_delta\"") == std::string_view::npos) return;
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(data.data(), data.size(), true).get(doc)) return;
+  std::string_view type;
+  if (doc["type"].get_string().get(type)) return;
+  simdjson::dom::element u;
+  if (type == "message_start") {
+    simdjson::dom::element msg;
+    if (doc["message"].get(msg)) return;
+    std::string_view model;
+    if (model_.empty() && !msg["model"].get_string().get(model)) model_ = std::string(model);
+    if (msg["usage"].get(u) || !u.is_object()) return;
+  } else if (type != "message_delta" || doc["usage"].get(u) || !u.is_object()) {
+    return;
+  }
+  // Field by field: a later event's count replaces the earlier one it carries.
+  if (auto v = count_of(u, "input_tokens")) in_ = v;
+  if (auto v = count_of(u, "output_tokens")) out_ = v;
+  if (auto v = count_of(u, "cache_read_input_tokens")) cache_read_ = v;
+  if (auto v = count_of(u, "cache_creation_input_tokens")) cache_write_ = v;
+  usage_ = explicit_caching(in_, out_, cache_read_, cache_write_);
+}
+
 void SseUsageScanner::feed(std::string_view chunk) {
   splitter_.feed(chunk, [this](std::string_view line) { on_line(line); });
 }
@@ -79,6 +148,11 @@ void SseUsageScanner::on_line(std::string_view line) {
     return;
   }
   if (data.starts_with("{\"error\"")) error_ = true;
+  if (anthropic_) {
+    if (data.find("\"type\":\"error\"") != std::string_view::npos) error_ = true;
+    on_anthropic(data);
+    return;
+  }
   bool wants_model = model_.empty();
   // Only chunks that carry a usage object (or the first, for the model) are worth parsing.
   size_t pos = data.find("\"usage\"");

@@ -20,6 +20,10 @@ struct BodyFacts {
   std::string model;
 };
 BodyFacts extract_from_json(std::string_view body);
+// The same for an Anthropic Messages answer: usage normalised as upstream does for explicit
+// caching (input = input + cache read + cache write; cached = cache read; cache creation = cache
+// write), or a count_tokens answer's input_tokens.
+BodyFacts extract_anthropic_json(std::string_view body);
 
 // The usage of a JSON answer too large to keep whole: keeps its first and last bytes only and
 // reads `usage` (an OpenAI-shaped answer puts it last) and `model` (first) from them.
@@ -42,6 +46,9 @@ private:
 // as upstream) and the response model. Bounded memory (line cap in the splitter).
 class SseUsageScanner {
 public:
+  // Anthropic's event stream: usage folded from message_start (the baseline) and message_delta
+  // (the final output, and input or cache counts when it carries them), field by field.
+  void set_anthropic(bool on) { anthropic_ = on; }
   void feed(std::string_view chunk);
   const TokenUsage &usage() const { return usage_; }
   const std::string &model() const { return model_; }
@@ -52,8 +59,11 @@ public:
 
 private:
   void on_line(std::string_view line);
+  void on_anthropic(std::string_view data);
 
   sse::LineSplitter splitter_;
+  bool anthropic_ = false;
+  std::optional<uint64_t> in_, out_, cache_read_, cache_write_; // Anthropic's raw counts
   TokenUsage usage_;
   std::string model_;
   bool done_ = false;

@@ -13,6 +13,7 @@
 #include "translate/gemini.h"
 #include "translate/json_in.h"
 #include "translate/json_out.h"
+#include "translate/messages.h"
 #include "translate/openai_chat.h"
 #include "translate/tokenize.h"
 
@@ -546,12 +547,18 @@ bool schema_serves(Schema s, Endpoint e) {
            e == Endpoint::kCompletions || e == Endpoint::kResponses ||
            e == Endpoint::kResponsesInputTokens;
   case Schema::kAWSBedrock:
+    return e == Endpoint::kChatCompletions || e == Endpoint::kEmbeddings ||
+           e == Endpoint::kTokenize || e == Endpoint::kMessagesCountTokens;
   case Schema::kGCPVertexAI:
     return e == Endpoint::kChatCompletions || e == Endpoint::kEmbeddings ||
            e == Endpoint::kTokenize;
   case Schema::kAWSAnthropic:
-  case Schema::kGCPAnthropic: return e == Endpoint::kChatCompletions || e == Endpoint::kTokenize;
-  case Schema::kAnthropic: return e == Endpoint::kChatCompletions;
+  case Schema::kGCPAnthropic:
+    return e == Endpoint::kChatCompletions || e == Endpoint::kTokenize ||
+           e == Endpoint::kMessages || e == Endpoint::kMessagesCountTokens;
+  case Schema::kAnthropic:
+    return e == Endpoint::kChatCompletions || e == Endpoint::kMessages ||
+           e == Endpoint::kMessagesCountTokens;
   case Schema::kCohere: return e == Endpoint::kRerank;
   case Schema::kAWSOpenAI: return e == Endpoint::kChatCompletions || e == Endpoint::kResponses;
   case Schema::kTypeSafe: return e == Endpoint::kTypeSafe;
@@ -561,6 +568,8 @@ bool schema_serves(Schema s, Endpoint e) {
 }
 
 std::unique_ptr<Translator> make_translator(Schema schema, Endpoint endpoint) {
+  if (endpoint == Endpoint::kMessages || endpoint == Endpoint::kMessagesCountTokens)
+    return make_messages_translator(schema, endpoint);
   switch (schema) {
   case Schema::kOpenAI:
   case Schema::kAWSOpenAI: return std::make_unique<OpenAITranslator>();

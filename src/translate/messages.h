@@ -1,0 +1,20 @@
+// The Anthropic Messages API as clients send it (/anthropic/v1/messages and its count_tokens) to
+// the backends that speak it natively: Anthropic (passthrough), Claude on Vertex (rawPredict,
+// `anthropic_version` in the body) and Claude on Bedrock (InvokeModel, its event stream turned
+// back into Anthropic's SSE). Errors keep Anthropic's shape (reference §3.3).
+#pragma once
+
+#include "translate/translator.h"
+
+#include <memory>
+#include <string>
+
+namespace aigw::translate {
+
+std::unique_ptr<Translator> make_messages_translator(Schema schema, pipeline::Endpoint endpoint);
+
+// {"type":"error","error":{"type":T,"message":M}} with T by status as upstream maps it
+// (invalid_request_error, authentication_error, ..., overloaded_error).
+std::string anthropic_error_json(int status, std::string_view message);
+
+} // namespace aigw::translate
