@@ -135,7 +135,9 @@ Reply Exchange::on_request_body(std::string body, bool route) {
   rule_ = select_rule(*snap_, lookup_, head_.host);
   if (!rule_) {
     rec_.error = "no matching route";
-    return answer(route_not_found());
+    // The Anthropic SDKs read Anthropic's error shape.
+    return answer(is_anthropic_endpoint(endpoint_) ? anthropic_route_not_found()
+                                                   : route_not_found());
   }
   route_ = &snap_->routes[rule_->route_index];
   rec_.route = route_->key;

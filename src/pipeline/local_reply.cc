@@ -29,6 +29,13 @@ LocalReply method_not_allowed(std::string_view method, std::string_view path, bo
                            {{"allow", get_only ? "GET" : "POST"}});
 }
 
+LocalReply anthropic_route_not_found() {
+  std::string body = "{\"type\":\"error\",\"error\":{\"type\":\"not_found_error\",\"message\":";
+  json::append_quoted(body, kRouteNotFoundBody);
+  body += "}}";
+  return {404, "application/json", std::move(body), {}};
+}
+
 LocalReply route_not_found() { return {404, "application/json", route_not_found_json(), {}}; }
 
 LocalReply models_reply(const control::Snapshot &snap, std::string_view host) {

@@ -33,6 +33,8 @@ LocalReply unsupported_path(std::string_view target);
 LocalReply method_not_allowed(std::string_view method, std::string_view path, bool get_only);
 // 404 in the OpenAI shape (code model_not_found): no route matched.
 LocalReply route_not_found();
+// The same under /anthropic, in Anthropic's error shape (type not_found_error).
+LocalReply anthropic_route_not_found();
 // GET /v1/models: the configuration's models, scoped by host.
 LocalReply models_reply(const control::Snapshot &snap, std::string_view host);
 // GET /anthropic/v1/models, in Anthropic's ModelList shape.

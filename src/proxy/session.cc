@@ -445,6 +445,10 @@ std::string Session::response_head(pipeline::Exchange &ex, const pipeline::Respo
       (plan.mode == pipeline::BodyMode::kTranslate ||
        (plan.mode == pipeline::BodyMode::kRelay && !a.parser->content_length())))
     keep_alive_ = false;
+  // A translated stream says what it is (Bedrock's event stream becomes text/event-stream); a
+  // gathered answer's content type comes with it.
+  if (plan.mode == pipeline::BodyMode::kTranslate && !plan.content_type.empty())
+    head.append("content-type: ").append(plan.content_type).append("\r\n");
   if (closing()) head += "connection: close\r\n";
   for (const auto &[name, value] : ex.response_headers())
     head.append(name).append(": ").append(value).append("\r\n");

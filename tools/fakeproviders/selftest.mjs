@@ -684,6 +684,9 @@ describe('vertex', () => {
     assert.match(r.json.error.message, /max_tokens: Extra inputs/);
     r = await request({ path: p, headers: auth(), body: { ...body, model: undefined } });
     assert.equal(r.status, 400);
+    r = await request({ path: p, headers: auth(), body: { ...body, model: 'claude-3-5-haiku@latest' } });
+    assert.equal(r.status, 400);
+    assert.match(r.json.error.message, /not supported for token counting/);
     r = await request({ path: p, body });
     assert.equal(r.status, 401);
   });
@@ -701,6 +704,45 @@ describe('anthropic', () => {
     assert.deepEqual(r.json, { type: 'error', error: { type: 'authentication_error', message: 'invalid x-api-key' } });
     r = await request({ path: '/v1/messages', headers: { 'x-api-key': 'sk-ant-test' }, body: msg() });
     assert.equal(r.status, 400);
+    // no key at all
+    r = await request({ path: '/v1/messages', headers: { 'anthropic-version': '2023-06-01' }, body: msg() });
+    assert.equal(r.status, 401);
+    assert.deepEqual(r.json, { type: 'error', error: { type: 'authentication_error', message: 'x-api-key header is required' } });
+    // the key as a bearer token, and the API version the 1.x SDKs send
+    const { 'x-api-key': _, ...noKey } = H;
+    r = await request({ path: '/v1/messages', headers: { ...noKey, authorization: 'Bearer sk-ant-test', 'anthropic-version': '2026-10-21' }, body: msg() });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.content[0].text, 'echo: hello claude');
+    r = await request({ path: '/v1/messages', headers: { ...noKey, authorization: 'Bearer nope' }, body: msg() });
+    assert.equal(r.status, 401);
+    assert.equal(r.json.error.type, 'authentication_error');
+    // a date that is not a published version
+    r = await request({ path: '/v1/messages', headers: { ...H, 'anthropic-version': '2023-10-01' }, body: msg() });
+    assert.equal(r.status, 400);
+    assert.deepEqual(r.json, { type: 'error', error: { type: 'invalid_request_error', message: 'anthropic-version: "2023-10-01" is not a valid version' } });
+  });
+
+  test('count_tokens', async () => {
+    const body = { model: 'claude-sonnet-4-20250514', system: 'be brief', messages: [{ role: 'user', content: 'how many tokens' }] };
+    let r = await request({ path: '/v1/messages/count_tokens', headers: H, body });
+    assert.equal(r.status, 200, r.text);
+    assert.match(r.headers['request-id'], /^req_/);
+    assert.deepEqual(r.json, { input_tokens: 5 });
+    r = await request({ path: '/v1/messages/count_tokens', headers: H, body: { ...body, tools: [weatherTool], messages: [{ role: 'user', content: [{ type: 'text', text: 'a b' }] }] } });
+    assert.deepEqual(r.json, { input_tokens: 4 });
+    r = await request({ path: '/v1/messages/count_tokens', headers: H, body: { ...body, max_tokens: 10 } });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.message, 'max_tokens: Extra inputs are not permitted');
+    r = await request({ path: '/v1/messages/count_tokens', headers: H, body: { ...body, anthropic_version: 'vertex-2023-10-16' } });
+    assert.equal(r.status, 400);
+    r = await request({ path: '/v1/messages/count_tokens', headers: H, body: { ...body, model: undefined } });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.message, 'model: Field required');
+    r = await request({ path: '/v1/messages/count_tokens', headers: H, body: { ...body, model: 'claude-error-404' } });
+    assert.equal(r.status, 404);
+    assert.equal(r.json.error.type, 'not_found_error');
+    r = await request({ path: '/v1/messages/count_tokens', headers: { ...H, 'x-api-key': 'bad' }, body });
+    assert.equal(r.status, 401);
   });
 
   test('message, usage, validation', async () => {

@@ -508,21 +508,27 @@ export async function startFakeProviders(opts = {}) {
     return res.end();
   }
 
-  async function anthropic(req, res, body) {
+  // api.anthropic.com: POST /v1/messages and /v1/messages/count_tokens (op 'messages' | 'count_tokens')
+  async function anthropic(req, res, body, op = 'messages') {
     const h = { 'request-id': `req_011C${randomTail()}` };
     const fail = (status, message, headers = {}) => sendJSON(res, status, anth.anthropicErrorBody(status, message), { ...h, ...headers });
+    // the key as `x-api-key`, or as `Authorization: Bearer` (what the SDKs send since 1.0)
     const key = req.headers['x-api-key'];
-    if (key === undefined) return fail(401, 'x-api-key header is required');
-    if (key !== cfg.anthropicApiKey) return fail(401, 'invalid x-api-key');
+    const token = bearer(req);
+    if (key === undefined && !token) return fail(401, 'x-api-key header is required');
+    if (key !== undefined ? key !== cfg.anthropicApiKey : token !== cfg.anthropicApiKey) {
+      return fail(401, key !== undefined ? 'invalid x-api-key' : 'invalid bearer token');
+    }
     const ver = req.headers['anthropic-version'];
     if (ver === undefined) return fail(400, 'anthropic-version: header is required');
-    if (ver !== '2023-06-01' && ver !== '2023-01-01') return fail(400, `anthropic-version: invalid version "${ver}"`);
+    if (!anth.API_VERSIONS.includes(ver)) return fail(400, `anthropic-version: "${ver}" is not a valid version`);
     const parsed = parseJSON(body);
     if (!parsed.ok) return fail(400, `There was an error parsing the body of your request: ${parsed.error}`);
     const b = parsed.value;
     const trig = errorTrigger(b?.model);
     if (trig) return fail(trig, undefined, trig === 429 ? { 'retry-after': '1' } : {});
     try {
+      if (op === 'count_tokens') return sendJSON(res, 200, tok.anthropicCountTokens(b), h);
       anth.validateAnthropic(b, 'anthropic');
     } catch (e) {
       if (e instanceof ValidationError) return fail(400, e.message);
@@ -559,6 +565,10 @@ export async function startFakeProviders(opts = {}) {
       if (method !== 'rawPredict') return gfail(404, `Method ${method} is not supported for ${resource}.`);
       const t = errorTrigger(b?.model);
       if (t) return t === 429 ? gfail(t) : sendJSON(res, t, anth.anthropicErrorBody(t));
+      // Vertex counts tokens for explicit model versions only, not the @default / @latest aliases
+      if (typeof b?.model === 'string' && /@(default|latest)$/.test(b.model)) {
+        return sendJSON(res, 400, anth.anthropicErrorBody(400, `Model ${b.model} is not supported for token counting.`));
+      }
       try {
         return sendJSON(res, 200, tok.vertexAnthropicCountTokens(b));
       } catch (e) {
@@ -752,6 +762,7 @@ export async function startFakeProviders(opts = {}) {
       }
       if ((m = VERTEX.exec(p))) return vertex(req, res, body, m, query);
       if (p === '/v1/messages') return anthropic(req, res, body);
+      if (p === '/v1/messages/count_tokens') return anthropic(req, res, body, 'count_tokens');
       if (p === '/v2/rerank') return cohere(req, res, body);
       if (p === '/v1/chat/completions') return openai(req, res, body, 'chat');
       if (p === '/v1/embeddings') return openai(req, res, body, 'embeddings');

@@ -12,6 +12,10 @@ export const FLAVORS = {
   vertex: { idPrefix: 'msg_vrtx_01', toolPrefix: 'toolu_vrtx_01', version: 'vertex-2023-10-16' },
 };
 
+// The anthropic-version header values api.anthropic.com accepts (any other is a 400
+// `anthropic-version: "X" is not a valid version`); @anthropic-ai/sdk 1.x sends 2026-10-21.
+export const API_VERSIONS = ['2023-01-01', '2023-06-01', '2026-10-21'];
+
 const TOP_LEVEL = new Set([
   'model', 'messages', 'max_tokens', 'system', 'metadata', 'stop_sequences', 'stream', 'temperature',
   'top_p', 'top_k', 'tools', 'tool_choice', 'thinking', 'service_tier', 'container', 'mcp_servers',

@@ -1,5 +1,6 @@
 // Token counting endpoints: vLLM's POST /tokenize, Bedrock's CountTokens
-// (POST /model/{id}/count-tokens) and Vertex's Anthropic count-tokens:rawPredict.
+// (POST /model/{id}/count-tokens), Vertex's Anthropic count-tokens:rawPredict and Anthropic's
+// POST /v1/messages/count_tokens.
 import crypto from 'node:crypto';
 import { ValidationError, isObject, promptWords } from './common.mjs';
 import * as anth from './anthropic.mjs';
@@ -141,4 +142,16 @@ export function vertexAnthropicCountTokens(b) {
   // the Messages validator, with the max_tokens count_tokens does not take
   anth.validateAnthropic({ ...rest, anthropic_version: 'vertex-2023-10-16', max_tokens: 4096 }, 'vertex');
   return { input_tokens: Math.max(1, promptWords(anth.anthropicConv(b, model))) };
+}
+
+// ---- Anthropic POST /v1/messages/count_tokens -----------------------------------------------
+
+// The Messages parameters that count (no max_tokens, stream, temperature...; no anthropic_version,
+// which is a header on api.anthropic.com) → {input_tokens: max(1, W)}.
+export function anthropicCountTokens(b) {
+  if (!isObject(b)) fail('Input should be a valid dictionary or object to extract fields from');
+  for (const k of Object.keys(b)) if (!COUNT_KEYS.has(k) || k === 'anthropic_version' || k === 'anthropic_beta') fail(`${k}: Extra inputs are not permitted`);
+  if (typeof b.model !== 'string' || b.model === '') fail('model: Field required');
+  anth.validateAnthropic({ ...b, max_tokens: 4096 }, 'anthropic');
+  return { input_tokens: Math.max(1, promptWords(anth.anthropicConv(b, b.model))) };
 }

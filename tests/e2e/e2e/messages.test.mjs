@@ -1,0 +1,524 @@
+// Anthropic Messages ingress (POST /anthropic/v1/messages, /anthropic/v1/messages/count_tokens,
+// GET /anthropic/v1/models) to the three Claude-native schemas: Anthropic (passthrough),
+// GCPAnthropic (Vertex rawPredict / streamRawPredict) and AWSAnthropic (Bedrock InvokeModel, its
+// event stream turned into Anthropic SSE). Driven by the official `@anthropic-ai/sdk` against
+// `aigw run` in front of the fake providers, which speak each provider's real wire format (SigV4
+// verified, Google tokens, Anthropic's x-api-key and anthropic-version checks).
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Anthropic, { AuthenticationError, NotFoundError, PermissionDeniedError, RateLimitError } from '@anthropic-ai/sdk';
+import { startAigw, gatewayYaml } from '../lib/harness.mjs';
+import { startFakeProviders } from '../../../tools/fakeproviders/server.mjs';
+
+const AWS_KEY = 'AKIDEXAMPLE';
+const AWS_SECRET = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
+const CLIENT_KEY = 'sk-client-never-forwarded';
+const VERTEX = '/v1/projects/fake-project/locations/us-central1/publishers/anthropic/models/';
+
+// model → backend
+const ROUTES = [
+  ['claude-sonnet-4-5-20250929', 'anthropic'],
+  ['claude-error-404', 'anthropic'],
+  ['claude-error-429', 'anthropic'],
+  ['claude-badkey', 'anthropic-badkey'],
+  ['claude-haiku-4-5-20251001', 'anthropic-bearer'],
+  ['claude-sonnet-4@20250514', 'vertex-anthropic'],
+  ['claude-error-401@20250514', 'vertex-anthropic'],
+  ['claude-error-404@20250514', 'vertex-anthropic'],
+  ['claude-error-429@20250514', 'vertex-anthropic'],
+  ['anthropic.claude-sonnet-4-20250514-v1:0', 'bedrock-anthropic'],
+  ['us.anthropic.claude-sonnet-4-20250514-v1:0', 'bedrock-anthropic'],
+  ['anthropic.claude-error-404-v1:0', 'bedrock-anthropic'],
+  ['anthropic.claude-error-429-v1:0', 'bedrock-anthropic'],
+  ['anthropic.claude-badkey-v1:0', 'bedrock-badkey'],
+];
+
+function backend(name, schema) {
+  return `---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: ${name}, namespace: default}
+spec:
+  schema: ${schema}
+  backendRef: {name: fake, kind: Backend, group: gateway.envoyproxy.io}
+`;
+}
+
+function policy(name, targets, body) {
+  return `---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: ${name}, namespace: default}
+spec:
+  targetRefs: [${targets.map((t) => `{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: ${t}}`).join(', ')}]
+${body}`;
+}
+
+const secret = (name, data) => `---
+apiVersion: v1
+kind: Secret
+metadata: {name: ${name}, namespace: default}
+${data}
+`;
+
+function config(port, fakePort, serviceAccountJson) {
+  const byBackend = new Map();
+  for (const [model, b] of ROUTES) byBackend.set(b, [...(byBackend.get(b) ?? []), model]);
+  const rules = [...byBackend].map(([b, models]) =>
+    `    - matches: [${models.map((m) => `{headers: [{type: Exact, name: x-ai-eg-model, value: "${m}"}]}`).join(', ')}]\n      backendRefs: [{name: ${b}}]`).join('\n');
+  const awsCreds = (key) => `stringData:
+  credentials: |
+    [default]
+    aws_access_key_id = ${key}
+    aws_secret_access_key = ${AWS_SECRET}`;
+  return (
+    gatewayYaml(port) +
+    `---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: messages, namespace: default}
+spec:
+  parentRefs: [{name: aigw}]
+  rules:
+${rules}
+  llmRequestCosts:
+    - {metadataKey: llm_total_token, type: TotalToken}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: fake, namespace: default}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: ${fakePort}}}]
+` +
+    backend('anthropic', '{name: Anthropic}') +
+    backend('anthropic-badkey', '{name: Anthropic}') +
+    backend('anthropic-bearer', '{name: Anthropic}') +
+    backend('vertex-anthropic', '{name: GCPAnthropic, version: vertex-2023-10-16}') +
+    backend('bedrock-anthropic', '{name: AWSAnthropic, version: bedrock-2023-05-31}') +
+    backend('bedrock-badkey', '{name: AWSAnthropic, version: bedrock-2023-05-31}') +
+    secret('anthropic-key', 'stringData: {apiKey: sk-ant-test}') +
+    secret('anthropic-badkey', 'stringData: {apiKey: sk-ant-wrong}') +
+    secret('aws', awsCreds(AWS_KEY)) +
+    secret('aws-badkey', awsCreds('AKIDWRONGKEY')) +
+    secret('gcp', `data:\n  service_account.json: ${Buffer.from(serviceAccountJson).toString('base64')}`) +
+    policy('anthropic-key', ['anthropic'], `  type: AnthropicAPIKey
+  anthropicAPIKey: {secretRef: {name: anthropic-key}}
+`) +
+    policy('anthropic-badkey', ['anthropic-badkey'], `  type: AnthropicAPIKey
+  anthropicAPIKey: {secretRef: {name: anthropic-badkey}}
+`) +
+    // an APIKey policy on an Anthropic backend: the key goes as a bearer token, which the API takes
+    policy('anthropic-bearer', ['anthropic-bearer'], `  type: APIKey
+  apiKey: {secretRef: {name: anthropic-key}}
+`) +
+    policy('aws', ['bedrock-anthropic'], `  type: AWSCredentials
+  awsCredentials:
+    region: us-east-1
+    credentialsFile: {secretRef: {name: aws}}
+`) +
+    policy('aws-badkey', ['bedrock-badkey'], `  type: AWSCredentials
+  awsCredentials:
+    region: us-east-1
+    credentialsFile: {secretRef: {name: aws-badkey}}
+`) +
+    policy('gcp', ['vertex-anthropic'], `  type: GCPCredentials
+  gcpCredentials:
+    projectName: fake-project
+    region: us-central1
+    credentialsFile: {secretRef: {name: gcp}}
+`)
+  );
+}
+
+// What each backend is expected to call and answer. The fake's answers are deterministic: a
+// token is a word; the text answer is "echo: <last user text>"; a tool call costs 10 output tokens.
+const BACKENDS = {
+  Anthropic: {
+    model: 'claude-sonnet-4-5-20250929',
+    countModel: 'claude-sonnet-4-5-20250929',
+    responseModel: 'claude-sonnet-4-5-20250929',
+    backendName: 'default/anthropic',
+    provider: 'anthropic',
+    idPrefix: /^msg_01/,
+    toolPrefix: /^toolu_01/,
+    paths: { create: /^\/v1\/messages$/, stream: /^\/v1\/messages$/, count: /^\/v1\/messages\/count_tokens$/ },
+    checkAuth(q) {
+      assert.equal(q.headers['x-api-key'], 'sk-ant-test');
+      assert.equal(q.headers.authorization, undefined, 'the client credential is not forwarded');
+      assert.equal(q.headers['anthropic-version'], '2026-10-21', 'the SDK’s anthropic-version passes through');
+    },
+    checkBody(sent, kind, model) {
+      assert.equal(sent.model, model);
+      assert.equal(sent.anthropic_version, undefined);
+      if (kind === 'stream') assert.equal(sent.stream, true);
+    },
+    errors: [
+      [401, 'claude-badkey', AuthenticationError, 'authentication_error', 'invalid x-api-key'],
+      [404, 'claude-error-404', NotFoundError, 'not_found_error', 'The requested resource could not be found.'],
+      [429, 'claude-error-429', RateLimitError, 'rate_limit_error', 'Number of request tokens has exceeded your per-minute rate limit'],
+    ],
+  },
+  GCPAnthropic: {
+    model: 'claude-sonnet-4@20250514',
+    countModel: 'claude-sonnet-4@20250514',
+    responseModel: 'claude-sonnet-4-20250514', // Vertex answers with the dash form
+    backendName: 'default/vertex-anthropic',
+    provider: 'gcp.anthropic',
+    idPrefix: /^msg_vrtx_01/,
+    toolPrefix: /^toolu_vrtx_01/,
+    paths: {
+      create: new RegExp(`^${VERTEX}claude-sonnet-4(@|%40)20250514:rawPredict$`),
+      stream: new RegExp(`^${VERTEX}claude-sonnet-4(@|%40)20250514:streamRawPredict$`),
+      count: new RegExp(`^${VERTEX}count-tokens:rawPredict$`),
+    },
+    checkAuth(q) {
+      assert.match(q.headers.authorization, /^Bearer ya29\./);
+      assert.equal(q.headers['x-api-key'], undefined);
+    },
+    checkBody(sent, kind, model) {
+      assert.equal(sent.anthropic_version, 'vertex-2023-10-16');
+      if (kind === 'count') assert.equal(sent.model, model, 'count-tokens names the model in the body');
+      else assert.equal(sent.model, undefined, 'rawPredict bodies carry no model');
+      if (kind === 'stream') assert.equal(sent.stream, true);
+    },
+    errors: [
+      [401, 'claude-error-401@20250514', AuthenticationError, 'authentication_error', 'Request had invalid authentication credentials'],
+      [404, 'claude-error-404@20250514', NotFoundError, 'not_found_error', 'Requested entity was not found.'],
+      [429, 'claude-error-429@20250514', RateLimitError, 'rate_limit_error', 'Resource exhausted'],
+    ],
+  },
+  AWSAnthropic: {
+    model: 'anthropic.claude-sonnet-4-20250514-v1:0',
+    // an inference-profile id: Bedrock counts tokens for the base model id only
+    countModel: 'us.anthropic.claude-sonnet-4-20250514-v1:0',
+    responseModel: 'claude-sonnet-4-20250514',
+    backendName: 'default/bedrock-anthropic',
+    provider: 'aws.anthropic',
+    idPrefix: /^msg_bdrk_01/,
+    toolPrefix: /^toolu_bdrk_01/,
+    paths: {
+      create: /^\/model\/anthropic\.claude-sonnet-4-20250514-v1(:|%3A)0\/invoke$/,
+      stream: /^\/model\/anthropic\.claude-sonnet-4-20250514-v1(:|%3A)0\/invoke-with-response-stream$/,
+      count: /^\/model\/anthropic\.claude-sonnet-4-20250514-v1(:|%3A)0\/count-tokens$/,
+    },
+    checkAuth(q) {
+      assert.match(q.headers.authorization, /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/us-east-1\/bedrock\/aws4_request, /);
+      assert.equal(q.headers['x-api-key'], undefined);
+    },
+    checkBody(sent, kind) {
+      let b = sent;
+      if (kind === 'count') {
+        assert.deepEqual(Object.keys(sent), ['input']);
+        assert.deepEqual(Object.keys(sent.input), ['invokeModel']);
+        b = JSON.parse(Buffer.from(sent.input.invokeModel.body, 'base64').toString('utf8'));
+        assert.ok(Number.isInteger(b.max_tokens), 'Bedrock validates the counted body as an InvokeModel body: max_tokens is required');
+      }
+      assert.equal(b.anthropic_version, 'bedrock-2023-05-31');
+      assert.equal(b.model, undefined);
+      assert.equal(b.stream, undefined);
+    },
+    errors: [
+      // Bedrock has no 401: a key it does not know is a 403 UnrecognizedClientException
+      [403, 'anthropic.claude-badkey-v1:0', PermissionDeniedError, 'permission_error', 'The security token included in the request is invalid.'],
+      [404, 'anthropic.claude-error-404-v1:0', NotFoundError, 'not_found_error', 'The requested resource could not be found.'],
+      [429, 'anthropic.claude-error-429-v1:0', RateLimitError, 'rate_limit_error', 'Too many requests, please wait before trying again.'],
+    ],
+  },
+};
+
+const rid = (tag) => `${tag}-${crypto.randomUUID().slice(0, 8)}`;
+const WEATHER_TOOL = {
+  name: 'get_weather',
+  description: 'Current weather in a city',
+  input_schema: { type: 'object', properties: { location: { type: 'string' } }, required: ['location'] },
+};
+
+// Server-sent events of a text body: [{event, data, json}].
+function sse(text) {
+  return text.split(/\r?\n\r?\n/).filter((b) => b.trim()).map((block) => {
+    const ev = { event: null, data: '' };
+    for (const line of block.split(/\r?\n/)) {
+      if (line.startsWith('event:')) ev.event = line.slice(6).trim();
+      else if (line.startsWith('data:')) ev.data += line.slice(5).replace(/^ /, '');
+    }
+    try {
+      ev.json = JSON.parse(ev.data);
+    } catch {
+      ev.json = undefined;
+    }
+    return ev;
+  });
+}
+
+describe('Anthropic Messages through aigw with the official @anthropic-ai/sdk', () => {
+  let fake;
+  let gw;
+  let client;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'aigw-messages-'));
+  // the fake's provider requests since `mark` (without the Google token fetches)
+  const since = (mark) => fake.requests.slice(mark).filter((q) => q.path !== '/token');
+  const one = (mark) => {
+    const ups = since(mark);
+    assert.equal(ups.length, 1, `one provider request, got ${JSON.stringify(ups.map((q) => q.path))}`);
+    assert.ok(!JSON.stringify(ups[0].headers).includes(CLIENT_KEY), 'the client key never reaches the provider');
+    return ups[0];
+  };
+  const metrics = async () => (await fetch(`${gw.admin}/metrics`)).text();
+
+  before(async () => {
+    const saPath = path.join(dir, 'sa.json');
+    fake = await startFakeProviders({ port: 0, gcpServiceAccountOut: saPath, chunkDelayMs: 1 });
+    gw = await startAigw({ config: (port) => config(port, fake.port, readFileSync(saPath, 'utf8')) });
+    client = new Anthropic({ baseURL: `${gw.base}/anthropic`, apiKey: CLIENT_KEY, maxRetries: 0 });
+  });
+  after(async () => {
+    await gw?.stop();
+    await fake?.close();
+  });
+
+  for (const [schema, be] of Object.entries(BACKENDS)) {
+    describe(schema, () => {
+      it('messages.create: text, usage, the provider call; usage from `usage` in the log', async () => {
+        const id = rid(`${schema}-create`);
+        const mark = fake.requests.length;
+        const msg = await client.messages.create(
+          { model: be.model, max_tokens: 256, messages: [{ role: 'user', content: 'hello from the sdk' }] },
+          { headers: { 'x-request-id': id } },
+        );
+        assert.equal(msg.type, 'message');
+        assert.equal(msg.role, 'assistant');
+        assert.match(msg.id, be.idPrefix);
+        assert.equal(msg.model, be.responseModel);
+        assert.deepEqual(msg.content, [{ type: 'text', text: 'echo: hello from the sdk' }]);
+        assert.equal(msg.stop_reason, 'end_turn');
+        assert.equal(msg.stop_sequence, null);
+        assert.deepEqual(msg.usage, { input_tokens: 4, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 5 });
+        const up = one(mark);
+        assert.match(up.path, be.paths.create);
+        assert.equal(up.status, 200, up.body);
+        be.checkAuth(up);
+        be.checkBody(JSON.parse(up.body), 'create', be.model);
+        const line = await gw.logLine((l) => l.request_id === id);
+        assert.equal(line.status, 200);
+        assert.equal(line.path, '/anthropic/v1/messages');
+        assert.equal(line.backend_name, be.backendName);
+        assert.equal(line['gen_ai.request.model'], be.model);
+        assert.equal(line.response_model, be.responseModel);
+        assert.ok(!line.stream, 'not a stream');
+        assert.deepEqual([line.input_tokens, line.output_tokens, line.total_tokens, line.llm_total_token], [4, 5, 9, 9]);
+      });
+
+      it('messages.create: a system prompt as a string and as text blocks', async () => {
+        let mark = fake.requests.length;
+        let msg = await client.messages.create({
+          model: be.model, max_tokens: 256, system: 'be brief',
+          messages: [{ role: 'user', content: 'hello with a system prompt' }],
+        });
+        assert.equal(msg.content[0].text, 'echo: hello with a system prompt');
+        assert.equal(msg.usage.input_tokens, 5 + 2);
+        assert.equal(JSON.parse(one(mark).body).system, 'be brief');
+        const blocks = [{ type: 'text', text: 'be brief' }, { type: 'text', text: 'and kind to everyone' }];
+        mark = fake.requests.length;
+        msg = await client.messages.create({
+          model: be.model, max_tokens: 256, system: blocks,
+          messages: [{ role: 'user', content: [{ type: 'text', text: 'hello with system blocks' }] }],
+        });
+        assert.equal(msg.content[0].text, 'echo: hello with system blocks');
+        assert.equal(msg.usage.input_tokens, 4 + 2 + 4);
+        assert.deepEqual(JSON.parse(one(mark).body).system, blocks);
+      });
+
+      it('messages.stream: text deltas; usage folded from message_start + message_delta in the log', async () => {
+        const id = rid(`${schema}-stream`);
+        const mark = fake.requests.length;
+        const stream = client.messages.stream(
+          { model: be.model, max_tokens: 256, messages: [{ role: 'user', content: 'stream these words' }] },
+          { headers: { 'x-request-id': id } },
+        );
+        const deltas = [];
+        const types = [];
+        stream.on('text', (t) => deltas.push(t));
+        stream.on('streamEvent', (e) => types.push(e.type));
+        const final = await stream.finalMessage();
+        assert.deepEqual(deltas, ['echo: ', 'stream ', 'these ', 'words']);
+        assert.deepEqual(types, ['message_start', 'content_block_start', 'content_block_delta', 'content_block_delta',
+          'content_block_delta', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop']);
+        assert.match(final.id, be.idPrefix);
+        assert.equal(final.model, be.responseModel);
+        assert.deepEqual(final.content, [{ type: 'text', text: 'echo: stream these words' }]);
+        assert.equal(final.stop_reason, 'end_turn');
+        assert.equal(final.usage.input_tokens, 3);
+        assert.equal(final.usage.output_tokens, 4);
+        const up = one(mark);
+        assert.match(up.path, be.paths.stream);
+        assert.equal(up.status, 200, up.body);
+        be.checkAuth(up);
+        be.checkBody(JSON.parse(up.body), 'stream', be.model);
+        const line = await gw.logLine((l) => l.request_id === id);
+        assert.equal(line.status, 200);
+        assert.equal(line.stream, true);
+        assert.equal(line.response_model, be.responseModel);
+        // message_start says input 3, output 1; message_delta says output 4
+        assert.deepEqual([line.input_tokens, line.output_tokens, line.total_tokens], [3, 4, 7]);
+      });
+
+      it('the stream on the wire is Anthropic SSE (event: <type> / data: <json>)', async () => {
+        const r = await fetch(`${gw.base}/anthropic/v1/messages`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-api-key': CLIENT_KEY },
+          body: JSON.stringify({ model: be.model, max_tokens: 256, stream: true, messages: [{ role: 'user', content: 'raw stream' }] }),
+        });
+        assert.equal(r.status, 200);
+        assert.match(r.headers.get('content-type') ?? '(no content-type)', /^text\/event-stream/);
+        const text = await r.text();
+        assert.match(text, /^event: message_start\r?\ndata: \{/);
+        const ev = sse(text);
+        assert.deepEqual(ev.map((e) => e.event), ['message_start', 'content_block_start', 'ping', 'content_block_delta',
+          'content_block_delta', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop']);
+        for (const e of ev) assert.equal(e.json?.type, e.event, `the data of ${e.event} is its JSON event`);
+        assert.equal(ev[0].json.message.usage.input_tokens, 2);
+        assert.equal(ev.at(-2).json.usage.output_tokens, 3);
+      });
+
+      it('messages.stream: a tool use arrives as input_json_delta pieces; the tool result round trip', async () => {
+        const id = rid(`${schema}-tool`);
+        const question = { role: 'user', content: 'what is the weather in Paris?' };
+        const stream = client.messages.stream(
+          { model: be.model, max_tokens: 256, tools: [WEATHER_TOOL], messages: [question] },
+          { headers: { 'x-request-id': id } },
+        );
+        const partials = [];
+        stream.on('inputJson', (partial) => partials.push(partial));
+        const first = await stream.finalMessage();
+        assert.equal(first.stop_reason, 'tool_use');
+        assert.equal(first.content.length, 1);
+        const use = first.content[0];
+        assert.equal(use.type, 'tool_use');
+        assert.match(use.id, be.toolPrefix);
+        assert.equal(use.name, 'get_weather');
+        assert.deepEqual(use.input, { location: 'Paris' });
+        assert.ok(partials.filter(Boolean).length >= 2, `the arguments in pieces: ${JSON.stringify(partials)}`);
+        assert.deepEqual(JSON.parse(partials.join('')), { location: 'Paris' });
+        const line = await gw.logLine((l) => l.request_id === id);
+        assert.deepEqual([line.input_tokens, line.output_tokens], [6, 10]);
+
+        const id2 = rid(`${schema}-tool-result`);
+        const mark = fake.requests.length;
+        const second = await client.messages.create(
+          {
+            model: be.model, max_tokens: 256, tools: [WEATHER_TOOL],
+            messages: [
+              question,
+              { role: 'assistant', content: first.content },
+              { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: 'sunny and 20C' }] },
+            ],
+          },
+          { headers: { 'x-request-id': id2 } },
+        );
+        assert.deepEqual(second.content, [{ type: 'text', text: 'The weather is sunny and 20C' }]);
+        assert.equal(second.stop_reason, 'end_turn');
+        const sent = JSON.parse(one(mark).body);
+        assert.deepEqual(sent.messages[2].content, [{ type: 'tool_result', tool_use_id: use.id, content: 'sunny and 20C' }]);
+        // 6 words, the tool input (one word of JSON), the result (3)
+        assert.deepEqual([second.usage.input_tokens, second.usage.output_tokens], [10, 6]);
+        const line2 = await gw.logLine((l) => l.request_id === id2);
+        assert.deepEqual([line2.input_tokens, line2.output_tokens, line2.total_tokens], [10, 6, 16]);
+      });
+
+      it('messages.countTokens: the provider’s count, as {input_tokens}; input only in the log', async () => {
+        const id = rid(`${schema}-count`);
+        const mark = fake.requests.length;
+        const r = await client.messages.countTokens(
+          { model: be.countModel, system: 'be brief', messages: [{ role: 'user', content: 'how many tokens here' }] },
+          { headers: { 'x-request-id': id } },
+        );
+        assert.deepEqual(r, { input_tokens: 6 });
+        const up = one(mark);
+        assert.match(up.path, be.paths.count);
+        assert.equal(up.status, 200, up.body);
+        be.checkAuth(up);
+        be.checkBody(JSON.parse(up.body), 'count', be.countModel);
+        const line = await gw.logLine((l) => l.request_id === id);
+        assert.equal(line.status, 200);
+        assert.equal(line.path, '/anthropic/v1/messages/count_tokens');
+        assert.equal(line.backend_name, be.backendName);
+        assert.equal(line.input_tokens, 6);
+        assert.ok(!line.output_tokens, `no output tokens: ${line.output_tokens}`);
+      });
+
+      it('models.list: the backend’s models in Anthropic’s ModelList', async () => {
+        const page = await client.models.list();
+        const ids = page.data.map((m) => m.id);
+        for (const [model, b] of ROUTES) if (BACKENDS[schema].backendName === `default/${b}`) assert.ok(ids.includes(model), `${model} in ${ids}`);
+        for (const m of page.data) {
+          assert.equal(m.type, 'model');
+          assert.equal(typeof m.display_name, 'string');
+          assert.ok(m.display_name.length > 0);
+          assert.ok(!Number.isNaN(Date.parse(m.created_at)), `created_at is an RFC 3339 time: ${m.created_at}`);
+        }
+        assert.equal(page.has_more, false);
+        assert.equal(page.first_id, ids[0]);
+        assert.equal(page.last_id, ids.at(-1));
+        assert.equal(new Set(ids).size, ids.length, 'no model listed twice');
+      });
+
+      for (const [status, model, ErrorClass, type, message] of be.errors) {
+        it(`a provider ${status} is the SDK’s ${ErrorClass.name}, Anthropic-shaped (create and stream)`, async () => {
+          const id = rid(`${schema}-${status}`);
+          const mark = fake.requests.length;
+          const err = await client.messages.create(
+            { model, max_tokens: 64, messages: [{ role: 'user', content: 'this fails' }] },
+            { headers: { 'x-request-id': id } },
+          ).then(() => null, (e) => e);
+          assert.ok(err instanceof ErrorClass, `expected ${ErrorClass.name}, got ${err?.constructor?.name}: ${err?.message}`);
+          assert.equal(err.status, status);
+          assert.equal(err.error?.type, 'error', `body ${JSON.stringify(err.error)}`);
+          assert.equal(err.error.error?.type, type, `body ${JSON.stringify(err.error)}`);
+          assert.equal(typeof err.error.error.message, 'string');
+          assert.ok(err.error.error.message.includes(message), `the provider's message in ${JSON.stringify(err.error.error.message)}`);
+          assert.equal(since(mark)[0]?.status, status, 'the provider answered that status');
+          const line = await gw.logLine((l) => l.request_id === id);
+          assert.equal(line.status, status);
+          assert.equal(line.backend_name, `default/${ROUTES.find(([m]) => m === model)[1]}`);
+          const serr = await client.messages.stream({ model, max_tokens: 64, messages: [{ role: 'user', content: 'this fails too' }] })
+            .finalMessage().then(() => null, (e) => e);
+          assert.ok(serr instanceof ErrorClass, `stream: expected ${ErrorClass.name}, got ${serr?.constructor?.name}: ${serr?.message}`);
+          assert.equal(serr.status, status);
+          assert.equal(serr.error?.error?.type, type);
+        });
+      }
+
+      it('the GenAI metrics name the operations messages and count_tokens', async () => {
+        const text = await metrics();
+        const series = text.split('\n').filter((l) => l.startsWith('gen_ai_client_token_usage_sum{') && l.includes(`gen_ai_provider_name="${be.provider}"`));
+        const op = (name, tokenType) => series.some((l) => l.includes(`gen_ai_operation_name="${name}"`) && l.includes(`gen_ai_token_type="${tokenType}"`));
+        assert.ok(op('messages', 'input') && op('messages', 'output'), `messages usage for ${be.provider}:\n${series.join('\n')}`);
+        assert.ok(op('count_tokens', 'input'), `count_tokens usage for ${be.provider}:\n${series.join('\n')}`);
+      });
+    });
+  }
+
+  it('Anthropic with an APIKey policy: the key as Authorization: Bearer, accepted by the API', async () => {
+    const mark = fake.requests.length;
+    const msg = await client.messages.create({ model: 'claude-haiku-4-5-20251001', max_tokens: 64, messages: [{ role: 'user', content: 'bearer hello' }] });
+    assert.equal(msg.content[0].text, 'echo: bearer hello');
+    const up = one(mark);
+    assert.equal(up.path, '/v1/messages');
+    assert.equal(up.headers.authorization, 'Bearer sk-ant-test');
+    assert.equal(up.headers['x-api-key'], undefined);
+    assert.equal(up.status, 200);
+  });
+
+  it('an unknown model under /anthropic is a 404 in Anthropic’s shape, without a provider call', async () => {
+    const mark = fake.requests.length;
+    const err = await client.messages.create({ model: 'no-such-model', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }).then(() => null, (e) => e);
+    assert.ok(err instanceof NotFoundError, `got ${err?.constructor?.name}: ${err?.message}`);
+    assert.equal(err.error?.type, 'error', `body ${JSON.stringify(err.error)}`);
+    assert.equal(err.error.error?.type, 'not_found_error', `body ${JSON.stringify(err.error)}`);
+    assert.equal(since(mark).length, 0);
+  });
+});
