@@ -13,6 +13,13 @@ namespace aigw::translate {
 
 std::unique_ptr<Translator> make_messages_translator(Schema schema, pipeline::Endpoint endpoint);
 
+// Messages to OpenAI chat completions (OpenAI and compatible servers, Azure OpenAI): the request
+// translated, the answer, its stream and its errors back into Anthropic's shapes.
+std::unique_ptr<Translator> make_messages_chat_translator(Schema schema);
+
+// Anthropic's error type for an HTTP status, as upstream maps it.
+std::string_view anthropic_error_type(int status);
+
 // {"type":"error","error":{"type":T,"message":M}} with T by status as upstream maps it
 // (invalid_request_error, authentication_error, ..., overloaded_error).
 std::string anthropic_error_json(int status, std::string_view message);
