@@ -54,6 +54,8 @@ Message tool_result(dom::element b, const ChatRequest &r) {
   Message m;
   m.role = Message::Role::kTool;
   m.tool_call_id = std::string(str_of(b["tool_use_id"]));
+  bool is_error = false;
+  m.tool_error = !b["is_error"].get_bool().get(is_error) && is_error;
   dom::element content;
   if (!b["content"].get(content)) {
     if (content.is_string()) {
@@ -252,6 +254,8 @@ std::optional<Error> decode_options(dom::object root, ChatRequest &r) {
       if (!s.is_string()) return bad("stop_sequences: must be an array of strings");
       r.stop.emplace_back(str_of(s));
     }
+  uint64_t top_k = 0;
+  if (!root["top_k"].get_uint64().get(top_k)) r.top_k = top_k;
   bool stream = false;
   if (!root["stream"].get_bool().get(stream)) r.stream = r.include_usage = stream;
   dom::object th;
@@ -294,7 +298,9 @@ void write_event(std::string &out, std::string_view type, std::string_view data)
   out += "\n\n";
 }
 
-std::string error_envelope(std::string_view type, std::string_view message) {
+} // namespace
+
+std::string anthropic_error_envelope(std::string_view type, std::string_view message) {
   std::string o;
   JsonOut j(o);
   j.begin_object().kv("type", "error").key("error").begin_object();
@@ -302,8 +308,6 @@ std::string error_envelope(std::string_view type, std::string_view message) {
   j.kv("request_id", "").end_object();
   return o;
 }
-
-} // namespace
 
 Result<ChatRequest> decode_anthropic_messages_request(std::string_view body) {
   thread_local dom::parser parser;
@@ -322,6 +326,9 @@ Result<ChatRequest> decode_anthropic_messages_request(std::string_view body) {
 }
 
 std::string_view anthropic_stop_reason(std::string_view f) {
+  for (std::string_view own :
+       {"end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"})
+    if (f == own) return own;
   if (f == "length") return "max_tokens";
   if (f == "tool_calls") return "tool_use";
   if (f == "content_filter") return "refusal";
@@ -506,11 +513,11 @@ std::string openai_error_to_anthropic(int status, std::string_view content_type,
     dom::element err;
     if (!doc["error"].get(err) && err.is_object()) {
       std::string_view type = str_of(err["type"]);
-      return error_envelope(type.empty() ? anthropic_error_type(status) : type,
-                            str_of(err["message"]));
+      return anthropic_error_envelope(type.empty() ? anthropic_error_type(status) : type,
+                                      str_of(err["message"]));
     }
   }
-  return error_envelope(anthropic_error_type(status), body);
+  return anthropic_error_envelope(anthropic_error_type(status), body);
 }
 
 } // namespace aigw::translate

@@ -18,12 +18,13 @@ namespace aigw::translate {
 // the field. As upstream reads it: `system` (a string or text blocks), user content (text,
 // images, tool_result blocks: each a tool message, before the user's text), assistant content
 // (text, thinking, redacted_thinking, tool_use), custom tools, tool_choice, max_tokens,
-// stop_sequences, temperature, top_p, thinking, metadata.user_id, stream. A `system` role in
+// stop_sequences, temperature, top_p, top_k, thinking, metadata.user_id, stream. A `system` role in
 // `messages` is a system message in place. Other block types are left out, as upstream does.
 Result<ChatRequest> decode_anthropic_messages_request(std::string_view body);
 
 // OpenAI's finish reason in Anthropic's vocabulary (upstream's table): stop → end_turn,
-// length → max_tokens, tool_calls → tool_use, content_filter → refusal, else end_turn.
+// length → max_tokens, tool_calls → tool_use, content_filter → refusal, else end_turn. A reason
+// already in Anthropic's vocabulary (a translator mapped the provider's own) is kept.
 std::string_view anthropic_stop_reason(std::string_view finish_reason);
 
 // A complete answer as an Anthropic message: thinking blocks, text, tool_use blocks (input the
@@ -71,6 +72,10 @@ private:
   TokenUsage usage_;
   std::vector<std::pair<int, int>> tools_; // the provider's tool call index → block index
 };
+
+// {"type":"error","error":{"type":T,"message":M},"request_id":""}, as upstream writes the errors
+// of the translated backends.
+std::string anthropic_error_envelope(std::string_view type, std::string_view message);
 
 // A provider's OpenAI-shaped error as Anthropic's {"type":"error","error":{type,message},
 // "request_id":""}: the OpenAI error's type and message (the type by status when it has none);

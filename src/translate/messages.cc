@@ -221,7 +221,8 @@ std::string anthropic_error_json(int status, std::string_view message) {
 
 std::unique_ptr<Translator> make_messages_translator(Schema schema, Endpoint endpoint) {
   if (endpoint == Endpoint::kMessages &&
-      (schema == Schema::kOpenAI || schema == Schema::kAzureOpenAI))
+      (schema == Schema::kOpenAI || schema == Schema::kAzureOpenAI ||
+       schema == Schema::kAWSBedrock))
     return make_messages_chat_translator(schema);
   return std::make_unique<MessagesTranslator>(schema, endpoint);
 }

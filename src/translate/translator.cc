@@ -548,7 +548,8 @@ bool schema_serves(Schema s, Endpoint e) {
            e == Endpoint::kResponsesInputTokens || e == Endpoint::kMessages;
   case Schema::kAWSBedrock:
     return e == Endpoint::kChatCompletions || e == Endpoint::kEmbeddings ||
-           e == Endpoint::kTokenize || e == Endpoint::kMessagesCountTokens;
+           e == Endpoint::kTokenize || e == Endpoint::kMessages ||
+           e == Endpoint::kMessagesCountTokens;
   case Schema::kGCPVertexAI:
     return e == Endpoint::kChatCompletions || e == Endpoint::kEmbeddings ||
            e == Endpoint::kTokenize;

@@ -2,7 +2,7 @@
 // GET /anthropic/v1/models) to the three Claude-native schemas: Anthropic (passthrough),
 // GCPAnthropic (Vertex rawPredict / streamRawPredict) and AWSAnthropic (Bedrock InvokeModel, its
 // event stream turned into Anthropic SSE); and translated to OpenAI chat completions (OpenAI,
-// Azure OpenAI). Driven by the official `@anthropic-ai/sdk` against `aigw run` in front of the
+// Azure OpenAI) and to Bedrock Converse. Driven by the official `@anthropic-ai/sdk` against `aigw run` in front of the
 // fake providers, which speak each provider's real wire format (SigV4 verified, Google tokens,
 // Anthropic's x-api-key and anthropic-version checks, OpenAI's bearer key and chat validation).
 import { describe, it, before, after } from 'node:test';
@@ -46,6 +46,11 @@ const ROUTES = [
   ['gpt-badkey', 'openai-badkey'],
   ['gpt-4o-deployment', 'azure'],
   ['azure-error-429', 'azure'],
+  ['amazon.nova-pro-v1:0', 'bedrock-converse'],
+  ['amazon.nova-error-404-v1:0', 'bedrock-converse'],
+  ['amazon.nova-error-429-v1:0', 'bedrock-converse'],
+  ['amazon.nova-midstream-error-v1:0', 'bedrock-converse'],
+  ['amazon.nova-badkey-v1:0', 'bedrock-converse-badkey'],
 ];
 
 function backend(name, schema) {
@@ -111,6 +116,8 @@ spec:
     backend('vertex-anthropic', '{name: GCPAnthropic, version: vertex-2023-10-16}') +
     backend('bedrock-anthropic', '{name: AWSAnthropic, version: bedrock-2023-05-31}') +
     backend('bedrock-badkey', '{name: AWSAnthropic, version: bedrock-2023-05-31}') +
+    backend('bedrock-converse', '{name: AWSBedrock}') +
+    backend('bedrock-converse-badkey', '{name: AWSBedrock}') +
     backend('openai', '{name: OpenAI}') +
     backend('openai-badkey', '{name: OpenAI}') +
     backend('azure', '{name: AzureOpenAI, version: 2024-10-21}') +
@@ -141,12 +148,12 @@ spec:
     policy('anthropic-bearer', ['anthropic-bearer'], `  type: APIKey
   apiKey: {secretRef: {name: anthropic-key}}
 `) +
-    policy('aws', ['bedrock-anthropic'], `  type: AWSCredentials
+    policy('aws', ['bedrock-anthropic', 'bedrock-converse'], `  type: AWSCredentials
   awsCredentials:
     region: us-east-1
     credentialsFile: {secretRef: {name: aws}}
 `) +
-    policy('aws-badkey', ['bedrock-badkey'], `  type: AWSCredentials
+    policy('aws-badkey', ['bedrock-badkey', 'bedrock-converse-badkey'], `  type: AWSCredentials
   awsCredentials:
     region: us-east-1
     credentialsFile: {secretRef: {name: aws-badkey}}
@@ -777,9 +784,161 @@ describe('Anthropic Messages through aigw with the official @anthropic-ai/sdk', 
     assert.match(err.message, /The server had an error/);
   });
 
-  it('the GenAI metrics name the messages operation for the chat backends', async () => {
+  // Translated to Bedrock Converse (any Bedrock model, Claude or not): SigV4-signed, the answer and
+  // the event stream back in Anthropic's shapes, Bedrock's request id as the message id.
+  describe('AWSBedrock (Messages translated to Converse)', () => {
+    const MODEL = 'amazon.nova-pro-v1:0';
+    const sent = (mark, op = 'converse') => {
+      const up = one(mark);
+      assert.match(up.path, new RegExp(`^/model/amazon\\.nova-pro-v1(:|%3A)0/${op}$`));
+      assert.equal(up.status, 200, up.body);
+      assert.match(up.headers.authorization, /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/us-east-1\/bedrock\/aws4_request, /);
+      assert.equal(up.headers['x-api-key'], undefined, 'the client credential is not forwarded');
+      return JSON.parse(up.body);
+    };
+    const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+    it('messages.create: text, usage, the Converse request; usage in the log', async () => {
+      const id = rid('converse-create');
+      const mark = fake.requests.length;
+      const msg = await client.messages.create(
+        { model: MODEL, max_tokens: 256, system: 'be brief', messages: [{ role: 'user', content: 'hello from the sdk' }] },
+        { headers: { 'x-request-id': id } },
+      );
+      assert.match(msg.id, UUID, 'Bedrock’s x-amzn-requestid');
+      assert.equal(msg.type, 'message');
+      assert.equal(msg.model, MODEL);
+      assert.deepEqual(msg.content, [{ type: 'text', text: 'echo: hello from the sdk' }]);
+      assert.equal(msg.stop_reason, 'end_turn');
+      assert.deepEqual(msg.usage, { input_tokens: 6, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 5 });
+      const body = sent(mark);
+      assert.deepEqual(body.system, [{ text: 'be brief' }]);
+      assert.deepEqual(body.messages, [{ role: 'user', content: [{ text: 'hello from the sdk' }] }]);
+      assert.deepEqual(body.inferenceConfig, { maxTokens: 256 });
+      const line = await gw.logLine((l) => l.request_id === id);
+      assert.equal(line.status, 200);
+      assert.equal(line.backend_name, 'default/bedrock-converse');
+      assert.equal(line.response_model, MODEL);
+      assert.deepEqual([line.input_tokens, line.output_tokens, line.total_tokens, line.llm_total_token], [6, 5, 11, 11]);
+    });
+
+    it('messages.create: stop sequences, top_k and a stop_sequence stop reason', async () => {
+      const mark = fake.requests.length;
+      const msg = await client.messages.create({
+        model: MODEL, max_tokens: 256, stop_sequences: ['three'], top_k: 5, temperature: 0.5,
+        messages: [{ role: 'user', content: 'one two three four' }],
+      });
+      assert.deepEqual(msg.content, [{ type: 'text', text: 'echo: one two ' }]);
+      assert.equal(msg.stop_reason, 'stop_sequence');
+      const body = sent(mark);
+      assert.deepEqual(body.inferenceConfig, { maxTokens: 256, temperature: 0.5, stopSequences: ['three'] });
+      assert.deepEqual(body.additionalModelRequestFields, { top_k: 5 });
+    });
+
+    it('messages.stream: text deltas and usage from the metadata event', async () => {
+      const id = rid('converse-stream');
+      const mark = fake.requests.length;
+      const stream = client.messages.stream(
+        { model: MODEL, max_tokens: 256, messages: [{ role: 'user', content: 'stream these words' }] },
+        { headers: { 'x-request-id': id } },
+      );
+      const deltas = [];
+      const types = [];
+      stream.on('text', (t) => deltas.push(t));
+      stream.on('streamEvent', (e) => types.push(e.type));
+      const final = await stream.finalMessage();
+      assert.deepEqual(deltas, ['echo: ', 'stream ', 'these ', 'words']);
+      assert.deepEqual(types, ['message_start', 'content_block_start', 'content_block_delta', 'content_block_delta',
+        'content_block_delta', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop']);
+      assert.match(final.id, UUID);
+      assert.equal(final.model, MODEL);
+      assert.equal(final.stop_reason, 'end_turn');
+      assert.deepEqual([final.usage.input_tokens, final.usage.output_tokens], [3, 4]);
+      sent(mark, 'converse-stream');
+      const line = await gw.logLine((l) => l.request_id === id);
+      assert.equal(line.stream, true);
+      assert.deepEqual([line.input_tokens, line.output_tokens, line.total_tokens], [3, 4, 7]);
+    });
+
+    it('messages.stream: thinking, then text, as Anthropic thinking and text blocks', async () => {
+      const stream = client.messages.stream({
+        model: MODEL, max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: 1024 },
+        messages: [{ role: 'user', content: 'think first' }],
+      });
+      const final = await stream.finalMessage();
+      assert.deepEqual(final.content.map((b) => b.type), ['thinking', 'text']);
+      assert.match(final.content[0].thinking, /The user wrote: think first/);
+      assert.ok(final.content[0].signature.length > 0, 'the signature arrives');
+      assert.equal(final.content[1].text, 'echo: think first');
+    });
+
+    it('messages.stream: a tool use as input_json_delta pieces; the tool result round trip', async () => {
+      const question = { role: 'user', content: 'what is the weather in Paris?' };
+      let mark = fake.requests.length;
+      const stream = client.messages.stream({ model: MODEL, max_tokens: 256, tools: [WEATHER_TOOL], messages: [question] });
+      const partials = [];
+      stream.on('inputJson', (partial) => partials.push(partial));
+      const first = await stream.finalMessage();
+      assert.equal(first.stop_reason, 'tool_use');
+      assert.equal(first.content.length, 1);
+      const use = first.content[0];
+      assert.equal(use.type, 'tool_use');
+      assert.match(use.id, /^tooluse_/);
+      assert.deepEqual(use.input, { location: 'Paris' });
+      assert.ok(partials.filter(Boolean).length >= 2, `the arguments in pieces: ${JSON.stringify(partials)}`);
+      const body = sent(mark, 'converse-stream');
+      assert.deepEqual(body.toolConfig.tools, [{ toolSpec: { name: 'get_weather', description: WEATHER_TOOL.description, inputSchema: { json: WEATHER_TOOL.input_schema } } }]);
+
+      mark = fake.requests.length;
+      const second = await client.messages.create({
+        model: MODEL, max_tokens: 256, tools: [WEATHER_TOOL],
+        messages: [
+          question,
+          { role: 'assistant', content: first.content },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: 'sunny and 20C' }] },
+        ],
+      });
+      assert.deepEqual(second.content, [{ type: 'text', text: 'The weather is sunny and 20C' }]);
+      const back = sent(mark);
+      assert.deepEqual(back.messages.slice(1), [
+        { role: 'assistant', content: [{ toolUse: { toolUseId: use.id, name: 'get_weather', input: { location: 'Paris' } } }] },
+        { role: 'user', content: [{ toolResult: { toolUseId: use.id, content: [{ text: 'sunny and 20C' }] } }] },
+      ]);
+    });
+
+    for (const [status, model, ErrorClass, type] of [
+      [403, 'amazon.nova-badkey-v1:0', PermissionDeniedError, 'permission_error'],
+      [404, 'amazon.nova-error-404-v1:0', NotFoundError, 'not_found_error'],
+      [429, 'amazon.nova-error-429-v1:0', RateLimitError, 'rate_limit_error'],
+    ]) {
+      it(`a Bedrock ${status} is the SDK's ${ErrorClass.name}, Anthropic-shaped (create and stream)`, async () => {
+        const mark = fake.requests.length;
+        const err = await client.messages.create({ model, max_tokens: 64, messages: [{ role: 'user', content: 'this fails' }] })
+          .then(() => null, (e) => e);
+        assert.ok(err instanceof ErrorClass, `expected ${ErrorClass.name}, got ${err?.constructor?.name}: ${err?.message}`);
+        assert.equal(err.status, status);
+        assert.equal(err.error?.type, 'error', `body ${JSON.stringify(err.error)}`);
+        assert.equal(err.error.error?.type, type, `body ${JSON.stringify(err.error)}`);
+        assert.ok(err.error.error.message.length > 0);
+        assert.equal(since(mark)[0]?.status, status, 'the provider answered that status');
+        const serr = await client.messages.stream({ model, max_tokens: 64, messages: [{ role: 'user', content: 'this fails too' }] })
+          .finalMessage().then(() => null, (e) => e);
+        assert.ok(serr instanceof ErrorClass, `stream: expected ${ErrorClass.name}, got ${serr?.constructor?.name}: ${serr?.message}`);
+        assert.equal(serr.error?.error?.type, type);
+      });
+    }
+
+    it('an exception inside the event stream is an Anthropic error event, which the SDK raises', async () => {
+      const err = await client.messages.stream({ model: 'amazon.nova-midstream-error-v1:0', max_tokens: 64, messages: [{ role: 'user', content: 'a long answer' }] })
+        .finalMessage().then(() => null, (e) => e);
+      assert.ok(err instanceof APIError, `got ${err?.constructor?.name}: ${err?.message}`);
+      assert.match(err.message, /Model stream error/);
+    });
+  });
+
+  it('the GenAI metrics name the messages operation for the translated backends', async () => {
     const text = await metrics();
-    for (const provider of ['openai', 'azure.openai']) {
+    for (const provider of ['openai', 'azure.openai', 'aws.bedrock']) {
       const series = text.split('\n').filter((l) => l.startsWith('gen_ai_client_token_usage_sum{') && l.includes(`gen_ai_provider_name="${provider}"`));
       assert.ok(series.some((l) => l.includes('gen_ai_operation_name="messages"') && l.includes('gen_ai_token_type="input"')), `messages usage for ${provider}:\n${series.join('\n')}`);
     }
