@@ -104,7 +104,9 @@ Result<std::string> encode_converse_request(const ChatRequest &r) {
         cache = cache || p.cache;
         if (p.kind == Part::Kind::kText) j.begin_object().kv("text", p.text).end_object();
       }
-      j.end_array().end_object().end_object();
+      j.end_array();
+      if (m.tool_error) j.kv("status", "error");
+      j.end_object().end_object();
       if (cache) cache_point(j);
       break;
     }
@@ -164,15 +166,19 @@ Result<std::string> encode_converse_request(const ChatRequest &r) {
       j.key("toolChoice").begin_object().key("auto").begin_object().end_object().end_object();
     j.end_object();
   }
-  if (r.thinking_type == "enabled" || !r.reasoning_effort.empty()) {
+  if (r.thinking_type == "enabled" || r.thinking_type == "disabled" ||
+      !r.reasoning_effort.empty() || r.top_k) {
     j.key("additionalModelRequestFields").begin_object();
     if (r.thinking_type == "enabled") {
       j.key("thinking").begin_object().kv("type", "enabled");
       j.kv("budget_tokens", r.thinking_budget.value_or(1024)).end_object();
-    } else {
+    } else if (r.thinking_type == "disabled") {
+      j.key("thinking").begin_object().kv("type", "disabled").end_object();
+    } else if (!r.reasoning_effort.empty()) {
       j.key("reasoning_config").begin_object().kv("type", "enabled");
       j.kv("maxReasoningEffort", r.reasoning_effort).end_object();
     }
+    if (r.top_k) j.kv("top_k", *r.top_k);
     j.end_object();
   }
   j.end_object();
@@ -215,7 +221,8 @@ Result<ChatResponse> decode_converse_response(std::string_view body, std::string
       }
     }
   }
-  r.finish_reason = std::string(bedrock_finish_reason(str_of(doc["stopReason"])));
+  r.stop_reason = std::string(str_of(doc["stopReason"]));
+  r.finish_reason = std::string(bedrock_finish_reason(r.stop_reason));
   dom::object u;
   if (!doc["usage"].get_object().get(u))
     r.usage = explicit_caching_usage(u64_of(u["inputTokens"]), u64_of(u["outputTokens"]),
@@ -312,8 +319,10 @@ void ConverseStreamDecoder::on_message(const providers::EventMessage &m,
     }
     out.push_back(std::move(e));
   } else if (type == "messageStop") {
-    out.push_back(StreamEvent{StreamEvent::Kind::kFinish,
-                              std::string(bedrock_finish_reason(str_of(ev["stopReason"])))});
+    std::string_view reason = str_of(ev["stopReason"]);
+    StreamEvent e(StreamEvent::Kind::kFinish, std::string(bedrock_finish_reason(reason)));
+    e.name = std::string(reason);
+    out.push_back(std::move(e));
   } else if (type == "metadata") {
     dom::object u;
     if (ev["usage"].get_object().get(u)) return;

@@ -40,6 +40,7 @@ struct Message {
   std::vector<ToolCall> tool_calls; // assistant
   std::string tool_call_id;         // tool
   std::string name;                 // tool: the function's name when known
+  bool tool_error = false;          // tool: the result reports an error (Anthropic's is_error)
 };
 
 struct Tool {
@@ -59,6 +60,7 @@ struct ChatRequest {
   std::optional<uint64_t> max_tokens; // max_completion_tokens, else max_tokens
   std::optional<double> temperature;
   std::optional<double> top_p;
+  std::optional<uint64_t> top_k; // Anthropic's; Bedrock takes it as a model request field
   std::optional<uint64_t> n;
   std::optional<int64_t> seed;
   std::vector<std::string> stop;
@@ -78,25 +80,26 @@ struct ChatResponse {
   std::string id;
   std::string model;
   std::string text;
-  std::string reasoning;           // reasoning text, joined
-  std::vector<Part> thinking;      // thinking blocks with signatures (kThinking / kRedacted)
+  std::string reasoning;      // reasoning text, joined
+  std::vector<Part> thinking; // thinking blocks with signatures (kThinking / kRedacted)
   std::vector<ToolCall> tool_calls;
-  std::string finish_reason;       // OpenAI's vocabulary: stop, length, tool_calls, ...
+  std::string finish_reason; // OpenAI's vocabulary: stop, length, tool_calls, ...
+  std::string stop_reason;   // the provider's own, where it differs (Bedrock's stopReason)
   TokenUsage usage;
 };
 
 // One step of a streamed answer, in the order a client should see it.
 struct StreamEvent {
   enum class Kind {
-    kStart,          // id, model
-    kText,           // text
-    kReasoning,      // text
-    kSignature,      // text: a thinking block's signature
-    kToolCallStart,  // index, id, name
-    kToolCallArgs,   // index, text (a piece of the arguments JSON)
-    kFinish,         // text: OpenAI finish reason
-    kUsage,          // usage (may repeat; later fields win)
-    kError,          // error_type, text (the message)
+    kStart,         // id, model
+    kText,          // text
+    kReasoning,     // text
+    kSignature,     // text: a thinking block's signature
+    kToolCallStart, // index, id, name
+    kToolCallArgs,  // index, text (a piece of the arguments JSON)
+    kFinish,        // text: OpenAI finish reason; name: the provider's own (Bedrock's)
+    kUsage,         // usage (may repeat; later fields win)
+    kError,         // error_type, text (the message)
   };
   StreamEvent() = default;
   explicit StreamEvent(Kind k, std::string t = {}) : kind(k), text(std::move(t)) {}

@@ -17,20 +17,6 @@ namespace {
 namespace dom = simdjson::dom;
 using pipeline::Endpoint;
 
-std::string_view anthropic_error_type(int status) {
-  switch (status) {
-  case 400: return "invalid_request_error";
-  case 401: return "authentication_error";
-  case 403: return "permission_error";
-  case 404: return "not_found_error";
-  case 413: return "request_too_large";
-  case 429: return "rate_limit_error";
-  case 503: return "service_unavailable_error";
-  case 529: return "overloaded_error";
-  default: return "internal_server_error";
-  }
-}
-
 // The body without `remove` and with anthropic_version set (a JSON string).
 std::string edited(std::string_view body, std::string_view version,
                    const std::vector<std::string> &remove) {
@@ -210,6 +196,20 @@ private:
 
 } // namespace
 
+std::string_view anthropic_error_type(int status) {
+  switch (status) {
+  case 400: return "invalid_request_error";
+  case 401: return "authentication_error";
+  case 403: return "permission_error";
+  case 404: return "not_found_error";
+  case 413: return "request_too_large";
+  case 429: return "rate_limit_error";
+  case 503: return "service_unavailable_error";
+  case 529: return "overloaded_error";
+  default: return "internal_server_error";
+  }
+}
+
 std::string anthropic_error_json(int status, std::string_view message) {
   std::string o = "{\"type\":\"error\",\"error\":{\"type\":\"";
   o += anthropic_error_type(status);
@@ -220,6 +220,10 @@ std::string anthropic_error_json(int status, std::string_view message) {
 }
 
 std::unique_ptr<Translator> make_messages_translator(Schema schema, Endpoint endpoint) {
+  if (endpoint == Endpoint::kMessages &&
+      (schema == Schema::kOpenAI || schema == Schema::kAzureOpenAI ||
+       schema == Schema::kAWSBedrock))
+    return make_messages_chat_translator(schema);
   return std::make_unique<MessagesTranslator>(schema, endpoint);
 }
 

@@ -6,6 +6,8 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+
 namespace aigw::translate {
 namespace {
 
@@ -502,6 +504,369 @@ void ChunkEncoder::finish(std::string &out) {
   }
   out += "data: [DONE]\n\n";
   done_ = true;
+}
+
+// --- OpenAI chat as a provider ----------------------------------------------------------------
+
+namespace {
+
+std::string joined_text(const std::vector<Part> &parts) {
+  std::string s;
+  for (const auto &p : parts)
+    if (p.kind == Part::Kind::kText) s += p.text;
+  return s;
+}
+
+bool has_part(const std::vector<Part> &parts, Part::Kind a, Part::Kind b) {
+  for (const auto &p : parts)
+    if (p.kind == a || p.kind == b) return true;
+  return false;
+}
+
+void append_user_parts(JsonOut &j, const std::vector<Part> &parts) {
+  j.key("content").begin_array();
+  for (const auto &p : parts) {
+    if (p.kind == Part::Kind::kText) {
+      j.begin_object().kv("type", "text").kv("text", p.text).end_object();
+    } else if (p.kind == Part::Kind::kImage) {
+      j.begin_object().kv("type", "image_url").key("image_url").begin_object();
+      j.kv("url", p.url.empty() ? "data:" + p.media_type + ";base64," + p.data : p.url);
+      j.end_object().end_object();
+    }
+  }
+  j.end_array();
+}
+
+// The assistant's content as parts, so thinking blocks and their signatures survive (upstream's
+// shape: thinking {text, signature}, redacted_thinking {redactedContent}).
+void append_assistant_parts(JsonOut &j, const std::vector<Part> &parts) {
+  j.key("content").begin_array();
+  for (const auto &p : parts) {
+    j.begin_object();
+    switch (p.kind) {
+    case Part::Kind::kThinking:
+      j.kv("type", "thinking").kv("text", p.text).kv("signature", p.signature);
+      break;
+    case Part::Kind::kRedactedThinking:
+      j.kv("type", "redacted_thinking").kv("redactedContent", p.text);
+      break;
+    case Part::Kind::kText:
+    case Part::Kind::kImage: j.kv("type", "text").kv("text", p.text); break;
+    }
+    j.end_object();
+  }
+  j.end_array();
+}
+
+void append_chat_message(JsonOut &j, const Message &m) {
+  using Role = Message::Role;
+  bool thinking = has_part(m.parts, Part::Kind::kThinking, Part::Kind::kRedactedThinking);
+  bool images = has_part(m.parts, Part::Kind::kImage, Part::Kind::kImage);
+  std::string text = joined_text(m.parts);
+  switch (m.role) {
+  case Role::kSystem:
+    if (text.empty()) return;
+    j.begin_object().kv("role", "system").kv("content", text).end_object();
+    return;
+  case Role::kUser:
+    if (images) {
+      j.begin_object().kv("role", "user");
+      append_user_parts(j, m.parts);
+      j.end_object();
+    } else if (!text.empty()) {
+      j.begin_object().kv("role", "user").kv("content", text).end_object();
+    }
+    return;
+  case Role::kTool:
+    j.begin_object().kv("role", "tool").kv("tool_call_id", m.tool_call_id).kv("content", text);
+    j.end_object();
+    return;
+  case Role::kAssistant:
+    j.begin_object().kv("role", "assistant");
+    if (thinking)
+      append_assistant_parts(j, m.parts);
+    else if (!text.empty())
+      j.kv("content", text);
+    else
+      j.key("content").null();
+    if (!m.tool_calls.empty()) append_tool_calls(j, m.tool_calls);
+    j.end_object();
+    return;
+  }
+}
+
+void append_chat_tools(JsonOut &j, const ChatRequest &r) {
+  j.key("tools").begin_array();
+  for (const auto &t : r.tools) {
+    j.begin_object().kv("type", "function").key("function").begin_object().kv("name", t.name);
+    if (!t.description.empty()) j.kv("description", t.description);
+    if (!t.parameters.empty()) j.kv_raw("parameters", t.parameters);
+    j.end_object().end_object();
+  }
+  j.end_array();
+  if (r.tool_choice == "function") {
+    j.key("tool_choice").begin_object().kv("type", "function").key("function").begin_object();
+    j.kv("name", r.tool_choice_name).end_object().end_object();
+  } else if (!r.tool_choice.empty()) {
+    j.kv("tool_choice", r.tool_choice);
+  }
+  if (!r.parallel_tool_calls) j.kv_bool("parallel_tool_calls", false);
+}
+
+} // namespace
+
+std::string encode_openai_chat_request(const ChatRequest &r) {
+  std::string out;
+  out.reserve(512);
+  JsonOut j(out);
+  j.begin_object().key("messages").begin_array();
+  for (const auto &m : r.messages)
+    append_chat_message(j, m);
+  j.end_array();
+  j.kv("model", r.model);
+  if (r.max_tokens) j.kv("max_completion_tokens", *r.max_tokens);
+  if (r.temperature) j.kv("temperature", *r.temperature);
+  if (r.top_p) j.kv("top_p", *r.top_p);
+  if (r.stream) {
+    j.kv_bool("stream", true);
+    j.key("stream_options").begin_object().kv_bool("include_usage", true).end_object();
+  }
+  if (!r.tools.empty()) append_chat_tools(j, r);
+  if (!r.stop.empty()) {
+    j.key("stop").begin_array();
+    for (const auto &s : r.stop)
+      j.str(s);
+    j.end_array();
+  }
+  if (!r.thinking_type.empty()) {
+    j.key("thinking").begin_object();
+    if (r.thinking_type == "enabled") j.kv("budget_tokens", r.thinking_budget.value_or(0));
+    j.kv("type", r.thinking_type).end_object();
+  }
+  if (!r.user.empty()) j.kv("user", r.user);
+  j.end_object();
+  return out;
+}
+
+namespace {
+
+// thinking_blocks (LiteLLM's convention), else reasoning_content: a string, or Bedrock's
+// {reasoningContent: {reasoningText: {text, signature}, redactedContent}} as upstream reads it.
+void decode_reasoning(dom::element msg, ChatResponse &r) {
+  dom::array blocks;
+  if (!msg["thinking_blocks"].get_array().get(blocks) && blocks.size() > 0) {
+    for (dom::element b : blocks) {
+      std::string_view type = str_of(b["type"]);
+      Part p;
+      if (type == "thinking") {
+        p.kind = Part::Kind::kThinking;
+        p.text = std::string(str_of(b["thinking"]));
+        p.signature = std::string(str_of(b["signature"]));
+        r.reasoning += p.text;
+      } else if (type == "redacted_thinking") {
+        p.kind = Part::Kind::kRedactedThinking;
+        p.text = std::string(str_of(b["data"]));
+      } else {
+        continue;
+      }
+      r.thinking.push_back(std::move(p));
+    }
+    return;
+  }
+  dom::element rc;
+  if (msg["reasoning_content"].get(rc)) return;
+  if (rc.is_string()) {
+    if (str_of(rc).empty()) return;
+    Part p;
+    p.kind = Part::Kind::kThinking;
+    p.text = std::string(str_of(rc));
+    r.reasoning = p.text;
+    r.thinking.push_back(std::move(p));
+    return;
+  }
+  dom::element inner;
+  if (rc["reasoningContent"].get(inner)) return;
+  dom::element text;
+  if (!inner["reasoningText"].get(text)) {
+    Part p;
+    p.kind = Part::Kind::kThinking;
+    p.text = std::string(str_of(text["text"]));
+    p.signature = std::string(str_of(text["signature"]));
+    r.reasoning = p.text;
+    r.thinking.push_back(std::move(p));
+  }
+  std::string_view redacted = str_of(inner["redactedContent"]);
+  if (!redacted.empty()) {
+    Part p;
+    p.kind = Part::Kind::kRedactedThinking;
+    p.text = std::string(redacted);
+    r.thinking.push_back(std::move(p));
+  }
+}
+
+// As upstream counts a chat answer for an Anthropic client: prompt and completion tokens only.
+TokenUsage chat_usage(dom::element u, bool zero_cache) {
+  uint64_t in = u64_of(u["prompt_tokens"]), out = u64_of(u["completion_tokens"]);
+  TokenUsage t;
+  t.input = in;
+  t.output = out;
+  t.total = in + out;
+  if (zero_cache) {
+    t.cached_input = 0;
+    t.cache_creation_input = 0;
+  }
+  return t;
+}
+
+} // namespace
+
+Result<ChatResponse> decode_openai_chat_response(std::string_view body,
+                                                 std::string_view request_model) {
+  thread_local dom::parser parser;
+  dom::element doc;
+  if (parser.parse(body.data(), body.size()).get(doc) || !doc.is_object())
+    return Error::upstream(502, "the OpenAI response is not valid JSON", false);
+  ChatResponse r;
+  r.id = std::string(str_of(doc["id"]));
+  r.model = std::string(str_of(doc["model"]));
+  if (r.model.empty()) r.model = std::string(request_model);
+  dom::array choices;
+  if (!doc["choices"].get_array().get(choices) && choices.size() > 0) {
+    dom::element choice = choices.at(0);
+    dom::element msg;
+    if (!choice["message"].get(msg) && msg.is_object()) {
+      decode_reasoning(msg, r);
+      r.text = std::string(str_of(msg["content"]));
+      dom::array calls;
+      if (!msg["tool_calls"].get_array().get(calls)) {
+        for (dom::element c : calls) {
+          ToolCall tc;
+          tc.id = std::string(str_of(c["id"]));
+          tc.name = std::string(str_of(c["function"]["name"]));
+          tc.arguments = std::string(str_of(c["function"]["arguments"]));
+          r.tool_calls.push_back(std::move(tc));
+        }
+      }
+    }
+    r.finish_reason = std::string(str_of(choice["finish_reason"]));
+    if (r.finish_reason.empty()) r.finish_reason = "stop";
+  }
+  // Always counted, zero when absent, as upstream.
+  dom::element u;
+  if (!doc["usage"].get(u) && u.is_object()) {
+    r.usage = chat_usage(u, false);
+  } else {
+    r.usage.input = r.usage.output = r.usage.total = 0;
+  }
+  return r;
+}
+
+void ChunkDecoder::feed(std::string_view bytes, std::vector<StreamEvent> &out) {
+  lines_.feed(bytes, [&](std::string_view line) {
+    if (line.empty()) {
+      if (!data_.empty()) on_data(data_, out);
+      data_.clear();
+      return;
+    }
+    auto f = sse::parse_field(line);
+    if (f.name != "data") return;
+    if (data_.size() + f.value.size() > 8 * 1024 * 1024) return;
+    if (!data_.empty()) data_ += '\n';
+    data_.append(f.value);
+  });
+}
+
+void ChunkDecoder::finish(std::vector<StreamEvent> &out) {
+  feed("\n\n", out); // a last line without its terminator, and its event
+  if (!data_.empty()) on_data(data_, out);
+  data_.clear();
+  if (!failed_ && !usage_sent_ && pending_usage_) {
+    usage_sent_ = true;
+    StreamEvent e(StreamEvent::Kind::kUsage);
+    e.usage = *pending_usage_;
+    out.push_back(std::move(e));
+  }
+}
+
+void ChunkDecoder::on_data(std::string_view json, std::vector<StreamEvent> &out) {
+  while (!json.empty() && (json.back() == ' ' || json.back() == '\n' || json.back() == '\r'))
+    json.remove_suffix(1);
+  if (failed_ || json.empty() || json == "[DONE]") return;
+  thread_local dom::parser parser;
+  dom::element doc;
+  if (parser.parse(json.data(), json.size()).get(doc) || !doc.is_object()) return;
+  dom::element err;
+  if (!doc["error"].get(err) && err.is_object()) {
+    // How OpenAI-compatible servers fail once the 200 is sent.
+    failed_ = true;
+    StreamEvent e(StreamEvent::Kind::kError, std::string(str_of(err["message"])));
+    e.error_type = std::string(str_of(err["type"]));
+    out.push_back(std::move(e));
+    return;
+  }
+  if (id_.empty()) id_ = std::string(str_of(doc["id"]));
+  if (model_.empty()) model_ = std::string(str_of(doc["model"]));
+  dom::element u;
+  bool usage = !doc["usage"].get(u) && u.is_object();
+  dom::array choices;
+  if (doc["choices"].get_array().get(choices) || choices.size() == 0) {
+    if (usage && !usage_sent_) {
+      usage_sent_ = true;
+      StreamEvent e(StreamEvent::Kind::kUsage);
+      e.usage = chat_usage(u, true);
+      out.push_back(std::move(e));
+    }
+    return;
+  }
+  if (usage) pending_usage_ = chat_usage(u, true);
+  dom::element choice = choices.at(0);
+  dom::element delta;
+  if (!choice["delta"].get(delta) && delta.is_object()) {
+    if (!started_) {
+      started_ = true;
+      StreamEvent e(StreamEvent::Kind::kStart);
+      e.id = id_;
+      e.model = model_;
+      out.push_back(std::move(e));
+    }
+    std::string_view reasoning = str_of(delta["reasoning_content"]);
+    if (!reasoning.empty())
+      out.push_back(StreamEvent(StreamEvent::Kind::kReasoning, std::string(reasoning)));
+    dom::array blocks;
+    if (!delta["thinking_blocks"].get_array().get(blocks)) {
+      for (dom::element b : blocks) {
+        std::string_view t = str_of(b["thinking"]), sig = str_of(b["signature"]);
+        if (!t.empty()) out.push_back(StreamEvent(StreamEvent::Kind::kReasoning, std::string(t)));
+        if (!sig.empty())
+          out.push_back(StreamEvent(StreamEvent::Kind::kSignature, std::string(sig)));
+      }
+    }
+    std::string_view content = str_of(delta["content"]);
+    if (!content.empty())
+      out.push_back(StreamEvent(StreamEvent::Kind::kText, std::string(content)));
+    dom::array calls;
+    if (!delta["tool_calls"].get_array().get(calls)) {
+      for (dom::element c : calls) {
+        int64_t index = 0;
+        if (c["index"].get_int64().get(index)) index = 0;
+        if (std::find(tools_.begin(), tools_.end(), index) == tools_.end()) {
+          tools_.push_back(index);
+          StreamEvent e(StreamEvent::Kind::kToolCallStart);
+          e.index = static_cast<int>(index);
+          e.id = std::string(str_of(c["id"]));
+          e.name = std::string(str_of(c["function"]["name"]));
+          out.push_back(std::move(e));
+        }
+        std::string_view args = str_of(c["function"]["arguments"]);
+        if (args.empty()) continue;
+        StreamEvent e(StreamEvent::Kind::kToolCallArgs, std::string(args));
+        e.index = static_cast<int>(index);
+        out.push_back(std::move(e));
+      }
+    }
+  }
+  std::string_view finish = str_of(choice["finish_reason"]);
+  if (!finish.empty()) out.push_back(StreamEvent(StreamEvent::Kind::kFinish, std::string(finish)));
 }
 
 } // namespace aigw::translate

@@ -541,14 +541,15 @@ bool schema_serves(Schema s, Endpoint e) {
   switch (s) {
   case Schema::kOpenAI:
     return e != Endpoint::kRerank && e != Endpoint::kTypeSafe && !pipeline::is_local_endpoint(e) &&
-           e != Endpoint::kUnknown;
+           e != Endpoint::kMessagesCountTokens && e != Endpoint::kUnknown;
   case Schema::kAzureOpenAI:
     return e == Endpoint::kChatCompletions || e == Endpoint::kEmbeddings ||
            e == Endpoint::kCompletions || e == Endpoint::kResponses ||
-           e == Endpoint::kResponsesInputTokens;
+           e == Endpoint::kResponsesInputTokens || e == Endpoint::kMessages;
   case Schema::kAWSBedrock:
     return e == Endpoint::kChatCompletions || e == Endpoint::kEmbeddings ||
-           e == Endpoint::kTokenize || e == Endpoint::kMessagesCountTokens;
+           e == Endpoint::kTokenize || e == Endpoint::kMessages ||
+           e == Endpoint::kMessagesCountTokens;
   case Schema::kGCPVertexAI:
     return e == Endpoint::kChatCompletions || e == Endpoint::kEmbeddings ||
            e == Endpoint::kTokenize;

@@ -1,22 +1,26 @@
 // Anthropic Messages ingress (POST /anthropic/v1/messages, /anthropic/v1/messages/count_tokens,
 // GET /anthropic/v1/models) to the three Claude-native schemas: Anthropic (passthrough),
 // GCPAnthropic (Vertex rawPredict / streamRawPredict) and AWSAnthropic (Bedrock InvokeModel, its
-// event stream turned into Anthropic SSE). Driven by the official `@anthropic-ai/sdk` against
-// `aigw run` in front of the fake providers, which speak each provider's real wire format (SigV4
-// verified, Google tokens, Anthropic's x-api-key and anthropic-version checks).
+// event stream turned into Anthropic SSE); and translated to OpenAI chat completions (OpenAI,
+// Azure OpenAI) and to Bedrock Converse. Driven by the official `@anthropic-ai/sdk` against `aigw run` in front of the
+// fake providers, which speak each provider's real wire format (SigV4 verified, Google tokens,
+// Anthropic's x-api-key and anthropic-version checks, OpenAI's bearer key and chat validation).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Anthropic, { AuthenticationError, NotFoundError, PermissionDeniedError, RateLimitError } from '@anthropic-ai/sdk';
+import Anthropic, {
+  APIError, AuthenticationError, NotFoundError, PermissionDeniedError, RateLimitError, UnprocessableEntityError,
+} from '@anthropic-ai/sdk';
 import { startAigw, gatewayYaml } from '../lib/harness.mjs';
 import { startFakeProviders } from '../../../tools/fakeproviders/server.mjs';
 
 const AWS_KEY = 'AKIDEXAMPLE';
 const AWS_SECRET = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
 const CLIENT_KEY = 'sk-client-never-forwarded';
+const OPENAI_KEY = 'sk-openai-test';
 const VERTEX = '/v1/projects/fake-project/locations/us-central1/publishers/anthropic/models/';
 
 // model → backend
@@ -35,6 +39,18 @@ const ROUTES = [
   ['anthropic.claude-error-404-v1:0', 'bedrock-anthropic'],
   ['anthropic.claude-error-429-v1:0', 'bedrock-anthropic'],
   ['anthropic.claude-badkey-v1:0', 'bedrock-badkey'],
+  ['gpt-4o-mini', 'openai'],
+  ['gpt-error-404', 'openai'],
+  ['gpt-error-429', 'openai'],
+  ['gpt-midstream-error', 'openai'],
+  ['gpt-badkey', 'openai-badkey'],
+  ['gpt-4o-deployment', 'azure'],
+  ['azure-error-429', 'azure'],
+  ['amazon.nova-pro-v1:0', 'bedrock-converse'],
+  ['amazon.nova-error-404-v1:0', 'bedrock-converse'],
+  ['amazon.nova-error-429-v1:0', 'bedrock-converse'],
+  ['amazon.nova-midstream-error-v1:0', 'bedrock-converse'],
+  ['amazon.nova-badkey-v1:0', 'bedrock-converse-badkey'],
 ];
 
 function backend(name, schema) {
@@ -100,6 +116,23 @@ spec:
     backend('vertex-anthropic', '{name: GCPAnthropic, version: vertex-2023-10-16}') +
     backend('bedrock-anthropic', '{name: AWSAnthropic, version: bedrock-2023-05-31}') +
     backend('bedrock-badkey', '{name: AWSAnthropic, version: bedrock-2023-05-31}') +
+    backend('bedrock-converse', '{name: AWSBedrock}') +
+    backend('bedrock-converse-badkey', '{name: AWSBedrock}') +
+    backend('openai', '{name: OpenAI}') +
+    backend('openai-badkey', '{name: OpenAI}') +
+    backend('azure', '{name: AzureOpenAI, version: 2024-10-21}') +
+    secret('openai-key', `stringData: {apiKey: ${OPENAI_KEY}}`) +
+    secret('openai-badkey', 'stringData: {apiKey: sk-openai-wrong}') +
+    secret('azure-key', 'stringData: {apiKey: azure-test-key}') +
+    policy('openai-key', ['openai'], `  type: APIKey
+  apiKey: {secretRef: {name: openai-key}}
+`) +
+    policy('openai-badkey', ['openai-badkey'], `  type: APIKey
+  apiKey: {secretRef: {name: openai-badkey}}
+`) +
+    policy('azure-key', ['azure'], `  type: AzureAPIKey
+  azureAPIKey: {secretRef: {name: azure-key}}
+`) +
     secret('anthropic-key', 'stringData: {apiKey: sk-ant-test}') +
     secret('anthropic-badkey', 'stringData: {apiKey: sk-ant-wrong}') +
     secret('aws', awsCreds(AWS_KEY)) +
@@ -115,12 +148,12 @@ spec:
     policy('anthropic-bearer', ['anthropic-bearer'], `  type: APIKey
   apiKey: {secretRef: {name: anthropic-key}}
 `) +
-    policy('aws', ['bedrock-anthropic'], `  type: AWSCredentials
+    policy('aws', ['bedrock-anthropic', 'bedrock-converse'], `  type: AWSCredentials
   awsCredentials:
     region: us-east-1
     credentialsFile: {secretRef: {name: aws}}
 `) +
-    policy('aws-badkey', ['bedrock-badkey'], `  type: AWSCredentials
+    policy('aws-badkey', ['bedrock-badkey', 'bedrock-converse-badkey'], `  type: AWSCredentials
   awsCredentials:
     region: us-east-1
     credentialsFile: {secretRef: {name: aws-badkey}}
@@ -271,7 +304,7 @@ describe('Anthropic Messages through aigw with the official @anthropic-ai/sdk', 
 
   before(async () => {
     const saPath = path.join(dir, 'sa.json');
-    fake = await startFakeProviders({ port: 0, gcpServiceAccountOut: saPath, chunkDelayMs: 1 });
+    fake = await startFakeProviders({ port: 0, gcpServiceAccountOut: saPath, chunkDelayMs: 1, openaiApiKey: OPENAI_KEY });
     gw = await startAigw({ config: (port) => config(port, fake.port, readFileSync(saPath, 'utf8')) });
     client = new Anthropic({ baseURL: `${gw.base}/anthropic`, apiKey: CLIENT_KEY, maxRetries: 0 });
   });
@@ -501,6 +534,415 @@ describe('Anthropic Messages through aigw with the official @anthropic-ai/sdk', 
       });
     });
   }
+
+  // Translated to OpenAI chat completions: the Anthropic SDK sees Anthropic's shapes, the
+  // provider is sent (and answers) OpenAI's.
+  for (const [schema, be] of Object.entries({
+    OpenAI: {
+      model: 'gpt-4o-mini',
+      backendName: 'default/openai',
+      provider: 'openai',
+      path: /^\/v1\/chat\/completions$/,
+      checkAuth(q) {
+        assert.equal(q.headers.authorization, `Bearer ${OPENAI_KEY}`);
+        assert.equal(q.headers['x-api-key'], undefined, 'the client credential is not forwarded');
+      },
+    },
+    AzureOpenAI: {
+      model: 'gpt-4o-deployment',
+      backendName: 'default/azure',
+      provider: 'azure.openai',
+      path: /^\/openai\/deployments\/gpt-4o-deployment\/chat\/completions\?api-version=2024-10-21$/,
+      checkAuth(q) {
+        assert.equal(q.headers['api-key'], 'azure-test-key');
+        assert.equal(q.headers.authorization, undefined);
+        assert.equal(q.headers['x-api-key'], undefined, 'the client credential is not forwarded');
+      },
+    },
+  })) {
+    describe(`${schema} (Messages translated to chat completions)`, () => {
+      const sent = (mark) => {
+        const up = one(mark);
+        assert.match(up.path, be.path);
+        assert.equal(up.status, 200, up.body);
+        be.checkAuth(up);
+        return JSON.parse(up.body);
+      };
+
+      it('messages.create: text, usage, the chat request sent; usage in the log', async () => {
+        const id = rid(`${schema}-create`);
+        const mark = fake.requests.length;
+        const msg = await client.messages.create(
+          { model: be.model, max_tokens: 256, system: 'be brief', messages: [{ role: 'user', content: 'hello from the sdk' }] },
+          { headers: { 'x-request-id': id } },
+        );
+        assert.equal(msg.type, 'message');
+        assert.equal(msg.role, 'assistant');
+        assert.match(msg.id, /^chatcmpl-/);
+        assert.equal(msg.model, be.model);
+        assert.deepEqual(msg.content, [{ type: 'text', text: 'echo: hello from the sdk' }]);
+        assert.equal(msg.stop_reason, 'end_turn');
+        assert.deepEqual(msg.usage, { input_tokens: 6, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 5 });
+        const body = sent(mark);
+        assert.deepEqual(body.messages, [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hello from the sdk' }]);
+        assert.equal(body.max_completion_tokens, 256);
+        assert.equal(body.max_tokens, undefined);
+        assert.equal(body.system, undefined);
+        assert.equal(body.model, be.model);
+        const line = await gw.logLine((l) => l.request_id === id);
+        assert.equal(line.status, 200);
+        assert.equal(line.path, '/anthropic/v1/messages');
+        assert.equal(line.backend_name, be.backendName);
+        assert.equal(line.response_model, be.model);
+        assert.deepEqual([line.input_tokens, line.output_tokens, line.total_tokens, line.llm_total_token], [6, 5, 11, 11]);
+      });
+
+      it('messages.create: stop sequences, temperature, top_p, metadata.user_id, images', async () => {
+        const mark = fake.requests.length;
+        const msg = await client.messages.create({
+          model: be.model, max_tokens: 256, stop_sequences: ['three'], temperature: 0.2, top_p: 0.9, metadata: { user_id: 'user-7' },
+          messages: [{
+            role: 'user',
+            content: [
+              { type: 'text', text: 'one two three four' },
+              { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } },
+            ],
+          }],
+        });
+        // the fake stops before the stop sequence, as OpenAI does (finish_reason stop)
+        assert.deepEqual(msg.content, [{ type: 'text', text: 'echo: one two ' }]);
+        assert.equal(msg.stop_reason, 'end_turn');
+        const body = sent(mark);
+        assert.deepEqual(body.stop, ['three']);
+        assert.equal(body.temperature, 0.2);
+        assert.equal(body.top_p, 0.9);
+        assert.equal(body.user, 'user-7');
+        assert.deepEqual(body.messages[0].content, [
+          { type: 'text', text: 'one two three four' },
+          { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
+        ]);
+        const cut = await client.messages.create({ model: be.model, max_tokens: 2, messages: [{ role: 'user', content: 'a b c d e' }] });
+        assert.equal(cut.stop_reason, 'max_tokens');
+      });
+
+      it('messages.stream: text deltas as Anthropic events; usage from the usage chunk in the log', async () => {
+        const id = rid(`${schema}-stream`);
+        const mark = fake.requests.length;
+        const stream = client.messages.stream(
+          { model: be.model, max_tokens: 256, messages: [{ role: 'user', content: 'stream these words' }] },
+          { headers: { 'x-request-id': id } },
+        );
+        const deltas = [];
+        const types = [];
+        stream.on('text', (t) => deltas.push(t));
+        stream.on('streamEvent', (e) => types.push(e.type));
+        const final = await stream.finalMessage();
+        assert.deepEqual(deltas, ['echo: ', 'stream ', 'these ', 'words']);
+        assert.deepEqual(types, ['message_start', 'content_block_start', 'content_block_delta', 'content_block_delta',
+          'content_block_delta', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop']);
+        assert.match(final.id, /^chatcmpl-/);
+        assert.equal(final.model, be.model);
+        assert.deepEqual(final.content, [{ type: 'text', text: 'echo: stream these words' }]);
+        assert.equal(final.stop_reason, 'end_turn');
+        assert.equal(final.usage.input_tokens, 3);
+        assert.equal(final.usage.output_tokens, 4);
+        const body = sent(mark);
+        assert.equal(body.stream, true);
+        assert.deepEqual(body.stream_options, { include_usage: true });
+        const line = await gw.logLine((l) => l.request_id === id);
+        assert.equal(line.stream, true);
+        assert.equal(line.response_model, be.model);
+        assert.deepEqual([line.input_tokens, line.output_tokens, line.total_tokens], [3, 4, 7]);
+      });
+
+      it('the translated stream on the wire is Anthropic SSE', async () => {
+        const r = await fetch(`${gw.base}/anthropic/v1/messages`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-api-key': CLIENT_KEY },
+          body: JSON.stringify({ model: be.model, max_tokens: 256, stream: true, messages: [{ role: 'user', content: 'raw stream' }] }),
+        });
+        assert.equal(r.status, 200);
+        assert.match(r.headers.get('content-type') ?? '(no content-type)', /^text\/event-stream/);
+        const text = await r.text();
+        assert.match(text, /^event: message_start\ndata: \{/);
+        assert.ok(!text.includes('[DONE]') && !text.includes('chat.completion.chunk'), text);
+        const ev = sse(text);
+        for (const e of ev) assert.equal(e.json?.type, e.event, `the data of ${e.event} is its JSON event`);
+        assert.equal(ev[0].json.message.usage.input_tokens, 0, 'input is known at the end only, as upstream');
+        assert.deepEqual(ev.at(-2).json.usage, { input_tokens: 2, output_tokens: 3 });
+      });
+
+      it('messages.stream: a tool use as input_json_delta pieces; the tool result round trip', async () => {
+        const id = rid(`${schema}-tool`);
+        const question = { role: 'user', content: 'what is the weather in Paris?' };
+        let mark = fake.requests.length;
+        const stream = client.messages.stream(
+          { model: be.model, max_tokens: 256, tools: [WEATHER_TOOL], tool_choice: { type: 'auto' }, messages: [question] },
+          { headers: { 'x-request-id': id } },
+        );
+        const partials = [];
+        stream.on('inputJson', (partial) => partials.push(partial));
+        const first = await stream.finalMessage();
+        assert.equal(first.stop_reason, 'tool_use');
+        assert.equal(first.content.length, 1);
+        const use = first.content[0];
+        assert.equal(use.type, 'tool_use');
+        assert.match(use.id, /^call_/);
+        assert.equal(use.name, 'get_weather');
+        assert.deepEqual(use.input, { location: 'Paris' });
+        assert.ok(partials.filter(Boolean).length >= 2, `the arguments in pieces: ${JSON.stringify(partials)}`);
+        assert.deepEqual(JSON.parse(partials.join('')), { location: 'Paris' });
+        const body = sent(mark);
+        assert.deepEqual(body.tools, [{ type: 'function', function: { name: 'get_weather', description: WEATHER_TOOL.description, parameters: WEATHER_TOOL.input_schema } }]);
+        assert.equal(body.tool_choice, 'auto');
+        const line = await gw.logLine((l) => l.request_id === id);
+        assert.deepEqual([line.input_tokens, line.output_tokens], [6, 10]);
+
+        mark = fake.requests.length;
+        const second = await client.messages.create({
+          model: be.model, max_tokens: 256, tools: [WEATHER_TOOL],
+          messages: [
+            question,
+            { role: 'assistant', content: first.content },
+            { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: 'sunny and 20C' }] },
+          ],
+        });
+        assert.deepEqual(second.content, [{ type: 'text', text: 'The weather is sunny and 20C' }]);
+        assert.equal(second.stop_reason, 'end_turn');
+        const back = sent(mark);
+        assert.deepEqual(back.messages.slice(1), [
+          { role: 'assistant', content: null, tool_calls: [{ id: use.id, type: 'function', function: { name: 'get_weather', arguments: '{"location":"Paris"}' } }] },
+          { role: 'tool', tool_call_id: use.id, content: 'sunny and 20C' },
+        ]);
+      });
+
+      it('messages.create: a tool use, not streamed, with tool_choice naming the tool', async () => {
+        const mark = fake.requests.length;
+        const msg = await client.messages.create({
+          model: be.model, max_tokens: 256, tools: [WEATHER_TOOL], tool_choice: { type: 'tool', name: 'get_weather' },
+          messages: [{ role: 'user', content: 'tell me something' }],
+        });
+        assert.equal(msg.stop_reason, 'tool_use');
+        assert.equal(msg.content[0].type, 'tool_use');
+        assert.deepEqual(msg.content[0].input, { location: 'Paris' });
+        assert.deepEqual(sent(mark).tool_choice, { type: 'function', function: { name: 'get_weather' } });
+      });
+
+      it('count_tokens is not served by a chat backend: a 422 without a provider call', async () => {
+        const mark = fake.requests.length;
+        const err = await client.messages.countTokens({ model: be.model, messages: [{ role: 'user', content: 'x' }] }).then(() => null, (e) => e);
+        assert.ok(err instanceof UnprocessableEntityError, `got ${err?.constructor?.name}: ${err?.message}`);
+        assert.equal(since(mark).length, 0);
+      });
+    });
+  }
+
+  for (const [status, model, ErrorClass, type, message] of [
+    [401, 'gpt-badkey', AuthenticationError, 'invalid_request_error', 'Incorrect API key provided'],
+    [404, 'gpt-error-404', NotFoundError, 'invalid_request_error', 'The model does not exist'],
+    [429, 'gpt-error-429', RateLimitError, 'requests', 'Rate limit reached for requests'],
+    // Azure's 429 has no error type: the status names it.
+    [429, 'azure-error-429', RateLimitError, 'rate_limit_error', 'have exceeded token rate limit'],
+  ]) {
+    it(`a chat backend's ${status} (${model}) is the SDK's ${ErrorClass.name}, Anthropic-shaped (create and stream)`, async () => {
+      const id = rid(`${model}-${status}`);
+      const mark = fake.requests.length;
+      const err = await client.messages.create(
+        { model, max_tokens: 64, messages: [{ role: 'user', content: 'this fails' }] },
+        { headers: { 'x-request-id': id } },
+      ).then(() => null, (e) => e);
+      assert.ok(err instanceof ErrorClass, `expected ${ErrorClass.name}, got ${err?.constructor?.name}: ${err?.message}`);
+      assert.equal(err.status, status);
+      assert.equal(err.error?.type, 'error', `body ${JSON.stringify(err.error)}`);
+      assert.equal(err.error.error?.type, type, `body ${JSON.stringify(err.error)}`);
+      assert.ok(err.error.error.message.includes(message), `the provider's message in ${JSON.stringify(err.error.error.message)}`);
+      assert.equal(since(mark)[0]?.status, status, 'the provider answered that status');
+      assert.ok(!JSON.stringify(err.error).includes(OPENAI_KEY), 'no credential in the error');
+      const line = await gw.logLine((l) => l.request_id === id);
+      assert.equal(line.status, status);
+      const serr = await client.messages.stream({ model, max_tokens: 64, messages: [{ role: 'user', content: 'this fails too' }] })
+        .finalMessage().then(() => null, (e) => e);
+      assert.ok(serr instanceof ErrorClass, `stream: expected ${ErrorClass.name}, got ${serr?.constructor?.name}: ${serr?.message}`);
+      assert.equal(serr.error?.error?.type, type);
+    });
+  }
+
+  it('an OpenAI error inside the stream is an Anthropic error event, which the SDK raises', async () => {
+    const r = await fetch(`${gw.base}/anthropic/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': CLIENT_KEY },
+      body: JSON.stringify({ model: 'gpt-midstream-error', max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'a long answer' }] }),
+    });
+    assert.equal(r.status, 200);
+    const ev = sse(await r.text());
+    assert.equal(ev.at(-1).event, 'error');
+    assert.deepEqual(ev.at(-1).json, { type: 'error', error: { type: 'server_error', message: 'The server had an error while processing your request. Sorry about that!' } });
+    assert.ok(!ev.some((e) => e.event === 'message_stop'));
+    const err = await client.messages.stream({ model: 'gpt-midstream-error', max_tokens: 64, messages: [{ role: 'user', content: 'a long answer' }] })
+      .finalMessage().then(() => null, (e) => e);
+    assert.ok(err instanceof APIError, `got ${err?.constructor?.name}: ${err?.message}`);
+    assert.match(err.message, /The server had an error/);
+  });
+
+  // Translated to Bedrock Converse (any Bedrock model, Claude or not): SigV4-signed, the answer and
+  // the event stream back in Anthropic's shapes, Bedrock's request id as the message id.
+  describe('AWSBedrock (Messages translated to Converse)', () => {
+    const MODEL = 'amazon.nova-pro-v1:0';
+    const sent = (mark, op = 'converse') => {
+      const up = one(mark);
+      assert.match(up.path, new RegExp(`^/model/amazon\\.nova-pro-v1(:|%3A)0/${op}$`));
+      assert.equal(up.status, 200, up.body);
+      assert.match(up.headers.authorization, /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/us-east-1\/bedrock\/aws4_request, /);
+      assert.equal(up.headers['x-api-key'], undefined, 'the client credential is not forwarded');
+      return JSON.parse(up.body);
+    };
+    const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+    it('messages.create: text, usage, the Converse request; usage in the log', async () => {
+      const id = rid('converse-create');
+      const mark = fake.requests.length;
+      const msg = await client.messages.create(
+        { model: MODEL, max_tokens: 256, system: 'be brief', messages: [{ role: 'user', content: 'hello from the sdk' }] },
+        { headers: { 'x-request-id': id } },
+      );
+      assert.match(msg.id, UUID, 'Bedrock’s x-amzn-requestid');
+      assert.equal(msg.type, 'message');
+      assert.equal(msg.model, MODEL);
+      assert.deepEqual(msg.content, [{ type: 'text', text: 'echo: hello from the sdk' }]);
+      assert.equal(msg.stop_reason, 'end_turn');
+      assert.deepEqual(msg.usage, { input_tokens: 6, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 5 });
+      const body = sent(mark);
+      assert.deepEqual(body.system, [{ text: 'be brief' }]);
+      assert.deepEqual(body.messages, [{ role: 'user', content: [{ text: 'hello from the sdk' }] }]);
+      assert.deepEqual(body.inferenceConfig, { maxTokens: 256 });
+      const line = await gw.logLine((l) => l.request_id === id);
+      assert.equal(line.status, 200);
+      assert.equal(line.backend_name, 'default/bedrock-converse');
+      assert.equal(line.response_model, MODEL);
+      assert.deepEqual([line.input_tokens, line.output_tokens, line.total_tokens, line.llm_total_token], [6, 5, 11, 11]);
+    });
+
+    it('messages.create: stop sequences, top_k and a stop_sequence stop reason', async () => {
+      const mark = fake.requests.length;
+      const msg = await client.messages.create({
+        model: MODEL, max_tokens: 256, stop_sequences: ['three'], top_k: 5, temperature: 0.5,
+        messages: [{ role: 'user', content: 'one two three four' }],
+      });
+      assert.deepEqual(msg.content, [{ type: 'text', text: 'echo: one two ' }]);
+      assert.equal(msg.stop_reason, 'stop_sequence');
+      const body = sent(mark);
+      assert.deepEqual(body.inferenceConfig, { maxTokens: 256, temperature: 0.5, stopSequences: ['three'] });
+      assert.deepEqual(body.additionalModelRequestFields, { top_k: 5 });
+    });
+
+    it('messages.stream: text deltas and usage from the metadata event', async () => {
+      const id = rid('converse-stream');
+      const mark = fake.requests.length;
+      const stream = client.messages.stream(
+        { model: MODEL, max_tokens: 256, messages: [{ role: 'user', content: 'stream these words' }] },
+        { headers: { 'x-request-id': id } },
+      );
+      const deltas = [];
+      const types = [];
+      stream.on('text', (t) => deltas.push(t));
+      stream.on('streamEvent', (e) => types.push(e.type));
+      const final = await stream.finalMessage();
+      assert.deepEqual(deltas, ['echo: ', 'stream ', 'these ', 'words']);
+      assert.deepEqual(types, ['message_start', 'content_block_start', 'content_block_delta', 'content_block_delta',
+        'content_block_delta', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop']);
+      assert.match(final.id, UUID);
+      assert.equal(final.model, MODEL);
+      assert.equal(final.stop_reason, 'end_turn');
+      assert.deepEqual([final.usage.input_tokens, final.usage.output_tokens], [3, 4]);
+      sent(mark, 'converse-stream');
+      const line = await gw.logLine((l) => l.request_id === id);
+      assert.equal(line.stream, true);
+      assert.deepEqual([line.input_tokens, line.output_tokens, line.total_tokens], [3, 4, 7]);
+    });
+
+    it('messages.stream: thinking, then text, as Anthropic thinking and text blocks', async () => {
+      const stream = client.messages.stream({
+        model: MODEL, max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: 1024 },
+        messages: [{ role: 'user', content: 'think first' }],
+      });
+      const final = await stream.finalMessage();
+      assert.deepEqual(final.content.map((b) => b.type), ['thinking', 'text']);
+      assert.match(final.content[0].thinking, /The user wrote: think first/);
+      assert.ok(final.content[0].signature.length > 0, 'the signature arrives');
+      assert.equal(final.content[1].text, 'echo: think first');
+    });
+
+    it('messages.stream: a tool use as input_json_delta pieces; the tool result round trip', async () => {
+      const question = { role: 'user', content: 'what is the weather in Paris?' };
+      let mark = fake.requests.length;
+      const stream = client.messages.stream({ model: MODEL, max_tokens: 256, tools: [WEATHER_TOOL], messages: [question] });
+      const partials = [];
+      stream.on('inputJson', (partial) => partials.push(partial));
+      const first = await stream.finalMessage();
+      assert.equal(first.stop_reason, 'tool_use');
+      assert.equal(first.content.length, 1);
+      const use = first.content[0];
+      assert.equal(use.type, 'tool_use');
+      assert.match(use.id, /^tooluse_/);
+      assert.deepEqual(use.input, { location: 'Paris' });
+      assert.ok(partials.filter(Boolean).length >= 2, `the arguments in pieces: ${JSON.stringify(partials)}`);
+      const body = sent(mark, 'converse-stream');
+      assert.deepEqual(body.toolConfig.tools, [{ toolSpec: { name: 'get_weather', description: WEATHER_TOOL.description, inputSchema: { json: WEATHER_TOOL.input_schema } } }]);
+
+      mark = fake.requests.length;
+      const second = await client.messages.create({
+        model: MODEL, max_tokens: 256, tools: [WEATHER_TOOL],
+        messages: [
+          question,
+          { role: 'assistant', content: first.content },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: 'sunny and 20C' }] },
+        ],
+      });
+      assert.deepEqual(second.content, [{ type: 'text', text: 'The weather is sunny and 20C' }]);
+      const back = sent(mark);
+      assert.deepEqual(back.messages.slice(1), [
+        { role: 'assistant', content: [{ toolUse: { toolUseId: use.id, name: 'get_weather', input: { location: 'Paris' } } }] },
+        { role: 'user', content: [{ toolResult: { toolUseId: use.id, content: [{ text: 'sunny and 20C' }] } }] },
+      ]);
+    });
+
+    for (const [status, model, ErrorClass, type] of [
+      [403, 'amazon.nova-badkey-v1:0', PermissionDeniedError, 'permission_error'],
+      [404, 'amazon.nova-error-404-v1:0', NotFoundError, 'not_found_error'],
+      [429, 'amazon.nova-error-429-v1:0', RateLimitError, 'rate_limit_error'],
+    ]) {
+      it(`a Bedrock ${status} is the SDK's ${ErrorClass.name}, Anthropic-shaped (create and stream)`, async () => {
+        const mark = fake.requests.length;
+        const err = await client.messages.create({ model, max_tokens: 64, messages: [{ role: 'user', content: 'this fails' }] })
+          .then(() => null, (e) => e);
+        assert.ok(err instanceof ErrorClass, `expected ${ErrorClass.name}, got ${err?.constructor?.name}: ${err?.message}`);
+        assert.equal(err.status, status);
+        assert.equal(err.error?.type, 'error', `body ${JSON.stringify(err.error)}`);
+        assert.equal(err.error.error?.type, type, `body ${JSON.stringify(err.error)}`);
+        assert.ok(err.error.error.message.length > 0);
+        assert.equal(since(mark)[0]?.status, status, 'the provider answered that status');
+        const serr = await client.messages.stream({ model, max_tokens: 64, messages: [{ role: 'user', content: 'this fails too' }] })
+          .finalMessage().then(() => null, (e) => e);
+        assert.ok(serr instanceof ErrorClass, `stream: expected ${ErrorClass.name}, got ${serr?.constructor?.name}: ${serr?.message}`);
+        assert.equal(serr.error?.error?.type, type);
+      });
+    }
+
+    it('an exception inside the event stream is an Anthropic error event, which the SDK raises', async () => {
+      const err = await client.messages.stream({ model: 'amazon.nova-midstream-error-v1:0', max_tokens: 64, messages: [{ role: 'user', content: 'a long answer' }] })
+        .finalMessage().then(() => null, (e) => e);
+      assert.ok(err instanceof APIError, `got ${err?.constructor?.name}: ${err?.message}`);
+      assert.match(err.message, /Model stream error/);
+    });
+  });
+
+  it('the GenAI metrics name the messages operation for the translated backends', async () => {
+    const text = await metrics();
+    for (const provider of ['openai', 'azure.openai', 'aws.bedrock']) {
+      const series = text.split('\n').filter((l) => l.startsWith('gen_ai_client_token_usage_sum{') && l.includes(`gen_ai_provider_name="${provider}"`));
+      assert.ok(series.some((l) => l.includes('gen_ai_operation_name="messages"') && l.includes('gen_ai_token_type="input"')), `messages usage for ${provider}:\n${series.join('\n')}`);
+    }
+  });
 
   it('Anthropic with an APIKey policy: the key as Authorization: Bearer, accepted by the API', async () => {
     const mark = fake.requests.length;

@@ -25,9 +25,6 @@ const FAKE_GCP_AUTH_TOKEN = 'fake-gcp-auth-token';
 const FAKE_AWS_CREDENTIAL_FILE = '[default]\naws_access_key_id=AKIASTATICFALLBACK\naws_secret_access_key=static-fallback-secret\n';
 const FAKE_AWS_PER_REQUEST_SESSION_TOKEN = 'per-request-session-token';
 const AWS_CREDENTIAL_OVERRIDE_HEADERS = ['x-aigw-aws-access-key-id', 'x-aigw-aws-secret-access-key', 'x-aigw-aws-session-token'];
-// The Messages ingress to the Claude-native backends is served; its translation to OpenAI chat
-// and to Bedrock Converse is not yet.
-const ANTHROPIC_TRANSLATION_SKIP = 'the Messages translation to OpenAI chat and Bedrock Converse is later work';
 
 // --- the gateway configuration ---------------------------------------------------------------
 
@@ -1889,9 +1886,7 @@ describe('TestWithTestUpstream', () => {
     const n = seen.get(tc.name) ?? 0;
     seen.set(tc.name, n + 1);
     const title = n === 0 ? tc.name : `${tc.name}#${String(n).padStart(2, '0')}`;
-    const skip = tc.path.startsWith('/anthropic/') && ['openai', 'aws-bedrock'].includes(tc.backend) &&
-      ANTHROPIC_TRANSLATION_SKIP;
-    it(title, { skip }, async () => {
+    it(title, async () => {
       await runCase(gw, tc);
     });
   }
