@@ -22,6 +22,7 @@ import { HAVE_PROTOS, MiniEnvoy, extprocClient, translateToBundle } from '../lib
 import { startFakeProviders } from '../../../tools/fakeproviders/server.mjs';
 import { fakeAudio } from '../../../tools/fakeproviders/lib/media.mjs';
 import { buildMultipart } from '../../../tools/fakeproviders/lib/multipart.mjs';
+import { fakeBackendYaml as backend, securityPolicyYaml as policy } from '../lib/fakeconfig.mjs';
 
 const AWS_KEY = 'AKIDEXAMPLE';
 const AWS_SECRET = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
@@ -50,27 +51,6 @@ const ROUTES = [
   ['us.anthropic.claude-sonnet-4-20250514-v1:0', 'bedrock'],
   ['eu.anthropic.claude-3-5-sonnet-20240620-v1:0', 'bedrock-anthropic'],
 ];
-
-function backend(name, schema) {
-  return `---
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIServiceBackend
-metadata: {name: ${name}, namespace: default}
-spec:
-  schema: ${schema}
-  backendRef: {name: fake, kind: Backend, group: gateway.envoyproxy.io}
-`;
-}
-
-function policy(name, targets, body) {
-  return `---
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: BackendSecurityPolicy
-metadata: {name: ${name}, namespace: default}
-spec:
-  targetRefs: [${targets.map((t) => `{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: ${t}}`).join(', ')}]
-${body}`;
-}
 
 function config(port, fakePort, serviceAccountJson) {
   // One rule per backend and override (upstream allows 15 rules a route), its models ORed.

@@ -16,6 +16,7 @@ import Anthropic, {
 } from '@anthropic-ai/sdk';
 import { startAigw, gatewayYaml } from '../lib/harness.mjs';
 import { startFakeProviders } from '../../../tools/fakeproviders/server.mjs';
+import { fakeBackendYaml as backend, securityPolicyYaml as policy } from '../lib/fakeconfig.mjs';
 
 const AWS_KEY = 'AKIDEXAMPLE';
 const AWS_SECRET = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
@@ -52,27 +53,6 @@ const ROUTES = [
   ['amazon.nova-midstream-error-v1:0', 'bedrock-converse'],
   ['amazon.nova-badkey-v1:0', 'bedrock-converse-badkey'],
 ];
-
-function backend(name, schema) {
-  return `---
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIServiceBackend
-metadata: {name: ${name}, namespace: default}
-spec:
-  schema: ${schema}
-  backendRef: {name: fake, kind: Backend, group: gateway.envoyproxy.io}
-`;
-}
-
-function policy(name, targets, body) {
-  return `---
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: BackendSecurityPolicy
-metadata: {name: ${name}, namespace: default}
-spec:
-  targetRefs: [${targets.map((t) => `{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: ${t}}`).join(', ')}]
-${body}`;
-}
 
 const secret = (name, data) => `---
 apiVersion: v1

@@ -10,6 +10,7 @@ import path from 'node:path';
 import OpenAI from 'openai';
 import { startAigw, gatewayYaml } from '../lib/harness.mjs';
 import { startFakeProviders } from '../../../tools/fakeproviders/server.mjs';
+import { fakeBackendYaml as backend, securityPolicyYaml as policy } from '../lib/fakeconfig.mjs';
 
 const AWS_KEY = 'AKIDEXAMPLE';
 const AWS_SECRET = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
@@ -35,27 +36,6 @@ const ROUTES = {
   'claude-midstream-error': 'anthropic',
   'rerank-v3.5': 'cohere',
 };
-
-function backend(name, schema, extra = '') {
-  return `---
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIServiceBackend
-metadata: {name: ${name}, namespace: default}
-spec:
-  schema: ${schema}
-  backendRef: {name: fake, kind: Backend, group: gateway.envoyproxy.io}
-${extra}`;
-}
-
-function policy(name, targets, body) {
-  return `---
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: BackendSecurityPolicy
-metadata: {name: ${name}, namespace: default}
-spec:
-  targetRefs: [${targets.map((t) => `{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: ${t}}`).join(', ')}]
-${body}`;
-}
 
 function config(port, fakePort, serviceAccountJson) {
   // One rule per backend (upstream allows 15 rules a route), its models ORed.
