@@ -12,6 +12,9 @@ python3 scripts/function_lengths.py 150 src
 echo "== unit tests ($BUILD_DIR)"
 (cd "$BUILD_DIR" && ctest --output-on-failure -j "$(nproc)")
 
+echo "== fake providers self-test (their wire formats and validation)"
+node --test --test-reporter=dot tools/fakeproviders/selftest.mjs
+
 echo "== integration and e2e tests ($BUILD_DIR)"
 export AIGW_BIN="$PWD/$BUILD_DIR/aigw"
 export TESTUPSTREAM_BIN="$PWD/$BUILD_DIR/testupstream"

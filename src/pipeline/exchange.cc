@@ -4,6 +4,7 @@
 #include "auth/aws_sigv4.h"
 #include "auth/static_auth.h"
 #include "core/clock.h"
+#include "core/strings.h"
 #include "observability/tracing.h"
 #include "pipeline/errors.h"
 #include "pipeline/headers.h"
@@ -297,6 +298,9 @@ Next Exchange::encode() {
   tin.inject_include_usage = endpoint_ == Endpoint::kChatCompletions && parsed_.stream &&
                              !parsed_.include_usage && snap_->any_costs;
   tin.request_id = rec_.request_id;
+  std::optional<std::string> beta;
+  if (endpoint_ == Endpoint::kMessages && backend.schema_kind == api::Schema::kAWSAnthropic)
+    if ((beta = filtered_header("anthropic-beta"))) tin.anthropic_beta = *beta;
   injected_usage_ = tin.inject_include_usage;
   // Re-translated from the pristine request on every attempt.
   auto up = translator_->request(tin);
@@ -337,35 +341,51 @@ Next Exchange::encode() {
   return quota_step();
 }
 
+namespace {
+// A comma-separated header value through one headerValueFilter: the values kept, joined by
+// commas; nullopt when none was taken out.
+std::optional<std::string> filtered_values(std::string_view sent,
+                                           const api::AIServiceBackend::HeaderValueFilter &f) {
+  std::string kept;
+  bool changed = false;
+  std::string_view rest = sent;
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view v = trim_ows(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (v.empty()) continue;
+    bool listed = std::find(f.values.begin(), f.values.end(), v) != f.values.end();
+    if (listed != f.allowlist) {
+      changed = true;
+      continue;
+    }
+    if (!kept.empty()) kept += ',';
+    kept.append(v);
+  }
+  if (!changed) return std::nullopt;
+  return kept;
+}
+} // namespace
+
+std::optional<std::string> Exchange::filtered_header(std::string_view name) const {
+  auto sent = lookup_(name);
+  if (!sent) return std::nullopt;
+  for (const auto &f : signer_->header_value_filters)
+    if (f.name == name)
+      if (auto kept = filtered_values(*sent, f)) return kept;
+  return std::string(*sent);
+}
+
 void Exchange::filter_header_values() {
   for (const auto &f : signer_->header_value_filters) {
     auto sent = lookup_(f.name);
     if (!sent) continue;
-    std::string kept;
-    bool changed = false;
-    std::string_view rest = *sent;
-    while (!rest.empty()) {
-      size_t comma = rest.find(',');
-      std::string_view v = rest.substr(0, comma);
-      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-      while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
-        v.remove_prefix(1);
-      while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
-        v.remove_suffix(1);
-      if (v.empty()) continue;
-      bool listed = std::find(f.values.begin(), f.values.end(), v) != f.values.end();
-      if (listed != f.allowlist) {
-        changed = true;
-        continue;
-      }
-      if (!kept.empty()) kept += ',';
-      kept.append(v);
-    }
-    if (!changed) continue;
-    if (kept.empty())
+    auto kept = filtered_values(*sent, f);
+    if (!kept) continue;
+    if (kept->empty())
       call_.remove_headers.push_back(f.name);
     else
-      call_.headers.emplace_back(f.name, std::move(kept));
+      call_.headers.emplace_back(f.name, std::move(*kept));
   }
 }
 
@@ -379,12 +399,7 @@ std::optional<Next> Exchange::override_credential() {
     } else if (metadata_ && *metadata_) {
       v = (*metadata_)(co->metadata_namespace, co->metadata_key, field);
     }
-    std::string_view t = v ? std::string_view(*v) : std::string_view();
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t'))
-      t.remove_prefix(1);
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t'))
-      t.remove_suffix(1);
-    return std::string(t);
+    return std::string(v ? trim_ows(*v) : std::string_view());
   };
   auto missing = [&]() -> std::optional<Next> {
     if (co->fallback) return std::nullopt; // the configured credential

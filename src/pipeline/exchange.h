@@ -218,6 +218,8 @@ private:
   Next encode();
   // headerValueFilters: anthropic-beta values taken out of what the client sent.
   void filter_header_values();
+  // A request header after this backend's headerValueFilters; nullopt when not sent.
+  std::optional<std::string> filtered_header(std::string_view name) const;
   // credentialOverride: the credential this request carries (a header, or Envoy metadata).
   // nullopt: none applies, the backend's own is used; else what to do next.
   std::optional<Next> override_credential();

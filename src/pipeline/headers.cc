@@ -1,6 +1,8 @@
 // Header rules; see headers.h.
 #include "pipeline/headers.h"
 
+#include "core/strings.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
@@ -109,12 +111,8 @@ std::optional<FramingError> check_request_framing(unsigned version,
   std::string_view rest = te;
   while (!rest.empty()) {
     auto comma = rest.find(',');
-    std::string_view token = rest.substr(0, comma);
+    std::string_view token = trim_ows(rest.substr(0, comma));
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
-      token.remove_prefix(1);
-    while (!token.empty() && (token.back() == ' ' || token.back() == '\t'))
-      token.remove_suffix(1);
     if (token.empty()) continue;
     chunked_last = iequals(token, "chunked");
     if (chunked_last)

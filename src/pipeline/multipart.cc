@@ -1,6 +1,8 @@
 // multipart/form-data; see multipart.h.
 #include "pipeline/multipart.h"
 
+#include "core/strings.h"
+
 #include <algorithm>
 #include <cctype>
 
@@ -14,13 +16,7 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
+std::string_view trim(std::string_view s) { return trim_ows(s); }
 
 // A `key=value` parameter of a header value such as `form-data; name="model"`.
 std::optional<std::string_view> header_param(std::string_view value, std::string_view key) {

@@ -3,11 +3,15 @@
 
 #include "core/base64.h"
 #include "core/json_scan.h"
+#include "core/strings.h"
 #include "pipeline/errors.h"
 #include "pipeline/request_body.h"
 #include "pipeline/usage.h"
 #include "providers/aws_eventstream.h"
 #include "translate/json_in.h"
+
+#include <algorithm>
+#include <iterator>
 
 #include <simdjson.h>
 
@@ -17,12 +21,61 @@ namespace {
 namespace dom = simdjson::dom;
 using pipeline::Endpoint;
 
-// The body without `remove` and with anthropic_version set (a JSON string).
+// The body without `remove`, with anthropic_version set (a JSON string) and, when given,
+// anthropic_beta (a JSON array).
 std::string edited(std::string_view body, std::string_view version,
-                   const std::vector<std::string> &remove) {
+                   const std::vector<std::string> &remove, std::string betas = {}) {
   std::vector<std::pair<std::string, std::string>> set;
   if (!version.empty()) set.emplace_back("anthropic_version", json::quoted(version));
+  if (!betas.empty()) set.emplace_back("anthropic_beta", std::move(betas));
   return pipeline::apply_body_mutation(body, set, remove);
+}
+
+// The anthropic-beta flags Bedrock accepts in `anthropic_beta`: it refuses a whole request with
+// one flag it does not know, so the others are dropped (as upstream's allow-list).
+constexpr std::string_view kBedrockBetas[] = {
+    "computer-use-2024-10-22",
+    "computer-use-2025-01-24",
+    "context-1m-2025-08-07",
+    "context-management-2025-06-27",
+    "dev-full-thinking-2025-05-14",
+    "fine-grained-tool-streaming-2025-05-14",
+    "interleaved-thinking-2025-05-14",
+    "mcp-client-2025-04-04",
+    "mcp-client-2025-11-20",
+    "model-context-window-exceeded-2025-08-26",
+    "output-128k-2025-02-19",
+    "pdfs-2024-09-25",
+    "search-results-2025-06-09",
+    "token-counting-2024-11-01",
+    "token-efficient-tools-2025-02-19",
+    "tool-search-tool-2025-10-19",
+    "web-search-2025-03-05",
+};
+
+// The client's comma-separated anthropic-beta flags as Bedrock's JSON array: Anthropic-API names
+// mapped to Bedrock's (advanced-tool-use is Bedrock's tool-search-tool), then the allow-list,
+// each flag once. Empty when none is left.
+std::string bedrock_betas(std::string_view header) {
+  std::vector<std::string_view> kept;
+  while (!header.empty()) {
+    size_t comma = header.find(',');
+    std::string_view flag = trim_ows(header.substr(0, comma));
+    header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+    if (flag == "advanced-tool-use-2025-11-20") flag = "tool-search-tool-2025-10-19";
+    if (std::find(std::begin(kBedrockBetas), std::end(kBedrockBetas), flag) ==
+            std::end(kBedrockBetas) ||
+        std::find(kept.begin(), kept.end(), flag) != kept.end())
+      continue;
+    kept.push_back(flag);
+  }
+  if (kept.empty()) return {};
+  std::string out = "[";
+  for (auto flag : kept) {
+    if (out.size() > 1) out += ',';
+    json::append_quoted(out, flag);
+  }
+  return out + "]";
 }
 
 class MessagesTranslator : public Translator {
@@ -76,7 +129,8 @@ public:
       } else {
         u.path = "/model/" + path_escape(model_) +
                  (stream_ ? "/invoke-with-response-stream" : "/invoke");
-        u.body = edited(in.body, version, {"model", "stream"});
+        u.body = edited(in.body, version, {"model", "stream"},
+                        schema_ == Schema::kAWSAnthropic ? bedrock_betas(in.anthropic_beta) : "");
       }
       break;
     }

@@ -38,6 +38,7 @@ struct TranslateInput {
   std::string_view version;        // schema.version
   bool inject_include_usage = false;
   std::string_view request_id;
+  std::string_view anthropic_beta; // Messages to AWSAnthropic: the client's flags, filtered
 };
 
 struct UpstreamRequest {

@@ -65,6 +65,41 @@ TEST(Messages, EachClaudeBackendGetsItsOwnPathAndBody) {
   }
 }
 
+TEST(Messages, BedrockGetsTheAnthropicBetaFlagsItAcceptsInItsBody) {
+  pipeline::ParsedRequest parsed;
+  auto in = input(kBody, parsed);
+  in.model = "anthropic.claude-sonnet-4-20250514-v1:0";
+  auto betas = [&](std::string_view header) {
+    in.anthropic_beta = header;
+    auto u =
+        make_messages_translator(Schema::kAWSAnthropic, pipeline::Endpoint::kMessages)->request(in);
+    EXPECT_TRUE(u);
+    simdjson::dom::parser p;
+    auto doc = p.parse(*u->body);
+    EXPECT_FALSE(doc.error()) << *u->body;
+    simdjson::dom::array a;
+    if (doc["anthropic_beta"].get(a)) return std::string("absent");
+    std::string out;
+    for (auto v : a)
+      out += std::string(v.get_string().value()) + ";";
+    return out;
+  };
+  EXPECT_EQ(betas(""), "absent");
+  // Flags only the Anthropic API knows are dropped (Bedrock refuses the whole request for one).
+  EXPECT_EQ(betas("files-api-2025-04-14,prompt-caching-2024-07-31"), "absent");
+  EXPECT_EQ(betas(" context-1m-2025-08-07 , files-api-2025-04-14,interleaved-thinking-2025-05-14"),
+            "context-1m-2025-08-07;interleaved-thinking-2025-05-14;");
+  // The Anthropic API's umbrella flag is Bedrock's tool-search flag, forwarded once.
+  EXPECT_EQ(betas("advanced-tool-use-2025-11-20,tool-search-tool-2025-10-19"),
+            "tool-search-tool-2025-10-19;");
+  // Only the invoke call carries them; Vertex takes the header itself.
+  in.anthropic_beta = "context-1m-2025-08-07";
+  auto g =
+      make_messages_translator(Schema::kGCPAnthropic, pipeline::Endpoint::kMessages)->request(in);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->body->find("anthropic_beta"), std::string::npos);
+}
+
 std::string frame(const std::string &event_json) {
   return providers::encode_event_message(
       {{":event-type", "chunk"}, {":content-type", "application/json"}, {":message-type", "event"}},
@@ -227,6 +262,51 @@ spec:
     EXPECT_EQ(ex.call().path, "/v1/messages");
     EXPECT_EQ(ex.record().operation, "messages");
   }
+}
+
+TEST(ExchangeMessages, HeaderValueFiltersApplyBeforeBedrocksBetaAllowList) {
+  auto r = control::testing::load(R"(
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: r, namespace: default}
+spec:
+  rules:
+    - matches: [{headers: [{name: x-ai-eg-model, value: anthropic.claude-sonnet-4-20250514-v1:0}]}]
+      backendRefs: [{name: b}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: b, namespace: default}
+spec:
+  schema: {name: AWSAnthropic}
+  backendRef: {name: b, kind: Backend, group: gateway.envoyproxy.io}
+  headerValueFilters: [{name: anthropic-beta, mode: Denylist, values: [context-1m-2025-08-07]}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: b, namespace: default}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: 9}}]
+)");
+  for (const auto &e : r.diag.errors())
+    ADD_FAILURE() << e;
+  ExchangeOptions options;
+  ExchangeServices services;
+  Exchange ex(r.snapshot, options, services);
+  auto headers = [](std::string_view name) -> std::optional<std::string_view> {
+    if (name == "anthropic-beta")
+      return "context-1m-2025-08-07, interleaved-thinking-2025-05-14, files-api-2025-04-14";
+    return std::nullopt;
+  };
+  RequestHead h{"POST", "/anthropic/v1/messages", "gw", headers};
+  ASSERT_FALSE(ex.on_request_headers(h));
+  ASSERT_FALSE(ex.on_request_body(
+      R"({"model":"anthropic.claude-sonnet-4-20250514-v1:0","max_tokens":5,"messages":[]})", true));
+  ASSERT_EQ(ex.next_attempt(), Next::kSend);
+  EXPECT_EQ(ex.call().path, "/model/anthropic.claude-sonnet-4-20250514-v1:0/invoke");
+  EXPECT_NE(ex.call().body.find(R"("anthropic_beta":["interleaved-thinking-2025-05-14"])"),
+            std::string::npos)
+      << ex.call().body;
 }
 
 } // namespace

@@ -313,6 +313,11 @@ describe('bedrock', () => {
     assert.match(r.json.message, /extraneous key \[model\]/);
     r = await awsSigned(modelPath(MODEL, 'invoke'), { ...msgBody, anthropic_version: undefined });
     assert.equal(r.status, 400);
+    r = await awsSigned(modelPath(MODEL, 'invoke'), { ...msgBody, anthropic_beta: ['context-1m-2025-08-07'] });
+    assert.equal(r.status, 200, r.text);
+    r = await awsSigned(modelPath(MODEL, 'invoke'), { ...msgBody, anthropic_beta: ['context-1m-2025-08-07', 'files-api-2025-04-14'] });
+    assert.equal(r.status, 400);
+    assert.match(r.json.message, /invalid beta flag/);
   });
 
   test('invoke-with-response-stream: anthropic events as base64 chunks', async () => {

@@ -169,6 +169,11 @@ const BACKENDS = {
       assert.equal(sent.anthropic_version, undefined);
       if (kind === 'stream') assert.equal(sent.stream, true);
     },
+    betaNote: 'the header reaches the Anthropic API as sent',
+    checkBetas(q, sent) {
+      assert.equal(q.headers['anthropic-beta'], sent);
+      assert.equal(JSON.parse(q.body).anthropic_beta, undefined);
+    },
     errors: [
       [401, 'claude-badkey', AuthenticationError, 'authentication_error', 'invalid x-api-key'],
       [404, 'claude-error-404', NotFoundError, 'not_found_error', 'The requested resource could not be found.'],
@@ -197,6 +202,11 @@ const BACKENDS = {
       if (kind === 'count') assert.equal(sent.model, model, 'count-tokens names the model in the body');
       else assert.equal(sent.model, undefined, 'rawPredict bodies carry no model');
       if (kind === 'stream') assert.equal(sent.stream, true);
+    },
+    betaNote: 'Vertex takes the header as sent',
+    checkBetas(q, sent) {
+      assert.equal(q.headers['anthropic-beta'], sent);
+      assert.equal(JSON.parse(q.body).anthropic_beta, undefined);
     },
     errors: [
       [401, 'claude-error-401@20250514', AuthenticationError, 'authentication_error', 'Request had invalid authentication credentials'],
@@ -233,6 +243,12 @@ const BACKENDS = {
       assert.equal(b.anthropic_version, 'bedrock-2023-05-31');
       assert.equal(b.model, undefined);
       assert.equal(b.stream, undefined);
+    },
+    betaNote: 'Bedrock gets the flags it accepts in the body (Anthropic-API names mapped, the others dropped)',
+    checkBetas(q) {
+      // files-api is not a Bedrock flag (Bedrock would refuse the whole request); advanced-tool-use
+      // is Bedrock's tool-search-tool
+      assert.deepEqual(JSON.parse(q.body).anthropic_beta, ['context-1m-2025-08-07', 'tool-search-tool-2025-10-19']);
     },
     errors: [
       // Bedrock has no 401: a key it does not know is a 403 UnrecognizedClientException
@@ -440,6 +456,93 @@ describe('Anthropic Messages through aigw with the official @anthropic-ai/sdk', 
         assert.deepEqual([second.usage.input_tokens, second.usage.output_tokens], [10, 6]);
         const line2 = await gw.logLine((l) => l.request_id === id2);
         assert.deepEqual([line2.input_tokens, line2.output_tokens, line2.total_tokens], [10, 6, 16]);
+      });
+
+      it('messages.stream with thinking and a tool: signed thinking comes back with the tool result; redacted thinking passes', async () => {
+        const question = { role: 'user', content: 'what is the weather in Paris?' };
+        const params = { model: be.model, max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: 1024 }, tools: [WEATHER_TOOL] };
+        const id = rid(`${schema}-think`);
+        const stream = client.messages.stream({ ...params, messages: [question] }, { headers: { 'x-request-id': id } });
+        const thoughts = [];
+        stream.on('thinking', (delta) => thoughts.push(delta));
+        const first = await stream.finalMessage();
+        assert.deepEqual(first.content.map((b) => b.type), ['thinking', 'tool_use']);
+        const [thinking, use] = first.content;
+        assert.equal(thinking.thinking, 'The user wrote: what is the weather in Paris?. I will answer briefly.');
+        assert.ok(thoughts.length >= 2, 'the thinking arrives in pieces');
+        assert.equal(thoughts.join(''), thinking.thinking);
+        assert.match(thinking.signature, /^[A-Za-z0-9+/=]{40,}$/, 'signature_delta folded into the block');
+        // 10 for the call, 13 words of thinking
+        const line = await gw.logLine((l) => l.request_id === id);
+        assert.deepEqual([line.input_tokens, line.output_tokens], [6, 23]);
+
+        // The provider verifies the signature of the thinking block sent back: one changed byte
+        // anywhere on the way would be a 400.
+        const result = { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: 'sunny' }] };
+        let mark = fake.requests.length;
+        const second = await client.messages.create({ ...params, messages: [question, { role: 'assistant', content: first.content }, result] });
+        assert.equal(second.content.at(-1).text, 'The weather is sunny');
+        assert.deepEqual(JSON.parse(one(mark).body).messages[1].content[0], thinking);
+
+        // A redacted thinking block from an earlier turn is opaque and goes back as it came.
+        const redacted = { type: 'redacted_thinking', data: 'EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP' };
+        mark = fake.requests.length;
+        const third = await client.messages.create({
+          ...params,
+          messages: [question, { role: 'assistant', content: [redacted, use] }, result],
+        });
+        assert.equal(third.content.at(-1).text, 'The weather is sunny');
+        assert.deepEqual(JSON.parse(one(mark).body).messages[1].content[0], redacted);
+      });
+
+      it('cache_control breakpoints: cache read and write usage, in the answer, the stream, the log and the costs', async () => {
+        // 6 words before the breakpoint (read 6, written 12), 2 after it
+        const request = {
+          model: be.model, max_tokens: 256,
+          system: [{ type: 'text', text: 'You answer questions about the weather.', cache_control: { type: 'ephemeral', ttl: '1h' } }],
+          messages: [{ role: 'user', content: 'hello cache' }],
+        };
+        const usage = { input_tokens: 2, cache_creation_input_tokens: 12, cache_read_input_tokens: 6, output_tokens: 3 };
+        const id = rid(`${schema}-cache`);
+        const mark = fake.requests.length;
+        const msg = await client.messages.create(request, { headers: { 'x-request-id': id } });
+        assert.deepEqual(msg.usage, usage);
+        assert.deepEqual(JSON.parse(one(mark).body).system, request.system, 'the breakpoint reaches the provider');
+        const id2 = rid(`${schema}-cache-stream`);
+        const streamed = await client.messages.stream(request, { headers: { 'x-request-id': id2 } }).finalMessage();
+        assert.deepEqual(streamed.usage, usage);
+        for (const rq of [id, id2]) {
+          const line = await gw.logLine((l) => l.request_id === rq);
+          // input counts what was read from and written to the cache (as upstream)
+          assert.deepEqual(
+            [line.input_tokens, line.cached_input_tokens, line.cache_creation_input_tokens, line.output_tokens, line.total_tokens, line.llm_total_token],
+            [20, 6, 12, 3, 23, 23],
+          );
+        }
+      });
+
+      it('stop_sequences and metadata.user_id reach the provider; the stop is reported', async () => {
+        const mark = fake.requests.length;
+        const msg = await client.messages.create({
+          model: be.model, max_tokens: 256, stop_sequences: ['STOP', 'never'], metadata: { user_id: 'user-4711' },
+          messages: [{ role: 'user', content: 'one two STOP three' }],
+        });
+        assert.deepEqual(msg.content, [{ type: 'text', text: 'echo: one two ' }]);
+        assert.equal(msg.stop_reason, 'stop_sequence');
+        assert.equal(msg.stop_sequence, 'STOP');
+        const sent = JSON.parse(one(mark).body);
+        assert.deepEqual(sent.stop_sequences, ['STOP', 'never']);
+        assert.deepEqual(sent.metadata, { user_id: 'user-4711' });
+      });
+
+      it('anthropic-beta from client.beta.messages: ' + be.betaNote, async () => {
+        const mark = fake.requests.length;
+        const msg = await client.beta.messages.create({
+          model: be.model, max_tokens: 256, betas: ['context-1m-2025-08-07', 'files-api-2025-04-14', 'advanced-tool-use-2025-11-20'],
+          messages: [{ role: 'user', content: 'beta please' }],
+        });
+        assert.deepEqual(msg.content, [{ type: 'text', text: 'echo: beta please' }]);
+        be.checkBetas(one(mark), 'context-1m-2025-08-07,files-api-2025-04-14,advanced-tool-use-2025-11-20');
       });
 
       it('messages.countTokens: the provider’s count, as {input_tokens}; input only in the log', async () => {

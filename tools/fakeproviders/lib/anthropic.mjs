@@ -107,6 +107,17 @@ function toolResultText(b) {
   return '';
 }
 
+// The anthropic-beta flags Bedrock takes in an InvokeModel body's `anthropic_beta`; one it does
+// not know fails the whole request.
+export const BEDROCK_BETAS = new Set([
+  'computer-use-2024-10-22', 'computer-use-2025-01-24', 'context-1m-2025-08-07',
+  'context-management-2025-06-27', 'dev-full-thinking-2025-05-14', 'fine-grained-tool-streaming-2025-05-14',
+  'interleaved-thinking-2025-05-14', 'mcp-client-2025-04-04', 'mcp-client-2025-11-20',
+  'model-context-window-exceeded-2025-08-26', 'output-128k-2025-02-19', 'pdfs-2024-09-25',
+  'search-results-2025-06-09', 'token-counting-2024-11-01', 'token-efficient-tools-2025-02-19',
+  'tool-search-tool-2025-10-19', 'web-search-2025-03-05',
+]);
+
 // Throws ValidationError with Anthropic-style messages.
 export function validateAnthropic(body, flavor) {
   if (!isObject(body)) fail('Input should be a valid dictionary or object to extract fields from');
@@ -124,6 +135,12 @@ export function validateAnthropic(body, flavor) {
     if (body.anthropic_version !== fl.version) fail(`anthropic_version: Input should be '${fl.version}'`);
   } else if (typeof body.model !== 'string' || body.model === '') {
     fail('model: Field required');
+  }
+  if (flavor === 'bedrock' && body.anthropic_beta !== undefined) {
+    if (!Array.isArray(body.anthropic_beta) || body.anthropic_beta.some((f) => typeof f !== 'string')) {
+      fail('anthropic_beta: Input should be a valid list of strings');
+    }
+    if (body.anthropic_beta.some((f) => !BEDROCK_BETAS.has(f))) fail('invalid beta flag');
   }
   if (body.max_tokens === undefined) fail('max_tokens: Field required');
   if (!Number.isInteger(body.max_tokens) || body.max_tokens < 1) fail('max_tokens: Input should be greater than or equal to 1');
