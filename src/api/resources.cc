@@ -742,9 +742,9 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
 
 bool is_supported_kind(std::string_view kind) {
   static constexpr std::string_view kKinds[] = {
-      "AIGatewayRoute",        "AIServiceBackend",     "Backend",     "BackendTLSPolicy",
-      "BackendSecurityPolicy", "BackendTrafficPolicy", "Secret",      "Gateway",
-      "QuotaPolicy",           "GatewayConfig",        "GatewayClass"};
+      "AIGatewayRoute",        "AIServiceBackend",     "Backend",      "BackendTLSPolicy",
+      "BackendSecurityPolicy", "BackendTrafficPolicy", "Secret",       "Gateway",
+      "QuotaPolicy",           "GatewayConfig",        "GatewayClass", "MCPRoute"};
   for (auto k : kKinds)
     if (k == kind) return true;
   return false;
@@ -801,9 +801,14 @@ void decode_document(const YAML::Node &node, size_t doc_index, Resources &out, D
     if (doc["spec"]["forwardProxy"].present())
       doc["spec"]["forwardProxy"].warn("does not apply to aigw run");
     out.gateway_configs.push_back(std::move(g));
-  } else if (kind == "GatewayClass")
+  } else if (kind == "GatewayClass") {
     out.gateway_classes.push_back(meta.name);
-  else
+  } else if (kind == "MCPRoute") {
+    MCPRoute r;
+    r.name = meta.name;
+    r.namespace_ = meta.namespace_;
+    if (decode_mcp_route(doc["spec"], r)) out.mcp_routes.push_back(std::move(r));
+  } else
     diag.warning(kind + " " + meta.key() + ": kind " + kind + " is not supported yet; skipped");
 }
 

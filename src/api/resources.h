@@ -4,6 +4,7 @@
 // fields; cross-resource references are checked when a snapshot is compiled (control/).
 #pragma once
 
+#include "api/mcp_route.h"
 #include "api/yaml_node.h"
 
 #include <chrono>
@@ -263,6 +264,7 @@ struct Resources {
   std::vector<QuotaPolicy> quota_policies;
   std::vector<GatewayConfig> gateway_configs;
   std::vector<Secret> secrets;
+  std::vector<MCPRoute> mcp_routes;
 };
 
 // Decodes one YAML document into `out`. Unknown kinds are warned about and skipped.

@@ -7,6 +7,27 @@
 
 #include <CLI/CLI.hpp>
 
+namespace {
+// The MCP session encryption flags of `aigw run` (upstream's names and defaults).
+void add_mcp_options(CLI::App &run, aigw::proxy::ServerOptions &server) {
+  run.add_option("--mcp-session-encryption-seed", server.mcp_session_seed,
+                 "seed of the key MCP session ids are encrypted with; env "
+                 "AIGW_MCP_SESSION_ENCRYPTION_SEED")
+      ->envname("AIGW_MCP_SESSION_ENCRYPTION_SEED");
+  run.add_option("--mcp-session-encryption-iterations", server.mcp_session_iterations,
+                 "PBKDF2 iterations deriving the MCP session key (default 100000)")
+      ->check(CLI::Range(1, 10000000));
+  run.add_option("--mcp-fallback-session-encryption-seed", server.mcp_fallback_session_seed,
+                 "the previous seed, still accepted for MCP session ids during a rotation; env "
+                 "AIGW_MCP_FALLBACK_SESSION_ENCRYPTION_SEED")
+      ->envname("AIGW_MCP_FALLBACK_SESSION_ENCRYPTION_SEED");
+  run.add_option("--mcp-fallback-session-encryption-iterations",
+                 server.mcp_fallback_session_iterations,
+                 "PBKDF2 iterations of the fallback seed (default 100000)")
+      ->check(CLI::Range(1, 10000000));
+}
+} // namespace
+
 int main(int argc, char **argv) {
   CLI::App app{"aigw: an AI gateway speaking Envoy AI Gateway's configuration"};
   app.require_subcommand(1);
@@ -57,6 +78,7 @@ int main(int argc, char **argv) {
       ->envname("AIGW_RATELIMIT_REDIS");
   run->add_flag("--ratelimit-fail-closed", run_opts.server.ratelimit_fail_closed,
                 "refuse requests (503) while the Redis budget store is unreachable");
+  add_mcp_options(*run, run_opts.server);
   bool no_access_log = false;
   run->add_flag("--no-access-log", no_access_log, "do not write a JSON line per request to stdout");
   run->add_option("--access-log-file", run_opts.server.access_log_file,

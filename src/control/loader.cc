@@ -24,12 +24,18 @@ std::set<std::string> referenced_secrets(const api::Resources &res) {
       if (*ref)
         out.insert(((*ref)->namespace_.empty() ? p.meta.namespace_ : (*ref)->namespace_) + "/" +
                    (*ref)->name);
+  for (const auto &r : res.mcp_routes)
+    for (const auto &b : r.backend_refs)
+      if (b.api_key && !b.api_key->secret_name.empty())
+        out.insert((b.api_key->secret_namespace.empty() ? r.namespace_
+                                                        : b.api_key->secret_namespace) +
+                   "/" + b.api_key->secret_name);
   return out;
 }
 
 // Secrets may take values from the environment or files, named by annotations (as upstream).
-// A Secret that nothing aigw reads refers to (one for an MCPRoute, say) is left as it is: a
-// value it cannot get is not an error, since nothing would use it.
+// A Secret that nothing aigw reads refers to is left as it is: a value it cannot get is not an
+// error, since nothing would use it.
 void substitute_secrets(api::Resources &res, const EnvLookup &env, api::Diagnostics &diag) {
   std::set<std::string> used = referenced_secrets(res);
   for (auto &s : res.secrets) {
@@ -148,8 +154,8 @@ LoadResult load_text(std::string_view text, const std::string &source, const Env
     return out;
   }
   substitute_secrets(res, env, out.diag);
-  if (res.routes.empty())
-    out.diag.warning(source + ": no AIGatewayRoute defined: nothing is routed");
+  if (res.routes.empty() && res.mcp_routes.empty())
+    out.diag.warning(source + ": no AIGatewayRoute or MCPRoute defined: nothing is routed");
   CompileOptions opts;
   opts.generation = generation;
   opts.source = source;

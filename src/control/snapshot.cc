@@ -10,6 +10,28 @@
 
 namespace aigw::control {
 
+namespace {
+// A secret value without the trailing newline files and `kubectl create secret` leave.
+std::string trimmed(std::string v) {
+  while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' '))
+    v.pop_back();
+  return v;
+}
+} // namespace
+
+bool CompiledMCPSelector::keeps(std::string_view name) const {
+  if (empty) return true;
+  auto matches = [&](const std::vector<std::string> &names, const std::vector<std::regex> &res) {
+    if (std::find(names.begin(), names.end(), name) != names.end()) return true;
+    for (const auto &re : res)
+      if (std::regex_match(name.begin(), name.end(), re)) return true;
+    return false;
+  };
+  if (matches(exclude, exclude_regex)) return false;
+  if (include.empty() && include_regex.empty()) return true;
+  return matches(include, include_regex);
+}
+
 std::string default_override_name(std::string_view t) {
   if (t == "APIKey") return "x-aigw-api-key";
   if (t == "AnthropicAPIKey") return "x-aigw-anthropic-api-key";
@@ -219,6 +241,7 @@ public:
     rate_limits();
     for (const auto &r : res_.routes)
       route(r);
+    mcp_routes();
     // Gateway API precedence among rules sharing a path: more header matches first, then order.
     std::stable_sort(rules_.begin(), rules_.end(),
                      [](const CompiledRule &a, const CompiledRule &b) {
@@ -275,26 +298,99 @@ private:
                       "\" not found in namespace \"" +
                       ns_or(ab.backend_namespace, ab.meta.namespace_) + "\"");
       } else {
-        const api::Backend &b = *bit->second;
-        for (const auto &ep : b.endpoints)
-          cb->endpoints.push_back({ep.host, ep.port, ep.is_ip});
-        if (!b.endpoints.empty()) {
-          const auto &first = b.endpoints.front();
-          auto tit = tls_by_backend_.find(bkey);
-          cb->tls.enabled =
-              first.port == 443 || b.tls_from_settings || tit != tls_by_backend_.end();
-          if (tit != tls_by_backend_.end() && !tit->second->hostname.empty())
-            cb->tls.sni = tit->second->hostname;
-          else if (!first.is_ip)
-            cb->tls.sni = first.host;
-          bool default_port =
-              (cb->tls.enabled && first.port == 443) || (!cb->tls.enabled && first.port == 80);
-          std::string host = cb->tls.sni.empty() ? first.host : cb->tls.sni;
-          cb->host_header = default_port ? host : host + ":" + std::to_string(first.port);
-        }
+        resolve_endpoints(*bit->second, bkey, cb->endpoints, cb->tls, cb->host_header);
       }
       ai_backends_[cb->key] = cb;
       backend_list_.push_back(cb);
+    }
+  }
+
+  // The endpoints of a Backend, with its TLS (port 443, spec.tls or a BackendTLSPolicy) and the
+  // Host header its server expects.
+  void resolve_endpoints(const api::Backend &b, const std::string &bkey,
+                         std::vector<UpstreamEndpoint> &endpoints, TlsSettings &tls,
+                         std::string &host_header) {
+    for (const auto &ep : b.endpoints)
+      endpoints.push_back({ep.host, ep.port, ep.is_ip});
+    if (b.endpoints.empty()) return;
+    const auto &first = b.endpoints.front();
+    auto tit = tls_by_backend_.find(bkey);
+    tls.enabled = first.port == 443 || b.tls_from_settings || tit != tls_by_backend_.end();
+    if (tit != tls_by_backend_.end() && !tit->second->hostname.empty())
+      tls.sni = tit->second->hostname;
+    else if (!first.is_ip)
+      tls.sni = first.host;
+    bool default_port = (tls.enabled && first.port == 443) || (!tls.enabled && first.port == 80);
+    std::string host = tls.sni.empty() ? first.host : tls.sni;
+    host_header = default_port ? host : host + ":" + std::to_string(first.port);
+  }
+
+  static CompiledMCPSelector mcp_selector(const api::MCPNameSelector &s) {
+    CompiledMCPSelector c;
+    c.empty = s.empty();
+    c.include = s.include;
+    c.exclude = s.exclude;
+    for (const auto &r : s.include_regex)
+      c.include_regex.emplace_back(r, std::regex::ECMAScript);
+    for (const auto &r : s.exclude_regex)
+      c.exclude_regex.emplace_back(r, std::regex::ECMAScript);
+    return c;
+  }
+
+  // MCPRoutes: each backendRef resolved to its Backend (or Service) and its API key.
+  void mcp_routes() {
+    for (const auto &r : res_.mcp_routes) {
+      std::string where = "MCPRoute " + r.key();
+      CompiledMCPRoute cr;
+      cr.key = r.key();
+      cr.name = r.name;
+      cr.path = r.path;
+      cr.header_matches = r.header_matches;
+      cr.hostnames = r.hostnames;
+      for (size_t i = 0; i < r.backend_refs.size(); ++i) {
+        const auto &ref = r.backend_refs[i];
+        std::string field = "spec.backendRefs[" + std::to_string(i) + "]";
+        auto b = std::make_shared<CompiledMCPBackend>();
+        b->name = ref.name;
+        b->path = ref.path;
+        b->tools = mcp_selector(ref.tool_selector);
+        b->prompts = mcp_selector(ref.prompt_selector);
+        b->prefix_never = ref.prefix_never.value_or(r.prefix_never);
+        b->forward_headers = ref.forward_headers;
+        std::string bkey = r.namespace_ + "/" + ref.name;
+        if (ref.kind == "Service") {
+          std::string host = ref.name + "." + r.namespace_ + ".svc.cluster.local";
+          b->endpoints.push_back({host, ref.service_port, false});
+          b->host_header = host + ":" + std::to_string(ref.service_port);
+        } else if (auto bit = backends_.find(bkey); bit != backends_.end()) {
+          resolve_endpoints(*bit->second, bkey, b->endpoints, b->tls, b->host_header);
+        } else {
+          diag_.error(where + ": " + field + ".name: Backend \"" + ref.name +
+                      "\" not found in namespace \"" + r.namespace_ + "\"");
+          continue;
+        }
+        if (const auto &k = ref.api_key) {
+          if (k->inline_key) {
+            b->api_key = trimmed(*k->inline_key);
+          } else {
+            api::SecretRef sref{k->secret_name, k->secret_namespace};
+            auto v = secret_value(where, r.namespace_, sref,
+                                  field + ".securityPolicy.apiKey.secretRef", "apiKey");
+            if (!v) continue;
+            b->api_key = trimmed(*v);
+          }
+          b->api_key_header = k->header;
+          b->api_key_query = k->query_param;
+          b->api_key_if_not_present = k->if_not_present;
+        }
+        b->upstream.key = "mcp/" + cr.key + "/" + b->name;
+        b->upstream.name = b->name;
+        b->upstream.endpoints = b->endpoints;
+        b->upstream.tls = b->tls;
+        b->upstream.host_header = b->host_header;
+        cr.backends.push_back(std::move(b));
+      }
+      snap_->mcp_routes.push_back(std::move(cr));
     }
   }
 
@@ -360,11 +456,6 @@ private:
     auto secret_value = [&](const api::SecretRef &ref, const std::string &field,
                             const std::string &key) {
       return this->secret_value(where, p.meta.namespace_, ref, field, key);
-    };
-    auto trimmed = [](std::string v) {
-      while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' '))
-        v.pop_back();
-      return v;
     };
     if (p.api_key_secret) {
       std::string field = p.type == "APIKey"        ? "spec.apiKey.secretRef"

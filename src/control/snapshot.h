@@ -137,6 +137,47 @@ struct ModelEntry {
   std::vector<std::string> hostnames; // empty: every host
 };
 
+// An MCPRoute's backend: an MCP server reached over Streamable HTTP.
+struct CompiledMCPSelector {
+  std::vector<std::string> include, exclude;
+  std::vector<std::regex> include_regex, exclude_regex;
+  bool empty = true;
+  // Whether `name` is exposed: included (or no include list) and not excluded.
+  bool keeps(std::string_view name) const;
+};
+
+struct CompiledMCPBackend {
+  std::string name;
+  CompiledBackend upstream; // how the host connects to it (endpoints, TLS, Host)
+  std::string path = "/mcp";
+  std::vector<UpstreamEndpoint> endpoints;
+  TlsSettings tls;
+  std::string host_header;
+  CompiledMCPSelector tools, prompts;
+  bool prefix_never = false; // prefixMode Never: names exposed bare
+  // securityPolicy.apiKey (secret material: never logged or dumped)
+  std::string api_key;
+  std::string api_key_header; // "authorization": "Bearer <key>"
+  std::string api_key_query;  // a query parameter instead
+  bool api_key_if_not_present = false;
+  std::vector<api::MCPForwardHeader> forward_headers;
+};
+
+struct CompiledMCPRoute {
+  std::string key; // namespace/name
+  std::string name;
+  std::string path;
+  std::vector<std::pair<std::string, std::string>> header_matches;
+  std::vector<std::string> hostnames;
+  std::vector<std::shared_ptr<const CompiledMCPBackend>> backends;
+
+  const CompiledMCPBackend *backend(std::string_view name) const {
+    for (const auto &b : backends)
+      if (b->name == name) return b.get();
+    return nullptr;
+  }
+};
+
 struct Snapshot {
   uint64_t generation = 0;
   std::string source; // file path, or "environment"
@@ -148,6 +189,7 @@ struct Snapshot {
   bool any_costs = false; // some route computes costs: streamed usage is always asked for
   // Backend refs by per-route-rule name, for a host whose proxy picks the backend (extproc).
   std::map<std::string, CompiledBackendRef, std::less<>> refs_by_name;
+  std::vector<CompiledMCPRoute> mcp_routes;
 
   // The route with this key, or null.
   const CompiledRoute *route_named(std::string_view key) const {

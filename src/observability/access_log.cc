@@ -91,6 +91,11 @@ std::string access_log_line(const ExchangeRecord &r) {
   num("gen_ai.usage.input_tokens", r.usage.input);
   num("gen_ai.usage.output_tokens", r.usage.output);
   num("gen_ai.usage.reasoning_tokens", r.usage.reasoning);
+  str("mcp.method.name", r.mcp_method);
+  str("mcp.tool.name", r.mcp_tool);
+  str("mcp.provider.name", r.mcp_backend);
+  str("mcp.session.id", r.mcp_session_id);
+  str("jsonrpc.request.id", r.jsonrpc_id);
   o += ",\"response_code\":" + std::to_string(r.status);
   str("request.path", r.path);
   str("x-request-id", r.request_id);

@@ -47,6 +47,8 @@ struct ExchangeRecord {
   std::optional<TraceContext> parent; // the client's trace context
   TraceContext trace;                 // this request's span (ids empty: no tracing)
   std::vector<std::string> metric_header_values;
+  // An MCPRoute request: the JSON-RPC method, id and tool, the backend that served it.
+  std::string mcp_method, mcp_tool, mcp_backend, mcp_session_id, jsonrpc_id;
 
   bool failed() const { return status >= 400 || status == 0 || !error.empty(); }
 };

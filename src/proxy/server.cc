@@ -336,6 +336,13 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
                 {},
                 {},
                 &requests};
+  mcp::SessionCrypto mcp_crypto(opts.mcp_session_seed, opts.mcp_session_iterations,
+                                opts.mcp_fallback_session_seed,
+                                opts.mcp_fallback_session_iterations);
+  shared.mcp_crypto = &mcp_crypto;
+  if (!store.current()->mcp_routes.empty() && opts.mcp_session_seed == "default-insecure-seed")
+    spdlog::warn("MCP sessions are encrypted with the default seed: set "
+                 "--mcp-session-encryption-seed (or AIGW_MCP_SESSION_ENCRYPTION_SEED) to a secret");
   shared.exchange.max_error_body = opts.max_error_body;
   shared.exchange.max_usage_body = opts.max_usage_body;
   shared.exchange.ratelimit_fail_closed = opts.ratelimit_fail_closed;

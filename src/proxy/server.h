@@ -42,6 +42,13 @@ struct ServerOptions {
   std::string metrics_request_header_attributes;
   std::string ratelimit_redis;        // redis://HOST:PORT: budgets shared through Redis
   bool ratelimit_fail_closed = false; // refuse (503) instead of admitting when Redis is down
+  // MCP session ids are encrypted with a key derived from this seed (PBKDF2-SHA256), so that any
+  // replica, or this gateway restarted, serves them; the fallback seed reads ids written before
+  // a rotation. Upstream's flags and defaults.
+  std::string mcp_session_seed = "default-insecure-seed";
+  int mcp_session_iterations = 100000;
+  std::string mcp_fallback_session_seed;
+  int mcp_fallback_session_iterations = 100000;
 };
 
 // Serves until SIGINT or SIGTERM. Returns the process exit code.

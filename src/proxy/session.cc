@@ -1,6 +1,8 @@
 // Client sessions of the standalone host; see session.h.
 #include "proxy/session.h"
 
+#include "mcp/exchange.h"
+
 #include "observability/access_log.h"
 #include "pipeline/errors.h"
 #include "proxy/token_fetch.h"
@@ -229,6 +231,15 @@ net::awaitable<bool> Session::reply(const pipeline::LocalReply &r) {
 
 net::awaitable<bool> Session::handle(RequestParser &parser) {
   auto &req = parser.get();
+  if (auto snap = shared_.store->current(); !snap->mcp_routes.empty()) {
+    HeaderLookup lookup = [&req](std::string_view name) -> std::optional<std::string_view> {
+      auto it = req.find(name);
+      if (it == req.end()) return std::nullopt;
+      return it->value();
+    };
+    if (const auto *route = mcp::match_route(*snap, req.target(), req[http::field::host], lookup))
+      co_return co_await mcp(parser, *route, std::move(snap));
+  }
   pipeline::Exchange ex(shared_.store->current(), shared_.exchange, shared_.services);
   auto &rec = ex.record();
   rec_ = &rec;

@@ -66,6 +66,9 @@ private:
 
   // The request lifecycle, driven against the Exchange.
   net::awaitable<bool> handle(RequestParser &parser);
+  // A request to an MCPRoute (proxy/mcp_host.cc): the calls mcp::Exchange asks for, in parallel.
+  net::awaitable<bool> mcp(RequestParser &parser, const control::CompiledMCPRoute &route,
+                           std::shared_ptr<const control::Snapshot> snap);
   net::awaitable<bool> attempts(pipeline::Exchange &ex);
   net::awaitable<std::optional<ratelimit::Verdict>> check(pipeline::BudgetCheck &c);
   void apply(const pipeline::Settlement &s);

@@ -7,6 +7,7 @@
 #include "auth/token_source.h"
 #include "control/config_store.h"
 #include "core/clock.h"
+#include "mcp/session_crypto.h"
 #include "observability/metrics.h"
 #include "observability/observe.h"
 #include "pipeline/exchange.h"
@@ -82,6 +83,7 @@ struct Shared {
   pipeline::ExchangeServices services;
   observability::ObserveTargets observe;
   std::atomic<uint64_t> *requests; // served since start (/stats)
+  mcp::SessionCrypto *mcp_crypto = nullptr;
 };
 
 // Counts something while it lasts (an open connection, a stream being relayed).

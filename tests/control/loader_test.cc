@@ -314,22 +314,41 @@ std::string with_api_key_secret(const std::string &env_var) {
          env_var + "\nstringData: {apiKey: placeholder}\n";
 }
 
-// As upstream's MCP example: a Secret only a skipped kind (MCPRoute) uses.
-TEST(Loader, AMissingVariableOnlyASkippedResourceNeedsIsNotAnError) {
-  auto r = load(route("    - backendRefs: [{name: be}]") + R"(
+// A Secret nothing refers to needs none of its variables.
+TEST(Loader, AMissingVariableOnlyAnUnusedSecretNeedsIsNotAnError) {
+  auto r = load(route("    - backendRefs: [{name: be}]") + with_api_key_secret("UNSET_TOKEN"));
+  ASSERT_NE(r.snapshot, nullptr) << (r.diag.errors().empty() ? "" : r.diag.errors()[0]);
+  for (const auto &w : r.diag.warnings())
+    EXPECT_EQ(w.find("UNSET_TOKEN"), std::string::npos) << w;
+}
+
+// As upstream's MCP example: the MCPRoute's backend key comes from the environment.
+TEST(Loader, AnMCPRoutesKeyFromTheEnvironment) {
+  std::string mcp = R"(
 ---
 apiVersion: aigateway.envoyproxy.io/v1beta1
 kind: MCPRoute
 metadata: {name: mcp, namespace: default}
 spec:
-  backendRefs: [{name: be, securityPolicy: {apiKey: {secretRef: {name: token}}}}]
-  headers: {x-token: "${MCP_TOKEN}"}
-)" + with_api_key_secret("GITHUB_ACCESS_TOKEN"));
+  parentRefs: [{name: gw}]
+  backendRefs: [{name: github, securityPolicy: {apiKey: {secretRef: {name: token}}}}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: github, namespace: default}
+spec:
+  endpoints: [{fqdn: {hostname: api.githubcopilot.com, port: 443}}]
+)";
+  auto r = load(mcp + with_api_key_secret("GITHUB_ACCESS_TOKEN"),
+                {{"GITHUB_ACCESS_TOKEN", "ghp_x"}});
   ASSERT_NE(r.snapshot, nullptr) << (r.diag.errors().empty() ? "" : r.diag.errors()[0]);
-  for (const auto &w : r.diag.warnings()) {
-    EXPECT_EQ(w.find("GITHUB_ACCESS_TOKEN"), std::string::npos) << w;
-    EXPECT_EQ(w.find("MCP_TOKEN"), std::string::npos) << w;
-  }
+  const auto &b = *r.snapshot->mcp_routes.at(0).backends.at(0);
+  EXPECT_EQ(b.api_key, "ghp_x");
+  EXPECT_TRUE(b.tls.enabled);
+  EXPECT_EQ(b.host_header, "api.githubcopilot.com");
+  // Without the variable the key is missing, which is an error naming it.
+  auto missing = load(mcp + with_api_key_secret("GITHUB_ACCESS_TOKEN"));
+  EXPECT_EQ(missing.snapshot, nullptr);
 }
 
 TEST(Loader, AMissingVariableAUsedSecretNeedsIsStillAnError) {
@@ -357,11 +376,14 @@ TEST(Loader, UpstreamMcpExampleLoads) {
   std::filesystem::path file =
       AIGW_SHARED_DIR "/fixtures/envoy-ai-gateway/examples/mcp/mcp_example.yaml";
   if (!std::filesystem::exists(file)) GTEST_SKIP() << "shared fixtures not found at " << file;
-  auto r = load_file(file.string(), testing::fake_env({}), 1);
+  // Its backend's key comes from the environment, as the example's README says to set it.
+  auto r = load_file(file.string(), testing::fake_env({{"GITHUB_ACCESS_TOKEN", "ghp_test"}}), 1);
   std::string errs;
   for (const auto &e : r.diag.errors())
     errs += e + "\n";
-  EXPECT_NE(r.snapshot, nullptr) << errs;
+  ASSERT_NE(r.snapshot, nullptr) << errs;
+  ASSERT_EQ(r.snapshot->mcp_routes.size(), 1u);
+  EXPECT_FALSE(r.snapshot->mcp_routes[0].backends.empty());
 }
 
 TEST(Loader, SeveralPathsLoadAsOneConfiguration) {

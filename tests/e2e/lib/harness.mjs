@@ -33,7 +33,7 @@ export function freePort() {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const b64 = (s) => Buffer.from(s).toString('base64');
 
-async function waitFor(check, timeoutMs, what) {
+export async function waitFor(check, timeoutMs, what) {
   const deadline = Date.now() + timeoutMs;
   let lastErr;
   while (Date.now() < deadline) {
@@ -151,9 +151,10 @@ export async function startAigw(opts = {}) {
   }
 }
 
-async function startAigwOnce({ config, env = {}, args = [], concurrency = 2, wrap = [] } = {}) {
+async function startAigwOnce({ config, env = {}, args = [], concurrency = 2, wrap = [], port: fixedPort } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'aigw-test-'));
-  const port = await freePort();
+  // `port`: a listener port of the caller's choosing (a gateway restarted where clients expect it)
+  const port = fixedPort ?? (await freePort());
   const adminPort = await freePort();
   const runArgs = ['run'];
   let configPath = null;

@@ -1,0 +1,256 @@
+// MCPRoute decoding and validation; see mcp_route.h.
+#include "api/mcp_route.h"
+
+#include <algorithm>
+#include <cctype>
+#include <regex>
+#include <set>
+
+namespace aigw::api {
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// A list of strings of at most `max` entries; regexes are compiled to check them.
+std::vector<std::string> strings(const Field &f, size_t max, bool regex, bool &ok) {
+  std::vector<std::string> out;
+  if (!f.present()) return out;
+  if (!f.is_sequence()) {
+    f.fail("must be a list of strings");
+    ok = false;
+    return out;
+  }
+  if (f.size() > max) {
+    f.fail("at most " + std::to_string(max) + " entries, got " + std::to_string(f.size()));
+    ok = false;
+  }
+  for (size_t i = 0; i < f.size(); ++i) {
+    auto v = f.at(i).required_str();
+    if (!v) {
+      ok = false;
+      continue;
+    }
+    if (regex) {
+      try {
+        std::regex(*v, std::regex::ECMAScript);
+      } catch (const std::regex_error &e) {
+        f.at(i).fail("is not a valid regular expression: " + std::string(e.what()));
+        ok = false;
+        continue;
+      }
+    }
+    out.push_back(std::move(*v));
+  }
+  return out;
+}
+
+MCPNameSelector decode_selector(const Field &f, bool &ok) {
+  MCPNameSelector s;
+  if (!f.present()) return s;
+  s.include = strings(f["include"], 32, false, ok);
+  s.include_regex = strings(f["includeRegex"], 32, true, ok);
+  s.exclude = strings(f["exclude"], 32, false, ok);
+  s.exclude_regex = strings(f["excludeRegex"], 32, true, ok);
+  if (!s.include.empty() && !s.include_regex.empty()) {
+    f.fail("include and includeRegex cannot both be set");
+    ok = false;
+  }
+  if (!s.exclude.empty() && !s.exclude_regex.empty()) {
+    f.fail("exclude and excludeRegex cannot both be set");
+    ok = false;
+  }
+  if (s.empty()) {
+    f.fail("at least one of include, includeRegex, exclude or excludeRegex is required");
+    ok = false;
+  }
+  return s;
+}
+
+std::optional<bool> decode_prefix_mode(const Field &f, bool &ok) {
+  if (!f.present()) return std::nullopt;
+  auto v = f.str();
+  if (v && *v == "Always") return false;
+  if (v && *v == "Never") return true;
+  f.fail("must be Always or Never");
+  ok = false;
+  return std::nullopt;
+}
+
+std::optional<MCPBackendAPIKey> decode_api_key(const Field &f, bool &ok) {
+  if (!f.present()) return std::nullopt;
+  MCPBackendAPIKey k;
+  Field secret = f["secretRef"];
+  if (secret.present()) {
+    if (auto n = secret["name"].required_str()) k.secret_name = *n;
+    k.secret_namespace = secret["namespace"].str_or("");
+  }
+  if (f["inline"].present()) k.inline_key = f["inline"].str_or("");
+  if (secret.present() == k.inline_key.has_value()) {
+    f.fail("exactly one of secretRef or inline is required");
+    ok = false;
+  }
+  k.header = f["header"].str_or("");
+  k.query_param = f["queryParam"].str_or("");
+  if (!k.header.empty() && !k.query_param.empty()) {
+    f.fail("header and queryParam cannot both be set");
+    ok = false;
+  }
+  if (k.header.empty() && k.query_param.empty()) k.header = "authorization";
+  k.header = lower(k.header);
+  if (auto p = f["injectionPolicy"].str()) {
+    if (*p == "IfNotPresent") {
+      k.if_not_present = true;
+      if (!k.query_param.empty()) {
+        f["injectionPolicy"].fail("IfNotPresent cannot be combined with queryParam");
+        ok = false;
+      }
+    } else if (*p != "Always") {
+      f["injectionPolicy"].fail("must be Always or IfNotPresent");
+      ok = false;
+    }
+  }
+  return k;
+}
+
+bool decode_backend_ref(const Field &bf, MCPRouteBackendRef &b) {
+  bool ok = true;
+  auto name = bf["name"].required_str();
+  if (!name) return false;
+  b.name = *name;
+  b.kind = bf["kind"].str_or("Backend");
+  if (b.kind == "Service") {
+    auto port = bf["port"].integer(1, 65535);
+    if (!port) {
+      if (!bf["port"].present()) bf["port"].fail("is required for a Service");
+      ok = false;
+    } else {
+      b.service_port = static_cast<uint16_t>(*port);
+    }
+  } else if (b.kind != "Backend") {
+    bf["kind"].fail("must be Backend (gateway.envoyproxy.io) or Service");
+    ok = false;
+  }
+  if (auto ns = bf["namespace"].str(); ns && !ns->empty()) {
+    bf["namespace"].fail("must be the route's namespace (cross-namespace references are not "
+                         "allowed)");
+    ok = false;
+  }
+  b.path = bf["path"].str_or("/mcp");
+  if (b.path.empty() || b.path.front() != '/') {
+    bf["path"].fail("must start with /");
+    ok = false;
+  }
+  b.tool_selector = decode_selector(bf["toolSelector"], ok);
+  b.prompt_selector = decode_selector(bf["promptSelector"], ok);
+  b.prefix_never = decode_prefix_mode(bf["prefixMode"], ok);
+  b.api_key = decode_api_key(bf["securityPolicy"]["apiKey"], ok);
+  Field fwd = bf["forwardHeaders"];
+  if (fwd.present()) {
+    if (fwd.size() > 32) {
+      fwd.fail("at most 32 entries");
+      ok = false;
+    }
+    for (size_t i = 0; i < fwd.size(); ++i) {
+      auto n = fwd.at(i)["name"].required_str();
+      if (!n) {
+        ok = false;
+        continue;
+      }
+      b.forward_headers.push_back({lower(*n), lower(fwd.at(i)["backendHeader"].str_or(""))});
+    }
+  }
+  return ok;
+}
+
+} // namespace
+
+bool decode_mcp_route(const Field &spec, MCPRoute &out) {
+  bool ok = true;
+  Field parents = spec["parentRefs"];
+  if (!parents.present() || parents.size() == 0) {
+    parents.fail("is required (1 to 16 Gateways)");
+    ok = false;
+  }
+  for (size_t i = 0; i < parents.size(); ++i)
+    if (auto n = parents.at(i)["name"].required_str()) out.parent_gateways.push_back(*n);
+  out.path = spec["path"].str_or("/mcp");
+  if (out.path.empty() || out.path.front() != '/' || out.path.size() > 1024) {
+    spec["path"].fail("must start with / and be at most 1024 characters");
+    ok = false;
+  }
+  Field headers = spec["headers"];
+  for (size_t i = 0; i < headers.size(); ++i) {
+    Field h = headers.at(i);
+    if (h["type"].str_or("Exact") != "Exact") {
+      h["type"].fail("only Exact header matches are served");
+      ok = false;
+    }
+    auto n = h["name"].required_str();
+    if (n) out.header_matches.emplace_back(lower(*n), h["value"].str_or(""));
+  }
+  Field hosts = spec["hostnames"];
+  for (size_t i = 0; i < hosts.size(); ++i)
+    if (auto h = hosts.at(i).str()) out.hostnames.push_back(lower(*h));
+  out.prefix_never = decode_prefix_mode(spec["prefixMode"], ok).value_or(false);
+
+  Field refs = spec["backendRefs"];
+  if (!refs.present() || refs.size() == 0 || refs.size() > 256) {
+    refs.fail("1 to 256 backendRefs are required");
+    ok = false;
+  }
+  std::set<std::string> names;
+  std::vector<size_t> index; // of each decoded ref in spec.backendRefs
+  for (size_t i = 0; i < refs.size(); ++i) {
+    MCPRouteBackendRef b;
+    if (!decode_backend_ref(refs.at(i), b)) {
+      ok = false;
+      continue;
+    }
+    if (!names.insert(b.name).second) {
+      refs.at(i)["name"].fail("\"" + b.name + "\" is listed twice");
+      ok = false;
+      continue;
+    }
+    if (b.name.find("__") != std::string::npos) {
+      // the separator of prefixed names: a backend named with it could not be told apart
+      refs.at(i)["name"].fail("must not contain \"__\"");
+      ok = false;
+    }
+    out.backend_refs.push_back(std::move(b));
+    index.push_back(i);
+  }
+  // prefixMode Never: the backend's tools are exposed bare, so they must be named, and two such
+  // backends must not expose the same name.
+  std::set<std::string> bare;
+  for (size_t i = 0; i < out.backend_refs.size(); ++i) {
+    const auto &b = out.backend_refs[i];
+    if (!b.prefix_never.value_or(out.prefix_never)) continue;
+    Field sel = refs.at(index[i])["toolSelector"]["include"];
+    if (b.tool_selector.include.empty()) {
+      sel.fail("is required when prefixMode is Never (the tools exposed without a prefix)");
+      ok = false;
+    }
+    for (const auto &t : b.tool_selector.include)
+      if (!bare.insert(t).second) {
+        sel.fail("tool \"" + t + "\" is exposed without a prefix by two backends");
+        ok = false;
+      }
+  }
+  Field security = spec["securityPolicy"];
+  for (const char *k : {"oauth", "apiKeyAuth", "extAuth", "authorization"})
+    if (security[k].present()) {
+      // Never accepted and left unenforced: the route is refused instead.
+      security[k].fail("is not served by aigw run yet; the route is not served");
+      ok = false;
+    }
+  if (spec["backendSelector"].present()) {
+    spec["backendSelector"].fail("is not served by aigw run yet; the route is not served");
+    ok = false;
+  }
+  return ok;
+}
+
+} // namespace aigw::api

@@ -1,0 +1,68 @@
+// MCPRoute (aigateway.envoyproxy.io/v1beta1): an MCP endpoint on a Gateway listener that
+// aggregates the tools, prompts and resources of several MCP servers. Field names as upstream's
+// api/v1beta1/mcp_route.go, with v1.2's prefixMode, promptSelector and apiKey.injectionPolicy.
+#pragma once
+
+#include "api/yaml_node.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace aigw::api {
+
+struct ObjectMeta;
+struct HeaderMatch;
+struct SecretRef;
+
+// toolSelector / promptSelector: a name is kept when it is included (by name or regex; no
+// include list keeps everything) and not excluded; exclusion wins.
+struct MCPNameSelector {
+  std::vector<std::string> include, include_regex, exclude, exclude_regex;
+  bool empty() const {
+    return include.empty() && include_regex.empty() && exclude.empty() && exclude_regex.empty();
+  }
+};
+
+struct MCPBackendAPIKey {
+  std::string secret_name;      // secretRef (key `apiKey`), or
+  std::string secret_namespace; // empty: the route's
+  std::optional<std::string> inline_key;
+  std::string header;          // default Authorization (then the value is "Bearer <key>")
+  std::string query_param;     // instead of a header
+  bool if_not_present = false; // injectionPolicy: IfNotPresent
+};
+
+struct MCPForwardHeader {
+  std::string name;           // lower-cased, the client's header
+  std::string backend_header; // lower-cased; empty: the same name
+};
+
+struct MCPRouteBackendRef {
+  std::string name; // an Envoy Gateway Backend (or a Service)
+  std::string kind = "Backend";
+  uint16_t service_port = 0; // kind Service
+  std::string path = "/mcp";
+  MCPNameSelector tool_selector;
+  MCPNameSelector prompt_selector;
+  std::optional<bool> prefix_never; // prefixMode; unset: the route's
+  std::optional<MCPBackendAPIKey> api_key;
+  std::vector<MCPForwardHeader> forward_headers;
+};
+
+struct MCPRoute {
+  std::string name, namespace_;
+  std::vector<std::string> parent_gateways;
+  std::string path = "/mcp";
+  std::vector<std::pair<std::string, std::string>> header_matches; // Exact, lower-cased names
+  std::vector<std::string> hostnames;
+  std::vector<MCPRouteBackendRef> backend_refs;
+  bool prefix_never = false; // prefixMode: Never
+  std::string key() const { return namespace_ + "/" + name; }
+};
+
+// Decodes spec into `out`; problems are reported on `spec` with their field paths. Returns false
+// when the route cannot be served (it is then left out).
+bool decode_mcp_route(const Field &spec, MCPRoute &out);
+
+} // namespace aigw::api

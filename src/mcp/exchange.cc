@@ -1,0 +1,769 @@
+// The MCP gateway's decisions for one request; see exchange.h.
+#include "mcp/exchange.h"
+
+#include "core/base64.h"
+#include "core/json_scan.h"
+#include "core/strings.h"
+#include "pipeline/exchange.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+
+namespace aigw::mcp {
+namespace {
+
+namespace dom = simdjson::dom;
+
+constexpr std::string_view kSeparator = "__";
+
+std::string minify(dom::element e) { return simdjson::minify(e); }
+
+// "" when absent or not a string (never throws: a missing field is an error result).
+std::string_view str_of(simdjson::simdjson_result<dom::element> e) {
+  std::string_view s;
+  return e.get_string().get(s) ? std::string_view() : s;
+}
+std::string_view str_of(dom::element e) {
+  return str_of(simdjson::simdjson_result<dom::element>(std::move(e)));
+}
+
+// `o` with `key` set to the raw JSON `value` (added when absent).
+std::string with_field(dom::object o, std::string_view key, std::string_view value) {
+  std::string out = "{";
+  bool found = false;
+  for (auto [k, v] : o) {
+    if (out.size() > 1) out += ',';
+    json::append_quoted(out, k);
+    out += ':';
+    if (k == key) {
+      out += value;
+      found = true;
+    } else {
+      out += minify(v);
+    }
+  }
+  if (!found) {
+    if (out.size() > 1) out += ',';
+    json::append_quoted(out, key);
+    out += ':';
+    out += value;
+  }
+  return out + "}";
+}
+
+std::string rpc_request(std::string_view id_raw, std::string_view method, std::string_view params) {
+  std::string out = "{\"jsonrpc\":\"2.0\"";
+  if (!id_raw.empty()) out += ",\"id\":" + std::string(id_raw);
+  out += ",\"method\":";
+  json::append_quoted(out, method);
+  if (!params.empty()) out += ",\"params\":" + std::string(params);
+  return out + "}";
+}
+
+std::string rpc_result(std::string_view id_raw, std::string_view result) {
+  return "{\"jsonrpc\":\"2.0\",\"id\":" + std::string(id_raw) +
+         ",\"result\":" + std::string(result) + "}";
+}
+
+std::string sse_event(std::string_view data) {
+  return "event: message\ndata: " + std::string(data) + "\n\n";
+}
+
+bool is_json(std::string_view content_type) {
+  auto semi = content_type.find(';');
+  return trim_ows(content_type.substr(0, semi)) == "application/json";
+}
+
+// The JSON messages of a backend's answer: one JSON body, or the data of each SSE event.
+std::vector<std::string> messages_of(const BackendAnswer &a) {
+  std::vector<std::string> out;
+  if (is_json(a.content_type)) {
+    out.push_back(a.body);
+    return out;
+  }
+  std::string data;
+  bool has_data = false;
+  auto flush = [&] {
+    if (has_data && !trim_ows(data).empty()) out.push_back(data);
+    data.clear();
+    has_data = false;
+  };
+  std::string_view rest = a.body;
+  while (!rest.empty()) {
+    size_t nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) {
+      flush();
+      continue;
+    }
+    if (line.starts_with("data:")) {
+      std::string_view v = line.substr(5);
+      if (v.starts_with(' ')) v.remove_prefix(1);
+      if (has_data) data += '\n';
+      data.append(v);
+      has_data = true;
+    }
+  }
+  flush();
+  return out;
+}
+
+// Parses `name` as a tool or prompt the client named: (backend, upstream name).
+struct Target {
+  const control::CompiledMCPBackend *backend = nullptr;
+  std::string name;
+  int status = 0; // a refusal
+  std::string error;
+};
+
+} // namespace
+
+const control::CompiledMCPRoute *match_route(const control::Snapshot &s, std::string_view target,
+                                             std::string_view host, const HeaderLookup &headers) {
+  std::string_view path = target.substr(0, target.find('?'));
+  if (auto colon = host.rfind(':');
+      colon != std::string_view::npos && host.find(']') == std::string_view::npos)
+    host = host.substr(0, colon);
+  auto host_ok = [&](const control::CompiledMCPRoute &r) {
+    if (r.hostnames.empty()) return true;
+    for (const auto &h : r.hostnames) {
+      if (h.size() == host.size() &&
+          std::equal(h.begin(), h.end(), host.begin(), [](char a, char b) {
+            return std::tolower(static_cast<unsigned char>(a)) ==
+                   std::tolower(static_cast<unsigned char>(b));
+          }))
+        return true;
+      if (h.starts_with("*.") && host.size() > h.size() - 1 &&
+          host.ends_with(std::string_view(h).substr(1)))
+        return true;
+    }
+    return false;
+  };
+  for (const auto &r : s.mcp_routes) {
+    if (r.path != path || !host_ok(r)) continue;
+    bool all = true;
+    for (const auto &[name, value] : r.header_matches) {
+      auto v = headers ? headers(name) : std::nullopt;
+      if (!v || *v != value) {
+        all = false;
+        break;
+      }
+    }
+    if (all) return &r;
+  }
+  return nullptr;
+}
+
+std::string bearer_subject(std::string_view authorization) {
+  authorization = trim_ows(authorization);
+  if (authorization.size() < 7) return {};
+  std::string scheme(authorization.substr(0, 7));
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (scheme != "bearer ") return {};
+  std::string_view token = trim_ows(authorization.substr(7));
+  size_t d1 = token.find('.');
+  if (d1 == std::string_view::npos) return {};
+  size_t d2 = token.find('.', d1 + 1);
+  if (d2 == std::string_view::npos) return {};
+  std::string payload(token.substr(d1 + 1, d2 - d1 - 1));
+  for (auto &c : payload)
+    c = c == '-' ? '+' : c == '_' ? '/' : c;
+  while (payload.size() % 4)
+    payload += '=';
+  auto decoded = base64_decode(payload);
+  if (!decoded) return {};
+  dom::parser p;
+  dom::element doc;
+  if (p.parse(*decoded).get(doc)) return {};
+  return std::string(str_of(doc["sub"]));
+}
+
+std::string downstream_uri(std::string_view backend, std::string_view uri) {
+  if (uri.starts_with("ui://"))
+    return "ui://" + std::string(backend) + "/" + std::string(uri.substr(5));
+  return std::string(backend) + "+" + std::string(uri);
+}
+
+std::optional<std::pair<std::string, std::string>> upstream_uri(std::string_view uri) {
+  if (uri.starts_with("ui://")) {
+    std::string_view rest = uri.substr(5);
+    size_t slash = rest.find('/');
+    if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+    return std::pair(std::string(rest.substr(0, slash)),
+                     "ui://" + std::string(rest.substr(slash + 1)));
+  }
+  size_t plus = uri.find('+');
+  if (plus == std::string_view::npos || plus == 0) return std::nullopt;
+  return std::pair(std::string(uri.substr(0, plus)), std::string(uri.substr(plus + 1)));
+}
+
+Exchange::Exchange(const control::CompiledMCPRoute &route, SessionCrypto &crypto,
+                   std::string version)
+    : route_(route), crypto_(crypto), version_(std::move(version)) {}
+
+Reply Exchange::text(int status, std::string message) {
+  error_ = message;
+  Reply r;
+  r.status = status;
+  r.content_type = "text/plain; charset=utf-8";
+  r.body = std::move(message);
+  return r;
+}
+
+std::string Exchange::session_header() const { return client_session_id_; }
+
+BackendCall Exchange::call(const control::CompiledMCPBackend &b, std::string body,
+                           std::string_view session_id, std::string method) const {
+  BackendCall c;
+  c.backend = &b;
+  c.method = std::move(method);
+  c.target = b.path;
+  if (!b.api_key.empty() && !b.api_key_query.empty()) {
+    c.target += c.target.find('?') == std::string::npos ? '?' : '&';
+    c.target += b.api_key_query + "=" + b.api_key;
+  }
+  if (c.method == "POST") {
+    c.headers.emplace_back("content-type", "application/json");
+    c.headers.emplace_back("accept", "application/json, text/event-stream");
+  }
+  if (!session_id.empty()) c.headers.emplace_back("mcp-session-id", std::string(session_id));
+  if (!b.api_key.empty() && b.api_key_query.empty()) {
+    auto own = headers_ ? headers_(b.api_key_header) : std::nullopt;
+    if (b.api_key_if_not_present && own && !own->empty())
+      c.headers.emplace_back(b.api_key_header, std::string(*own)); // the client's own key
+    else
+      c.headers.emplace_back(b.api_key_header, b.api_key_header == "authorization"
+                                                   ? "Bearer " + b.api_key
+                                                   : b.api_key);
+  }
+  for (const auto &f : b.forward_headers)
+    if (auto v = headers_ ? headers_(f.name) : std::nullopt)
+      c.headers.emplace_back(f.backend_header.empty() ? f.name : f.backend_header, std::string(*v));
+  c.body = std::move(body);
+  return c;
+}
+
+Exchange::Step Exchange::begin(const Request &r) {
+  headers_ = r.headers;
+  auto sid = headers_ ? headers_("mcp-session-id") : std::nullopt;
+  if (sid && !sid->empty()) {
+    client_session_id_ = std::string(*sid);
+    auto plain = crypto_.decrypt(*sid);
+    if (!plain) return text(400, "invalid session ID: failed to decrypt session ID");
+    std::string why;
+    session_ = parse_session(*plain, &why);
+    if (!session_) return text(400, "invalid session ID: " + why);
+    auto auth = headers_("authorization");
+    if (session_->subject != bearer_subject(auth ? *auth : std::string_view()))
+      return text(401, "session belongs to another subject");
+    if (session_->route != route_.key) return text(404, "session is for another route");
+  }
+  if (r.method == "POST") return post(r);
+  if (r.method == "DELETE") {
+    if (!session_) return text(400, "missing session ID");
+    rpc_method_ = "DELETE";
+    std::vector<BackendCall> calls;
+    for (const auto &bs : session_->backends)
+      if (const auto *b = route_.backend(bs.backend); b && !bs.session_id.empty())
+        calls.push_back(call(*b, "", bs.session_id, "DELETE"));
+    if (calls.empty()) return deleted();
+    phase_ = Phase::kDelete;
+    calls_ = calls;
+    return calls;
+  }
+  Reply reply = text(405, "method not allowed");
+  reply.headers.emplace_back("allow", "POST, DELETE");
+  return reply;
+}
+
+Exchange::Step Exchange::deleted() {
+  Reply r;
+  r.status = 200;
+  r.content_type = "text/plain; charset=utf-8";
+  return r;
+}
+
+Exchange::Step Exchange::post(const Request &r) {
+  dom::parser p;
+  dom::element doc;
+  if (p.parse(r.body.data(), r.body.size()).get(doc) || !doc.is_object())
+    return text(400, "invalid JSON-RPC message: not a JSON object");
+  dom::element id, method, params;
+  bool has_id = !doc["id"].get(id) && !id.is_null();
+  bool has_method = !doc["method"].get(method) && method.is_string();
+  if (has_id) id_raw_ = minify(id);
+  std::string params_raw = doc["params"].get(params) ? "" : minify(params);
+  if (!has_method) {
+    // A response to a request a server sent through the gateway: not relayed yet.
+    if (!session_) return text(400, "missing session ID");
+    Reply reply;
+    reply.status = 202;
+    reply.content_type = "text/plain; charset=utf-8";
+    reply.headers.emplace_back("mcp-session-id", session_header());
+    return reply;
+  }
+  rpc_method_ = std::string(str_of(method));
+  if (rpc_method_ == "initialize") return initialize(params_raw);
+  if (rpc_method_ == "notifications/initialized" || rpc_method_ == "notifications/cancelled") {
+    Reply reply;
+    reply.status = 202;
+    reply.content_type = "text/plain; charset=utf-8";
+    return reply;
+  }
+  if (!session_) return text(400, "missing session ID");
+  if (rpc_method_ == "ping") {
+    Reply reply;
+    reply.body = rpc_result(id_raw_.empty() ? "null" : id_raw_, "{}");
+    return reply;
+  }
+  if (rpc_method_ == "tools/list") return fan_out(params_raw, kTools);
+  if (rpc_method_ == "prompts/list") return fan_out(params_raw, kPrompts);
+  if (rpc_method_ == "resources/list" || rpc_method_ == "resources/templates/list")
+    return fan_out(params_raw, kResources);
+  if (rpc_method_ == "logging/setLevel") return fan_out(params_raw, kLogging);
+  if (rpc_method_ == "tools/call" || rpc_method_ == "prompts/get" ||
+      rpc_method_ == "resources/read" || rpc_method_ == "resources/subscribe" ||
+      rpc_method_ == "resources/unsubscribe" || rpc_method_ == "completion/complete")
+    return single_call(params_raw);
+  if (rpc_method_ == "notifications/roots/list_changed") {
+    std::vector<BackendCall> calls;
+    for (const auto &bs : session_->backends)
+      if (const auto *b = route_.backend(bs.backend))
+        calls.push_back(call(*b, rpc_request("", rpc_method_, params_raw), bs.session_id));
+    phase_ = Phase::kFanOut;
+    calls_ = calls;
+    if (calls.empty()) {
+      std::vector<BackendAnswer> none;
+      return fan_out_reply(none);
+    }
+    return calls;
+  }
+  return text(400, "unsupported method: " + rpc_method_);
+}
+
+// --- initialize ----------------------------------------------------------------------------
+
+Exchange::Step Exchange::initialize(std::string_view params) {
+  dom::parser p;
+  dom::element doc;
+  if (params.empty() || p.parse(params.data(), params.size()).get(doc) || !doc.is_object())
+    return text(400, "invalid initialize params");
+  client_version_ = std::string(str_of(doc["protocolVersion"]));
+  session_.reset(); // a new session, whatever the client held
+  client_session_id_.clear();
+  std::vector<BackendCall> calls;
+  for (const auto &b : route_.backends)
+    calls.push_back(call(*b, rpc_request("\"aigw-initialize\"", "initialize", params), ""));
+  phase_ = Phase::kInitialize;
+  calls_ = calls;
+  return calls;
+}
+
+namespace {
+
+// The capability bits of an initialize result.
+uint16_t capability_bits(dom::element caps) {
+  uint16_t bits = 0;
+  dom::element c;
+  auto flag = [](dom::element o, const char *k) {
+    bool v = false;
+    return !o[k].get_bool().get(v) && v;
+  };
+  if (!caps["tools"].get(c)) bits |= kTools | (flag(c, "listChanged") ? kToolsListChanged : 0);
+  if (!caps["prompts"].get(c))
+    bits |= kPrompts | (flag(c, "listChanged") ? kPromptsListChanged : 0);
+  if (!caps["logging"].get(c)) bits |= kLogging;
+  if (!caps["resources"].get(c))
+    bits |= kResources | (flag(c, "listChanged") ? kResourcesListChanged : 0) |
+            (flag(c, "subscribe") ? kResourcesSubscribe : 0);
+  if (!caps["completions"].get(c)) bits |= kCompletions;
+  return bits;
+}
+
+std::string capabilities_json(uint16_t bits) {
+  std::string o = "{";
+  auto add = [&](const char *name, std::string body) {
+    if (o.size() > 1) o += ',';
+    o += "\"" + std::string(name) + "\":" + body;
+  };
+  auto list_changed = [](bool v) { return v ? std::string("{\"listChanged\":true}") : "{}"; };
+  if (bits & kTools) add("tools", list_changed(bits & kToolsListChanged));
+  if (bits & kPrompts) add("prompts", list_changed(bits & kPromptsListChanged));
+  if (bits & kResources) {
+    std::string r = "{";
+    if (bits & kResourcesListChanged) r += "\"listChanged\":true";
+    if (bits & kResourcesSubscribe)
+      r += std::string(r.size() > 1 ? "," : "") + "\"subscribe\":true";
+    add("resources", r + "}");
+  }
+  if (bits & kLogging) add("logging", "{}");
+  if (bits & kCompletions) add("completions", "{}");
+  return o + "}";
+}
+
+// The JSON-RPC response among `messages` (one whose id is `id_raw`): its result, as JSON, or
+// nullopt; `error` gets its error, if it is one.
+std::optional<std::string> result_of(const std::vector<std::string> &messages,
+                                     std::string_view id_raw, std::string *error) {
+  for (const auto &m : messages) {
+    dom::parser p;
+    dom::element doc, id, v;
+    if (p.parse(m).get(doc) || doc["id"].get(id) || minify(id) != id_raw) continue;
+    if (!doc["result"].get(v)) return minify(v);
+    if (!doc["error"].get(v) && error) *error = minify(v);
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+Exchange::Step Exchange::on_answers(std::vector<BackendAnswer> answers) {
+  switch (phase_) {
+  case Phase::kInitialize: {
+    ClientSession s;
+    s.route = route_.key;
+    auto auth = headers_ ? headers_("authorization") : std::nullopt;
+    s.subject = bearer_subject(auth ? *auth : std::string_view());
+    init_results_.clear();
+    std::vector<BackendCall> next;
+    for (size_t i = 0; i < answers.size() && i < calls_.size(); ++i) {
+      const auto &a = answers[i];
+      const auto *b = calls_[i].backend;
+      if (!a.ok || a.status != 200) continue; // a backend that fails is left out, as upstream
+      std::string err;
+      auto result = result_of(messages_of(a), "\"aigw-initialize\"", &err);
+      if (!result) continue;
+      dom::parser p;
+      dom::element doc, caps;
+      if (p.parse(*result).get(doc)) continue;
+      BackendSession bs;
+      bs.backend = b->name;
+      bs.session_id = a.session_id;
+      bs.caps = doc["capabilities"].get(caps) ? 0 : capability_bits(caps);
+      s.backends.push_back(bs);
+      init_results_.push_back(*result);
+      next.push_back(call(*b, rpc_request("", "notifications/initialized", ""), a.session_id));
+    }
+    if (s.backends.empty())
+      return text(500, "failed to create new session: failed to create MCP session to any backend");
+    session_ = std::move(s);
+    client_session_id_ = crypto_.encrypt(encode_session(*session_));
+    phase_ = Phase::kInitialized;
+    calls_ = next;
+    return next;
+  }
+  case Phase::kInitialized: return initialized(answers);
+  case Phase::kFanOut: return fan_out_reply(answers);
+  case Phase::kSingle: return single_reply(answers.at(0));
+  case Phase::kDelete: return deleted();
+  case Phase::kNone: break;
+  }
+  return text(500, "internal error: no request in flight");
+}
+
+Exchange::Step Exchange::initialized(std::vector<BackendAnswer> &answers) {
+  // Backends that did not take notifications/initialized are dropped from the session.
+  ClientSession kept = *session_;
+  kept.backends.clear();
+  uint16_t bits = 0;
+  std::string negotiated = std::find(std::begin(kProtocolVersions), std::end(kProtocolVersions),
+                                     client_version_) != std::end(kProtocolVersions)
+                               ? client_version_
+                               : std::string(kDefaultProtocolVersion);
+  for (size_t i = 0; i < session_->backends.size() && i < answers.size(); ++i) {
+    const auto &a = answers[i];
+    if (!a.ok || a.status < 200 || a.status > 299) continue;
+    kept.backends.push_back(session_->backends[i]);
+    bits |= session_->backends[i].caps;
+    // The version is the oldest any backend settled on, so every one of them speaks it.
+    dom::parser p;
+    dom::element doc;
+    std::string_view v;
+    if (!p.parse(init_results_[i]).get(doc) && !doc["protocolVersion"].get_string().get(v) &&
+        std::string_view(negotiated) > v &&
+        std::find(std::begin(kProtocolVersions), std::end(kProtocolVersions), v) !=
+            std::end(kProtocolVersions))
+      negotiated = std::string(v);
+  }
+  if (kept.backends.empty())
+    return text(500, "failed to create new session: failed to create MCP session to any backend");
+  if (kept.backends.size() != session_->backends.size()) {
+    session_ = std::move(kept);
+    client_session_id_ = crypto_.encrypt(encode_session(*session_));
+  }
+  std::string result = "{\"protocolVersion\":" + json::quoted(negotiated) +
+                       ",\"capabilities\":" + capabilities_json(bits) +
+                       ",\"serverInfo\":{\"name\":\"aigw\",\"version\":" + json::quoted(version_) +
+                       "}}";
+  Reply r;
+  r.body = rpc_result(id_raw_.empty() ? "null" : id_raw_, result);
+  r.headers.emplace_back("mcp-session-id", client_session_id_);
+  return r;
+}
+
+// --- lists, fanned out ---------------------------------------------------------------------
+
+Exchange::Step Exchange::fan_out(std::string_view params, uint16_t capability) {
+  std::vector<BackendCall> calls;
+  for (const auto &bs : session_->backends)
+    if (const auto *b = route_.backend(bs.backend); b && (bs.caps & capability))
+      calls.push_back(call(*b, rpc_request(id_raw_, rpc_method_, params), bs.session_id));
+  phase_ = Phase::kFanOut;
+  calls_ = calls;
+  if (calls.empty()) {
+    std::vector<BackendAnswer> none;
+    return fan_out_reply(none);
+  }
+  return calls;
+}
+
+namespace {
+
+// The name a backend's tool or prompt has for the client.
+std::string exposed(const control::CompiledMCPBackend &b, std::string_view name, bool bare) {
+  return bare ? std::string(name) : b.name + std::string(kSeparator) + std::string(name);
+}
+
+void append_items(std::string &out, dom::element result, const char *list,
+                  const control::CompiledMCPBackend &b, std::string_view method) {
+  dom::array items;
+  if (result[list].get_array().get(items)) return;
+  for (dom::element item : items) {
+    dom::object o;
+    if (item.get_object().get(o)) continue;
+    std::string_view name = str_of(item["name"]);
+    std::string entry;
+    if (method == "tools/list") {
+      if (!b.tools.keeps(name)) continue;
+      // prefixMode Never: the backend's named tools, bare.
+      bool bare = b.prefix_never && std::find(b.tools.include.begin(), b.tools.include.end(),
+                                              name) != b.tools.include.end();
+      entry = with_field(o, "name", json::quoted(exposed(b, name, bare)));
+    } else if (method == "prompts/list") {
+      if (!b.prompts.keeps(name)) continue;
+      bool bare = b.prefix_never && std::find(b.prompts.include.begin(), b.prompts.include.end(),
+                                              name) != b.prompts.include.end();
+      entry = with_field(o, "name", json::quoted(exposed(b, name, bare)));
+    } else {
+      // resources keep their prefix always; a template's uriTemplate is rewritten like a URI
+      const char *uri_key = method == "resources/list" ? "uri" : "uriTemplate";
+      std::string named = with_field(o, "name", json::quoted(exposed(b, name, false)));
+      dom::parser p;
+      dom::object renamed;
+      if (p.parse(named).get_object().get(renamed)) continue;
+      entry =
+          with_field(renamed, uri_key, json::quoted(downstream_uri(b.name, str_of(item[uri_key]))));
+    }
+    if (out.back() != '[') out += ',';
+    out += entry;
+  }
+}
+
+} // namespace
+
+Exchange::Step Exchange::fan_out_reply(std::vector<BackendAnswer> &answers) {
+  const char *list = rpc_method_ == "tools/list"                 ? "tools"
+                     : rpc_method_ == "prompts/list"             ? "prompts"
+                     : rpc_method_ == "resources/list"           ? "resources"
+                     : rpc_method_ == "resources/templates/list" ? "resourceTemplates"
+                                                                 : nullptr;
+  Reply r;
+  r.headers.emplace_back("mcp-session-id", session_header());
+  if (id_raw_.empty()) { // a notification: nothing to answer
+    r.status = 202;
+    r.content_type = "text/plain; charset=utf-8";
+    return r;
+  }
+  std::string merged = list ? "{\"" + std::string(list) + "\":[" : "{";
+  for (size_t i = 0; i < answers.size() && i < calls_.size(); ++i) {
+    const auto &a = answers[i];
+    if (!a.ok || a.status != 200 || !list) continue; // a failing backend contributes nothing
+    std::string err;
+    auto result = result_of(messages_of(a), id_raw_, &err);
+    if (!result) continue;
+    dom::parser p;
+    dom::element doc;
+    if (p.parse(*result).get(doc)) continue;
+    append_items(merged, doc, list, *calls_[i].backend, rpc_method_);
+  }
+  merged += list ? "]}" : "}";
+  // As upstream: the merged answer is one server-sent event.
+  r.content_type = "text/event-stream";
+  r.headers.emplace_back("cache-control", "no-cache");
+  r.body = sse_event(rpc_result(id_raw_, merged));
+  return r;
+}
+
+// --- calls to one backend ------------------------------------------------------------------
+
+Exchange::Step Exchange::single_call(std::string_view params) {
+  dom::parser p;
+  dom::element doc;
+  if (params.empty() || p.parse(params.data(), params.size()).get(doc) || !doc.is_object())
+    return text(400, "invalid params");
+  dom::object o = doc.get_object().value();
+  std::string upstream_params;
+  const control::CompiledMCPBackend *b = nullptr;
+  auto find_backend = [&](const std::string &name) -> std::optional<Reply> {
+    b = route_.backend(name);
+    if (!b) return text(404, "unknown backend " + name);
+    return std::nullopt;
+  };
+  if (rpc_method_ == "tools/call" || rpc_method_ == "prompts/get") {
+    bool tool = rpc_method_ == "tools/call";
+    std::string name(str_of(doc["name"]));
+    std::string what = tool ? "tool" : "prompt";
+    std::string backend, upstream;
+    // A bare name: a tool a prefixMode Never backend names.
+    for (const auto &cand : route_.backends) {
+      const auto &sel = tool ? cand->tools : cand->prompts;
+      if (cand->prefix_never &&
+          std::find(sel.include.begin(), sel.include.end(), name) != sel.include.end()) {
+        backend = cand->name;
+        upstream = name;
+        break;
+      }
+    }
+    if (backend.empty()) {
+      size_t sep = name.find(kSeparator);
+      if (sep == std::string::npos)
+        return text(400, "invalid " + what + " name " + name + ": invalid resource name: " + name);
+      backend = name.substr(0, sep);
+      upstream = name.substr(sep + kSeparator.size());
+    }
+    if (auto refusal = find_backend(backend)) return *refusal;
+    if (!(tool ? b->tools : b->prompts).keeps(upstream))
+      return text(400, "invalid " + what + " name: " + upstream);
+    if (tool) tool_ = upstream;
+    upstream_params = with_field(o, "name", json::quoted(upstream));
+  } else if (rpc_method_ == "completion/complete") {
+    dom::object ref;
+    if (doc["ref"].get_object().get(ref)) return text(400, "invalid params");
+    std::string_view type = str_of(doc["ref"]["type"]);
+    std::string new_ref;
+    if (type == "ref/prompt") {
+      std::string name(str_of(doc["ref"]["name"]));
+      size_t sep = name.find(kSeparator);
+      if (sep == std::string::npos)
+        return text(400, "invalid resource name " + name + ": invalid resource name: " + name);
+      if (auto refusal = find_backend(name.substr(0, sep))) return *refusal;
+      new_ref = with_field(ref, "name", json::quoted(name.substr(sep + kSeparator.size())));
+    } else if (type == "ref/resource") {
+      std::string uri(str_of(doc["ref"]["uri"]));
+      auto up = upstream_uri(uri);
+      if (!up) return text(400, "invalid resource name " + uri + ": invalid resource URI: " + uri);
+      if (auto refusal = find_backend(up->first)) return *refusal;
+      new_ref = with_field(ref, "uri", json::quoted(up->second));
+    } else {
+      return text(404, "unknown backend ");
+    }
+    upstream_params = with_field(o, "ref", new_ref);
+  } else { // resources/read, subscribe, unsubscribe
+    std::string uri(str_of(doc["uri"]));
+    auto up = upstream_uri(uri);
+    if (!up) return text(400, "invalid resource name " + uri + ": invalid resource URI: " + uri);
+    if (auto refusal = find_backend(up->first)) return *refusal;
+    upstream_params = with_field(o, "uri", json::quoted(up->second));
+  }
+  const BackendSession *bs = session_->find(b->name);
+  if (!bs) return text(403, "no MCP session found for backend " + b->name);
+  single_ = b;
+  phase_ = Phase::kSingle;
+  calls_ = {call(*b, rpc_request(id_raw_, rpc_method_, upstream_params), bs->session_id)};
+  return calls_;
+}
+
+std::string Exchange::downstream_message(std::string_view json_text,
+                                         const control::CompiledMCPBackend &b) {
+  dom::parser p;
+  dom::element doc;
+  if (p.parse(json_text.data(), json_text.size()).get(doc) || !doc.is_object())
+    return std::string(json_text);
+  dom::object msg = doc.get_object().value();
+  dom::object result;
+  if (doc["result"].get_object().get(result)) {
+    // A notification of an updated resource names it as the client knows it.
+    dom::object params;
+    if (str_of(doc["method"]) == "notifications/resources/updated" &&
+        !doc["params"].get_object().get(params))
+      return with_field(
+          msg, "params",
+          with_field(params, "uri",
+                     json::quoted(downstream_uri(b.name, str_of(doc["params"]["uri"])))));
+    return std::string(json_text);
+  }
+  // Results that name resources: resources/read contents, tools/call resource links.
+  auto rewrite_list = [&](const char *key, bool nested) -> std::optional<std::string> {
+    dom::array items;
+    if (result[key].get_array().get(items)) return std::nullopt;
+    std::string out = "[";
+    for (dom::element item : items) {
+      if (out.size() > 1) out += ',';
+      dom::object io;
+      if (item.get_object().get(io)) {
+        out += minify(item);
+        continue;
+      }
+      std::string_view type = str_of(item["type"]);
+      if (!nested && !str_of(item["uri"]).empty()) {
+        out += with_field(io, "uri", json::quoted(downstream_uri(b.name, str_of(item["uri"]))));
+      } else if (nested && type == "resource_link") {
+        out += with_field(io, "uri", json::quoted(downstream_uri(b.name, str_of(item["uri"]))));
+      } else if (nested && type == "resource") {
+        dom::object res;
+        if (!item["resource"].get_object().get(res) && !str_of(item["resource"]["uri"]).empty())
+          out += with_field(
+              io, "resource",
+              with_field(res, "uri",
+                         json::quoted(downstream_uri(b.name, str_of(item["resource"]["uri"])))));
+        else
+          out += minify(item);
+      } else {
+        out += minify(item);
+      }
+    }
+    return out + "]";
+  };
+  std::optional<std::string> list;
+  const char *key = nullptr;
+  if (rpc_method_ == "resources/read") {
+    key = "contents";
+    list = rewrite_list(key, false);
+  } else if (rpc_method_ == "tools/call") {
+    key = "content";
+    list = rewrite_list(key, true);
+  }
+  if (!list) return std::string(json_text);
+  return with_field(msg, "result", with_field(result, key, *list));
+}
+
+Exchange::Step Exchange::single_reply(BackendAnswer &a) {
+  if (!a.ok) return text(500, "call to " + single_->name + " failed: " + a.error);
+  if (a.status < 200 || a.status > 299)
+    return text(500, "call to " + single_->name + " failed with status code " +
+                         std::to_string(a.status) + ", body=" + a.body);
+  Reply r;
+  r.status = a.status;
+  r.headers.emplace_back("mcp-session-id", session_header());
+  if (a.status == 202 || a.body.empty()) {
+    r.content_type = "text/plain; charset=utf-8";
+    return r;
+  }
+  auto messages = messages_of(a);
+  if (is_json(a.content_type)) {
+    r.body = messages.empty() ? a.body : downstream_message(messages.front(), *single_);
+    return r;
+  }
+  r.content_type = "text/event-stream";
+  r.headers.emplace_back("cache-control", "no-cache");
+  for (const auto &m : messages)
+    r.body += sse_event(downstream_message(m, *single_));
+  return r;
+}
+
+} // namespace aigw::mcp

@@ -1,0 +1,129 @@
+// One client HTTP request to an MCPRoute, decided without I/O (the host performs it): the
+// gateway aggregates the route's MCP servers behind one Streamable HTTP endpoint, as upstream's
+// MCP proxy does.
+//
+//   begin(request)        → a Reply, or the backend calls of the first round
+//   on_answers(answers)   → a Reply, or the calls of the next round (initialize has two)
+//
+// The calls of a round are independent: the host sends them in parallel and hands back one answer
+// per call, in order. Names the client sees are `<backend>__<name>` (bare for prefixMode Never),
+// resource URIs `<backend>+<uri>` (`ui://<backend>/...` for MCP Apps); calls are routed back to the
+// owning backend with the names restored. The client's session id encrypts every backend's own.
+#pragma once
+
+#include "control/snapshot.h"
+#include "core/header_lookup.h"
+#include "mcp/session.h"
+#include "mcp/session_crypto.h"
+
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace aigw::mcp {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct BackendCall {
+  const control::CompiledMCPBackend *backend = nullptr;
+  std::string method = "POST";
+  std::string target; // path and query
+  Headers headers;    // besides host, content-length and connection
+  std::string body;
+};
+
+struct BackendAnswer {
+  bool ok = false; // a response came (any status)
+  int status = 0;
+  std::string content_type;
+  std::string session_id; // its mcp-session-id
+  std::string body;       // decoded (no content-encoding)
+  std::string error;      // why no response came
+};
+
+struct Reply {
+  int status = 200;
+  std::string content_type = "application/json";
+  Headers headers;
+  std::string body;
+};
+
+struct Request {
+  std::string_view method; // GET, POST, DELETE
+  HeaderLookup headers;
+  std::string_view body;
+};
+
+// The protocol versions the gateway speaks, oldest first.
+inline constexpr std::string_view kProtocolVersions[] = {"2024-11-05", "2025-03-26", "2025-06-18",
+                                                         "2025-11-25"};
+inline constexpr std::string_view kDefaultProtocolVersion = "2025-06-18";
+
+class Exchange {
+public:
+  using Step = std::variant<Reply, std::vector<BackendCall>>;
+
+  Exchange(const control::CompiledMCPRoute &route, SessionCrypto &crypto, std::string version);
+
+  Step begin(const Request &r);
+  Step on_answers(std::vector<BackendAnswer> answers);
+
+  // For the access log and metrics.
+  const std::string &rpc_method() const { return rpc_method_; }
+  const std::string &tool() const { return tool_; }
+  const std::string &backend_name() const { return single_ ? single_->name : empty_; }
+  const std::string &error() const { return error_; }
+  const std::string &jsonrpc_id() const { return id_raw_; }
+  const std::string &session_id() const { return client_session_id_; }
+
+private:
+  enum class Phase { kNone, kInitialize, kInitialized, kFanOut, kSingle, kDelete };
+
+  Step post(const Request &r);
+  Step initialize(std::string_view params);
+  Step initialized(std::vector<BackendAnswer> &answers);
+  Step fan_out(std::string_view params, uint16_t capability);
+  Step fan_out_reply(std::vector<BackendAnswer> &answers);
+  Step single_call(std::string_view params);
+  Step single_reply(BackendAnswer &answer);
+  Step deleted();
+
+  // A backend call: its path (and the API key query), the key or the client's own header,
+  // the forwarded headers, the backend's session.
+  BackendCall call(const control::CompiledMCPBackend &b, std::string body,
+                   std::string_view session_id, std::string method = "POST") const;
+  Reply text(int status, std::string message);
+  // A message from a backend with names and URIs turned into the client's.
+  std::string downstream_message(std::string_view json, const control::CompiledMCPBackend &b);
+  std::string session_header() const;
+
+  const control::CompiledMCPRoute &route_;
+  SessionCrypto &crypto_;
+  std::string version_;
+  HeaderLookup headers_;
+  std::optional<ClientSession> session_;
+  std::string client_session_id_; // as the client sent it
+  Phase phase_ = Phase::kNone;
+  std::string rpc_method_, tool_, error_, empty_;
+  std::string id_raw_;               // the client's JSON-RPC id, as JSON
+  std::string client_version_;       // initialize: the version the client asked for
+  std::vector<BackendCall> calls_;   // the round in flight
+  std::vector<std::string> results_; // fan-out: each backend's result, as JSON
+  std::vector<std::string> init_results_;
+  const control::CompiledMCPBackend *single_ = nullptr;
+};
+
+// The MCPRoute a request is for: the path exact, the host among the route's hostnames (when it
+// lists some), every header match; null when none.
+const control::CompiledMCPRoute *match_route(const control::Snapshot &s, std::string_view target,
+                                             std::string_view host, const HeaderLookup &headers);
+
+// The `sub` claim of a bearer JWT (not verified: the session is only bound to it), or "".
+std::string bearer_subject(std::string_view authorization);
+
+// Names and URIs as the client sees them, and back.
+std::string downstream_uri(std::string_view backend, std::string_view uri);
+// (backend, upstream uri), or nullopt when the URI carries no backend.
+std::optional<std::pair<std::string, std::string>> upstream_uri(std::string_view uri);
+
+} // namespace aigw::mcp

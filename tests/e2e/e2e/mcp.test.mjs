@@ -1,0 +1,247 @@
+// The MCP gateway (MCPRoute) in `aigw run`, driven by the official MCP TypeScript SDK client
+// against two real MCP servers built with the same SDK: aggregation with prefixes, tool
+// selectors, calls routed back, API keys injected per backend, the session that encrypts each
+// backend's own (readable by a restarted gateway with the same seed), session close, a backend
+// that goes away, and a reload during a session.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { startAigw, gatewayYaml, waitFor } from '../lib/harness.mjs';
+import { startMcpServer } from '../lib/mcpserver.mjs';
+
+const SEED = 'a-test-seed-for-mcp-sessions';
+const ALPHA_KEY = 'alpha-secret-key';
+const BETA_KEY = 'beta-secret-key';
+
+function config(port, alpha, beta, { alphaSelector = '{exclude: [secret]}' } = {}) {
+  return (
+    gatewayYaml(port) +
+    `---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: MCPRoute
+metadata: {name: tools, namespace: default}
+spec:
+  parentRefs: [{name: aigw}]
+  path: /mcp
+  backendRefs:
+    - name: alpha
+      path: /mcp
+      toolSelector: ${alphaSelector}
+      securityPolicy: {apiKey: {secretRef: {name: alpha-key}}}
+    - name: beta
+      securityPolicy: {apiKey: {inline: ${BETA_KEY}, header: x-api-key}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: alpha-key, namespace: default}
+stringData: {apiKey: ${ALPHA_KEY}}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: alpha, namespace: default}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: ${alpha.port}}}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: beta, namespace: default}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: ${beta.port}}}]
+`
+  );
+}
+
+// Upstream's session id layout: base64(salt 16 | nonce 12 | AES-256-GCM ciphertext | tag 16), the
+// key PBKDF2-SHA256(seed, salt, 100000, 32).
+function decryptSession(id, seed = SEED) {
+  const raw = Buffer.from(id, 'base64');
+  const salt = raw.subarray(0, 16);
+  const nonce = raw.subarray(16, 28);
+  const tag = raw.subarray(raw.length - 16);
+  const key = crypto.pbkdf2Sync(seed, salt, 100000, 32, 'sha256');
+  const d = crypto.createDecipheriv('aes-256-gcm', key, nonce);
+  d.setAuthTag(tag);
+  return Buffer.concat([d.update(raw.subarray(28, raw.length - 16)), d.final()]).toString('utf8');
+}
+
+async function connect(gw) {
+  const client = new Client({ name: 'aigw-e2e', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(`${gw.base}/mcp`));
+  await client.connect(transport);
+  return { client, transport };
+}
+
+const texts = (r) => r.content.map((c) => c.text);
+// The SDK's error for an HTTP refusal carries the status as `code`.
+const refused = (status, text) => (e) => e.code === status && e.message.includes(text);
+
+describe('MCP gateway through aigw run, with the official MCP SDK client and servers', () => {
+  let alpha;
+  let beta;
+  let gw;
+  let client;
+  let transport;
+
+  before(async () => {
+    alpha = await startMcpServer({ name: 'alpha', key: { header: 'authorization', value: `Bearer ${ALPHA_KEY}` } });
+    beta = await startMcpServer({ name: 'beta', key: { header: 'x-api-key', value: BETA_KEY } });
+    gw = await startAigw({
+      config: (port) => config(port, alpha, beta),
+      args: ['--mcp-session-encryption-seed', SEED],
+    });
+    ({ client, transport } = await connect(gw));
+  });
+  after(async () => {
+    await client?.close().catch(() => {});
+    await gw?.stop();
+    await alpha?.close();
+    await beta?.close();
+  });
+
+  it('initialize: the gateway is one server with the backends\' capabilities merged', () => {
+    const caps = client.getServerCapabilities();
+    assert.ok(caps.tools && caps.prompts && caps.resources, JSON.stringify(caps));
+    assert.equal(client.getServerVersion().name, 'aigw');
+    assert.ok(transport.sessionId, 'a session id');
+    // each backend was initialized with its key, and holds its own session
+    assert.equal(alpha.sessions.size, 1);
+    assert.equal(beta.sessions.size, 1);
+  });
+
+  it('the session id encrypts each backend\'s session, as upstream (PBKDF2 + AES-GCM over the seed)', () => {
+    const plain = decryptSession(transport.sessionId);
+    const [route, subject, backends] = plain.split('@');
+    assert.equal(route, 'default/tools');
+    assert.equal(subject, '');
+    const entries = Object.fromEntries(backends.split(',').map((e) => {
+      const [name, sid, caps] = e.split(':');
+      return [name, { sid: Buffer.from(sid, 'base64').toString(), caps }];
+    }));
+    assert.deepEqual(Object.keys(entries).sort(), ['alpha', 'beta']);
+    assert.ok(alpha.sessions.has(entries.alpha.sid));
+    assert.ok(beta.sessions.has(entries.beta.sid));
+    assert.match(entries.alpha.caps, /^[0-9a-f]{3}$/);
+    assert.ok(parseInt(entries.alpha.caps, 16) & 0x001, 'tools');
+  });
+
+  it('tools/list: every backend\'s tools as <backend>__<name>, the selector applied', async () => {
+    const { tools } = await client.listTools();
+    assert.deepEqual(tools.map((t) => t.name).sort(), [
+      'alpha__add', 'alpha__echo', 'alpha__link', 'beta__add', 'beta__echo', 'beta__link', 'beta__secret',
+    ]);
+    const echo = tools.find((t) => t.name === 'beta__echo');
+    assert.equal(echo.description, 'echo from beta');
+    assert.deepEqual(Object.keys(echo.inputSchema.properties), ['text']);
+  });
+
+  it('tools/call: routed to the owning backend with its own name; results as the server gave them', async () => {
+    assert.deepEqual(texts(await client.callTool({ name: 'alpha__echo', arguments: { text: 'hi' } })), ['alpha: hi']);
+    assert.deepEqual(texts(await client.callTool({ name: 'beta__echo', arguments: { text: 'yo' } })), ['beta: yo']);
+    const sum = await client.callTool({ name: 'beta__add', arguments: { a: 2, b: 40 } });
+    assert.deepEqual(sum.structuredContent, { sum: 42 });
+    const call = beta.requests.findLast((q) => q.body?.method === 'tools/call');
+    assert.equal(call.body.params.name, 'add');
+  });
+
+  it('refusals as upstream: a tool outside the selector (400, never sent), an unknown prefix (404), no prefix (400)', async () => {
+    const before = alpha.requests.length;
+    await assert.rejects(client.callTool({ name: 'alpha__secret', arguments: {} }), refused(400, 'invalid tool name: secret'));
+    assert.equal(alpha.requests.length, before, 'the backend never saw it');
+    await assert.rejects(client.callTool({ name: 'gamma__echo', arguments: {} }), refused(404, 'unknown backend gamma'));
+    await assert.rejects(client.callTool({ name: 'echo', arguments: {} }), refused(400, 'invalid tool name echo'));
+  });
+
+  it('API keys: injected per backend (Bearer in Authorization, or the header named); the client\'s never forwarded', async () => {
+    const a = alpha.requests.filter((q) => q.method === 'POST');
+    const b = beta.requests.filter((q) => q.method === 'POST');
+    assert.ok(a.length > 0 && b.length > 0);
+    for (const q of a) assert.equal(q.headers.authorization, `Bearer ${ALPHA_KEY}`);
+    for (const q of b) {
+      assert.equal(q.headers['x-api-key'], BETA_KEY);
+      assert.equal(q.headers.authorization, undefined);
+    }
+  });
+
+  it('prompts and resources: listed with prefixes, fetched from their backend', async () => {
+    const { prompts } = await client.listPrompts();
+    assert.deepEqual(prompts.map((p) => p.name).sort(), ['alpha__greet', 'beta__greet']);
+    const got = await client.getPrompt({ name: 'beta__greet', arguments: { who: 'Ada' } });
+    assert.equal(got.messages[0].content.text, 'beta greets Ada');
+    const { resources } = await client.listResources();
+    assert.deepEqual(resources.map((r) => r.uri).sort(), ['alpha+file:///alpha/readme.txt', 'beta+file:///beta/readme.txt']);
+    assert.deepEqual(resources.map((r) => r.name).sort(), ['alpha__readme', 'beta__readme']);
+    const read = await client.readResource({ uri: 'alpha+file:///alpha/readme.txt' });
+    assert.deepEqual(read.contents, [{ uri: 'alpha+file:///alpha/readme.txt', text: 'the alpha readme' }]);
+    // a resource link in a tool result names the resource as the client can read it
+    const link = await client.callTool({ name: 'beta__link', arguments: {} });
+    assert.equal(link.content[0].uri, 'beta+file:///beta/readme.txt');
+    assert.equal((await client.readResource({ uri: link.content[0].uri })).contents[0].text, 'the beta readme');
+  });
+
+  it('ping is answered by the gateway', async () => {
+    assert.deepEqual(await client.ping(), {});
+  });
+
+  it('the access log names the MCP method, tool and backend', async () => {
+    await client.callTool({ name: 'alpha__add', arguments: { a: 1, b: 2 } });
+    const line = await gw.logLine((l) => l['mcp.method.name'] === 'tools/call' && l['mcp.provider.name'] === 'alpha' && l['mcp.tool.name'] === 'add');
+    assert.equal(line.path, '/mcp');
+    assert.equal(line.status, 200);
+    assert.equal(line.route_name, 'default/tools');
+    assert.ok(!JSON.stringify(gw.logs).includes(ALPHA_KEY), 'no key in the log');
+  });
+
+  it('a config reload during a session: the same session sees the new selector', async () => {
+    writeFileSync(gw.configPath, config(gw.port, alpha, beta, { alphaSelector: '{include: [echo]}' }));
+    await waitFor(async () => {
+      const { tools } = await client.listTools();
+      return tools.filter((t) => t.name.startsWith('alpha__')).map((t) => t.name).join() === 'alpha__echo';
+    }, 10000, 'the reloaded selector');
+    assert.deepEqual(texts(await client.callTool({ name: 'alpha__echo', arguments: { text: 'still here' } })), ['alpha: still here']);
+    await assert.rejects(client.callTool({ name: 'alpha__add', arguments: { a: 1, b: 1 } }), refused(400, 'invalid tool name: add'));
+  });
+
+  it('a client keeps its session across a gateway restart with the same seed', async () => {
+    const sid = transport.sessionId;
+    await gw.stop();
+    gw = await startAigw({
+      port: gw.port,
+      config: (port) => config(port, alpha, beta, { alphaSelector: '{include: [echo]}' }),
+      args: ['--mcp-session-encryption-seed', SEED],
+    });
+    assert.equal(transport.sessionId, sid);
+    assert.deepEqual(texts(await client.callTool({ name: 'beta__echo', arguments: { text: 'after restart' } })), ['beta: after restart']);
+  });
+
+  it('a session id from another seed, or altered, is refused (400)', async () => {
+    const other = new StreamableHTTPClientTransport(new URL(`${gw.base}/mcp`), { sessionId: 'bm90IGEgc2Vzc2lvbg==' });
+    const c = new Client({ name: 'x', version: '1' });
+    await assert.rejects(
+      (async () => {
+        await other.start();
+        await other.send({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} });
+      })(),
+      refused(400, 'invalid session ID'),
+    );
+    void c;
+  });
+
+  it('a backend that goes away mid-session: the others still serve, its calls fail cleanly', async () => {
+    await beta.close();
+    assert.deepEqual(texts(await client.callTool({ name: 'alpha__echo', arguments: { text: 'alone' } })), ['alpha: alone']);
+    await assert.rejects(client.callTool({ name: 'beta__echo', arguments: { text: 'x' } }), refused(500, 'call to beta failed'));
+    const { tools } = await client.listTools();
+    assert.deepEqual(tools.map((t) => t.name), ['alpha__echo']);
+  });
+
+  it('closing the session closes it at every backend that is still there', async () => {
+    const sid = decryptSession(transport.sessionId).split('@')[2].split(',')
+      .map((e) => e.split(':')).find(([n]) => n === 'alpha')[1];
+    await transport.terminateSession();
+    await waitFor(() => alpha.closed.includes(Buffer.from(sid, 'base64').toString()), 5000, 'alpha session closed');
+    assert.equal(alpha.sessions.size, 0);
+  });
+});

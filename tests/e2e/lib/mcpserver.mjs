@@ -1,0 +1,86 @@
+// A real MCP server for the gateway's tests, built with the official TypeScript SDK
+// (@modelcontextprotocol/sdk): Streamable HTTP on node:http, stateful sessions, tools, prompts and
+// resources named after the server, and optionally an API key it requires (a header or a query
+// parameter), as a hosted MCP server does.
+import http from 'node:http';
+import crypto from 'node:crypto';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+
+function build(name) {
+  const server = new McpServer({ name: `${name}-server`, version: '1.0.0' });
+  server.registerTool('echo', { description: `echo from ${name}`, inputSchema: { text: z.string() } },
+    async ({ text }) => ({ content: [{ type: 'text', text: `${name}: ${text}` }] }));
+  server.registerTool('add', { description: 'adds two numbers', inputSchema: { a: z.number(), b: z.number() } },
+    async ({ a, b }) => ({ content: [{ type: 'text', text: String(a + b) }], structuredContent: { sum: a + b } }));
+  server.registerTool('secret', { description: 'a tool the gateway should hide' },
+    async () => ({ content: [{ type: 'text', text: `${name} secret` }] }));
+  server.registerTool('link', { description: 'links a resource' },
+    async () => ({ content: [{ type: 'resource_link', uri: `file:///${name}/readme.txt`, name: 'readme' }] }));
+  server.registerPrompt('greet', { description: 'a greeting', argsSchema: { who: z.string() } },
+    ({ who }) => ({ messages: [{ role: 'user', content: { type: 'text', text: `${name} greets ${who}` } }] }));
+  server.registerResource('readme', `file:///${name}/readme.txt`, { mimeType: 'text/plain' },
+    async (uri) => ({ contents: [{ uri: uri.href, text: `the ${name} readme` }] }));
+  return server;
+}
+
+// key: {header, value} or {query, value}: requests without it are 401.
+export async function startMcpServer({ name, key } = {}) {
+  const sessions = new Map(); // session id → transport
+  const requests = [];
+  const closed = [];
+  const httpServer = http.createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://x');
+    let raw = '';
+    for await (const c of req) raw += c;
+    const body = raw ? JSON.parse(raw) : undefined;
+    requests.push({ method: req.method, path: url.pathname, query: url.search, headers: req.headers, body });
+    if (key) {
+      const got = key.header ? req.headers[key.header] : url.searchParams.get(key.query);
+      if (got !== key.value) {
+        res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'invalid api key' }));
+        return;
+      }
+    }
+    if (url.pathname !== '/mcp') {
+      res.writeHead(404).end();
+      return;
+    }
+    const sid = req.headers['mcp-session-id'];
+    let transport = sid ? sessions.get(sid) : undefined;
+    if (!transport) {
+      if (req.method !== 'POST' || !isInitializeRequest(body)) {
+        res.writeHead(404, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null }));
+        return;
+      }
+      transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => crypto.randomUUID(),
+        onsessioninitialized: (id) => sessions.set(id, transport),
+      });
+      transport.onclose = () => {
+        if (transport.sessionId) {
+          sessions.delete(transport.sessionId);
+          closed.push(transport.sessionId);
+        }
+      };
+      await build(name).connect(transport);
+    }
+    await transport.handleRequest(req, res, body);
+  });
+  await new Promise((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+  return {
+    name,
+    port: httpServer.address().port,
+    requests,
+    sessions,
+    closed,
+    async close() {
+      for (const t of sessions.values()) await t.close().catch(() => {});
+      httpServer.closeAllConnections();
+      await new Promise((resolve) => httpServer.close(resolve));
+    },
+  };
+}
