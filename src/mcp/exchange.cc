@@ -9,6 +9,10 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 namespace aigw::mcp {
 namespace {
@@ -229,6 +233,8 @@ BackendCall Exchange::call(const control::CompiledMCPBackend &b, std::string bod
   if (c.method == "POST") {
     c.headers.emplace_back("content-type", "application/json");
     c.headers.emplace_back("accept", "application/json, text/event-stream");
+  } else if (c.method == "GET") {
+    c.headers.emplace_back("accept", "text/event-stream");
   }
   if (!session_id.empty()) c.headers.emplace_back("mcp-session-id", std::string(session_id));
   if (!b.api_key.empty() && b.api_key_query.empty()) {
@@ -263,6 +269,10 @@ Exchange::Step Exchange::begin(const Request &r) {
     if (session_->route != route_.key) return text(404, "session is for another route");
   }
   if (r.method == "POST") return post(r);
+  if (r.method == "GET") {
+    if (!session_) return text(400, "missing session ID");
+    return listen();
+  }
   if (r.method == "DELETE") {
     if (!session_) return text(400, "missing session ID");
     rpc_method_ = "DELETE";
@@ -276,7 +286,7 @@ Exchange::Step Exchange::begin(const Request &r) {
     return calls;
   }
   Reply reply = text(405, "method not allowed");
-  reply.headers.emplace_back("allow", "POST, DELETE");
+  reply.headers.emplace_back("allow", "GET, POST, DELETE");
   return reply;
 }
 
@@ -298,13 +308,9 @@ Exchange::Step Exchange::post(const Request &r) {
   if (has_id) id_raw_ = minify(id);
   std::string params_raw = doc["params"].get(params) ? "" : minify(params);
   if (!has_method) {
-    // A response to a request a server sent through the gateway: not relayed yet.
+    // The client's answer to a request a server made of it through the gateway.
     if (!session_) return text(400, "missing session ID");
-    Reply reply;
-    reply.status = 202;
-    reply.content_type = "text/plain; charset=utf-8";
-    reply.headers.emplace_back("mcp-session-id", session_header());
-    return reply;
+    return client_answer(id_raw_, r.body);
   }
   rpc_method_ = std::string(str_of(method));
   if (rpc_method_ == "initialize") return initialize(params_raw);
@@ -461,6 +467,12 @@ Exchange::Step Exchange::on_answers(std::vector<BackendAnswer> answers) {
   case Phase::kFanOut: return fan_out_reply(answers);
   case Phase::kSingle: return single_reply(answers.at(0));
   case Phase::kDelete: return deleted();
+  case Phase::kAnswer: return single_reply(answers.at(0));
+  case Phase::kListen: {
+    Reply r = stream_head(); // every backend's stream has ended: so does the client's
+    r.body.clear();
+    return r;
+  }
   case Phase::kNone: break;
   }
   return text(500, "internal error: no request in flight");
@@ -764,6 +776,203 @@ Exchange::Step Exchange::single_reply(BackendAnswer &a) {
   for (const auto &m : messages)
     r.body += sse_event(downstream_message(m, *single_));
   return r;
+}
+
+// --- streams: the notification stream, relayed answers, requests a server makes ------------
+
+std::string encode_server_request_id(std::string_view id_json, std::string_view backend) {
+  std::string enc, type;
+  if (!id_json.empty() && id_json.front() == '"') {
+    dom::parser p;
+    dom::element e;
+    std::string_view s;
+    if (!p.parse(id_json.data(), id_json.size()).get(e) && !e.get_string().get(s))
+      enc = base64_encode(s);
+    type = "s";
+  } else if (id_json.find_first_of(".eE") == std::string_view::npos) {
+    enc = std::string(id_json);
+    type = "i";
+  } else {
+    double v = std::strtod(std::string(id_json).c_str(), nullptr);
+    unsigned char bytes[8];
+    std::memcpy(bytes, &v, 8); // little-endian hosts, as upstream writes it
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (unsigned char b : bytes) {
+      enc += kHex[b >> 4];
+      enc += kHex[b & 15];
+    }
+    type = "f";
+  }
+  return enc + "__" + type + "__" + std::string(backend);
+}
+
+std::optional<std::pair<std::string, std::string>> decode_server_request_id(std::string_view id) {
+  size_t a = id.find(kSeparator);
+  if (a == std::string_view::npos) return std::nullopt;
+  size_t b = id.find(kSeparator, a + 2);
+  if (b == std::string_view::npos || id.find(kSeparator, b + 2) != std::string_view::npos)
+    return std::nullopt;
+  std::string_view enc = id.substr(0, a), type = id.substr(a + 2, b - a - 2);
+  std::string backend(id.substr(b + 2));
+  if (backend.empty()) return std::nullopt;
+  if (type == "i") {
+    if (enc.empty() || enc.find_first_not_of("-0123456789") != std::string_view::npos)
+      return std::nullopt;
+    return std::pair(backend, std::string(enc));
+  }
+  if (type == "s") {
+    auto s = base64_decode(enc);
+    if (!s) return std::nullopt;
+    return std::pair(backend, json::quoted(*s));
+  }
+  if (type == "f" && enc.size() == 16) {
+    unsigned char bytes[8];
+    for (size_t i = 0; i < 8; ++i) {
+      auto hex = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+      bytes[i] = static_cast<unsigned char>(hex(enc[2 * i]) * 16 + hex(enc[2 * i + 1]));
+    }
+    double v;
+    std::memcpy(&v, bytes, 8);
+    char buf[40];
+    auto end = std::to_chars(buf, buf + sizeof buf, v).ptr; // the shortest exact form
+    return std::pair(backend, std::string(buf, end));
+  }
+  return std::nullopt;
+}
+
+Exchange::Step Exchange::client_answer(std::string_view id_raw, std::string_view body) {
+  Reply absorbed;
+  absorbed.status = 202;
+  absorbed.content_type = "text/plain; charset=utf-8";
+  absorbed.headers.emplace_back("mcp-session-id", session_header());
+  // The gateway's own pings and notices: nothing to relay.
+  if (id_raw.starts_with("\"aigw-server-to-client-")) return absorbed;
+  std::string id;
+  if (id_raw.size() >= 2 && id_raw.front() == '"')
+    id = json::unescape(id_raw.substr(1, id_raw.size() - 2));
+  if (id.empty()) return text(400, "invalid response ID type: " + std::string(id_raw));
+  auto decoded = decode_server_request_id(id);
+  if (!decoded) return text(400, "invalid response ID format: " + id);
+  const auto *b = route_.backend(decoded->first);
+  if (!b) return text(404, "unknown backend " + decoded->first);
+  const BackendSession *bs = session_->find(b->name);
+  if (!bs) return text(403, "no MCP session found for backend " + b->name);
+  dom::parser p;
+  dom::object o;
+  if (p.parse(body.data(), body.size()).get_object().get(o))
+    return text(400, "invalid JSON-RPC message: not a JSON object");
+  single_ = b;
+  phase_ = Phase::kAnswer;
+  calls_ = {call(*b, with_field(o, "id", decoded->second), bs->session_id)};
+  return calls_;
+}
+
+Exchange::Step Exchange::listen() {
+  rpc_method_ = "GET";
+  // A resumed stream: each backend gets its own last event id back.
+  std::vector<std::pair<std::string, std::string>> resume;
+  if (auto last = headers_ ? headers_("last-event-id") : std::nullopt; last && !last->empty()) {
+    auto plain = crypto_.decrypt(*last);
+    if (!plain) return text(400, "invalid session ID: failed to decrypt last event ID");
+    std::string_view rest = *plain;
+    while (!rest.empty()) {
+      size_t comma = rest.find(',');
+      std::string_view part = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      size_t colon = part.find(':');
+      if (colon == std::string_view::npos || colon == 0) continue;
+      auto id = base64_decode(part.substr(colon + 1));
+      if (id) resume.emplace_back(std::string(part.substr(0, colon)), *id);
+    }
+  }
+  last_event_ids_ = resume;
+  std::vector<BackendCall> calls;
+  for (const auto &bs : session_->backends) {
+    const auto *b = route_.backend(bs.backend);
+    if (!b) continue;
+    auto c = call(*b, "", bs.session_id, "GET");
+    for (const auto &[name, id] : resume)
+      if (name == b->name && !id.empty()) c.headers.emplace_back("last-event-id", id);
+    calls.push_back(std::move(c));
+  }
+  phase_ = Phase::kListen;
+  calls_ = calls;
+  return calls;
+}
+
+Reply Exchange::stream_head() const {
+  Reply r;
+  r.status = phase_ == Phase::kListen ? 202 : 200; // upstream answers a GET with 202
+  r.content_type = "text/event-stream";
+  r.headers.emplace_back("mcp-session-id", client_session_id_);
+  r.headers.emplace_back("cache-control", "no-cache");
+  return r;
+}
+
+std::string Exchange::heartbeat() {
+  return sse_event(R"({"jsonrpc":"2.0","id":"aigw-server-to-client-ping)" +
+                   pipeline::make_request_id() + R"(","method":"ping","params":{}})");
+}
+
+std::string Exchange::tools_changed() {
+  return sse_event(R"({"jsonrpc":"2.0","method":"notifications/tools/list_changed","params":{}})");
+}
+
+std::string Exchange::stream_events(size_t i, std::string_view chunk) {
+  if (streams_.size() < calls_.size()) streams_.resize(calls_.size());
+  std::string out;
+  auto &st = streams_.at(i);
+  st.lines.feed(chunk, [&](std::string_view line) {
+    if (line.empty()) {
+      if (st.has_data) out += relay_event(i, st.data, st.id);
+      st.data.clear();
+      st.id.clear();
+      st.has_data = false;
+      return;
+    }
+    auto f = sse::parse_field(line);
+    if (f.name == "data") {
+      if (st.has_data) st.data += '\n';
+      st.data.append(f.value);
+      st.has_data = true;
+    } else if (f.name == "id") {
+      st.id = std::string(f.value);
+    }
+  });
+  return out;
+}
+
+std::string Exchange::relay_event(size_t i, const std::string &data, const std::string &id) {
+  const auto &b = *calls_.at(i).backend;
+  std::string message;
+  dom::parser p;
+  dom::element doc, rid, method;
+  if (!p.parse(data).get(doc) && doc.is_object() && !doc["id"].get(rid) && !rid.is_null() &&
+      !doc["method"].get(method)) {
+    // A request the server makes of the client (sampling, elicitation, roots, ping): its id
+    // names the backend, so that the answer is routed back to it.
+    message = with_field(doc.get_object().value(), "id",
+                         json::quoted(encode_server_request_id(minify(rid), b.name)));
+  } else {
+    message = downstream_message(data, b);
+  }
+  std::string out = "event: message\n";
+  if (!id.empty()) {
+    bool found = false;
+    for (auto &[name, last] : last_event_ids_)
+      if (name == b.name) {
+        last = id;
+        found = true;
+      }
+    if (!found) last_event_ids_.emplace_back(b.name, id);
+    std::string composite;
+    for (const auto &[name, last] : last_event_ids_) {
+      if (!composite.empty()) composite += ',';
+      composite += name + ":" + base64_encode(last);
+    }
+    out += "id: " + crypto_.encrypt(composite) + "\n";
+  }
+  return out + "data: " + message + "\n\n";
 }
 
 } // namespace aigw::mcp

@@ -13,6 +13,7 @@
 
 #include "control/snapshot.h"
 #include "core/header_lookup.h"
+#include "core/sse.h"
 #include "mcp/session.h"
 #include "mcp/session_crypto.h"
 
@@ -68,6 +69,21 @@ public:
   Step begin(const Request &r);
   Step on_answers(std::vector<BackendAnswer> answers);
 
+  // Event streams relayed as they come: the answer of a call to one backend when it is an event
+  // stream (progress, requests the server makes of the client, then the response), and the
+  // notification stream a GET opens (every backend's, merged, with heartbeats).
+  bool relays_streams() const { return phase_ == Phase::kSingle || phase_ == Phase::kListen; }
+  bool listening() const { return phase_ == Phase::kListen; }
+  // The reply head for a relayed stream (its body is what the calls below return).
+  Reply stream_head() const;
+  // Bytes of call `i`'s event stream → the events for the client, names and URIs rewritten,
+  // requests the server makes re-identified so that the client's answer finds its way back.
+  std::string stream_events(size_t i, std::string_view chunk);
+  // A GET stream's keep-alive: a ping request the client answers (and the gateway absorbs).
+  static std::string heartbeat();
+  // The route's tools changed (a reload): sent on open GET streams.
+  static std::string tools_changed();
+
   // For the access log and metrics.
   const std::string &rpc_method() const { return rpc_method_; }
   const std::string &tool() const { return tool_; }
@@ -77,7 +93,16 @@ public:
   const std::string &session_id() const { return client_session_id_; }
 
 private:
-  enum class Phase { kNone, kInitialize, kInitialized, kFanOut, kSingle, kDelete };
+  enum class Phase {
+    kNone,
+    kInitialize,
+    kInitialized,
+    kFanOut,
+    kSingle,
+    kDelete,
+    kListen,
+    kAnswer
+  };
 
   Step post(const Request &r);
   Step initialize(std::string_view params);
@@ -87,6 +112,10 @@ private:
   Step single_call(std::string_view params);
   Step single_reply(BackendAnswer &answer);
   Step deleted();
+  Step listen();
+  Step client_answer(std::string_view body_id_raw, std::string_view body);
+  // One complete event from call `i` (its data, and its id) → what the client gets.
+  std::string relay_event(size_t i, const std::string &data, const std::string &id);
 
   // A backend call: its path (and the API key query), the key or the client's own header,
   // the forwarded headers, the backend's session.
@@ -111,7 +140,20 @@ private:
   std::vector<std::string> results_; // fan-out: each backend's result, as JSON
   std::vector<std::string> init_results_;
   const control::CompiledMCPBackend *single_ = nullptr;
+  struct StreamState {
+    sse::LineSplitter lines;
+    std::string data, id;
+    bool has_data = false;
+  };
+  std::vector<StreamState> streams_;
+  std::vector<std::pair<std::string, std::string>> last_event_ids_; // backend → its last id
 };
+
+// Ids of requests a server makes of the client, as upstream encodes them so that the client's
+// answer is routed back: "<id>__<i|f|s>__<backend>" (integer, float bits in hex, base64 string).
+std::string encode_server_request_id(std::string_view id_json, std::string_view backend);
+// (backend, the original id as JSON), or nullopt when `id` is not one of those.
+std::optional<std::pair<std::string, std::string>> decode_server_request_id(std::string_view id);
 
 // The MCPRoute a request is for: the path exact, the host among the route's hostnames (when it
 // lists some), every header match; null when none.

@@ -1,11 +1,15 @@
 // The standalone host's side of MCPRoutes: performs the backend calls mcp::Exchange decides, each
-// round in parallel over the worker's pool, and writes its reply. Every decision is the
+// round in parallel over the worker's pool, relays event streams as they come (a call's answer,
+// the GET notification stream with its heartbeats), and writes the replies. Every decision is the
 // Exchange's.
 #include "mcp/exchange.h"
 #include "observability/access_log.h"
 #include "proxy/session.h"
 
 #include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <deque>
 
 // GCC 12 reports the frame of a coroutine spawned from another as freed by a mismatched
 // operator delete: both are Asio's awaitable_frame_base operators (a known false positive).
@@ -14,16 +18,30 @@
 #endif
 
 namespace aigw::proxy {
+
+// A backend call under way: the connection, and the parser holding the response head.
+struct McpCall {
+  std::unique_ptr<UpstreamConn> conn;
+  std::unique_ptr<http::response_parser<http::buffer_body>> parser;
+};
+
 namespace {
 
 using namespace net::experimental::awaitable_operators;
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 constexpr size_t kMaxBackendBody = 16 * 1024 * 1024;
 constexpr std::chrono::minutes kCallTimeout{30}; // as upstream's MCP route timeout
+using BodyParser = http::response_parser<http::buffer_body>;
 
-// One request to one MCP server; `out` gets its answer, or why none came.
-net::awaitable<void> backend_call(UpstreamPool &pool, const mcp::BackendCall &c,
-                                  mcp::BackendAnswer &out, Clock::time_point deadline) {
+template <typename Op> net::awaitable<beast::error_code> on_conn(UpstreamConn &c, Op op) {
+  if (c.tls()) co_return co_await op(c.tls_stream());
+  co_return co_await op(c.socket());
+}
+
+// Connects, writes the request and reads the response head. A pooled connection the server
+// closed meanwhile fails at once: then a fresh one.
+net::awaitable<std::optional<McpCall>> open_call(UpstreamPool &pool, const mcp::BackendCall &c,
+                                                 Clock::time_point deadline, std::string &error) {
   const auto &target = c.backend->upstream;
   std::string req = c.method + " " + c.target + " HTTP/1.1\r\nhost: " + target.host_header + "\r\n";
   for (const auto &[name, value] : c.headers)
@@ -32,61 +50,268 @@ net::awaitable<void> backend_call(UpstreamPool &pool, const mcp::BackendCall &c,
   req += "\r\n";
   req += c.body;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    std::string error;
-    // A pooled connection the server closed meanwhile fails at once: then a fresh one.
-    std::unique_ptr<UpstreamConn> conn;
+    McpCall o;
     if (attempt == 0) // (not a conditional expression: GCC 12 miscompiles co_await in one)
-      conn = co_await pool.acquire(target, deadline, &error);
+      o.conn = co_await pool.acquire(target, deadline, &error);
     else
-      conn = co_await pool.connect(target, deadline, &error);
-    if (!conn) {
-      out.error = error;
-      co_return;
-    }
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(kMaxBackendBody);
+      o.conn = co_await pool.connect(target, deadline, &error);
+    if (!o.conn) co_return std::nullopt;
+    o.parser = std::make_unique<BodyParser>();
+    o.parser->body_limit(boost::none);
     net::steady_timer timer(co_await net::this_coro::executor);
     timer.expires_at(deadline);
+    auto &conn = *o.conn;
+    auto &parser = *o.parser;
     auto exchange = [&]() -> net::awaitable<beast::error_code> {
-      beast::error_code e;
-      if (conn->tls()) {
-        std::tie(e, std::ignore) =
-            co_await net::async_write(conn->tls_stream(), net::buffer(req), kTuple);
-        if (!e)
-          std::tie(e, std::ignore) =
-              co_await http::async_read(conn->tls_stream(), conn->buffer(), parser, kTuple);
-      } else {
-        std::tie(e, std::ignore) =
-            co_await net::async_write(conn->socket(), net::buffer(req), kTuple);
-        if (!e)
-          std::tie(e, std::ignore) =
-              co_await http::async_read(conn->socket(), conn->buffer(), parser, kTuple);
-      }
-      co_return e;
+      co_return co_await on_conn(conn, [&](auto &s) -> net::awaitable<beast::error_code> {
+        auto [e, n] = co_await net::async_write(s, net::buffer(req), kTuple);
+        if (!e) std::tie(e, n) = co_await http::async_read_header(s, conn.buffer(), parser, kTuple);
+        co_return e;
+      });
     };
-    bool reused = conn->reused;
+    bool reused = conn.reused;
     auto result = co_await (exchange() || timer.async_wait(kTuple));
     if (result.index() == 1) {
-      out.error = "timed out";
-      co_return;
+      error = "timed out";
+      co_return std::nullopt;
     }
     if (auto e = std::get<0>(result)) {
       if (reused && attempt == 0) continue;
-      out.error = e.message();
-      co_return;
+      error = e.message();
+      co_return std::nullopt;
     }
-    auto &res = parser.get();
-    out.ok = true;
-    out.status = static_cast<int>(res.result_int());
-    out.content_type = std::string(res[http::field::content_type]);
-    out.session_id = std::string(res["mcp-session-id"]);
-    out.body = std::move(res.body());
-    if (res.keep_alive()) pool.release(std::move(conn));
+    co_return o;
+  }
+  co_return std::nullopt;
+}
+
+// Reads the body piece by piece into `on_piece` until it ends; false on an error.
+template <typename F>
+net::awaitable<bool> read_pieces(McpCall &o, Clock::time_point deadline, F &&on_piece) {
+  char buf[16384];
+  auto &parser = *o.parser;
+  net::steady_timer timer(co_await net::this_coro::executor);
+  timer.expires_at(deadline);
+  while (!parser.is_done()) {
+    parser.get().body().data = buf;
+    parser.get().body().size = sizeof buf;
+    auto read = [&]() -> net::awaitable<beast::error_code> {
+      co_return co_await on_conn(*o.conn, [&](auto &s) -> net::awaitable<beast::error_code> {
+        // some: an event is relayed as it comes, not once a buffer is full
+        auto [e, n] = co_await http::async_read_some(s, o.conn->buffer(), parser, kTuple);
+        co_return e;
+      });
+    };
+    auto result = co_await (read() || timer.async_wait(kTuple));
+    if (result.index() == 1) co_return false;
+    auto e = std::get<0>(result);
+    if (e == http::error::need_buffer) e = {};
+    if (e) co_return false;
+    size_t got = sizeof buf - parser.get().body().size;
+    if (got && !(co_await on_piece(std::string_view(buf, got)))) co_return false;
+  }
+  co_return true;
+}
+
+void fill_head(const McpCall &o, mcp::BackendAnswer &out) {
+  const auto &res = o.parser->get();
+  out.ok = true;
+  out.status = static_cast<int>(res.result_int());
+  out.content_type = std::string(res[http::field::content_type]);
+  out.session_id = std::string(res["mcp-session-id"]);
+}
+
+bool is_event_stream(std::string_view content_type) {
+  return content_type.substr(0, content_type.find(';')) == "text/event-stream";
+}
+
+// One request to one MCP server, its whole answer buffered (bounded).
+net::awaitable<void> backend_call(UpstreamPool &pool, const mcp::BackendCall &c,
+                                  mcp::BackendAnswer &out, Clock::time_point deadline) {
+  auto o = co_await open_call(pool, c, deadline, out.error);
+  if (!o) co_return;
+  fill_head(*o, out);
+  bool within = true;
+  bool ok = co_await read_pieces(*o, deadline, [&](std::string_view piece) -> net::awaitable<bool> {
+    within = out.body.size() + piece.size() <= kMaxBackendBody;
+    if (within) out.body.append(piece);
+    co_return within;
+  });
+  if (!ok) {
+    out.ok = false;
+    out.error = within ? "the answer broke off" : "the answer is over 16 MiB";
     co_return;
   }
+  if (o->parser->get().keep_alive()) pool.release(std::move(o->conn));
+}
+
+std::chrono::milliseconds heartbeat_interval() {
+  // Upstream's MCP_PROXY_HEARTBEAT_INTERVAL: a Go duration; 0 turns the periodic ones off.
+  if (const char *v = std::getenv("MCP_PROXY_HEARTBEAT_INTERVAL"))
+    if (auto d = api::parse_duration(v)) return *d;
+  return std::chrono::minutes(1);
+}
+
+std::string chunk(std::string_view piece) {
+  char size[24];
+  int n = std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+  std::string out(size, static_cast<size_t>(n));
+  out.append(piece);
+  out += "\r\n";
+  return out;
 }
 
 } // namespace
+
+std::string Session::mcp_head(const mcp::Reply &r, bool chunked) {
+  std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " +
+                     std::string(http::obsolete_reason(http::int_to_status(r.status))) + "\r\n";
+  head += "content-type: " + r.content_type + "\r\n";
+  for (const auto &[name, value] : r.headers)
+    head.append(name).append(": ").append(value).append("\r\n");
+  head += "x-content-type-options: nosniff\r\n";
+  head += chunked ? "transfer-encoding: chunked\r\n"
+                  : "content-length: " + std::to_string(r.body.size()) + "\r\n";
+  if (closing()) head += "connection: close\r\n";
+  return head + "\r\n";
+}
+
+// A call to one backend whose answer is an event stream: relayed as it comes.
+net::awaitable<bool> Session::mcp_relay(mcp::Exchange &ex, McpCall &o,
+                                        observability::ExchangeRecord &rec,
+                                        Clock::time_point deadline) {
+  auto head = ex.stream_head();
+  rec.status = head.status;
+  rec.stream = true;
+  // (temporaries with destructors stay out of co_await expressions: GCC 12 frees them twice)
+  std::string head_text = mcp_head(head, true);
+  if (!co_await write_all(head_text)) co_return false;
+  bool client_ok = true;
+  bool ok = co_await read_pieces(o, deadline, [&](std::string_view piece) -> net::awaitable<bool> {
+    std::string events = ex.stream_events(0, piece);
+    if (!events.empty()) {
+      std::string framed = chunk(events);
+      client_ok = co_await write_all(framed);
+    }
+    co_return client_ok;
+  });
+  if (!ok) rec.error = client_ok ? "the backend's stream broke off" : "the client left";
+  if (!client_ok) co_return false;
+  if (!co_await write_all("0\r\n\r\n")) co_return false;
+  if (ok && o.parser->get().keep_alive()) worker_.pool.release(std::move(o.conn));
+  co_return ok;
+}
+
+// GET: every backend's notification stream merged into the client's, with heartbeats and a
+// tools/list_changed when a reload changes the route; until the client leaves.
+net::awaitable<bool> Session::mcp_listen(mcp::Exchange &ex, std::vector<mcp::BackendCall> calls,
+                                         observability::ExchangeRecord &rec,
+                                         const control::CompiledMCPRoute &route) {
+  auto head = ex.stream_head();
+  rec.status = head.status;
+  rec.stream = true;
+  keep_alive_ = false; // the stream is the connection's last answer
+  std::string head_text = mcp_head(head, true);
+  std::string first_beat = chunk(mcp::Exchange::heartbeat());
+  if (!co_await write_all(head_text, first_beat)) co_return false;
+  auto executor = co_await net::this_coro::executor;
+  std::deque<std::string> queue;
+  bool done = false;
+  size_t open = calls.size();
+  net::steady_timer wake(executor, Clock::time_point::max());
+  std::vector<std::shared_ptr<McpCall>> streams(calls.size());
+  auto far = Clock::now() + std::chrono::hours(24 * 365);
+  for (size_t i = 0; i < calls.size(); ++i) {
+    net::co_spawn(
+        executor,
+        [&, i]() -> net::awaitable<void> {
+          std::string error;
+          auto o = co_await open_call(worker_.pool, calls[i], far, error);
+          if (!o || done) co_return;
+          mcp::BackendAnswer a;
+          fill_head(*o, a);
+          if (a.status != 200 || !is_event_stream(a.content_type)) co_return; // none to offer
+          streams[i] = std::make_shared<McpCall>(std::move(*o));
+          auto keep = streams[i];
+          co_await read_pieces(*keep, far, [&](std::string_view piece) -> net::awaitable<bool> {
+            if (done) co_return false;
+            if (auto events = ex.stream_events(i, piece); !events.empty()) {
+              queue.push_back(std::move(events));
+              wake.cancel();
+            }
+            co_return true;
+          });
+        },
+        [&](std::exception_ptr) {
+          --open;
+          wake.cancel();
+        });
+  }
+  // The client leaving (or writing anything) ends the stream.
+  char probe;
+  bool client_gone = false, probe_done = false;
+  client_.async_read_some(net::buffer(&probe, 1), [&](beast::error_code, size_t) {
+    client_gone = true;
+    probe_done = true;
+    wake.cancel();
+  });
+  auto interval = heartbeat_interval();
+  auto tools_of = [](const control::CompiledMCPRoute &r) {
+    std::string sig;
+    for (const auto &b : r.backends) {
+      sig += b->name + "|";
+      for (const auto *l : {&b->tools.include, &b->tools.exclude})
+        for (const auto &n : *l)
+          sig += n + ",";
+      sig += std::to_string(b->tools.include_regex.size() + b->tools.exclude_regex.size()) + ";";
+    }
+    return sig;
+  };
+  std::string tools = tools_of(route);
+  auto next_beat = Clock::now() + interval;
+  bool ok = true;
+  while (ok && !client_gone && !worker_.draining) {
+    auto check = std::min(next_beat, Clock::now() + std::chrono::seconds(1));
+    if (interval.count() == 0) check = Clock::now() + std::chrono::seconds(1);
+    if (queue.empty()) { // (a reader's wake-up while this loop writes is not waited for)
+      wake.expires_at(check);
+      co_await wake.async_wait(kTuple);
+    }
+    while (ok && !queue.empty()) {
+      std::string framed = chunk(queue.front());
+      ok = co_await write_all(framed);
+      queue.pop_front();
+    }
+    if (!ok || client_gone) break;
+    if (interval.count() > 0 && Clock::now() >= next_beat) {
+      std::string beat = chunk(mcp::Exchange::heartbeat());
+      ok = co_await write_all(beat);
+      next_beat = Clock::now() + interval;
+    }
+    // A reload that changed the route's tools (or removed the route): the client lists again.
+    auto now = shared_.store->current();
+    const control::CompiledMCPRoute *current = nullptr;
+    for (const auto &r : now->mcp_routes)
+      if (r.key == route.key) current = &r;
+    std::string sig = current ? tools_of(*current) : "";
+    if (sig != tools) {
+      tools = sig;
+      std::string notice = chunk(mcp::Exchange::tools_changed());
+      ok = co_await write_all(notice);
+    }
+  }
+  done = true;
+  for (auto &s : streams)
+    if (s && s->conn) s->conn->cancel();
+  beast::error_code ignored;
+  client_.cancel(ignored);
+  // The spawned readers hold references into this frame: wait until each has finished.
+  while (open > 0 || !probe_done) {
+    wake.expires_at(Clock::now() + std::chrono::milliseconds(50));
+    co_await wake.async_wait(kTuple);
+  }
+  co_return false;
+}
 
 net::awaitable<bool> Session::mcp(RequestParser &parser, const control::CompiledMCPRoute &route,
                                   std::shared_ptr<const control::Snapshot> snap) {
@@ -101,8 +326,23 @@ net::awaitable<bool> Session::mcp(RequestParser &parser, const control::Compiled
     rec.request_id = pipeline::make_request_id();
   rec_ = &rec;
   shared_.requests->fetch_add(1, std::memory_order_relaxed);
-
+  struct Finish {
+    Session *s;
+    observability::ExchangeRecord &rec;
+    mcp::Exchange &ex;
+    ~Finish() {
+      rec.mcp_method = ex.rpc_method();
+      rec.mcp_tool = ex.tool();
+      rec.mcp_backend = ex.backend_name();
+      rec.mcp_session_id = ex.session_id();
+      rec.jsonrpc_id = ex.jsonrpc_id();
+      if (rec.error.empty()) rec.error = ex.error();
+      if (s->shared_.opts->access_log) observability::write_access_log(rec);
+      s->rec_ = nullptr;
+    }
+  };
   mcp::Exchange ex(route, *shared_.mcp_crypto, "0.1.0");
+  Finish finish{this, rec, ex};
   mcp::Request r;
   r.method = req.method_string();
   r.headers = [&req](std::string_view name) -> std::optional<std::string_view> {
@@ -128,18 +368,46 @@ net::awaitable<bool> Session::mcp(RequestParser &parser, const control::Compiled
   };
   auto step = guarded([&] { return ex.begin(r); });
   while (auto *calls = std::get_if<std::vector<mcp::BackendCall>>(&step)) {
+    if (ex.listening()) {
+      set_deadline(Clock::time_point::max());
+      co_return co_await mcp_listen(ex, std::move(*calls), rec, route);
+    }
     std::vector<mcp::BackendAnswer> answers(calls->size());
-    // The round's calls at once; the timer wakes this coroutine when the last one is done.
-    net::steady_timer done(co_await net::this_coro::executor, Clock::time_point::max());
-    size_t pending = calls->size();
-    for (size_t i = 0; i < calls->size(); ++i)
-      net::co_spawn(co_await net::this_coro::executor,
-                    backend_call(worker_.pool, (*calls)[i], answers[i], deadline),
-                    [&pending, &done](std::exception_ptr) {
-                      if (--pending == 0) done.cancel();
-                    });
-    while (pending > 0)
-      co_await done.async_wait(kTuple);
+    if (ex.relays_streams() && calls->size() == 1) {
+      // One backend: its event stream is relayed as it comes; anything else is read whole.
+      auto o = co_await open_call(worker_.pool, calls->front(), deadline, answers[0].error);
+      if (o) {
+        fill_head(*o, answers[0]);
+        const auto &a = answers[0];
+        if (a.status >= 200 && a.status < 300 && is_event_stream(a.content_type)) {
+          rec.mcp_backend = calls->front().backend->name;
+          co_return co_await mcp_relay(ex, *o, rec, deadline);
+        }
+        bool ok =
+            co_await read_pieces(*o, deadline, [&](std::string_view piece) -> net::awaitable<bool> {
+              answers[0].body.append(piece);
+              co_return answers[0].body.size() <= kMaxBackendBody;
+            });
+        if (!ok) {
+          answers[0].ok = false;
+          answers[0].error = "the answer broke off";
+        } else if (o->parser->get().keep_alive()) {
+          worker_.pool.release(std::move(o->conn));
+        }
+      }
+    } else {
+      // The round's calls at once; the timer wakes this coroutine when the last one is done.
+      net::steady_timer done(co_await net::this_coro::executor, Clock::time_point::max());
+      size_t pending = calls->size();
+      for (size_t i = 0; i < calls->size(); ++i)
+        net::co_spawn(co_await net::this_coro::executor,
+                      backend_call(worker_.pool, (*calls)[i], answers[i], deadline),
+                      [&pending, &done](std::exception_ptr) {
+                        if (--pending == 0) done.cancel();
+                      });
+      while (pending > 0)
+        co_await done.async_wait(kTuple);
+    }
     for (size_t i = 0; i < answers.size(); ++i)
       if (!answers[i].ok)
         spdlog::warn("MCPRoute {}: backend {}: {}", route.key, (*calls)[i].backend->name,
@@ -147,21 +415,11 @@ net::awaitable<bool> Session::mcp(RequestParser &parser, const control::Compiled
     step = guarded([&] { return ex.on_answers(std::move(answers)); });
   }
   const auto &reply = std::get<mcp::Reply>(step);
-  rec.mcp_method = ex.rpc_method();
-  rec.mcp_tool = ex.tool();
-  rec.mcp_backend = ex.backend_name();
-  rec.mcp_session_id = ex.session_id();
-  rec.jsonrpc_id = ex.jsonrpc_id();
-  rec.error = ex.error();
-  std::string extra;
-  for (const auto &[name, value] : reply.headers)
-    extra.append(name).append(": ").append(value).append("\r\n");
-  bool ok = co_await this->reply(static_cast<unsigned>(reply.status), reply.content_type,
-                                 reply.body, extra);
-  if (shared_.opts->access_log) observability::write_access_log(rec);
-  rec_ = nullptr;
+  rec.status = reply.status;
   (void)snap; // held for the route's lifetime across the rounds
-  co_return ok;
+  std::string head_text = mcp_head(reply, false);
+  std::string_view body = head_request_ ? std::string_view() : std::string_view(reply.body);
+  co_return co_await write_all(head_text, body);
 }
 
 } // namespace aigw::proxy

@@ -4,6 +4,7 @@
 // Thread-safety: a Session lives on its worker's loop only.
 #pragma once
 
+#include "mcp/exchange.h"
 #include "pipeline/exchange.h"
 #include "pipeline/headers.h"
 #include "proxy/worker.h"
@@ -16,6 +17,7 @@
 namespace aigw::proxy {
 
 namespace http = beast::http;
+struct McpCall;
 
 class Session {
 public:
@@ -69,6 +71,12 @@ private:
   // A request to an MCPRoute (proxy/mcp_host.cc): the calls mcp::Exchange asks for, in parallel.
   net::awaitable<bool> mcp(RequestParser &parser, const control::CompiledMCPRoute &route,
                            std::shared_ptr<const control::Snapshot> snap);
+  net::awaitable<bool> mcp_relay(mcp::Exchange &ex, McpCall &call,
+                                 observability::ExchangeRecord &rec, Clock::time_point deadline);
+  net::awaitable<bool> mcp_listen(mcp::Exchange &ex, std::vector<mcp::BackendCall> calls,
+                                  observability::ExchangeRecord &rec,
+                                  const control::CompiledMCPRoute &route);
+  std::string mcp_head(const mcp::Reply &r, bool chunked);
   net::awaitable<bool> attempts(pipeline::Exchange &ex);
   net::awaitable<std::optional<ratelimit::Verdict>> check(pipeline::BudgetCheck &c);
   void apply(const pipeline::Settlement &s);

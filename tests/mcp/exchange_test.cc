@@ -106,6 +106,21 @@ TEST(MCPSession, TheSubjectIsTheBearerTokensSub) {
   EXPECT_EQ(bearer_subject("Bearer not-a-jwt"), "");
 }
 
+TEST(MCPSession, RequestsAServerMakesCarryTheirBackendInTheirIds) {
+  // upstream's vectors
+  EXPECT_EQ(encode_server_request_id(R"("abcd")", "backend"), "YWJjZA==__s__backend");
+  EXPECT_EQ(encode_server_request_id("1.1", "backend"), "9a9999999999f13f__f__backend");
+  EXPECT_EQ(encode_server_request_id("1345", "backend"), "1345__i__backend");
+  EXPECT_EQ(decode_server_request_id("YWJjZA==__s__backend")->second, R"("abcd")");
+  EXPECT_EQ(decode_server_request_id("1345__i__backend")->first, "backend");
+  EXPECT_EQ(decode_server_request_id("1345__i__backend")->second, "1345");
+  EXPECT_EQ(decode_server_request_id("9a9999999999f13f__f__backend")->second, "1.1");
+  EXPECT_FALSE(decode_server_request_id("plain"));
+  EXPECT_FALSE(decode_server_request_id("1__x__b"));
+  EXPECT_FALSE(decode_server_request_id("1__i__"));
+  EXPECT_FALSE(decode_server_request_id("a__i__b__c"));
+}
+
 struct Harness {
   control::LoadResult loaded;
   SessionCrypto crypto{"seed", 10};

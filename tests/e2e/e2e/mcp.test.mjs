@@ -9,6 +9,10 @@ import crypto from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  CreateMessageRequestSchema, ElicitRequestSchema, ResourceListChangedNotificationSchema,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { startAigw, gatewayYaml, waitFor } from '../lib/harness.mjs';
 import { startMcpServer } from '../lib/mcpserver.mjs';
 
@@ -67,8 +71,17 @@ function decryptSession(id, seed = SEED) {
   return Buffer.concat([d.update(raw.subarray(28, raw.length - 16)), d.final()]).toString('utf8');
 }
 
+const notices = { resources: 0, tools: 0 };
 async function connect(gw) {
-  const client = new Client({ name: 'aigw-e2e', version: '1.0.0' });
+  // A client that can sample and elicit: the servers ask it things in the middle of calls.
+  const client = new Client({ name: 'aigw-e2e', version: '1.0.0' }, { capabilities: { sampling: {}, elicitation: {} } });
+  client.setRequestHandler(CreateMessageRequestSchema, async (req) => ({
+    model: 'test-model', role: 'assistant',
+    content: { type: 'text', text: `answer to ${req.params.messages[0].content.text}` },
+  }));
+  client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: { ok: true } }));
+  client.setNotificationHandler(ResourceListChangedNotificationSchema, () => notices.resources++);
+  client.setNotificationHandler(ToolListChangedNotificationSchema, () => notices.tools++);
   const transport = new StreamableHTTPClientTransport(new URL(`${gw.base}/mcp`));
   await client.connect(transport);
   return { client, transport };
@@ -91,6 +104,7 @@ describe('MCP gateway through aigw run, with the official MCP SDK client and ser
     gw = await startAigw({
       config: (port) => config(port, alpha, beta),
       args: ['--mcp-session-encryption-seed', SEED],
+      env: { MCP_PROXY_HEARTBEAT_INTERVAL: '200ms' },
     });
     ({ client, transport } = await connect(gw));
   });
@@ -129,9 +143,9 @@ describe('MCP gateway through aigw run, with the official MCP SDK client and ser
 
   it('tools/list: every backend\'s tools as <backend>__<name>, the selector applied', async () => {
     const { tools } = await client.listTools();
-    assert.deepEqual(tools.map((t) => t.name).sort(), [
-      'alpha__add', 'alpha__echo', 'alpha__link', 'beta__add', 'beta__echo', 'beta__link', 'beta__secret',
-    ]);
+    const names = ['add', 'announce', 'ask', 'confirm', 'echo', 'link', 'slow'];
+    assert.deepEqual(tools.map((t) => t.name).sort(),
+      [...names.map((n) => `alpha__${n}`), ...[...names, 'secret'].sort().map((n) => `beta__${n}`)]);
     const echo = tools.find((t) => t.name === 'beta__echo');
     assert.equal(echo.description, 'echo from beta');
     assert.deepEqual(Object.keys(echo.inputSchema.properties), ['text']);
@@ -181,6 +195,46 @@ describe('MCP gateway through aigw run, with the official MCP SDK client and ser
     assert.equal((await client.readResource({ uri: link.content[0].uri })).contents[0].text, 'the beta readme');
   });
 
+  it('a server asks the client in the middle of a call (sampling, elicitation): the answers find their way back', async () => {
+    const sampled = await client.callTool({ name: 'alpha__ask', arguments: { question: 'the meaning' } });
+    assert.deepEqual(texts(sampled), ['alpha sampled: answer to the meaning']);
+    const confirmed = await client.callTool({ name: 'beta__confirm', arguments: {} });
+    assert.deepEqual(texts(confirmed), ['beta accept: {"ok":true}']);
+    // the server's request reached the client with an id that names the backend
+    const answer = alpha.requests.find((q) => q.body && !q.body.method && q.body.result?.model === 'test-model');
+    assert.ok(answer, 'the client\'s answer was relayed to alpha');
+    assert.ok(!String(answer.body.id).includes('__'), 'with the id alpha gave its request');
+  });
+
+  it('progress notifications stream while the call runs', async () => {
+    const seen = [];
+    const r = await client.callTool({ name: 'beta__slow', arguments: {} }, undefined, { onprogress: (p) => seen.push(p.progress) });
+    assert.deepEqual(texts(r), ['beta done']);
+    assert.deepEqual(seen, [1, 2, 3]);
+  });
+
+  it('the GET stream relays what servers send outside any call, with heartbeats', async () => {
+    const before = notices.resources;
+    await client.callTool({ name: 'alpha__announce', arguments: {} });
+    await waitFor(() => notices.resources > before, 5000, 'notifications/resources/list_changed on the GET stream');
+    // a raw listener: 202, an event stream, pings every 200 ms (MCP_PROXY_HEARTBEAT_INTERVAL)
+    const ac = new AbortController();
+    const res = await fetch(`${gw.base}/mcp`, { headers: { accept: 'text/event-stream', 'mcp-session-id': transport.sessionId }, signal: ac.signal });
+    assert.equal(res.status, 202);
+    assert.match(res.headers.get('content-type'), /^text\/event-stream/);
+    const reader = res.body.getReader();
+    let text = '';
+    const until = Date.now() + 3000;
+    while ((text.match(/"method":"ping"/g) ?? []).length < 2 && Date.now() < until) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString();
+    }
+    ac.abort();
+    assert.ok((text.match(/"method":"ping"/g) ?? []).length >= 2, text);
+    assert.match(text, /"id":"aigw-server-to-client-ping[0-9a-f-]{36}"/);
+  });
+
   it('ping is answered by the gateway', async () => {
     assert.deepEqual(await client.ping(), {});
   });
@@ -194,8 +248,10 @@ describe('MCP gateway through aigw run, with the official MCP SDK client and ser
     assert.ok(!JSON.stringify(gw.logs).includes(ALPHA_KEY), 'no key in the log');
   });
 
-  it('a config reload during a session: the same session sees the new selector', async () => {
+  it('a config reload during a session: the same session sees the new selector, told by tools/list_changed', async () => {
+    const before = notices.tools;
     writeFileSync(gw.configPath, config(gw.port, alpha, beta, { alphaSelector: '{include: [echo]}' }));
+    await waitFor(() => notices.tools > before, 10000, 'notifications/tools/list_changed');
     await waitFor(async () => {
       const { tools } = await client.listTools();
       return tools.filter((t) => t.name.startsWith('alpha__')).map((t) => t.name).join() === 'alpha__echo';
@@ -235,6 +291,16 @@ describe('MCP gateway through aigw run, with the official MCP SDK client and ser
     await assert.rejects(client.callTool({ name: 'beta__echo', arguments: { text: 'x' } }), refused(500, 'call to beta failed'));
     const { tools } = await client.listTools();
     assert.deepEqual(tools.map((t) => t.name), ['alpha__echo']);
+  });
+
+  it('a client answer that names no backend is refused (400)', async () => {
+    const r = await fetch(`${gw.base}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': transport.sessionId },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 'nobackend', result: {} }),
+    });
+    assert.equal(r.status, 400);
+    assert.match(await r.text(), /invalid response ID format/);
   });
 
   it('closing the session closes it at every backend that is still there', async () => {

@@ -6,7 +6,9 @@ import http from 'node:http';
 import crypto from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import {
+  isInitializeRequest, CreateMessageResultSchema, ElicitResultSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 function build(name) {
@@ -19,6 +21,39 @@ function build(name) {
     async () => ({ content: [{ type: 'text', text: `${name} secret` }] }));
   server.registerTool('link', { description: 'links a resource' },
     async () => ({ content: [{ type: 'resource_link', uri: `file:///${name}/readme.txt`, name: 'readme' }] }));
+  // A tool that asks the client's model (sampling) in the middle of the call.
+  server.registerTool('ask', { description: 'asks the client to sample', inputSchema: { question: z.string() } },
+    async ({ question }, extra) => {
+      const r = await extra.sendRequest({
+        method: 'sampling/createMessage',
+        params: { messages: [{ role: 'user', content: { type: 'text', text: question } }], maxTokens: 16 },
+      }, CreateMessageResultSchema);
+      return { content: [{ type: 'text', text: `${name} sampled: ${r.content.text}` }] };
+    });
+  // A tool that asks the user (elicitation).
+  server.registerTool('confirm', { description: 'asks the user to confirm' }, async (extra) => {
+    const r = await extra.sendRequest({
+      method: 'elicitation/create',
+      params: { message: 'Proceed?', requestedSchema: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] } },
+    }, ElicitResultSchema);
+    return { content: [{ type: 'text', text: `${name} ${r.action}: ${JSON.stringify(r.content)}` }] };
+  });
+  // A tool that reports progress before it answers.
+  server.registerTool('slow', { description: 'reports progress' }, async (extra) => {
+    const token = extra._meta?.progressToken;
+    for (let i = 1; i <= 3; i++) {
+      if (token !== undefined) {
+        await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: i, total: 3 } });
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return { content: [{ type: 'text', text: `${name} done` }] };
+  });
+  // A notification not tied to any request: it travels on the session's GET stream.
+  server.registerTool('announce', { description: 'announces a change of resources' }, async () => {
+    server.sendResourceListChanged();
+    return { content: [{ type: 'text', text: 'announced' }] };
+  });
   server.registerPrompt('greet', { description: 'a greeting', argsSchema: { who: z.string() } },
     ({ who }) => ({ messages: [{ role: 'user', content: { type: 'text', text: `${name} greets ${who}` } }] }));
   server.registerResource('readme', `file:///${name}/readme.txt`, { mimeType: 'text/plain' },
