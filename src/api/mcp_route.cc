@@ -115,6 +115,88 @@ std::optional<MCPBackendAPIKey> decode_api_key(const Field &f, bool &ok) {
   return k;
 }
 
+bool is_url(std::string_view s) { return s.starts_with("https://") || s.starts_with("http://"); }
+
+MCPRouteOAuth decode_oauth(const Field &f, bool &ok) {
+  MCPRouteOAuth o;
+  auto issuer = f["issuer"].required_str();
+  if (!issuer)
+    ok = false;
+  else if (!is_url(*issuer)) {
+    f["issuer"].fail("must be an http(s) URL");
+    ok = false;
+  } else {
+    o.issuer = *issuer;
+  }
+  o.audiences = strings(f["audiences"], 32, false, ok);
+  Field jwks = f["jwks"];
+  if (jwks.present()) {
+    Field remote = jwks["remoteJWKS"], local = jwks["localJWKS"];
+    if (remote.present() == local.present()) {
+      jwks.fail("exactly one of remoteJWKS or localJWKS is required");
+      ok = false;
+    }
+    if (remote.present()) {
+      auto uri = remote["uri"].required_str();
+      if (uri && !is_url(*uri)) {
+        remote["uri"].fail("must be an http(s) URL");
+        ok = false;
+      } else if (uri) {
+        o.remote_jwks_uri = *uri;
+      } else {
+        ok = false;
+      }
+    }
+    if (local.present()) {
+      std::string type = local["type"].str_or("Inline");
+      if (type == "ValueRef") {
+        Field ref = local["valueRef"];
+        if (ref["kind"].str_or("ConfigMap") != "ConfigMap") {
+          ref["kind"].fail("must be ConfigMap");
+          ok = false;
+        } else if (auto n = ref["name"].required_str()) {
+          o.local_jwks_config_map = *n;
+        } else {
+          ok = false;
+        }
+      } else if (type != "Inline") {
+        local["type"].fail("must be Inline or ValueRef");
+        ok = false;
+      } else if (auto v = local["inline"].required_str()) {
+        o.local_jwks = *v;
+      } else {
+        ok = false;
+      }
+    }
+  }
+  Field prm = f["protectedResourceMetadata"];
+  auto resource = prm["resource"].required_str();
+  if (!resource)
+    ok = false;
+  else if (!is_url(*resource)) {
+    prm["resource"].fail("must be an http(s) URL");
+    ok = false;
+  } else {
+    o.metadata.resource = *resource;
+  }
+  o.metadata.resource_name = prm["resourceName"].str_or("");
+  o.metadata.scopes_supported = strings(prm["scopesSupported"], 32, false, ok);
+  o.metadata.signing_algs = strings(prm["resourceSigningAlgValuesSupported"], 16, false, ok);
+  o.metadata.documentation = prm["resourceDocumentation"].str_or("");
+  o.metadata.policy_uri = prm["resourcePolicyUri"].str_or("");
+  Field claims = f["claimToHeaders"];
+  for (size_t i = 0; i < claims.size(); ++i) {
+    auto claim = claims.at(i)["claim"].required_str();
+    auto header = claims.at(i)["header"].required_str();
+    if (claim && header)
+      o.claim_to_headers.emplace_back(*claim, lower(*header));
+    else
+      ok = false;
+  }
+  o.authorization_server_metadata_url = f["authorizationServerMetadataUrl"].str_or("");
+  return o;
+}
+
 bool decode_backend_ref(const Field &bf, MCPRouteBackendRef &b) {
   bool ok = true;
   auto name = bf["name"].required_str();
@@ -240,7 +322,8 @@ bool decode_mcp_route(const Field &spec, MCPRoute &out) {
       }
   }
   Field security = spec["securityPolicy"];
-  for (const char *k : {"oauth", "apiKeyAuth", "extAuth", "authorization"})
+  if (security["oauth"].present()) out.oauth = decode_oauth(security["oauth"], ok);
+  for (const char *k : {"apiKeyAuth", "extAuth", "authorization"})
     if (security[k].present()) {
       // Never accepted and left unenforced: the route is refused instead.
       security[k].fail("is not served by aigw run yet; the route is not served");

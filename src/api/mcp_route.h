@@ -50,6 +50,24 @@ struct MCPRouteBackendRef {
   std::vector<MCPForwardHeader> forward_headers;
 };
 
+// securityPolicy.oauth: clients present a JWT the issuer signed (RFC 9728 protected resource).
+struct MCPRouteOAuth {
+  std::string issuer;
+  std::vector<std::string> audiences;
+  std::string remote_jwks_uri;       // jwks.remoteJWKS.uri; both empty: discovered from the issuer
+  std::string local_jwks;            // jwks.localJWKS.inline (a JWKS document), or
+  std::string local_jwks_config_map; // jwks.localJWKS.valueRef: a ConfigMap's key `jwks`
+  struct ProtectedResourceMetadata {
+    std::string resource;
+    std::string resource_name;
+    std::vector<std::string> scopes_supported;
+    std::vector<std::string> signing_algs;
+    std::string documentation, policy_uri;
+  } metadata;
+  std::vector<std::pair<std::string, std::string>> claim_to_headers; // claim, header (lower)
+  std::string authorization_server_metadata_url;
+};
+
 struct MCPRoute {
   std::string name, namespace_;
   std::vector<std::string> parent_gateways;
@@ -58,6 +76,7 @@ struct MCPRoute {
   std::vector<std::string> hostnames;
   std::vector<MCPRouteBackendRef> backend_refs;
   bool prefix_never = false; // prefixMode: Never
+  std::optional<MCPRouteOAuth> oauth;
   std::string key() const { return namespace_ + "/" + name; }
 };
 

@@ -741,10 +741,19 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
 }
 
 bool is_supported_kind(std::string_view kind) {
-  static constexpr std::string_view kKinds[] = {
-      "AIGatewayRoute",        "AIServiceBackend",     "Backend",      "BackendTLSPolicy",
-      "BackendSecurityPolicy", "BackendTrafficPolicy", "Secret",       "Gateway",
-      "QuotaPolicy",           "GatewayConfig",        "GatewayClass", "MCPRoute"};
+  static constexpr std::string_view kKinds[] = {"AIGatewayRoute",
+                                                "AIServiceBackend",
+                                                "Backend",
+                                                "BackendTLSPolicy",
+                                                "BackendSecurityPolicy",
+                                                "BackendTrafficPolicy",
+                                                "Secret",
+                                                "Gateway",
+                                                "QuotaPolicy",
+                                                "GatewayConfig",
+                                                "GatewayClass",
+                                                "MCPRoute",
+                                                "ConfigMap"};
   for (auto k : kKinds)
     if (k == kind) return true;
   return false;
@@ -803,6 +812,13 @@ void decode_document(const YAML::Node &node, size_t doc_index, Resources &out, D
     out.gateway_configs.push_back(std::move(g));
   } else if (kind == "GatewayClass") {
     out.gateway_classes.push_back(meta.name);
+  } else if (kind == "ConfigMap") {
+    Secret c;
+    c.meta = meta;
+    Field data = doc["data"];
+    for (const auto &k : data.map_keys())
+      c.data[k] = data[k.c_str()].str_or("");
+    out.config_maps.push_back(std::move(c));
   } else if (kind == "MCPRoute") {
     MCPRoute r;
     r.name = meta.name;

@@ -265,6 +265,7 @@ struct Resources {
   std::vector<GatewayConfig> gateway_configs;
   std::vector<Secret> secrets;
   std::vector<MCPRoute> mcp_routes;
+  std::vector<Secret> config_maps; // ConfigMaps (their `data`), for what references them
 };
 
 // Decodes one YAML document into `out`. Unknown kinds are warned about and skipped.

@@ -19,6 +19,19 @@ std::string trimmed(std::string v) {
 }
 } // namespace
 
+// The RFC 9728 metadata URL of a protected resource, as upstream builds it: the resource's origin,
+// /.well-known/oauth-protected-resource, then its path.
+std::string resource_metadata_url(std::string_view resource) {
+  while (resource.ends_with('/'))
+    resource.remove_suffix(1);
+  size_t scheme = resource.starts_with("https://") ? 8 : resource.starts_with("http://") ? 7 : 0;
+  size_t slash = resource.find('/', scheme);
+  std::string_view base = resource.substr(0, slash);
+  std::string_view path =
+      slash == std::string_view::npos ? std::string_view() : resource.substr(slash);
+  return std::string(base) + "/.well-known/oauth-protected-resource" + std::string(path);
+}
+
 bool CompiledMCPSelector::keeps(std::string_view name) const {
   if (empty) return true;
   auto matches = [&](const std::vector<std::string> &names, const std::vector<std::regex> &res) {
@@ -347,6 +360,35 @@ private:
       cr.path = r.path;
       cr.header_matches = r.header_matches;
       cr.hostnames = r.hostnames;
+      if (r.oauth) {
+        cr.oauth = std::make_shared<api::MCPRouteOAuth>(*r.oauth);
+        std::string field = "spec.securityPolicy.oauth.jwks.localJWKS";
+        std::string jwks = r.oauth->local_jwks;
+        if (!r.oauth->local_jwks_config_map.empty()) {
+          field += ".valueRef";
+          const std::string &name = r.oauth->local_jwks_config_map;
+          const api::Secret *cm = nullptr;
+          for (const auto &c : res_.config_maps)
+            if (c.meta.name == name && c.meta.namespace_ == r.namespace_) cm = &c;
+          if (!cm)
+            diag_.error(where + ": " + field + ".name: ConfigMap \"" + name +
+                        "\" not found in namespace \"" + r.namespace_ + "\"");
+          else if (auto it = cm->data.find("jwks"); it == cm->data.end())
+            diag_.error(where + ": " + field + ": ConfigMap \"" + name + "\" has no key \"jwks\"");
+          else
+            jwks = it->second;
+        } else {
+          field += ".inline";
+        }
+        if (!jwks.empty()) {
+          auto keys = auth::parse_jwks(jwks);
+          if (!keys)
+            diag_.error(where + ": " + field + ": " + keys.error().message);
+          else
+            cr.local_keys = std::move(*keys);
+        }
+        cr.resource_metadata_url = resource_metadata_url(r.oauth->metadata.resource);
+      }
       for (size_t i = 0; i < r.backend_refs.size(); ++i) {
         const auto &ref = r.backend_refs[i];
         std::string field = "spec.backendRefs[" + std::to_string(i) + "]";

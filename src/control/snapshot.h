@@ -7,6 +7,7 @@
 #include "api/schema.h"
 #include "auth/aws_sigv4.h"
 #include "auth/gcp_jwt.h"
+#include "auth/jwt.h"
 #include "ratelimit/costs.h"
 #include "ratelimit/limiter.h"
 
@@ -163,6 +164,8 @@ struct CompiledMCPBackend {
   std::vector<api::MCPForwardHeader> forward_headers;
 };
 
+std::string resource_metadata_url(std::string_view resource);
+
 struct CompiledMCPRoute {
   std::string key; // namespace/name
   std::string name;
@@ -170,6 +173,10 @@ struct CompiledMCPRoute {
   std::vector<std::pair<std::string, std::string>> header_matches;
   std::vector<std::string> hostnames;
   std::vector<std::shared_ptr<const CompiledMCPBackend>> backends;
+  // securityPolicy.oauth: the JWT every request must carry, and the keys of a local JWKS.
+  std::shared_ptr<const api::MCPRouteOAuth> oauth;
+  std::vector<auth::JwtKey> local_keys;
+  std::string resource_metadata_url; // RFC 9728, as upstream builds it from `resource`
 
   const CompiledMCPBackend *backend(std::string_view name) const {
     for (const auto &b : backends)

@@ -1,6 +1,7 @@
 // The MCP gateway's decisions for one request; see exchange.h.
 #include "mcp/exchange.h"
 
+#include "auth/jwt.h"
 #include "core/base64.h"
 #include "core/json_scan.h"
 #include "core/strings.h"
@@ -246,15 +247,105 @@ BackendCall Exchange::call(const control::CompiledMCPBackend &b, std::string bod
                                                    ? "Bearer " + b.api_key
                                                    : b.api_key);
   }
+  auto is_claim = [&](std::string_view name) {
+    return route_.oauth &&
+           std::any_of(route_.oauth->claim_to_headers.begin(), route_.oauth->claim_to_headers.end(),
+                       [&](const auto &ch) { return ch.second == name; });
+  };
   for (const auto &f : b.forward_headers)
-    if (auto v = headers_ ? headers_(f.name) : std::nullopt)
+    if (auto v = headers_ ? headers_(f.name) : std::nullopt; v && !is_claim(f.name))
       c.headers.emplace_back(f.backend_header.empty() ? f.name : f.backend_header, std::string(*v));
+  for (const auto &h : claim_headers_)
+    c.headers.push_back(h);
   c.body = std::move(body);
   return c;
 }
 
+std::string www_authenticate(const control::CompiledMCPRoute &route) {
+  std::string v =
+      R"(Bearer error="invalid_token", error_description="The access token is missing or invalid", resource_metadata=")" +
+      route.resource_metadata_url + "\"";
+  const auto &scopes = route.oauth->metadata.scopes_supported;
+  if (!scopes.empty()) {
+    std::string joined;
+    for (const auto &s : scopes)
+      joined += (joined.empty() ? "" : " ") + s;
+    v += ", scope=\"" + joined + "\"";
+  }
+  return v;
+}
+
+std::string protected_resource_metadata(const control::CompiledMCPRoute &route) {
+  const auto &o = *route.oauth;
+  std::string j = "{\"resource\":" + json::quoted(o.metadata.resource) +
+                  ",\"authorization_servers\":[" + json::quoted(o.issuer) +
+                  "],\"bearer_methods_supported\":[\"header\"]";
+  auto list = [&](const char *key, const std::vector<std::string> &v) {
+    if (v.empty()) return;
+    j += ",\"" + std::string(key) + "\":[";
+    for (size_t i = 0; i < v.size(); ++i)
+      j += (i ? "," : "") + json::quoted(v[i]);
+    j += "]";
+  };
+  auto str = [&](const char *key, const std::string &v) {
+    if (!v.empty()) j += ",\"" + std::string(key) + "\":" + json::quoted(v);
+  };
+  str("resource_name", o.metadata.resource_name);
+  list("scopes_supported", o.metadata.scopes_supported);
+  list("resource_signing_alg_values_supported", o.metadata.signing_algs);
+  str("resource_documentation", o.metadata.documentation);
+  str("resource_policy_uri", o.metadata.policy_uri);
+  return j + "}";
+}
+
+std::string fallback_server_metadata(const control::CompiledMCPRoute &route) {
+  std::string issuer = route.oauth->issuer;
+  while (!issuer.empty() && issuer.back() == '/')
+    issuer.pop_back();
+  std::string scopes = "[";
+  for (const auto &s : route.oauth->metadata.scopes_supported)
+    scopes += (scopes.size() > 1 ? "," : "") + json::quoted(s);
+  scopes += "]";
+  return "{\"issuer\":" + json::quoted(issuer) +
+         ",\"authorization_endpoint\":" + json::quoted(issuer + "/protocol/openid-connect/auth") +
+         ",\"token_endpoint\":" + json::quoted(issuer + "/protocol/openid-connect/token") +
+         ",\"jwks_uri\":" + json::quoted(issuer + "/protocol/openid-connect/certs") +
+         ",\"scopes_supported\":" + scopes +
+         ",\"response_types_supported\":[\"code\"],\"grant_types_supported\":[\"authorization_"
+         "code\"],\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_"
+         "secret_post\"],\"code_challenge_methods_supported\":[\"S256\"]}";
+}
+
+std::optional<Reply> Exchange::authenticate(const Request &r) {
+  auto auth = headers_ ? headers_("authorization") : std::nullopt;
+  static const std::vector<auth::JwtKey> kNone;
+  auto v = auth::verify_jwt(auth::bearer_token(auth ? *auth : std::string_view()),
+                            r.keys ? *r.keys : kNone, route_.oauth->issuer, route_.oauth->audiences,
+                            r.now);
+  if (!v) {
+    Reply reply = text(401, v.error().message);
+    reply.headers.emplace_back("www-authenticate", www_authenticate(route_));
+    return reply;
+  }
+  subject_ = v->subject;
+  // claimToHeaders: the claim's value for the backends (a client's own copy never passes).
+  dom::parser p;
+  dom::element claims;
+  if (!p.parse(v->payload).get(claims))
+    for (const auto &[claim, header] : route_.oauth->claim_to_headers) {
+      dom::element value;
+      if (claims[claim].get(value)) continue;
+      std::string_view s;
+      claim_headers_.emplace_back(header,
+                                  value.get_string().get(s) ? minify(value) : std::string(s));
+    }
+  return std::nullopt;
+}
+
 Exchange::Step Exchange::begin(const Request &r) {
   headers_ = r.headers;
+  if (route_.oauth)
+    if (auto refused = authenticate(r)) return *refused;
   auto sid = headers_ ? headers_("mcp-session-id") : std::nullopt;
   if (sid && !sid->empty()) {
     client_session_id_ = std::string(*sid);
@@ -264,8 +355,8 @@ Exchange::Step Exchange::begin(const Request &r) {
     session_ = parse_session(*plain, &why);
     if (!session_) return text(400, "invalid session ID: " + why);
     auto auth = headers_("authorization");
-    if (session_->subject != bearer_subject(auth ? *auth : std::string_view()))
-      return text(401, "session belongs to another subject");
+    std::string subject = subject_ ? *subject_ : bearer_subject(auth ? *auth : std::string_view());
+    if (session_->subject != subject) return text(401, "session belongs to another subject");
     if (session_->route != route_.key) return text(404, "session is for another route");
   }
   if (r.method == "POST") return post(r);
@@ -434,7 +525,7 @@ Exchange::Step Exchange::on_answers(std::vector<BackendAnswer> answers) {
     ClientSession s;
     s.route = route_.key;
     auto auth = headers_ ? headers_("authorization") : std::nullopt;
-    s.subject = bearer_subject(auth ? *auth : std::string_view());
+    s.subject = subject_ ? *subject_ : bearer_subject(auth ? *auth : std::string_view());
     init_results_.clear();
     std::vector<BackendCall> next;
     for (size_t i = 0; i < answers.size() && i < calls_.size(); ++i) {

@@ -53,6 +53,9 @@ struct Request {
   std::string_view method; // GET, POST, DELETE
   HeaderLookup headers;
   std::string_view body;
+  // A route with securityPolicy.oauth: the issuer's keys (the host fetches them) and the time.
+  const std::vector<auth::JwtKey> *keys = nullptr;
+  int64_t now = 0;
 };
 
 // The protocol versions the gateway speaks, oldest first.
@@ -105,6 +108,8 @@ private:
   };
 
   Step post(const Request &r);
+  // securityPolicy.oauth: the request's JWT, verified; nullopt when it passes.
+  std::optional<Reply> authenticate(const Request &r);
   Step initialize(std::string_view params);
   Step initialized(std::vector<BackendAnswer> &answers);
   Step fan_out(std::string_view params, uint16_t capability);
@@ -147,6 +152,8 @@ private:
   };
   std::vector<StreamState> streams_;
   std::vector<std::pair<std::string, std::string>> last_event_ids_; // backend → its last id
+  std::optional<std::string> subject_; // the verified JWT's sub (oauth routes)
+  Headers claim_headers_;              // claimToHeaders, from the verified JWT
 };
 
 // Ids of requests a server makes of the client, as upstream encodes them so that the client's
@@ -154,6 +161,14 @@ private:
 std::string encode_server_request_id(std::string_view id_json, std::string_view backend);
 // (backend, the original id as JSON), or nullopt when `id` is not one of those.
 std::optional<std::pair<std::string, std::string>> decode_server_request_id(std::string_view id);
+
+// The WWW-Authenticate of a 401 on an oauth route, as upstream's response override writes it.
+std::string www_authenticate(const control::CompiledMCPRoute &route);
+// The protected-resource metadata document (RFC 9728) of an oauth route.
+std::string protected_resource_metadata(const control::CompiledMCPRoute &route);
+
+// The authorization server's metadata when it cannot be fetched: upstream's fallback.
+std::string fallback_server_metadata(const control::CompiledMCPRoute &route);
 
 // The MCPRoute a request is for: the path exact, the host among the route's hostnames (when it
 // lists some), every header match; null when none.

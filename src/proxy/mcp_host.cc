@@ -2,9 +2,12 @@
 // round in parallel over the worker's pool, relays event streams as they come (a call's answer,
 // the GET notification stream with its heartbeats), and writes the replies. Every decision is the
 // Exchange's.
+#include "core/clock.h"
+#include "core/json_scan.h"
 #include "mcp/exchange.h"
 #include "observability/access_log.h"
 #include "proxy/session.h"
+#include "proxy/token_fetch.h"
 
 #include <spdlog/spdlog.h>
 
@@ -162,6 +165,99 @@ std::string chunk(std::string_view piece) {
 }
 
 } // namespace
+
+net::awaitable<std::string> Session::mcp_server_metadata(const control::CompiledMCPRoute &route) {
+  const auto &o = *route.oauth;
+  std::string issuer = o.issuer;
+  while (!issuer.empty() && issuer.back() == '/')
+    issuer.pop_back();
+  std::vector<std::string> urls;
+  if (!o.authorization_server_metadata_url.empty())
+    urls.push_back(o.authorization_server_metadata_url);
+  urls.push_back(issuer + "/.well-known/oauth-authorization-server");
+  urls.push_back(issuer + "/.well-known/openid-configuration");
+  auto now = Clock::now();
+  for (const auto &url : urls) {
+    if (auto cached = shared_.mcp_oauth->document(url, now)) {
+      if (!cached->empty()) co_return *cached;
+      continue;
+    }
+    auto answer = co_await http_request(worker_.pool, url, nullptr, now + std::chrono::seconds(10));
+    std::string doc;
+    // An empty or non-JSON document counts as a miss (v1.2).
+    if (answer && answer->first == 200 && json::scan_object(answer->second)) doc = answer->second;
+    if (!answer) spdlog::warn("MCPRoute {}: {}: {}", route.key, url, answer.error().message);
+    shared_.mcp_oauth->put_document(url, doc, now);
+    if (!doc.empty()) co_return doc;
+  }
+  co_return std::string();
+}
+
+net::awaitable<mcp::OAuthCache::Keys> Session::mcp_keys(const control::CompiledMCPRoute &route) {
+  if (!route.local_keys.empty())
+    co_return mcp::OAuthCache::Keys(std::shared_ptr<void>(), &route.local_keys); // not owned
+  std::string uri = route.oauth->remote_jwks_uri;
+  if (uri.empty()) {
+    // Discovered from the authorization server's metadata (RFC 8414), as upstream does.
+    std::string doc = co_await mcp_server_metadata(route);
+    if (auto spans = json::scan_object(doc))
+      if (const auto *m = spans->find("jwks_uri"); m && m->value_end - m->value_begin >= 2)
+        uri = json::unescape(
+            std::string_view(doc).substr(m->value_begin + 1, m->value_end - m->value_begin - 2));
+    if (uri.empty()) {
+      spdlog::warn("MCPRoute {}: no jwks_uri in {}'s metadata", route.key, route.oauth->issuer);
+      co_return nullptr;
+    }
+  }
+  auto now = Clock::now();
+  if (auto cached = shared_.mcp_oauth->keys(uri, now)) co_return *cached;
+  auto answer = co_await http_request(worker_.pool, uri, nullptr, now + std::chrono::seconds(10));
+  mcp::OAuthCache::Keys keys;
+  if (!answer || answer->first != 200) {
+    spdlog::warn("MCPRoute {}: fetching the JWKS {} failed: {}", route.key, uri,
+                 answer ? "status " + std::to_string(answer->first) : answer.error().message);
+  } else if (auto parsed = auth::parse_jwks(answer->second); !parsed) {
+    spdlog::warn("MCPRoute {}: the JWKS {}: {}", route.key, uri, parsed.error().message);
+  } else {
+    keys = std::make_shared<const std::vector<auth::JwtKey>>(std::move(*parsed));
+  }
+  shared_.mcp_oauth->put_keys(uri, keys, now);
+  co_return keys;
+}
+
+net::awaitable<std::optional<bool>> Session::mcp_well_known(std::string_view path,
+                                                            const control::Snapshot &snap,
+                                                            const HeaderLookup &headers) {
+  for (const auto &route : snap.mcp_routes) {
+    if (!route.oauth) continue;
+    bool headers_match = true; // the well-known documents honour spec.headers (v1.2)
+    for (const auto &[name, value] : route.header_matches) {
+      auto v = headers(name);
+      headers_match &= v && *v == value;
+    }
+    if (!headers_match) continue;
+    std::string served = route.path;
+    while (served.size() > 1 && served.back() == '/')
+      served.pop_back();
+    mcp::Reply r;
+    r.headers = {{"access-control-allow-origin", "*"},
+                 {"access-control-allow-methods", "GET"},
+                 {"access-control-allow-headers", "mcp-protocol-version"}};
+    if (path == "/.well-known/oauth-protected-resource" + served) {
+      r.body = mcp::protected_resource_metadata(route);
+    } else if (path == "/.well-known/oauth-authorization-server" + served ||
+               path == "/.well-known/openid-configuration" + served) {
+      r.body = co_await mcp_server_metadata(route);
+      if (r.body.empty()) r.body = mcp::fallback_server_metadata(route);
+    } else {
+      continue;
+    }
+    std::string head = mcp_head(r, false);
+    if (rec_) rec_->status = 200;
+    co_return co_await write_all(head, r.body);
+  }
+  co_return std::nullopt;
+}
 
 std::string Session::mcp_head(const mcp::Reply &r, bool chunked) {
   std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " +
@@ -351,6 +447,12 @@ net::awaitable<bool> Session::mcp(RequestParser &parser, const control::Compiled
     return it->value();
   };
   r.body = req.body();
+  mcp::OAuthCache::Keys keys;
+  if (route.oauth) {
+    keys = co_await mcp_keys(route);
+    r.keys = keys.get();
+    r.now = unix_now();
+  }
   auto deadline = Clock::now() + kCallTimeout;
   set_deadline(deadline);
   // A decision that throws (a bug) answers 500 rather than leaving the client waiting.

@@ -340,6 +340,8 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
                                 opts.mcp_fallback_session_seed,
                                 opts.mcp_fallback_session_iterations);
   shared.mcp_crypto = &mcp_crypto;
+  mcp::OAuthCache mcp_oauth;
+  shared.mcp_oauth = &mcp_oauth;
   if (!store.current()->mcp_routes.empty() && opts.mcp_session_seed == "default-insecure-seed")
     spdlog::warn("MCP sessions are encrypted with the default seed: set "
                  "--mcp-session-encryption-seed (or AIGW_MCP_SESSION_ENCRYPTION_SEED) to a secret");

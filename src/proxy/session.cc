@@ -239,6 +239,9 @@ net::awaitable<bool> Session::handle(RequestParser &parser) {
     };
     if (const auto *route = mcp::match_route(*snap, req.target(), req[http::field::host], lookup))
       co_return co_await mcp(parser, *route, std::move(snap));
+    std::string_view path = req.target().substr(0, req.target().find('?'));
+    if (path.starts_with("/.well-known/"))
+      if (auto served = co_await mcp_well_known(path, *snap, lookup)) co_return *served;
   }
   pipeline::Exchange ex(shared_.store->current(), shared_.exchange, shared_.services);
   auto &rec = ex.record();

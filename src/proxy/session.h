@@ -77,6 +77,13 @@ private:
                                   observability::ExchangeRecord &rec,
                                   const control::CompiledMCPRoute &route);
   std::string mcp_head(const mcp::Reply &r, bool chunked);
+  // An oauth route's keys: its local JWKS, or the remote (or discovered) one, cached.
+  net::awaitable<mcp::OAuthCache::Keys> mcp_keys(const control::CompiledMCPRoute &route);
+  // The authorization server's metadata document for an oauth route (fetched, cached).
+  net::awaitable<std::string> mcp_server_metadata(const control::CompiledMCPRoute &route);
+  // The OAuth well-known documents of the MCPRoutes; false when `path` is none of them.
+  net::awaitable<std::optional<bool>>
+  mcp_well_known(std::string_view path, const control::Snapshot &snap, const HeaderLookup &headers);
   net::awaitable<bool> attempts(pipeline::Exchange &ex);
   net::awaitable<std::optional<ratelimit::Verdict>> check(pipeline::BudgetCheck &c);
   void apply(const pipeline::Settlement &s);

@@ -9,6 +9,12 @@
 
 namespace aigw::proxy {
 
+// POSTs a form to `url` (or GETs it when `form` is null) over the worker's pool, within
+// `deadline`: the status and the body (at most 1 MiB).
+net::awaitable<Result<std::pair<int, std::string>>>
+http_request(UpstreamPool &pool, const std::string &url, const std::string *form,
+             std::chrono::steady_clock::time_point deadline);
+
 // A bearer token for `backend` (GCPCredentials or AzureCredentials), cached or fetched. Errors
 // are 5xx-shaped and never carry secret material.
 net::awaitable<Result<std::string>> fetch_token(auth::TokenSource &source,

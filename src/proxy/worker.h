@@ -7,6 +7,7 @@
 #include "auth/token_source.h"
 #include "control/config_store.h"
 #include "core/clock.h"
+#include "mcp/oauth_cache.h"
 #include "mcp/session_crypto.h"
 #include "observability/metrics.h"
 #include "observability/observe.h"
@@ -84,6 +85,7 @@ struct Shared {
   observability::ObserveTargets observe;
   std::atomic<uint64_t> *requests; // served since start (/stats)
   mcp::SessionCrypto *mcp_crypto = nullptr;
+  mcp::OAuthCache *mcp_oauth = nullptr;
 };
 
 // Counts something while it lasts (an open connection, a stream being relayed).

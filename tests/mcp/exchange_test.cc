@@ -61,8 +61,37 @@ TEST(MCPRouteConfig, RefusalsNameTheField) {
   expect_rejected(route_yaml("    - {name: nowhere}\n"),
                   "spec.backendRefs[0].name: Backend \"nowhere\" not found");
   // Client authentication that is not enforced yet is refused, never accepted and ignored.
-  expect_rejected(route_yaml("    - {name: a}\n", "  securityPolicy: {oauth: {issuer: x}}\n"),
-                  "spec.securityPolicy.oauth: is not served by aigw run yet");
+  expect_rejected(route_yaml("    - {name: a}\n", "  securityPolicy: {apiKeyAuth: {}}\n"),
+                  "spec.securityPolicy.apiKeyAuth: is not served by aigw run yet");
+}
+
+TEST(MCPRouteConfig, OAuthIsValidatedWithFieldPaths) {
+  using control::testing::expect_rejected;
+  std::string prm = "      protectedResourceMetadata: {resource: https://gw.example.com/mcp}\n";
+  expect_rejected(route_yaml("    - {name: a}\n", "  securityPolicy:\n    oauth:\n" + prm),
+                  "spec.securityPolicy.oauth.issuer: is required");
+  expect_rejected(route_yaml("    - {name: a}\n",
+                             "  securityPolicy:\n    oauth:\n      issuer: auth.example\n" + prm),
+                  "spec.securityPolicy.oauth.issuer: must be an http(s) URL");
+  expect_rejected(
+      route_yaml("    - {name: a}\n",
+                 "  securityPolicy:\n    oauth:\n      issuer: https://a\n      jwks: "
+                 "{localJWKS: {inline: '{\"keys\":[]}'}}\n" +
+                     prm),
+      "spec.securityPolicy.oauth.jwks.localJWKS.inline: the JWKS has no usable signing key");
+  expect_rejected(
+      route_yaml("    - {name: a}\n",
+                 "  securityPolicy:\n    oauth:\n      issuer: https://a\n      jwks: "
+                 "{localJWKS: {type: ValueRef, valueRef: {name: gone}}}\n" +
+                     prm),
+      "spec.securityPolicy.oauth.jwks.localJWKS.valueRef.name: ConfigMap \"gone\" not found");
+  expect_rejected(
+      route_yaml("    - {name: a}\n", "  securityPolicy:\n    oauth:\n      issuer: https://a\n"),
+      "spec.securityPolicy.oauth.protectedResourceMetadata.resource: is required");
+  EXPECT_EQ(control::resource_metadata_url("https://gw.example.com/mcp/"),
+            "https://gw.example.com/.well-known/oauth-protected-resource/mcp");
+  EXPECT_EQ(control::resource_metadata_url("http://gw:8080"),
+            "http://gw:8080/.well-known/oauth-protected-resource");
 }
 
 TEST(MCPSession, ThePlaintextRoundTripsAsUpstreamWritesIt) {
