@@ -197,6 +197,78 @@ MCPRouteOAuth decode_oauth(const Field &f, bool &ok) {
   return o;
 }
 
+std::optional<bool> decode_action(const Field &f, bool &ok) {
+  if (!f.present()) return std::nullopt;
+  auto v = f.str_or("");
+  if (v == "Allow") return true;
+  if (v == "Deny") return false;
+  f.fail("must be Allow or Deny");
+  ok = false;
+  return std::nullopt;
+}
+
+MCPRouteAuthorization decode_authorization(const Field &f, bool has_oauth, bool &ok) {
+  MCPRouteAuthorization a;
+  a.default_allow = decode_action(f["defaultAction"], ok).value_or(false);
+  Field rules = f["rules"];
+  if (rules.size() > 32) {
+    rules.fail("at most 32 rules");
+    ok = false;
+  }
+  for (size_t i = 0; i < rules.size(); ++i) {
+    Field rf = rules.at(i);
+    MCPAuthorizationRule r;
+    r.allow = decode_action(rf["action"], ok).value_or(true);
+    if (rf["cel"].present()) {
+      // Never accepted and left unenforced.
+      rf["cel"].fail("is not served by aigw run yet; the route is not served");
+      ok = false;
+    }
+    Field jwt = rf["source"]["jwt"];
+    if (rf["source"].present()) {
+      r.has_source = true;
+      if (!has_oauth) {
+        rf["source"]["jwt"].fail("requires spec.securityPolicy.oauth (claims come only from "
+                                 "verified tokens)");
+        ok = false;
+      }
+      r.scopes = strings(jwt["scopes"], 16, false, ok);
+      Field claims = jwt["claims"];
+      for (size_t j = 0; j < claims.size(); ++j) {
+        Field cf = claims.at(j);
+        MCPAuthorizationRule::Claim c;
+        if (auto n = cf["name"].required_str())
+          c.name = *n;
+        else
+          ok = false;
+        if (c.name == "scope") {
+          cf["name"].fail("\"scope\" is reserved: use scopes");
+          ok = false;
+        }
+        std::string type = cf["valueType"].str_or("String");
+        if (type != "String" && type != "StringArray") {
+          cf["valueType"].fail("must be String or StringArray");
+          ok = false;
+        }
+        c.array = type == "StringArray";
+        c.values = strings(cf["values"], 16, false, ok);
+        r.claims.push_back(std::move(c));
+      }
+    }
+    Field tools = rf["target"]["tools"];
+    for (size_t j = 0; j < tools.size(); ++j) {
+      auto b = tools.at(j)["backend"].required_str();
+      auto t = tools.at(j)["tool"].required_str();
+      if (b && t)
+        r.tools.emplace_back(*b, *t);
+      else
+        ok = false;
+    }
+    a.rules.push_back(std::move(r));
+  }
+  return a;
+}
+
 bool decode_backend_ref(const Field &bf, MCPRouteBackendRef &b) {
   bool ok = true;
   auto name = bf["name"].required_str();
@@ -323,7 +395,9 @@ bool decode_mcp_route(const Field &spec, MCPRoute &out) {
   }
   Field security = spec["securityPolicy"];
   if (security["oauth"].present()) out.oauth = decode_oauth(security["oauth"], ok);
-  for (const char *k : {"apiKeyAuth", "extAuth", "authorization"})
+  if (security["authorization"].present())
+    out.authorization = decode_authorization(security["authorization"], out.oauth.has_value(), ok);
+  for (const char *k : {"apiKeyAuth", "extAuth"})
     if (security[k].present()) {
       // Never accepted and left unenforced: the route is refused instead.
       security[k].fail("is not served by aigw run yet; the route is not served");

@@ -68,6 +68,26 @@ struct MCPRouteOAuth {
   std::string authorization_server_metadata_url;
 };
 
+// securityPolicy.authorization: who may call which tool. Rules in order, the first that matches
+// decides; none: defaultAction (Deny unless set).
+struct MCPAuthorizationRule {
+  std::vector<std::string> scopes; // source.jwt.scopes: all required
+  struct Claim {
+    std::string name;                // may be dotted (a nested claim)
+    bool array = false;              // valueType StringArray
+    std::vector<std::string> values; // any of them matches
+  };
+  std::vector<Claim> claims;                              // source.jwt.claims: all must match
+  std::vector<std::pair<std::string, std::string>> tools; // target.tools: (backend, tool)
+  bool has_source = false;
+  bool allow = true; // action
+};
+
+struct MCPRouteAuthorization {
+  bool default_allow = false;
+  std::vector<MCPAuthorizationRule> rules;
+};
+
 struct MCPRoute {
   std::string name, namespace_;
   std::vector<std::string> parent_gateways;
@@ -77,6 +97,7 @@ struct MCPRoute {
   std::vector<MCPRouteBackendRef> backend_refs;
   bool prefix_never = false; // prefixMode: Never
   std::optional<MCPRouteOAuth> oauth;
+  std::optional<MCPRouteAuthorization> authorization;
   std::string key() const { return namespace_ + "/" + name; }
 };
 

@@ -360,6 +360,8 @@ private:
       cr.path = r.path;
       cr.header_matches = r.header_matches;
       cr.hostnames = r.hostnames;
+      if (r.authorization)
+        cr.authorization = std::make_shared<api::MCPRouteAuthorization>(*r.authorization);
       if (r.oauth) {
         cr.oauth = std::make_shared<api::MCPRouteOAuth>(*r.oauth);
         std::string field = "spec.securityPolicy.oauth.jwks.localJWKS";

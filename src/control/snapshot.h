@@ -177,6 +177,7 @@ struct CompiledMCPRoute {
   std::shared_ptr<const api::MCPRouteOAuth> oauth;
   std::vector<auth::JwtKey> local_keys;
   std::string resource_metadata_url; // RFC 9728, as upstream builds it from `resource`
+  std::shared_ptr<const api::MCPRouteAuthorization> authorization;
 
   const CompiledMCPBackend *backend(std::string_view name) const {
     for (const auto &b : backends)

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 
 namespace aigw::mcp {
 namespace {
@@ -328,6 +329,8 @@ std::optional<Reply> Exchange::authenticate(const Request &r) {
     return reply;
   }
   subject_ = v->subject;
+  jwt_payload_ = v->payload;
+  scopes_ = v->scopes;
   // claimToHeaders: the claim's value for the backends (a client's own copy never passes).
   dom::parser p;
   dom::element claims;
@@ -340,6 +343,57 @@ std::optional<Reply> Exchange::authenticate(const Request &r) {
                                   value.get_string().get(s) ? minify(value) : std::string(s));
     }
   return std::nullopt;
+}
+
+Exchange::Decision Exchange::authorize(std::string_view backend, std::string_view tool) const {
+  Decision d;
+  const auto &az = *route_.authorization;
+  dom::parser p;
+  dom::element claims;
+  bool have_claims = !jwt_payload_.empty() && !p.parse(jwt_payload_).get(claims);
+  auto claim_matches = [&](const api::MCPAuthorizationRule::Claim &c) {
+    if (!have_claims) return false;
+    dom::element v = claims;
+    std::string_view path = c.name;
+    while (!path.empty()) { // a dotted name is a nested claim
+      size_t dot = path.find('.');
+      dom::element next;
+      if (v[path.substr(0, dot)].get(next)) return false;
+      v = next;
+      path = dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1);
+    }
+    auto listed = [&](std::string_view s) {
+      return std::find(c.values.begin(), c.values.end(), s) != c.values.end();
+    };
+    std::string_view s;
+    if (!c.array) return !v.get_string().get(s) && listed(s);
+    dom::array a;
+    if (v.get_array().get(a)) return false;
+    for (dom::element e : a)
+      if (!e.get_string().get(s) && listed(s)) return true;
+    return false;
+  };
+  std::optional<std::vector<std::string>> wanted;
+  for (const auto &rule : az.rules) {
+    if (!rule.tools.empty() &&
+        std::find(rule.tools.begin(), rule.tools.end(),
+                  std::pair(std::string(backend), std::string(tool))) == rule.tools.end())
+      continue;
+    if (!std::all_of(rule.claims.begin(), rule.claims.end(), claim_matches)) continue;
+    std::vector<std::string> missing;
+    for (const auto &s : rule.scopes)
+      if (std::find(scopes_.begin(), scopes_.end(), s) == scopes_.end()) missing.push_back(s);
+    if (!missing.empty()) {
+      // An Allow rule short of scopes only: what the client should ask for (the fewest).
+      if (rule.allow && (!wanted || rule.scopes.size() < wanted->size())) wanted = rule.scopes;
+      continue;
+    }
+    d.allow = rule.allow;
+    return d;
+  }
+  d.allow = az.default_allow;
+  if (!d.allow && wanted) d.missing_scopes = *wanted;
+  return d;
 }
 
 Exchange::Step Exchange::begin(const Request &r) {
@@ -633,7 +687,8 @@ std::string exposed(const control::CompiledMCPBackend &b, std::string_view name,
 }
 
 void append_items(std::string &out, dom::element result, const char *list,
-                  const control::CompiledMCPBackend &b, std::string_view method) {
+                  const control::CompiledMCPBackend &b, std::string_view method,
+                  const std::function<bool(std::string_view)> &allowed) {
   dom::array items;
   if (result[list].get_array().get(items)) return;
   for (dom::element item : items) {
@@ -642,7 +697,7 @@ void append_items(std::string &out, dom::element result, const char *list,
     std::string_view name = str_of(item["name"]);
     std::string entry;
     if (method == "tools/list") {
-      if (!b.tools.keeps(name)) continue;
+      if (!b.tools.keeps(name) || (allowed && !allowed(name))) continue;
       // prefixMode Never: the backend's named tools, bare.
       bool bare = b.prefix_never && std::find(b.tools.include.begin(), b.tools.include.end(),
                                               name) != b.tools.include.end();
@@ -692,7 +747,11 @@ Exchange::Step Exchange::fan_out_reply(std::vector<BackendAnswer> &answers) {
     dom::parser p;
     dom::element doc;
     if (p.parse(*result).get(doc)) continue;
-    append_items(merged, doc, list, *calls_[i].backend, rpc_method_);
+    const auto *b = calls_[i].backend;
+    std::function<bool(std::string_view)> allowed;
+    if (route_.authorization) // hidden: the tools the caller may not call
+      allowed = [&](std::string_view tool) { return authorize(b->name, tool).allow; };
+    append_items(merged, doc, list, *b, rpc_method_, allowed);
   }
   merged += list ? "]}" : "}";
   // As upstream: the merged answer is one server-sent event.
@@ -743,6 +802,23 @@ Exchange::Step Exchange::single_call(std::string_view params) {
     if (!(tool ? b->tools : b->prompts).keeps(upstream))
       return text(400, "invalid " + what + " name: " + upstream);
     if (tool) tool_ = upstream;
+    if (tool && route_.authorization) {
+      auto d = authorize(b->name, upstream);
+      if (!d.allow) {
+        Reply denied = text(403, "access denied");
+        if (!d.missing_scopes.empty()) {
+          std::string scopes;
+          for (const auto &s : d.missing_scopes)
+            scopes += (scopes.empty() ? "" : " ") + s;
+          std::string v = "Bearer error=\"insufficient_scope\", scope=\"" + scopes + "\"";
+          if (!route_.resource_metadata_url.empty())
+            v += ", resource_metadata=\"" + route_.resource_metadata_url + "\"";
+          v += ", error_description=\"The token is missing required scopes\"";
+          denied.headers.emplace_back("www-authenticate", v);
+        }
+        return denied;
+      }
+    }
     upstream_params = with_field(o, "name", json::quoted(upstream));
   } else if (rpc_method_ == "completion/complete") {
     dom::object ref;

@@ -110,6 +110,13 @@ private:
   Step post(const Request &r);
   // securityPolicy.oauth: the request's JWT, verified; nullopt when it passes.
   std::optional<Reply> authenticate(const Request &r);
+  // securityPolicy.authorization for a call of `tool` on `backend`: allowed, or the scopes an
+  // Allow rule wanted that the token lacks (for insufficient_scope).
+  struct Decision {
+    bool allow = true;
+    std::vector<std::string> missing_scopes;
+  };
+  Decision authorize(std::string_view backend, std::string_view tool) const;
   Step initialize(std::string_view params);
   Step initialized(std::vector<BackendAnswer> &answers);
   Step fan_out(std::string_view params, uint16_t capability);
@@ -153,7 +160,9 @@ private:
   std::vector<StreamState> streams_;
   std::vector<std::pair<std::string, std::string>> last_event_ids_; // backend → its last id
   std::optional<std::string> subject_; // the verified JWT's sub (oauth routes)
-  Headers claim_headers_;              // claimToHeaders, from the verified JWT
+  std::string jwt_payload_;            // its claims, as JSON
+  std::vector<std::string> scopes_;
+  Headers claim_headers_; // claimToHeaders, from the verified JWT
 };
 
 // Ids of requests a server makes of the client, as upstream encodes them so that the client's

@@ -88,6 +88,17 @@ TEST(MCPRouteConfig, OAuthIsValidatedWithFieldPaths) {
   expect_rejected(
       route_yaml("    - {name: a}\n", "  securityPolicy:\n    oauth:\n      issuer: https://a\n"),
       "spec.securityPolicy.oauth.protectedResourceMetadata.resource: is required");
+  expect_rejected(route_yaml("    - {name: a}\n",
+                             "  securityPolicy:\n    authorization:\n      rules: [{source: {jwt: "
+                             "{scopes: [a]}}}]\n"),
+                  "spec.securityPolicy.authorization.rules[0].source.jwt: requires "
+                  "spec.securityPolicy.oauth");
+  expect_rejected(route_yaml("    - {name: a}\n", "  securityPolicy:\n    authorization:\n      "
+                                                  "rules: [{cel: 'true', action: Maybe}]\n"),
+                  "spec.securityPolicy.authorization.rules[0].action: must be Allow or Deny");
+  expect_rejected(route_yaml("    - {name: a}\n", "  securityPolicy:\n    authorization:\n      "
+                                                  "rules: [{cel: 'true'}]\n"),
+                  "spec.securityPolicy.authorization.rules[0].cel: is not served by aigw run yet");
   EXPECT_EQ(control::resource_metadata_url("https://gw.example.com/mcp/"),
             "https://gw.example.com/.well-known/oauth-protected-resource/mcp");
   EXPECT_EQ(control::resource_metadata_url("http://gw:8080"),

@@ -76,6 +76,27 @@ spec:
         scopesSupported: [tools, admin]
       claimToHeaders: [{claim: email, header: x-user-email}]
 ---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: MCPRoute
+metadata: {name: guarded, namespace: default}
+spec:
+  parentRefs: [{name: aigw}]
+  path: /guarded
+  backendRefs: [{name: alpha}]
+  securityPolicy:
+    oauth:
+      issuer: ${ISSUER}
+      jwks: {localJWKS: {type: ValueRef, valueRef: {kind: ConfigMap, name: jwks}}}
+      protectedResourceMetadata: {resource: "https://gw.example.com/guarded", scopesSupported: [tools]}
+    authorization:
+      defaultAction: Deny
+      rules:
+        - source: {jwt: {scopes: [tools]}}
+          target: {tools: [{backend: alpha, tool: echo}]}
+        - source: {jwt: {claims: [{name: org.role, values: [admin]}]}}
+        - source: {jwt: {claims: [{name: groups, valueType: StringArray, values: [blocked]}]}}
+          action: Deny
+---
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: jwks, namespace: default}
@@ -184,6 +205,40 @@ describe('MCPRoute OAuth: JWTs checked by aigw run', () => {
     });
     assert.equal(r.status, 401);
     await client.close();
+  });
+
+  it('authorization: tools listed and callable by scope and claim; 403 with insufficient_scope otherwise', async () => {
+    const names = async (token) => {
+      const { client } = await connect(`${gw.base}/guarded`, token);
+      const { tools } = await client.listTools();
+      await client.close();
+      return tools.map((t) => t.name).sort();
+    };
+    // the scope allows one tool: only it is listed, only it may be called
+    assert.deepEqual(await names(sign({ scope: 'tools other' })), ['alpha__echo']);
+    const { client } = await connect(`${gw.base}/guarded`, sign({ scope: 'tools' }));
+    assert.equal((await client.callTool({ name: 'alpha__echo', arguments: { text: 'ok' } })).content[0].text, 'alpha: ok');
+    await assert.rejects(client.callTool({ name: 'alpha__add', arguments: { a: 1, b: 2 } }), (e) => e.code === 403);
+    await client.close();
+    // an admin claim (nested) allows everything
+    assert.ok((await names(sign({ org: { role: 'admin' } }))).length >= 5);
+    // no scope: denied, and told which scope would do
+    const { transport, client: c2 } = await connect(`${gw.base}/guarded`, sign({}));
+    const r = await fetch(`${gw.base}/guarded`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream',
+        authorization: `Bearer ${sign({})}`, 'mcp-session-id': transport.sessionId },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'alpha__echo', arguments: { text: 'x' } } }),
+    });
+    assert.equal(r.status, 403);
+    assert.equal(await r.text(), 'access denied');
+    assert.equal(r.headers.get('www-authenticate'),
+      'Bearer error="insufficient_scope", scope="tools", resource_metadata="https://gw.example.com/.well-known/oauth-protected-resource/guarded", ' +
+      'error_description="The token is missing required scopes"');
+    await c2.close();
+    const before = mcp.requests.length;
+    assert.deepEqual(await names(sign({ groups: ['blocked', 'x'] })), []);
+    assert.ok(!mcp.requests.slice(before).some((q) => q.body?.method === 'tools/call'), 'denied calls never reach the backend');
   });
 
   it('the protected-resource metadata (RFC 9728) at the well-known path of the route', async () => {
