@@ -99,7 +99,11 @@ int validate(const std::vector<std::string> &config_paths) {
     return 1;
   }
   std::cout << config_path << ": valid (" << loaded.snapshot->rules.size() << " rule(s), "
-            << loaded.snapshot->models.size() << " declared model(s))\n";
+            << loaded.snapshot->models.size() << " declared model(s)"
+            << (loaded.snapshot->mcp_routes.empty()
+                    ? std::string()
+                    : ", " + std::to_string(loaded.snapshot->mcp_routes.size()) + " MCP route(s)")
+            << ")\n";
   return 0;
 }
 

@@ -504,6 +504,10 @@ Exchange::Step Exchange::initialize(std::string_view params) {
   if (params.empty() || p.parse(params.data(), params.size()).get(doc) || !doc.is_object())
     return text(400, "invalid initialize params");
   client_version_ = std::string(str_of(doc["protocolVersion"]));
+  dom::object caps;
+  if (!doc["capabilities"].get_object().get(caps))
+    for (auto [k, v] : caps)
+      client_caps_.emplace_back(k);
   session_.reset(); // a new session, whatever the client held
   client_session_id_.clear();
   std::vector<BackendCall> calls;
@@ -649,6 +653,7 @@ Exchange::Step Exchange::initialized(std::vector<BackendAnswer> &answers) {
   }
   if (kept.backends.empty())
     return text(500, "failed to create new session: failed to create MCP session to any backend");
+  merged_caps_ = bits;
   if (kept.backends.size() != session_->backends.size()) {
     session_ = std::move(kept);
     client_session_id_ = crypto_.encrypt(encode_session(*session_));
@@ -864,6 +869,9 @@ std::string Exchange::downstream_message(std::string_view json_text,
   if (p.parse(json_text.data(), json_text.size()).get(doc) || !doc.is_object())
     return std::string(json_text);
   dom::object msg = doc.get_object().value();
+  dom::element err;
+  if (!doc["error"].get(err)) rpc_error_ = true;
+  if (str_of(doc["method"]) == "notifications/progress") ++progress_;
   dom::object result;
   if (doc["result"].get_object().get(result)) {
     // A notification of an updated resource names it as the client knows it.
@@ -876,6 +884,9 @@ std::string Exchange::downstream_message(std::string_view json_text,
                      json::quoted(downstream_uri(b.name, str_of(doc["params"]["uri"])))));
     return std::string(json_text);
   }
+  bool is_error = false;
+  if (rpc_method_ == "tools/call" && !result["isError"].get_bool().get(is_error) && is_error)
+    tool_failed_ = true;
   // Results that name resources: resources/read contents, tools/call resource links.
   auto rewrite_list = [&](const char *key, bool nested) -> std::optional<std::string> {
     dom::array items;
@@ -1140,6 +1151,16 @@ std::string Exchange::relay_event(size_t i, const std::string &data, const std::
     out += "id: " + crypto_.encrypt(composite) + "\n";
   }
   return out + "data: " + message + "\n\n";
+}
+
+std::vector<std::string> Exchange::server_capabilities() const {
+  std::vector<std::string> out;
+  if (merged_caps_ & kTools) out.emplace_back("tools");
+  if (merged_caps_ & kPrompts) out.emplace_back("prompts");
+  if (merged_caps_ & kResources) out.emplace_back("resources");
+  if (merged_caps_ & kLogging) out.emplace_back("logging");
+  if (merged_caps_ & kCompletions) out.emplace_back("completions");
+  return out;
 }
 
 } // namespace aigw::mcp

@@ -93,6 +93,16 @@ public:
   const std::string &backend_name() const { return single_ ? single_->name : empty_; }
   const std::string &error() const { return error_; }
   const std::string &jsonrpc_id() const { return id_raw_; }
+  // For the metrics: success, failed (a tool answered isError) or error (a refusal, a JSON-RPC
+  // error, a backend failure); the progress notifications relayed; capabilities negotiated.
+  std::string_view outcome(int status) const {
+    if (status >= 400 || rpc_error_) return "error";
+    return tool_failed_ ? "failed" : "success";
+  }
+  size_t progress_relayed() const { return progress_; }
+  // initialize: the capability names of the client (what it asked with) and of the session.
+  const std::vector<std::string> &client_capabilities() const { return client_caps_; }
+  std::vector<std::string> server_capabilities() const;
   const std::string &session_id() const { return client_session_id_; }
 
 private:
@@ -162,6 +172,10 @@ private:
   std::optional<std::string> subject_; // the verified JWT's sub (oauth routes)
   std::string jwt_payload_;            // its claims, as JSON
   std::vector<std::string> scopes_;
+  bool rpc_error_ = false, tool_failed_ = false;
+  size_t progress_ = 0;
+  std::vector<std::string> client_caps_;
+  uint16_t merged_caps_ = 0;
   Headers claim_headers_; // claimToHeaders, from the verified JWT
 };
 

@@ -419,6 +419,7 @@ std::string Metrics::render() const {
   counter("aigw_drain_cut_requests_total",
           "Requests still in flight when a shutdown drain ran out of time.",
           h.drain_cut_requests.load());
+  mcp_.render(o);
   return o;
 }
 

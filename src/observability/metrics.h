@@ -8,6 +8,7 @@
 #pragma once
 
 #include "api/token_usage.h"
+#include "observability/mcp_metrics.h"
 
 #include <array>
 #include <atomic>
@@ -101,6 +102,7 @@ public:
   void record_completion(size_t shard, const GenAILabels &l, const Completion &c);
 
   HealthCounters &health() { return health_; }
+  McpMetrics &mcp() { return mcp_; }
   const std::vector<HeaderAttribute> &header_attributes() const { return header_attributes_; }
 
   // The Prometheus text exposition format (version 0.0.4).
@@ -153,6 +155,7 @@ private:
   std::atomic<uint64_t> known_generation_{~uint64_t{0}};
   std::vector<std::unique_ptr<Shard>> shards_;
   HealthCounters health_;
+  McpMetrics mcp_;
 };
 
 } // namespace aigw::observability

@@ -434,6 +434,26 @@ net::awaitable<bool> Session::mcp(RequestParser &parser, const control::Compiled
       rec.jsonrpc_id = ex.jsonrpc_id();
       if (rec.error.empty()) rec.error = ex.error();
       if (s->shared_.opts->access_log) observability::write_access_log(rec);
+      if (s->shared_.opts->metrics) {
+        auto &m = s->shared_.metrics->mcp();
+        double seconds = std::chrono::duration<double>(Clock::now() - rec.start).count();
+        auto outcome = ex.outcome(rec.status);
+        m.record_request(ex.rpc_method(), ex.backend_name(), outcome,
+                         outcome == "error" ? (rec.status >= 500   ? "internal_error"
+                                               : rec.status == 400 ? "invalid_param"
+                                                                   : "access_denied")
+                                            : "",
+                         seconds);
+        for (size_t i = 0; i < ex.progress_relayed(); ++i)
+          m.record_progress();
+        if (ex.rpc_method() == "initialize" && rec.status == 200) {
+          m.record_initialization(seconds);
+          for (const auto &c : ex.client_capabilities())
+            m.record_capability(c, "client");
+          for (const auto &c : ex.server_capabilities())
+            m.record_capability(c, "server");
+        }
+      }
       s->rec_ = nullptr;
     }
   };

@@ -248,6 +248,22 @@ describe('MCP gateway through aigw run, with the official MCP SDK client and ser
     assert.ok(!JSON.stringify(gw.logs).includes(ALPHA_KEY), 'no key in the log');
   });
 
+  it('upstream\'s MCP metrics: method counts by outcome and backend, durations, capabilities, progress', async () => {
+    const bad = await client.callTool({ name: 'alpha__add', arguments: { a: 'not a number', b: 1 } });
+    assert.equal(bad.isError, true);
+    const text = await (await fetch(`${gw.admin}/metrics`)).text();
+    const value = (re) => Number((text.match(re) ?? [])[1] ?? NaN);
+    assert.ok(value(/^mcp_method_count_total\{mcp_backend="alpha",mcp_method_name="tools\/call",status="success"\} (\d+)$/m) >= 3, text);
+    assert.equal(value(/^mcp_method_count_total\{mcp_backend="alpha",mcp_method_name="tools\/call",status="failed"\} (\d+)$/m), 1);
+    assert.ok(!/mcp_backend="gamma"/.test(text), 'no series for a backend the client made up');
+    assert.ok(value(/^mcp_method_count_total\{mcp_method_name="tools\/call",status="error"\} (\d+)$/m) >= 3, 'the refusals');
+    assert.ok(value(/^mcp_request_duration_count\{mcp_method_name="tools\/list"\} (\d+)$/m) >= 1);
+    assert.equal(value(/^mcp_initialization_duration_count (\d+)$/m), 1);
+    assert.equal(value(/^mcp_capabilities_negotiated_total\{capability_side="client",capability_type="sampling"\} (\d+)$/m), 1);
+    assert.equal(value(/^mcp_capabilities_negotiated_total\{capability_side="server",capability_type="tools"\} (\d+)$/m), 1);
+    assert.ok(value(/^mcp_progress_notifications_total (\d+)$/m) >= 3);
+  });
+
   it('a config reload during a session: the same session sees the new selector, told by tools/list_changed', async () => {
     const before = notices.tools;
     writeFileSync(gw.configPath, config(gw.port, alpha, beta, { alphaSelector: '{include: [echo]}' }));

@@ -131,13 +131,19 @@ spec:
     assert.match(r.stdout, /: valid \(1 rule\(s\), 1 declared model\(s\)\)$/m);
   });
 
-  it('accepts upstream\'s MCP example, whose token only the skipped MCPRoute uses', async (t) => {
-    const file = path.join(FIXTURES_DIR, 'examples/mcp/mcp_example.yaml');
-    if (!existsSync(file)) return t.skip('fixtures not available');
-    const r = await runAigw(['validate', file]);
-    assert.equal(r.code, 0, r.stdout);
-    assert.doesNotMatch(r.stdout, /GITHUB_ACCESS_TOKEN/);
-    assert.match(r.stdout, /^MCPRoute default\/mcp-route: Ignored$/m);
+  it('accepts upstream\'s MCP examples; the GitHub one needs its token from the environment', async (t) => {
+    const dir = path.join(FIXTURES_DIR, 'examples/mcp');
+    if (!existsSync(dir)) return t.skip('fixtures not available');
+    for (const name of ['mcp_example.yaml', 'mcp_oauth_example.yaml', 'mcp_oauth_keycloak.yaml', 'openai-github.yaml']) {
+      const r = await runAigw(['validate', path.join(dir, name)], { GITHUB_ACCESS_TOKEN: 'ghp_test', OPENAI_API_KEY: 'sk-test' });
+      assert.equal(r.code, 0, `${name}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, /^MCPRoute default\/mcp-route: Accepted$/m, name);
+      assert.match(r.stdout, /, 1 MCP route\(s\)\)$/m, name);
+    }
+    if (process.env.GITHUB_ACCESS_TOKEN !== undefined) return; // cannot be unset for the child
+    const missing = await runAigw(['validate', path.join(dir, 'mcp_example.yaml')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stdout + missing.stderr, /environment variable GITHUB_ACCESS_TOKEN is not set/);
   });
 
   it('aigw example prints the first listener port and a model the routes serve', async () => {
