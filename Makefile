@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 export CCACHE_BASEDIR ?= $(CURDIR)
 export CCACHE_NOHASHDIR ?= true
 
-.PHONY: setup build run test unit integration asan test-sanitizers tsan test-tsan fuzz fuzz-smoke fuzz-long bench soak format clean
+.PHONY: setup build run test unit integration asan test-sanitizers tsan test-tsan fuzz fuzz-smoke fuzz-long bench bench-mcp soak format clean
 
 setup:
 	@bash scripts/setup.sh
@@ -65,6 +65,10 @@ fuzz-long: fuzz
 
 bench: build
 	@bash bench/run.sh
+
+# MCP tools/call through the MCP gateway against straight to the MCP server.
+bench-mcp: build
+	@bash bench/mcp.sh
 
 # A bounded soak (DURATION seconds, default 600) at 80% of the measured maximum rate.
 soak: build

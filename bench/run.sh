@@ -267,3 +267,8 @@ if [[ -n ${AIGW_BASELINE:-} ]]; then
   read -r base_med base_min base_max < <(ab "http://127.0.0.1:$GWBASE/v1/chat/completions" "http://127.0.0.1:$GW/v1/chat/completions")
   echo "64 connections: this build / $AIGW_BASELINE = ${base_med}x median of $ROUNDS interleaved rounds ($base_min-$base_max)"
 fi
+
+# The MCP gateway: tools/call through aigw against straight to the MCP server (bench/mcp.sh).
+if command -v node >/dev/null && [[ -d tests/e2e/node_modules/@modelcontextprotocol/sdk ]]; then
+  DURATION=$DURATION AIGW=$AIGW bash bench/mcp.sh
+fi
