@@ -148,6 +148,16 @@ net::awaitable<void> backend_call(UpstreamPool &pool, const mcp::BackendCall &c,
   if (o->parser->get().keep_alive()) pool.release(std::move(o->conn));
 }
 
+size_t max_request_body() {
+  // Upstream's MCP_PROXY_MAX_REQUEST_BODY_SIZE (bytes), 4 MiB unless set.
+  if (const char *v = std::getenv("MCP_PROXY_MAX_REQUEST_BODY_SIZE")) {
+    char *end = nullptr;
+    unsigned long long n = std::strtoull(v, &end, 10);
+    if (end != v && *end == '\0' && n > 0) return static_cast<size_t>(n);
+  }
+  return 4 * 1024 * 1024;
+}
+
 std::chrono::milliseconds heartbeat_interval() {
   // Upstream's MCP_PROXY_HEARTBEAT_INTERVAL: a Go duration; 0 turns the periodic ones off.
   if (const char *v = std::getenv("MCP_PROXY_HEARTBEAT_INTERVAL"))
@@ -475,6 +485,13 @@ net::awaitable<bool> Session::mcp(RequestParser &parser, const control::Compiled
   }
   auto deadline = Clock::now() + kCallTimeout;
   set_deadline(deadline);
+  if (req.body().size() > max_request_body()) {
+    mcp::Reply too_large{413, "text/plain; charset=utf-8", {}, "request body too large"};
+    rec.status = 413;
+    rec.error = too_large.body;
+    std::string head_text = mcp_head(too_large, false);
+    co_return co_await write_all(head_text, too_large.body);
+  }
   // A decision that throws (a bug) answers 500 rather than leaving the client waiting.
   auto guarded = [&](auto &&decide) -> mcp::Exchange::Step {
     try {

@@ -235,6 +235,18 @@ describe('MCP gateway through aigw run, with the official MCP SDK client and ser
     assert.match(text, /"id":"aigw-server-to-client-ping[0-9a-f-]{36}"/);
   });
 
+  it('a body over the MCP limit is 413 and never reaches a backend', async () => {
+    const before = alpha.requests.length + beta.requests.length;
+    const r = await fetch(`${gw.base}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': transport.sessionId },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'alpha__echo', arguments: { text: 'x'.repeat(5 * 1024 * 1024) } } }),
+    });
+    assert.equal(r.status, 413);
+    assert.equal(await r.text(), 'request body too large');
+    assert.equal(alpha.requests.length + beta.requests.length, before);
+  });
+
   it('ping is answered by the gateway', async () => {
     assert.deepEqual(await client.ping(), {});
   });
