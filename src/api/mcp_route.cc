@@ -219,9 +219,13 @@ MCPRouteAuthorization decode_authorization(const Field &f, bool has_oauth, bool 
     Field rf = rules.at(i);
     MCPAuthorizationRule r;
     r.allow = decode_action(rf["action"], ok).value_or(true);
-    if (rf["cel"].present()) {
-      // Never accepted and left unenforced.
-      rf["cel"].fail("is not served by aigw run yet; the route is not served");
+    r.cel = rf["cel"].str_or("");
+    if (r.cel.size() > 4096) {
+      rf["cel"].fail("at most 4096 characters");
+      ok = false;
+    }
+    if (!has_oauth && r.cel.find("request.auth.jwt") != std::string::npos) {
+      rf["cel"].fail("reads request.auth.jwt, which requires spec.securityPolicy.oauth");
       ok = false;
     }
     Field jwt = rf["source"]["jwt"];

@@ -81,6 +81,7 @@ struct MCPAuthorizationRule {
   std::vector<std::pair<std::string, std::string>> tools; // target.tools: (backend, tool)
   bool has_source = false;
   bool allow = true; // action
+  std::string cel;   // a CEL condition over the request (see mcp/cel.h)
 };
 
 struct MCPRouteAuthorization {

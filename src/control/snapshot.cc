@@ -360,8 +360,21 @@ private:
       cr.path = r.path;
       cr.header_matches = r.header_matches;
       cr.hostnames = r.hostnames;
-      if (r.authorization)
+      if (r.authorization) {
         cr.authorization = std::make_shared<api::MCPRouteAuthorization>(*r.authorization);
+        for (size_t i = 0; i < r.authorization->rules.size(); ++i) {
+          const auto &cel = r.authorization->rules[i].cel;
+          if (cel.empty()) {
+            cr.rule_cel.emplace_back();
+            continue;
+          }
+          auto program = mcp::cel::Program::compile(cel);
+          if (!program)
+            diag_.error(where + ": spec.securityPolicy.authorization.rules[" + std::to_string(i) +
+                        "].cel: " + program.error().message);
+          cr.rule_cel.push_back(program ? std::optional(std::move(*program)) : std::nullopt);
+        }
+      }
       if (r.oauth) {
         cr.oauth = std::make_shared<api::MCPRouteOAuth>(*r.oauth);
         std::string field = "spec.securityPolicy.oauth.jwks.localJWKS";

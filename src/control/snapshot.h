@@ -8,6 +8,7 @@
 #include "auth/aws_sigv4.h"
 #include "auth/gcp_jwt.h"
 #include "auth/jwt.h"
+#include "mcp/cel.h"
 #include "ratelimit/costs.h"
 #include "ratelimit/limiter.h"
 
@@ -178,6 +179,7 @@ struct CompiledMCPRoute {
   std::vector<auth::JwtKey> local_keys;
   std::string resource_metadata_url; // RFC 9728, as upstream builds it from `resource`
   std::shared_ptr<const api::MCPRouteAuthorization> authorization;
+  std::vector<std::optional<mcp::cel::Program>> rule_cel; // per authorization rule
 
   const CompiledMCPBackend *backend(std::string_view name) const {
     for (const auto &b : backends)

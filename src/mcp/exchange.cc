@@ -345,9 +345,48 @@ std::optional<Reply> Exchange::authenticate(const Request &r) {
   return std::nullopt;
 }
 
-Exchange::Decision Exchange::authorize(std::string_view backend, std::string_view tool) const {
+cel::Value Exchange::cel_request(std::string_view backend, std::string_view tool,
+                                 std::string_view params) const {
+  cel::Map headers, all;
+  for (const auto &[name, value] : header_list_) {
+    headers.emplace(name, cel::Value::string(value)); // the first value
+    auto &list = all[name];
+    cel::List l = list.list ? *list.list : cel::List();
+    l.push_back(cel::Value::string(value));
+    list = cel::Value::of_list(std::move(l));
+  }
+  cel::Map mcp;
+  mcp.emplace("method", cel::Value::string("tools/call"));
+  mcp.emplace("backend", cel::Value::string(std::string(backend)));
+  mcp.emplace("tool", cel::Value::string(std::string(tool)));
+  mcp.emplace("params", params.empty() ? cel::Value::of_map({}) : cel::from_json(params));
+  cel::Map request;
+  request.emplace("method", cel::Value::string(http_method_));
+  request.emplace("host", cel::Value::string(host_));
+  request.emplace("path", cel::Value::string(path_));
+  request.emplace("headers", cel::Value::of_map(std::move(headers)));
+  request.emplace("headers_all", cel::Value::of_map(std::move(all)));
+  request.emplace("mcp", cel::Value::of_map(std::move(mcp)));
+  if (route_.oauth) {
+    cel::List scopes;
+    for (const auto &s : scopes_)
+      scopes.push_back(cel::Value::string(s));
+    cel::Map jwt;
+    jwt.emplace("claims",
+                jwt_payload_.empty() ? cel::Value::of_map({}) : cel::from_json(jwt_payload_));
+    jwt.emplace("scopes", cel::Value::of_list(std::move(scopes)));
+    cel::Map auth;
+    auth.emplace("jwt", cel::Value::of_map(std::move(jwt)));
+    request.emplace("auth", cel::Value::of_map(std::move(auth)));
+  }
+  return cel::Value::of_map(std::move(request));
+}
+
+Exchange::Decision Exchange::authorize(std::string_view backend, std::string_view tool,
+                                       std::string_view params) const {
   Decision d;
   const auto &az = *route_.authorization;
+  std::optional<cel::Value> request; // built once, when a rule has CEL
   dom::parser p;
   dom::element claims;
   bool have_claims = !jwt_payload_.empty() && !p.parse(jwt_payload_).get(claims);
@@ -374,12 +413,23 @@ Exchange::Decision Exchange::authorize(std::string_view backend, std::string_vie
     return false;
   };
   std::optional<std::vector<std::string>> wanted;
-  for (const auto &rule : az.rules) {
+  for (size_t ri = 0; ri < az.rules.size(); ++ri) {
+    const auto &rule = az.rules[ri];
     if (!rule.tools.empty() &&
         std::find(rule.tools.begin(), rule.tools.end(),
                   std::pair(std::string(backend), std::string(tool))) == rule.tools.end())
       continue;
     if (!std::all_of(rule.claims.begin(), rule.claims.end(), claim_matches)) continue;
+    if (ri < route_.rule_cel.size() && route_.rule_cel[ri]) {
+      if (!request) request = cel_request(backend, tool, params);
+      cel::Value r = route_.rule_cel[ri]->evaluate(*request);
+      // An evaluation error, or a value that is not a bool, denies (v1.2).
+      if (r.kind != cel::Value::Kind::kBool) {
+        d.allow = false;
+        return d;
+      }
+      if (!r.b) continue;
+    }
     std::vector<std::string> missing;
     for (const auto &s : rule.scopes)
       if (std::find(scopes_.begin(), scopes_.end(), s) == scopes_.end()) missing.push_back(s);
@@ -398,6 +448,10 @@ Exchange::Decision Exchange::authorize(std::string_view backend, std::string_vie
 
 Exchange::Step Exchange::begin(const Request &r) {
   headers_ = r.headers;
+  http_method_ = std::string(r.method);
+  host_ = std::string(r.host);
+  path_ = std::string(r.path);
+  header_list_ = r.header_list;
   if (route_.oauth)
     if (auto refused = authenticate(r)) return *refused;
   auto sid = headers_ ? headers_("mcp-session-id") : std::nullopt;
@@ -808,7 +862,7 @@ Exchange::Step Exchange::single_call(std::string_view params) {
       return text(400, "invalid " + what + " name: " + upstream);
     if (tool) tool_ = upstream;
     if (tool && route_.authorization) {
-      auto d = authorize(b->name, upstream);
+      auto d = authorize(b->name, upstream, params);
       if (!d.allow) {
         Reply denied = text(403, "access denied");
         if (!d.missing_scopes.empty()) {

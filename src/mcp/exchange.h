@@ -14,6 +14,7 @@
 #include "control/snapshot.h"
 #include "core/header_lookup.h"
 #include "core/sse.h"
+#include "mcp/cel.h"
 #include "mcp/session.h"
 #include "mcp/session_crypto.h"
 
@@ -56,6 +57,9 @@ struct Request {
   // A route with securityPolicy.oauth: the issuer's keys (the host fetches them) and the time.
   const std::vector<auth::JwtKey> *keys = nullptr;
   int64_t now = 0;
+  // For authorization CEL: the host, the path and every header (names lower-case).
+  std::string_view host, path;
+  std::vector<std::pair<std::string, std::string>> header_list;
 };
 
 // The protocol versions the gateway speaks, oldest first.
@@ -126,7 +130,11 @@ private:
     bool allow = true;
     std::vector<std::string> missing_scopes;
   };
-  Decision authorize(std::string_view backend, std::string_view tool) const;
+  Decision authorize(std::string_view backend, std::string_view tool,
+                     std::string_view params = {}) const;
+  // The `request` a rule's CEL sees.
+  cel::Value cel_request(std::string_view backend, std::string_view tool,
+                         std::string_view params) const;
   Step initialize(std::string_view params);
   Step initialized(std::vector<BackendAnswer> &answers);
   Step fan_out(std::string_view params, uint16_t capability);
@@ -152,6 +160,8 @@ private:
   SessionCrypto &crypto_;
   std::string version_;
   HeaderLookup headers_;
+  std::string http_method_, host_, path_;
+  std::vector<std::pair<std::string, std::string>> header_list_;
   std::optional<ClientSession> session_;
   std::string client_session_id_; // as the client sent it
   Phase phase_ = Phase::kNone;

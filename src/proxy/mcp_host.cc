@@ -477,6 +477,15 @@ net::awaitable<bool> Session::mcp(RequestParser &parser, const control::Compiled
     return it->value();
   };
   r.body = req.body();
+  r.host = req[http::field::host];
+  r.path = rec.path;
+  if (route.authorization)
+    for (const auto &f : req) {
+      std::string name(f.name_string());
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
+      r.header_list.emplace_back(std::move(name), std::string(f.value()));
+    }
   mcp::OAuthCache::Keys keys;
   if (route.oauth) {
     keys = co_await mcp_keys(route);

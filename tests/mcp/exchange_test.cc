@@ -97,8 +97,12 @@ TEST(MCPRouteConfig, OAuthIsValidatedWithFieldPaths) {
                                                   "rules: [{cel: 'true', action: Maybe}]\n"),
                   "spec.securityPolicy.authorization.rules[0].action: must be Allow or Deny");
   expect_rejected(route_yaml("    - {name: a}\n", "  securityPolicy:\n    authorization:\n      "
-                                                  "rules: [{cel: 'true'}]\n"),
-                  "spec.securityPolicy.authorization.rules[0].cel: is not served by aigw run yet");
+                                                  "rules: [{cel: 'request.mcp.tool =='}]\n"),
+                  "spec.securityPolicy.authorization.rules[0].cel: cel: column");
+  expect_rejected(route_yaml("    - {name: a}\n",
+                             "  securityPolicy:\n    authorization:\n      rules: [{cel: "
+                             "\"request.auth.jwt.claims.sub == 'a'\"}]\n"),
+                  "rules[0].cel: reads request.auth.jwt, which requires spec.securityPolicy.oauth");
   EXPECT_EQ(control::resource_metadata_url("https://gw.example.com/mcp/"),
             "https://gw.example.com/.well-known/oauth-protected-resource/mcp");
   EXPECT_EQ(control::resource_metadata_url("http://gw:8080"),

@@ -91,6 +91,8 @@ spec:
     authorization:
       defaultAction: Deny
       rules:
+        - cel: "request.mcp.tool == 'add' && request.mcp.params.arguments.a < 10"
+        - cel: "request.mcp.tool == 'slow' && request.auth.jwt.claims.nothere == 'x'"
         - source: {jwt: {scopes: [tools]}}
           target: {tools: [{backend: alpha, tool: echo}]}
         - source: {jwt: {claims: [{name: org.role, values: [admin]}]}}
@@ -218,7 +220,7 @@ describe('MCPRoute OAuth: JWTs checked by aigw run', () => {
     assert.deepEqual(await names(sign({ scope: 'tools other' })), ['alpha__echo']);
     const { client } = await connect(`${gw.base}/guarded`, sign({ scope: 'tools' }));
     assert.equal((await client.callTool({ name: 'alpha__echo', arguments: { text: 'ok' } })).content[0].text, 'alpha: ok');
-    await assert.rejects(client.callTool({ name: 'alpha__add', arguments: { a: 1, b: 2 } }), (e) => e.code === 403);
+    await assert.rejects(client.callTool({ name: 'alpha__add', arguments: { a: 20, b: 2 } }), (e) => e.code === 403);
     await client.close();
     // an admin claim (nested) allows everything
     assert.ok((await names(sign({ org: { role: 'admin' } }))).length >= 5);
@@ -236,6 +238,14 @@ describe('MCPRoute OAuth: JWTs checked by aigw run', () => {
       'Bearer error="insufficient_scope", scope="tools", resource_metadata="https://gw.example.com/.well-known/oauth-protected-resource/guarded", ' +
       'error_description="The token is missing required scopes"');
     await c2.close();
+    // CEL over the call's arguments: add is allowed below 10, refused above; a rule whose CEL
+    // fails to evaluate (a claim the token lacks) denies, and hides the tool
+    const { client: c3 } = await connect(`${gw.base}/guarded`, sign({}));
+    assert.equal((await c3.callTool({ name: 'alpha__add', arguments: { a: 2, b: 3 } })).content[0].text, '5');
+    await assert.rejects(c3.callTool({ name: 'alpha__add', arguments: { a: 50, b: 3 } }), (e) => e.code === 403);
+    await assert.rejects(c3.callTool({ name: 'alpha__slow', arguments: {} }), (e) => e.code === 403);
+    assert.ok(!(await c3.listTools()).tools.some((t) => t.name === 'alpha__slow'));
+    await c3.close();
     const before = mcp.requests.length;
     assert.deepEqual(await names(sign({ groups: ['blocked', 'x'] })), []);
     assert.ok(!mcp.requests.slice(before).some((q) => q.body?.method === 'tools/call'), 'denied calls never reach the backend');
