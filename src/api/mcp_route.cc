@@ -407,9 +407,23 @@ bool decode_mcp_route(const Field &spec, MCPRoute &out) {
       security[k].fail("is not served by aigw run yet; the route is not served");
       ok = false;
     }
-  if (spec["backendSelector"].present()) {
-    spec["backendSelector"].fail("is not served by aigw run yet; the route is not served");
-    ok = false;
+  if (Field bs = spec["backendSelector"]; bs.present()) {
+    MCPRoute::BackendSelector sel;
+    sel.default_allow = decode_action(bs["defaultAction"], ok).value_or(false);
+    Field rules = bs["rules"];
+    for (size_t i = 0; i < rules.size(); ++i) {
+      auto cel = rules.at(i)["cel"].required_str();
+      if (!cel) {
+        ok = false;
+        continue;
+      }
+      if (!out.oauth && cel->find("request.auth.jwt") != std::string::npos) {
+        rules.at(i)["cel"].fail("reads request.auth.jwt, which requires spec.securityPolicy.oauth");
+        ok = false;
+      }
+      sel.rules.emplace_back(*cel, decode_action(rules.at(i)["action"], ok).value_or(true));
+    }
+    out.backend_selector = std::move(sel);
   }
   return ok;
 }

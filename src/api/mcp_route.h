@@ -99,6 +99,13 @@ struct MCPRoute {
   bool prefix_never = false; // prefixMode: Never
   std::optional<MCPRouteOAuth> oauth;
   std::optional<MCPRouteAuthorization> authorization;
+  // backendSelector: which backends a session gets, decided at initialize by CEL rules with
+  // request.mcp.backend bound (first match wins; none: defaultAction, Deny unless set).
+  struct BackendSelector {
+    bool default_allow = false;
+    std::vector<std::pair<std::string, bool>> rules; // cel, allow
+  };
+  std::optional<BackendSelector> backend_selector;
   std::string key() const { return namespace_ + "/" + name; }
 };
 

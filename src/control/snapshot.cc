@@ -360,6 +360,19 @@ private:
       cr.path = r.path;
       cr.header_matches = r.header_matches;
       cr.hostnames = r.hostnames;
+      if (r.backend_selector) {
+        cr.has_backend_selector = true;
+        cr.backend_selector_default_allow = r.backend_selector->default_allow;
+        for (size_t i = 0; i < r.backend_selector->rules.size(); ++i) {
+          auto program = mcp::cel::Program::compile(r.backend_selector->rules[i].first);
+          if (!program)
+            diag_.error(where + ": spec.backendSelector.rules[" + std::to_string(i) +
+                        "].cel: " + program.error().message);
+          else
+            cr.backend_selector.emplace_back(std::move(*program),
+                                             r.backend_selector->rules[i].second);
+        }
+      }
       if (r.authorization) {
         cr.authorization = std::make_shared<api::MCPRouteAuthorization>(*r.authorization);
         for (size_t i = 0; i < r.authorization->rules.size(); ++i) {

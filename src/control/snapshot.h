@@ -180,6 +180,9 @@ struct CompiledMCPRoute {
   std::string resource_metadata_url; // RFC 9728, as upstream builds it from `resource`
   std::shared_ptr<const api::MCPRouteAuthorization> authorization;
   std::vector<std::optional<mcp::cel::Program>> rule_cel; // per authorization rule
+  // backendSelector: (program, allow) per rule, and the default.
+  std::vector<std::pair<mcp::cel::Program, bool>> backend_selector;
+  bool has_backend_selector = false, backend_selector_default_allow = false;
 
   const CompiledMCPBackend *backend(std::string_view name) const {
     for (const auto &b : backends)

@@ -382,6 +382,22 @@ cel::Value Exchange::cel_request(std::string_view backend, std::string_view tool
   return cel::Value::of_map(std::move(request));
 }
 
+bool Exchange::selected(std::string_view backend) const {
+  // request.mcp carries only the backend here (no method, tool or params), as upstream binds it.
+  cel::Value request = cel_request(backend, "", "");
+  auto m = *request.map;
+  cel::Map mcp;
+  mcp.emplace("backend", cel::Value::string(std::string(backend)));
+  m["mcp"] = cel::Value::of_map(std::move(mcp));
+  cel::Value bound = cel::Value::of_map(std::move(m));
+  for (const auto &[program, allow] : route_.backend_selector) {
+    cel::Value r = program.evaluate(bound);
+    if (r.kind != cel::Value::Kind::kBool) return false; // an error denies
+    if (r.b) return allow;
+  }
+  return route_.backend_selector_default_allow;
+}
+
 Exchange::Decision Exchange::authorize(std::string_view backend, std::string_view tool,
                                        std::string_view params) const {
   Decision d;
@@ -565,8 +581,11 @@ Exchange::Step Exchange::initialize(std::string_view params) {
   session_.reset(); // a new session, whatever the client held
   client_session_id_.clear();
   std::vector<BackendCall> calls;
-  for (const auto &b : route_.backends)
+  for (const auto &b : route_.backends) {
+    if (route_.has_backend_selector && !selected(b->name)) continue;
     calls.push_back(call(*b, rpc_request("\"aigw-initialize\"", "initialize", params), ""));
+  }
+  if (calls.empty()) return text(403, "access denied"); // the selector left no backend
   phase_ = Phase::kInitialize;
   calls_ = calls;
   return calls;

@@ -132,6 +132,8 @@ private:
   };
   Decision authorize(std::string_view backend, std::string_view tool,
                      std::string_view params = {}) const;
+  // backendSelector: whether a new session gets `backend`.
+  bool selected(std::string_view backend) const;
   // The `request` a rule's CEL sees.
   cel::Value cel_request(std::string_view backend, std::string_view tool,
                          std::string_view params) const;

@@ -479,7 +479,7 @@ net::awaitable<bool> Session::mcp(RequestParser &parser, const control::Compiled
   r.body = req.body();
   r.host = req[http::field::host];
   r.path = rec.path;
-  if (route.authorization)
+  if (route.authorization || route.has_backend_selector)
     for (const auto &f : req) {
       std::string name(f.name_string());
       std::transform(name.begin(), name.end(), name.begin(),

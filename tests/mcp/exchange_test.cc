@@ -345,6 +345,39 @@ TEST(MCPExchange, ResourcesAreReadFromTheirBackendAndNamedAsTheClientKnowsThem) 
       R"({"jsonrpc":"2.0","id":3,"result":{"contents":[{"uri":"a+file:///x.txt","text":"hi"}]}})");
 }
 
+TEST(MCPExchange, TheBackendSelectorPicksASessionsBackendsAtInitialize) {
+  Harness h(
+      route_yaml("    - {name: a}\n    - {name: b}\n",
+                 "  backendSelector:\n    rules:\n      - cel: \"request.mcp.backend == 'a'\"\n"
+                 "      - cel: \"request.headers['x-team'] == 'blue' && request.mcp.backend "
+                 "== 'b'\"\n"));
+  auto backends = [&](std::map<std::string, std::string> headers) {
+    Exchange ex(h.route(), h.crypto, "test");
+    auto r = h.request(
+        "POST",
+        R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}})");
+    for (const auto &kv : headers)
+      r.header_list.emplace_back(kv.first, kv.second);
+    auto step = ex.begin(r);
+    std::string names;
+    if (auto *calls = std::get_if<std::vector<BackendCall>>(&step))
+      for (const auto &c : *calls)
+        names += c.backend->name;
+    else
+      names = "refused " + std::to_string(std::get<Reply>(step).status);
+    return names;
+  };
+  EXPECT_EQ(backends({}), "a");
+  EXPECT_EQ(backends({{"x-team", "blue"}}), "ab");
+  Harness none(
+      route_yaml("    - {name: a}\n",
+                 "  backendSelector:\n    rules: [{cel: \"request.mcp.backend == 'z'\"}]\n"));
+  Exchange ex(none.route(), none.crypto, "test");
+  auto step = ex.begin(
+      none.request("POST", R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{}})"));
+  EXPECT_EQ(std::get<Reply>(step).status, 403);
+}
+
 TEST(MCPExchange, SessionsAreCheckedAndClosedAtEveryBackend) {
   Harness h(kTwo);
   {
