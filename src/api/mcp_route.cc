@@ -401,7 +401,38 @@ bool decode_mcp_route(const Field &spec, MCPRoute &out) {
   if (security["oauth"].present()) out.oauth = decode_oauth(security["oauth"], ok);
   if (security["authorization"].present())
     out.authorization = decode_authorization(security["authorization"], out.oauth.has_value(), ok);
-  for (const char *k : {"apiKeyAuth", "extAuth"})
+  if (Field ak = security["apiKeyAuth"]; ak.present()) {
+    MCPRoute::APIKeyAuth a;
+    Field refs = ak["credentialRefs"];
+    if (!refs.present() || refs.size() == 0) {
+      refs.fail("is required (the Secrets that hold the keys)");
+      ok = false;
+    }
+    for (size_t i = 0; i < refs.size(); ++i)
+      if (auto n = refs.at(i)["name"].required_str())
+        a.secrets.push_back(*n);
+      else
+        ok = false;
+    Field from = ak["extractFrom"];
+    for (size_t i = 0; i < from.size(); ++i) {
+      for (auto &h : strings(from.at(i)["headers"], 16, false, ok))
+        a.headers.push_back(lower(h));
+      for (auto &p : strings(from.at(i)["params"], 16, false, ok))
+        a.params.push_back(p);
+      if (from.at(i)["cookies"].present()) {
+        from.at(i)["cookies"].fail("is not served by aigw run yet; use headers or params");
+        ok = false;
+      }
+    }
+    if (a.headers.empty() && a.params.empty()) {
+      from.fail("is required: the headers or query parameters the key is taken from");
+      ok = false;
+    }
+    a.forward_client_id_header = lower(ak["forwardClientIDHeader"].str_or(""));
+    a.sanitize = ak["sanitize"].boolean().value_or(false);
+    out.api_key_auth = std::move(a);
+  }
+  for (const char *k : {"extAuth"})
     if (security[k].present()) {
       // Never accepted and left unenforced: the route is refused instead.
       security[k].fail("is not served by aigw run yet; the route is not served");

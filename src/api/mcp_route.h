@@ -106,6 +106,15 @@ struct MCPRoute {
     std::vector<std::pair<std::string, bool>> rules; // cel, allow
   };
   std::optional<BackendSelector> backend_selector;
+  // securityPolicy.apiKeyAuth (Envoy Gateway's APIKeyAuth): clients present a key from the
+  // Secrets (client id → key), in a header or a query parameter.
+  struct APIKeyAuth {
+    std::vector<std::string> secrets; // credentialRefs, in the route's namespace
+    std::vector<std::string> headers, params;
+    std::string forward_client_id_header; // lower-case
+    bool sanitize = false;
+  };
+  std::optional<APIKeyAuth> api_key_auth;
   std::string key() const { return namespace_ + "/" + name; }
 };
 

@@ -360,6 +360,21 @@ private:
       cr.path = r.path;
       cr.header_matches = r.header_matches;
       cr.hostnames = r.hostnames;
+      if (r.api_key_auth) {
+        cr.api_key_auth = r.api_key_auth;
+        for (size_t i = 0; i < r.api_key_auth->secrets.size(); ++i) {
+          const std::string &name = r.api_key_auth->secrets[i];
+          auto sit = secrets_.find(r.namespace_ + "/" + name);
+          if (sit == secrets_.end()) {
+            diag_.error(where + ": spec.securityPolicy.apiKeyAuth.credentialRefs[" +
+                        std::to_string(i) + "].name: Secret \"" + name +
+                        "\" not found in namespace \"" + r.namespace_ + "\"");
+            continue;
+          }
+          for (const auto &[client, key] : sit->second->data)
+            if (!key.empty()) cr.client_keys[trimmed(key)] = client;
+        }
+      }
       if (r.backend_selector) {
         cr.has_backend_selector = true;
         cr.backend_selector_default_allow = r.backend_selector->default_allow;

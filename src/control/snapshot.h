@@ -183,6 +183,9 @@ struct CompiledMCPRoute {
   // backendSelector: (program, allow) per rule, and the default.
   std::vector<std::pair<mcp::cel::Program, bool>> backend_selector;
   bool has_backend_selector = false, backend_selector_default_allow = false;
+  // securityPolicy.apiKeyAuth: key → client id (secret material), where keys are taken from.
+  std::optional<api::MCPRoute::APIKeyAuth> api_key_auth;
+  std::map<std::string, std::string, std::less<>> client_keys;
 
   const CompiledMCPBackend *backend(std::string_view name) const {
     for (const auto &b : backends)

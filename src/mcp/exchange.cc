@@ -240,15 +240,22 @@ BackendCall Exchange::call(const control::CompiledMCPBackend &b, std::string bod
   }
   if (!session_id.empty()) c.headers.emplace_back("mcp-session-id", std::string(session_id));
   if (!b.api_key.empty() && b.api_key_query.empty()) {
-    auto own = headers_ ? headers_(b.api_key_header) : std::nullopt;
-    if (b.api_key_if_not_present && own && !own->empty())
-      c.headers.emplace_back(b.api_key_header, std::string(*own)); // the client's own key
+    std::string own;
+    if (auto v = headers_ ? headers_(b.api_key_header) : std::nullopt) own = std::string(*v);
+    // the key a client authenticated to the gateway with is never passed on as its own
+    if (route_.api_key_auth &&
+        std::find(route_.api_key_auth->headers.begin(), route_.api_key_auth->headers.end(),
+                  b.api_key_header) != route_.api_key_auth->headers.end())
+      own.clear();
+    if (b.api_key_if_not_present && !own.empty())
+      c.headers.emplace_back(b.api_key_header, std::move(own)); // the client's own key
     else
       c.headers.emplace_back(b.api_key_header, b.api_key_header == "authorization"
                                                    ? "Bearer " + b.api_key
                                                    : b.api_key);
   }
   auto is_claim = [&](std::string_view name) {
+    if (route_.api_key_auth && name == route_.api_key_auth->forward_client_id_header) return true;
     return route_.oauth &&
            std::any_of(route_.oauth->claim_to_headers.begin(), route_.oauth->claim_to_headers.end(),
                        [&](const auto &ch) { return ch.second == name; });
@@ -462,6 +469,34 @@ Exchange::Decision Exchange::authorize(std::string_view backend, std::string_vie
   return d;
 }
 
+std::optional<Reply> Exchange::authenticate_key(const Request &r) {
+  const auto &ak = *route_.api_key_auth;
+  std::string key;
+  for (const auto &h : ak.headers)
+    if (auto v = headers_ ? headers_(h) : std::nullopt; v && !v->empty()) {
+      key = std::string(trim_ows(*v));
+      break;
+    }
+  if (key.empty() && !ak.params.empty()) {
+    std::string_view q = r.query;
+    while (!q.empty() && key.empty()) {
+      size_t amp = q.find('&');
+      std::string_view kv = q.substr(0, amp);
+      q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+      size_t eq = kv.find('=');
+      if (eq == std::string_view::npos) continue;
+      for (const auto &p : ak.params)
+        if (kv.substr(0, eq) == p) key = std::string(kv.substr(eq + 1));
+    }
+  }
+  auto it = key.empty() ? route_.client_keys.end() : route_.client_keys.find(key);
+  if (it == route_.client_keys.end()) return text(401, "Client authentication failed.");
+  client_id_ = it->second;
+  if (!ak.forward_client_id_header.empty())
+    claim_headers_.emplace_back(ak.forward_client_id_header, client_id_);
+  return std::nullopt;
+}
+
 Exchange::Step Exchange::begin(const Request &r) {
   headers_ = r.headers;
   http_method_ = std::string(r.method);
@@ -470,6 +505,10 @@ Exchange::Step Exchange::begin(const Request &r) {
   header_list_ = r.header_list;
   if (route_.oauth)
     if (auto refused = authenticate(r)) return *refused;
+  if (route_.api_key_auth) {
+    if (auto refused = authenticate_key(r)) return *refused;
+    if (!subject_) subject_ = client_id_; // the session belongs to the client
+  }
   auto sid = headers_ ? headers_("mcp-session-id") : std::nullopt;
   if (sid && !sid->empty()) {
     client_session_id_ = std::string(*sid);

@@ -58,7 +58,7 @@ struct Request {
   const std::vector<auth::JwtKey> *keys = nullptr;
   int64_t now = 0;
   // For authorization CEL: the host, the path and every header (names lower-case).
-  std::string_view host, path;
+  std::string_view host, path, query; // query: after '?', for apiKeyAuth params
   std::vector<std::pair<std::string, std::string>> header_list;
 };
 
@@ -124,6 +124,8 @@ private:
   Step post(const Request &r);
   // securityPolicy.oauth: the request's JWT, verified; nullopt when it passes.
   std::optional<Reply> authenticate(const Request &r);
+  // securityPolicy.apiKeyAuth: the client's key, known; nullopt when it passes.
+  std::optional<Reply> authenticate_key(const Request &r);
   // securityPolicy.authorization for a call of `tool` on `backend`: allowed, or the scopes an
   // Allow rule wanted that the token lacks (for insufficient_scope).
   struct Decision {
@@ -183,6 +185,7 @@ private:
   std::vector<std::pair<std::string, std::string>> last_event_ids_; // backend → its last id
   std::optional<std::string> subject_; // the verified JWT's sub (oauth routes)
   std::string jwt_payload_;            // its claims, as JSON
+  std::string client_id_;              // apiKeyAuth: whose key it was
   std::vector<std::string> scopes_;
   bool rpc_error_ = false, tool_failed_ = false;
   size_t progress_ = 0;

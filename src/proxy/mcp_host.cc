@@ -479,6 +479,8 @@ net::awaitable<bool> Session::mcp(RequestParser &parser, const control::Compiled
   r.body = req.body();
   r.host = req[http::field::host];
   r.path = rec.path;
+  if (auto q = req.target().find('?'); q != std::string_view::npos)
+    r.query = req.target().substr(q + 1);
   if (route.authorization || route.has_backend_selector)
     for (const auto &f : req) {
       std::string name(f.name_string());

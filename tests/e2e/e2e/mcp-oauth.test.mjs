@@ -99,6 +99,24 @@ spec:
         - source: {jwt: {claims: [{name: groups, valueType: StringArray, values: [blocked]}]}}
           action: Deny
 ---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: MCPRoute
+metadata: {name: keyed, namespace: default}
+spec:
+  parentRefs: [{name: aigw}]
+  path: /keyed
+  backendRefs: [{name: alpha}]
+  securityPolicy:
+    apiKeyAuth:
+      credentialRefs: [{name: client-keys}]
+      extractFrom: [{headers: [x-api-key]}, {params: [api_key]}]
+      forwardClientIDHeader: x-client-id
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: client-keys, namespace: default}
+stringData: {team-a: key-aaa, team-b: key-bbb}
+---
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: jwks, namespace: default}
@@ -249,6 +267,33 @@ describe('MCPRoute OAuth: JWTs checked by aigw run', () => {
     const before = mcp.requests.length;
     assert.deepEqual(await names(sign({ groups: ['blocked', 'x'] })), []);
     assert.ok(!mcp.requests.slice(before).some((q) => q.body?.method === 'tools/call'), 'denied calls never reach the backend');
+  });
+
+  it('apiKeyAuth: a key from the Secrets in a header or the query; the client id forwarded, the key never', async () => {
+    assert.equal((await post('/keyed')).status, 401);
+    const wrong = await fetch(`${gw.base}/keyed`, { method: 'POST', headers: { 'x-api-key': 'nope', 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(wrong.status, 401);
+    assert.equal(await wrong.text(), 'Client authentication failed.');
+    const client = new Client({ name: 'keyed', version: '1' });
+    const transport = new StreamableHTTPClientTransport(new URL(`${gw.base}/keyed`), { requestInit: { headers: { 'x-api-key': 'key-aaa' } } });
+    await client.connect(transport);
+    assert.ok((await client.listTools()).tools.length > 0);
+    const q = mcp.requests.findLast((r) => r.body?.method === 'tools/list');
+    assert.equal(q.headers['x-client-id'], 'team-a');
+    assert.equal(q.headers['x-api-key'], undefined, 'the client key is not forwarded');
+    // the same session presented by another client is 401
+    const other = await fetch(`${gw.base}/keyed`, {
+      method: 'POST',
+      headers: { 'x-api-key': 'key-bbb', 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': transport.sessionId },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' }),
+    });
+    assert.equal(other.status, 401);
+    await client.close();
+    const byQuery = new Client({ name: 'keyed-q', version: '1' });
+    await byQuery.connect(new StreamableHTTPClientTransport(new URL(`${gw.base}/keyed?api_key=key-bbb`)));
+    assert.ok((await byQuery.listTools()).tools.length > 0);
+    assert.equal(mcp.requests.findLast((r) => r.body?.method === 'tools/list').headers['x-client-id'], 'team-b');
+    await byQuery.close();
   });
 
   it('the protected-resource metadata (RFC 9728) at the well-known path of the route', async () => {
