@@ -419,6 +419,31 @@ net::awaitable<bool> Session::mcp_listen(mcp::Exchange &ex, std::vector<mcp::Bac
   co_return false;
 }
 
+// A call to one backend: relayed when its answer is an event stream (the reply is then written
+// and its outcome returned), else read whole into `answer`.
+net::awaitable<std::optional<bool>>
+Session::mcp_single(mcp::Exchange &ex, const mcp::BackendCall &call, mcp::BackendAnswer &answer,
+                    observability::ExchangeRecord &rec, Clock::time_point deadline) {
+  auto o = co_await open_call(worker_.pool, call, deadline, answer.error);
+  if (!o) co_return std::nullopt;
+  fill_head(*o, answer);
+  if (answer.status >= 200 && answer.status < 300 && is_event_stream(answer.content_type)) {
+    rec.mcp_backend = call.backend->name;
+    co_return co_await mcp_relay(ex, *o, rec, deadline);
+  }
+  bool ok = co_await read_pieces(*o, deadline, [&](std::string_view piece) -> net::awaitable<bool> {
+    answer.body.append(piece);
+    co_return answer.body.size() <= kMaxBackendBody;
+  });
+  if (!ok) {
+    answer.ok = false;
+    answer.error = "the answer broke off";
+  } else if (o->parser->get().keep_alive()) {
+    worker_.pool.release(std::move(o->conn));
+  }
+  co_return std::nullopt;
+}
+
 net::awaitable<bool> Session::mcp(RequestParser &parser, const control::CompiledMCPRoute &route,
                                   std::shared_ptr<const control::Snapshot> snap) {
   auto &req = parser.get();
@@ -525,26 +550,8 @@ net::awaitable<bool> Session::mcp(RequestParser &parser, const control::Compiled
     std::vector<mcp::BackendAnswer> answers(calls->size());
     if (ex.relays_streams() && calls->size() == 1) {
       // One backend: its event stream is relayed as it comes; anything else is read whole.
-      auto o = co_await open_call(worker_.pool, calls->front(), deadline, answers[0].error);
-      if (o) {
-        fill_head(*o, answers[0]);
-        const auto &a = answers[0];
-        if (a.status >= 200 && a.status < 300 && is_event_stream(a.content_type)) {
-          rec.mcp_backend = calls->front().backend->name;
-          co_return co_await mcp_relay(ex, *o, rec, deadline);
-        }
-        bool ok =
-            co_await read_pieces(*o, deadline, [&](std::string_view piece) -> net::awaitable<bool> {
-              answers[0].body.append(piece);
-              co_return answers[0].body.size() <= kMaxBackendBody;
-            });
-        if (!ok) {
-          answers[0].ok = false;
-          answers[0].error = "the answer broke off";
-        } else if (o->parser->get().keep_alive()) {
-          worker_.pool.release(std::move(o->conn));
-        }
-      }
+      if (auto relayed = co_await mcp_single(ex, calls->front(), answers[0], rec, deadline))
+        co_return *relayed;
     } else {
       // The round's calls at once; the timer wakes this coroutine when the last one is done.
       net::steady_timer done(co_await net::this_coro::executor, Clock::time_point::max());

@@ -77,6 +77,10 @@ private:
                                   observability::ExchangeRecord &rec,
                                   const control::CompiledMCPRoute &route);
   std::string mcp_head(const mcp::Reply &r, bool chunked);
+  net::awaitable<std::optional<bool>> mcp_single(mcp::Exchange &ex, const mcp::BackendCall &call,
+                                                 mcp::BackendAnswer &answer,
+                                                 observability::ExchangeRecord &rec,
+                                                 Clock::time_point deadline);
   // An oauth route's keys: its local JWKS, or the remote (or discovered) one, cached.
   net::awaitable<mcp::OAuthCache::Keys> mcp_keys(const control::CompiledMCPRoute &route);
   // The authorization server's metadata document for an oauth route (fetched, cached).

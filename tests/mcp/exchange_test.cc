@@ -61,8 +61,10 @@ TEST(MCPRouteConfig, RefusalsNameTheField) {
   expect_rejected(route_yaml("    - {name: nowhere}\n"),
                   "spec.backendRefs[0].name: Backend \"nowhere\" not found");
   // Client authentication that is not enforced yet is refused, never accepted and ignored.
+  expect_rejected(route_yaml("    - {name: a}\n", "  securityPolicy: {extAuth: {}}\n"),
+                  "spec.securityPolicy.extAuth: is not served by aigw run yet");
   expect_rejected(route_yaml("    - {name: a}\n", "  securityPolicy: {apiKeyAuth: {}}\n"),
-                  "spec.securityPolicy.apiKeyAuth: is not served by aigw run yet");
+                  "spec.securityPolicy.apiKeyAuth.credentialRefs: is required");
 }
 
 TEST(MCPRouteConfig, OAuthIsValidatedWithFieldPaths) {

@@ -263,7 +263,12 @@ describe('MCP gateway through aigw run, with the official MCP SDK client and ser
   it('upstream\'s MCP metrics: method counts by outcome and backend, durations, capabilities, progress', async () => {
     const bad = await client.callTool({ name: 'alpha__add', arguments: { a: 'not a number', b: 1 } });
     assert.equal(bad.isError, true);
-    const text = await (await fetch(`${gw.admin}/metrics`)).text();
+    // (a request's metrics are recorded once its answer is written: the scrape may come first)
+    let text = '';
+    await waitFor(async () => {
+      text = await (await fetch(`${gw.admin}/metrics`)).text();
+      return /status="failed"/.test(text);
+    }, 5000, 'the failed tool call in the metrics');
     const value = (re) => Number((text.match(re) ?? [])[1] ?? NaN);
     assert.ok(value(/^mcp_method_count_total\{mcp_backend="alpha",mcp_method_name="tools\/call",status="success"\} (\d+)$/m) >= 3, text);
     assert.equal(value(/^mcp_method_count_total\{mcp_backend="alpha",mcp_method_name="tools\/call",status="failed"\} (\d+)$/m), 1);
