@@ -118,7 +118,7 @@ describe('MCP gateway through aigw run, with the official MCP SDK client and ser
   it('initialize: the gateway is one server with the backends\' capabilities merged', () => {
     const caps = client.getServerCapabilities();
     assert.ok(caps.tools && caps.prompts && caps.resources, JSON.stringify(caps));
-    assert.equal(client.getServerVersion().name, 'aigw');
+    assert.equal(client.getServerVersion().name, 'aigw'); // difference: mcp-server-info
     assert.ok(transport.sessionId, 'a session id');
     // each backend was initialized with its key, and holds its own session
     assert.equal(alpha.sessions.size, 1);
@@ -196,6 +196,7 @@ describe('MCP gateway through aigw run, with the official MCP SDK client and ser
   });
 
   it('a server asks the client in the middle of a call (sampling, elicitation): the answers find their way back', async () => {
+    // difference: mcp-server-request-ids (every server request re-identified)
     const sampled = await client.callTool({ name: 'alpha__ask', arguments: { question: 'the meaning' } });
     assert.deepEqual(texts(sampled), ['alpha sampled: answer to the meaning']);
     const confirmed = await client.callTool({ name: 'beta__confirm', arguments: {} });
@@ -284,6 +285,7 @@ describe('MCP gateway through aigw run, with the official MCP SDK client and ser
   it('a config reload during a session: the same session sees the new selector, told by tools/list_changed', async () => {
     const before = notices.tools;
     writeFileSync(gw.configPath, config(gw.port, alpha, beta, { alphaSelector: '{include: [echo]}' }));
+    // difference: mcp-tools-changed-notification (a notification the SDK's handler receives)
     await waitFor(() => notices.tools > before, 10000, 'notifications/tools/list_changed');
     await waitFor(async () => {
       const { tools } = await client.listTools();
