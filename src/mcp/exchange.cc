@@ -238,6 +238,8 @@ BackendCall Exchange::call(const control::CompiledMCPBackend &b, std::string bod
   } else if (c.method == "GET") {
     c.headers.emplace_back("accept", "text/event-stream");
   }
+  // Answers are rewritten (names, URIs, ids) as they stream: they must come uncompressed.
+  c.headers.emplace_back("accept-encoding", "identity");
   if (!session_id.empty()) c.headers.emplace_back("mcp-session-id", std::string(session_id));
   if (!b.api_key.empty() && b.api_key_query.empty()) {
     std::string own;
