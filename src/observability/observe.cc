@@ -42,6 +42,26 @@ void submit_span(const ExchangeRecord &r, const GenAILabels &l, Clock::time_poin
 
 } // namespace
 
+void submit_mcp_span(const ExchangeRecord &r, std::string_view name, const ObserveTargets &t) {
+  if (!t.spans || r.trace.span_id.empty() || !r.trace.sampled) return;
+  Span span;
+  span.trace_id = r.trace.trace_id;
+  span.span_id = r.trace.span_id;
+  if (r.parent) span.parent_span_id = r.parent->span_id;
+  span.start_unix_nano = unix_nanos(r.start);
+  span.end_unix_nano = unix_nanos(Clock::now());
+  OwnedSpanFacts f;
+  f.operation = "mcp";
+  f.status = r.status;
+  f.error = r.error;
+  f.mcp_method = r.mcp_method;
+  f.mcp_request_id = r.jsonrpc_id;
+  f.mcp_name = std::string(name);
+  f.mcp_backend = r.mcp_backend;
+  f.mcp_session_id = r.mcp_session_id;
+  t.spans->submit(std::move(span), std::move(f));
+}
+
 void observe_exchange(const ExchangeRecord &r, size_t shard, const ObserveTargets &t) {
   if (!t.metrics) return;
   auto &m = *t.metrics;

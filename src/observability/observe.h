@@ -24,4 +24,8 @@ struct ObserveTargets {
 
 void observe_exchange(const ExchangeRecord &r, size_t shard, const ObserveTargets &t);
 
+// The span of an MCPRoute request (its metrics are recorded by the host), when tracing is on.
+// `name`: the tool or prompt as the client named it.
+void submit_mcp_span(const ExchangeRecord &r, std::string_view name, const ObserveTargets &t);
+
 } // namespace aigw::observability

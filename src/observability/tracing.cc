@@ -229,7 +229,72 @@ Result<TracingConfig> tracing_config_from_env(const Getenv &getenv) {
   return c;
 }
 
+namespace {
+
+// Upstream's MCP span names in the default (OpenInference-era) vocabulary.
+std::string mcp_legacy_name(std::string_view method) {
+  static constexpr std::pair<std::string_view, std::string_view> kNames[] = {
+      {"initialize", "Initialize"},
+      {"tools/list", "ListTools"},
+      {"tools/call", "CallTool"},
+      {"prompts/list", "ListPrompts"},
+      {"prompts/get", "GetPrompt"},
+      {"resources/list", "ListResources"},
+      {"resources/read", "ReadResource"},
+      {"resources/subscribe", "Subscribe"},
+      {"resources/unsubscribe", "Unsubscribe"},
+      {"resources/templates/list", "ListResourceTemplates"},
+      {"logging/setLevel", "SetLoggingLevel"},
+      {"completion/complete", "Complete"},
+      {"ping", "Ping"}};
+  for (const auto &[m, n] : kNames)
+    if (m == method) return std::string(n);
+  return std::string(method);
+}
+
+void describe_mcp_span(Span &s, const SpanFacts &f, const TracingConfig &cfg) {
+  s.kind = 3; // CLIENT, as upstream
+  auto &a = s.attributes;
+  std::string id(f.mcp_request_id);
+  if (id.size() >= 2 && id.front() == '"') id = id.substr(1, id.size() - 2);
+  if (cfg.semconv == Semconv::kOpenInference) {
+    s.name = mcp_legacy_name(f.mcp_method);
+    a.emplace_back("mcp.protocol.version", std::string("2025-06-18"));
+    a.emplace_back("mcp.transport", std::string("http"));
+    a.emplace_back("mcp.request.id", "{" + id + "}");
+    a.emplace_back("mcp.method.name", std::string(f.mcp_method));
+    if (f.mcp_method == "tools/call") a.emplace_back("mcp.tool.name", std::string(f.mcp_name));
+    if (f.mcp_method == "prompts/get") a.emplace_back("mcp.prompt.name", std::string(f.mcp_name));
+  } else {
+    s.name = std::string(f.mcp_method);
+    if (f.mcp_method == "tools/call" || f.mcp_method == "prompts/get")
+      s.name += " " + std::string(f.mcp_name);
+    a.emplace_back("mcp.protocol.version", std::string("2025-06-18"));
+    a.emplace_back("network.transport", std::string("tcp"));
+    a.emplace_back("network.protocol.name", std::string("http"));
+    a.emplace_back("network.protocol.version", std::string("1.1"));
+    if (!id.empty()) a.emplace_back("jsonrpc.request.id", id);
+    a.emplace_back("mcp.method.name", std::string(f.mcp_method));
+    if (!f.mcp_session_id.empty()) a.emplace_back("mcp.session.id", std::string(f.mcp_session_id));
+    if (f.mcp_method == "tools/call") {
+      a.emplace_back("gen_ai.operation.name", std::string("execute_tool"));
+      a.emplace_back("gen_ai.tool.name", std::string(f.mcp_name));
+    }
+    if (f.mcp_method == "prompts/get")
+      a.emplace_back("gen_ai.prompt.name", std::string(f.mcp_name));
+  }
+  if (!f.mcp_backend.empty()) a.emplace_back("mcp.backend.name", std::string(f.mcp_backend));
+  if (!f.error.empty() || f.status >= 400) {
+    s.error = true;
+    s.error_message = f.error;
+    a.emplace_back("error.type", std::string(f.status >= 500 ? "internal_error" : "invalid_param"));
+  }
+}
+
+} // namespace
+
 void describe_span(Span &s, const SpanFacts &f, const TracingConfig &cfg) {
+  if (f.operation == "mcp") return describe_mcp_span(s, f, cfg);
   std::optional<translate::ChatRequest> chat;
   if (f.operation == "chat" && !f.request_body.empty()) {
     auto r = translate::decode_openai_chat_request(f.request_body);

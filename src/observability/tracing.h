@@ -78,6 +78,9 @@ struct SpanFacts {
   int status = 0;
   std::string error;                                                  // empty on success
   std::vector<std::pair<std::string, std::string>> header_attributes; // resolved values
+  // operation "mcp": an MCPRoute request (the JSON-RPC method, its id, the tool or prompt as
+  // the client named it, the backend, the client's session id).
+  std::string_view mcp_method, mcp_request_id, mcp_name, mcp_backend, mcp_session_id;
 };
 
 // Fills the span's name, kind and attributes from the facts, per the configured convention.
@@ -90,6 +93,7 @@ struct OwnedSpanFacts {
   int status = 0;
   std::string error;
   std::vector<std::pair<std::string, std::string>> header_attributes;
+  std::string mcp_method, mcp_request_id, mcp_name, mcp_backend, mcp_session_id;
 
   SpanFacts view() const {
     SpanFacts f;
@@ -103,6 +107,11 @@ struct OwnedSpanFacts {
     f.status = status;
     f.error = error;
     f.header_attributes = header_attributes;
+    f.mcp_method = mcp_method;
+    f.mcp_request_id = mcp_request_id;
+    f.mcp_name = mcp_name;
+    f.mcp_backend = mcp_backend;
+    f.mcp_session_id = mcp_session_id;
     return f;
   }
 };

@@ -457,6 +457,13 @@ net::awaitable<bool> Session::mcp(RequestParser &parser, const control::Compiled
     rec.request_id = pipeline::make_request_id();
   rec_ = &rec;
   shared_.requests->fetch_add(1, std::memory_order_relaxed);
+  if (shared_.observe.spans) { // this request's span, continuing the client's trace
+    if (auto it = req.find("traceparent"); it != req.end())
+      rec.parent = observability::parse_traceparent(it->value());
+    rec.trace.trace_id = rec.parent ? rec.parent->trace_id : observability::random_hex(16);
+    rec.trace.span_id = observability::random_hex(8);
+    rec.trace.sampled = !rec.parent || rec.parent->sampled;
+  }
   struct Finish {
     Session *s;
     observability::ExchangeRecord &rec;
@@ -469,6 +476,9 @@ net::awaitable<bool> Session::mcp(RequestParser &parser, const control::Compiled
       rec.jsonrpc_id = ex.jsonrpc_id();
       if (rec.error.empty()) rec.error = ex.error();
       if (s->shared_.opts->access_log) observability::write_access_log(rec);
+      std::string name = ex.tool();
+      if (!name.empty() && !ex.backend_name().empty()) name = ex.backend_name() + "__" + name;
+      observability::submit_mcp_span(rec, name, s->shared_.observe);
       if (s->shared_.opts->metrics) {
         auto &m = s->shared_.metrics->mcp();
         double seconds = std::chrono::duration<double>(Clock::now() - rec.start).count();

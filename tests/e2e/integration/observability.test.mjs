@@ -12,6 +12,7 @@ import path from 'node:path';
 import OpenAI from 'openai';
 import { startAigw, gatewayYaml, openaiBackendYaml, freePort, sleep, FIXTURES_DIR, SLOW } from '../lib/harness.mjs';
 import { startFakeProviders } from '../../../tools/fakeproviders/server.mjs';
+import { startMcpServer } from '../lib/mcpserver.mjs';
 
 const CLIENT_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CLIENT_SPAN = '00f067aa0ba902b7';
@@ -299,6 +300,76 @@ scrape_configs:
     assert.equal(sent.headers.traceparent, `00-${CLIENT_TRACE}-${span.spanId}-01`);
     const failed = spans.find((s) => attr(s, 'llm.model_name') === 'gpt-error-500');
     assert.equal(failed.status.code, 2);
+  });
+
+  it('MCPRoute requests get upstream\'s MCP spans, in both conventions, continuing the client\'s trace', async () => {
+    const mcp = await startMcpServer({ name: 'alpha' });
+    const mcpConfig = (port) => gatewayYaml(port) + `---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: MCPRoute
+metadata: {name: tools, namespace: default}
+spec:
+  parentRefs: [{name: aigw}]
+  backendRefs: [{name: alpha}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: alpha, namespace: default}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: ${mcp.port}}}]
+`;
+    try {
+      for (const semconv of ['openinference', 'gen_ai']) {
+        const rx = await startReceiver();
+        const g = await startAigw({
+          config: mcpConfig,
+          args: ['--mcp-session-encryption-iterations', '10'],
+          env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${rx.port}`, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', AI_GATEWAY_TRACING_SEMCONV: semconv },
+        });
+        try {
+          const post = (body, headers = {}) => fetch(`${g.base}/mcp`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+            body: JSON.stringify(body),
+          });
+          const init = await post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } } });
+          const sid = init.headers.get('mcp-session-id');
+          await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, { 'mcp-session-id': sid });
+          const call = await post({ jsonrpc: '2.0', id: 'c-7', method: 'tools/call', params: { name: 'alpha__echo', arguments: { text: 'x' } } },
+            { 'mcp-session-id': sid, traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01` });
+          await call.text();
+          let spans = [];
+          for (let i = 0; i < 100 && !spans.some((s) => attr(s, 'mcp.method.name') === 'tools/call'); i++) {
+            spans = spansOf(rx.bodies);
+            await sleep(50);
+          }
+          const callSpan = spans.find((s) => attr(s, 'mcp.method.name') === 'tools/call');
+          assert.ok(callSpan, JSON.stringify(spans));
+          assert.equal(callSpan.kind, 3);
+          assert.equal(callSpan.traceId, CLIENT_TRACE);
+          assert.equal(callSpan.parentSpanId, CLIENT_SPAN);
+          assert.equal(attr(callSpan, 'mcp.backend.name'), 'alpha');
+          if (semconv === 'openinference') {
+            assert.equal(callSpan.name, 'CallTool');
+            assert.equal(attr(callSpan, 'mcp.tool.name'), 'alpha__echo');
+            assert.equal(attr(callSpan, 'mcp.request.id'), '{c-7}');
+            assert.equal(attr(callSpan, 'mcp.transport'), 'http');
+            assert.ok(spans.some((s) => s.name === 'Initialize'));
+          } else {
+            assert.equal(callSpan.name, 'tools/call alpha__echo');
+            assert.equal(attr(callSpan, 'gen_ai.operation.name'), 'execute_tool');
+            assert.equal(attr(callSpan, 'gen_ai.tool.name'), 'alpha__echo');
+            assert.equal(attr(callSpan, 'jsonrpc.request.id'), 'c-7');
+            assert.equal(attr(callSpan, 'mcp.session.id'), sid);
+          }
+        } finally {
+          await g.stop();
+          rx.server.close();
+        }
+      }
+    } finally {
+      await mcp.close();
+    }
   });
 
   it('uses the OTel GenAI convention when AI_GATEWAY_TRACING_SEMCONV=gen_ai (protobuf export)', async () => {
