@@ -12,7 +12,9 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 namespace aigw::cli {
 namespace {
@@ -26,18 +28,44 @@ void print_diagnostics(const api::Diagnostics &d) {
 
 } // namespace
 
+namespace {
+// The MCP servers document of --mcp-config or --mcp-json, or an error.
+Result<std::string> mcp_servers(const std::string &file, const std::string &json) {
+  if (!file.empty() && !json.empty())
+    return Error::config("--mcp-config and --mcp-json are mutually exclusive");
+  if (file.empty()) return json;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return Error::config("--mcp-config " + file + ": cannot be read");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+} // namespace
+
 int run(const RunOptions &opts) {
   auto env = control::process_env();
   control::LoadResult loaded;
+  auto mcp = mcp_servers(opts.mcp_config, opts.mcp_json);
+  if (!mcp) {
+    spdlog::error("{}", mcp.error().message);
+    return 2;
+  }
+  if (!mcp->empty() && !opts.config_paths.empty())
+    spdlog::warn("--mcp-config/--mcp-json apply when no configuration file is given (as "
+                 "upstream); ignored: declare an MCPRoute in the file instead");
   if (opts.config_paths.empty()) {
-    auto yaml = control::autoconfig_yaml(env);
+    auto yaml = control::autoconfig_yaml(env, *mcp);
     if (!yaml) {
       spdlog::error("{}", yaml.error().message);
       return 2;
     }
     loaded = control::load_text(*yaml, "environment", env, 1);
-    spdlog::info("no config file given: routing every model to the OpenAI-compatible backend at {}",
-                 env("OPENAI_BASE_URL").value_or("https://api.openai.com/v1"));
+    if (loaded.snapshot && loaded.snapshot->rules.empty())
+      spdlog::info("no config file given: the MCP servers given are served on /mcp");
+    else
+      spdlog::info(
+          "no config file given: routing every model to the OpenAI-compatible backend at {}",
+          env("OPENAI_BASE_URL").value_or("https://api.openai.com/v1"));
   } else {
     loaded = control::load_files(opts.config_paths, env, 1);
   }
@@ -154,8 +182,13 @@ int print_example(const std::vector<std::string> &config_paths) {
   return 0;
 }
 
-int print_autoconfig() {
-  auto yaml = control::autoconfig_yaml(control::process_env());
+int print_autoconfig(const std::string &mcp_config, const std::string &mcp_json) {
+  auto mcp = mcp_servers(mcp_config, mcp_json);
+  if (!mcp) {
+    std::cerr << mcp.error().message << "\n";
+    return 2;
+  }
+  auto yaml = control::autoconfig_yaml(control::process_env(), *mcp);
   if (!yaml) {
     std::cerr << yaml.error().message << "\n";
     return 2;

@@ -14,6 +14,7 @@ struct RunOptions {
   std::vector<std::string> config_paths; // files or directories; none: autoconfig from the env
   proxy::ServerOptions server;
   bool watch = true;
+  std::string mcp_config, mcp_json; // upstream's --mcp-config (a file) / --mcp-json
 };
 
 int run(const RunOptions &opts);
@@ -23,7 +24,7 @@ int validate(const std::vector<std::string> &config_paths);
 // a first request. Exit status 1 when the configuration does not load.
 int print_example(const std::vector<std::string> &config_paths);
 // Prints the configuration generated from the environment (what `aigw run` with no file uses).
-int print_autoconfig();
+int print_autoconfig(const std::string &mcp_config = {}, const std::string &mcp_json = {});
 // `aigw translate`: prints the Envoy Gateway resources for the configuration files.
 int translate(const std::vector<std::string> &paths);
 

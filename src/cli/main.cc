@@ -79,6 +79,10 @@ int main(int argc, char **argv) {
   run->add_flag("--ratelimit-fail-closed", run_opts.server.ratelimit_fail_closed,
                 "refuse requests (503) while the Redis budget store is unreachable");
   add_mcp_options(*run, run_opts.server);
+  run->add_option("--mcp-config", run_opts.mcp_config,
+                  "an MCP clients' {\"mcpServers\": ...} file: its Streamable HTTP servers behind "
+                  "/mcp (when no configuration file is given)");
+  run->add_option("--mcp-json", run_opts.mcp_json, "the same document, inline");
   bool no_access_log = false;
   run->add_flag("--no-access-log", no_access_log, "do not write a JSON line per request to stdout");
   run->add_option("--access-log-file", run_opts.server.access_log_file,
@@ -132,6 +136,9 @@ int main(int argc, char **argv) {
 
   auto *autoconfig =
       app.add_subcommand("autoconfig", "print the configuration built from the environment");
+  std::string auto_mcp_config, auto_mcp_json;
+  autoconfig->add_option("--mcp-config", auto_mcp_config, "an MCP servers file, as aigw run takes");
+  autoconfig->add_option("--mcp-json", auto_mcp_json, "an MCP servers document, inline");
   auto *version = app.add_subcommand("version", "print the version");
 
   // Upstream's controller writes the extproc flags with one dash (-configPath): accept both.
@@ -155,7 +162,7 @@ int main(int argc, char **argv) {
   }
   if (*validate) return aigw::cli::validate(validate_paths);
   if (*example) return aigw::cli::print_example(example_paths);
-  if (*autoconfig) return aigw::cli::print_autoconfig();
+  if (*autoconfig) return aigw::cli::print_autoconfig(auto_mcp_config, auto_mcp_json);
   if (*translate) return aigw::cli::translate(translate_paths);
 #ifdef AIGW_HAVE_EXTPROC
   if (*extproc) return aigw::extproc::run_extproc(ext);

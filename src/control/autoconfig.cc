@@ -4,7 +4,11 @@
 #include "core/json_scan.h"
 
 #include <arpa/inet.h>
+#include <simdjson.h>
 
+#include <algorithm>
+#include <cctype>
+#include <map>
 #include <stdexcept>
 
 namespace aigw::control {
@@ -127,8 +131,120 @@ Result<Provider> provider_from(const EnvLookup &env) {
 
 } // namespace
 
-Result<std::string> autoconfig_yaml(const EnvLookup &env) {
+Result<std::string> mcp_servers_yaml(std::string_view json) {
+  namespace dom = simdjson::dom;
+  dom::parser parser;
+  dom::element doc;
+  dom::object servers;
+  if (parser.parse(json.data(), json.size()).get(doc) ||
+      doc["mcpServers"].get_object().get(servers))
+    return Error::config(
+        "MCP servers configuration: not a JSON object with an \"mcpServers\" object");
+  std::map<std::string, dom::element> sorted;
+  for (auto [name, v] : servers)
+    sorted.emplace(std::string(name), v);
+  std::string route, rest;
+  for (const auto &[name, s] : sorted) {
+    std::string where = "MCP servers configuration: mcpServers." + name;
+    bool dns = !name.empty() && name.size() <= 63 && name.find("__") == std::string::npos &&
+               std::all_of(name.begin(), name.end(), [](char c) {
+                 return std::islower(static_cast<unsigned char>(c)) ||
+                        std::isdigit(static_cast<unsigned char>(c)) || c == '-';
+               });
+    if (!dns)
+      return Error::config(where + ": the name must be lower-case letters, digits and '-' (it "
+                                   "prefixes the server's tools)");
+    std::string_view type, url;
+    if (s["type"].get_string().get(type)) type = {};
+    if (s["url"].get_string().get(url)) url = {};
+    if (url.empty()) {
+      std::string_view command;
+      if (!s["command"].get_string().get(command))
+        return Error::config(where + ": stdio servers (command) are not served yet; give a "
+                                     "Streamable HTTP url");
+      return Error::config(where + ".url: is required");
+    }
+    if (!type.empty() && type != "http" && type != "streamable-http" && type != "streamable_http" &&
+        type != "streamableHttp")
+      return Error::config(where + ".type: \"" + std::string(type) +
+                           "\" is not served (only Streamable HTTP)");
+    auto u = parse_base_url(where + ".url", std::string(url));
+    if (!u) return u.error();
+    // The key: Authorization: Bearer, or another single header.
+    std::string key, key_header;
+    dom::object headers;
+    if (!s["headers"].get_object().get(headers))
+      for (auto [h, v] : headers) {
+        std::string_view value;
+        if (v.get_string().get(value))
+          return Error::config(where + ".headers." + std::string(h) + ": must be a string");
+        std::string lower_name(h);
+        std::transform(lower_name.begin(), lower_name.end(), lower_name.begin(),
+                       [](unsigned char c) { return std::tolower(c); });
+        bool bearer = lower_name == "authorization" && value.starts_with("Bearer ");
+        if (!key.empty()) return Error::config(where + ".headers: one header (a key) is served");
+        key = std::string(bearer ? value.substr(7) : value);
+        if (!bearer) key_header = std::string(h);
+      }
+    // The path as written (a trailing slash kept: some servers want it), "/" when none.
+    std::string_view after = url.substr(url.find("://") + 3);
+    size_t slash = after.find('/');
+    std::string path = slash == std::string_view::npos ? "/" : std::string(after.substr(slash));
+    if (auto q = path.find_first_of("?#"); q != std::string::npos) path.resize(q);
+    route += "    - name: " + name + "\n      path: " + json::quoted(path) + "\n";
+    dom::array include;
+    if (!s["includeTools"].get_array().get(include) && include.size() > 0) {
+      route += "      toolSelector:\n        include:\n";
+      for (dom::element t : include) {
+        std::string_view tool;
+        if (t.get_string().get(tool))
+          return Error::config(where + ".includeTools: must be strings");
+        route += "          - " + json::quoted(tool) + "\n";
+      }
+    }
+    if (!key.empty()) {
+      route += "      securityPolicy:\n        apiKey:\n          secretRef: {name: " + name +
+               "-token}\n";
+      if (!key_header.empty()) route += "          header: " + json::quoted(key_header) + "\n";
+      rest += "apiVersion: v1\nkind: Secret\nmetadata:\n  name: " + name +
+              "-token\n  namespace: default\ntype: Opaque\nstringData:\n  apiKey: " +
+              json::quoted(key) + "\n---\n";
+    }
+    rest +=
+        "apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: Backend\nmetadata:\n  name: " + name +
+        "\n  namespace: default\nspec:\n  endpoints:\n";
+    if (u->is_ip)
+      rest += "    - ip:\n        address: " + json::quoted(u->host) +
+              "\n        port: " + std::to_string(u->port) + "\n";
+    else
+      rest += "    - fqdn:\n        hostname: " + json::quoted(u->host) +
+              "\n        port: " + std::to_string(u->port) + "\n";
+    if (u->tls && u->port != 443) rest += "  tls: {}\n";
+    rest += "---\n";
+  }
+  if (route.empty()) return Error::config("MCP servers configuration: no server in mcpServers");
+  return "apiVersion: aigateway.envoyproxy.io/v1beta1\nkind: MCPRoute\nmetadata:\n  name: "
+         "mcp-route\n"
+         "  namespace: default\nspec:\n  parentRefs:\n    - name: aigw-run\n      kind: Gateway\n"
+         "      group: gateway.networking.k8s.io\n  path: \"/mcp\"\n  backendRefs:\n" +
+         route + "---\n" + rest;
+}
+
+Result<std::string> autoconfig_yaml(const EnvLookup &env, std::string_view mcp_servers) {
+  std::string mcp;
+  if (!mcp_servers.empty()) {
+    auto m = mcp_servers_yaml(mcp_servers);
+    if (!m) return m.error();
+    mcp = std::move(*m);
+  }
   auto provider = provider_from(env);
+  if (!provider && !mcp.empty()) // MCP servers alone: the Gateway and the MCPRoute
+    return "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata:\n  name: "
+           "aigw-run\nspec:\n  controllerName: gateway.envoyproxy.io/gatewayclass-controller\n---\n"
+           "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: aigw-run\n"
+           "  namespace: default\nspec:\n  gatewayClassName: aigw-run\n  listeners:\n"
+           "    - name: http\n      protocol: HTTP\n      port: 1975\n---\n" +
+           mcp;
   if (!provider) return provider.error();
   const Provider &pv = *provider;
   auto url = parse_base_url(pv.url_env, pv.url);
@@ -214,7 +330,7 @@ Result<std::string> autoconfig_yaml(const EnvLookup &env) {
        "\n"
        "  type: " +
        pv.policy_type + "\n  " + field + ":\n    secretRef:\n      name: " + name + "-apikey\n";
-  return y;
+  return y + mcp;
 }
 
 } // namespace aigw::control

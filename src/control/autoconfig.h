@@ -11,6 +11,14 @@
 namespace aigw::control {
 
 // Returns the YAML text of the generated configuration, or an error saying what to set.
-Result<std::string> autoconfig_yaml(const EnvLookup &env);
+// `mcp_servers`: upstream's `--mcp-config` / `--mcp-json`, an MCP clients' `{"mcpServers": {...}}`
+// document; its Streamable HTTP servers become the backends of an MCPRoute on /mcp. With it, no
+// provider key is needed.
+Result<std::string> autoconfig_yaml(const EnvLookup &env, std::string_view mcp_servers = {});
+
+// The MCPRoute, Backends and keys of an `{"mcpServers": {...}}` document, as upstream's
+// autoconfig writes them (servers sorted by name; `Authorization: Bearer` as the backend's API
+// key, one other header as an API key under that header; `includeTools` as the tool selector).
+Result<std::string> mcp_servers_yaml(std::string_view json);
 
 } // namespace aigw::control
