@@ -8,8 +8,14 @@
 #include <CLI/CLI.hpp>
 
 namespace {
-// The MCP session encryption flags of `aigw run` (upstream's names and defaults).
-void add_mcp_options(CLI::App &run, aigw::proxy::ServerOptions &server) {
+// The MCP flags of `aigw run`: the servers document, the session encryption (upstream's names
+// and defaults).
+void add_mcp_options(CLI::App &run, aigw::cli::RunOptions &opts) {
+  auto &server = opts.server;
+  run.add_option("--mcp-config", opts.mcp_config,
+                 "an MCP clients' {\"mcpServers\": ...} file: its Streamable HTTP servers behind "
+                 "/mcp (when no configuration file is given)");
+  run.add_option("--mcp-json", opts.mcp_json, "the same document, inline");
   run.add_option("--mcp-session-encryption-seed", server.mcp_session_seed,
                  "seed of the key MCP session ids are encrypted with; env "
                  "AIGW_MCP_SESSION_ENCRYPTION_SEED")
@@ -78,11 +84,7 @@ int main(int argc, char **argv) {
       ->envname("AIGW_RATELIMIT_REDIS");
   run->add_flag("--ratelimit-fail-closed", run_opts.server.ratelimit_fail_closed,
                 "refuse requests (503) while the Redis budget store is unreachable");
-  add_mcp_options(*run, run_opts.server);
-  run->add_option("--mcp-config", run_opts.mcp_config,
-                  "an MCP clients' {\"mcpServers\": ...} file: its Streamable HTTP servers behind "
-                  "/mcp (when no configuration file is given)");
-  run->add_option("--mcp-json", run_opts.mcp_json, "the same document, inline");
+  add_mcp_options(*run, run_opts);
   bool no_access_log = false;
   run->add_flag("--no-access-log", no_access_log, "do not write a JSON line per request to stdout");
   run->add_option("--access-log-file", run_opts.server.access_log_file,
