@@ -348,8 +348,14 @@ std::optional<Reply> Exchange::authenticate(const Request &r) {
       dom::element value;
       if (claims[claim].get(value)) continue;
       std::string_view s;
-      claim_headers_.emplace_back(header,
-                                  value.get_string().get(s) ? minify(value) : std::string(s));
+      std::string v = value.get_string().get(s) ? minify(value) : std::string(s);
+      // A claim is the token issuer's text: one that could not be a header value (CR, LF, other
+      // controls) or is oversized is not sent rather than let it reach a request head.
+      bool valid = v.size() <= 8192 && std::none_of(v.begin(), v.end(), [](char c) {
+                     auto u = static_cast<unsigned char>(c);
+                     return (u < 0x20 && u != '\t') || u == 0x7f;
+                   });
+      if (valid) claim_headers_.emplace_back(header, std::move(v));
     }
   return std::nullopt;
 }

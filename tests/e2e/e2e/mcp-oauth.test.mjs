@@ -195,6 +195,15 @@ describe('MCPRoute OAuth: JWTs checked by aigw run', () => {
     await client.close();
   });
 
+  it('a claim that could not be a header value (CR/LF in it) is not sent to the backends', async () => {
+    const { client } = await connect(`${gw.base}/mcp`, sign({ email: 'a@example.com\r\nx-injected: 1' }));
+    await client.listTools();
+    const call = mcp.requests.findLast((q) => q.body?.method === 'tools/list');
+    assert.equal(call.headers['x-user-email'], undefined);
+    assert.equal(call.headers['x-injected'], undefined);
+    await client.close();
+  });
+
   it('refused tokens: expired, another issuer (trailing slash), another audience, a key the JWKS lacks, a forged signature', async () => {
     const now = Math.floor(Date.now() / 1000);
     const cases = [
