@@ -34,6 +34,9 @@ std::string resource_metadata_url(std::string_view resource) {
 
 bool CompiledMCPSelector::keeps(std::string_view name) const {
   if (empty) return true;
+  // std::regex recurses per character: a name far past any real one is never matched against
+  // a pattern (MCP names are short); it is not exposed.
+  if (name.size() > 256) return false;
   auto matches = [&](const std::vector<std::string> &names, const std::vector<std::regex> &res) {
     if (std::find(names.begin(), names.end(), name) != names.end()) return true;
     for (const auto &re : res)

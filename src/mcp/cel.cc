@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <regex>
 
 namespace aigw::mcp::cel {
@@ -562,6 +563,8 @@ struct Eval {
       if (op == "-" && __builtin_sub_overflow(x, y, &r)) return Value::error("integer overflow");
       if (op == "*" && __builtin_mul_overflow(x, y, &r)) return Value::error("integer overflow");
       if ((op == "/" || op == "%") && y == 0) return Value::error("division by zero");
+      if ((op == "/" || op == "%") && y == -1 && x == INT64_MIN)
+        return Value::error("integer overflow");
       if (op == "/") r = x / y;
       if (op == "%") r = x % y;
       return Value::integer(r);
@@ -601,6 +604,8 @@ struct Eval {
                               s.compare(s.size() - t.size(), t.size(), t) == 0);
       if (f == "contains") return Value::boolean(s.find(t) != std::string::npos);
       if (f == "matches") {
+        // std::regex recurses per character: bounded input
+        if (s.size() > 4096 || t.size() > 1024) return Value::error("matches: input too long");
         try {
           return Value::boolean(std::regex_search(s, std::regex(t, std::regex::ECMAScript)));
         } catch (const std::regex_error &) {
@@ -622,7 +627,12 @@ struct Eval {
     }
     if (f == "int" && a.size() == 1) {
       if (a[0].kind == Kind::kInt) return a[0];
-      if (is_num(a[0])) return Value::integer(static_cast<int64_t>(as_double(a[0])));
+      if (is_num(a[0])) {
+        double d = as_double(a[0]);
+        if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+          return Value::error("int() out of range");
+        return Value::integer(static_cast<int64_t>(d));
+      }
       if (a[0].kind == Kind::kString) {
         char *end = nullptr;
         long long v = std::strtoll(a[0].s.c_str(), &end, 10);

@@ -25,6 +25,28 @@ constexpr std::string_view kSeparator = "__";
 
 std::string minify(dom::element e) { return simdjson::minify(e); }
 
+// Whether an object anywhere in `e` names a key twice. JSON parsers disagree on which one wins
+// (this one reads the first, most servers the last), so a client's body with one is refused:
+// what the rules judge must be what the server runs.
+bool has_duplicate_keys(dom::element e, int depth = 0) {
+  if (depth > 64) return true;
+  dom::object o;
+  dom::array a;
+  if (!e.get_object().get(o)) {
+    std::vector<std::string_view> keys;
+    for (auto [k, v] : o) {
+      keys.push_back(k);
+      if (has_duplicate_keys(v, depth + 1)) return true;
+    }
+    std::sort(keys.begin(), keys.end());
+    return std::adjacent_find(keys.begin(), keys.end()) != keys.end();
+  }
+  if (!e.get_array().get(a))
+    for (dom::element x : a)
+      if (has_duplicate_keys(x, depth + 1)) return true;
+  return false;
+}
+
 // "" when absent or not a string (never throws: a missing field is an error result).
 std::string_view str_of(simdjson::simdjson_result<dom::element> e) {
   std::string_view s;
@@ -222,6 +244,13 @@ Reply Exchange::text(int status, std::string message) {
 
 std::string Exchange::session_header() const { return client_session_id_; }
 
+bool Exchange::is_gateway_credential(std::string_view header) const {
+  if (route_.oauth && header == "authorization") return true; // the client's JWT for the gateway
+  return route_.api_key_auth &&
+         std::find(route_.api_key_auth->headers.begin(), route_.api_key_auth->headers.end(),
+                   header) != route_.api_key_auth->headers.end();
+}
+
 BackendCall Exchange::call(const control::CompiledMCPBackend &b, std::string body,
                            std::string_view session_id, std::string method) const {
   BackendCall c;
@@ -230,7 +259,21 @@ BackendCall Exchange::call(const control::CompiledMCPBackend &b, std::string bod
   c.target = b.path;
   if (!b.api_key.empty() && !b.api_key_query.empty()) {
     c.target += c.target.find('?') == std::string::npos ? '?' : '&';
-    c.target += b.api_key_query + "=" + b.api_key;
+    auto escape = [](std::string_view v) {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      std::string out;
+      for (unsigned char ch : v) {
+        if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+          out += static_cast<char>(ch);
+        } else {
+          out += '%';
+          out += kHex[ch >> 4];
+          out += kHex[ch & 15];
+        }
+      }
+      return out;
+    };
+    c.target += escape(b.api_key_query) + "=" + escape(b.api_key);
   }
   if (c.method == "POST") {
     c.headers.emplace_back("content-type", "application/json");
@@ -244,11 +287,8 @@ BackendCall Exchange::call(const control::CompiledMCPBackend &b, std::string bod
   if (!b.api_key.empty() && b.api_key_query.empty()) {
     std::string own;
     if (auto v = headers_ ? headers_(b.api_key_header) : std::nullopt) own = std::string(*v);
-    // the key a client authenticated to the gateway with is never passed on as its own
-    if (route_.api_key_auth &&
-        std::find(route_.api_key_auth->headers.begin(), route_.api_key_auth->headers.end(),
-                  b.api_key_header) != route_.api_key_auth->headers.end())
-      own.clear();
+    // the credential a client authenticated to the gateway with is never passed on as its own
+    if (is_gateway_credential(b.api_key_header)) own.clear();
     if (b.api_key_if_not_present && !own.empty())
       c.headers.emplace_back(b.api_key_header, std::move(own)); // the client's own key
     else
@@ -257,6 +297,7 @@ BackendCall Exchange::call(const control::CompiledMCPBackend &b, std::string bod
                                                    : b.api_key);
   }
   auto is_claim = [&](std::string_view name) {
+    if (is_gateway_credential(name)) return true; // never forwarded
     if (route_.api_key_auth && name == route_.api_key_auth->forward_client_id_header) return true;
     return route_.oauth &&
            std::any_of(route_.oauth->claim_to_headers.begin(), route_.oauth->claim_to_headers.end(),
@@ -564,6 +605,7 @@ Exchange::Step Exchange::post(const Request &r) {
   dom::element doc;
   if (p.parse(r.body.data(), r.body.size()).get(doc) || !doc.is_object())
     return text(400, "invalid JSON-RPC message: not a JSON object");
+  if (has_duplicate_keys(doc)) return text(400, "invalid JSON-RPC message: a key appears twice");
   dom::element id, method, params;
   bool has_id = !doc["id"].get(id) && !id.is_null();
   bool has_method = !doc["method"].get(method) && method.is_string();
@@ -1054,6 +1096,10 @@ std::string Exchange::downstream_message(std::string_view json_text,
 
 Exchange::Step Exchange::single_reply(BackendAnswer &a) {
   if (!a.ok) return text(500, "call to " + single_->name + " failed: " + a.error);
+  // The backend no longer knows the session (restarted, or closed): a 404 tells the client to
+  // initialize again, as the spec has it.
+  if (a.status == 404 && phase_ != Phase::kAnswer)
+    return text(404, "session not found at " + single_->name);
   if (a.status < 200 || a.status > 299)
     return text(500, "call to " + single_->name + " failed with status code " +
                          std::to_string(a.status) + ", body=" + a.body);
@@ -1156,12 +1202,21 @@ Exchange::Step Exchange::client_answer(std::string_view id_raw, std::string_view
   const BackendSession *bs = session_->find(b->name);
   if (!bs) return text(403, "no MCP session found for backend " + b->name);
   dom::parser p;
-  dom::object o;
-  if (p.parse(body.data(), body.size()).get_object().get(o))
+  dom::element doc, result, error;
+  if (p.parse(body.data(), body.size()).get(doc) || !doc.is_object())
     return text(400, "invalid JSON-RPC message: not a JSON object");
+  // Only an answer is relayed, rebuilt from its parts: a body that also names a method (a
+  // duplicate "method" key) must not reach the server as a request that no rule judged.
+  bool has_result = !doc["result"].get(result), has_error = !doc["error"].get(error);
+  if (has_result == has_error || doc["method"].error() != simdjson::NO_SUCH_FIELD ||
+      has_duplicate_keys(doc))
+    return text(400, "invalid JSON-RPC message: not a response");
+  std::string answer =
+      "{\"jsonrpc\":\"2.0\",\"id\":" + decoded->second + "," +
+      (has_result ? "\"result\":" + minify(result) : "\"error\":" + minify(error)) + "}";
   single_ = b;
   phase_ = Phase::kAnswer;
-  calls_ = {call(*b, with_field(o, "id", decoded->second), bs->session_id)};
+  calls_ = {call(*b, std::move(answer), bs->session_id)};
   return calls_;
 }
 

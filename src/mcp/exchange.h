@@ -91,6 +91,10 @@ public:
   // The route's tools changed (a reload): sent on open GET streams.
   static std::string tools_changed();
 
+  // A header that carries the client's credential for the gateway (oauth's Authorization, the
+  // apiKeyAuth headers): never sent to a backend.
+  bool is_gateway_credential(std::string_view header) const;
+
   // For the access log and metrics.
   const std::string &rpc_method() const { return rpc_method_; }
   const std::string &tool() const { return tool_; }

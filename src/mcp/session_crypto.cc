@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <cstring>
 #include <memory>
 
 namespace aigw::mcp {
@@ -24,17 +25,26 @@ SessionCrypto::SessionCrypto(std::string seed, int iterations, std::string fallb
   if (!fallback_seed.empty()) fallback_ = Seed{std::move(fallback_seed), fallback_iterations};
 }
 
-std::string SessionCrypto::key_for(const Seed &s, std::string_view salt) {
-  std::string cache_key = (&s == &primary_ ? "p" : "f") + std::string(salt);
-  {
-    std::lock_guard lock(mu_);
-    if (auto it = keys_.find(cache_key); it != keys_.end()) return it->second;
-  }
+std::string SessionCrypto::derive(const Seed &s, std::string_view salt) {
   std::string key(kKeySize, '\0');
   PKCS5_PBKDF2_HMAC(s.seed.data(), static_cast<int>(s.seed.size()),
                     reinterpret_cast<const unsigned char *>(salt.data()),
                     static_cast<int>(salt.size()), s.iterations, EVP_sha256(),
                     static_cast<int>(kKeySize), reinterpret_cast<unsigned char *>(key.data()));
+  return key;
+}
+
+std::optional<std::string> SessionCrypto::cached(const Seed &s, std::string_view salt) {
+  std::string cache_key = (&s == &primary_ ? "p" : "f") + std::string(salt);
+  std::lock_guard lock(mu_);
+  if (&s == &primary_ && salt == own_salt_ && !own_key_.empty()) return own_key_;
+  if (auto it = keys_.find(cache_key); it != keys_.end()) return it->second;
+  return std::nullopt;
+}
+
+void SessionCrypto::remember(const Seed &s, std::string_view salt, const std::string &key) {
+  // Only keys that opened an id are kept: salts a client makes up never evict real sessions'.
+  std::string cache_key = (&s == &primary_ ? "p" : "f") + std::string(salt);
   std::lock_guard lock(mu_);
   if (keys_.emplace(cache_key, key).second) {
     order_.push_back(cache_key);
@@ -43,14 +53,25 @@ std::string SessionCrypto::key_for(const Seed &s, std::string_view salt) {
       order_.pop_front();
     }
   }
-  return key;
 }
 
 std::string SessionCrypto::encrypt(std::string_view plaintext) {
   std::string out(kSaltSize + kNonceSize + plaintext.size() + kTagSize, '\0');
   auto *bytes = reinterpret_cast<unsigned char *>(out.data());
-  RAND_bytes(bytes, static_cast<int>(kSaltSize + kNonceSize));
-  std::string key = key_for(primary_, std::string_view(out.data(), kSaltSize));
+  // One salt per process (its key derived once, PBKDF2 being slow on purpose), a fresh nonce
+  // per id: ids stay in upstream's layout and any replica derives the key from the salt in them.
+  std::string key;
+  {
+    std::lock_guard lock(mu_);
+    if (own_key_.empty()) {
+      own_salt_.assign(kSaltSize, '\0');
+      RAND_bytes(reinterpret_cast<unsigned char *>(own_salt_.data()), static_cast<int>(kSaltSize));
+      own_key_ = derive(primary_, own_salt_);
+    }
+    key = own_key_;
+    std::memcpy(bytes, own_salt_.data(), kSaltSize);
+  }
+  RAND_bytes(bytes + kSaltSize, static_cast<int>(kNonceSize));
   CipherCtx ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
   int len = 0;
   EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
@@ -65,7 +86,9 @@ std::string SessionCrypto::encrypt(std::string_view plaintext) {
 }
 
 std::optional<std::string> SessionCrypto::decrypt_with(const Seed &s, std::string_view data) {
-  std::string key = key_for(s, data.substr(0, kSaltSize));
+  std::string_view salt = data.substr(0, kSaltSize);
+  auto hit = cached(s, salt);
+  std::string key = hit ? *hit : derive(s, salt);
   const auto *bytes = reinterpret_cast<const unsigned char *>(data.data());
   size_t ct_size = data.size() - kSaltSize - kNonceSize - kTagSize;
   std::string plain(ct_size, '\0');
@@ -82,6 +105,7 @@ std::optional<std::string> SessionCrypto::decrypt_with(const Seed &s, std::strin
   if (EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char *>(plain.data()) + len,
                           &final_len) != 1)
     return std::nullopt; // wrong seed, or the id was altered
+  if (!hit) remember(s, salt, key);
   return plain;
 }
 

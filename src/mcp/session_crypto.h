@@ -32,14 +32,17 @@ private:
     int iterations;
   };
   std::optional<std::string> decrypt_with(const Seed &s, std::string_view data);
-  // PBKDF2 is slow on purpose: keys are cached per salt (one per session), boundedly.
-  std::string key_for(const Seed &s, std::string_view salt);
+  // PBKDF2 is slow on purpose: keys of salts that opened an id are cached, boundedly.
+  static std::string derive(const Seed &s, std::string_view salt);
+  std::optional<std::string> cached(const Seed &s, std::string_view salt);
+  void remember(const Seed &s, std::string_view salt, const std::string &key);
 
   Seed primary_;
   std::optional<Seed> fallback_;
   std::mutex mu_;
   std::map<std::string, std::string> keys_; // seed index + salt -> key
   std::list<std::string> order_;            // oldest first, for eviction
+  std::string own_salt_, own_key_;          // what this process encrypts with
 };
 
 } // namespace aigw::mcp

@@ -34,6 +34,7 @@ using namespace net::experimental::awaitable_operators;
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 constexpr size_t kMaxBackendBody = 16 * 1024 * 1024;
 constexpr std::chrono::minutes kCallTimeout{30}; // as upstream's MCP route timeout
+constexpr size_t kMaxQueued = 8 * 1024 * 1024;   // a GET stream's events not yet written
 using BodyParser = http::response_parser<http::buffer_body>;
 
 template <typename Op> net::awaitable<beast::error_code> on_conn(UpstreamConn &c, Op op) {
@@ -322,6 +323,7 @@ net::awaitable<bool> Session::mcp_listen(mcp::Exchange &ex, std::vector<mcp::Bac
   if (!co_await write_all(head_text, first_beat)) co_return false;
   auto executor = co_await net::this_coro::executor;
   std::deque<std::string> queue;
+  size_t queued = 0; // bytes in `queue`
   bool done = false;
   size_t open = calls.size();
   net::steady_timer wake(executor, Clock::time_point::max());
@@ -332,7 +334,9 @@ net::awaitable<bool> Session::mcp_listen(mcp::Exchange &ex, std::vector<mcp::Bac
         executor,
         [&, i]() -> net::awaitable<void> {
           std::string error;
-          auto o = co_await open_call(worker_.pool, calls[i], far, error);
+          // the head within 30 s: a backend holding it back cannot pin the stream's teardown
+          auto o = co_await open_call(worker_.pool, calls[i],
+                                      Clock::now() + std::chrono::seconds(30), error);
           if (!o || done) co_return;
           mcp::BackendAnswer a;
           fill_head(*o, a);
@@ -342,9 +346,12 @@ net::awaitable<bool> Session::mcp_listen(mcp::Exchange &ex, std::vector<mcp::Bac
           co_await read_pieces(*keep, far, [&](std::string_view piece) -> net::awaitable<bool> {
             if (done) co_return false;
             if (auto events = ex.stream_events(i, piece); !events.empty()) {
+              queued += events.size();
               queue.push_back(std::move(events));
               wake.cancel();
             }
+            // A client that stopped reading: its stream ends rather than grow without bound.
+            if (queued > kMaxQueued) done = true;
             co_return true;
           });
         },
@@ -376,7 +383,7 @@ net::awaitable<bool> Session::mcp_listen(mcp::Exchange &ex, std::vector<mcp::Bac
   std::string tools = tools_of(route);
   auto next_beat = Clock::now() + interval;
   bool ok = true;
-  while (ok && !client_gone && !worker_.draining) {
+  while (ok && !client_gone && !done && !worker_.draining) {
     auto check = std::min(next_beat, Clock::now() + std::chrono::seconds(1));
     if (interval.count() == 0) check = Clock::now() + std::chrono::seconds(1);
     if (queue.empty()) { // (a reader's wake-up while this loop writes is not waited for)
@@ -385,8 +392,9 @@ net::awaitable<bool> Session::mcp_listen(mcp::Exchange &ex, std::vector<mcp::Bac
     }
     while (ok && !queue.empty()) {
       std::string framed = chunk(queue.front());
-      ok = co_await write_all(framed);
+      queued -= queue.front().size();
       queue.pop_front();
+      ok = co_await write_all(framed);
     }
     if (!ok || client_gone) break;
     if (interval.count() > 0 && Clock::now() >= next_beat) {

@@ -57,6 +57,14 @@ TEST(McpCel, ErrorsAreValuesAndAbsorbedWhereCelAbsorbsThem) {
   EXPECT_TRUE(eval("true || request.nothing.here").b);
   EXPECT_EQ(eval("'a' < 1").kind, Value::Kind::kError);
   EXPECT_EQ(eval("unknown_name").kind, Value::Kind::kError);
+  // no trap and no undefined cast on what a client can make
+  EXPECT_EQ(eval("int('-9223372036854775808') / -1 == 1").kind, Value::Kind::kError);
+  EXPECT_EQ(eval("int('-9223372036854775808') % -1 == 1").kind, Value::Kind::kError);
+  EXPECT_EQ(eval("int(1e300) == 1").kind, Value::Kind::kError);
+  auto p = Program::compile("request.h.matches('a+')");
+  ASSERT_TRUE(p);
+  Value long_input = from_json("{\"h\":\"" + std::string(5000, 'a') + "\"}");
+  EXPECT_EQ(p->evaluate(long_input).kind, Value::Kind::kError); // bounded, never recursed over
 }
 
 TEST(McpCel, CompileRefusalsSayWhere) {

@@ -111,6 +111,16 @@ TEST(MCPRouteConfig, OAuthIsValidatedWithFieldPaths) {
             "http://gw:8080/.well-known/oauth-protected-resource");
 }
 
+TEST(MCPRouteConfig, SelectorsNeverRunARegexOverANameFarPastAnyRealOne) {
+  control::CompiledMCPSelector s;
+  s.empty = false;
+  s.exclude_regex.emplace_back(".*delete.*", std::regex::ECMAScript);
+  EXPECT_TRUE(s.keeps("read_file"));
+  EXPECT_FALSE(s.keeps("delete_repo"));
+  // std::regex recurses per character: a megabyte name would overflow the stack
+  EXPECT_FALSE(s.keeps(std::string(1 << 20, 'a')));
+}
+
 TEST(MCPSession, ThePlaintextRoundTripsAsUpstreamWritesIt) {
   ClientSession s{"default/tools", "user-1", {{"a", "sid-a", 0x013}, {"b", "", 0x000}}};
   std::string text = encode_session(s);

@@ -14,6 +14,11 @@ TEST(SessionCrypto, RoundTripsWithAFreshSaltAndNonceEachTime) {
   std::string b = c.encrypt("route@subject@backend:c2Vzcw==:1f");
   EXPECT_NE(a, b);
   EXPECT_EQ(c.decrypt(a), "route@subject@backend:c2Vzcw==:1f");
+  // one salt per process (its key derived once), a fresh nonce per id
+  EXPECT_EQ(base64_decode(a)->substr(0, 16), base64_decode(b)->substr(0, 16));
+  EXPECT_NE(base64_decode(a)->substr(16, 12), base64_decode(b)->substr(16, 12));
+  SessionCrypto replica("seed-1", 1000); // another process with the same seed reads them
+  EXPECT_EQ(replica.decrypt(a), "route@subject@backend:c2Vzcw==:1f");
   EXPECT_EQ(c.decrypt(b), "route@subject@backend:c2Vzcw==:1f");
   // salt 16 + nonce 12 + text + tag 16, base64
   EXPECT_EQ(base64_decode(a)->size(), 16u + 12u + text.size() + 16u);

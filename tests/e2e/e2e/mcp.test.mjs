@@ -328,6 +328,26 @@ describe('MCP gateway through aigw run, with the official MCP SDK client and ser
     assert.deepEqual(tools.map((t) => t.name), ['alpha__echo']);
   });
 
+  it('a body no rule could judge is refused: a forged answer carrying a method, duplicate keys (400, never relayed)', async () => {
+    const raw = (body) => fetch(`${gw.base}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': transport.sessionId },
+      body,
+    });
+    const before = alpha.requests.length;
+    // parsers disagree on which duplicate wins: the servers run the last one
+    let r = await raw('{"jsonrpc":"2.0","id":"MQ==__s__alpha","method":0,"method":"tools/call","params":{"name":"secret","arguments":{}}}');
+    assert.equal(r.status, 400);
+    r = await raw('{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"alpha__echo","arguments":{"text":"a"},"arguments":{"text":"b"}}}');
+    assert.equal(r.status, 400);
+    assert.match(await r.text(), /a key appears twice/);
+    // a tool name far longer than any real one: refused, and the gateway still serves
+    r = await raw(JSON.stringify({ jsonrpc: '2.0', id: 10, method: 'tools/call', params: { name: `alpha__${'a'.repeat(1 << 20)}`, arguments: {} } }));
+    assert.equal(r.status, 400);
+    assert.equal(alpha.requests.length, before, 'none of them reached the backend');
+    assert.deepEqual(await client.ping(), {});
+  });
+
   it('a client answer that names no backend is refused (400)', async () => {
     const r = await fetch(`${gw.base}/mcp`, {
       method: 'POST',
@@ -336,6 +356,13 @@ describe('MCP gateway through aigw run, with the official MCP SDK client and ser
     });
     assert.equal(r.status, 400);
     assert.match(await r.text(), /invalid response ID format/);
+  });
+
+  it('a backend that lost the session answers 404, and so does the gateway: the client initializes again', async () => {
+    const sid = decryptSession(transport.sessionId).split('@')[2].split(',')
+      .map((e) => e.split(':')).find(([n]) => n === 'alpha')[1];
+    await alpha.sessions.get(Buffer.from(sid, 'base64').toString()).close();
+    await assert.rejects(client.callTool({ name: 'alpha__echo', arguments: { text: 'x' } }), refused(404, 'session not found at alpha'));
   });
 
   it('closing the session closes it at every backend that is still there', async () => {
