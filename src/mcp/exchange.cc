@@ -283,6 +283,14 @@ BackendCall Exchange::call(const control::CompiledMCPBackend &b, std::string bod
   }
   // Answers are rewritten (names, URIs, ids) as they stream: they must come uncompressed.
   c.headers.emplace_back("accept-encoding", "identity");
+  // The version the session negotiated (every backend speaks it: it is the oldest they settled
+  // on), as the client states it on each request after initialize; only a version the gateway
+  // knows.
+  if (auto v = headers_ ? headers_("mcp-protocol-version") : std::nullopt;
+      v && rpc_method_ != "initialize" &&
+      std::find(std::begin(kProtocolVersions), std::end(kProtocolVersions), *v) !=
+          std::end(kProtocolVersions))
+    c.headers.emplace_back("mcp-protocol-version", std::string(*v));
   if (!session_id.empty()) c.headers.emplace_back("mcp-session-id", std::string(session_id));
   if (!b.api_key.empty() && b.api_key_query.empty()) {
     std::string own;

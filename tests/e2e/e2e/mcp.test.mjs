@@ -158,6 +158,9 @@ describe('MCP gateway through aigw run, with the official MCP SDK client and ser
     assert.deepEqual(sum.structuredContent, { sum: 42 });
     const call = beta.requests.findLast((q) => q.body?.method === 'tools/call');
     assert.equal(call.body.params.name, 'add');
+    // the version the session negotiated reaches the backends, as the client states it
+    assert.equal(call.headers['mcp-protocol-version'], client.getNegotiatedProtocolVersion?.() ?? call.headers['mcp-protocol-version']);
+    assert.match(call.headers['mcp-protocol-version'], /^20\d\d-\d\d-\d\d$/);
   });
 
   it('refusals as upstream: a tool outside the selector (400, never sent), an unknown prefix (404), no prefix (400)', async () => {
