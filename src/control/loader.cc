@@ -27,9 +27,9 @@ std::set<std::string> referenced_secrets(const api::Resources &res) {
   for (const auto &r : res.mcp_routes)
     for (const auto &b : r.backend_refs)
       if (b.api_key && !b.api_key->secret_name.empty())
-        out.insert((b.api_key->secret_namespace.empty() ? r.namespace_
-                                                        : b.api_key->secret_namespace) +
-                   "/" + b.api_key->secret_name);
+        out.insert(
+            (b.api_key->secret_namespace.empty() ? r.namespace_ : b.api_key->secret_namespace) +
+            "/" + b.api_key->secret_name);
   return out;
 }
 

@@ -60,8 +60,8 @@ void McpMetrics::record_initialization(double seconds) {
 }
 
 void McpMetrics::record_capability(std::string_view type, std::string_view side) {
-  static constexpr std::string_view kTypes[] = {"tools",      "resources",    "prompts",
-                                                "sampling",   "roots",        "experimental",
+  static constexpr std::string_view kTypes[] = {"tools",       "resources",   "prompts",
+                                                "sampling",    "roots",       "experimental",
                                                 "elicitation", "completions", "logging"};
   if (std::find(std::begin(kTypes), std::end(kTypes), type) == std::end(kTypes)) return;
   std::lock_guard lock(mu_);

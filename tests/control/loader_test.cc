@@ -339,8 +339,8 @@ metadata: {name: github, namespace: default}
 spec:
   endpoints: [{fqdn: {hostname: api.githubcopilot.com, port: 443}}]
 )";
-  auto r = load(mcp + with_api_key_secret("GITHUB_ACCESS_TOKEN"),
-                {{"GITHUB_ACCESS_TOKEN", "ghp_x"}});
+  auto r =
+      load(mcp + with_api_key_secret("GITHUB_ACCESS_TOKEN"), {{"GITHUB_ACCESS_TOKEN", "ghp_x"}});
   ASSERT_NE(r.snapshot, nullptr) << (r.diag.errors().empty() ? "" : r.diag.errors()[0]);
   const auto &b = *r.snapshot->mcp_routes.at(0).backends.at(0);
   EXPECT_EQ(b.api_key, "ghp_x");
