@@ -28,7 +28,9 @@ std::string_view str_of(dom::element e) {
   return str_of(simdjson::simdjson_result<dom::element>(std::move(e)));
 }
 
-std::optional<std::string> b64url(std::string_view in) {
+} // namespace
+
+std::optional<std::string> base64url_decode(std::string_view in) {
   std::string s(in);
   for (auto &c : s) {
     if (c == '-')
@@ -42,6 +44,8 @@ std::optional<std::string> b64url(std::string_view in) {
     s += '=';
   return base64_decode(s);
 }
+
+namespace {
 
 struct Bn {
   BIGNUM *p = nullptr;
@@ -61,7 +65,7 @@ std::shared_ptr<EVP_PKEY> from_params(const char *type, OSSL_PARAM_BLD *bld) {
 }
 
 std::shared_ptr<EVP_PKEY> rsa_key(std::string_view n64, std::string_view e64) {
-  auto n = b64url(n64), e = b64url(e64);
+  auto n = base64url_decode(n64), e = base64url_decode(e64);
   if (!n || !e || n->empty() || e->empty()) return nullptr;
   Bn bn, be;
   bn.p = BN_bin2bn(reinterpret_cast<const unsigned char *>(n->data()), static_cast<int>(n->size()),
@@ -79,7 +83,7 @@ std::shared_ptr<EVP_PKEY> rsa_key(std::string_view n64, std::string_view e64) {
 std::shared_ptr<EVP_PKEY> ec_key(std::string_view crv, std::string_view x64, std::string_view y64) {
   const char *group = crv == "P-256" ? "prime256v1" : crv == "P-384" ? "secp384r1" : nullptr;
   size_t size = crv == "P-256" ? 32 : 48;
-  auto x = b64url(x64), y = b64url(y64);
+  auto x = base64url_decode(x64), y = base64url_decode(y64);
   if (!group || !x || !y || x->size() != size || y->size() != size) return nullptr;
   std::string point = "\x04" + *x + *y;
   OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
@@ -182,9 +186,9 @@ Result<VerifiedJwt> verify_jwt(std::string_view token, const std::vector<JwtKey>
   size_t d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
   if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos)
     return fail("Jwt is not in the form of Header.Payload.Signature");
-  auto header = b64url(token.substr(0, d1));
-  auto payload = b64url(token.substr(d1 + 1, d2 - d1 - 1));
-  auto signature = b64url(token.substr(d2 + 1));
+  auto header = base64url_decode(token.substr(0, d1));
+  auto payload = base64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
+  auto signature = base64url_decode(token.substr(d2 + 1));
   if (!header || !payload || !signature)
     return fail("Jwt is not in the form of Header.Payload.Signature");
   dom::parser hp, pp;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,9 @@ struct VerifiedJwt {
   std::string subject;
   std::vector<std::string> scopes; // `scope` (space-separated) or `scp`
 };
+
+// base64url without padding (JWT segments, JWK fields); nullopt when it is not that.
+std::optional<std::string> base64url_decode(std::string_view in);
 
 // The bearer token of an Authorization header value, or "" when there is none.
 std::string_view bearer_token(std::string_view authorization);

@@ -186,23 +186,11 @@ const control::CompiledMCPRoute *match_route(const control::Snapshot &s, std::st
 }
 
 std::string bearer_subject(std::string_view authorization) {
-  authorization = trim_ows(authorization);
-  if (authorization.size() < 7) return {};
-  std::string scheme(authorization.substr(0, 7));
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  if (scheme != "bearer ") return {};
-  std::string_view token = trim_ows(authorization.substr(7));
+  std::string_view token = auth::bearer_token(authorization);
   size_t d1 = token.find('.');
-  if (d1 == std::string_view::npos) return {};
-  size_t d2 = token.find('.', d1 + 1);
+  size_t d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
   if (d2 == std::string_view::npos) return {};
-  std::string payload(token.substr(d1 + 1, d2 - d1 - 1));
-  for (auto &c : payload)
-    c = c == '-' ? '+' : c == '_' ? '/' : c;
-  while (payload.size() % 4)
-    payload += '=';
-  auto decoded = base64_decode(payload);
+  auto decoded = auth::base64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
   if (!decoded) return {};
   dom::parser p;
   dom::element doc;
