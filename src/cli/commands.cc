@@ -6,6 +6,7 @@
 #include "control/env_expand.h"
 #include "control/loader.h"
 #include "control/translate.h"
+#include "proxy/token_fetch.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -141,7 +142,11 @@ int translate(const std::vector<std::string> &paths) {
     std::cerr << "error: " << text.error().message << "\n";
     return 1;
   }
-  auto out = control::translate_config(*text, control::process_env());
+  // As upstream's controller, the MCP authorization servers' metadata is read from the issuer.
+  auto get = [](const std::string &url) {
+    return proxy::http_get_blocking(url, std::chrono::seconds(5));
+  };
+  auto out = control::translate_config(*text, control::process_env(), get);
   if (!out) {
     std::cerr << "error translating:\n" << out.error().message << "\n";
     return 1;

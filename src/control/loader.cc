@@ -33,45 +33,6 @@ std::set<std::string> referenced_secrets(const api::Resources &res) {
   return out;
 }
 
-// Secrets may take values from the environment or files, named by annotations (as upstream).
-// A Secret that nothing aigw reads refers to is left as it is: a value it cannot get is not an
-// error, since nothing would use it.
-void substitute_secrets(api::Resources &res, const EnvLookup &env, api::Diagnostics &diag) {
-  std::set<std::string> used = referenced_secrets(res);
-  for (auto &s : res.secrets) {
-    if (!used.count(s.meta.key())) continue;
-    for (const auto &[ann, value] : s.meta.annotations) {
-      std::string where = "Secret " + s.meta.key() + ": metadata.annotations[" + ann + "]";
-      if (ann.starts_with(kEnvPrefix)) {
-        std::string key = ann.substr(kEnvPrefix.size());
-        auto v = env(value);
-        if (!v) {
-          diag.error(where + ": environment variable " + value + " is not set");
-          continue;
-        }
-        s.data[key] = *v;
-      } else if (ann.starts_with(kFilePrefix)) {
-        std::string key = ann.substr(kFilePrefix.size());
-        std::string path = value;
-        if (path.starts_with("~/")) {
-          if (auto home = env("HOME")) path = *home + path.substr(1);
-        }
-        std::ifstream in(path, std::ios::binary);
-        if (!in) {
-          diag.error(where + ": cannot read file \"" + path + "\"");
-          continue;
-        }
-        std::stringstream ss;
-        ss << in.rdbuf();
-        std::string content = ss.str();
-        while (!content.empty() && (content.back() == '\n' || content.back() == '\r'))
-          content.pop_back();
-        s.data[key] = content;
-      }
-    }
-  }
-}
-
 bool is_document_separator(std::string_view line) {
   return line.starts_with("---") && (line.size() == 3 || line[3] == ' ' || line[3] == '\t' ||
                                      line[3] == '\r' || line[3] == '\n');
@@ -115,6 +76,42 @@ std::optional<std::string> document_kind_at(std::string_view text, size_t offset
 }
 
 } // namespace
+
+void substitute_secrets(api::Resources &res, const EnvLookup &env, api::Diagnostics &diag) {
+  std::set<std::string> used = referenced_secrets(res);
+  for (auto &s : res.secrets) {
+    if (!used.count(s.meta.key())) continue;
+    for (const auto &[ann, value] : s.meta.annotations) {
+      std::string where = "Secret " + s.meta.key() + ": metadata.annotations[" + ann + "]";
+      if (ann.starts_with(kEnvPrefix)) {
+        std::string key = ann.substr(kEnvPrefix.size());
+        auto v = env(value);
+        if (!v) {
+          diag.error(where + ": environment variable " + value + " is not set");
+          continue;
+        }
+        s.data[key] = *v;
+      } else if (ann.starts_with(kFilePrefix)) {
+        std::string key = ann.substr(kFilePrefix.size());
+        std::string path = value;
+        if (path.starts_with("~/")) {
+          if (auto home = env("HOME")) path = *home + path.substr(1);
+        }
+        std::ifstream in(path, std::ios::binary);
+        if (!in) {
+          diag.error(where + ": cannot read file \"" + path + "\"");
+          continue;
+        }
+        std::stringstream ss;
+        ss << in.rdbuf();
+        std::string content = ss.str();
+        while (!content.empty() && (content.back() == '\n' || content.back() == '\r'))
+          content.pop_back();
+        s.data[key] = content;
+      }
+    }
+  }
+}
 
 LoadResult load_text(std::string_view text, const std::string &source, const EnvLookup &env,
                      uint64_t generation) {

@@ -26,6 +26,12 @@ LoadResult load_file(const std::string &path, const EnvLookup &env, uint64_t gen
 LoadResult load_files(const std::vector<std::string> &paths, const EnvLookup &env,
                       uint64_t generation);
 
+// Secrets may take values from the environment or files, named by annotations (as upstream's
+// `aigw run`): substitution.aigw.run/env/<key>: VAR, substitution.aigw.run/file/<key>: path. A
+// Secret that nothing aigw reads refers to is left as it is: a value it cannot get is not an
+// error, since nothing would use it.
+void substitute_secrets(api::Resources &res, const EnvLookup &env, api::Diagnostics &diag);
+
 // The text of a file, or of a directory's YAML files joined as one multi-document stream.
 Result<std::string> read_config_source(const std::string &path);
 // The texts of several paths joined as one multi-document stream.

@@ -1,5 +1,7 @@
 // Translation to Envoy Gateway resources; see translate.h.
 #include "control/translate.h"
+#include "control/translate_mcp.h"
+#include "control/translate_yaml.h"
 
 #include "api/resources.h"
 #include "auth/aws_sigv4.h"
@@ -14,11 +16,7 @@
 #include <set>
 
 namespace aigw::control {
-namespace {
-
-constexpr std::string_view kNotFoundBody =
-    "No matching route found. It is likely because the model specified in your request is not "
-    "configured in the Gateway.";
+namespace yaml_out {
 
 std::string ns_of(const YAML::Node &doc) {
   if (doc["metadata"] && doc["metadata"]["namespace"])
@@ -90,6 +88,68 @@ void kv(std::string &o, int indent, std::string_view key, std::string_view value
   append_scalar(o, value, indent + 2);
 }
 
+// Scalars that were quoted in the input (or must read back as strings) stay quoted: yaml-cpp
+// marks them with the non-specific tag "!".
+void emit(YAML::Emitter &e, const YAML::Node &n) {
+  switch (n.Type()) {
+  case YAML::NodeType::Map:
+    e << YAML::BeginMap;
+    for (const auto &kv : n) {
+      e << YAML::Key;
+      emit(e, kv.first);
+      e << YAML::Value;
+      emit(e, kv.second);
+    }
+    e << YAML::EndMap;
+    break;
+  case YAML::NodeType::Sequence:
+    e << YAML::BeginSeq;
+    for (const auto &x : n)
+      emit(e, x);
+    e << YAML::EndSeq;
+    break;
+  case YAML::NodeType::Scalar: {
+    const std::string &v = n.Scalar();
+    if (n.Tag() == "!" || (n.Tag() == "?" && v.empty()))
+      e << YAML::DoubleQuoted << v;
+    else
+      e << v;
+    break;
+  }
+  default: e << YAML::Null;
+  }
+}
+
+std::string emit_node(const YAML::Node &n) {
+  YAML::Emitter e;
+  emit(e, n);
+  return std::string(e.c_str()) + "\n";
+}
+
+std::string quote(std::string_view v) {
+  std::string o;
+  append_scalar(o, v, 0);
+  o.pop_back();
+  return o;
+}
+
+const api::Secret *find_secret(const api::Resources &res, const std::string &ns,
+                               const std::string &name) {
+  for (const auto &s : res.secrets)
+    if (s.meta.name == name && s.meta.namespace_ == ns) return &s;
+  return nullptr;
+}
+
+} // namespace yaml_out
+
+namespace {
+
+using namespace yaml_out;
+
+constexpr std::string_view kNotFoundBody =
+    "No matching route found. It is likely because the model specified in your request is not "
+    "configured in the Gateway.";
+
 struct ConfigInputs {
   api::Resources res;
   std::vector<YAML::Node> docs;
@@ -110,14 +170,8 @@ Result<ConfigInputs> decode(std::string_view text, const EnvLookup &env) {
   in.docs = YAML::LoadAll(expanded);
   for (size_t i = 0; i < in.docs.size(); ++i)
     api::decode_document(in.docs[i], i, in.res, diag);
+  substitute_secrets(in.res, env, diag); // the keys `aigw run` would use
   return in;
-}
-
-const api::Secret *find_secret(const api::Resources &res, const std::string &ns,
-                               const std::string &name) {
-  for (const auto &s : res.secrets)
-    if (s.meta.name == name && s.meta.namespace_ == ns) return &s;
-  return nullptr;
 }
 
 // The auth: block of a filterapi backend, from its BackendSecurityPolicy (secrets inlined, as
@@ -262,7 +316,7 @@ std::string backend_entry(const api::Resources &res, const api::AIGatewayRoute &
   return e;
 }
 
-std::string build_filter_config(const api::Resources &res) {
+std::string build_filter_config(const api::Resources &res, const std::vector<YAML::Node> &docs) {
   std::string o;
   // Routes in (namespace, name) order, then rules, then refs.
   std::vector<const api::AIGatewayRoute *> routes;
@@ -313,53 +367,9 @@ std::string build_filter_config(const api::Resources &res) {
   }
   if (!backends.empty()) o += "backends:\n" + backends;
   if (!costs.empty()) o += "llmRequestCosts:\n" + costs;
+  o += mcp_translate::filter_config(docs);
   if (!models.empty()) o += "models:\n" + models;
   o += "uuid: aigw-translate\nversion: dev\n";
-  return o;
-}
-
-// Scalars that were quoted in the input (or must read back as strings) stay quoted: yaml-cpp
-// marks them with the non-specific tag "!".
-void emit(YAML::Emitter &e, const YAML::Node &n) {
-  switch (n.Type()) {
-  case YAML::NodeType::Map:
-    e << YAML::BeginMap;
-    for (const auto &kv : n) {
-      e << YAML::Key;
-      emit(e, kv.first);
-      e << YAML::Value;
-      emit(e, kv.second);
-    }
-    e << YAML::EndMap;
-    break;
-  case YAML::NodeType::Sequence:
-    e << YAML::BeginSeq;
-    for (const auto &x : n)
-      emit(e, x);
-    e << YAML::EndSeq;
-    break;
-  case YAML::NodeType::Scalar: {
-    const std::string &v = n.Scalar();
-    if (n.Tag() == "!" || (n.Tag() == "?" && v.empty()))
-      e << YAML::DoubleQuoted << v;
-    else
-      e << v;
-    break;
-  }
-  default: e << YAML::Null;
-  }
-}
-
-std::string emit_node(const YAML::Node &n) {
-  YAML::Emitter e;
-  emit(e, n);
-  return std::string(e.c_str()) + "\n";
-}
-
-std::string quote(std::string_view v) {
-  std::string o;
-  append_scalar(o, v, 0);
-  o.pop_back();
   return o;
 }
 
@@ -517,10 +527,11 @@ std::string config_secrets(const std::string &gw, const std::string &ns, const s
 Result<std::string> filter_config_yaml(std::string_view text, const EnvLookup &env) {
   auto in = decode(text, env);
   if (!in) return in.error();
-  return build_filter_config(in->res);
+  return build_filter_config(in->res, in->docs);
 }
 
-Result<std::string> translate_config(std::string_view text, const EnvLookup &env) {
+Result<std::string> translate_config(std::string_view text, const EnvLookup &env,
+                                     const HttpGet &get) {
   Result<ConfigInputs> decoded = Error::config("");
   try {
     decoded = decode(text, env);
@@ -529,30 +540,45 @@ Result<std::string> translate_config(std::string_view text, const EnvLookup &env
   }
   if (!decoded) return decoded.error();
   const auto &docs = decoded->docs;
+  auto mcp = mcp_translate::resources(docs, decoded->res, get);
+  if (!mcp) return mcp.error();
   std::string out;
   auto doc = [&](const std::string &body) { out += "---\n" + body; };
+  // Generated documents of one kind, in (namespace, name) order.
+  auto docs_of = [&](std::vector<mcp_translate::Doc> list) {
+    std::stable_sort(list.begin(), list.end(), [](const auto &a, const auto &b) {
+      return std::pair(a.ns, a.name) < std::pair(b.ns, b.name);
+    });
+    for (const auto &d : list)
+      doc(d.body);
+  };
   static const std::set<std::string> kConsumed = {
       "AIGatewayRoute", "AIServiceBackend", "BackendSecurityPolicy",
       "MCPRoute",       "Secret",           "Gateway"};
   for (const auto &d : docs)
     if (d.IsMap() && !kConsumed.count(kind_of(d))) doc(emit_node(d));
-  std::vector<const YAML::Node *> routes;
+  std::vector<mcp_translate::Doc> routes = mcp->http_routes, filters;
   for (const auto &d : docs)
-    if (d.IsMap() && kind_of(d) == "AIGatewayRoute") routes.push_back(&d);
-  std::sort(routes.begin(), routes.end(), [](auto *a, auto *b) {
-    return std::pair(ns_of(*a), name_of(*a)) < std::pair(ns_of(*b), name_of(*b));
-  });
-  for (const auto *r : routes)
-    doc(http_route(*r, docs));
-  for (const auto *r : routes)
-    doc(route_filters(name_of(*r), ns_of(*r)));
-  std::string cfg = build_filter_config(decoded->res);
+    if (d.IsMap() && kind_of(d) == "AIGatewayRoute")
+      routes.push_back({ns_of(d), name_of(d), http_route(d, docs)});
+  docs_of(routes);
+  docs_of(mcp->backends);
+  for (const auto &d : docs)
+    if (d.IsMap() && kind_of(d) == "AIGatewayRoute")
+      filters.push_back({ns_of(d), name_of(d), route_filters(name_of(d), ns_of(d))});
+  for (auto &f : mcp->filters)
+    filters.push_back(std::move(f));
+  docs_of(filters);
+  std::string cfg = build_filter_config(decoded->res, docs);
   for (const auto &d : docs)
     if (d.IsMap() && kind_of(d) == "Gateway") doc(config_secrets(name_of(d), ns_of(d), cfg));
+  docs_of(mcp->secrets);
   for (const auto &d : docs)
     if (d.IsMap() && kind_of(d) == "Secret") doc(emit_node(d));
   for (const auto &d : docs)
     if (d.IsMap() && kind_of(d) == "Gateway") doc(emit_node(d));
+  docs_of(mcp->traffic_policies);
+  docs_of(mcp->security_policies);
   return out;
 }
 

@@ -8,13 +8,21 @@
 #include "control/env_expand.h"
 #include "core/result.h"
 
+#include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace aigw::control {
 
-// Returns the multi-document YAML, or the configuration's errors.
-Result<std::string> translate_config(std::string_view text, const EnvLookup &env);
+// A blocking HTTP GET: the status and the body. Used where upstream's controller reads the
+// network (an MCPRoute issuer's authorization-server metadata).
+using HttpGet = std::function<Result<std::pair<int, std::string>>(const std::string &url)>;
+
+// Returns the multi-document YAML, or the configuration's errors. Without `get`, nothing is
+// fetched: an OAuth issuer's metadata falls back as upstream's does when it cannot be read.
+Result<std::string> translate_config(std::string_view text, const EnvLookup &env,
+                                     const HttpGet &get = {});
 
 // The filterapi configuration text (YAML, upstream's key order and scalar style) for the routes
 // of all Gateways, as the filter-config.yaml key of the generated Secret.

@@ -113,6 +113,22 @@ http_request(UpstreamPool &pool, const std::string &url, const std::string *form
   co_return std::pair(static_cast<int>(parser.get().result_int()), parser.get().body());
 }
 
+Result<std::pair<int, std::string>> http_get_blocking(const std::string &url,
+                                                      std::chrono::milliseconds timeout) {
+  net::io_context io;
+  auto tls = make_client_tls_context();
+  UpstreamPool pool(io.get_executor(), tls.get());
+  Result<std::pair<int, std::string>> out = Error::upstream(502, url + ": no answer", false);
+  net::co_spawn(
+      io,
+      [&]() -> net::awaitable<void> {
+        out = co_await http_request(pool, url, nullptr, std::chrono::steady_clock::now() + timeout);
+      },
+      net::detached);
+  io.run();
+  return out;
+}
+
 net::awaitable<Result<std::string>> fetch_token(auth::TokenSource &source,
                                                 const control::CompiledBackend &b,
                                                 UpstreamPool &pool,

@@ -15,6 +15,10 @@ net::awaitable<Result<std::pair<int, std::string>>>
 http_request(UpstreamPool &pool, const std::string &url, const std::string *form,
              std::chrono::steady_clock::time_point deadline);
 
+// http_request's GET on a private event loop, for command-line tools: blocks up to `timeout`.
+Result<std::pair<int, std::string>> http_get_blocking(const std::string &url,
+                                                      std::chrono::milliseconds timeout);
+
 // A bearer token for `backend` (GCPCredentials or AzureCredentials), cached or fetched. Errors
 // are 5xx-shaped and never carry secret material.
 net::awaitable<Result<std::string>> fetch_token(auth::TokenSource &source,
