@@ -269,8 +269,9 @@ BackendCall Exchange::call(const control::CompiledMCPBackend &b, std::string bod
   } else if (c.method == "GET") {
     c.headers.emplace_back("accept", "text/event-stream");
   }
-  // Answers are rewritten (names, URIs, ids) as they stream: they must come uncompressed.
-  c.headers.emplace_back("accept-encoding", "identity");
+  // As upstream: the gateway decodes gzip and brotli itself, before it rewrites names, URIs and
+  // ids.
+  c.headers.emplace_back("accept-encoding", "gzip, br");
   // The version the session negotiated (every backend speaks it: it is the oldest they settled
   // on), as the client states it on each request after initialize; only a version the gateway
   // knows.

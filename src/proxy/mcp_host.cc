@@ -3,6 +3,7 @@
 // the GET notification stream with its heartbeats), and writes the replies. Every decision is the
 // Exchange's.
 #include "core/clock.h"
+#include "core/decompress.h"
 #include "core/json_scan.h"
 #include "mcp/exchange.h"
 #include "observability/access_log.h"
@@ -22,10 +23,12 @@
 
 namespace aigw::proxy {
 
-// A backend call under way: the connection, and the parser holding the response head.
+// A backend call under way: the connection, the parser holding the response head, and the
+// decoder of its Content-Encoding (none for identity).
 struct McpCall {
   std::unique_ptr<UpstreamConn> conn;
   std::unique_ptr<http::response_parser<http::buffer_body>> parser;
+  std::unique_ptr<Decompressor> decoder;
 };
 
 namespace {
@@ -35,6 +38,7 @@ constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 constexpr size_t kMaxBackendBody = 16 * 1024 * 1024;
 constexpr std::chrono::minutes kCallTimeout{30}; // as upstream's MCP route timeout
 constexpr size_t kMaxQueued = 8 * 1024 * 1024;   // a GET stream's events not yet written
+constexpr size_t kMaxInflated = 8 * 1024 * 1024; // decoded from one compressed read
 using BodyParser = http::response_parser<http::buffer_body>;
 
 template <typename Op> net::awaitable<beast::error_code> on_conn(UpstreamConn &c, Op op) {
@@ -84,15 +88,25 @@ net::awaitable<std::optional<McpCall>> open_call(UpstreamPool &pool, const mcp::
       error = e.message();
       co_return std::nullopt;
     }
+    // gzip and br, as upstream asks for them and decodes them itself.
+    auto decoder =
+        Decompressor::for_encoding(parser.get()[http::field::content_encoding], kMaxInflated);
+    if (!decoder) {
+      error = decoder.error().message;
+      co_return std::nullopt;
+    }
+    o.decoder = std::move(*decoder);
     co_return o;
   }
   co_return std::nullopt;
 }
 
-// Reads the body piece by piece into `on_piece` until it ends; false on an error.
+// Reads the body piece by piece into `on_piece` (decoded) until it ends; false on an error, a
+// corrupt or truncated compressed body among them.
 template <typename F>
 net::awaitable<bool> read_pieces(McpCall &o, Clock::time_point deadline, F &&on_piece) {
   char buf[16384];
+  std::string plain;
   auto &parser = *o.parser;
   net::steady_timer timer(co_await net::this_coro::executor);
   timer.expires_at(deadline);
@@ -112,9 +126,17 @@ net::awaitable<bool> read_pieces(McpCall &o, Clock::time_point deadline, F &&on_
     if (e == http::error::need_buffer) e = {};
     if (e) co_return false;
     size_t got = sizeof buf - parser.get().body().size;
-    if (got && !(co_await on_piece(std::string_view(buf, got)))) co_return false;
+    if (!got) continue;
+    std::string_view piece(buf, got);
+    if (o.decoder) {
+      plain.clear();
+      if (!o.decoder->feed(piece, plain)) co_return false;
+      if (plain.empty()) continue;
+      piece = plain;
+    }
+    if (!(co_await on_piece(piece))) co_return false;
   }
-  co_return true;
+  co_return !o.decoder || o.decoder->finished();
 }
 
 void fill_head(const McpCall &o, mcp::BackendAnswer &out) {

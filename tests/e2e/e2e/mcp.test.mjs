@@ -376,3 +376,73 @@ describe('MCP gateway through aigw run, with the official MCP SDK client and ser
     assert.equal(alpha.sessions.size, 0);
   });
 });
+
+describe('MCP backends that compress their answers (gzip and br), as upstream decodes them', () => {
+  let gz;
+  let br;
+  let gw;
+  let client;
+  before(async () => {
+    gz = await startMcpServer({ name: 'gz', compress: 'gzip' });
+    br = await startMcpServer({ name: 'br', compress: 'br' });
+    gw = await startAigw({
+      config: (port) => gatewayYaml(port) + `---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: MCPRoute
+metadata: {name: packed, namespace: default}
+spec:
+  parentRefs: [{name: aigw}]
+  backendRefs: [{name: gz}, {name: br}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: gz, namespace: default}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: ${gz.port}}}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: br, namespace: default}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: ${br.port}}}]
+`,
+      args: ['--mcp-session-encryption-seed', SEED],
+    });
+    ({ client } = await connect(gw));
+  });
+  after(async () => {
+    await client?.close().catch(() => {});
+    await gw?.stop();
+    await gz?.close();
+    await br?.close();
+  });
+
+  it('the gateway asks for gzip and br, and every answer arrives decoded', async () => {
+    const init = gz.requests.find((q) => q.body?.method === 'initialize');
+    assert.equal(init.headers['accept-encoding'], 'gzip, br');
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    for (const n of ['gz__echo', 'br__echo', 'gz__add', 'br__add']) assert.ok(names.includes(n), names.join(' '));
+    assert.deepEqual(texts(await client.callTool({ name: 'gz__echo', arguments: { text: 'zipped' } })), ['gz: zipped']);
+    assert.deepEqual(texts(await client.callTool({ name: 'br__echo', arguments: { text: 'brotli' } })), ['br: brotli']);
+    const prompts = (await client.listPrompts()).prompts.map((p) => p.name);
+    assert.deepEqual(prompts.sort(), ['br__greet', 'gz__greet']);
+  });
+
+  it('a compressed event stream is decoded as it flows: progress arrives before the answer', async () => {
+    for (const name of ['gz__slow', 'br__slow']) {
+      const seen = [];
+      const r = await client.callTool({ name, arguments: {} }, undefined, { onprogress: (p) => seen.push(p.progress) });
+      assert.deepEqual(seen, [1, 2, 3], name);
+      assert.deepEqual(texts(r), [`${name.split('__')[0]} done`]);
+    }
+  });
+
+  it('a compressed GET stream is decoded too', async () => {
+    const before = notices.resources;
+    await client.callTool({ name: 'br__announce', arguments: {} });
+    await waitFor(() => notices.resources > before, 5000, 'notifications/resources/list_changed from br');
+    const after = notices.resources;
+    await client.callTool({ name: 'gz__announce', arguments: {} });
+    await waitFor(() => notices.resources > after, 5000, 'notifications/resources/list_changed from gz');
+  });
+});

@@ -3,6 +3,7 @@
 // resources named after the server, and optionally an API key it requires (a header or a query
 // parameter), as a hosted MCP server does.
 import http from 'node:http';
+import zlib from 'node:zlib';
 import crypto from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -61,8 +62,39 @@ function build(name) {
   return server;
 }
 
+// Sends the response through a gzip or brotli stream, flushed after every write so that each SSE
+// event leaves at once, with Content-Encoding set (as a server behind a compressing framework).
+function compressResponse(res, kind) {
+  const z = kind === 'br' ? zlib.createBrotliCompress() : zlib.createGzip();
+  const write = res.write.bind(res);
+  const end = res.end.bind(res);
+  const writeHead = res.writeHead.bind(res);
+  z.on('data', (d) => write(d));
+  z.on('end', () => end());
+  res.writeHead = (status, ...rest) => {
+    const headers = rest.find((r) => r && typeof r === 'object') ?? {};
+    for (const k of Object.keys(headers)) if (k.toLowerCase() === 'content-length') delete headers[k];
+    res.removeHeader('content-length');
+    return writeHead(status, { ...headers, 'content-encoding': kind });
+  };
+  res.write = (chunk, encoding, cb) => {
+    z.write(chunk, typeof encoding === 'string' ? encoding : undefined);
+    z.flush();
+    if (typeof encoding === 'function') encoding();
+    else if (typeof cb === 'function') cb();
+    return true;
+  };
+  res.end = (chunk, encoding, cb) => {
+    if (chunk && typeof chunk !== 'function') z.write(chunk, typeof encoding === 'string' ? encoding : undefined);
+    z.end();
+    for (const f of [chunk, encoding, cb]) if (typeof f === 'function') f();
+    return res;
+  };
+}
+
 // key: {header, value} or {query, value}: requests without it are 401.
-export async function startMcpServer({ name, key } = {}) {
+// compress: 'gzip' or 'br' for clients that accept it.
+export async function startMcpServer({ name, key, compress } = {}) {
   const sessions = new Map(); // session id → transport
   const requests = [];
   const closed = [];
@@ -82,6 +114,9 @@ export async function startMcpServer({ name, key } = {}) {
     if (url.pathname !== '/mcp') {
       res.writeHead(404).end();
       return;
+    }
+    if (compress && (req.headers['accept-encoding'] ?? '').split(',').map((e) => e.trim()).includes(compress)) {
+      compressResponse(res, compress);
     }
     const sid = req.headers['mcp-session-id'];
     let transport = sid ? sessions.get(sid) : undefined;
