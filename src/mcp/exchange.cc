@@ -25,6 +25,31 @@ constexpr std::string_view kSeparator = "__";
 
 std::string minify(dom::element e) { return simdjson::minify(e); }
 
+// `params` (an object) with `_meta.traceparent` set to `traceparent`, other keys kept in order.
+std::string with_traceparent(dom::object params, std::string_view traceparent) {
+  auto meta_of = [&](const dom::element *meta) {
+    std::string m = "{";
+    if (meta && meta->is_object())
+      for (auto [k, v] : dom::object(*meta))
+        if (k != "traceparent") m += json::quoted(k) + ":" + minify(v) + ",";
+    return m + "\"traceparent\":" + json::quoted(traceparent) + "}";
+  };
+  std::string out = "{";
+  bool had_meta = false;
+  for (auto [k, v] : params) {
+    if (out.size() > 1) out += ',';
+    out += json::quoted(k) + ":";
+    if (k == "_meta") {
+      had_meta = true;
+      out += meta_of(&v);
+    } else {
+      out += minify(v);
+    }
+  }
+  if (!had_meta) out += std::string(out.size() > 1 ? "," : "") + "\"_meta\":" + meta_of(nullptr);
+  return out + "}";
+}
+
 // Whether an object anywhere in `e` names a key twice. JSON parsers disagree on which one wins
 // (this one reads the first, most servers the last), so a client's body with one is refused:
 // what the rules judge must be what the server runs.
@@ -614,6 +639,18 @@ Exchange::Step Exchange::post(const Request &r) {
     return client_answer(id_raw_, r.body);
   }
   rpc_method_ = std::string(str_of(method));
+  // Trace context for the backends, as upstream's tracer puts it in params._meta; a
+  // traceparent the client put there is the parent.
+  if (r.trace && !params_raw.empty() && params.is_object() && rpc_method_ != "ping" &&
+      !rpc_method_.starts_with("notifications/")) {
+    std::string_view client_tp;
+    dom::element meta, tp;
+    if (!params["_meta"].get(meta) && meta.is_object() && !meta["traceparent"].get(tp) &&
+        tp.is_string())
+      client_tp = str_of(tp);
+    if (std::string inject = r.trace(client_tp); !inject.empty())
+      params_raw = with_traceparent(dom::object(params), inject);
+  }
   if (rpc_method_ == "initialize") return initialize(params_raw);
   if (rpc_method_ == "notifications/initialized" || rpc_method_ == "notifications/cancelled") {
     Reply reply;

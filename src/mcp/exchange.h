@@ -60,6 +60,10 @@ struct Request {
   // For authorization CEL: the host, the path and every header (names lower-case).
   std::string_view host, path, query; // query: after '?', for apiKeyAuth params
   std::vector<std::pair<std::string, std::string>> header_list;
+  // Tracing on: called with the client's params._meta.traceparent (empty when none), returns
+  // the traceparent of this request's span, which the backends get in params._meta (as
+  // upstream's tracer injects it).
+  std::function<std::string(std::string_view client_traceparent)> trace;
 };
 
 // The protocol versions the gateway speaks, oldest first.

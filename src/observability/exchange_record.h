@@ -49,6 +49,7 @@ struct ExchangeRecord {
   std::vector<std::string> metric_header_values;
   // An MCPRoute request: the JSON-RPC method, id and tool, the backend that served it.
   std::string mcp_method, mcp_tool, mcp_backend, mcp_session_id, jsonrpc_id;
+  std::vector<McpRouted> mcp_routed; // the backends the request went to (span events)
 
   bool failed() const { return status >= 400 || status == 0 || !error.empty(); }
 };

@@ -59,6 +59,7 @@ void submit_mcp_span(const ExchangeRecord &r, std::string_view name, const Obser
   f.mcp_name = std::string(name);
   f.mcp_backend = r.mcp_backend;
   f.mcp_session_id = r.mcp_session_id;
+  f.mcp_routed = r.mcp_routed;
   t.spans->submit(std::move(span), std::move(f));
 }
 

@@ -284,10 +284,27 @@ void describe_mcp_span(Span &s, const SpanFacts &f, const TracingConfig &cfg) {
       a.emplace_back("gen_ai.prompt.name", std::string(f.mcp_name));
   }
   if (!f.mcp_backend.empty()) a.emplace_back("mcp.backend.name", std::string(f.mcp_backend));
+  if (f.mcp_routed)
+    for (const auto &r : *f.mcp_routed) {
+      SpanEvent e;
+      e.time_unix_nano = r.unix_nano;
+      e.name = "route to backend";
+      e.attributes.emplace_back("mcp.backend.name", r.backend);
+      e.attributes.emplace_back("mcp.session.id", r.session_id);
+      e.attributes.emplace_back("mcp.session.new", r.is_new);
+      s.events.push_back(std::move(e));
+    }
   if (!f.error.empty() || f.status >= 400) {
     s.error = true;
-    s.error_message = f.error;
-    a.emplace_back("error.type", std::string(f.status >= 500 ? "internal_error" : "invalid_param"));
+    s.error_message = f.error.empty() ? "status " + std::to_string(f.status) : std::string(f.error);
+    std::string type = f.status >= 500 ? "internal_error" : "invalid_param";
+    a.emplace_back("error.type", type);
+    SpanEvent e; // as upstream's RecordError
+    e.time_unix_nano = s.end_unix_nano;
+    e.name = "exception";
+    e.attributes.emplace_back("exception.type", type);
+    e.attributes.emplace_back("exception.message", s.error_message);
+    s.events.push_back(std::move(e));
   }
 }
 
@@ -426,7 +443,28 @@ std::string encode_otlp_json(const std::vector<Span> &spans, std::string_view se
       append_attr_value(o, s.attributes[a].second);
       o += '}';
     }
-    o += "],\"status\":{";
+    o += ']';
+    if (!s.events.empty()) {
+      o += ",\"events\":[";
+      for (size_t e = 0; e < s.events.size(); ++e) {
+        const auto &ev = s.events[e];
+        if (e) o += ',';
+        o += "{\"timeUnixNano\":\"" + std::to_string(ev.time_unix_nano) + "\",\"name\":";
+        json::append_quoted(o, ev.name);
+        o += ",\"attributes\":[";
+        for (size_t a = 0; a < ev.attributes.size(); ++a) {
+          if (a) o += ',';
+          o += "{\"key\":";
+          json::append_quoted(o, ev.attributes[a].first);
+          o += ",\"value\":";
+          append_attr_value(o, ev.attributes[a].second);
+          o += '}';
+        }
+        o += "]}";
+      }
+      o += ']';
+    }
+    o += ",\"status\":{";
     if (s.error) {
       o += "\"code\":2,\"message\":";
       json::append_quoted(o, s.error_message);
@@ -517,6 +555,14 @@ std::string encode_otlp_protobuf(const std::vector<Span> &spans, std::string_vie
     put_fixed64(span, 8, s.end_unix_nano);
     for (const auto &[k, v] : s.attributes)
       put_bytes(span, 9, key_value(k, v));
+    for (const auto &ev : s.events) { // Span.events: Event{time_unix_nano, name, attributes}
+      std::string event;
+      put_fixed64(event, 1, ev.time_unix_nano);
+      put_bytes(event, 2, ev.name);
+      for (const auto &[k, v] : ev.attributes)
+        put_bytes(event, 3, key_value(k, v));
+      put_bytes(span, 11, event);
+    }
     std::string status;
     if (s.error) put_bytes(status, 2, s.error_message);
     put_tag(status, 3, 0);

@@ -32,14 +32,28 @@ std::string random_hex(size_t bytes);
 
 using AttrValue = std::variant<std::string, int64_t, double, bool>;
 
+struct SpanEvent {
+  uint64_t time_unix_nano = 0;
+  std::string name;
+  std::vector<std::pair<std::string, AttrValue>> attributes;
+};
+
 struct Span {
   std::string trace_id, span_id, parent_span_id;
   std::string name;
   int kind = 1; // OTLP SpanKind: 1 INTERNAL, 3 CLIENT
   uint64_t start_unix_nano = 0, end_unix_nano = 0;
   std::vector<std::pair<std::string, AttrValue>> attributes;
+  std::vector<SpanEvent> events;
   bool error = false;
   std::string error_message;
+};
+
+// An MCP request's call to one backend: upstream's "route to backend" span event.
+struct McpRouted {
+  std::string backend, session_id; // the backend's own session id
+  bool is_new = false;             // the session began here (initialize)
+  uint64_t unix_nano = 0;
 };
 
 enum class Semconv { kOpenInference, kGenAI };
@@ -81,6 +95,7 @@ struct SpanFacts {
   // operation "mcp": an MCPRoute request (the JSON-RPC method, its id, the tool or prompt as
   // the client named it, the backend, the client's session id).
   std::string_view mcp_method, mcp_request_id, mcp_name, mcp_backend, mcp_session_id;
+  const std::vector<McpRouted> *mcp_routed = nullptr;
 };
 
 // Fills the span's name, kind and attributes from the facts, per the configured convention.
@@ -94,6 +109,7 @@ struct OwnedSpanFacts {
   std::string error;
   std::vector<std::pair<std::string, std::string>> header_attributes;
   std::string mcp_method, mcp_request_id, mcp_name, mcp_backend, mcp_session_id;
+  std::vector<McpRouted> mcp_routed;
 
   SpanFacts view() const {
     SpanFacts f;
@@ -112,6 +128,7 @@ struct OwnedSpanFacts {
     f.mcp_name = mcp_name;
     f.mcp_backend = mcp_backend;
     f.mcp_session_id = mcp_session_id;
+    f.mcp_routed = &mcp_routed;
     return f;
   }
 };

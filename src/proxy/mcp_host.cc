@@ -474,6 +474,41 @@ Session::mcp_single(mcp::Exchange &ex, const mcp::BackendCall &call, mcp::Backen
   co_return std::nullopt;
 }
 
+// The request's access-log line, span and metrics, once it is over.
+void Session::mcp_finish(observability::ExchangeRecord &rec, const mcp::Exchange &ex) {
+  rec.mcp_method = ex.rpc_method();
+  rec.mcp_tool = ex.tool();
+  rec.mcp_backend = ex.backend_name();
+  rec.mcp_session_id = ex.session_id();
+  rec.jsonrpc_id = ex.jsonrpc_id();
+  if (rec.error.empty()) rec.error = ex.error();
+  if (shared_.opts->access_log) observability::write_access_log(rec);
+  std::string name = ex.tool();
+  if (!name.empty() && !ex.backend_name().empty()) name = ex.backend_name() + "__" + name;
+  observability::submit_mcp_span(rec, name, shared_.observe);
+  if (shared_.opts->metrics) {
+    auto &m = shared_.metrics->mcp();
+    double seconds = std::chrono::duration<double>(Clock::now() - rec.start).count();
+    auto outcome = ex.outcome(rec.status);
+    m.record_request(ex.rpc_method(), ex.backend_name(), outcome,
+                     outcome == "error" ? (rec.status >= 500   ? "internal_error"
+                                           : rec.status == 400 ? "invalid_param"
+                                                               : "access_denied")
+                                        : "",
+                     seconds);
+    for (size_t i = 0; i < ex.progress_relayed(); ++i)
+      m.record_progress();
+    if (ex.rpc_method() == "initialize" && rec.status == 200) {
+      m.record_initialization(seconds);
+      for (const auto &c : ex.client_capabilities())
+        m.record_capability(c, "client");
+      for (const auto &c : ex.server_capabilities())
+        m.record_capability(c, "server");
+    }
+  }
+  rec_ = nullptr;
+}
+
 net::awaitable<bool> Session::mcp(RequestParser &parser, const control::CompiledMCPRoute &route,
                                   std::shared_ptr<const control::Snapshot> snap) {
   auto &req = parser.get();
@@ -498,39 +533,7 @@ net::awaitable<bool> Session::mcp(RequestParser &parser, const control::Compiled
     Session *s;
     observability::ExchangeRecord &rec;
     mcp::Exchange &ex;
-    ~Finish() {
-      rec.mcp_method = ex.rpc_method();
-      rec.mcp_tool = ex.tool();
-      rec.mcp_backend = ex.backend_name();
-      rec.mcp_session_id = ex.session_id();
-      rec.jsonrpc_id = ex.jsonrpc_id();
-      if (rec.error.empty()) rec.error = ex.error();
-      if (s->shared_.opts->access_log) observability::write_access_log(rec);
-      std::string name = ex.tool();
-      if (!name.empty() && !ex.backend_name().empty()) name = ex.backend_name() + "__" + name;
-      observability::submit_mcp_span(rec, name, s->shared_.observe);
-      if (s->shared_.opts->metrics) {
-        auto &m = s->shared_.metrics->mcp();
-        double seconds = std::chrono::duration<double>(Clock::now() - rec.start).count();
-        auto outcome = ex.outcome(rec.status);
-        m.record_request(ex.rpc_method(), ex.backend_name(), outcome,
-                         outcome == "error" ? (rec.status >= 500   ? "internal_error"
-                                               : rec.status == 400 ? "invalid_param"
-                                                                   : "access_denied")
-                                            : "",
-                         seconds);
-        for (size_t i = 0; i < ex.progress_relayed(); ++i)
-          m.record_progress();
-        if (ex.rpc_method() == "initialize" && rec.status == 200) {
-          m.record_initialization(seconds);
-          for (const auto &c : ex.client_capabilities())
-            m.record_capability(c, "client");
-          for (const auto &c : ex.server_capabilities())
-            m.record_capability(c, "server");
-        }
-      }
-      s->rec_ = nullptr;
-    }
+    ~Finish() { s->mcp_finish(rec, ex); }
   };
   mcp::Exchange ex(route, *shared_.mcp_crypto, "0.1.0");
   Finish finish{this, rec, ex};
@@ -553,6 +556,16 @@ net::awaitable<bool> Session::mcp(RequestParser &parser, const control::Compiled
                      [](unsigned char c) { return std::tolower(c); });
       r.header_list.emplace_back(std::move(name), std::string(f.value()));
     }
+  if (shared_.observe.spans)
+    r.trace = [&rec](std::string_view client_traceparent) {
+      // A traceparent in params._meta is the parent, over the header's (as upstream).
+      if (auto meta = observability::parse_traceparent(client_traceparent)) {
+        rec.parent = meta;
+        rec.trace.trace_id = meta->trace_id;
+        rec.trace.sampled = meta->sampled;
+      }
+      return observability::format_traceparent(rec.trace);
+    };
   mcp::OAuthCache::Keys keys;
   if (route.oauth) {
     keys = co_await mcp_keys(route);
@@ -582,6 +595,22 @@ net::awaitable<bool> Session::mcp(RequestParser &parser, const control::Compiled
     }
   };
   auto step = guarded([&] { return ex.begin(r); });
+  // The span's "route to backend" events: each backend once, with the session it used or got.
+  auto routed = [&](const mcp::BackendCall &c, const mcp::BackendAnswer *a) {
+    if (!shared_.observe.spans) return;
+    for (const auto &e : rec.mcp_routed)
+      if (e.backend == c.backend->name) return;
+    observability::McpRouted e;
+    e.backend = c.backend->name;
+    for (const auto &[name, value] : c.headers)
+      if (name == "mcp-session-id") e.session_id = value;
+    e.is_new = ex.rpc_method() == "initialize";
+    if (e.is_new && a) e.session_id = a->session_id;
+    e.unix_nano = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count());
+    rec.mcp_routed.push_back(std::move(e));
+  };
   while (auto *calls = std::get_if<std::vector<mcp::BackendCall>>(&step)) {
     if (ex.listening()) {
       set_deadline(Clock::time_point::max());
@@ -590,6 +619,7 @@ net::awaitable<bool> Session::mcp(RequestParser &parser, const control::Compiled
     std::vector<mcp::BackendAnswer> answers(calls->size());
     if (ex.relays_streams() && calls->size() == 1) {
       // One backend: its event stream is relayed as it comes; anything else is read whole.
+      routed(calls->front(), nullptr);
       if (auto relayed = co_await mcp_single(ex, calls->front(), answers[0], rec, deadline))
         co_return *relayed;
     } else {
@@ -605,6 +635,8 @@ net::awaitable<bool> Session::mcp(RequestParser &parser, const control::Compiled
       while (pending > 0)
         co_await done.async_wait(kTuple);
     }
+    for (size_t i = 0; i < answers.size(); ++i)
+      routed((*calls)[i], &answers[i]);
     for (size_t i = 0; i < answers.size(); ++i)
       if (!answers[i].ok)
         spdlog::warn("MCPRoute {}: backend {}: {}", route.key, (*calls)[i].backend->name,

@@ -71,6 +71,7 @@ private:
   // A request to an MCPRoute (proxy/mcp_host.cc): the calls mcp::Exchange asks for, in parallel.
   net::awaitable<bool> mcp(RequestParser &parser, const control::CompiledMCPRoute &route,
                            std::shared_ptr<const control::Snapshot> snap);
+  void mcp_finish(observability::ExchangeRecord &rec, const mcp::Exchange &ex);
   net::awaitable<bool> mcp_relay(mcp::Exchange &ex, McpCall &call,
                                  observability::ExchangeRecord &rec, Clock::time_point deadline);
   net::awaitable<bool> mcp_listen(mcp::Exchange &ex, std::vector<mcp::BackendCall> calls,

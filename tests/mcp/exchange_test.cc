@@ -335,6 +335,34 @@ TEST(MCPExchange, CallsGoToTheOwningBackendWithItsOwnNameOrAreRefused) {
   refused("b__other", 400, "invalid tool name: other");
 }
 
+TEST(MCPExchange, TheSpansTraceContextReachesTheBackendInParamsMeta) {
+  Harness h(kTwo);
+  h.headers["mcp-session-id"] = h.initialize();
+  std::vector<std::string> asked;
+  auto call = [&](const std::string &params) {
+    Exchange ex(h.route(), h.crypto, "test");
+    std::string body = R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":)" + params + "}";
+    auto r = h.request("POST", body);
+    r.trace = [&](std::string_view client) {
+      asked.emplace_back(client);
+      return std::string("00-0123456789abcdef0123456789abcdef-00f067aa0ba902b7-01");
+    };
+    auto step = ex.begin(r);
+    return std::get<std::vector<BackendCall>>(step).at(0).body;
+  };
+  EXPECT_EQ(
+      call(R"({"name":"a__read","arguments":{"q":1}})"),
+      R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read","arguments":{"q":1},"_meta":{"traceparent":"00-0123456789abcdef0123456789abcdef-00f067aa0ba902b7-01"}}})");
+  EXPECT_EQ(asked.back(), "");
+  // The client's own _meta is kept (its progress token among it); its traceparent is replaced,
+  // and handed to the host as the parent.
+  EXPECT_EQ(
+      call(
+          R"({"_meta":{"progressToken":5,"traceparent":"00-11111111111111111111111111111111-2222222222222222-01"},"name":"a__read"})"),
+      R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"_meta":{"progressToken":5,"traceparent":"00-0123456789abcdef0123456789abcdef-00f067aa0ba902b7-01"},"name":"read"}})");
+  EXPECT_EQ(asked.back(), "00-11111111111111111111111111111111-2222222222222222-01");
+}
+
 TEST(MCPExchange, ResourcesAreReadFromTheirBackendAndNamedAsTheClientKnowsThem) {
   Harness h(kTwo);
   h.headers["mcp-session-id"] = h.initialize();

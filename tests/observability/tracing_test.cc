@@ -62,8 +62,10 @@ SpanFacts chat_facts() {
   f.provider = "openai";
   f.request_model = "gpt-4o";
   f.response_model = "gpt-4o-2024-08-06";
-  f.request_body = R"({"model":"gpt-4o","messages":[{"role":"user","content":"secret plan"}],"temperature":0.5})";
-  f.response_body = R"({"id":"c1","choices":[{"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]})";
+  f.request_body =
+      R"({"model":"gpt-4o","messages":[{"role":"user","content":"secret plan"}],"temperature":0.5})";
+  f.response_body =
+      R"({"id":"c1","choices":[{"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]})";
   f.usage.input = 3;
   f.usage.output = 1;
   f.usage.total = 4;
@@ -148,6 +150,63 @@ TEST(Otlp, ProtobufCarriesIdsAsBytes) {
   std::string trace_bytes("\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36", 16);
   EXPECT_NE(pb.find(trace_bytes), std::string::npos);
   EXPECT_NE(pb.find("svc"), std::string::npos);
+}
+
+TEST(Otlp, SpanEventsInBothEncodings) {
+  Span s;
+  s.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  s.span_id = "00f067aa0ba902b7";
+  s.name = "CallTool";
+  SpanEvent e;
+  e.time_unix_nano = 1700000000000000000ULL;
+  e.name = "route to backend";
+  e.attributes = {{"mcp.backend.name", std::string("alpha")}, {"mcp.session.new", false}};
+  s.events.push_back(e);
+  std::string body = encode_otlp_json({s}, "svc");
+  simdjson::dom::parser p;
+  simdjson::dom::element doc;
+  ASSERT_FALSE(p.parse(body).get(doc)) << body;
+  auto ev = doc["resourceSpans"].at(0)["scopeSpans"].at(0)["spans"].at(0)["events"].at(0);
+  EXPECT_EQ(std::string_view(ev["name"]), "route to backend");
+  EXPECT_EQ(std::string_view(ev["timeUnixNano"]), "1700000000000000000");
+  EXPECT_EQ(std::string_view(ev["attributes"].at(0)["value"]["stringValue"]), "alpha");
+  EXPECT_FALSE(bool(ev["attributes"].at(1)["value"]["boolValue"]));
+
+  // Protobuf: Span.events is field 11 (tag 0x5a), an Event of time (fixed64, field 1), name
+  // (field 2) and attributes (field 3).
+  std::string pb = encode_otlp_protobuf({s}, "svc");
+  std::string event;
+  event += '\x09';
+  for (int i = 0; i < 8; ++i)
+    event += static_cast<char>((e.time_unix_nano >> (8 * i)) & 0xff);
+  event += '\x12';
+  event += static_cast<char>(e.name.size());
+  event += e.name;
+  auto at = pb.find(event);
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_EQ(static_cast<unsigned char>(pb[at - 2]), 0x5a); // the tag, then a one-byte length
+}
+
+TEST(McpSpan, RouteEventsAndAnExceptionEventOnError) {
+  Span s;
+  s.end_unix_nano = 42;
+  std::vector<McpRouted> routed = {{"alpha", "sid-a", true, 7}, {"beta", "sid-b", true, 8}};
+  SpanFacts f;
+  f.operation = "mcp";
+  f.mcp_method = "initialize";
+  f.mcp_routed = &routed;
+  f.status = 500;
+  f.error = "backend alpha failed";
+  describe_span(s, f, TracingConfig{});
+  ASSERT_EQ(s.events.size(), 3u);
+  EXPECT_EQ(s.events[0].name, "route to backend");
+  EXPECT_EQ(s.events[0].time_unix_nano, 7u);
+  EXPECT_EQ(std::get<std::string>(s.events[1].attributes[1].second), "sid-b");
+  EXPECT_TRUE(std::get<bool>(s.events[1].attributes[2].second));
+  EXPECT_EQ(s.events[2].name, "exception");
+  EXPECT_EQ(std::get<std::string>(s.events[2].attributes[0].second), "internal_error");
+  EXPECT_EQ(std::get<std::string>(s.events[2].attributes[1].second), "backend alpha failed");
+  EXPECT_TRUE(s.error);
 }
 
 } // namespace

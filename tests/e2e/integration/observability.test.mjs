@@ -349,6 +349,37 @@ spec:
           assert.equal(callSpan.traceId, CLIENT_TRACE);
           assert.equal(callSpan.parentSpanId, CLIENT_SPAN);
           assert.equal(attr(callSpan, 'mcp.backend.name'), 'alpha');
+          // The span's context reaches the backend in params._meta, as upstream's tracer injects it.
+          const seen = mcp.requests.findLast((q) => q.body?.method === 'tools/call');
+          assert.equal(seen.body.params._meta.traceparent, `00-${CLIENT_TRACE}-${callSpan.spanId}-01`);
+          assert.equal(seen.body.params.name, 'echo');
+          // One "route to backend" event, with the backend's own session id.
+          const events = callSpan.events ?? [];
+          const route = events.filter((e) => e.name === 'route to backend');
+          assert.equal(route.length, 1, JSON.stringify(events));
+          const eattr = (e, k) => e.attributes.find((a) => a.key === k)?.value;
+          assert.equal(eattr(route[0], 'mcp.backend.name').stringValue, 'alpha');
+          assert.equal(eattr(route[0], 'mcp.session.id').stringValue, seen.headers['mcp-session-id']);
+          assert.equal(eattr(route[0], 'mcp.session.new').boolValue, false);
+          const initSpan = spans.find((s) => attr(s, 'mcp.method.name') === 'initialize');
+          const initRoute = (initSpan.events ?? []).find((e) => e.name === 'route to backend');
+          assert.equal(eattr(initRoute, 'mcp.session.new').boolValue, true);
+          assert.ok(eattr(initRoute, 'mcp.session.id').stringValue.length > 0);
+          // A traceparent the client put in params._meta is the parent, over the header's.
+          const META_SPAN = 'abcdefabcdef0123';
+          const metaCall = await post({ jsonrpc: '2.0', id: 'c-8', method: 'tools/call',
+            params: { name: 'alpha__echo', arguments: { text: 'y' }, _meta: { traceparent: `00-${CLIENT_TRACE}-${META_SPAN}-01`, note: 'kept' } } },
+          { 'mcp-session-id': sid, traceparent: `00-${'1'.repeat(32)}-${CLIENT_SPAN}-01` });
+          await metaCall.text();
+          let metaSpan;
+          for (let i = 0; i < 100 && !metaSpan; i++) {
+            metaSpan = spansOf(rx.bodies).find((s) => s.parentSpanId === META_SPAN);
+            if (!metaSpan) await sleep(50);
+          }
+          assert.ok(metaSpan, 'a span whose parent is the _meta traceparent');
+          assert.equal(metaSpan.traceId, CLIENT_TRACE);
+          const metaSeen = mcp.requests.findLast((q) => q.body?.method === 'tools/call');
+          assert.deepEqual(metaSeen.body.params._meta, { traceparent: `00-${CLIENT_TRACE}-${metaSpan.spanId}-01`, note: 'kept' });
           if (semconv === 'openinference') {
             assert.equal(callSpan.name, 'CallTool');
             assert.equal(attr(callSpan, 'mcp.tool.name'), 'alpha__echo');
