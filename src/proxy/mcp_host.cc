@@ -39,6 +39,9 @@ constexpr size_t kMaxBackendBody = 16 * 1024 * 1024;
 constexpr std::chrono::minutes kCallTimeout{30}; // as upstream's MCP route timeout
 constexpr size_t kMaxQueued = 8 * 1024 * 1024;   // a GET stream's events not yet written
 constexpr size_t kMaxInflated = 8 * 1024 * 1024; // decoded from one compressed read
+// A GET stream's client that takes longer than this to accept one write is gone: its stream
+// ends, and with it the backends' streams it holds.
+constexpr std::chrono::seconds kStalledReader{30};
 using BodyParser = http::response_parser<http::buffer_body>;
 
 template <typename Op> net::awaitable<beast::error_code> on_conn(UpstreamConn &c, Op op) {
@@ -416,11 +419,13 @@ net::awaitable<bool> Session::mcp_listen(mcp::Exchange &ex, std::vector<mcp::Bac
       std::string framed = chunk(queue.front());
       queued -= queue.front().size();
       queue.pop_front();
+      set_deadline(Clock::now() + kStalledReader);
       ok = co_await write_all(framed);
     }
     if (!ok || client_gone) break;
     if (interval.count() > 0 && Clock::now() >= next_beat) {
       std::string beat = chunk(mcp::Exchange::heartbeat());
+      set_deadline(Clock::now() + kStalledReader);
       ok = co_await write_all(beat);
       next_beat = Clock::now() + interval;
     }
@@ -433,8 +438,10 @@ net::awaitable<bool> Session::mcp_listen(mcp::Exchange &ex, std::vector<mcp::Bac
     if (sig != tools) {
       tools = sig;
       std::string notice = chunk(mcp::Exchange::tools_changed());
+      set_deadline(Clock::now() + kStalledReader);
       ok = co_await write_all(notice);
     }
+    set_deadline(Clock::time_point::max()); // no write under way: waiting is not stalling
   }
   done = true;
   for (auto &s : streams)
