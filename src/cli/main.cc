@@ -133,7 +133,20 @@ int main(int argc, char **argv) {
   extproc->add_option("--endpointPrefixes", ext.endpoint_prefixes,
                       "where endpoints live, \"openai:/,cohere:/cohere\"");
   extproc->add_option("--logLevel", log_level, "debug, info, warn or error");
-  extproc->allow_extras(); // upstream's other flags (-logFormat, -mcpAddr, ...) are accepted
+  extproc->add_option("--mcpAddr", ext.mcp_address,
+                      "serve the filter configuration's MCP routes here (:port, host:port)");
+  extproc
+      ->add_option("--mcpSessionEncryptionSeed", ext.mcp_session_seed,
+                   "seed of the MCP session ids' key")
+      ->envname("AIGW_MCP_SESSION_ENCRYPTION_SEED");
+  extproc->add_option("--mcpSessionEncryptionIterations", ext.mcp_session_iterations,
+                      "PBKDF2 iterations for that key");
+  extproc->add_option("--mcpFallbackSessionEncryptionSeed", ext.mcp_fallback_session_seed,
+                      "the previous seed, for ids issued before a rotation");
+  extproc->add_option("--mcpFallbackSessionEncryptionIterations",
+                      ext.mcp_fallback_session_iterations, "PBKDF2 iterations for that key");
+  extproc
+      ->allow_extras(); // upstream's other flags (-logFormat, -mcpWriteTimeout, ...) are accepted
 #endif
 
   auto *autoconfig =

@@ -32,6 +32,18 @@ std::string resource_metadata_url(std::string_view resource) {
   return std::string(base) + "/.well-known/oauth-protected-resource" + std::string(path);
 }
 
+CompiledMCPSelector compile_mcp_selector(const api::MCPNameSelector &s) {
+  CompiledMCPSelector c;
+  c.empty = s.empty();
+  c.include = s.include;
+  c.exclude = s.exclude;
+  for (const auto &r : s.include_regex)
+    c.include_regex.emplace_back(r, std::regex::ECMAScript);
+  for (const auto &r : s.exclude_regex)
+    c.exclude_regex.emplace_back(r, std::regex::ECMAScript);
+  return c;
+}
+
 bool CompiledMCPSelector::keeps(std::string_view name) const {
   if (empty) return true;
   // std::regex recurses per character: a name far past any real one is never matched against
@@ -342,15 +354,7 @@ private:
   }
 
   static CompiledMCPSelector mcp_selector(const api::MCPNameSelector &s) {
-    CompiledMCPSelector c;
-    c.empty = s.empty();
-    c.include = s.include;
-    c.exclude = s.exclude;
-    for (const auto &r : s.include_regex)
-      c.include_regex.emplace_back(r, std::regex::ECMAScript);
-    for (const auto &r : s.exclude_regex)
-      c.exclude_regex.emplace_back(r, std::regex::ECMAScript);
-    return c;
+    return compile_mcp_selector(s);
   }
 
   // MCPRoutes: each backendRef resolved to its Backend (or Service) and its API key.

@@ -165,12 +165,20 @@ struct CompiledMCPBackend {
   std::vector<api::MCPForwardHeader> forward_headers;
 };
 
+// toolSelector / promptSelector, regexes compiled (the caller has checked they compile).
+CompiledMCPSelector compile_mcp_selector(const api::MCPNameSelector &s);
+
 std::string resource_metadata_url(std::string_view resource);
 
 struct CompiledMCPRoute {
   std::string key; // namespace/name
   std::string name;
   std::string path;
+  // Served behind Envoy (`aigw extproc -mcpAddr`, from the filter configuration's mcpConfig):
+  // Envoy picks the route by x-ai-eg-mcp-route and has authenticated the client; every backend
+  // call goes to its backend listener with x-ai-eg-mcp-backend and x-ai-eg-mcp-route (and the
+  // x-ai-eg-mcp-metadata-* headers), where it routes, rewrites the path and injects the key.
+  bool behind_envoy = false;
   std::vector<std::pair<std::string, std::string>> header_matches;
   std::vector<std::string> hostnames;
   std::vector<std::shared_ptr<const CompiledMCPBackend>> backends;

@@ -4,6 +4,7 @@
 #include "auth/aws_sigv4.h"
 #include "control/loader.h"
 #include "core/json_scan.h"
+#include "extproc/mcp_config.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -166,6 +167,9 @@ Result<FilterConfig> parse_filter_config(std::string_view text) {
   cfg.global_costs = *global;
   auto routed = costs(doc["llmRequestCosts"], "llmRequestCosts", &cfg.route_costs);
   if (!routed) return routed.error();
+  auto mcp = parse_mcp_config(doc["mcpConfig"]);
+  if (!mcp) return mcp.error();
+  cfg.mcp_routes = std::move(*mcp);
   const auto &models = doc["models"];
   for (size_t i = 0; models && i < models.size(); ++i) {
     control::ModelEntry m;
@@ -263,6 +267,7 @@ std::shared_ptr<const control::Snapshot> to_snapshot(const FilterConfig &cfg) {
   dump += "]}";
   snap->dump_json = std::move(dump);
   snap->models = cfg.models;
+  snap->mcp_routes = cfg.mcp_routes;
   return snap;
 }
 

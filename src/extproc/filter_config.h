@@ -28,6 +28,7 @@ struct FilterConfig {
   std::vector<ratelimit::CostSpec> global_costs;
   std::map<std::string, std::vector<ratelimit::CostSpec>, std::less<>> route_costs; // by route
   std::vector<control::ModelEntry> models;
+  std::vector<control::CompiledMCPRoute> mcp_routes; // mcpConfig (served with -mcpAddr)
   std::string raw; // the text it was read from
 };
 

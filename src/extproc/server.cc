@@ -6,6 +6,7 @@
 #include "extproc/processor.h"
 #include "observability/metrics.h"
 #include "proxy/admin.h"
+#include "proxy/server.h"
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -128,6 +129,27 @@ int run_extproc(const ExtprocOptions &opts) {
     spdlog::error("admin: {}", port.error().message);
     return 1;
   }
+  // -mcpAddr: the MCP proxy, on a loop and thread of its own, reading the same configuration.
+  proxy::ServerOptions mcp_opts;
+  mcp_opts.mcp_session_seed = opts.mcp_session_seed;
+  mcp_opts.mcp_session_iterations = opts.mcp_session_iterations;
+  mcp_opts.mcp_fallback_session_seed = opts.mcp_fallback_session_seed;
+  mcp_opts.mcp_fallback_session_iterations = opts.mcp_fallback_session_iterations;
+  std::unique_ptr<proxy::McpProxy> mcp;
+  if (!opts.mcp_address.empty()) {
+    if (opts.mcp_session_iterations <= 0 || opts.mcp_fallback_session_iterations <= 0) {
+      spdlog::error("MCP session encryption iterations must be positive");
+      return 2;
+    }
+    mcp = std::make_unique<proxy::McpProxy>(store, mcp_opts, metrics);
+    auto port = mcp->start(opts.mcp_address);
+    if (!port) {
+      spdlog::error("{}", port.error().message);
+      return 1;
+    }
+    spdlog::info("MCP proxy listening on {} (port {}, {} route(s))", opts.mcp_address, *port,
+                 store.current()->mcp_routes.size());
+  }
   auto guard = boost::asio::make_work_guard(admin_io);
   std::thread admin_thread([&] { admin_io.run(); });
   // Reload: the file's (or the bundle index's) modification time, polled; the last good
@@ -174,6 +196,7 @@ int run_extproc(const ExtprocOptions &opts) {
   });
   server->Wait();
   stopper.join();
+  if (mcp) mcp->stop();
   guard.reset();
   admin_io.stop();
   admin_thread.join();

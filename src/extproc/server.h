@@ -14,9 +14,16 @@ struct ExtprocOptions {
   std::string address = ":1063";  // -extProcAddr: host:port, :port, or unix:///path
   uint16_t admin_port = 1064;     // -adminPort
   std::string root_prefix = "/";  // -rootPrefix
-  std::string endpoint_prefixes;  // -endpointPrefixes: "openai:/,cohere:/cohere,anthropic:/anthropic"
+  std::string
+      endpoint_prefixes; // -endpointPrefixes: "openai:/,cohere:/cohere,anthropic:/anthropic"
   int max_recv_msg_size = 512 * 1024 * 1024; // -maxRecvMsgSize
   int reload_interval_ms = 1000;
+  // -mcpAddr: the MCP proxy behind Envoy (mcpConfig's routes), with upstream's session flags.
+  std::string mcp_address;
+  std::string mcp_session_seed = "default-insecure-seed";
+  int mcp_session_iterations = 100000;
+  std::string mcp_fallback_session_seed;
+  int mcp_fallback_session_iterations = 100000;
 };
 
 // Serves until SIGINT/SIGTERM. Returns the exit code.

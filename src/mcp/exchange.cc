@@ -196,6 +196,11 @@ const control::CompiledMCPRoute *match_route(const control::Snapshot &s, std::st
     return false;
   };
   for (const auto &r : s.mcp_routes) {
+    if (r.behind_envoy) { // Envoy picked it: its HTTPRoute names it in x-ai-eg-mcp-route
+      auto named = headers ? headers("x-ai-eg-mcp-route") : std::nullopt;
+      if (named && *named == r.key) return &r;
+      continue;
+    }
     if (r.path != path || !host_ok(r)) continue;
     bool all = true;
     for (const auto &[name, value] : r.header_matches) {
@@ -207,6 +212,19 @@ const control::CompiledMCPRoute *match_route(const control::Snapshot &s, std::st
     }
     if (all) return &r;
   }
+  return nullptr;
+}
+
+const control::CompiledMCPRoute *session_route(const control::Snapshot &s,
+                                               std::string_view session_id, SessionCrypto &crypto) {
+  if (session_id.empty()) return nullptr;
+  auto plain = crypto.decrypt(session_id);
+  if (!plain) return nullptr;
+  std::string why;
+  auto session = parse_session(*plain, &why);
+  if (!session) return nullptr;
+  for (const auto &r : s.mcp_routes)
+    if (r.key == session->route) return &r;
   return nullptr;
 }
 
@@ -262,6 +280,37 @@ bool Exchange::is_gateway_credential(std::string_view header) const {
   return route_.api_key_auth &&
          std::find(route_.api_key_auth->headers.begin(), route_.api_key_auth->headers.end(),
                    header) != route_.api_key_auth->headers.end();
+}
+
+// Behind Envoy: the headers its backend listener routes on, and the request's MCP facts for its
+// access log (upstream's x-ai-eg-mcp-metadata-*), values a client chose only when they are
+// printable.
+void add_envoy_headers(BackendCall &c, const std::string &route) {
+  c.headers.emplace_back("x-ai-eg-mcp-backend", c.backend->name);
+  c.headers.emplace_back("x-ai-eg-mcp-route", route);
+  dom::parser p;
+  dom::element doc, method;
+  if (c.body.empty() || p.parse(c.body).get(doc) || !doc.is_object() || doc["method"].get(method) ||
+      !method.is_string())
+    return;
+  auto printable = [](std::string_view v) {
+    return v.size() <= 1024 && std::all_of(v.begin(), v.end(), [](unsigned char ch) {
+             return ch >= 0x20 && ch != 0x7f;
+           });
+  };
+  auto meta = [&](const char *name, std::string_view v) {
+    if (printable(v)) c.headers.emplace_back(std::string("x-ai-eg-mcp-metadata-") + name, v);
+  };
+  dom::element id;
+  if (!doc["id"].get(id) && !id.is_null())
+    meta("request-id", id.is_string() ? std::string(str_of(id)) : minify(id));
+  std::string_view m = str_of(method);
+  meta("method", m);
+  dom::element params;
+  if (doc["params"].get(params) || !params.is_object()) return;
+  if (m == "tools/call") meta("tool-name", str_of(params["name"]));
+  if (m == "resources/read" || m == "resources/subscribe" || m == "resources/unsubscribe")
+    meta("resource-uri", str_of(params["uri"]));
 }
 
 BackendCall Exchange::call(const control::CompiledMCPBackend &b, std::string body,
@@ -331,6 +380,7 @@ BackendCall Exchange::call(const control::CompiledMCPBackend &b, std::string bod
   for (const auto &h : claim_headers_)
     c.headers.push_back(h);
   c.body = std::move(body);
+  if (route_.behind_envoy) add_envoy_headers(c, route_.key);
   return c;
 }
 
@@ -387,6 +437,31 @@ std::string fallback_server_metadata(const control::CompiledMCPRoute &route) {
          ",\"response_types_supported\":[\"code\"],\"grant_types_supported\":[\"authorization_"
          "code\"],\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_"
          "secret_post\"],\"code_challenge_methods_supported\":[\"S256\"]}";
+}
+
+void Exchange::read_envoy_verified_claims() {
+  // Envoy's jwt_authn verified the token before the request reached the proxy; its claims and
+  // scopes are read as upstream reads them there, without checking the signature again.
+  auto auth = headers_ ? headers_("authorization") : std::nullopt;
+  std::string_view token = auth::bearer_token(auth ? *auth : std::string_view());
+  size_t d1 = token.find('.');
+  size_t d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
+  if (d2 == std::string_view::npos) return;
+  auto payload = auth::base64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
+  dom::parser p;
+  dom::element claims;
+  if (!payload || p.parse(*payload).get(claims) || !claims.is_object()) return;
+  jwt_payload_ = std::move(*payload);
+  std::string_view scope = str_of(claims["scope"]);
+  while (!scope.empty()) {
+    size_t sp = scope.find(' ');
+    if (sp) scopes_.emplace_back(scope.substr(0, sp));
+    scope = sp == std::string_view::npos ? std::string_view() : scope.substr(sp + 1);
+  }
+  dom::array scp;
+  if (!claims["scp"].get_array().get(scp))
+    for (dom::element e : scp)
+      scopes_.emplace_back(str_of(e));
 }
 
 std::optional<Reply> Exchange::authenticate(const Request &r) {
@@ -576,6 +651,7 @@ Exchange::Step Exchange::begin(const Request &r) {
   header_list_ = r.header_list;
   if (route_.oauth)
     if (auto refused = authenticate(r)) return *refused;
+  if (route_.behind_envoy && route_.authorization) read_envoy_verified_claims();
   if (route_.api_key_auth) {
     if (auto refused = authenticate_key(r)) return *refused;
     if (!subject_) subject_ = client_id_; // the session belongs to the client

@@ -132,6 +132,8 @@ private:
   Step post(const Request &r);
   // securityPolicy.oauth: the request's JWT, verified; nullopt when it passes.
   std::optional<Reply> authenticate(const Request &r);
+  // Behind Envoy: the claims and scopes of the token Envoy verified, for authorization.
+  void read_envoy_verified_claims();
   // securityPolicy.apiKeyAuth: the client's key, known; nullopt when it passes.
   std::optional<Reply> authenticate_key(const Request &r);
   // securityPolicy.authorization for a call of `tool` on `backend`: allowed, or the scopes an
@@ -220,6 +222,11 @@ std::string fallback_server_metadata(const control::CompiledMCPRoute &route);
 // lists some), every header match; null when none.
 const control::CompiledMCPRoute *match_route(const control::Snapshot &s, std::string_view target,
                                              std::string_view host, const HeaderLookup &headers);
+
+// The route a session id was issued for (behind Envoy, a request without x-ai-eg-mcp-route is
+// routed by its session, as upstream routes it); null when it names none.
+const control::CompiledMCPRoute *session_route(const control::Snapshot &s,
+                                               std::string_view session_id, SessionCrypto &crypto);
 
 // The `sub` claim of a bearer JWT (not verified: the session is only bound to it), or "".
 std::string bearer_subject(std::string_view authorization);

@@ -391,4 +391,82 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
   return 0;
 }
 
+struct McpProxy::Impl {
+  control::ConfigStore &store;
+  ServerOptions opts;
+  observability::Metrics &metrics;
+  Worker worker;
+  ratelimit::MemoryStore budgets;
+  ratelimit::RedisCounters redis_counters;
+  auth::TokenSource tokens;
+  std::atomic<uint64_t> requests{0};
+  mcp::SessionCrypto crypto;
+  mcp::OAuthCache oauth;
+  Shared shared;
+  std::thread thread;
+
+  Impl(control::ConfigStore &s, const ServerOptions &o, observability::Metrics &m)
+      : store(s), opts(o), metrics(m),
+        crypto(o.mcp_session_seed, o.mcp_session_iterations, o.mcp_fallback_session_seed,
+               o.mcp_fallback_session_iterations),
+        shared{&store,
+               &opts,
+               &budgets,
+               &redis_counters,
+               &tokens,
+               &metrics,
+               resolve_max_connections(o.max_connections),
+               {},
+               {},
+               {},
+               &requests} {
+    shared.mcp_crypto = &crypto;
+    shared.mcp_oauth = &oauth;
+    shared.mcp_only = true;
+    shared.services.metrics = &metrics;
+    shared.observe = {&metrics, opts.metrics, nullptr, nullptr};
+  }
+};
+
+McpProxy::McpProxy(control::ConfigStore &store, const ServerOptions &opts,
+                   observability::Metrics &metrics)
+    : impl_(std::make_unique<Impl>(store, opts, metrics)) {}
+
+McpProxy::~McpProxy() { stop(); }
+
+Result<uint16_t> McpProxy::start(const std::string &address) {
+  if (address.starts_with("unix://"))
+    return Error::config("-mcpAddr " + address +
+                         ": only TCP addresses (:port, host:port) are served");
+  std::string host = "0.0.0.0";
+  std::string port_text = address;
+  if (auto colon = address.rfind(':'); colon != std::string::npos) {
+    if (colon > 0) host = address.substr(0, colon);
+    port_text = address.substr(colon + 1);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
+  }
+  char *end = nullptr;
+  long port = std::strtol(port_text.c_str(), &end, 10);
+  if (port_text.empty() || *end != '\0' || port < 0 || port > 65535)
+    return Error::config("-mcpAddr " + address + ": expected :PORT or HOST:PORT");
+  auto &w = impl_->worker;
+  auto acc = open_acceptor(w.io, host, static_cast<uint16_t>(port), false);
+  if (!acc) return acc.error();
+  w.acceptors.push_back(std::make_unique<tcp::acceptor>(std::move(*acc)));
+  uint16_t bound = w.acceptors.back()->local_endpoint().port();
+  net::co_spawn(w.io, accept_loop(*w.acceptors.back(), w, impl_->shared), net::detached);
+  if (impl_->opts.mcp_session_seed == "default-insecure-seed")
+    spdlog::warn("MCP sessions are encrypted with the default seed: set "
+                 "-mcpSessionEncryptionSeed to a secret");
+  impl_->thread = std::thread([&w] { w.io.run(); });
+  return bound;
+}
+
+void McpProxy::stop() {
+  if (!impl_ || !impl_->thread.joinable()) return;
+  impl_->worker.io.stop();
+  impl_->thread.join();
+}
+
 } // namespace aigw::proxy

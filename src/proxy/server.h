@@ -3,10 +3,17 @@
 #pragma once
 
 #include "control/config_store.h"
+#include "core/result.h"
+
+#include <memory>
 
 #include <chrono>
 #include <cstdint>
 #include <string>
+
+namespace aigw::observability {
+class Metrics;
+}
 
 namespace aigw::proxy {
 
@@ -53,5 +60,21 @@ struct ServerOptions {
 
 // Serves until SIGINT or SIGTERM. Returns the process exit code.
 int run_server(control::ConfigStore &store, const ServerOptions &opts);
+
+// The MCP proxy `aigw extproc -mcpAddr` serves behind Envoy, as upstream's sidecar does: the MCP
+// routes of the store's snapshots (the filter configuration's mcpConfig) on one listener, with
+// an event loop and a thread of its own. The sessions are aigw run's.
+class McpProxy {
+public:
+  McpProxy(control::ConfigStore &store, const ServerOptions &opts, observability::Metrics &metrics);
+  ~McpProxy(); // stops
+  // Listens on `address` (:port or host:port) and starts serving: the port bound, or why not.
+  Result<uint16_t> start(const std::string &address);
+  void stop();
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 } // namespace aigw::proxy

@@ -239,10 +239,15 @@ net::awaitable<bool> Session::handle(RequestParser &parser) {
     };
     if (const auto *route = mcp::match_route(*snap, req.target(), req[http::field::host], lookup))
       co_return co_await mcp(parser, *route, std::move(snap));
+    if (shared_.mcp_only)
+      if (const auto *route = mcp::session_route(*snap, req["mcp-session-id"], *shared_.mcp_crypto))
+        co_return co_await mcp(parser, *route, std::move(snap));
     std::string_view path = req.target().substr(0, req.target().find('?'));
     if (path.starts_with("/.well-known/"))
       if (auto served = co_await mcp_well_known(path, *snap, lookup)) co_return *served;
   }
+  if (shared_.mcp_only) // as upstream's proxy answers a request Envoy did not name a route for
+    co_return co_await reply(500, "text/plain; charset=utf-8", "missing route header", "");
   pipeline::Exchange ex(shared_.store->current(), shared_.exchange, shared_.services);
   auto &rec = ex.record();
   rec_ = &rec;

@@ -86,6 +86,8 @@ struct Shared {
   std::atomic<uint64_t> *requests; // served since start (/stats)
   mcp::SessionCrypto *mcp_crypto = nullptr;
   mcp::OAuthCache *mcp_oauth = nullptr;
+  // The MCP proxy behind Envoy (`aigw extproc -mcpAddr`): every request is an MCP request.
+  bool mcp_only = false;
 };
 
 // Counts something while it lasts (an open connection, a stream being relayed).
