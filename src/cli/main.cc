@@ -32,6 +32,38 @@ void add_mcp_options(CLI::App &run, aigw::cli::RunOptions &opts) {
                  "PBKDF2 iterations of the fallback seed (default 100000)")
       ->check(CLI::Range(1, 10000000));
 }
+#ifdef AIGW_HAVE_EXTPROC
+// `aigw extproc`: upstream's flag names (the caller accepts them with one dash too).
+CLI::App *add_extproc(CLI::App &app, aigw::extproc::ExtprocOptions &ext, std::string &log_level) {
+  auto *extproc = app.add_subcommand(
+      "extproc", "serve Envoy's ext_proc gRPC API (upstream's flags, single or double dash)");
+  extproc->add_option("--configPath", ext.config_path, "filterapi configuration file");
+  extproc->add_option("--configBundlePath", ext.config_bundle_path,
+                      "filterapi configuration bundle directory (index.yaml + parts)");
+  extproc->add_option("--extProcAddr", ext.address, "gRPC address: :port, host:port, unix:///path");
+  extproc->add_option("--adminPort", ext.admin_port, "admin HTTP port (/health, /metrics)");
+  extproc->add_option("--rootPrefix", ext.root_prefix, "path prefix of the served endpoints");
+  extproc->add_option("--maxRecvMsgSize", ext.max_recv_msg_size, "largest gRPC message in bytes");
+  extproc->add_option("--endpointPrefixes", ext.endpoint_prefixes,
+                      "where endpoints live, \"openai:/,cohere:/cohere\"");
+  extproc->add_option("--logLevel", log_level, "debug, info, warn or error");
+  extproc->add_option("--mcpAddr", ext.mcp_address,
+                      "serve the filter configuration's MCP routes here (:port, host:port)");
+  extproc
+      ->add_option("--mcpSessionEncryptionSeed", ext.mcp_session_seed,
+                   "seed of the MCP session ids' key")
+      ->envname("AIGW_MCP_SESSION_ENCRYPTION_SEED");
+  extproc->add_option("--mcpSessionEncryptionIterations", ext.mcp_session_iterations,
+                      "PBKDF2 iterations for that key");
+  extproc->add_option("--mcpFallbackSessionEncryptionSeed", ext.mcp_fallback_session_seed,
+                      "the previous seed, for ids issued before a rotation");
+  extproc->add_option("--mcpFallbackSessionEncryptionIterations",
+                      ext.mcp_fallback_session_iterations, "PBKDF2 iterations for that key");
+  extproc
+      ->allow_extras(); // upstream's other flags (-logFormat, -mcpWriteTimeout, ...) are accepted
+  return extproc;
+}
+#endif
 } // namespace
 
 int main(int argc, char **argv) {
@@ -121,32 +153,7 @@ int main(int argc, char **argv) {
 
 #ifdef AIGW_HAVE_EXTPROC
   aigw::extproc::ExtprocOptions ext;
-  auto *extproc = app.add_subcommand(
-      "extproc", "serve Envoy's ext_proc gRPC API (upstream's flags, single or double dash)");
-  extproc->add_option("--configPath", ext.config_path, "filterapi configuration file");
-  extproc->add_option("--configBundlePath", ext.config_bundle_path,
-                      "filterapi configuration bundle directory (index.yaml + parts)");
-  extproc->add_option("--extProcAddr", ext.address, "gRPC address: :port, host:port, unix:///path");
-  extproc->add_option("--adminPort", ext.admin_port, "admin HTTP port (/health, /metrics)");
-  extproc->add_option("--rootPrefix", ext.root_prefix, "path prefix of the served endpoints");
-  extproc->add_option("--maxRecvMsgSize", ext.max_recv_msg_size, "largest gRPC message in bytes");
-  extproc->add_option("--endpointPrefixes", ext.endpoint_prefixes,
-                      "where endpoints live, \"openai:/,cohere:/cohere\"");
-  extproc->add_option("--logLevel", log_level, "debug, info, warn or error");
-  extproc->add_option("--mcpAddr", ext.mcp_address,
-                      "serve the filter configuration's MCP routes here (:port, host:port)");
-  extproc
-      ->add_option("--mcpSessionEncryptionSeed", ext.mcp_session_seed,
-                   "seed of the MCP session ids' key")
-      ->envname("AIGW_MCP_SESSION_ENCRYPTION_SEED");
-  extproc->add_option("--mcpSessionEncryptionIterations", ext.mcp_session_iterations,
-                      "PBKDF2 iterations for that key");
-  extproc->add_option("--mcpFallbackSessionEncryptionSeed", ext.mcp_fallback_session_seed,
-                      "the previous seed, for ids issued before a rotation");
-  extproc->add_option("--mcpFallbackSessionEncryptionIterations",
-                      ext.mcp_fallback_session_iterations, "PBKDF2 iterations for that key");
-  extproc
-      ->allow_extras(); // upstream's other flags (-logFormat, -mcpWriteTimeout, ...) are accepted
+  auto *extproc = add_extproc(app, ext, log_level);
 #endif
 
   auto *autoconfig =
