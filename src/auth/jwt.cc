@@ -1,6 +1,8 @@
 // JWT verification; see jwt.h.
 #include "auth/jwt.h"
 
+#include <cctype>
+
 #include "core/base64.h"
 #include "core/strings.h"
 
@@ -239,17 +241,38 @@ Result<VerifiedJwt> verify_jwt(std::string_view token, const std::vector<JwtKey>
   VerifiedJwt v;
   v.payload = std::string(*payload);
   v.subject = std::string(str_of(c["sub"]));
-  std::string_view scope = str_of(c["scope"]);
-  while (!scope.empty()) {
-    size_t sp = scope.find(' ');
-    if (sp) v.scopes.emplace_back(scope.substr(0, sp));
-    scope = sp == std::string_view::npos ? std::string_view() : scope.substr(sp + 1);
-  }
-  dom::array scp;
-  if (!c["scp"].get_array().get(scp))
-    for (dom::element s : scp)
-      v.scopes.emplace_back(str_of(s));
+  v.scopes = jwt_scopes(v.payload);
   return v;
+}
+
+std::vector<std::string> jwt_scopes(std::string_view payload) {
+  std::vector<std::string> out;
+  dom::parser p;
+  dom::element c;
+  if (p.parse(payload.data(), payload.size()).get(c) || !c.is_object()) return out;
+  auto add_words = [&](std::string_view s) {
+    size_t i = 0;
+    while (i < s.size()) {
+      while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i])))
+        ++i;
+      size_t start = i;
+      while (i < s.size() && !std::isspace(static_cast<unsigned char>(s[i])))
+        ++i;
+      if (i > start) out.emplace_back(s.substr(start, i - start));
+    }
+  };
+  for (const char *claim : {"scope", "scp"}) {
+    dom::element v;
+    if (c[claim].get(v)) continue;
+    std::string_view s;
+    if (!v.get_string().get(s)) {
+      add_words(s);
+    } else if (v.is_array()) {
+      for (dom::element e : v.get_array())
+        if (!e.get_string().get(s)) add_words(s);
+    }
+  }
+  return out;
 }
 
 } // namespace aigw::auth

@@ -44,4 +44,8 @@ Result<VerifiedJwt> verify_jwt(std::string_view token, const std::vector<JwtKey>
                                std::string_view issuer, const std::vector<std::string> &audiences,
                                int64_t now);
 
+// The scopes of a JWT's claims (JSON), as upstream reads them: `scope` and `scp`, each a
+// space-separated string or an array of them.
+std::vector<std::string> jwt_scopes(std::string_view payload);
+
 } // namespace aigw::auth

@@ -540,7 +540,12 @@ Result<std::string> translate_config(std::string_view text, const EnvLookup &env
   }
   if (!decoded) return decoded.error();
   const auto &docs = decoded->docs;
-  auto mcp = mcp_translate::resources(docs, decoded->res, get);
+  Result<mcp_translate::Output> mcp = Error::config("");
+  try {
+    mcp = mcp_translate::resources(docs, decoded->res, get);
+  } catch (const YAML::Exception &e) {
+    return Error::config(std::string("MCPRoute: ") + e.what());
+  }
   if (!mcp) return mcp.error();
   std::string out;
   auto doc = [&](const std::string &body) { out += "---\n" + body; };

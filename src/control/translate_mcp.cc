@@ -209,7 +209,8 @@ struct BackendOut {
 // The key a backendRef's apiKey names: inline, or the Secret's `apiKey`.
 Result<std::string> api_key_value(const YAML::Node &key, const api::Resources &res,
                                   const std::string &ns, const std::string &where) {
-  if (key["inline"]) return key["inline"].Scalar();
+  // An empty inline key falls back to the Secret, as upstream's readAPIKey does.
+  if (key["inline"] && !key["inline"].Scalar().empty()) return key["inline"].Scalar();
   std::string secret = str(key["secretRef"], "name");
   const auto *s = find_secret(res, ns, secret);
   if (!s) return Error::config(where + ".secretRef: Secret " + ns + "/" + secret + " not found");
@@ -242,7 +243,7 @@ Result<BackendOut> backend_route(const YAML::Node &mcp, const std::string &ns,
     bool if_not_present = str(key, "injectionPolicy") == "IfNotPresent";
     if (key["queryParam"]) {
       full_path += "?" + key["queryParam"].Scalar() + "=" + *value; // unescaped, as upstream
-    } else if (key["inline"] && !if_not_present) {
+    } else if (key["inline"] && !key["inline"].Scalar().empty() && !if_not_present) {
       YAML::Node f;
       f["requestHeaderModifier"]["set"].push_back(header(header_name, formatted));
       f["type"] = "RequestHeaderModifier";
@@ -306,8 +307,11 @@ YAML::Node jwks_backend_refs(const std::string &uri, const std::vector<YAML::Nod
   YAML::Node refs(YAML::NodeType::Sequence);
   for (const auto &d : docs) {
     if (!d.IsMap() || kind_of(d) != "BackendTLSPolicy") continue;
-    if (str(d["spec"]["validation"], "hostname") != host) continue;
-    for (const auto &t : d["spec"]["targetRefs"]) {
+    const YAML::Node spec = d["spec"];
+    if (!spec || !spec.IsMap() || !spec["validation"] || !spec["targetRefs"] ||
+        !spec["targetRefs"].IsSequence() || str(spec["validation"], "hostname") != host)
+      continue;
+    for (const auto &t : spec["targetRefs"]) {
       YAML::Node r;
       r["group"] = S(str(t, "group"));
       r["kind"] = S(str(t, "kind"));
@@ -416,8 +420,11 @@ Result<bool> security_resources(const YAML::Node &mcp, const std::string &ns,
   const YAML::Node oauth = sp["oauth"];
   if (oauth) {
     YAML::Node p;
-    if (oauth["audiences"]) p["audiences"] = sorted(oauth["audiences"]);
-    if (oauth["claimToHeaders"]) p["claimToHeaders"] = sorted(oauth["claimToHeaders"]);
+    // (empty lists are left out, as Envoy Gateway's omitempty fields are)
+    if (oauth["audiences"] && oauth["audiences"].size())
+      p["audiences"] = sorted(oauth["audiences"]);
+    if (oauth["claimToHeaders"] && oauth["claimToHeaders"].size())
+      p["claimToHeaders"] = sorted(oauth["claimToHeaders"]);
     const YAML::Node jwks = oauth["jwks"];
     if (jwks && jwks["localJWKS"]) p["localJWKS"] = sorted(jwks["localJWKS"]);
     p["name"] = "mcp-jwt-provider";
@@ -480,7 +487,7 @@ Result<bool> security_resources(const YAML::Node &mcp, const std::string &ns,
 }
 
 YAML::Node selector(const YAML::Node &sel) {
-  YAML::Node out;
+  YAML::Node out(YAML::NodeType::Map); // an empty selector is {}, as upstream writes it
   for (const char *k : {"exclude", "excludeRegex", "include", "includeRegex"})
     if (sel[k] && sel[k].size()) out[k] = sorted(sel[k]);
   return out;

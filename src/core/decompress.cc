@@ -19,7 +19,7 @@ constexpr const char *kTooLarge = "a compressed body expands past the limit";
 
 class Zlib final : public Decompressor {
 public:
-  Zlib(int window_bits, size_t max_out) : max_out_(max_out) {
+  Zlib(int window_bits, size_t max_out) : gzip_(window_bits > MAX_WBITS), max_out_(max_out) {
     ok_ = inflateInit2(&z_, window_bits) == Z_OK;
   }
   ~Zlib() override {
@@ -28,7 +28,12 @@ public:
   bool feed(std::string_view in, std::string &out) override {
     if (!ok_) return fail(corrupt("deflate"));
     if (in.empty()) return true;
-    if (done_) return fail(corrupt("gzip")); // bytes after the stream ended
+    started_ = true;
+    if (done_ && gzip_) { // another gzip member follows
+      inflateReset(&z_);
+      done_ = false;
+    }
+    if (done_) return fail(corrupt("deflate")); // bytes after the stream ended
     z_.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(in.data()));
     z_.avail_in = static_cast<uInt>(in.size());
     size_t produced = 0;
@@ -45,6 +50,10 @@ public:
       if (produced > max_out_) return fail(kTooLarge);
       if (rc == Z_STREAM_END) {
         done_ = true;
+        if (gzip_ && z_.avail_in > 0) { // the next member, in the same piece
+          inflateReset(&z_);
+          done_ = false;
+        }
       } else if (rc == Z_BUF_ERROR && got == 0) {
         break; // no progress possible: more input needed
       } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
@@ -58,6 +67,7 @@ public:
 
 private:
   z_stream z_{};
+  bool gzip_ = false;
   bool ok_ = false, done_ = false;
   size_t max_out_;
 };
@@ -73,6 +83,7 @@ public:
   bool feed(std::string_view in, std::string &out) override {
     if (!s_) return fail(corrupt("br"));
     if (in.empty()) return true;
+    started_ = true;
     if (done_) return fail(corrupt("br"));
     const uint8_t *next_in = reinterpret_cast<const uint8_t *>(in.data());
     size_t avail_in = in.size();

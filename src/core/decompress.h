@@ -1,6 +1,7 @@
-// Streaming decompression of an HTTP body's Content-Encoding: gzip (and x-gzip), deflate (zlib
-// or raw), br. Fed piece by piece as the body arrives; each piece's output is bounded, so a
-// small compressed input cannot expand without limit (a "zip bomb").
+// Streaming decompression of an HTTP body's Content-Encoding: gzip (and x-gzip; members one
+// after another, as Go reads them), deflate (zlib-wrapped, as HTTP defines it), br. Fed piece by
+// piece as the body arrives; each piece's output is bounded, so a small compressed input cannot
+// expand without limit (a "zip bomb").
 #pragma once
 
 #include "core/result.h"
@@ -24,8 +25,11 @@ public:
   const std::string &error() const { return error_; }
   // True once the compressed stream ended (a body that stops before is truncated).
   virtual bool finished() const = 0;
+  // True once a byte was fed (an empty body has nothing to finish).
+  bool started() const { return started_; }
 
 protected:
+  bool started_ = false;
   bool fail(std::string why) {
     error_ = std::move(why);
     return false;

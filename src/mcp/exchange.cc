@@ -452,16 +452,7 @@ void Exchange::read_envoy_verified_claims() {
   dom::element claims;
   if (!payload || p.parse(*payload).get(claims) || !claims.is_object()) return;
   jwt_payload_ = std::move(*payload);
-  std::string_view scope = str_of(claims["scope"]);
-  while (!scope.empty()) {
-    size_t sp = scope.find(' ');
-    if (sp) scopes_.emplace_back(scope.substr(0, sp));
-    scope = sp == std::string_view::npos ? std::string_view() : scope.substr(sp + 1);
-  }
-  dom::array scp;
-  if (!claims["scp"].get_array().get(scp))
-    for (dom::element e : scp)
-      scopes_.emplace_back(str_of(e));
+  scopes_ = auth::jwt_scopes(jwt_payload_);
 }
 
 std::optional<Reply> Exchange::authenticate(const Request &r) {
@@ -1395,6 +1386,10 @@ std::string Exchange::stream_events(size_t i, std::string_view chunk) {
     }
     auto f = sse::parse_field(line);
     if (f.name == "data") {
+      if (st.data.size() + f.value.size() + 1 > kMaxEventData) {
+        stream_overflow_ = true; // an event that never ends: the stream is refused, not kept
+        return;
+      }
       if (st.has_data) st.data += '\n';
       st.data.append(f.value);
       st.has_data = true;

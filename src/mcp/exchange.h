@@ -85,6 +85,10 @@ public:
   // notification stream a GET opens (every backend's, merged, with heartbeats).
   bool relays_streams() const { return phase_ == Phase::kSingle || phase_ == Phase::kListen; }
   bool listening() const { return phase_ == Phase::kListen; }
+  // An event of a relayed stream grew past kMaxEventData without ending: the host ends the
+  // stream (a compressed answer could otherwise expand without bound).
+  bool stream_overflow() const { return stream_overflow_; }
+  static constexpr size_t kMaxEventData = 16 * 1024 * 1024;
   // The reply head for a relayed stream (its body is what the calls below return).
   Reply stream_head() const;
   // Bytes of call `i`'s event stream → the events for the client, names and URIs rewritten,
@@ -197,7 +201,7 @@ private:
   std::string jwt_payload_;            // its claims, as JSON
   std::string client_id_;              // apiKeyAuth: whose key it was
   std::vector<std::string> scopes_;
-  bool rpc_error_ = false, tool_failed_ = false;
+  bool rpc_error_ = false, tool_failed_ = false, stream_overflow_ = false;
   size_t progress_ = 0;
   std::vector<std::string> client_caps_;
   uint16_t merged_caps_ = 0;

@@ -139,7 +139,8 @@ net::awaitable<bool> read_pieces(McpCall &o, Clock::time_point deadline, F &&on_
     }
     if (!(co_await on_piece(piece))) co_return false;
   }
-  co_return !o.decoder || o.decoder->finished();
+  // (an empty body under a Content-Encoding is an empty answer, as Go's transport reads it)
+  co_return !o.decoder || o.decoder->finished() || !o.decoder->started();
 }
 
 void fill_head(const McpCall &o, mcp::BackendAnswer &out) {
@@ -321,13 +322,17 @@ net::awaitable<bool> Session::mcp_relay(mcp::Exchange &ex, McpCall &o,
   bool client_ok = true;
   bool ok = co_await read_pieces(o, deadline, [&](std::string_view piece) -> net::awaitable<bool> {
     std::string events = ex.stream_events(0, piece);
+    if (ex.stream_overflow()) co_return false;
     if (!events.empty()) {
       std::string framed = chunk(events);
       client_ok = co_await write_all(framed);
     }
     co_return client_ok;
   });
-  if (!ok) rec.error = client_ok ? "the backend's stream broke off" : "the client left";
+  if (!ok)
+    rec.error = !client_ok             ? "the client left"
+                : ex.stream_overflow() ? "an event of the backend's stream is over 16 MiB"
+                                       : "the backend's stream broke off";
   if (!client_ok) co_return false;
   if (!co_await write_all("0\r\n\r\n")) co_return false;
   if (ok && o.parser->get().keep_alive()) worker_.pool.release(std::move(o.conn));
@@ -370,7 +375,9 @@ net::awaitable<bool> Session::mcp_listen(mcp::Exchange &ex, std::vector<mcp::Bac
           auto keep = streams[i];
           co_await read_pieces(*keep, far, [&](std::string_view piece) -> net::awaitable<bool> {
             if (done) co_return false;
-            if (auto events = ex.stream_events(i, piece); !events.empty()) {
+            auto events = ex.stream_events(i, piece);
+            if (ex.stream_overflow()) co_return false;
+            if (!events.empty()) {
               queued += events.size();
               queue.push_back(std::move(events));
               wake.cancel();

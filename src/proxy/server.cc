@@ -395,7 +395,8 @@ struct McpProxy::Impl {
   control::ConfigStore &store;
   ServerOptions opts;
   observability::Metrics &metrics;
-  Worker worker;
+  std::optional<observability::TracingConfig> tracing;
+  std::unique_ptr<observability::SpanExporter> exporter;
   ratelimit::MemoryStore budgets;
   ratelimit::RedisCounters redis_counters;
   auth::TokenSource tokens;
@@ -403,10 +404,12 @@ struct McpProxy::Impl {
   mcp::SessionCrypto crypto;
   mcp::OAuthCache oauth;
   Shared shared;
+  // Last: its loop's suspended requests are destroyed first, while what they read still is.
+  Worker worker;
   std::thread thread;
 
   Impl(control::ConfigStore &s, const ServerOptions &o, observability::Metrics &m)
-      : store(s), opts(o), metrics(m),
+      : store(s), opts(o), metrics(m), tracing(tracing_from_env()),
         crypto(o.mcp_session_seed, o.mcp_session_iterations, o.mcp_fallback_session_seed,
                o.mcp_fallback_session_iterations),
         shared{&store,
@@ -424,7 +427,10 @@ struct McpProxy::Impl {
     shared.mcp_oauth = &oauth;
     shared.mcp_only = true;
     shared.services.metrics = &metrics;
-    shared.observe = {&metrics, opts.metrics, nullptr, nullptr};
+    // Spans as aigw run exports them (the OTEL_* variables), continuing Envoy's trace.
+    if (tracing && tracing->enabled)
+      exporter = std::make_unique<observability::SpanExporter>(*tracing);
+    shared.observe = {&metrics, opts.metrics, exporter.get(), tracing ? &*tracing : nullptr};
   }
 };
 

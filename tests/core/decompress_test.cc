@@ -64,6 +64,25 @@ TEST(Decompress, GzipWholeAndByteByByte) {
   EXPECT_TRUE(bytes->finished());
 }
 
+TEST(Decompress, GzipMembersOneAfterAnotherAndAnEmptyBody) {
+  std::string two =
+      zlib_compress("first ", 16 + MAX_WBITS) + zlib_compress("second", 16 + MAX_WBITS);
+  auto d = make("gzip");
+  std::string out;
+  ASSERT_TRUE(d->feed(two, out)) << d->error();
+  EXPECT_EQ(out, "first second");
+  EXPECT_TRUE(d->finished());
+  auto bytes = make("gzip");
+  out.clear();
+  for (char c : two)
+    ASSERT_TRUE(bytes->feed(std::string_view(&c, 1), out)) << bytes->error();
+  EXPECT_EQ(out, "first second");
+  // Nothing fed: an empty body (a 202 under Content-Encoding), not a truncated one.
+  auto empty = make("gzip");
+  EXPECT_FALSE(empty->started());
+  EXPECT_FALSE(empty->finished());
+}
+
 TEST(Decompress, DeflateIsZlibWrapped) {
   auto d = make("deflate");
   std::string out;

@@ -363,6 +363,23 @@ TEST(MCPExchange, TheSpansTraceContextReachesTheBackendInParamsMeta) {
   EXPECT_EQ(asked.back(), "00-11111111111111111111111111111111-2222222222222222-01");
 }
 
+TEST(MCPExchange, AnEventThatNeverEndsIsRefusedPastTheBound) {
+  Harness h(kTwo);
+  h.headers["mcp-session-id"] = h.initialize();
+  Exchange ex(h.route(), h.crypto, "test");
+  std::string body =
+      R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a__read"}})";
+  auto step = ex.begin(h.request("POST", body));
+  ASSERT_TRUE(std::get_if<std::vector<BackendCall>>(&step));
+  std::string line = "data: " + std::string(3 * 1024 * 1024, 'x') + "\n";
+  for (int i = 0; i < 5 && !ex.stream_overflow(); ++i)
+    EXPECT_EQ(ex.stream_events(0, line), "");
+  EXPECT_FALSE(ex.stream_overflow()); // 15 MiB: still within the bound
+  ex.stream_events(0, line);
+  ex.stream_events(0, line);
+  EXPECT_TRUE(ex.stream_overflow());
+}
+
 TEST(MCPExchange, ResourcesAreReadFromTheirBackendAndNamedAsTheClientKnowsThem) {
   Harness h(kTwo);
   h.headers["mcp-session-id"] = h.initialize();
