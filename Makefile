@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 export CCACHE_BASEDIR ?= $(CURDIR)
 export CCACHE_NOHASHDIR ?= true
 
-.PHONY: setup build run test unit integration asan test-sanitizers tsan test-tsan fuzz fuzz-smoke fuzz-long bench bench-mcp soak format clean
+.PHONY: setup build run test unit integration asan test-sanitizers tsan test-tsan fuzz fuzz-smoke fuzz-long bench bench-mcp bench-costs soak format clean
 
 setup:
 	@bash scripts/setup.sh
@@ -69,6 +69,10 @@ bench: build
 # MCP tools/call through the MCP gateway against straight to the MCP server.
 bench-mcp: build
 	@bash bench/mcp.sh
+
+# Syscalls and allocations per request, aigw next to nginx (also at the end of make bench).
+bench-costs: build
+	@bash bench/costs.sh
 
 # A bounded soak (DURATION seconds, default 600) at 80% of the measured maximum rate.
 soak: build

@@ -272,3 +272,8 @@ fi
 if command -v node >/dev/null && [[ -d tests/e2e/node_modules/@modelcontextprotocol/sdk ]]; then
   DURATION=$DURATION AIGW=$AIGW bash bench/mcp.sh
 fi
+
+# What one request costs, counted: syscalls (strace) and allocations (bench/alloc_count.c).
+if command -v strace >/dev/null; then
+  AIGW=$AIGW bash bench/costs.sh
+fi

@@ -11,7 +11,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-19 libclang-rt-19-dev
   libhiredis-dev redis-server
-  nginx-light wrk curl openssl python3 nodejs prometheus
+  nginx-light wrk curl openssl python3 nodejs prometheus strace
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
 )
 

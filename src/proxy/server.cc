@@ -180,7 +180,13 @@ size_t resolve_max_connections(size_t configured) {
     if (nofile.rlim_cur < nofile.rlim_max) {
       rlimit raised = nofile;
       raised.rlim_cur = nofile.rlim_max;
-      if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) nofile = raised;
+      if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+        spdlog::info("open-file limit raised from {} to its hard limit {} (as nginx's "
+                     "worker_rlimit_nofile)",
+                     static_cast<uint64_t>(nofile.rlim_cur),
+                     static_cast<uint64_t>(raised.rlim_cur));
+        nofile = raised;
+      }
     }
     if (max_connections == 0 && nofile.rlim_cur != RLIM_INFINITY)
       max_connections = std::max<size_t>(64, (static_cast<size_t>(nofile.rlim_cur) - 128) / 2);
