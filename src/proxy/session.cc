@@ -24,6 +24,23 @@ std::string status_line(unsigned status) {
   return s;
 }
 
+// A write the socket takes at once needs no asynchronous operation: an operation that completes
+// at once still has its completion posted, and the loop polls epoll before running it. The
+// socket is tried first without blocking; only what it does not take waits for writability.
+template <typename Buffers>
+net::awaitable<beast::error_code> write_now(tcp::socket &s, const Buffers &bufs) {
+  beast::error_code ec;
+  if (!s.non_blocking()) s.non_blocking(true, ec);
+  size_t total = net::buffer_size(bufs);
+  size_t n = ec ? 0 : s.write_some(bufs, ec);
+  if (!ec && n == total) co_return ec;
+  if (ec && ec != net::error::would_block && ec != net::error::try_again) co_return ec;
+  beast::buffers_suffix<Buffers> rest(bufs);
+  rest.consume(n);
+  auto [wec, wn] = co_await net::async_write(s, rest, kTuple);
+  co_return wec;
+}
+
 bool quiet_close(const beast::error_code &ec) {
   return ec == http::error::end_of_stream || ec == net::error::eof ||
          ec == net::error::connection_reset || ec == net::error::operation_aborted;
@@ -179,7 +196,7 @@ net::awaitable<void> Session::run() {
 net::awaitable<bool> Session::write_all(std::string_view a, std::string_view b) {
   std::array<net::const_buffer, 2> bufs{net::buffer(a.data(), a.size()),
                                         net::buffer(b.data(), b.size())};
-  auto [ec, n] = co_await net::async_write(client_, bufs, kTuple);
+  auto ec = co_await write_now(client_, bufs);
   co_return !ec;
 }
 
@@ -358,7 +375,7 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
       if (conn.tls())
         std::tie(ec, std::ignore) = co_await net::async_write(conn.tls_stream(), bufs, kTuple);
       else
-        std::tie(ec, std::ignore) = co_await net::async_write(conn.socket(), bufs, kTuple);
+        ec = co_await write_now(conn.socket(), bufs);
       // Interim responses (103 Early Hints, 100 Continue) are not the answer: skip them and read
       // the final head (101 never comes: the gateway asks for no upgrade).
       for (int interim = 0; !ec && !got_head; ++interim) {
@@ -552,7 +569,8 @@ net::awaitable<bool> Session::relay_stream(pipeline::Exchange &ex,
     if (done) apply(ex.complete(true));
     PieceWrite w(head_pending ? std::string_view(head) : std::string_view(), piece, chunked, done);
     if (w.n > 0) {
-      auto [wec, wn] = co_await net::async_write(client_, w.buffers(), kTuple);
+      auto pieces = w.buffers(); // (named: no temporary inside the co_await expression)
+      auto wec = co_await write_now(client_, pieces);
       if (wec) {
         ex.record().error = "client went away";
         co_return false; // dropping the connection closes the provider's too
