@@ -29,7 +29,7 @@ struct FilterConfig {
   std::map<std::string, std::vector<ratelimit::CostSpec>, std::less<>> route_costs; // by route
   std::vector<control::ModelEntry> models;
   std::vector<control::CompiledMCPRoute> mcp_routes; // mcpConfig (served with -mcpAddr)
-  std::string raw; // the text it was read from
+  std::string raw;                                   // the text it was read from
 };
 
 // Errors name the field (`backends[2].schema.name: unknown schema "X"`).
