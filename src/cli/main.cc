@@ -7,6 +7,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <unistd.h>
+
 namespace {
 // The MCP flags of `aigw run`: the servers document, the session encryption (upstream's names
 // and defaults).
@@ -66,7 +71,26 @@ CLI::App *add_extproc(CLI::App &app, aigw::extproc::ExtprocOptions &ext, std::st
 #endif
 } // namespace
 
+#ifdef AIGW_EXTPROC_SIBLING
+// `aigw extproc ...` is served by the aigw-extproc binary next to this one (the gRPC libraries
+// stay out of `aigw run`): the same arguments, executed in place of this process.
+int exec_extproc(char **argv) {
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  std::string dir = n > 0 ? std::string(self, static_cast<size_t>(n)) : std::string(argv[0]);
+  dir = dir.substr(0, dir.rfind('/') + 1);
+  std::string sibling = dir + "aigw-extproc";
+  argv[0] = sibling.data();
+  ::execv(sibling.c_str(), argv);
+  std::fprintf(stderr, "aigw extproc: cannot run %s: %s\n", sibling.c_str(), std::strerror(errno));
+  return 127;
+}
+#endif
+
 int main(int argc, char **argv) {
+#ifdef AIGW_EXTPROC_SIBLING
+  if (argc > 1 && std::strcmp(argv[1], "extproc") == 0) return exec_extproc(argv);
+#endif
   CLI::App app{"aigw: an AI gateway speaking Envoy AI Gateway's configuration"};
   app.require_subcommand(1);
   std::string log_level = "info";
@@ -154,6 +178,10 @@ int main(int argc, char **argv) {
 #ifdef AIGW_HAVE_EXTPROC
   aigw::extproc::ExtprocOptions ext;
   auto *extproc = add_extproc(app, ext, log_level);
+#elif defined(AIGW_EXTPROC_SIBLING) // listed for --help; it runs aigw-extproc (exec_extproc)
+  app.add_subcommand("extproc", "serve Envoy's ext_proc gRPC API (upstream's flags, single or "
+                                "double dash; runs aigw-extproc)")
+      ->allow_extras();
 #endif
 
   auto *autoconfig =
