@@ -7,6 +7,7 @@
 #include "control/translate_yaml.h"
 #include "core/base64.h"
 #include "core/json_scan.h"
+#include "mcp/exchange.h"
 
 #include <simdjson.h>
 
@@ -61,14 +62,6 @@ std::string str(const YAML::Node &n, const char *key, const std::string &def = "
   return n && n.IsMap() && n[key] && n[key].IsScalar() ? n[key].Scalar() : def;
 }
 
-std::vector<std::string> strings(const YAML::Node &n) {
-  std::vector<std::string> out;
-  if (n && n.IsSequence())
-    for (const auto &e : n)
-      if (e.IsScalar()) out.push_back(e.Scalar());
-  return out;
-}
-
 YAML::Node owner(const std::string &route) {
   YAML::Node o;
   o["apiVersion"] = "aigateway.envoyproxy.io/v1beta1";
@@ -82,7 +75,7 @@ YAML::Node owner(const std::string &route) {
   return list;
 }
 
-// metadata of a generated resource; `route` copies the MCPRoute's labels and annotations.
+// metadata of a generated resource; `copy_labels`: with the MCPRoute's labels and annotations.
 YAML::Node metadata(const std::string &name, const std::string &ns, const YAML::Node &mcp,
                     bool copy_labels) {
   YAML::Node m;
@@ -322,51 +315,6 @@ YAML::Node jwks_backend_refs(const std::string &uri, const std::vector<YAML::Nod
   return refs;
 }
 
-std::string protected_resource_json(const YAML::Node &oauth) {
-  const YAML::Node m = oauth["protectedResourceMetadata"];
-  std::map<std::string, std::string> j; // Go marshals a map with its keys sorted
-  auto list = [](const std::vector<std::string> &v) {
-    std::string o = "[";
-    for (size_t i = 0; i < v.size(); ++i)
-      o += (i ? "," : "") + json::quoted(v[i]);
-    return o + "]";
-  };
-  j["resource"] = json::quoted(str(m, "resource"));
-  j["authorization_servers"] = list({str(oauth, "issuer")});
-  j["bearer_methods_supported"] = list({"header"});
-  for (const auto &[field, key] : {std::pair{"resourceName", "resource_name"},
-                                   {"resourceDocumentation", "resource_documentation"},
-                                   {"resourcePolicyUri", "resource_policy_uri"}})
-    if (auto v = str(m, field); !v.empty()) j[key] = json::quoted(v);
-  if (auto v = strings(m["scopesSupported"]); !v.empty()) j["scopes_supported"] = list(v);
-  if (auto v = strings(m["resourceSigningAlgValuesSupported"]); !v.empty())
-    j["resource_signing_alg_values_supported"] = list(v);
-  std::string o = "{";
-  for (const auto &[k, v] : j)
-    o += (o.size() > 1 ? "," : "") + json::quoted(k) + ":" + v;
-  return o + "}";
-}
-
-std::string fallback_server_json(const YAML::Node &oauth) {
-  std::string s = trim_slash(str(oauth, "issuer"));
-  auto scopes = strings(oauth["protectedResourceMetadata"]["scopesSupported"]);
-  std::string sc = "null"; // a nil slice, as Go marshals it
-  if (!scopes.empty()) {
-    sc = "[";
-    for (size_t i = 0; i < scopes.size(); ++i)
-      sc += (i ? "," : "") + json::quoted(scopes[i]);
-    sc += "]";
-  }
-  return "{\"authorization_endpoint\":" + json::quoted(s + "/protocol/openid-connect/auth") +
-         ",\"code_challenge_methods_supported\":[\"S256\"],\"grant_types_supported\":["
-         "\"authorization_code\"],\"issuer\":" +
-         json::quoted(s) + ",\"jwks_uri\":" + json::quoted(s + "/protocol/openid-connect/certs") +
-         ",\"response_types_supported\":[\"code\"],\"scopes_supported\":" + sc +
-         ",\"token_endpoint\":" + json::quoted(s + "/protocol/openid-connect/token") +
-         ",\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_secret_"
-         "post\"]}";
-}
-
 YAML::Node direct_response(const std::string &json_body) {
   YAML::Node d;
   d["body"]["inline"] = S(json_body);
@@ -391,26 +339,11 @@ YAML::Node target_main_route(const std::string &route) {
   return list;
 }
 
-std::string www_authenticate(const YAML::Node &oauth) {
-  const YAML::Node m = oauth["protectedResourceMetadata"];
-  std::string v = R"(Bearer error="invalid_token", error_description="The access token is )"
-                  R"(missing or invalid", resource_metadata=")" +
-                  resource_metadata_url(str(m, "resource")) + "\"";
-  auto scopes = strings(m["scopesSupported"]);
-  if (!scopes.empty()) {
-    std::string joined;
-    for (const auto &s : scopes)
-      joined += (joined.empty() ? "" : " ") + s;
-    v += ", scope=\"" + joined + "\"";
-  }
-  return v;
-}
-
 // SecurityPolicy ai-eg-mcp-<route>, and with OAuth its BackendTrafficPolicy and the two
 // well-known HTTPRouteFilters.
 Result<bool> security_resources(const YAML::Node &mcp, const std::string &ns,
-                                const std::vector<YAML::Node> &docs, const HttpGet &get,
-                                Output &out) {
+                                const std::vector<YAML::Node> &docs, const api::Resources &res,
+                                const HttpGet &get, Output &out) {
   std::string route = name_of(mcp);
   const YAML::Node sp = mcp["spec"]["securityPolicy"];
   if (!sp || !(sp["oauth"] || sp["apiKeyAuth"] || sp["extAuth"])) return true;
@@ -453,6 +386,13 @@ Result<bool> security_resources(const YAML::Node &mcp, const std::string &ns,
        emit_node(resource("gateway.envoyproxy.io/v1alpha1", "SecurityPolicy",
                           metadata("ai-eg-mcp-" + route, ns, mcp, false), spec))});
   if (!oauth) return true;
+  // The documents and the 401 header as `aigw run` serves them, from the decoded route.
+  const api::MCPRouteOAuth *decoded = nullptr;
+  for (const auto &r : res.mcp_routes)
+    if (r.namespace_ == ns && r.name == route && r.oauth) decoded = &*r.oauth;
+  if (!decoded)
+    return Error::config("MCPRoute " + ns + "/" + route +
+                         ": spec.securityPolicy.oauth: not decoded");
 
   std::string protected_name = "ai-eg-mcp-" + route + kProtectedSuffix;
   YAML::Node btp;
@@ -462,7 +402,7 @@ Result<bool> security_resources(const YAML::Node &mcp, const std::string &ns,
   code["value"] = 401;
   ov["match"]["statusCodes"].push_back(code);
   YAML::Node set(YAML::NodeType::Sequence);
-  set.push_back(header("WWW-Authenticate", www_authenticate(oauth)));
+  set.push_back(header("WWW-Authenticate", mcp::www_authenticate(*decoded)));
   cors(set);
   ov["response"]["header"]["set"] = set;
   ov["response"]["statusCode"] = 401;
@@ -472,17 +412,18 @@ Result<bool> security_resources(const YAML::Node &mcp, const std::string &ns,
       {ns, protected_name,
        emit_node(resource("gateway.envoyproxy.io/v1alpha1", "BackendTrafficPolicy",
                           metadata(protected_name, ns, mcp, false), btp))});
-  out.filters.push_back({ns, protected_name,
-                         emit_node(resource("gateway.envoyproxy.io/v1alpha1", "HTTPRouteFilter",
-                                            metadata(protected_name, ns, mcp, false),
-                                            direct_response(protected_resource_json(oauth))))});
+  out.filters.push_back(
+      {ns, protected_name,
+       emit_node(resource("gateway.envoyproxy.io/v1alpha1", "HTTPRouteFilter",
+                          metadata(protected_name, ns, mcp, false),
+                          direct_response(mcp::protected_resource_metadata(*decoded))))});
   std::string auth_name = "ai-eg-mcp-" + route + kAuthServerSuffix;
   auto fetched = fetch_server_metadata(str(oauth, "issuer"), get, nullptr, nullptr);
   out.filters.push_back(
       {ns, auth_name,
-       emit_node(resource("gateway.envoyproxy.io/v1alpha1", "HTTPRouteFilter",
-                          metadata(auth_name, ns, mcp, false),
-                          direct_response(fetched ? *fetched : fallback_server_json(oauth))))});
+       emit_node(resource(
+           "gateway.envoyproxy.io/v1alpha1", "HTTPRouteFilter", metadata(auth_name, ns, mcp, false),
+           direct_response(fetched ? *fetched : mcp::fallback_server_metadata(*decoded))))});
   return true;
 }
 
@@ -705,7 +646,7 @@ Result<Output> resources(const std::vector<YAML::Node> &docs, const api::Resourc
       out.filters.push_back({ns, "ai-eg-mcp-brf-" + suffix, emit_node(b->filter)});
       if (b->secret) out.secrets.push_back({ns, "ai-eg-mcp-cred-" + suffix, emit_node(*b->secret)});
     }
-    auto sec = security_resources(*mcp, ns, docs, get, out);
+    auto sec = security_resources(*mcp, ns, docs, res, get, out);
     if (!sec) return sec.error();
   }
   for (const auto &ns : proxy_namespaces) {

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 
 namespace aigw::mcp {
 namespace {
@@ -384,11 +385,27 @@ BackendCall Exchange::call(const control::CompiledMCPBackend &b, std::string bod
   return c;
 }
 
-std::string www_authenticate(const control::CompiledMCPRoute &route) {
-  std::string v =
-      R"(Bearer error="invalid_token", error_description="The access token is missing or invalid", resource_metadata=")" +
-      route.resource_metadata_url + "\"";
-  const auto &scopes = route.oauth->metadata.scopes_supported;
+namespace {
+std::string json_list(const std::vector<std::string> &v) {
+  std::string o = "[";
+  for (size_t i = 0; i < v.size(); ++i)
+    o += (i ? "," : "") + json::quoted(v[i]);
+  return o + "]";
+}
+// A JSON object from (key, JSON value) pairs, keys sorted as Go marshals a map.
+std::string json_object(std::map<std::string, std::string> fields) {
+  std::string o = "{";
+  for (const auto &[k, v] : fields)
+    o += (o.size() > 1 ? "," : "") + json::quoted(k) + ":" + v;
+  return o + "}";
+}
+} // namespace
+
+std::string www_authenticate(const api::MCPRouteOAuth &oauth) {
+  std::string v = R"(Bearer error="invalid_token", error_description="The access token is )"
+                  R"(missing or invalid", resource_metadata=")" +
+                  control::resource_metadata_url(oauth.metadata.resource) + "\"";
+  const auto &scopes = oauth.metadata.scopes_supported;
   if (!scopes.empty()) {
     std::string joined;
     for (const auto &s : scopes)
@@ -398,45 +415,41 @@ std::string www_authenticate(const control::CompiledMCPRoute &route) {
   return v;
 }
 
-std::string protected_resource_metadata(const control::CompiledMCPRoute &route) {
-  const auto &o = *route.oauth;
-  std::string j = "{\"resource\":" + json::quoted(o.metadata.resource) +
-                  ",\"authorization_servers\":[" + json::quoted(o.issuer) +
-                  "],\"bearer_methods_supported\":[\"header\"]";
-  auto list = [&](const char *key, const std::vector<std::string> &v) {
-    if (v.empty()) return;
-    j += ",\"" + std::string(key) + "\":[";
-    for (size_t i = 0; i < v.size(); ++i)
-      j += (i ? "," : "") + json::quoted(v[i]);
-    j += "]";
-  };
+std::string protected_resource_metadata(const api::MCPRouteOAuth &o) {
+  std::map<std::string, std::string> j;
+  j["resource"] = json::quoted(o.metadata.resource);
+  j["authorization_servers"] = json_list({o.issuer});
+  j["bearer_methods_supported"] = json_list({"header"});
   auto str = [&](const char *key, const std::string &v) {
-    if (!v.empty()) j += ",\"" + std::string(key) + "\":" + json::quoted(v);
+    if (!v.empty()) j[key] = json::quoted(v);
+  };
+  auto list = [&](const char *key, const std::vector<std::string> &v) {
+    if (!v.empty()) j[key] = json_list(v);
   };
   str("resource_name", o.metadata.resource_name);
   list("scopes_supported", o.metadata.scopes_supported);
   list("resource_signing_alg_values_supported", o.metadata.signing_algs);
   str("resource_documentation", o.metadata.documentation);
   str("resource_policy_uri", o.metadata.policy_uri);
-  return j + "}";
+  return json_object(std::move(j));
 }
 
-std::string fallback_server_metadata(const control::CompiledMCPRoute &route) {
-  std::string issuer = route.oauth->issuer;
-  while (!issuer.empty() && issuer.back() == '/')
-    issuer.pop_back();
-  std::string scopes = "[";
-  for (const auto &s : route.oauth->metadata.scopes_supported)
-    scopes += (scopes.size() > 1 ? "," : "") + json::quoted(s);
-  scopes += "]";
-  return "{\"issuer\":" + json::quoted(issuer) +
-         ",\"authorization_endpoint\":" + json::quoted(issuer + "/protocol/openid-connect/auth") +
-         ",\"token_endpoint\":" + json::quoted(issuer + "/protocol/openid-connect/token") +
-         ",\"jwks_uri\":" + json::quoted(issuer + "/protocol/openid-connect/certs") +
-         ",\"scopes_supported\":" + scopes +
-         ",\"response_types_supported\":[\"code\"],\"grant_types_supported\":[\"authorization_"
-         "code\"],\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_"
-         "secret_post\"],\"code_challenge_methods_supported\":[\"S256\"]}";
+std::string fallback_server_metadata(const api::MCPRouteOAuth &o) {
+  std::string issuer = o.issuer;
+  if (!issuer.empty() && issuer.back() == '/') issuer.pop_back(); // one, as Go's TrimSuffix
+  const auto &scopes = o.metadata.scopes_supported;
+  return json_object({
+      {"issuer", json::quoted(issuer)},
+      {"authorization_endpoint", json::quoted(issuer + "/protocol/openid-connect/auth")},
+      {"token_endpoint", json::quoted(issuer + "/protocol/openid-connect/token")},
+      {"jwks_uri", json::quoted(issuer + "/protocol/openid-connect/certs")},
+      {"scopes_supported", scopes.empty() ? "null" : json_list(scopes)}, // a nil slice
+      {"response_types_supported", json_list({"code"})},
+      {"grant_types_supported", json_list({"authorization_code"})},
+      {"token_endpoint_auth_methods_supported",
+       json_list({"client_secret_basic", "client_secret_post"})},
+      {"code_challenge_methods_supported", json_list({"S256"})},
+  });
 }
 
 void Exchange::read_envoy_verified_claims() {
@@ -463,7 +476,7 @@ std::optional<Reply> Exchange::authenticate(const Request &r) {
                             r.now);
   if (!v) {
     Reply reply = text(401, v.error().message);
-    reply.headers.emplace_back("www-authenticate", www_authenticate(route_));
+    reply.headers.emplace_back("www-authenticate", www_authenticate(*route_.oauth));
     return reply;
   }
   subject_ = v->subject;

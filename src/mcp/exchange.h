@@ -215,12 +215,12 @@ std::string encode_server_request_id(std::string_view id_json, std::string_view 
 std::optional<std::pair<std::string, std::string>> decode_server_request_id(std::string_view id);
 
 // The WWW-Authenticate of a 401 on an oauth route, as upstream's response override writes it.
-std::string www_authenticate(const control::CompiledMCPRoute &route);
+std::string www_authenticate(const api::MCPRouteOAuth &oauth);
 // The protected-resource metadata document (RFC 9728) of an oauth route.
-std::string protected_resource_metadata(const control::CompiledMCPRoute &route);
+std::string protected_resource_metadata(const api::MCPRouteOAuth &oauth);
 
 // The authorization server's metadata when it cannot be fetched: upstream's fallback.
-std::string fallback_server_metadata(const control::CompiledMCPRoute &route);
+std::string fallback_server_metadata(const api::MCPRouteOAuth &oauth);
 
 // The MCPRoute a request is for: the path exact, the host among the route's hostnames (when it
 // lists some), every header match; null when none.

@@ -281,11 +281,11 @@ net::awaitable<std::optional<bool>> Session::mcp_well_known(std::string_view pat
                  {"access-control-allow-methods", "GET"},
                  {"access-control-allow-headers", "mcp-protocol-version"}};
     if (path == "/.well-known/oauth-protected-resource" + served) {
-      r.body = mcp::protected_resource_metadata(route);
+      r.body = mcp::protected_resource_metadata(*route.oauth);
     } else if (path == "/.well-known/oauth-authorization-server" + served ||
                path == "/.well-known/openid-configuration" + served) {
       r.body = co_await mcp_server_metadata(route);
-      if (r.body.empty()) r.body = mcp::fallback_server_metadata(route);
+      if (r.body.empty()) r.body = mcp::fallback_server_metadata(*route.oauth);
     } else {
       continue;
     }
