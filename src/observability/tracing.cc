@@ -417,6 +417,23 @@ void describe_span(Span &s, const SpanFacts &f, const TracingConfig &cfg) {
   s.attributes.emplace_back("http.response.status_code", static_cast<int64_t>(f.status));
 }
 
+namespace {
+// `,"attributes":[{"key":…,"value":…},…]`
+void append_attributes(std::string &o,
+                       const std::vector<std::pair<std::string, AttrValue>> &attrs) {
+  o += ",\"attributes\":[";
+  for (size_t a = 0; a < attrs.size(); ++a) {
+    if (a) o += ',';
+    o += "{\"key\":";
+    json::append_quoted(o, attrs[a].first);
+    o += ",\"value\":";
+    append_attr_value(o, attrs[a].second);
+    o += '}';
+  }
+  o += ']';
+}
+} // namespace
+
 std::string encode_otlp_json(const std::vector<Span> &spans, std::string_view service_name) {
   std::string o;
   o.reserve(1024 * spans.size() + 256);
@@ -434,16 +451,7 @@ std::string encode_otlp_json(const std::vector<Span> &spans, std::string_view se
     o += ",\"kind\":" + std::to_string(s.kind);
     o += ",\"startTimeUnixNano\":\"" + std::to_string(s.start_unix_nano) + "\"";
     o += ",\"endTimeUnixNano\":\"" + std::to_string(s.end_unix_nano) + "\"";
-    o += ",\"attributes\":[";
-    for (size_t a = 0; a < s.attributes.size(); ++a) {
-      if (a) o += ',';
-      o += "{\"key\":";
-      json::append_quoted(o, s.attributes[a].first);
-      o += ",\"value\":";
-      append_attr_value(o, s.attributes[a].second);
-      o += '}';
-    }
-    o += ']';
+    append_attributes(o, s.attributes);
     if (!s.events.empty()) {
       o += ",\"events\":[";
       for (size_t e = 0; e < s.events.size(); ++e) {
@@ -451,16 +459,8 @@ std::string encode_otlp_json(const std::vector<Span> &spans, std::string_view se
         if (e) o += ',';
         o += "{\"timeUnixNano\":\"" + std::to_string(ev.time_unix_nano) + "\",\"name\":";
         json::append_quoted(o, ev.name);
-        o += ",\"attributes\":[";
-        for (size_t a = 0; a < ev.attributes.size(); ++a) {
-          if (a) o += ',';
-          o += "{\"key\":";
-          json::append_quoted(o, ev.attributes[a].first);
-          o += ",\"value\":";
-          append_attr_value(o, ev.attributes[a].second);
-          o += '}';
-        }
-        o += "]}";
+        append_attributes(o, ev.attributes);
+        o += '}';
       }
       o += ']';
     }
