@@ -229,12 +229,17 @@ const control::CompiledMCPRoute *session_route(const control::Snapshot &s,
   return nullptr;
 }
 
-std::string bearer_subject(std::string_view authorization) {
+// The claims of a bearer JWT, decoded but not verified; nullopt when it is not a JWT.
+static std::optional<std::string> bearer_claims(std::string_view authorization) {
   std::string_view token = auth::bearer_token(authorization);
   size_t d1 = token.find('.');
   size_t d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
-  if (d2 == std::string_view::npos) return {};
-  auto decoded = auth::base64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
+  if (d2 == std::string_view::npos) return std::nullopt;
+  return auth::base64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
+}
+
+std::string bearer_subject(std::string_view authorization) {
+  auto decoded = bearer_claims(authorization);
   if (!decoded) return {};
   dom::parser p;
   dom::element doc;
@@ -456,11 +461,7 @@ void Exchange::read_envoy_verified_claims() {
   // Envoy's jwt_authn verified the token before the request reached the proxy; its claims and
   // scopes are read as upstream reads them there, without checking the signature again.
   auto auth = headers_ ? headers_("authorization") : std::nullopt;
-  std::string_view token = auth::bearer_token(auth ? *auth : std::string_view());
-  size_t d1 = token.find('.');
-  size_t d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
-  if (d2 == std::string_view::npos) return;
-  auto payload = auth::base64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
+  auto payload = bearer_claims(auth ? *auth : std::string_view());
   dom::parser p;
   dom::element claims;
   if (!payload || p.parse(*payload).get(claims) || !claims.is_object()) return;
