@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 export CCACHE_BASEDIR ?= $(CURDIR)
 export CCACHE_NOHASHDIR ?= true
 
-.PHONY: setup build run test unit integration asan test-sanitizers tsan test-tsan fuzz fuzz-smoke fuzz-long bench bench-mcp bench-costs soak format clean
+.PHONY: setup build run test unit integration asan test-sanitizers tsan test-tsan fuzz fuzz-smoke fuzz-long bench bench-mcp bench-costs bench-h2 soak format clean
 
 setup:
 	@bash scripts/setup.sh
@@ -73,6 +73,10 @@ bench-mcp: build
 # Syscalls and allocations per request, aigw next to nginx (also at the end of make bench).
 bench-costs: build
 	@bash bench/costs.sh
+
+# HTTP/2 clients with h2load, aigw next to nginx's http2 listener (also at the end of make bench).
+bench-h2: build
+	@bash bench/h2.sh
 
 # A bounded soak (DURATION seconds, default 600) at 80% of the measured maximum rate.
 soak: build

@@ -277,3 +277,8 @@ fi
 if command -v strace >/dev/null; then
   AIGW=$AIGW bash bench/costs.sh
 fi
+
+# HTTP/2 clients (h2c) with h2load, against nginx's http2 listener (bench/h2.sh).
+if command -v h2load >/dev/null; then
+  AIGW=$AIGW bash bench/h2.sh
+fi

@@ -6,12 +6,12 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
-  libboost1.81-all-dev libssl-dev zlib1g-dev libbrotli-dev ca-certificates
+  libboost1.81-all-dev libssl-dev zlib1g-dev libbrotli-dev libnghttp2-dev ca-certificates
   libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-19 libclang-rt-19-dev
   libhiredis-dev redis-server
-  nginx-light wrk curl openssl python3 nodejs prometheus strace
+  nginx-light wrk curl openssl python3 nodejs prometheus strace nghttp2-client
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
 )
 

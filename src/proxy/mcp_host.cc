@@ -8,6 +8,8 @@
 #include "mcp/exchange.h"
 #include "observability/access_log.h"
 #include "proxy/session.h"
+
+#include "proxy/h2.h"
 #include "proxy/token_fetch.h"
 
 #include <spdlog/spdlog.h>
@@ -395,11 +397,15 @@ net::awaitable<bool> Session::mcp_listen(mcp::Exchange &ex, std::vector<mcp::Bac
   // The client leaving (or writing anything) ends the stream.
   char probe;
   bool client_gone = false, probe_done = false;
-  client_.async_read_some(net::buffer(&probe, 1), [&](beast::error_code, size_t) {
+  auto on_gone = [&] {
     client_gone = true;
     probe_done = true;
     wake.cancel();
-  });
+  };
+  if (h2_)
+    h2_->watch_gone(on_gone);
+  else
+    client_.async_read_some(net::buffer(&probe, 1), [&](beast::error_code, size_t) { on_gone(); });
   auto interval = heartbeat_interval();
   auto tools_of = [](const control::CompiledMCPRoute &r) {
     std::string sig;
@@ -453,8 +459,7 @@ net::awaitable<bool> Session::mcp_listen(mcp::Exchange &ex, std::vector<mcp::Bac
   done = true;
   for (auto &s : streams)
     if (s && s->conn) s->conn->cancel();
-  beast::error_code ignored;
-  client_.cancel(ignored);
+  cancel_client();
   // The spawned readers hold references into this frame: wait until each has finished.
   while (open > 0 || !probe_done) {
     wake.expires_at(Clock::now() + std::chrono::milliseconds(50));

@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "observability/otlp_exporter.h"
 #include "proxy/admin.h"
+#include "proxy/h2.h"
 #include "proxy/session.h"
 
 #include <spdlog/spdlog.h>
@@ -69,8 +70,13 @@ net::awaitable<void> accept_loop(tcp::acceptor &acceptor, Worker &worker, const 
         worker.io,
         [&worker, &shared, s = std::move(socket)]() mutable -> net::awaitable<void> {
           ActiveGauge connection(shared.metrics->health().active_connections);
-          Session session(worker, shared, std::move(s));
-          co_await session.serve();
+          std::optional<Session> session(std::in_place, worker, shared, std::move(s));
+          co_await session->serve();
+          if (!session->wants_h2()) co_return;
+          auto socket = session->take_socket();
+          auto first = session->take_buffered();
+          session.reset();
+          co_await serve_h2(worker, shared, std::move(socket), std::move(first));
         },
         net::detached);
   }

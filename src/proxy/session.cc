@@ -5,6 +5,7 @@
 
 #include "observability/access_log.h"
 #include "pipeline/errors.h"
+#include "proxy/h2.h"
 #include "proxy/token_fetch.h"
 
 #include <spdlog/spdlog.h>
@@ -51,10 +52,28 @@ bool quiet_close(const beast::error_code &ec) {
 // --- The connection ------------------------------------------------------------------------
 
 void Session::on_drain() {
-  if (idle_) {
-    beast::error_code ignored;
-    client_.cancel(ignored);
+  if (idle_) cancel_client();
+}
+
+void Session::cancel_client() {
+  if (h2_) {
+    h2_->cancel();
+    return;
   }
+  beast::error_code ignored;
+  client_.cancel(ignored);
+}
+
+std::string Session::take_buffered() {
+  std::string bytes(static_cast<const char *>(buffer_.data().data()), buffer_.size());
+  buffer_.consume(buffer_.size());
+  return bytes;
+}
+
+std::string Session::too_large() const {
+  return pipeline::error_body("PayloadTooLarge", 413,
+                              "request body exceeds the limit of " +
+                                  std::to_string(shared_.opts->max_request_body) + " bytes");
 }
 
 void Session::cut() {
@@ -62,8 +81,7 @@ void Session::cut() {
     cut_ = true; // the request's log line says so, whatever error the cut causes on the way
     shared_.metrics->health().drain_cut_requests.fetch_add(1, std::memory_order_relaxed);
   }
-  beast::error_code ignored;
-  client_.cancel(ignored);
+  cancel_client();
   if (active_upstream_) active_upstream_->cancel();
 }
 
@@ -82,8 +100,7 @@ net::awaitable<void> Session::watchdog() {
     if (now >= deadline_) {
       timed_out_ = true;
       deadline_ = Clock::time_point::max();
-      beast::error_code ignored;
-      client_.cancel(ignored);
+      cancel_client();
       if (active_upstream_) active_upstream_->cancel();
     }
     // Sleep to the deadline, but look again at least every second: deadlines move without
@@ -101,15 +118,10 @@ net::awaitable<void> Session::watchdog() {
 net::awaitable<void> Session::run() {
   beast::error_code nodelay_ec;
   client_.set_option(tcp::no_delay(true), nodelay_ec);
-  for (;;) {
+  for (bool first = true;;) {
     if (worker_.draining) break;
     RequestParser parser;
     const auto &opts = *shared_.opts;
-    auto too_large = [&] {
-      return pipeline::error_body("PayloadTooLarge", 413,
-                                  "request body exceeds the limit of " +
-                                      std::to_string(opts.max_request_body) + " bytes");
-    };
     parser.header_limit(static_cast<uint32_t>(opts.max_request_header));
     parser.body_limit(opts.max_request_body);
     head_request_ = false;
@@ -126,7 +138,13 @@ net::awaitable<void> Session::run() {
       idle_ = false;
       if (ec) break; // gone, idle past the timeout, or drained
       buffer_.commit(net::buffer_copy(buffer_.prepare(got), net::buffer(first_read_.data(), got)));
+      // A connection that opens with HTTP/2's preface is served by proxy/h2.cc.
+      if (first && is_h2_preface(std::string_view(first_read_.data(), got))) {
+        h2_handoff_ = true;
+        co_return;
+      }
     }
+    first = false;
     idle_ = false;
     set_deadline(Clock::now() + opts.request_header_timeout);
     auto [ec, n] = co_await http::async_read_header(client_, buffer_, parser, kTuple);
@@ -146,23 +164,7 @@ net::awaitable<void> Session::run() {
     head_request_ = req.method() == http::verb::head;
     http10_ = req.version() < 11;
     set_deadline(Clock::now() + std::chrono::seconds(60)); // the rest of the request
-    if (static_cast<size_t>(std::distance(req.begin(), req.end())) > opts.max_request_headers) {
-      keep_alive_ = false;
-      co_await reply(431, "text/plain",
-                     "too many request headers (limit " + std::to_string(opts.max_request_headers) +
-                         ")");
-      break;
-    }
-    // The request's fields, listed once for the framing checks and the provider's head (views
-    // into the parser's message; the vector's capacity is kept across requests).
-    head_fields_.clear();
-    for (const auto &f : req)
-      head_fields_.emplace_back(f.name_string(), f.value());
-    if (auto bad = pipeline::check_request_framing(req.version(), head_fields_)) {
-      keep_alive_ = false; // the body's end is unknown: nothing after it can be trusted
-      co_await reply(bad->status, "text/plain", bad->message);
-      break;
-    }
+    if (!co_await check_head(parser)) break;
     if (auto cl = parser.content_length(); cl && *cl > opts.max_request_body) {
       keep_alive_ = false;
       co_await reply(413, "application/json", too_large());
@@ -191,12 +193,65 @@ net::awaitable<void> Session::run() {
   client_.shutdown(tcp::socket::shutdown_send, ignored);
 }
 
+net::awaitable<bool> Session::check_head(RequestParser &parser) {
+  const auto &req = parser.get();
+  const auto &opts = *shared_.opts;
+  if (static_cast<size_t>(std::distance(req.begin(), req.end())) > opts.max_request_headers) {
+    keep_alive_ = false;
+    co_await reply(431, "text/plain",
+                   "too many request headers (limit " + std::to_string(opts.max_request_headers) +
+                       ")");
+    co_return false;
+  }
+  // The request's fields, listed once for the framing checks and the provider's head (views
+  // into the parser's message; the vector's capacity is kept across requests).
+  head_fields_.clear();
+  for (const auto &f : req)
+    head_fields_.emplace_back(f.name_string(), f.value());
+  if (auto bad = pipeline::check_request_framing(req.version(), head_fields_)) {
+    keep_alive_ = false; // the body's end is unknown: nothing after it can be trusted
+    co_await reply(bad->status, "text/plain", bad->message);
+    co_return false;
+  }
+  co_return true;
+}
+
+net::awaitable<void> Session::serve_stream(RequestParser &parser, unsigned refuse) {
+  using namespace net::experimental::awaitable_operators;
+  // (A pointer: GCC 12 passed this coroutine's reference parameter on to the next one with a
+  // wrong `this`.)
+  auto request = stream_request(&parser, refuse);
+  auto dog = watchdog();
+  co_await (std::move(request) || std::move(dog));
+}
+
+net::awaitable<void> Session::stream_request(RequestParser *pp, unsigned refuse) {
+  auto &parser = *pp;
+  idle_ = false;
+  head_request_ = parser.get().method() == http::verb::head;
+  set_deadline(Clock::now() + std::chrono::seconds(60));
+  if (refuse == 413) {
+    co_await reply(413, "application/json", too_large());
+    co_return;
+  }
+  if (refuse != 0) {
+    co_await reply(431, "text/plain", "request header fields too large");
+    co_return;
+  }
+  if (!co_await check_head(parser)) co_return;
+  co_await handle(parser);
+}
+
 // --- Writing -------------------------------------------------------------------------------
 
 net::awaitable<bool> Session::write_all(std::string_view a, std::string_view b) {
   std::array<net::const_buffer, 2> bufs{net::buffer(a.data(), a.size()),
                                         net::buffer(b.data(), b.size())};
-  auto ec = co_await write_now(client_, bufs);
+  beast::error_code ec;
+  if (h2_)
+    ec = co_await h2_->write(bufs);
+  else
+    ec = co_await write_now(client_, bufs);
   co_return !ec;
 }
 
@@ -570,7 +625,11 @@ net::awaitable<bool> Session::relay_stream(pipeline::Exchange &ex,
     PieceWrite w(head_pending ? std::string_view(head) : std::string_view(), piece, chunked, done);
     if (w.n > 0) {
       auto pieces = w.buffers(); // (named: no temporary inside the co_await expression)
-      auto wec = co_await write_now(client_, pieces);
+      beast::error_code wec;
+      if (h2_)
+        wec = co_await h2_->write(pieces);
+      else
+        wec = co_await write_now(client_, pieces);
       if (wec) {
         ex.record().error = "client went away";
         co_return false; // dropping the connection closes the provider's too

@@ -18,6 +18,7 @@ namespace aigw::proxy {
 
 namespace http = beast::http;
 struct McpCall;
+class H2Stream;
 
 class Session {
 public:
@@ -25,12 +26,27 @@ public:
       : worker_(worker), shared_(shared), client_(std::move(socket)) {
     worker_.sessions.insert(this);
   }
+  // One HTTP/2 stream's request (proxy/h2.cc): its answer goes to the stream.
+  Session(Worker &worker, const Shared &shared, H2Stream &stream)
+      : worker_(worker), shared_(shared), client_(worker.io), h2_(&stream) {
+    worker_.sessions.insert(this);
+  }
   ~Session() { worker_.sessions.erase(this); }
   Session(const Session &) = delete;
   Session &operator=(const Session &) = delete;
 
+  using RequestParser = http::request_parser<http::string_body>;
+
   // Serves requests until the client leaves; a watchdog enforces the deadlines meanwhile.
   net::awaitable<void> serve();
+  // The client opened with HTTP/2's preface: serve() returned without answering, and the
+  // connection with the bytes read so far goes to proxy/h2.cc.
+  bool wants_h2() const { return h2_handoff_; }
+  tcp::socket take_socket() { return std::move(client_); }
+  std::string take_buffered();
+  // Serves one HTTP/2 stream's request, decoded into `parser`; `refuse` (413, 431) answers it
+  // with that error instead.
+  net::awaitable<void> serve_stream(RequestParser &parser, unsigned refuse);
   // The worker started draining: a connection waiting for its next request closes now; one
   // with a request under way finishes it and closes after (`connection: close`).
   void on_drain();
@@ -38,7 +54,6 @@ public:
   void cut();
 
 private:
-  using RequestParser = http::request_parser<http::string_body>;
   using ResponseParser = http::response_parser<http::buffer_body>;
   // One attempt's provider connection and the parser holding its response head.
   struct Attempt {
@@ -49,7 +64,13 @@ private:
   };
 
   net::awaitable<void> run();
+  net::awaitable<void> stream_request(RequestParser *parser, unsigned refuse);
   net::awaitable<void> watchdog();
+  // Aborts the client's operation in flight (a read or write on the socket, or the stream's).
+  void cancel_client();
+  // The head fields listed, and the framing checked: false when a reply refused the request.
+  net::awaitable<bool> check_head(RequestParser &parser);
+  std::string too_large() const;
   // Every wait of the session ends by `t`: past it, the watchdog aborts the client's and the
   // provider's operations in flight. Setting it is a store, not a timer operation.
   void set_deadline(Clock::time_point t) {
@@ -123,6 +144,8 @@ private:
   bool cut_ = false;          // the request in flight was cut by the end of a drain
   bool head_request_ = false; // HEAD: replies carry no body
   bool http10_ = false;       // an HTTP/1.0 client: no chunked framing, close-delimited bodies
+  H2Stream *h2_ = nullptr;    // serving one HTTP/2 stream: the answer goes there
+  bool h2_handoff_ = false;   // the connection turned out to speak HTTP/2
   observability::ExchangeRecord *rec_ = nullptr;
 };
 
