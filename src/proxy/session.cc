@@ -510,6 +510,46 @@ net::awaitable<std::pair<beast::error_code, size_t>> Session::read_some(Attempt 
   co_return std::pair{ec, cap - res.body().size};
 }
 
+// The next piece of the body: parsed from what the connection holds into a relay buffer, read
+// from the provider (into the connection's own buffer, holding no relay buffer) only when the
+// parser needs more.
+net::awaitable<std::pair<beast::error_code, size_t>>
+Session::next_piece(Attempt &a, std::optional<RelayLease> &relay) {
+  auto &b = a.conn->buffer();
+  auto &p = *a.parser;
+  for (;;) {
+    if (b.size() > 0) {
+      if (!relay) relay.emplace(worker_);
+      auto &buf = relay->buffer();
+      auto &body = p.get().body();
+      body.data = buf.data();
+      body.size = buf.size();
+      beast::error_code ec;
+      size_t used = p.put(b.data(), ec);
+      b.consume(used);
+      size_t got = buf.size() - body.size;
+      if (ec == http::error::need_buffer) ec = {}; // the relay buffer is full
+      if (ec && ec != http::error::need_more) co_return std::pair{ec, got};
+      if (got > 0 || p.is_done()) co_return std::pair{beast::error_code{}, got};
+      if (!ec && used > 0) continue; // framing consumed (a chunk header), no body byte yet
+    }
+    relay.reset(); // waiting for the provider: a slow stream holds no relay buffer
+    size_t n = std::clamp<size_t>(b.capacity() - b.size(), 512, 16384);
+    beast::error_code ec;
+    size_t got = 0;
+    if (a.conn->tls())
+      std::tie(ec, got) = co_await a.conn->tls_stream().async_read_some(b.prepare(n), kTuple);
+    else
+      std::tie(ec, got) = co_await a.conn->socket().async_read_some(b.prepare(n), kTuple);
+    b.commit(got);
+    if (ec == net::error::eof || ec == net::ssl::error::stream_truncated) {
+      p.put_eof(ec); // a body that ends with the connection ends here; any other is cut short
+      co_return std::pair{ec, size_t{0}};
+    }
+    if (ec) co_return std::pair{ec, size_t{0}};
+  }
+}
+
 void Session::release(Attempt &a, bool keep_alive) {
   active_upstream_ = nullptr;
   if (keep_alive && a.parser->is_done() && a.parser->get().keep_alive())
@@ -595,15 +635,18 @@ net::awaitable<bool> Session::relay_stream(pipeline::Exchange &ex,
   }
   std::optional<ActiveGauge> active_stream;
   if (plan.sse) active_stream.emplace(shared_.metrics->health().active_streams);
-  RelayLease relay(worker_);
-  auto &buf = relay.buffer();
+  // The relay buffer is held only while there are bytes to parse and write: a stream waiting
+  // for its provider's next event holds none (thousands of slow streams at once).
+  std::optional<RelayLease> relay;
   std::string out; // the translated pieces
+  const char *piece_buf = nullptr;
   for (;;) {
     size_t got = 0;
     bool failed = false;
     if (!a.parser->is_done()) {
       beast::error_code ec;
-      std::tie(ec, got) = co_await read_some(a, buf.data(), buf.size());
+      std::tie(ec, got) = co_await next_piece(a, relay);
+      piece_buf = relay ? relay->buffer().data() : nullptr;
       if (ec) {
         failed = true;
         ex.record().error =
@@ -611,7 +654,7 @@ net::awaitable<bool> Session::relay_stream(pipeline::Exchange &ex,
       }
     }
     bool done = a.parser->is_done() && !failed;
-    std::string_view piece(buf.data(), got);
+    std::string_view piece(piece_buf, got);
     if (translated) {
       out.clear();
       ex.translate(piece, done, out);

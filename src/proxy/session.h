@@ -115,6 +115,8 @@ private:
   void apply(const pipeline::Settlement &s);
   void charge(const std::vector<ratelimit::Hit> &hits, const ratelimit::CostValues *costs);
   net::awaitable<std::pair<beast::error_code, size_t>> read_some(Attempt &a, char *buf, size_t cap);
+  net::awaitable<std::pair<beast::error_code, size_t>> next_piece(Attempt &a,
+                                                                  std::optional<RelayLease> &relay);
   // The answer, per the Exchange's plan: its head, then one of the three relays.
   std::string response_head(pipeline::Exchange &ex, const pipeline::ResponsePlan &plan, Attempt &a);
   net::awaitable<bool> relay_gathered(pipeline::Exchange &ex, Attempt &a, std::string head);

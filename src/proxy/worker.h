@@ -45,7 +45,7 @@ struct Worker {
   // Relay buffers not lent to an exchange right now (bounded: more are freed on return).
   using RelayBuffer = std::array<char, 16384>;
   std::vector<std::unique_ptr<RelayBuffer>> relay_pool;
-  static constexpr size_t kRelayPoolMax = 256;
+  static constexpr size_t kRelayPoolMax = 32;
 };
 
 // A relay buffer lent by the worker's pool for one exchange.

@@ -580,7 +580,14 @@ Plan Handler::default_plan(const Request &req, const Target &target, Plan plan,
       plan.note = "no canned response for this path";
       return plan;
     }
-    const canned::RequestInfo info = canned::inspect_request(req.body());
+    canned::RequestInfo info = canned::inspect_request(req.body());
+    if (const auto v = req["x-response-chunks"]; !v.empty()) {
+      const auto n = parse_int(v);
+      if (!n || *n < 1 || *n > 1000000)
+        return error_plan(400, "invalid x-response-chunks: " + std::string(v) +
+                                   " (want an integer number of events, 1..1000000)");
+      info.chunks = static_cast<int>(*n);
+    }
     const bool sse_type = type == "sse" || type == "sse-gzip";
     if (endpoint != canned::Endpoint::kEmbeddings && (info.stream || sse_type)) {
       plan.pieces = endpoint == canned::Endpoint::kChatCompletions

@@ -167,6 +167,7 @@ struct RequestInfo {
   std::vector<int> input_tokens{1}; // embeddings: estimate per input
   bool base64_embeddings = false;
   int dimensions = 8;
+  int chunks = 0; // x-response-chunks: a streamed chat answer of this many content events
 };
 
 inline int count_words(std::string_view s) {
@@ -337,14 +338,16 @@ inline std::vector<std::string> chat_completion_stream(const RequestInfo &info) 
   std::vector<std::string> events;
   events.push_back(
       sse_data(head + choice("{\"role\":\"assistant\",\"content\":\"\"}", "null") + "}"));
-  for (const std::string &word : reply_chunks()) {
-    events.push_back(
-        sse_data(head + choice("{\"content\":" + json_quote(word) + "}", "null") + "}"));
+  const auto &words = reply_chunks();
+  const size_t n = info.chunks > 0 ? static_cast<size_t>(info.chunks) : words.size();
+  for (size_t i = 0; i < n; ++i) {
+    events.push_back(sse_data(
+        head + choice("{\"content\":" + json_quote(words[i % words.size()]) + "}", "null") + "}"));
   }
   events.push_back(sse_data(head + choice("{}", "\"stop\"") + "}"));
   if (info.include_usage) {
     events.push_back(sse_data(
-        head + "[],\"usage\":" + usage_json(info.prompt_tokens, completion_tokens()) + "}"));
+        head + "[],\"usage\":" + usage_json(info.prompt_tokens, static_cast<int>(n)) + "}"));
   }
   events.push_back(sse_data("[DONE]"));
   return events;
