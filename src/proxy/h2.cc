@@ -7,6 +7,8 @@
 #include <nghttp2/nghttp2.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <unordered_map>
 
@@ -39,7 +41,7 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
 public:
   H2Connection(Worker &worker, const Shared &shared, tcp::socket socket)
       : worker_(worker), shared_(shared), socket_(std::move(socket)), wake_(worker.io),
-        idle_timer_(worker.io) {}
+        watch_timer_(worker.io) {}
   ~H2Connection() {
     if (session_) nghttp2_session_del(session_);
   }
@@ -56,6 +58,7 @@ public:
   bool dead() const { return dead_; }
   nghttp2_session *session() { return session_; }
   Worker &worker() { return worker_; }
+  void progress() { last_progress_ = Clock::now(); }
 
 private:
   friend class H2Stream;
@@ -63,9 +66,13 @@ private:
   net::awaitable<void> writer();
   net::awaitable<void> watch();
   bool feed(const char *data, size_t n);
+  void refuse(const std::shared_ptr<H2Stream> &st, unsigned status, std::string why);
   void dispatch(const std::shared_ptr<H2Stream> &st);
-  net::awaitable<void> run_stream(std::shared_ptr<H2Stream> st);
+  static net::awaitable<void> run_stream(std::shared_ptr<H2Connection> self,
+                                         std::shared_ptr<H2Stream> st);
   static std::unique_ptr<Session::RequestParser> request_of(H2Stream &st);
+  void give_back(int32_t id, size_t n); // body bytes returned to the flow-control windows
+  void release_deferred();
   void end(); // the connection is over: every stream is gone
 
   static int on_begin_headers(nghttp2_session *, const nghttp2_frame *f, void *self);
@@ -74,6 +81,7 @@ private:
   static int on_data(nghttp2_session *, uint8_t, int32_t id, const uint8_t *data, size_t len,
                      void *self);
   static int on_frame(nghttp2_session *, const nghttp2_frame *f, void *self);
+  static int on_frame_sent(nghttp2_session *, const nghttp2_frame *f, void *self);
   static int on_close(nghttp2_session *, int32_t id, uint32_t, void *self);
 
   Worker &worker_;
@@ -81,13 +89,16 @@ private:
   tcp::socket socket_;
   nghttp2_session *session_ = nullptr;
   net::steady_timer wake_; // the writer's wait for output
-  net::steady_timer idle_timer_;
+  net::steady_timer watch_timer_;
   bool writer_waiting_ = false;
   bool dead_ = false;
-  bool goaway_sent_ = false;
+  bool read_closed_ = false; // the client half-closed: answers in progress still go out
+  bool shutdown_noticed_ = false;
   std::unordered_map<int32_t, std::shared_ptr<H2Stream>> streams_;
-  size_t running_ = 0; // streams a session serves
-  Clock::time_point idle_since_ = Clock::now();
+  size_t running_ = 0;      // sessions serving this connection's streams
+  size_t pending_body_ = 0; // request body bytes held for streams not yet dispatched
+  Clock::time_point last_progress_ = Clock::now();
+  Clock::time_point write_since_ = Clock::time_point::max(); // a write waiting for the client
   std::array<char, 16384> rbuf_;
   std::string wbuf_;
 };
@@ -97,8 +108,7 @@ private:
 int H2Connection::on_begin_headers(nghttp2_session *, const nghttp2_frame *f, void *self) {
   auto *c = static_cast<H2Connection *>(self);
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  auto st = std::make_shared<H2Stream>(*c, f->hd.stream_id);
-  c->streams_[f->hd.stream_id] = std::move(st);
+  c->streams_[f->hd.stream_id] = std::make_shared<H2Stream>(*c, f->hd.stream_id);
   return 0;
 }
 
@@ -117,60 +127,135 @@ int H2Connection::on_header(nghttp2_session *, const nghttp2_frame *f, const uin
   st.header_bytes += namelen + valuelen + 4;
   if (st.header_bytes > opts.max_request_header || st.fields.size() >= opts.max_request_headers) {
     st.refuse = 431;
+    // Far past the limit: the stream is reset rather than its block decoded to the end.
+    if (st.header_bytes > 2 * opts.max_request_header) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     return 0;
   }
-  if (n == ":method")
+  if (n == ":method") {
     st.method = v;
-  else if (n == ":path")
+  } else if (n == ":path") {
     st.path = v;
-  else if (n == ":authority")
+  } else if (n == ":authority") {
     st.authority = v;
-  else if (n == ":scheme")
+  } else if (n == ":scheme") {
     st.scheme = v;
-  else if (!n.starts_with(':'))
+  } else if (n == "cookie") { // split crumbs are one field again (RFC 9113 §8.2.3)
+    auto same = std::find_if(st.fields.begin(), st.fields.end(),
+                             [](const auto &f) { return f.first == "cookie"; });
+    if (same == st.fields.end())
+      st.fields.emplace_back(n, v);
+    else
+      same->second.append("; ").append(v);
+  } else if (!n.starts_with(':')) {
     st.fields.emplace_back(n, v);
+  }
   return 0;
 }
 
+void H2Connection::give_back(int32_t id, size_t n) {
+  if (n == 0) return;
+  if (nghttp2_session_consume(session_, id, n) != 0)
+    nghttp2_session_consume_connection(session_, n);
+}
+
+// Request bodies are held up to a budget per connection (the body limit): past it, what a
+// stream sends is not given back to the flow-control windows until earlier streams have taken
+// their bodies, except the oldest stream's, so one always completes.
 int H2Connection::on_data(nghttp2_session *, uint8_t, int32_t id, const uint8_t *data, size_t len,
                           void *self) {
   auto *c = static_cast<H2Connection *>(self);
+  c->progress();
   auto it = c->streams_.find(id);
-  if (it == c->streams_.end()) return 0;
+  if (it == c->streams_.end()) {
+    c->give_back(id, len);
+    return 0;
+  }
   auto &st = *it->second;
-  if (st.refuse || st.dispatched) return 0;
-  if (st.body.size() + len > c->shared_.opts->max_request_body) {
-    st.refuse = 413;
-    st.body.clear();
-    st.body.shrink_to_fit();
-    c->dispatch(it->second); // answered now: the rest of the body is not read
+  if (st.refuse || st.dispatched) { // answered already: the rest is read and dropped
+    c->give_back(id, len);
+    return 0;
+  }
+  const auto limit = c->shared_.opts->max_request_body;
+  if (st.body.size() + len > limit) {
+    c->give_back(id, len + st.unconsumed);
+    st.unconsumed = 0;
+    c->refuse(it->second, 413, "");
     return 0;
   }
   st.body.append(reinterpret_cast<const char *>(data), len);
+  c->pending_body_ += len;
+  bool oldest = true;
+  for (const auto &[other, s] : c->streams_)
+    if (other < id && !s->dispatched) oldest = false;
+  if (c->pending_body_ <= limit || oldest)
+    c->give_back(id, len);
+  else
+    st.unconsumed += len;
   return 0;
+}
+
+void H2Connection::release_deferred() {
+  const auto limit = shared_.opts->max_request_body;
+  for (auto &[id, st] : streams_) {
+    if (pending_body_ > limit) break;
+    give_back(id, st->unconsumed);
+    st->unconsumed = 0;
+  }
 }
 
 int H2Connection::on_frame(nghttp2_session *, const nghttp2_frame *f, void *self) {
   auto *c = static_cast<H2Connection *>(self);
+  c->progress();
   if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
   auto it = c->streams_.find(f->hd.stream_id);
   if (it == c->streams_.end()) return 0;
-  auto &st = it->second;
-  if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
-    st->remote_done = true;
-    if (!st->dispatched) c->dispatch(st);
-  } else if (f->hd.type == NGHTTP2_HEADERS && !st->dispatched) {
+  auto st = it->second;
+  if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) st->remote_done = true;
+  if (st->dispatched) return 0;
+  if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
     if (st->refuse) {
-      c->dispatch(st);
+      c->refuse(st, st->refuse, "");
+      return 0;
+    }
+    std::string_view host, expect;
+    for (const auto &[n, v] : st->fields) {
+      if (n == "host") host = v;
+      if (n == "expect") expect = v;
+      if (n == "content-length") {
+        uint64_t len = 0;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), len);
+        if (ec == std::errc{} && len > c->shared_.opts->max_request_body) {
+          c->refuse(st, 413, ""); // refused before any of the body is held
+          return 0;
+        }
+      }
+    }
+    if (!host.empty() && !st->authority.empty() && !pipeline::iequals(host, st->authority)) {
+      c->refuse(st, 400, "Host differs from :authority");
       return 0;
     }
     // A client that waits for 100 Continue before it sends the body gets one.
-    for (const auto &[n, v] : st->fields)
-      if (pipeline::iequals(n, "expect") && pipeline::iequals(v, "100-continue")) {
-        nghttp2_nv nv{(uint8_t *)":status", (uint8_t *)"100", 7, 3, NGHTTP2_NV_FLAG_NONE};
-        nghttp2_submit_headers(c->session_, NGHTTP2_FLAG_NONE, st->id_, nullptr, &nv, 1, nullptr);
-      }
+    if (!st->remote_done && pipeline::iequals(expect, "100-continue")) {
+      nghttp2_nv nv{(uint8_t *)":status", (uint8_t *)"100", 7, 3, NGHTTP2_NV_FLAG_NONE};
+      nghttp2_submit_headers(c->session_, NGHTTP2_FLAG_NONE, st->id_, nullptr, &nv, 1, nullptr);
+    }
   }
+  if (st->remote_done) c->dispatch(st);
+  return 0;
+}
+
+// An answer given before the request's body ended (413): once its last frame is out, the
+// stream is reset so that the client stops sending (RFC 9113 §8.1).
+int H2Connection::on_frame_sent(nghttp2_session *, const nghttp2_frame *f, void *self) {
+  auto *c = static_cast<H2Connection *>(self);
+  if (!(f->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
+  if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
+  auto it = c->streams_.find(f->hd.stream_id);
+  if (it == c->streams_.end()) return 0;
+  auto &st = *it->second;
+  st.end_sent_ = true;
+  if (st.reset_after_end && !st.remote_done)
+    nghttp2_submit_rst_stream(c->session_, NGHTTP2_FLAG_NONE, st.id_, NGHTTP2_NO_ERROR);
   return 0;
 }
 
@@ -180,8 +265,11 @@ int H2Connection::on_close(nghttp2_session *, int32_t id, uint32_t, void *self) 
   if (it == c->streams_.end()) return 0;
   auto st = std::move(it->second);
   c->streams_.erase(it);
+  if (!st->dispatched) c->pending_body_ -= st->body.size();
+  if (st->unconsumed) nghttp2_session_consume_connection(c->session_, st->unconsumed);
+  st->unconsumed = 0;
   st->closed();
-  if (c->streams_.empty()) c->idle_since_ = Clock::now();
+  c->release_deferred();
   return 0;
 }
 
@@ -194,8 +282,16 @@ bool H2Connection::start() {
   nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_sent);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_close);
-  int rv = nghttp2_session_server_new(&session_, cbs, this);
+  nghttp2_option *opt = nullptr;
+  if (nghttp2_option_new(&opt) != 0) {
+    nghttp2_session_callbacks_del(cbs);
+    return false;
+  }
+  nghttp2_option_set_no_auto_window_update(opt, 1); // request bodies are held to a budget
+  int rv = nghttp2_session_server_new2(&session_, cbs, this, opt);
+  nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
   if (rv != 0) return false;
   std::array<nghttp2_settings_entry, 3> iv{{
@@ -219,6 +315,7 @@ net::awaitable<void> H2Connection::serve(std::string initial) {
 }
 
 bool H2Connection::feed(const char *data, size_t n) {
+  progress();
   auto rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t *>(data), n);
   signal();
   if (rv < 0) {
@@ -230,10 +327,16 @@ bool H2Connection::feed(const char *data, size_t n) {
 
 net::awaitable<void> H2Connection::reader(std::string initial) {
   bool ok = feed(initial.data(), initial.size());
+  beast::error_code ec;
   while (ok && !dead_ && nghttp2_session_want_read(session_)) {
-    auto [ec, n] = co_await socket_.async_read_some(net::buffer(rbuf_), kTuple);
+    size_t n = 0;
+    std::tie(ec, n) = co_await socket_.async_read_some(net::buffer(rbuf_), kTuple);
     if (ec) break;
     ok = feed(rbuf_.data(), n);
+  }
+  if (ok && ec == net::error::eof && !dead_) {
+    read_closed_ = true; // half-closed: the answers under way still go out (watch() ends it)
+    co_return;
   }
   dead_ = true; // nothing more is read: what is queued (a GOAWAY) still goes out
   signal();
@@ -243,12 +346,15 @@ net::awaitable<void> H2Connection::reader(std::string initial) {
 net::awaitable<void> H2Connection::writer() {
   for (;;) {
     wbuf_.clear();
+    bool failed = false;
     while (wbuf_.size() < kHighWater) {
       const uint8_t *data = nullptr;
       auto n = nghttp2_session_mem_send(session_, &data);
-      if (n <= 0) break; // (an error leaves nothing to send: the reader ends too)
+      if (n < 0) failed = true;
+      if (n <= 0) break;
       wbuf_.append(reinterpret_cast<const char *>(data), static_cast<size_t>(n));
     }
+    if (failed && wbuf_.empty()) break;
     if (wbuf_.empty()) {
       if (dead_ || (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)))
         break;
@@ -265,34 +371,51 @@ net::awaitable<void> H2Connection::writer() {
       n = 0;
     }
     if (!ec && n < wbuf_.size()) {
+      write_since_ = Clock::now(); // a client that stops reading is cut by watch()
       std::tie(ec, std::ignore) = co_await net::async_write(
           socket_, net::buffer(wbuf_.data() + n, wbuf_.size() - n), kTuple);
+      write_since_ = Clock::time_point::max();
     }
     if (ec) break;
+    progress();
   }
   dead_ = true;
   beast::error_code ignored;
   socket_.cancel(ignored); // the reader stops too
 }
 
-// Ends an idle connection (no stream for the idle timeout) and a draining one (once its streams
-// are done), each with a GOAWAY.
+// Once a second: ends an idle connection (no session running, and no stream or no progress for
+// the idle timeout), a draining one once its streams are done, one whose client stopped reading
+// (a write waiting 60 s), and refuses streams whose body did not come within the request-header
+// timeout (408).
 net::awaitable<void> H2Connection::watch() {
   for (;;) {
-    idle_timer_.expires_after(std::chrono::milliseconds(250));
-    co_await idle_timer_.async_wait(kTuple);
+    watch_timer_.expires_after(std::chrono::seconds(1));
+    co_await watch_timer_.async_wait(kTuple);
     auto cs = co_await net::this_coro::cancellation_state;
     if (cs.cancelled() != net::cancellation_type::none) co_return;
-    if (worker_.draining && !goaway_sent_) { // no new streams; those open finish
-      goaway_sent_ = true;
-      nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
-                            nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
-                            nullptr, 0);
+    auto now = Clock::now();
+    const auto &opts = *shared_.opts;
+    if (now - write_since_ > std::chrono::seconds(60)) {
+      beast::error_code ignored;
+      socket_.cancel(ignored);
+      continue;
+    }
+    if (worker_.draining && !shutdown_noticed_) { // no new streams; those open finish
+      shutdown_noticed_ = true;
+      nghttp2_submit_shutdown_notice(session_);
       signal();
     }
-    bool idle = streams_.empty() && running_ == 0;
-    if (idle && (worker_.draining || Clock::now() - idle_since_ >= shared_.opts->idle_timeout)) {
+    std::vector<std::shared_ptr<H2Stream>> late;
+    for (const auto &[id, st] : streams_)
+      if (!st->dispatched && now - st->begun_ > opts.request_header_timeout) late.push_back(st);
+    for (const auto &st : late)
+      refuse(st, 408, "");
+    bool no_progress = now - last_progress_ >= opts.idle_timeout;
+    if (running_ == 0 &&
+        (no_progress || ((read_closed_ || worker_.draining) && streams_.empty()))) {
       nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
+      if (read_closed_) dead_ = true;
       signal();
     }
   }
@@ -306,13 +429,36 @@ void H2Connection::end() {
     st->closed();
 }
 
+// A stream answered with an error of the gateway's own (400, 408, 413, 431) without its body.
+void H2Connection::refuse(const std::shared_ptr<H2Stream> &st, unsigned status, std::string why) {
+  if (!st->dispatched) pending_body_ -= st->body.size();
+  st->body.clear();
+  st->body.shrink_to_fit();
+  st->refuse = status;
+  st->refuse_why = std::move(why);
+  if (!st->remote_done) st->reset_after_end = true;
+  dispatch(st);
+}
+
 void H2Connection::dispatch(const std::shared_ptr<H2Stream> &st) {
+  if (st->dispatched) return;
+  if (!st->refuse) pending_body_ -= st->body.size();
   st->dispatched = true;
+  give_back(st->id_, st->unconsumed); // its body is no longer held for it
+  st->unconsumed = 0;
+  release_deferred();
+  // Sessions per connection are bounded: a client that resets each stream it opens (the open
+  // ones are bounded by nghttp2) cannot pile up sessions still finishing.
+  if (running_ >= 2 * kMaxStreams) {
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, st->id_, NGHTTP2_REFUSED_STREAM);
+    signal();
+    return;
+  }
   ++running_;
   // Posted: a coroutine spawned here would start inside nghttp2's callback, and inside the
   // reader's coroutine.
   net::post(worker_.io, [self = shared_from_this(), st] {
-    net::co_spawn(self->worker_.io, self->run_stream(st), net::detached);
+    net::co_spawn(self->worker_.io, run_stream(self, st), net::detached);
   });
 }
 
@@ -325,32 +471,35 @@ std::unique_ptr<Session::RequestParser> H2Connection::request_of(H2Stream &st) {
   req.target(st.path);
   bool has_host = false;
   for (auto &[n, v] : st.fields) {
-    if (pipeline::iequals(n, "host")) has_host = true;
+    if (n == "host") has_host = true;
     req.insert(n, v);
   }
   if (!has_host && !st.authority.empty()) req.insert(http::field::host, st.authority);
   req.body() = std::move(st.body);
   st.fields.clear();
+  st.fields.shrink_to_fit();
   st.head_request_ = req.method() == http::verb::head;
   return parser;
 }
 
-net::awaitable<void> H2Connection::run_stream(std::shared_ptr<H2Stream> st) {
-  auto self = shared_from_this(); // the connection outlives every stream's session
-  auto parser = request_of(*st);
-  auto session = std::make_unique<Session>(worker_, shared_, *st);
-  co_await session->serve_stream(*parser, st->refuse);
-  session.reset();
-  parser.reset();
-  --running_;
-  if (!st->gone_ && session_ && !dead_) {
-    if (!st->head_sent_ || !st->body_done_) // an answer cut short: the client must not trust it
-      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, st->id_, NGHTTP2_INTERNAL_ERROR);
-    else if (!st->remote_done) // answered before the body came (413): the client stops sending
-      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, st->id_, NGHTTP2_NO_ERROR);
-    signal();
+net::awaitable<void> H2Connection::run_stream(std::shared_ptr<H2Connection> self,
+                                              std::shared_ptr<H2Stream> st) {
+  if (!st->gone_ && !self->dead_) {
+    auto parser = request_of(*st);
+    auto session = std::make_unique<Session>(self->worker_, self->shared_, *st);
+    st->session = session.get();
+    co_await session->serve_stream(*parser, st->refuse, st->refuse_why);
+    st->session = nullptr;
   }
-  if (streams_.empty() && running_ == 0) idle_since_ = Clock::now();
+  --self->running_;
+  if (!st->gone_ && !self->dead_) {
+    // An answer cut short (or never given): the client must not trust what it got.
+    if (!st->head_sent_ || !st->body_done_)
+      nghttp2_submit_rst_stream(self->session_, NGHTTP2_FLAG_NONE, st->id_, NGHTTP2_INTERNAL_ERROR);
+    else if (st->reset_after_end && st->end_sent_ && !st->remote_done)
+      nghttp2_submit_rst_stream(self->session_, NGHTTP2_FLAG_NONE, st->id_, NGHTTP2_NO_ERROR);
+    self->signal();
+  }
 }
 
 // --- A stream's answer ---------------------------------------------------------------------
@@ -365,6 +514,9 @@ struct H2StreamAccess {
     st.out_off_ += n;
     if (st.out_off_ == st.out_.size()) {
       st.out_.clear();
+      st.out_off_ = 0;
+    } else if (st.out_off_ >= kHighWater) { // what went out is not kept
+      st.out_.erase(0, st.out_off_);
       st.out_off_ = 0;
     }
     if (st.out_.empty() && st.body_done_)
@@ -433,8 +585,9 @@ void H2Stream::submit_head() {
   nghttp2_data_provider provider{};
   provider.source.ptr = this;
   provider.read_callback = H2StreamAccess::read;
-  nghttp2_submit_response(conn_.session(), id_, nv.data(), nv.size(),
-                          no_body ? nullptr : &provider);
+  if (nghttp2_submit_response(conn_.session(), id_, nv.data(), nv.size(),
+                              no_body ? nullptr : &provider) != 0)
+    nghttp2_submit_rst_stream(conn_.session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
 }
 
 net::awaitable<beast::error_code> H2Stream::write(std::span<const net::const_buffer> bufs) {
@@ -443,7 +596,7 @@ net::awaitable<beast::error_code> H2Stream::write(std::span<const net::const_buf
   for (const auto &b : bufs)
     if (b.size() > 0 && !put(std::string_view(static_cast<const char *>(b.data()), b.size())))
       co_return http::error::bad_value;
-  if (head_sent_ && (out_.size() != before || body_done_))
+  if (head_sent_ && !gone_ && (out_.size() != before || body_done_))
     nghttp2_session_resume_data(conn_.session(), id_);
   conn_.signal();
   if (!wait_) wait_.emplace(conn_.worker().io);
@@ -484,6 +637,7 @@ void H2Stream::closed() {
   gone_ = true;
   if (waiting_) wait_->cancel();
   fire_gone();
+  if (session) session->client_gone(); // its provider call ends now, not at its next write
 }
 
 net::awaitable<void> serve_h2(Worker &worker, const Shared &shared, tcp::socket socket,

@@ -17,6 +17,7 @@ namespace aigw::proxy {
 
 namespace http = beast::http;
 class H2Connection;
+class Session;
 
 // One HTTP/2 stream as its Session sees the client.
 class H2Stream {
@@ -43,14 +44,19 @@ private:
 
   H2Connection &conn_;
   int32_t id_;
+  Clock::time_point begun_ = Clock::now();
   // The request, as its frames arrive.
   std::string method, path, authority, scheme;
   std::vector<std::pair<std::string, std::string>> fields;
   std::string body;
   size_t header_bytes = 0;
-  unsigned refuse = 0;      // 413 or 431: answered without reading the rest
-  bool dispatched = false;  // a session serves it
-  bool remote_done = false; // the client's END_STREAM came
+  size_t unconsumed = 0; // body bytes received but not yet given back to the flow-control window
+  unsigned refuse = 0;   // 400, 408, 413, 431: answered with that error, the rest not read
+  std::string refuse_why;
+  bool dispatched = false;      // a session serves it (or it was refused)
+  bool remote_done = false;     // the client's END_STREAM came
+  bool reset_after_end = false; // answered before the body ended: RST_STREAM(NO_ERROR) after
+  Session *session = nullptr;   // serving it now
   // The answer.
   std::optional<http::response_parser<http::buffer_body>> parser_;
   std::string in_;  // answer bytes not yet parsed (an incomplete head)
@@ -58,6 +64,7 @@ private:
   size_t out_off_ = 0;
   bool head_sent_ = false; // HEADERS submitted
   bool body_done_ = false; // the parser saw the body's end
+  bool end_sent_ = false;  // the frame with END_STREAM went out
   bool gone_ = false;
   bool abort_ = false;
   bool waiting_ = false;

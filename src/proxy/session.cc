@@ -216,27 +216,33 @@ net::awaitable<bool> Session::check_head(RequestParser &parser) {
   co_return true;
 }
 
-net::awaitable<void> Session::serve_stream(RequestParser &parser, unsigned refuse) {
+net::awaitable<void> Session::serve_stream(RequestParser &parser, unsigned refuse,
+                                           std::string_view why) {
   using namespace net::experimental::awaitable_operators;
   // (A pointer: GCC 12 passed this coroutine's reference parameter on to the next one with a
   // wrong `this`.)
-  auto request = stream_request(&parser, refuse);
+  auto request = stream_request(&parser, refuse, why);
   auto dog = watchdog();
   co_await (std::move(request) || std::move(dog));
 }
 
-net::awaitable<void> Session::stream_request(RequestParser *pp, unsigned refuse) {
+void Session::client_gone() {
+  client_gone_ = true;
+  if (active_upstream_) active_upstream_->cancel();
+}
+
+net::awaitable<void> Session::stream_request(RequestParser *pp, unsigned refuse,
+                                             std::string_view why) {
   auto &parser = *pp;
   idle_ = false;
   head_request_ = parser.get().method() == http::verb::head;
   set_deadline(Clock::now() + std::chrono::seconds(60));
-  if (refuse == 413) {
-    co_await reply(413, "application/json", too_large());
-    co_return;
-  }
-  if (refuse != 0) {
-    co_await reply(431, "text/plain", "request header fields too large");
-    co_return;
+  switch (refuse) {
+  case 0: break;
+  case 413: co_await reply(413, "application/json", too_large()); co_return;
+  case 431: co_await reply(431, "text/plain", "request header fields too large"); co_return;
+  case 408: co_await reply(408, "text/plain", "request body timeout"); co_return;
+  default: co_await reply(refuse, "text/plain", "bad request: " + std::string(why)); co_return;
   }
   if (!co_await check_head(parser)) co_return;
   co_await handle(parser);
@@ -453,6 +459,7 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
       }
       if (got_head) break;
       active_upstream_ = nullptr;
+      if (client_gone_) break;
       if (timed_out(ec)) {
         a.failure = pipeline::AttemptFailure::kTimeout;
       } else if (a.conn->reused && round == 0 && !a.parser->got_some()) {
@@ -464,6 +471,10 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
     }
     if (!got_head && !a.failure) a.failure = pipeline::AttemptFailure::kReset;
     if (a.failure) a.conn.reset();
+    if (client_gone_) { // no one to answer: no retry either
+      ex.record().error = "client went away";
+      co_return false;
+    }
     if (a.failure) {
       if (!ex.on_attempt_failed(*a.failure, a.detail)) co_return co_await reply(ex.take_reply());
       next = ex.next_attempt();
@@ -649,8 +660,9 @@ net::awaitable<bool> Session::relay_stream(pipeline::Exchange &ex,
       piece_buf = relay ? relay->buffer().data() : nullptr;
       if (ec) {
         failed = true;
-        ex.record().error =
-            timed_out(ec) ? "upstream request timeout" : "upstream stream error: " + ec.message();
+        ex.record().error = client_gone_    ? "client went away"
+                            : timed_out(ec) ? "upstream request timeout"
+                                            : "upstream stream error: " + ec.message();
       }
     }
     bool done = a.parser->is_done() && !failed;

@@ -46,7 +46,10 @@ public:
   std::string take_buffered();
   // Serves one HTTP/2 stream's request, decoded into `parser`; `refuse` (413, 431) answers it
   // with that error instead.
-  net::awaitable<void> serve_stream(RequestParser &parser, unsigned refuse);
+  net::awaitable<void> serve_stream(RequestParser &parser, unsigned refuse, std::string_view why);
+  // The HTTP/2 client reset its stream (or the connection ended): the provider call in flight
+  // ends now, and nothing is retried.
+  void client_gone();
   // The worker started draining: a connection waiting for its next request closes now; one
   // with a request under way finishes it and closes after (`connection: close`).
   void on_drain();
@@ -64,7 +67,7 @@ private:
   };
 
   net::awaitable<void> run();
-  net::awaitable<void> stream_request(RequestParser *parser, unsigned refuse);
+  net::awaitable<void> stream_request(RequestParser *parser, unsigned refuse, std::string_view why);
   net::awaitable<void> watchdog();
   // Aborts the client's operation in flight (a read or write on the socket, or the stream's).
   void cancel_client();
@@ -148,6 +151,7 @@ private:
   bool http10_ = false;       // an HTTP/1.0 client: no chunked framing, close-delimited bodies
   H2Stream *h2_ = nullptr;    // serving one HTTP/2 stream: the answer goes there
   bool h2_handoff_ = false;   // the connection turned out to speak HTTP/2
+  bool client_gone_ = false;  // the HTTP/2 stream was reset
   observability::ExchangeRecord *rec_ = nullptr;
 };
 

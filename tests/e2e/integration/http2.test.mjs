@@ -58,7 +58,7 @@ describe('aigw run: HTTP/2 clients (h2c)', () => {
     up = await startTestupstream({ id: 'h2' });
     gw = await startAigw({
       config: (port) => gatewayYaml(port) + route + openaiBackendYaml('openai', up.port, { apiKey: 'sk-h2-secret' }),
-      args: ['--max-request-body', String(2 * 1024 * 1024)],
+      args: ['--max-request-body', String(2 * 1024 * 1024), '--request-header-timeout', '2'],
     });
   });
   after(async () => {
@@ -198,6 +198,86 @@ describe('aigw run: HTTP/2 clients (h2c)', () => {
       req.close(http2.constants.NGHTTP2_CANCEL);
       const line = await gw.logLine((l) => l.request_id === 'h2-reset', 10000 * SLOW);
       assert.match(line.error ?? '', /client went away/);
+      const res = await request(s, { headers: { 'content-type': 'application/json' }, body: chatBody() });
+      assert.equal(res.status, 200);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('refuses a declared body over the limit before it is sent, and stops the upload', async () => {
+    const s = http2.connect(gw.base);
+    try {
+      const res = await new Promise((resolve, reject) => {
+        const req = s.request({ ':method': 'POST', ':path': '/v1/chat/completions', 'content-type': 'application/json',
+          'content-length': String(3 * 1024 * 1024) });
+        req.write('{"model":"gpt-4o-mini","messages":[');
+        let status;
+        let body = '';
+        req.on('response', (h) => (status = h[':status']));
+        req.on('data', (d) => (body += d));
+        req.on('end', () => resolve({ status, body }));
+        req.on('error', (e) => (status ? resolve({ status, body }) : reject(e)));
+      });
+      assert.equal(res.status, 413);
+      assert.equal(JSON.parse(res.body).error.type, 'PayloadTooLarge');
+    } finally {
+      s.close();
+    }
+  });
+
+  it('answers 408 to a stream whose body does not come', async () => {
+    const s = http2.connect(gw.base);
+    try {
+      const res = await new Promise((resolve, reject) => {
+        const req = s.request({ ':method': 'POST', ':path': '/v1/chat/completions', 'content-type': 'application/json' });
+        req.write('{"model":'); // and nothing more
+        let status;
+        req.on('response', (h) => (status = h[':status']));
+        req.on('data', () => {});
+        req.on('end', () => resolve({ status }));
+        req.on('error', (e) => (status ? resolve({ status }) : reject(e)));
+      });
+      assert.equal(res.status, 408);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('refuses a Host that differs from :authority', async () => {
+    const s = http2.connect(gw.base);
+    try {
+      const bad = await request(s, { headers: { 'content-type': 'application/json', ':authority': `127.0.0.1:${gw.port}`, host: 'elsewhere.example' }, body: chatBody() });
+      assert.equal(bad.status, 400);
+      assert.match(bad.body, /Host differs from :authority/);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('ends the provider call of every stream a client resets, and keeps serving', async () => {
+    const s = http2.connect(gw.base);
+    try {
+      // More than the 128 streams a connection may have open, each reset once its answer began;
+      // the provider would send its first event only after 20 s.
+      const n = 150;
+      await Promise.all(Array.from({ length: n }, (_, i) => new Promise((resolve) => {
+        const req = s.request({
+          ':method': 'POST', ':path': '/v1/chat/completions', 'content-type': 'application/json',
+          'x-request-id': `h2-rapid-${i}`, 'x-response-chunk-delay-ms': '20000',
+        });
+        req.on('error', () => {});
+        req.on('response', () => {
+          req.close(http2.constants.NGHTTP2_CANCEL);
+          resolve();
+        });
+        req.end(chatBody({ stream: true }));
+      })));
+      // Each request ends when its client left, not when the provider would have answered.
+      for (const i of [0, 75, 149]) {
+        const line = await gw.logLine((l) => l.request_id === `h2-rapid-${i}`, 10000 * SLOW);
+        assert.match(line.error ?? '', /client went away/, JSON.stringify(line));
+      }
       const res = await request(s, { headers: { 'content-type': 'application/json' }, body: chatBody() });
       assert.equal(res.status, 200);
     } finally {
