@@ -240,8 +240,14 @@ python3 -c "import sys; print(f'\n64 connections: aigw with a token limit (in me
 if [[ $HAVE_REDIS == 1 ]]; then
   for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$ADMINRR/ready" && break; sleep 0.05; done
   read -r rr_rps rr_p50 rr_p99 < <(run aigw-redis "http://127.0.0.1:$GWRR/v1/chat/completions" 64)
-  printf '%-8s %6s %12s %10s %10s   (the same budget in Redis: one EVAL per request)\n' aigw+rds 64 "$rr_rps" "$rr_p50" "$rr_p99"
+  printf '%-8s %6s %12s %10s %10s   (the same budget in Redis: pipelined EVALSHA, one connection)\n' aigw+rds 64 "$rr_rps" "$rr_p50" "$rr_p99"
   python3 -c "import sys; print(f'64 connections: aigw with a token limit (Redis) / without = {float(sys.argv[1])/float(sys.argv[2]):.2f}x')" "$rr_rps" "$(cut -d' ' -f1 <<<"${R[aigw,64]}")"
+  read -r rd_med rd_min rd_max < <(ab "http://127.0.0.1:$GWRL/v1/chat/completions" "http://127.0.0.1:$GWRR/v1/chat/completions")
+  echo "64 connections: token limit in Redis / in memory = ${rd_med}x median of $ROUNDS interleaved rounds (${rd_min}-${rd_max})  (bar >= 0.80x)"
+  redis_calls=$(redis-cli -p "$REDIS" info commandstats 2>/dev/null |
+    awk -F'calls=' '/^cmdstat_eval/ {split($2, a, ","); s += a[1]} END {print s + 0}')
+  served=$(curl -s "http://127.0.0.1:$ADMINRR/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("requests", 0))')
+  awk -v c="$redis_calls" -v r="$served" 'BEGIN { if (r > 0) printf "  Redis script calls per request: %.2f (admission and settlement; %d calls, %d requests)\n", c / r, c, r }'
 fi
 
 python3 - "${R[direct,64]}" "${R[nginx,64]}" "${R[aigw,64]}" "${R[direct,1]}" "${R[nginx,1]}" "${R[aigw,1]}" <<'EOC'

@@ -2,6 +2,7 @@
 #include "ratelimit/redis_store.h"
 
 #include <hiredis/hiredis.h>
+#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -72,11 +73,11 @@ void append_bulk(std::string &out, std::string_view s) {
   out += "\r\n";
 }
 
-std::string command(std::string_view script, const std::vector<std::string> &keys,
+std::string command(std::string_view sha, const std::vector<std::string> &keys,
                     const std::vector<std::string> &args) {
   std::string out = "*" + std::to_string(3 + keys.size() + args.size()) + "\r\n";
-  append_bulk(out, "EVAL");
-  append_bulk(out, script);
+  append_bulk(out, "EVALSHA");
+  append_bulk(out, sha);
   append_bulk(out, std::to_string(keys.size()));
   for (const auto &k : keys)
     append_bulk(out, "aigw:" + k);
@@ -84,6 +85,28 @@ std::string command(std::string_view script, const std::vector<std::string> &key
     append_bulk(out, a);
   return out;
 }
+
+std::string script_load(std::string_view script) {
+  std::string out = "*3\r\n";
+  append_bulk(out, "SCRIPT");
+  append_bulk(out, "LOAD");
+  append_bulk(out, script);
+  return out;
+}
+
+std::string sha1_hex(std::string_view s) {
+  unsigned char md[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char *>(s.data()), s.size(), md);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : md) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+constexpr size_t kMaxQueued = 16384; // calls waiting on one connection; past it they fail at once
 
 } // namespace
 
@@ -111,90 +134,227 @@ std::optional<RedisTarget> parse_redis_url(const std::string &url) {
 }
 
 struct RedisBudgets::Conn {
-  explicit Conn(net::any_io_executor ex) : socket(std::move(ex)), reader(redisReaderCreate()) {}
+  explicit Conn(net::any_io_executor ex)
+      : socket(ex), kick(ex), watch(ex), reader(redisReaderCreate()) {}
   ~Conn() { redisReaderFree(reader); }
   tcp::socket socket;
+  net::steady_timer kick;  // the writer's wait for commands
+  net::steady_timer watch; // the watchdog's tick
   redisReader *reader;
+  bool failed = false;
+  bool writing = false;
+  bool writer_waiting = false;
+  std::chrono::steady_clock::time_point oldest_sent{}; // of the calls in flight
+};
+
+struct RedisBudgets::Waiter {
+  explicit Waiter(net::any_io_executor ex) : wake(std::move(ex)) {}
+  net::steady_timer wake;
+  bool done = false;
+  std::optional<std::vector<int64_t>> result;
 };
 
 RedisBudgets::RedisBudgets(net::any_io_executor ex, RedisTarget target, RedisCounters *counters)
-    : ex_(std::move(ex)), target_(std::move(target)), counters_(counters) {}
+    : ex_(std::move(ex)), target_(std::move(target)), counters_(counters),
+      admit_sha_(sha1_hex(kAdmitScript)), adjust_sha_(sha1_hex(kAdjustScript)) {}
 
 RedisBudgets::~RedisBudgets() = default;
 
-net::awaitable<std::optional<std::vector<int64_t>>> RedisBudgets::eval(std::string cmd) {
-  std::unique_ptr<Conn> conn;
-  if (!idle_.empty()) {
-    conn = std::move(idle_.back());
-    idle_.pop_back();
+void RedisBudgets::finish(Entry &e, std::optional<std::vector<int64_t>> result) {
+  if (!result) counters_->errors.fetch_add(1, std::memory_order_relaxed);
+  if (!e.waiter) {
+    if (!result)
+      spdlog::warn("redis {}:{}: a budget settlement was lost", target_.host, target_.port);
+    return;
   }
+  e.waiter->result = std::move(result);
+  e.waiter->done = true;
+  e.waiter->wake.cancel();
+}
+
+net::awaitable<std::optional<std::vector<int64_t>>> RedisBudgets::call(std::string cmd,
+                                                                       bool want_reply) {
+  if (entries_.size() >= kMaxQueued) {
+    counters_->errors.fetch_add(1, std::memory_order_relaxed);
+    co_return std::nullopt;
+  }
+  std::shared_ptr<Waiter> w;
+  if (want_reply) w = std::make_shared<Waiter>(ex_);
+  entries_.push_back(Entry{std::move(cmd), w});
+  if (!running_) {
+    running_ = true;
+    net::co_spawn(ex_, run(), net::detached);
+  } else if (conn_ && conn_->writer_waiting) {
+    conn_->kick.cancel();
+  }
+  if (!w) co_return std::nullopt;
+  // Woken by the reply, or by the connection failing (the watchdog bounds the wait).
+  while (!w->done) {
+    w->wake.expires_at(std::chrono::steady_clock::time_point::max());
+    co_await w->wake.async_wait(kTuple);
+  }
+  co_return std::move(w->result);
+}
+
+net::awaitable<bool> RedisBudgets::connect() {
+  conn_ = std::make_unique<Conn>(ex_);
+  tcp::resolver resolver(ex_);
+  auto [rec, results] =
+      co_await resolver.async_resolve(target_.host, std::to_string(target_.port), kTuple);
+  if (rec) co_return false;
   net::steady_timer timer(ex_, kRedisTimeout);
-  for (int round = 0; round < 2; ++round) {
-    bool reused = conn != nullptr;
-    if (!conn) {
-      conn = std::make_unique<Conn>(ex_);
-      tcp::resolver resolver(ex_);
-      auto [rec, results] =
-          co_await resolver.async_resolve(target_.host, std::to_string(target_.port), kTuple);
-      if (rec) break;
-      auto connected =
-          co_await (net::async_connect(conn->socket, results, kTuple) || timer.async_wait(kTuple));
-      if (connected.index() != 0 || std::get<0>(std::get<0>(connected))) break;
-      boost::system::error_code ignored;
-      conn->socket.set_option(tcp::no_delay(true), ignored);
+  auto connected =
+      co_await (net::async_connect(conn_->socket, results, kTuple) || timer.async_wait(kTuple));
+  if (connected.index() != 0 || std::get<0>(std::get<0>(connected))) co_return false;
+  boost::system::error_code ignored;
+  conn_->socket.set_option(tcp::no_delay(true), ignored);
+  // The scripts first, so that every EVALSHA after them finds them (Redis runs a connection's
+  // commands in order).
+  entries_.push_front(Entry{script_load(kAdjustScript), nullptr, false, true});
+  entries_.push_front(Entry{script_load(kAdmitScript), nullptr, false, true});
+  co_return true;
+}
+
+net::awaitable<void> RedisBudgets::run() {
+  for (int attempt = 0; !entries_.empty() && attempt < 2; ++attempt) {
+    if (!co_await connect()) break;
+    attempt = 0;
+    co_await (writer() && reader() && watchdog());
+    // What was in flight may or may not have run: settlements are not sent twice (a lost
+    // one is counted), an admission is sent once more on the next connection.
+    std::deque<Entry> again;
+    for (size_t i = 0; i < inflight_ && !entries_.empty(); ++i) {
+      Entry e = std::move(entries_.front());
+      entries_.pop_front();
+      if (e.waiter && !e.retried) {
+        e.retried = true;
+        again.push_back(std::move(e));
+      } else if (!e.script) { // (a new connection loads the scripts again)
+        finish(e, std::nullopt);
+      }
     }
-    auto wrote = co_await (net::async_write(conn->socket, net::buffer(cmd), kTuple) ||
-                           timer.async_wait(kTuple));
-    bool ok = wrote.index() == 0 && !std::get<0>(std::get<0>(wrote));
-    redisReply *reply = nullptr;
-    char buf[4096];
-    while (ok && reply == nullptr) {
-      void *r = nullptr;
-      if (redisReaderGetReply(conn->reader, &r) != REDIS_OK) {
-        ok = false;
-        break;
-      }
-      if (r) {
-        reply = static_cast<redisReply *>(r);
-        break;
-      }
-      auto got = co_await (conn->socket.async_read_some(net::buffer(buf), kTuple) ||
-                           timer.async_wait(kTuple));
-      if (got.index() != 0) {
-        ok = false;
-        break;
-      }
-      auto [ec, n] = std::get<0>(got);
-      if (ec) {
-        ok = false;
-        break;
-      }
-      redisReaderFeed(conn->reader, buf, n);
+    inflight_ = 0;
+    while (!again.empty()) {
+      entries_.push_front(std::move(again.back()));
+      again.pop_back();
     }
-    if (!ok) {
-      conn.reset();
-      if (reused) continue; // a pooled connection Redis closed: once more on a fresh one
+    // Script loads not yet sent belong to the broken connection; the next one sends its own.
+    std::erase_if(entries_, [](const Entry &e) { return e.script; });
+  }
+  conn_.reset();
+  for (auto &e : entries_)
+    if (!e.script) finish(e, std::nullopt);
+  entries_.clear();
+  inflight_ = 0;
+  running_ = false;
+}
+
+void RedisBudgets::fail_connection() {
+  if (!conn_ || conn_->failed) return;
+  conn_->failed = true;
+  boost::system::error_code ignored;
+  conn_->socket.close(ignored);
+  conn_->kick.cancel();
+  conn_->watch.cancel();
+}
+
+// Writes every queued command in one write; waits for more while the queue is empty.
+net::awaitable<void> RedisBudgets::writer() {
+  std::string out;
+  while (!conn_->failed) {
+    if (inflight_ == entries_.size()) { // nothing queued (idle, the connection stays open)
+      conn_->writer_waiting = true;
+      conn_->kick.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await conn_->kick.async_wait(kTuple);
+      conn_->writer_waiting = false;
+      continue;
+    }
+    out.clear();
+    size_t n = 0;
+    for (size_t i = inflight_; i < entries_.size(); ++i, ++n)
+      out += entries_[i].cmd;
+    if (inflight_ == 0) conn_->oldest_sent = std::chrono::steady_clock::now();
+    inflight_ += n; // (replies can only come after the write; the reader counts them down)
+    auto [ec, wrote] = co_await net::async_write(conn_->socket, net::buffer(out), kTuple);
+    if (ec) fail_connection();
+  }
+}
+
+net::awaitable<void> RedisBudgets::reader() {
+  char buf[16384];
+  while (!conn_->failed) {
+    auto [ec, n] = co_await conn_->socket.async_read_some(net::buffer(buf), kTuple);
+    if (ec) {
+      if (!conn_->failed) spdlog::warn("redis {}:{}: {}", target_.host, target_.port, ec.message());
+      fail_connection();
       break;
     }
-    std::optional<std::vector<int64_t>> out;
-    if (reply->type == REDIS_REPLY_ARRAY) {
-      out.emplace();
-      for (size_t i = 0; i < reply->elements; ++i)
-        out->push_back(reply->element[i]->type == REDIS_REPLY_INTEGER ? reply->element[i]->integer
-                                                                      : 0);
-    } else if (reply->type == REDIS_REPLY_INTEGER) {
-      out.emplace(1, reply->integer);
-    } else if (reply->type == REDIS_REPLY_ERROR) {
-      spdlog::warn("redis {}:{}: {}", target_.host, target_.port,
-                   std::string_view(reply->str, reply->len));
+    redisReaderFeed(conn_->reader, buf, n);
+    for (;;) {
+      void *r = nullptr;
+      if (redisReaderGetReply(conn_->reader, &r) != REDIS_OK) {
+        fail_connection();
+        break;
+      }
+      if (!r) break;
+      on_reply(r);
     }
-    freeReplyObject(reply);
-    if (idle_.size() < 256) idle_.push_back(std::move(conn)); // one per request in flight
-    if (!out) counters_->errors.fetch_add(1, std::memory_order_relaxed);
-    co_return out;
   }
-  counters_->errors.fetch_add(1, std::memory_order_relaxed);
-  co_return std::nullopt;
+}
+
+void RedisBudgets::on_reply(void *r) {
+  auto *reply = static_cast<redisReply *>(r);
+  if (inflight_ == 0 || entries_.empty()) { // a reply to nothing: the stream is not trusted
+    freeReplyObject(reply);
+    fail_connection();
+    return;
+  }
+  Entry e = std::move(entries_.front());
+  entries_.pop_front();
+  --inflight_;
+  conn_->oldest_sent = std::chrono::steady_clock::now();
+  std::optional<std::vector<int64_t>> out;
+  if (reply->type == REDIS_REPLY_ARRAY) {
+    out.emplace();
+    for (size_t i = 0; i < reply->elements; ++i)
+      out->push_back(reply->element[i]->type == REDIS_REPLY_INTEGER ? reply->element[i]->integer
+                                                                    : 0);
+  } else if (reply->type == REDIS_REPLY_INTEGER) {
+    out.emplace(1, reply->integer);
+  } else if (reply->type == REDIS_REPLY_STRING && e.script) {
+    out.emplace(); // a script loaded
+  } else if (reply->type == REDIS_REPLY_ERROR) {
+    std::string_view msg(reply->str, reply->len);
+    // The scripts are gone (SCRIPT FLUSH, a failover to a replica without them): a new
+    // connection loads them again, and the call is sent again on it, as if still in flight.
+    if (msg.starts_with("NOSCRIPT")) {
+      spdlog::info("redis {}:{}: the scripts are not loaded: loading them again", target_.host,
+                   target_.port);
+      freeReplyObject(reply);
+      entries_.push_front(std::move(e));
+      ++inflight_;
+      fail_connection();
+      return;
+    }
+    spdlog::warn("redis {}:{}: {}", target_.host, target_.port, msg);
+  }
+  freeReplyObject(reply);
+  finish(e, std::move(out));
+}
+
+// A call in flight for longer than the timeout: Redis is not answering, the connection is
+// dropped (its calls fail open or closed, as configured).
+net::awaitable<void> RedisBudgets::watchdog() {
+  while (!conn_->failed) {
+    conn_->watch.expires_after(std::chrono::milliseconds(250));
+    co_await conn_->watch.async_wait(kTuple);
+    if (conn_->failed) break;
+    if (inflight_ > 0 && std::chrono::steady_clock::now() - conn_->oldest_sent > kRedisTimeout) {
+      spdlog::warn("redis {}:{}: no reply within {} ms", target_.host, target_.port,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(kRedisTimeout).count());
+      fail_connection();
+    }
+  }
 }
 
 net::awaitable<std::optional<Verdict>> RedisBudgets::admit(std::vector<Hit> &hits, int64_t now,
@@ -213,7 +373,7 @@ net::awaitable<std::optional<Verdict>> RedisBudgets::admit(std::vector<Hit> &hit
     args.push_back(std::to_string(std::max<int64_t>(1, h.window_end - now + 1)));
   }
   args.push_back(any_allows ? "1" : "0");
-  auto reply = co_await eval(command(kAdmitScript, keys, args));
+  auto reply = co_await call(command(admit_sha_, keys, args), true);
   if (!reply || reply->size() != hits.size() + 1) co_return std::nullopt;
   std::vector<uint64_t> used;
   for (size_t i = 1; i < reply->size(); ++i)
@@ -235,8 +395,7 @@ net::awaitable<void> RedisBudgets::adjust(std::vector<std::pair<std::string, int
     args.push_back(std::to_string(std::max<int64_t>(1, ttls[i])));
   }
   if (keys.empty()) co_return;
-  if (!co_await eval(command(kAdjustScript, keys, args)))
-    spdlog::warn("redis {}:{}: a budget settlement was lost", target_.host, target_.port);
+  co_await call(command(adjust_sha_, keys, args), false); // a lost one is logged and counted
 }
 
 } // namespace aigw::ratelimit

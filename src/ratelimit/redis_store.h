@@ -1,8 +1,11 @@
-// Token budgets shared by replicas through Redis: one EVAL round trip per admission (a Lua script
+// Token budgets shared by replicas through Redis: one script call per admission (a Lua script
 // that checks every bucket and charges them only when all allow, atomically), and settlements as
-// fire-and-forget INCRBY/DECRBY. Keys and windows are the in-memory store's. When Redis cannot be
-// reached the gateway fails open (a warning and a counter) unless configured to fail closed;
-// connections are re-opened on the next request.
+// fire-and-forget script calls that never leave a bucket below zero. Keys and windows are the
+// in-memory store's. Each worker keeps one connection and pipelines every request's calls on it
+// (EVALSHA, the scripts loaded once per connection): the commands queued while a write is under
+// way go out together in the next one, and replies are matched in order. When Redis cannot be
+// reached the gateway fails open (a warning and a counter) unless configured to fail closed; the
+// connection is re-opened on the next call.
 // Thread-safety: one RedisBudgets per worker, used only from that worker's event loop.
 #pragma once
 
@@ -10,6 +13,7 @@
 #include "ratelimit/limiter.h"
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,12 +52,33 @@ public:
 
 private:
   struct Conn;
-  boost::asio::awaitable<std::optional<std::vector<int64_t>>> eval(std::string command);
+  struct Waiter;
+  struct Entry {
+    std::string cmd;
+    std::shared_ptr<Waiter> waiter; // null: fire and forget
+    bool retried = false;           // an admission sent again after its connection broke
+    bool script = false;            // a SCRIPT LOAD at the start of a connection
+  };
+  // Queues `cmd` on the connection; waits for its reply when `want_reply`.
+  boost::asio::awaitable<std::optional<std::vector<int64_t>>> call(std::string cmd,
+                                                                   bool want_reply);
+  boost::asio::awaitable<void> run(); // the connection, while there is something to send
+  boost::asio::awaitable<bool> connect();
+  boost::asio::awaitable<void> writer();
+  boost::asio::awaitable<void> reader();
+  boost::asio::awaitable<void> watchdog();
+  void on_reply(void *reply);
+  void fail_connection();
+  void finish(Entry &e, std::optional<std::vector<int64_t>> result);
 
   boost::asio::any_io_executor ex_;
   RedisTarget target_;
   RedisCounters *counters_;
-  std::vector<std::unique_ptr<Conn>> idle_;
+  std::string admit_sha_, adjust_sha_;
+  std::unique_ptr<Conn> conn_;
+  std::deque<Entry> entries_; // queued, then in flight (the first `inflight_`), in order
+  size_t inflight_ = 0;
+  bool running_ = false;
 };
 
 } // namespace aigw::ratelimit

@@ -4,7 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import net from 'node:net';
-import { completionBody as completion, startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64, freePort, sleep, SLOW } from '../lib/harness.mjs';
+import { completionBody as completion, startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64, freePort, sleep, waitFor, SLOW } from '../lib/harness.mjs';
 
 let redisAvailable = true;
 try {
@@ -30,6 +30,59 @@ async function startRedis() {
   return { port, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
 }
 
+// One command to redis-server over RESP: integers, strings, arrays (of those) and errors.
+function redisCmd(port, ...args) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    let buf = Buffer.alloc(0);
+    s.on('error', reject);
+    s.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      const parsed = parse(buf.toString('utf8'), 0);
+      if (parsed) {
+        s.end();
+        resolve(parsed.value);
+      }
+    });
+    s.write(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join(''));
+  });
+  function parse(t, i) {
+    const eol = t.indexOf('\r\n', i);
+    if (eol < 0) return null;
+    const line = t.slice(i + 1, eol);
+    switch (t[i]) {
+      case ':': return { value: Number(line), next: eol + 2 };
+      case '+': return { value: line, next: eol + 2 };
+      case '-': return { value: new Error(line), next: eol + 2 };
+      case '$': {
+        const len = Number(line);
+        if (len < 0) return { value: null, next: eol + 2 };
+        if (t.length < eol + 2 + len + 2) return null;
+        return { value: t.slice(eol + 2, eol + 2 + len), next: eol + 2 + len + 2 };
+      }
+      case '*': {
+        const out = [];
+        let at = eol + 2;
+        for (let k = 0; k < Number(line); k++) {
+          const el = parse(t, at);
+          if (!el) return null;
+          out.push(el.value);
+          at = el.next;
+        }
+        return { value: out, next: at };
+      }
+      default: return null;
+    }
+  }
+}
+
+// What a tenant's buckets hold in Redis, summed.
+async function spent(port, tenant) {
+  const keys = (await redisCmd(port, 'KEYS', 'aigw:*')).filter((k) => k.includes(tenant));
+  let sum = 0;
+  for (const k of keys) sum += Number(await redisCmd(port, 'GET', k));
+  return sum;
+}
 
 const config = (upPort) => (port) => gatewayYaml(port) + `---
 apiVersion: aigateway.envoyproxy.io/v1beta1
@@ -98,6 +151,37 @@ describe('aigw run: budgets shared through Redis', { skip: redisAvailable ? fals
     assert.equal(rb.headers.get('x-ratelimit-remaining'), '0');
     const other = await call(b, 'another-tenant', 40);
     assert.equal(other.status, 200);
+  });
+
+  it('charges every request exactly under concurrency (pipelined calls, settlements included)', async () => {
+    const n = 80;
+    const all = await Promise.all(Array.from({ length: n }, (_, i) => call(i % 2 ? a : b, 'exact-tenant', 1)));
+    for (const r of all) {
+      assert.equal(r.status, 200);
+      await r.text();
+    }
+    // Settlements are sent without waiting for their reply: the sum lands shortly after.
+    await waitFor(async () => (await spent(redis.port, 'exact-tenant')) === n, 5000 * SLOW, `${n} tokens in Redis`);
+    await sleep(200);
+    assert.equal(await spent(redis.port, 'exact-tenant'), n);
+  });
+
+  it('loads its scripts again when Redis has lost them, and keeps enforcing', async () => {
+    const before = (await (await fetch(`${a.admin}/stats`)).json()).redis_failed_open;
+    assert.equal(await redisCmd(redis.port, 'SCRIPT', 'FLUSH'), 'OK');
+    for (let i = 0; i < 3; i++) {
+      const r = await call(a, 'flushed-tenant', 30);
+      assert.equal(r.status, 200);
+      await r.text();
+    }
+    const after = (await (await fetch(`${a.admin}/stats`)).json()).redis_failed_open;
+    assert.equal(after, before, 'admitted through Redis, not open');
+    await waitFor(async () => (await spent(redis.port, 'flushed-tenant')) === 90, 5000 * SLOW, 'the spend in Redis');
+    const refused = await call(a, 'flushed-tenant', 30); // 90+ of 100: the next 30 would cross
+    assert.equal(refused.status, 200); // (check-then-charge: admitted while under the limit)
+    await refused.text();
+    const over = await call(b, 'flushed-tenant', 1);
+    assert.equal(over.status, 429);
   });
 
   it('fails open when Redis is down, and closed when configured to', async () => {
