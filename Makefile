@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 export CCACHE_BASEDIR ?= $(CURDIR)
 export CCACHE_NOHASHDIR ?= true
 
-.PHONY: setup build run test unit integration asan test-sanitizers tsan test-tsan fuzz fuzz-smoke fuzz-long bench bench-mcp bench-costs bench-h2 soak format clean
+.PHONY: setup build run test unit integration asan test-sanitizers tsan test-tsan fuzz fuzz-smoke fuzz-long bench bench-mcp bench-costs bench-h2 bench-streams bench-bodies soak format clean
 
 setup:
 	@bash scripts/setup.sh
@@ -77,6 +77,14 @@ bench-costs: build
 # HTTP/2 clients with h2load, aigw next to nginx's http2 listener (also at the end of make bench).
 bench-h2: build
 	@bash bench/h2.sh
+
+# Many concurrent slow SSE streams: memory while they run and after, CPU per relayed chunk.
+bench-streams: build
+	@bash bench/streams.sh
+
+# 10 MB chat requests: the latency each path adds, memory per request in flight.
+bench-bodies: build
+	@bash bench/bodies.sh
 
 # A bounded soak (DURATION seconds, default 600) at 80% of the measured maximum rate.
 soak: build

@@ -288,3 +288,9 @@ fi
 if command -v h2load >/dev/null; then
   AIGW=$AIGW bash bench/h2.sh
 fi
+
+# Many slow SSE streams at once: memory while they run and after, CPU per chunk (bench/streams.sh).
+AIGW=$AIGW bash bench/streams.sh
+
+# 10 MB chat requests: added latency, memory per request in flight (bench/bodies.sh).
+AIGW=$AIGW bash bench/bodies.sh

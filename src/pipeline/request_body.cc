@@ -1,6 +1,7 @@
 // Request body parsing and surgical re-encoding; see request_body.h.
 #include "pipeline/request_body.h"
 
+#include "core/json_parser.h"
 #include "core/json_scan.h"
 #include "pipeline/headers.h"
 
@@ -47,8 +48,10 @@ Result<ParsedRequest> parse_multipart_request(Endpoint endpoint, std::string_vie
 
 } // namespace
 
+static_assert(kJsonPadding == simdjson::SIMDJSON_PADDING);
+
 Result<ParsedRequest> parse_request_body(Endpoint endpoint, std::string_view body,
-                                         std::string_view content_type) {
+                                         std::string_view content_type, bool padded) {
   if (is_multipart_form(content_type)) {
     if (!takes_multipart(endpoint))
       return Error::client(400,
@@ -59,13 +62,14 @@ Result<ParsedRequest> parse_request_body(Endpoint endpoint, std::string_view bod
     return Error::client(400, "malformed request: " + std::string(endpoint_path(endpoint)) +
                                   " takes a multipart/form-data body");
   thread_local simdjson::dom::parser parser;
+  core::ReleaseAfterLarge release(parser, body.size());
   auto bad = [&](std::string_view why) {
     return Error::client(400, "malformed request: failed to parse JSON for " +
                                   std::string(endpoint_path(endpoint)) + ": " + std::string(why));
   };
   simdjson::dom::element doc;
   // simdjson needs SIMDJSON_PADDING readable bytes after the input; parse() copies when needed.
-  auto err = parser.parse(body.data(), body.size(), true).get(doc);
+  auto err = parser.parse(body.data(), body.size(), !padded).get(doc);
   if (err) return bad(simdjson::error_message(err));
   simdjson::dom::object obj;
   if (doc.get_object().get(obj)) return bad("the request body must be a JSON object");

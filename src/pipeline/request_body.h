@@ -29,8 +29,13 @@ struct ParsedRequest {
 // REQUIRES: `body` is the complete request body. Returns a 400 error (upstream's message) on
 // malformed JSON or a body that is not a JSON object, a multipart body on an endpoint that takes
 // JSON, and a malformed multipart body. `content_type` is the client's.
+// Readable bytes simdjson needs after its input (SIMDJSON_PADDING).
+inline constexpr size_t kJsonPadding = 64;
+
+// `padded`: the bytes after `body` (SIMDJSON_PADDING of them) are readable, so it is parsed in
+// place instead of copied.
 Result<ParsedRequest> parse_request_body(Endpoint endpoint, std::string_view body,
-                                         std::string_view content_type = {});
+                                         std::string_view content_type = {}, bool padded = false);
 
 // Returns the body to send upstream, or nullopt when it is unchanged (no copy needed).
 // `model_override` empty: keep the model. `inject_include_usage`: make sure

@@ -1,6 +1,8 @@
 // Usage extraction; see usage.h.
 #include "pipeline/usage.h"
 
+#include "core/json_parser.h"
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -42,6 +44,7 @@ void read_usage(simdjson::dom::element e, TokenUsage &u) {
 
 BodyFacts extract_from_json(std::string_view body) {
   thread_local simdjson::dom::parser parser;
+  core::ReleaseAfterLarge release(parser, body.size());
   BodyFacts out;
   simdjson::dom::element doc;
   if (parser.parse(body.data(), body.size(), true).get(doc)) return out;
@@ -89,6 +92,7 @@ TokenUsage explicit_caching(std::optional<uint64_t> in, std::optional<uint64_t> 
 
 BodyFacts extract_anthropic_json(std::string_view body) {
   thread_local simdjson::dom::parser parser;
+  core::ReleaseAfterLarge release(parser, body.size());
   BodyFacts out;
   simdjson::dom::element doc;
   if (parser.parse(body.data(), body.size(), true).get(doc)) return out;
@@ -109,6 +113,7 @@ void SseUsageScanner::on_anthropic(std::string_view data) {
   bool start = data.find("\"message_start\"") != std::string_view::npos;
   if (!start && data.find("\"message_delta\"") == std::string_view::npos) return;
   thread_local simdjson::dom::parser parser;
+  core::ReleaseAfterLarge release(parser, data.size());
   simdjson::dom::element doc;
   if (parser.parse(data.data(), data.size(), true).get(doc)) return;
   std::string_view type;
@@ -160,6 +165,7 @@ void SseUsageScanner::on_line(std::string_view line) {
       pos != std::string_view::npos && data.find("\"usage\":null") == std::string_view::npos;
   if (!has_usage && !wants_model) return;
   thread_local simdjson::dom::parser parser;
+  core::ReleaseAfterLarge release(parser, data.size());
   simdjson::dom::element doc;
   if (parser.parse(data.data(), data.size(), true).get(doc)) return;
   // The Responses API wraps the response in its events (response.created, .completed,

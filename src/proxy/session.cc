@@ -17,6 +17,7 @@ namespace aigw::proxy {
 namespace {
 
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
+constexpr uint64_t kDirectBody = 64 * 1024; // bodies from this size are read by read_body_direct
 
 std::string status_line(unsigned status) {
   std::string s = "HTTP/1.1 " + std::to_string(status) + " ";
@@ -174,7 +175,11 @@ net::awaitable<void> Session::run() {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       if (!co_await write_all(kContinue)) break;
     }
-    auto [bec, bn] = co_await http::async_read(client_, buffer_, parser, kTuple);
+    beast::error_code bec;
+    if (auto cl = parser.content_length(); cl && *cl >= kDirectBody && !parser.is_done())
+      bec = co_await read_body_direct(parser, static_cast<size_t>(*cl));
+    else
+      std::tie(bec, std::ignore) = co_await http::async_read(client_, buffer_, parser, kTuple);
     if (bec) {
       keep_alive_ = false;
       if (bec == http::error::body_limit)
@@ -191,6 +196,26 @@ net::awaitable<void> Session::run() {
   }
   beast::error_code ignored;
   client_.shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+// A large body of known length is read straight into the request's string, in reads as large
+// as the socket gives (not through the connection buffer in 64 KiB steps), with room after it
+// for the JSON parser to read it in place.
+net::awaitable<beast::error_code> Session::read_body_direct(RequestParser &parser, size_t len) {
+  auto &body = parser.get().body();
+  body.clear();
+  body.reserve(len + pipeline::kJsonPadding);
+  body.resize(len);
+  size_t have = std::min(buffer_.size(), len);
+  net::buffer_copy(net::buffer(body.data(), have), buffer_.data());
+  buffer_.consume(have);
+  if (have < len) {
+    auto [ec, n] =
+        co_await net::async_read(client_, net::buffer(body.data() + have, len - have), kTuple);
+    if (ec == net::error::eof) ec = http::error::partial_message;
+    co_return ec;
+  }
+  co_return beast::error_code{};
 }
 
 net::awaitable<bool> Session::check_head(RequestParser &parser) {
@@ -481,6 +506,7 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
       continue;
     }
     active_upstream_ = a.conn.get();
+    std::string().swap(*built); // sent: a long stream does not keep the provider's request head
     ex.record().upstream_host = a.conn->peer;
     auto &res = a.parser->get();
     auto plan = ex.on_response_headers(res.result_int(), res[http::field::content_type],

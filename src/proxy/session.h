@@ -73,6 +73,7 @@ private:
   void cancel_client();
   // The head fields listed, and the framing checked: false when a reply refused the request.
   net::awaitable<bool> check_head(RequestParser &parser);
+  net::awaitable<beast::error_code> read_body_direct(RequestParser &parser, size_t len);
   std::string too_large() const;
   // Every wait of the session ends by `t`: past it, the watchdog aborts the client's and the
   // provider's operations in flight. Setting it is a store, not a timer operation.

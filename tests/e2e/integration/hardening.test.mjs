@@ -84,6 +84,40 @@ describe('hardening: hostile clients and faulty providers', () => {
     c.close();
   });
 
+  it('relays a large body intact, in pieces or with the next request right behind it', async () => {
+    const before = up.requests.length;
+    const big = { model: 'big', messages: [{ role: 'user', content: 'y'.repeat(2 * 1024 * 1024) }] };
+    const raw = Buffer.from(chatRequest(big));
+    const c = await connect(gw);
+    // The head and the first bytes, the rest in pieces, the next request in the same write.
+    c.write(raw.subarray(0, 1000));
+    await sleep(50);
+    c.write(raw.subarray(1000, 700000));
+    await sleep(50);
+    c.write(Buffer.concat([raw.subarray(700000), Buffer.from(chatRequest(msg('right-behind')))]));
+    assert.equal((await c.response()).status, 200);
+    assert.equal((await c.response()).status, 200);
+    const seen = up.requests.slice(before);
+    assert.equal(seen.length, 2);
+    assert.deepEqual(JSON.parse(seen[0].body), big);
+    assert.equal(JSON.parse(seen[1].body).model, 'right-behind');
+    c.close();
+  });
+
+  it('sends nothing on when a large body is cut short', async () => {
+    const before = up.requests.length;
+    const raw = Buffer.from(chatRequest({ model: 'cut', messages: [{ role: 'user', content: 'z'.repeat(300000) }] }));
+    const c = await connect(gw);
+    c.write(raw.subarray(0, 200000));
+    await sleep(100);
+    c.close();
+    await sleep(300);
+    assert.equal(up.requests.length, before);
+    const d = await connect(gw); // and the gateway serves on
+    await thenNormal(d, 'after-cut');
+    d.close();
+  });
+
   it('strips client credentials of every scheme before the provider', async () => {
     const c = await connect(gw);
     c.write(chatRequest(msg('creds'), {
