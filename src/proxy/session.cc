@@ -165,7 +165,11 @@ net::awaitable<void> Session::run() {
     head_request_ = req.method() == http::verb::head;
     http10_ = req.version() < 11;
     set_deadline(Clock::now() + std::chrono::seconds(60)); // the rest of the request
-    if (!co_await check_head(parser)) break;
+    if (auto bad = check_head(parser)) {
+      keep_alive_ = false; // the body's end is unknown: nothing after it can be trusted
+      co_await reply(bad->status, "text/plain", bad->message);
+      break;
+    }
     if (auto cl = parser.content_length(); cl && *cl > opts.max_request_body) {
       keep_alive_ = false;
       co_await reply(413, "application/json", too_large());
@@ -218,27 +222,18 @@ net::awaitable<beast::error_code> Session::read_body_direct(RequestParser &parse
   co_return beast::error_code{};
 }
 
-net::awaitable<bool> Session::check_head(RequestParser &parser) {
+std::optional<pipeline::FramingError> Session::check_head(RequestParser &parser) {
   const auto &req = parser.get();
   const auto &opts = *shared_.opts;
-  if (static_cast<size_t>(std::distance(req.begin(), req.end())) > opts.max_request_headers) {
-    keep_alive_ = false;
-    co_await reply(431, "text/plain",
-                   "too many request headers (limit " + std::to_string(opts.max_request_headers) +
-                       ")");
-    co_return false;
-  }
+  if (static_cast<size_t>(std::distance(req.begin(), req.end())) > opts.max_request_headers)
+    return pipeline::FramingError{
+        431, "too many request headers (limit " + std::to_string(opts.max_request_headers) + ")"};
   // The request's fields, listed once for the framing checks and the provider's head (views
   // into the parser's message; the vector's capacity is kept across requests).
   head_fields_.clear();
   for (const auto &f : req)
     head_fields_.emplace_back(f.name_string(), f.value());
-  if (auto bad = pipeline::check_request_framing(req.version(), head_fields_)) {
-    keep_alive_ = false; // the body's end is unknown: nothing after it can be trusted
-    co_await reply(bad->status, "text/plain", bad->message);
-    co_return false;
-  }
-  co_return true;
+  return pipeline::check_request_framing(req.version(), head_fields_);
 }
 
 net::awaitable<void> Session::serve_stream(RequestParser &parser, unsigned refuse,
@@ -269,7 +264,10 @@ net::awaitable<void> Session::stream_request(RequestParser *pp, unsigned refuse,
   case 408: co_await reply(408, "text/plain", "request body timeout"); co_return;
   default: co_await reply(refuse, "text/plain", "bad request: " + std::string(why)); co_return;
   }
-  if (!co_await check_head(parser)) co_return;
+  if (auto bad = check_head(parser)) {
+    co_await reply(bad->status, "text/plain", bad->message);
+    co_return;
+  }
   co_await handle(parser);
 }
 
@@ -412,8 +410,7 @@ void Session::charge(const std::vector<ratelimit::Hit> &hits, const ratelimit::C
     deltas.emplace_back(h.key, ratelimit::settlement_delta(h, costs));
     ttls.push_back(h.window_end - now + 1);
   }
-  net::co_spawn(worker_.io, worker_.redis->adjust(std::move(deltas), std::move(ttls)),
-                net::detached);
+  worker_.redis->adjust(deltas, ttls);
 }
 
 net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {

@@ -71,8 +71,9 @@ private:
   net::awaitable<void> watchdog();
   // Aborts the client's operation in flight (a read or write on the socket, or the stream's).
   void cancel_client();
-  // The head fields listed, and the framing checked: false when a reply refused the request.
-  net::awaitable<bool> check_head(RequestParser &parser);
+  // The head fields listed, and the header count and framing checked: what to refuse the
+  // request with, if anything.
+  std::optional<pipeline::FramingError> check_head(RequestParser &parser);
   net::awaitable<beast::error_code> read_body_direct(RequestParser &parser, size_t len);
   std::string too_large() const;
   // Every wait of the session ends by `t`: past it, the watchdog aborts the client's and the

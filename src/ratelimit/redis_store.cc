@@ -180,13 +180,10 @@ net::awaitable<std::optional<std::vector<int64_t>>> RedisBudgets::call(std::stri
   }
   std::shared_ptr<Waiter> w;
   if (want_reply) w = std::make_shared<Waiter>(ex_);
-  entries_.push_back(Entry{std::move(cmd), w});
-  if (!running_) {
-    running_ = true;
-    net::co_spawn(ex_, run(), net::detached);
-  } else if (conn_ && conn_->writer_waiting) {
-    conn_->kick.cancel();
-  }
+  Entry e;
+  e.cmd = std::move(cmd);
+  e.waiter = w;
+  enqueue(std::move(e));
   if (!w) co_return std::nullopt;
   // Woken by the reply, or by the connection failing (the watchdog bounds the wait).
   while (!w->done) {
@@ -194,6 +191,44 @@ net::awaitable<std::optional<std::vector<int64_t>>> RedisBudgets::call(std::stri
     co_await w->wake.async_wait(kTuple);
   }
   co_return std::move(w->result);
+}
+
+void RedisBudgets::enqueue(Entry e) {
+  entries_.push_back(std::move(e));
+  if (!running_) {
+    running_ = true;
+    net::co_spawn(ex_, run(), net::detached);
+  } else if (conn_ && conn_->writer_waiting) {
+    conn_->kick.cancel();
+  }
+}
+
+// The commands queued since the last write, in order; the settlements among them merged into
+// the first one (at most 512 buckets a call), which runs them a little earlier, never later.
+std::string RedisBudgets::next_write() {
+  std::string out;
+  constexpr size_t kNone = SIZE_MAX;
+  size_t merged = kNone; // an index: a deque's erase moves its elements
+  for (size_t i = inflight_; i < entries_.size();) {
+    auto &e = entries_[i];
+    if (e.adjust && merged != kNone && entries_[merged].keys.size() + e.keys.size() <= 512) {
+      auto &into = entries_[merged];
+      for (auto &k : e.keys)
+        into.keys.push_back(std::move(k));
+      for (auto &a : e.args)
+        into.args.push_back(std::move(a));
+      entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(i));
+      continue;
+    }
+    if (e.adjust) merged = i;
+    ++i;
+  }
+  for (size_t i = inflight_; i < entries_.size(); ++i) {
+    auto &e = entries_[i];
+    if (e.adjust && e.cmd.empty()) e.cmd = command(adjust_sha_, e.keys, e.args);
+    out += e.cmd;
+  }
+  return out;
 }
 
 net::awaitable<bool> RedisBudgets::connect() {
@@ -210,8 +245,12 @@ net::awaitable<bool> RedisBudgets::connect() {
   conn_->socket.set_option(tcp::no_delay(true), ignored);
   // The scripts first, so that every EVALSHA after them finds them (Redis runs a connection's
   // commands in order).
-  entries_.push_front(Entry{script_load(kAdjustScript), nullptr, false, true});
-  entries_.push_front(Entry{script_load(kAdmitScript), nullptr, false, true});
+  for (auto script : {kAdjustScript, kAdmitScript}) {
+    Entry e;
+    e.cmd = script_load(script);
+    e.script = true;
+    entries_.push_front(std::move(e));
+  }
   co_return true;
 }
 
@@ -269,12 +308,9 @@ net::awaitable<void> RedisBudgets::writer() {
       conn_->writer_waiting = false;
       continue;
     }
-    out.clear();
-    size_t n = 0;
-    for (size_t i = inflight_; i < entries_.size(); ++i, ++n)
-      out += entries_[i].cmd;
+    out = next_write();
     if (inflight_ == 0) conn_->oldest_sent = std::chrono::steady_clock::now();
-    inflight_ += n; // (replies can only come after the write; the reader counts them down)
+    inflight_ = entries_.size(); // (replies come after the write; the reader counts them down)
     auto [ec, wrote] = co_await net::async_write(conn_->socket, net::buffer(out), kTuple);
     if (ec) fail_connection();
   }
@@ -384,18 +420,22 @@ net::awaitable<std::optional<Verdict>> RedisBudgets::admit(std::vector<Hit> &hit
   co_return v;
 }
 
-net::awaitable<void> RedisBudgets::adjust(std::vector<std::pair<std::string, int64_t>> deltas,
-                                          std::vector<int64_t> ttls) {
-  std::vector<std::string> keys;
-  std::vector<std::string> args;
+void RedisBudgets::adjust(const std::vector<std::pair<std::string, int64_t>> &deltas,
+                          const std::vector<int64_t> &ttls) {
+  Entry e;
+  e.adjust = true;
   for (size_t i = 0; i < deltas.size(); ++i) {
     if (deltas[i].second == 0) continue;
-    keys.push_back(deltas[i].first);
-    args.push_back(std::to_string(deltas[i].second));
-    args.push_back(std::to_string(std::max<int64_t>(1, ttls[i])));
+    e.keys.push_back(deltas[i].first);
+    e.args.push_back(std::to_string(deltas[i].second));
+    e.args.push_back(std::to_string(std::max<int64_t>(1, ttls[i])));
   }
-  if (keys.empty()) co_return;
-  co_await call(command(adjust_sha_, keys, args), false); // a lost one is logged and counted
+  if (e.keys.empty()) return;
+  if (entries_.size() >= kMaxQueued) { // a lost one is logged and counted
+    finish(e, std::nullopt);
+    return;
+  }
+  enqueue(std::move(e));
 }
 
 } // namespace aigw::ratelimit

@@ -44,9 +44,10 @@ public:
   boost::asio::awaitable<std::optional<Verdict>>
   admit(std::vector<Hit> &hits, int64_t now, const CostValues *estimate, bool any_allows = false);
 
-  // Adds signed deltas (settlements, refunds) to the buckets; never below zero.
-  boost::asio::awaitable<void> adjust(std::vector<std::pair<std::string, int64_t>> deltas,
-                                      std::vector<int64_t> ttls);
+  // Adds signed deltas (settlements, refunds) to the buckets; never below zero. Queued without
+  // waiting: the settlements queued while a write is under way go out as one script call.
+  void adjust(const std::vector<std::pair<std::string, int64_t>> &deltas,
+              const std::vector<int64_t> &ttls);
 
   const RedisTarget &target() const { return target_; }
 
@@ -58,6 +59,8 @@ private:
     std::shared_ptr<Waiter> waiter; // null: fire and forget
     bool retried = false;           // an admission sent again after its connection broke
     bool script = false;            // a SCRIPT LOAD at the start of a connection
+    bool adjust = false;            // a settlement: `keys` and `args`, merged at write time
+    std::vector<std::string> keys, args;
   };
   // Queues `cmd` on the connection; waits for its reply when `want_reply`.
   boost::asio::awaitable<std::optional<std::vector<int64_t>>> call(std::string cmd,
@@ -68,6 +71,8 @@ private:
   boost::asio::awaitable<void> reader();
   boost::asio::awaitable<void> watchdog();
   void on_reply(void *reply);
+  void enqueue(Entry e);
+  std::string next_write();
   void fail_connection();
   void finish(Entry &e, std::optional<std::vector<int64_t>> result);
 
