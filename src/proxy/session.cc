@@ -226,8 +226,8 @@ std::optional<pipeline::FramingError> Session::check_head(RequestParser &parser)
   const auto &req = parser.get();
   const auto &opts = *shared_.opts;
   if (static_cast<size_t>(std::distance(req.begin(), req.end())) > opts.max_request_headers)
-    return pipeline::FramingError{
-        431, "too many request headers (limit " + std::to_string(opts.max_request_headers) + ")"};
+    return pipeline::FramingError{431, "too many request headers (limit " +
+                                           std::to_string(opts.max_request_headers) + ")"};
   // The request's fields, listed once for the framing checks and the provider's head (views
   // into the parser's message; the vector's capacity is kept across requests).
   head_fields_.clear();
