@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 export CCACHE_BASEDIR ?= $(CURDIR)
 export CCACHE_NOHASHDIR ?= true
 
-.PHONY: setup build run test unit integration asan test-sanitizers tsan test-tsan fuzz fuzz-smoke fuzz-long bench bench-mcp bench-costs bench-h2 bench-streams bench-bodies soak format clean
+.PHONY: setup build run test unit integration asan test-sanitizers tsan test-tsan fuzz fuzz-smoke fuzz-long bench bench-mcp bench-costs bench-h2 bench-streams bench-bodies bench-peers soak format clean
 
 setup:
 	@bash scripts/setup.sh
@@ -85,6 +85,10 @@ bench-streams: build
 # 10 MB chat requests: the latency each path adds, memory per request in flight.
 bench-bodies: build
 	@bash bench/bodies.sh
+
+# Another AI gateway (Portkey's, npm) on the same mock, beside aigw.
+bench-peers: build
+	@bash bench/peers.sh
 
 # A bounded soak (DURATION seconds, default 600) at 80% of the measured maximum rate.
 soak: build

@@ -294,3 +294,6 @@ AIGW=$AIGW bash bench/streams.sh
 
 # 10 MB chat requests: added latency, memory per request in flight (bench/bodies.sh).
 AIGW=$AIGW bash bench/bodies.sh
+
+# Another AI gateway on the same mock: Portkey's (bench/peers.sh).
+AIGW=$AIGW bash bench/peers.sh
