@@ -14,6 +14,8 @@ command -v strace >/dev/null || { echo "strace is not installed (make setup)"; e
 
 bench_scratch
 MOCK=$(free_port); PROXY=$(free_port); GW=$(free_port); ADMIN=$(free_port)
+GWBR=$(free_port); ADMINBR=$(free_port)
+CONVERSE='{"output":{"message":{"role":"assistant","content":[{"text":"Hello!"}]}},"stopReason":"end_turn","usage":{"inputTokens":19,"outputTokens":9,"totalTokens":28},"metrics":{"latencyMs":100}}'
 RESPONSE='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":9,"total_tokens":28}}'
 cat >"$work/nginx.conf" <<EOC
 worker_processes 1;
@@ -29,6 +31,7 @@ http {
   server {
     listen 127.0.0.1:$MOCK;
     location / { default_type application/json; return 200 '$RESPONSE'; }
+    location /model/ { default_type application/json; return 200 '$CONVERSE'; }
   }
 }
 EOC
@@ -56,6 +59,12 @@ http {
 }
 EOC
 aigw_bench_config "$GW" "$MOCK" mock >"$work/aigw.yaml"
+# The same route translated to AWS Bedrock Converse (SigV4-signed), as in bench/run.sh.
+sed -e "s/port: $GW}/port: $GWBR}/" -e 's/name: OpenAI}/name: AWSBedrock}/' \
+  -e 's/  type: APIKey/  type: AWSCredentials/' \
+  -e 's/  apiKey: {secretRef: {name: mock-key}}/  awsCredentials: {region: us-east-1, credentialsFile: {secretRef: {name: mock-key}}}/' \
+  -e 's/stringData: {apiKey: sk-bench}/stringData: {credentials: "[default]\\naws_access_key_id = AKIDBENCH\\naws_secret_access_key = bench-secret\\n"}/' \
+  "$work/aigw.yaml" >"$work/aigw-br.yaml"
 cc -O2 -shared -fPIC -o "$work/alloc_count.so" bench/alloc_count.c -lpthread
 
 "$NGINX" -c "$work/nginx.conf" -e "$work/error.log" & pids+=($!)
@@ -64,6 +73,10 @@ ALLOC_COUNT_FILE="$work/allocs" LD_PRELOAD="$work/alloc_count.so" \
   "$AIGW" run "$work/aigw.yaml" --concurrency 1 --admin-port "$ADMIN" --admin-address 127.0.0.1 \
   --no-access-log --no-watch --log-level warn & pids+=($!)
 aigw_pid=$!
+ALLOC_COUNT_FILE="$work/allocs-br" LD_PRELOAD="$work/alloc_count.so" \
+  "$AIGW" run "$work/aigw-br.yaml" --concurrency 1 --admin-port "$ADMINBR" --admin-address 127.0.0.1 \
+  --no-access-log --no-watch --log-level warn & pids+=($!)
+for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$ADMINBR/health" && break; sleep 0.1; done
 for _ in $(seq 100); do
   curl -fs -o /dev/null "http://127.0.0.1:$ADMIN/health" && curl -fs -o /dev/null "http://127.0.0.1:$PROXY/" && break
   sleep 0.1
@@ -117,11 +130,20 @@ sleep 0.1
 after=$(tr -d ' \n' <"$work/allocs")
 [ "$ok" = "$N" ] || { echo "only $ok of $N requests answered 200" >&2; exit 1; }
 allocs=$(awk -v a="$before" -v b="$after" -v n="$N" 'BEGIN {printf "%.1f", (b - a) / n}')
+drive "$GWBR" 200 >/dev/null
+sleep 0.1
+before=$(tr -d ' \n' <"$work/allocs-br")
+ok=$(drive "$GWBR" "$N")
+sleep 0.1
+after=$(tr -d ' \n' <"$work/allocs-br")
+[ "$ok" = "$N" ] || { echo "only $ok of $N translated requests answered 200" >&2; exit 1; }
+allocs_br=$(awk -v a="$before" -v b="$after" -v n="$N" 'BEGIN {printf "%.1f", (b - a) / n}')
 
 echo
 echo "== what one request costs ($N requests on 1 keep-alive connection; nginx: its proxy worker)"
 printf '%-24s %12s %12s\n' "" aigw nginx
 printf '%-24s %12s %12s\n' "syscalls / request" "$aigw_sys" "$nginx_sys"
 printf '%-24s %12s %12s\n' "allocations / request" "$allocs" "-"
+printf '%-24s %12s %12s\n' "  translated to Bedrock" "$allocs_br" "-"
 echo "aigw:  $(cat "$work/strace-$aigw_pid.top")"
 echo "nginx: $(cat "$work/strace-$nginx_worker.top")"
