@@ -204,21 +204,26 @@ net::awaitable<void> Session::run() {
 
 // A large body of known length is read straight into the request's string, in reads as large
 // as the socket gives (not through the connection buffer in 64 KiB steps), with room after it
-// for the JSON parser to read it in place.
+// for the JSON parser to read it in place. The string grows 1 MiB ahead of what has come, so a
+// client that declares a length and sends nothing holds no more than that.
 net::awaitable<beast::error_code> Session::read_body_direct(RequestParser &parser, size_t len) {
+  constexpr size_t kAhead = 1 << 20;
   auto &body = parser.get().body();
   body.clear();
-  body.reserve(len + pipeline::kJsonPadding);
-  body.resize(len);
+  body.reserve(len + pipeline::kJsonPadding); // (reserved pages are not touched until written)
   size_t have = std::min(buffer_.size(), len);
+  body.resize(have);
   net::buffer_copy(net::buffer(body.data(), have), buffer_.data());
   buffer_.consume(have);
-  if (have < len) {
-    auto [ec, n] =
-        co_await net::async_read(client_, net::buffer(body.data() + have, len - have), kTuple);
+  while (have < len) {
+    body.resize(std::min(len, have + kAhead));
+    auto [ec, n] = co_await client_.async_read_some(
+        net::buffer(body.data() + have, body.size() - have), kTuple);
+    have += n;
     if (ec == net::error::eof) ec = http::error::partial_message;
-    co_return ec;
+    if (ec) co_return ec;
   }
+  body.resize(len);
   co_return beast::error_code{};
 }
 
@@ -652,9 +657,15 @@ net::awaitable<bool> Session::relay_stream(pipeline::Exchange &ex,
   bool translated = plan.mode == pipeline::BodyMode::kTranslate;
   auto length = a.parser->content_length();
   if (translated) length.reset(); // the translated body's length is not the provider's
-  bool chunked = !length.has_value() && !http10_;
+  // 204 and 304 have no body, so no body framing either (a chunked terminator would be read as
+  // the start of the next response).
+  unsigned status = a.parser->get().result_int();
+  bool bodiless = status == 204 || status == 304;
+  bool chunked = !length.has_value() && !http10_ && !bodiless;
   if (translated) head += "cache-control: no-cache\r\n";
-  if (length)
+  if (bodiless)
+    head += "\r\n";
+  else if (length)
     head += "content-length: " + std::to_string(*length) + "\r\n\r\n";
   else if (chunked)
     head += "transfer-encoding: chunked\r\n\r\n";
@@ -719,7 +730,7 @@ net::awaitable<bool> Session::relay_stream(pipeline::Exchange &ex,
     if (done) break;
   }
   release(a, true);
-  co_return chunked || length.has_value();
+  co_return chunked || length.has_value() || bodiless;
 }
 
 } // namespace aigw::proxy

@@ -142,6 +142,7 @@ struct RedisBudgets::Conn {
   net::steady_timer watch; // the watchdog's tick
   redisReader *reader;
   bool failed = false;
+  bool timed_out = false; // the watchdog dropped it: what was in flight may have run
   bool writing = false;
   bool writer_waiting = false;
   std::chrono::steady_clock::time_point oldest_sent{}; // of the calls in flight
@@ -162,6 +163,7 @@ RedisBudgets::~RedisBudgets() = default;
 
 void RedisBudgets::finish(Entry &e, std::optional<std::vector<int64_t>> result) {
   if (!result) counters_->errors.fetch_add(1, std::memory_order_relaxed);
+  if (e.script) return; // (a script that failed to load: its calls' replies say so)
   if (!e.waiter) {
     if (!result)
       spdlog::warn("redis {}:{}: a budget settlement was lost", target_.host, target_.port);
@@ -193,6 +195,22 @@ net::awaitable<std::optional<std::vector<int64_t>>> RedisBudgets::call(std::stri
   co_return std::move(w->result);
 }
 
+// The same call as EVAL with the script's text instead of EVALSHA with its hash.
+std::string RedisBudgets::with_script_text(const std::string &cmd) const {
+  auto head_end = cmd.find("\r\n") + 2; // "*N\r\n"
+  for (auto [sha, script] : {std::pair{std::string_view(admit_sha_), kAdmitScript},
+                             std::pair{std::string_view(adjust_sha_), kAdjustScript}}) {
+    auto at = cmd.find(sha);
+    if (at == std::string::npos) continue;
+    std::string out = cmd.substr(0, head_end);
+    append_bulk(out, "EVAL");
+    append_bulk(out, script);
+    out.append(cmd, at + sha.size() + 2, std::string::npos);
+    return out;
+  }
+  return cmd;
+}
+
 void RedisBudgets::enqueue(Entry e) {
   entries_.push_back(std::move(e));
   if (!running_) {
@@ -211,7 +229,8 @@ std::string RedisBudgets::next_write() {
   size_t merged = kNone; // an index: a deque's erase moves its elements
   for (size_t i = inflight_; i < entries_.size();) {
     auto &e = entries_[i];
-    if (e.adjust && merged != kNone && entries_[merged].keys.size() + e.keys.size() <= 512) {
+    if (e.adjust && e.cmd.empty() && merged != kNone &&
+        entries_[merged].keys.size() + e.keys.size() <= 512) {
       auto &into = entries_[merged];
       for (auto &k : e.keys)
         into.keys.push_back(std::move(k));
@@ -220,7 +239,7 @@ std::string RedisBudgets::next_write() {
       entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(i));
       continue;
     }
-    if (e.adjust) merged = i;
+    if (e.adjust && e.cmd.empty()) merged = i; // (one sent again has its command built)
     ++i;
   }
   for (size_t i = inflight_; i < entries_.size(); ++i) {
@@ -260,12 +279,14 @@ net::awaitable<void> RedisBudgets::run() {
     attempt = 0;
     co_await (writer() && reader() && watchdog());
     // What was in flight may or may not have run: settlements are not sent twice (a lost
-    // one is counted), an admission is sent once more on the next connection.
+    // one is counted). An admission is sent once more on the next connection when Redis
+    // closed the connection (it did not run), not after a timeout (it may have: charged twice).
+    bool resend = !conn_->timed_out;
     std::deque<Entry> again;
     for (size_t i = 0; i < inflight_ && !entries_.empty(); ++i) {
       Entry e = std::move(entries_.front());
       entries_.pop_front();
-      if (e.waiter && !e.retried) {
+      if (e.waiter && !e.retried && resend) {
         e.retried = true;
         again.push_back(std::move(e));
       } else if (!e.script) { // (a new connection loads the scripts again)
@@ -334,6 +355,7 @@ net::awaitable<void> RedisBudgets::reader() {
       }
       if (!r) break;
       on_reply(r);
+      if (conn_->failed) break;
     }
   }
 }
@@ -361,15 +383,16 @@ void RedisBudgets::on_reply(void *r) {
     out.emplace(); // a script loaded
   } else if (reply->type == REDIS_REPLY_ERROR) {
     std::string_view msg(reply->str, reply->len);
-    // The scripts are gone (SCRIPT FLUSH, a failover to a replica without them): a new
-    // connection loads them again, and the call is sent again on it, as if still in flight.
-    if (msg.starts_with("NOSCRIPT")) {
-      spdlog::info("redis {}:{}: the scripts are not loaded: loading them again", target_.host,
+    // The scripts are gone (SCRIPT FLUSH, a failover to a replica without them): the call did
+    // not run. It is sent again next, with the script's text (EVAL loads it for the EVALSHAs
+    // after it); the replies already on their way keep their order.
+    if (msg.starts_with("NOSCRIPT") && !e.script) {
+      spdlog::info("redis {}:{}: the scripts are not loaded: sending them again", target_.host,
                    target_.port);
       freeReplyObject(reply);
-      entries_.push_front(std::move(e));
-      ++inflight_;
-      fail_connection();
+      e.cmd = with_script_text(e.cmd);
+      entries_.insert(entries_.begin() + static_cast<std::ptrdiff_t>(inflight_), std::move(e));
+      if (conn_->writer_waiting) conn_->kick.cancel();
       return;
     }
     spdlog::warn("redis {}:{}: {}", target_.host, target_.port, msg);
@@ -388,6 +411,7 @@ net::awaitable<void> RedisBudgets::watchdog() {
     if (inflight_ > 0 && std::chrono::steady_clock::now() - conn_->oldest_sent > kRedisTimeout) {
       spdlog::warn("redis {}:{}: no reply within {} ms", target_.host, target_.port,
                    std::chrono::duration_cast<std::chrono::milliseconds>(kRedisTimeout).count());
+      conn_->timed_out = true;
       fail_connection();
     }
   }

@@ -73,6 +73,7 @@ private:
   void on_reply(void *reply);
   void enqueue(Entry e);
   std::string next_write();
+  std::string with_script_text(const std::string &cmd) const;
   void fail_connection();
   void finish(Entry &e, std::optional<std::vector<int64_t>> result);
 

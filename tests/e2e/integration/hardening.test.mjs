@@ -118,6 +118,17 @@ describe('hardening: hostile clients and faulty providers', () => {
     d.close();
   });
 
+  it('relays a 204 without body framing, and the connection serves the next request', async () => {
+    const c = await connect(gw);
+    c.write(chatRequest(msg('nothing'), { headers: { 'x-fault': 'no-content' } }));
+    const r = await c.response();
+    assert.equal(r.status, 204);
+    assert.equal(r.body, '');
+    assert.equal(r.headers['transfer-encoding'], undefined);
+    await thenNormal(c, 'after-204');
+    c.close();
+  });
+
   it('strips client credentials of every scheme before the provider', async () => {
     const c = await connect(gw);
     c.write(chatRequest(msg('creds'), {

@@ -126,6 +126,10 @@ export async function startFaultProvider() {
           s.write(response(200, { 'content-type': 'application/json' }, ok(model, 'z'.repeat(8 * 1024 * 1024))));
           break;
         }
+        case 'no-content':
+          // 204: no body and no length (none is allowed).
+          s.write('HTTP/1.1 204 No Content\r\nx-fault-seen: 1\r\n\r\n');
+          break;
         case 'close-delimited':
           // No length, no chunking: the body ends when the provider closes.
           s.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${ok(model, 'until-close')}`);
