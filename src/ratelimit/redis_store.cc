@@ -15,6 +15,7 @@ using tcp = net::ip::tcp;
 using namespace net::experimental::awaitable_operators;
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 constexpr auto kRedisTimeout = std::chrono::seconds(1);
+constexpr auto kRetryAfterDown = std::chrono::milliseconds(500); // after a failed connect
 
 // KEYS: the buckets. ARGV: per key, six values: limit, request cost, reservation, reserve mode
 // (0/1), shadow (0/1), ttl seconds. Refuses (and charges nothing) when any non-shadow bucket is
@@ -176,7 +177,9 @@ void RedisBudgets::finish(Entry &e, std::optional<std::vector<int64_t>> result) 
 
 net::awaitable<std::optional<std::vector<int64_t>>> RedisBudgets::call(std::string cmd,
                                                                        bool want_reply) {
-  if (entries_.size() >= kMaxQueued) {
+  // Redis could not be reached a moment ago: the call fails now rather than wait for another
+  // connection attempt (a host that drops packets costs each one the connect timeout).
+  if (entries_.size() >= kMaxQueued || std::chrono::steady_clock::now() < down_until_) {
     counters_->errors.fetch_add(1, std::memory_order_relaxed);
     co_return std::nullopt;
   }
@@ -275,7 +278,10 @@ net::awaitable<bool> RedisBudgets::connect() {
 
 net::awaitable<void> RedisBudgets::run() {
   for (int attempt = 0; !entries_.empty() && attempt < 2; ++attempt) {
-    if (!co_await connect()) break;
+    if (!co_await connect()) {
+      down_until_ = std::chrono::steady_clock::now() + kRetryAfterDown;
+      break;
+    }
     attempt = 0;
     co_await (writer() && reader() && watchdog());
     // What was in flight may or may not have run: settlements are not sent twice (a lost
@@ -455,7 +461,8 @@ void RedisBudgets::adjust(const std::vector<std::pair<std::string, int64_t>> &de
     e.args.push_back(std::to_string(std::max<int64_t>(1, ttls[i])));
   }
   if (e.keys.empty()) return;
-  if (entries_.size() >= kMaxQueued) { // a lost one is logged and counted
+  if (entries_.size() >= kMaxQueued || std::chrono::steady_clock::now() < down_until_) {
+    // (a lost one is logged and counted)
     finish(e, std::nullopt);
     return;
   }

@@ -13,6 +13,7 @@
 #include "ratelimit/limiter.h"
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -85,6 +86,7 @@ private:
   std::deque<Entry> entries_; // queued, then in flight (the first `inflight_`), in order
   size_t inflight_ = 0;
   bool running_ = false;
+  std::chrono::steady_clock::time_point down_until_{}; // calls fail at once until then
 };
 
 } // namespace aigw::ratelimit

@@ -180,6 +180,8 @@ describe('aigw run: budgets shared through Redis', { skip: redisAvailable ? fals
     const refused = await call(a, 'flushed-tenant', 30); // 90+ of 100: the next 30 would cross
     assert.equal(refused.status, 200); // (check-then-charge: admitted while under the limit)
     await refused.text();
+    // (its settlement is sent without waiting: the other gateway sees it once it has landed)
+    await waitFor(async () => (await spent(redis.port, 'flushed-tenant')) === 120, 5000 * SLOW, 'the last settlement');
     const over = await call(b, 'flushed-tenant', 1);
     assert.equal(over.status, 429);
   });
