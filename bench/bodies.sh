@@ -18,25 +18,7 @@ command -v wrk >/dev/null || { echo "wrk is not installed (make setup)"; exit 1;
 bench_scratch
 MOCK=$(free_port); PROXY=$(free_port); GW=$(free_port); ADMIN=$(free_port)
 RESPONSE='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":9,"total_tokens":28}}'
-cat >"$work/nginx.conf" <<EOC
-worker_processes 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/body;
-  proxy_temp_path $work/proxy;
-  client_max_body_size 64m;
-  client_body_buffer_size 16m;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$MOCK;
-    location / { default_type application/json; return 200 '$RESPONSE'; }
-  }
-}
-EOC
+nginx_mock_conf "listen 127.0.0.1:$MOCK;" "client_max_body_size 64m; client_body_buffer_size 16m;" >"$work/nginx.conf"
 cat >"$work/proxy.conf" <<EOC
 worker_processes 1;
 daemon off;
@@ -74,7 +56,7 @@ print("wrk.body = '{\"model\":\"gpt-4o-mini\",\"messages\":[%s]}'" % msgs)
 EOP
 body_bytes=$(($(wc -c <"$work/big.lua") - 100))
 
-"$NGINX" -c "$work/nginx.conf" -e "$work/error.log" & pids+=($!)
+"$NGINX" -c "$work/nginx.conf" -e "$work/mock-error.log" & pids+=($!)
 "$NGINX" -c "$work/proxy.conf" -e "$work/proxy-error.log" & pids+=($!)
 "$AIGW" run "$work/aigw.yaml" --concurrency 1 --admin-port "$ADMIN" --admin-address 127.0.0.1 \
   --no-access-log --no-watch --log-level warn & GWPID=$!; pids+=($GWPID)

@@ -60,11 +60,7 @@ http {
 EOC
 aigw_bench_config "$GW" "$MOCK" mock >"$work/aigw.yaml"
 # The same route translated to AWS Bedrock Converse (SigV4-signed), as in bench/run.sh.
-sed -e "s/port: $GW}/port: $GWBR}/" -e 's/name: OpenAI}/name: AWSBedrock}/' \
-  -e 's/  type: APIKey/  type: AWSCredentials/' \
-  -e 's/  apiKey: {secretRef: {name: mock-key}}/  awsCredentials: {region: us-east-1, credentialsFile: {secretRef: {name: mock-key}}}/' \
-  -e 's/stringData: {apiKey: sk-bench}/stringData: {credentials: "[default]\\naws_access_key_id = AKIDBENCH\\naws_secret_access_key = bench-secret\\n"}/' \
-  "$work/aigw.yaml" >"$work/aigw-br.yaml"
+aigw_bedrock_config "$GWBR" "$GW" <"$work/aigw.yaml" >"$work/aigw-br.yaml"
 cc -O2 -shared -fPIC -o "$work/alloc_count.so" bench/alloc_count.c -lpthread
 
 "$NGINX" -c "$work/nginx.conf" -e "$work/error.log" & pids+=($!)

@@ -19,24 +19,7 @@ command -v h2load >/dev/null || { echo "h2load is not installed (make setup)"; e
 bench_scratch
 MOCK=$(free_port); MOCKH2=$(free_port); PROXY=$(free_port); GW=$(free_port); ADMIN=$(free_port)
 RESPONSE='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":9,"total_tokens":28}}'
-cat >"$work/nginx.conf" <<EOC
-worker_processes 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/body;
-  proxy_temp_path $work/proxy;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$MOCK;
-    listen 127.0.0.1:$MOCKH2 http2;
-    location / { default_type application/json; return 200 '$RESPONSE'; }
-  }
-}
-EOC
+nginx_mock_conf "listen 127.0.0.1:$MOCK; listen 127.0.0.1:$MOCKH2 http2;" >"$work/nginx.conf"
 cat >"$work/proxy.conf" <<EOC
 worker_processes 1;
 daemon off;
@@ -63,7 +46,7 @@ EOC
 aigw_bench_config "$GW" "$MOCK" mock >"$work/aigw.yaml"
 printf '%s' '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Hello! Please say hello back in one short sentence."}],"temperature":0.2,"max_tokens":64}' >"$work/body.json"
 
-"$NGINX" -c "$work/nginx.conf" -e "$work/error.log" & pids+=($!)
+"$NGINX" -c "$work/nginx.conf" -e "$work/mock-error.log" & pids+=($!)
 "$NGINX" -c "$work/proxy.conf" -e "$work/proxy-error.log" & pids+=($!)
 "$AIGW" run "$work/aigw.yaml" --concurrency 1 --admin-port "$ADMIN" --admin-address 127.0.0.1 \
   --no-access-log --no-watch --log-level warn & pids+=($!)

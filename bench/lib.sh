@@ -66,3 +66,39 @@ spec:
   apiKey: {secretRef: {name: $name-key}}
 EOC
 }
+
+# The configuration of an nginx mock provider (one worker) answering $RESPONSE at / and, when
+# $CONVERSE is set, Converse's answer at /model/. $1: its listen directives; $2: more http-level
+# directives. Files go under $work/mock-*.
+nginx_mock_conf() {
+  local converse=""
+  [[ -n ${CONVERSE:-} ]] && converse="location /model/ { default_type application/json; return 200 '$CONVERSE'; }"
+  cat <<EOC
+worker_processes 1;
+daemon off;
+pid $work/mock.pid;
+error_log $work/mock-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/mock-body;
+  proxy_temp_path $work/mock-proxy;
+  keepalive_requests 1000000;
+  ${2:-}
+  server {
+    $1
+    location / { default_type application/json; return 200 '$RESPONSE'; }
+    $converse
+  }
+}
+EOC
+}
+
+# aigw_bench_config's gateway (listening on $1 instead of $2) translated to AWS Bedrock Converse
+# and SigV4-signed with a fixed key: the bench configuration on stdin, the new one on stdout.
+aigw_bedrock_config() {
+  sed -e "s/port: $2}/port: $1}/" -e 's/name: OpenAI}/name: AWSBedrock}/' \
+    -e 's/  type: APIKey/  type: AWSCredentials/' \
+    -e 's/  apiKey: {secretRef: {name: \([a-z]*\)-key}}/  awsCredentials: {region: us-east-1, credentialsFile: {secretRef: {name: \1-key}}}/' \
+    -e 's/stringData: {apiKey: sk-bench}/stringData: {credentials: "[default]\\naws_access_key_id = AKIDBENCH\\naws_secret_access_key = bench-secret\\n"}/'
+}

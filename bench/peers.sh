@@ -21,22 +21,7 @@ fi
 bench_scratch
 MOCK=$(free_port); PK=$(free_port); GW=$(free_port); ADMIN=$(free_port)
 RESPONSE='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":9,"total_tokens":28}}'
-cat >"$work/nginx.conf" <<EOC
-worker_processes 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/body;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$MOCK;
-    location / { default_type application/json; return 200 '$RESPONSE'; }
-  }
-}
-EOC
+nginx_mock_conf "listen 127.0.0.1:$MOCK;" >"$work/nginx.conf"
 aigw_bench_config "$GW" "$MOCK" mock >"$work/aigw.yaml"
 cat >"$work/post.lua" <<EOC
 wrk.method = "POST"
@@ -47,7 +32,7 @@ wrk.headers["x-portkey-custom-host"] = "http://127.0.0.1:$MOCK/v1"
 wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Hello! Please say hello back in one short sentence."}],"temperature":0.2,"max_tokens":64}'
 EOC
 
-"$NGINX" -c "$work/nginx.conf" -e "$work/error.log" & pids+=($!)
+"$NGINX" -c "$work/nginx.conf" -e "$work/mock-error.log" & pids+=($!)
 NODE_ENV=production node "$PORTKEY" --port="$PK" --headless >"$work/portkey.log" 2>&1 & pids+=($!)
 "$AIGW" run "$work/aigw.yaml" --concurrency 1 --admin-port "$ADMIN" --admin-address 127.0.0.1 \
   --no-access-log --no-watch --log-level warn & pids+=($!)

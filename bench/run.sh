@@ -103,11 +103,7 @@ EOC
 sed -e "s/port: $GWRL}/port: $GWRR}/" "$work/aigw-rl.yaml" >"$work/aigw-rr.yaml"
 
 # The same gateway translating to AWS Bedrock Converse (SigV4-signed) on the same mock.
-sed -e "s/port: $GW}/port: $GWBR}/" -e 's/name: OpenAI}/name: AWSBedrock}/' \
-  -e 's/  type: APIKey/  type: AWSCredentials/' \
-  -e 's/  apiKey: {secretRef: {name: mock-key}}/  awsCredentials: {region: us-east-1, credentialsFile: {secretRef: {name: mock-key}}}/' \
-  -e 's/stringData: {apiKey: sk-bench}/stringData: {credentials: "[default]\\naws_access_key_id = AKIDBENCH\\naws_secret_access_key = bench-secret\\n"}/' \
-  "$work/aigw.yaml" >"$work/aigw-br.yaml"
+aigw_bedrock_config "$GWBR" "$GW" <"$work/aigw.yaml" >"$work/aigw-br.yaml"
 
 cat >"$work/post.lua" <<'EOC'
 wrk.method = "POST"

@@ -35,11 +35,7 @@ for _ in $(seq 100); do grep -q "listening on" "$work/up.out" 2>/dev/null && bre
 UPPORT=$(sed -n 's/.*listening on .*:\([0-9]*\)\s*$/\1/p' "$work/up.out" | head -1)
 GW=$(free_port); ADMIN=$(free_port); GWBR=$(free_port); ADMINBR=$(free_port)
 aigw_bench_config "$GW" "$UPPORT" up >"$work/aigw.yaml"
-sed -e "s/port: $GW}/port: $GWBR}/" -e 's/name: OpenAI}/name: AWSBedrock}/' \
-  -e 's/  type: APIKey/  type: AWSCredentials/' \
-  -e 's/  apiKey: {secretRef: {name: up-key}}/  awsCredentials: {region: us-east-1, credentialsFile: {secretRef: {name: up-key}}}/' \
-  -e 's/stringData: {apiKey: sk-bench}/stringData: {credentials: "[default]\\naws_access_key_id = AKIDBENCH\\naws_secret_access_key = bench-secret\\n"}/' \
-  "$work/aigw.yaml" >"$work/aigw-br.yaml"
+aigw_bedrock_config "$GWBR" "$GW" <"$work/aigw.yaml" >"$work/aigw-br.yaml"
 "${LIMIT[@]}" "$AIGW" run "$work/aigw.yaml" --concurrency 1 --admin-port "$ADMIN" --admin-address 127.0.0.1 \
   --no-access-log --no-watch --log-level warn & GWPID=$!; pids+=($GWPID)
 "$AIGW" run "$work/aigw-br.yaml" --concurrency 1 --admin-port "$ADMINBR" --admin-address 127.0.0.1 \
