@@ -682,6 +682,38 @@ void decode_secret(const Field &doc, const ObjectMeta &meta, Resources &out) {
   out.secrets.push_back(std::move(s));
 }
 
+// An HTTPS listener's tls: Terminate with certificateRefs (Secrets of type kubernetes.io/tls).
+bool decode_listener_tls(Field lf, Listener &l) {
+  Field tls = lf["tls"];
+  if (!tls.present()) {
+    tls.fail("is required on an HTTPS listener (mode Terminate with certificateRefs)");
+    return false;
+  }
+  std::string mode = tls["mode"].str_or("Terminate");
+  if (mode != "Terminate") {
+    tls["mode"].fail("only Terminate is supported (\"" + mode + "\")");
+    return false;
+  }
+  Field refs = tls["certificateRefs"];
+  if (refs.size() == 0) {
+    refs.fail("is required: at least one Secret with tls.crt and tls.key");
+    return false;
+  }
+  for (size_t i = 0; i < refs.size(); ++i) {
+    Field r = refs.at(i);
+    std::string kind = r["kind"].str_or("Secret");
+    std::string group = r["group"].str_or("");
+    if (kind != "Secret" || !group.empty()) {
+      r["kind"].fail("only core Secrets are supported (kind Secret, group \"\")");
+      return false;
+    }
+    auto name = r["name"].required_str();
+    if (!name) return false;
+    l.certificates.push_back(SecretRef{*name, r["namespace"].str_or("")});
+  }
+  return true;
+}
+
 void decode_gateway(const Field &doc, const ObjectMeta &meta, Resources &out) {
   Gateway g;
   g.meta = meta;
@@ -699,10 +731,14 @@ void decode_gateway(const Field &doc, const ObjectMeta &meta, Resources &out) {
       continue;
     }
     l.port = static_cast<uint16_t>(*port);
-    if (l.protocol != "HTTP") {
-      lf["protocol"].warn("only HTTP listeners are served; \"" + l.protocol + "\" is skipped");
+    l.hostname = lf["hostname"].str_or("");
+    l.field = "spec.listeners[" + std::to_string(i) + "]";
+    if (l.protocol != "HTTP" && l.protocol != "HTTPS") {
+      lf["protocol"].warn("only HTTP and HTTPS listeners are served; \"" + l.protocol +
+                          "\" is skipped");
       continue;
     }
+    if (l.protocol == "HTTPS" && !decode_listener_tls(lf, l)) continue;
     g.listeners.push_back(std::move(l));
   }
   out.gateways.push_back(std::move(g));

@@ -207,8 +207,11 @@ struct Secret {
 
 struct Listener {
   std::string name;
-  std::string protocol;
+  std::string protocol; // HTTP, or HTTPS (TLS terminated with the certificates named)
   uint16_t port = 0;
+  std::string hostname;                // spec.listeners[].hostname (SNI), empty: any
+  std::vector<SecretRef> certificates; // tls.certificateRefs (kubernetes.io/tls Secrets)
+  std::string field;                   // "spec.listeners[i]", for errors
 };
 
 struct Gateway {

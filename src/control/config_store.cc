@@ -87,6 +87,12 @@ void FileWatcher::apply(const std::string &content) {
            "); restart aigw to change them");
     return;
   }
+  for (uint16_t port : current->listener_ports)
+    if ((result.snapshot->tls_for(port) == nullptr) != (current->tls_for(port) == nullptr)) {
+      reject("listener port " + std::to_string(port) + " would change between HTTP and HTTPS; " +
+             "restart aigw to change it (certificates alone are reloaded)");
+      return;
+    }
   store_->publish(result.snapshot);
   store_->reloads_ok.fetch_add(1);
   spdlog::info("config: reloaded {} (generation {})", source_, generation);

@@ -2,6 +2,7 @@
 #include "control/snapshot.h"
 
 #include "core/json_scan.h"
+#include "core/pem.h"
 
 #include <algorithm>
 #include <deque>
@@ -132,6 +133,16 @@ std::string dump(const Snapshot &s, const std::vector<std::shared_ptr<const Comp
   for (size_t i = 0; i < s.listener_ports.size(); ++i) {
     if (i) o += ',';
     o += std::to_string(s.listener_ports[i]);
+  }
+  o += "],\"tls_listeners\":[";
+  for (size_t i = 0; i < s.listener_tls.size(); ++i) {
+    if (i) o += ',';
+    o += "{\"port\":" + std::to_string(s.listener_tls[i].port) + ",\"hostnames\":[";
+    for (size_t j = 0; j < s.listener_tls[i].entries.size(); ++j) {
+      if (j) o += ',';
+      json::append_quoted(o, s.listener_tls[i].entries[j].hostname);
+    }
+    o += "]}"; // (the certificates and keys are not dumped)
   }
   o += "],\"backends\":[";
   for (size_t i = 0; i < bs.size(); ++i) {
@@ -284,11 +295,52 @@ public:
 private:
   void listeners() {
     std::set<uint16_t> ports;
+    std::map<uint16_t, std::string> plain; // port → the first HTTP listener on it
     for (const auto &g : res_.gateways)
-      for (const auto &l : g.listeners)
+      for (const auto &l : g.listeners) {
         ports.insert(l.port);
+        std::string gw = "Gateway " + g.meta.key();
+        std::string where = gw + ": " + l.field;
+        if (l.protocol == "HTTPS")
+          https_listener(l, g.meta.namespace_, gw);
+        else
+          plain.emplace(l.port, where);
+      }
+    for (const auto &t : snap_->listener_tls)
+      if (auto it = plain.find(t.port); it != plain.end())
+        diag_.error(it->second + ".port: " + std::to_string(t.port) + " is also an HTTPS port (" +
+                    t.entries.front().where + "); one port is either HTTP or HTTPS");
     snap_->listener_ports.assign(ports.begin(), ports.end());
     if (snap_->listener_ports.empty()) snap_->listener_ports.push_back(1975);
+  }
+
+  // An HTTPS listener: its certificates from kubernetes.io/tls Secrets (tls.crt, tls.key),
+  // each checked to parse and to match its key, so a reload with a bad one is refused.
+  void https_listener(const api::Listener &l, const std::string &ns, const std::string &gw) {
+    std::string where = gw + ": " + l.field;
+    ListenerTls::Entry e{l.hostname, {}, where};
+    for (size_t i = 0; i < l.certificates.size(); ++i) {
+      std::string field = l.field + ".tls.certificateRefs[" + std::to_string(i) + "]";
+      auto crt = secret_value(gw, ns, l.certificates[i], field, "tls.crt");
+      auto key = crt ? secret_value(gw, ns, l.certificates[i], field, "tls.key") : std::nullopt;
+      if (!crt || !key) continue;
+      if (auto bad = check_key_pair(*crt, *key); !bad.empty()) {
+        diag_.error(gw + ": " + field + ": Secret \"" + l.certificates[i].name + "\": " + bad);
+        continue;
+      }
+      e.certificates.push_back({std::move(*crt), std::move(*key)});
+    }
+    if (e.certificates.empty()) return;
+    for (auto &t : snap_->listener_tls)
+      if (t.port == l.port) {
+        for (const auto &other : t.entries)
+          if (other.hostname == e.hostname)
+            diag_.error(where + ".hostname: \"" + e.hostname + "\" is already served on port " +
+                        std::to_string(l.port) + " by " + other.where);
+        t.entries.push_back(std::move(e));
+        return;
+      }
+    snap_->listener_tls.push_back(ListenerTls{l.port, {std::move(e)}});
   }
 
   // AIServiceBackends, with the endpoints and TLS of the Backend each names.

@@ -202,10 +202,36 @@ struct CompiledMCPRoute {
   }
 };
 
+// What an HTTPS listener port terminates TLS with. Each entry is one Gateway listener: its
+// hostname (SNI; empty or "*.domain" match as Gateway API's do) and its certificates (PEM, each
+// checked against its key). The first entry is served to a client whose SNI matches none.
+struct ListenerTls {
+  struct Certificate {
+    std::string cert_pem; // the chain, leaf first
+    std::string key_pem;
+    bool operator==(const Certificate &) const = default;
+  };
+  struct Entry {
+    std::string hostname;
+    std::vector<Certificate> certificates;
+    std::string where; // "Gateway ns/name spec.listeners[i]"
+    bool operator==(const Entry &) const = default;
+  };
+  uint16_t port = 0;
+  std::vector<Entry> entries;
+  bool operator==(const ListenerTls &) const = default;
+};
+
 struct Snapshot {
   uint64_t generation = 0;
   std::string source; // file path, or "environment"
   std::vector<uint16_t> listener_ports;
+  std::vector<ListenerTls> listener_tls; // the ports among listener_ports that terminate TLS
+  const ListenerTls *tls_for(uint16_t port) const {
+    for (const auto &t : listener_tls)
+      if (t.port == port) return &t;
+    return nullptr;
+  }
   std::vector<CompiledRoute> routes;
   std::vector<CompiledRule> rules; // in match precedence order
   std::vector<ModelEntry> models;

@@ -413,6 +413,9 @@ std::string Metrics::render() const {
   counter("aigw_accept_errors_total",
           "Failed accepts on the listeners (file-descriptor limit and others).",
           h.accept_errors.load());
+  counter("aigw_tls_handshake_errors_total",
+          "Client connections to an HTTPS listener whose TLS handshake failed or timed out.",
+          h.tls_handshake_errors.load());
   counter("aigw_unmeasured_responses_total",
           "Successful responses whose token usage could not be read (too large or malformed).",
           h.unmeasured_responses.load());

@@ -61,6 +61,7 @@ struct HealthCounters {
   std::atomic<uint64_t> label_overflow{0}; // label values folded into kOverflowLabel
   std::atomic<uint64_t> max_connections_refused{0};
   std::atomic<uint64_t> accept_errors{0};
+  std::atomic<uint64_t> tls_handshake_errors{0}; // HTTPS listeners: failed client handshakes
   std::atomic<uint64_t> unmeasured_responses{0}; // successes whose usage could not be read
   std::atomic<uint64_t> drain_cut_requests{0};   // requests cut by the end of a drain
 };

@@ -39,8 +39,8 @@ bool is_h2_preface(std::string_view first) {
 // The connection: nghttp2's session, the socket's reader and writer, and the open streams.
 class H2Connection : public std::enable_shared_from_this<H2Connection> {
 public:
-  H2Connection(Worker &worker, const Shared &shared, tcp::socket socket)
-      : worker_(worker), shared_(shared), socket_(std::move(socket)), wake_(worker.io),
+  H2Connection(Worker &worker, const Shared &shared, ClientStream stream)
+      : worker_(worker), shared_(shared), stream_(std::move(stream)), wake_(worker.io),
         watch_timer_(worker.io) {}
   ~H2Connection() {
     if (session_) nghttp2_session_del(session_);
@@ -86,7 +86,7 @@ private:
 
   Worker &worker_;
   const Shared &shared_;
-  tcp::socket socket_;
+  ClientStream stream_;
   nghttp2_session *session_ = nullptr;
   net::steady_timer wake_; // the writer's wait for output
   net::steady_timer watch_timer_;
@@ -308,10 +308,10 @@ bool H2Connection::start() {
 net::awaitable<void> H2Connection::serve(std::string initial) {
   using namespace net::experimental::awaitable_operators;
   beast::error_code ec;
-  socket_.non_blocking(true, ec);
+  stream_.socket().non_blocking(true, ec);
   co_await ((reader(std::move(initial)) && writer()) || watch());
   end();
-  socket_.close(ec);
+  stream_.socket().close(ec);
 }
 
 bool H2Connection::feed(const char *data, size_t n) {
@@ -330,7 +330,7 @@ net::awaitable<void> H2Connection::reader(std::string initial) {
   beast::error_code ec;
   while (ok && !dead_ && nghttp2_session_want_read(session_)) {
     size_t n = 0;
-    std::tie(ec, n) = co_await socket_.async_read_some(net::buffer(rbuf_), kTuple);
+    std::tie(ec, n) = co_await stream_.async_read_some(net::buffer(rbuf_), kTuple);
     if (ec) break;
     ok = feed(rbuf_.data(), n);
   }
@@ -365,7 +365,8 @@ net::awaitable<void> H2Connection::writer() {
       continue;
     }
     beast::error_code ec;
-    size_t n = socket_.write_some(net::buffer(wbuf_), ec);
+    // Offered to a plain socket without blocking first; TLS records go through the stream.
+    size_t n = stream_.tls() ? 0 : stream_.socket().write_some(net::buffer(wbuf_), ec);
     if (ec == net::error::would_block || ec == net::error::try_again) {
       ec = {};
       n = 0;
@@ -373,7 +374,7 @@ net::awaitable<void> H2Connection::writer() {
     if (!ec && n < wbuf_.size()) {
       write_since_ = Clock::now(); // a client that stops reading is cut by watch()
       std::tie(ec, std::ignore) = co_await net::async_write(
-          socket_, net::buffer(wbuf_.data() + n, wbuf_.size() - n), kTuple);
+          stream_, net::buffer(wbuf_.data() + n, wbuf_.size() - n), kTuple);
       write_since_ = Clock::time_point::max();
     }
     if (ec) break;
@@ -381,7 +382,7 @@ net::awaitable<void> H2Connection::writer() {
   }
   dead_ = true;
   beast::error_code ignored;
-  socket_.cancel(ignored); // the reader stops too
+  stream_.socket().cancel(ignored); // the reader stops too
 }
 
 // Once a second: ends an idle connection (no session running, and no stream or no progress for
@@ -398,7 +399,7 @@ net::awaitable<void> H2Connection::watch() {
     const auto &opts = *shared_.opts;
     if (now - write_since_ > std::chrono::seconds(60)) {
       beast::error_code ignored;
-      socket_.cancel(ignored);
+      stream_.socket().cancel(ignored);
       continue;
     }
     if (worker_.draining && !shutdown_noticed_) { // no new streams; those open finish
@@ -640,7 +641,7 @@ void H2Stream::closed() {
   if (session) session->client_gone(); // its provider call ends now, not at its next write
 }
 
-net::awaitable<void> serve_h2(Worker &worker, const Shared &shared, tcp::socket socket,
+net::awaitable<void> serve_h2(Worker &worker, const Shared &shared, ClientStream socket,
                               std::string initial) {
   auto conn = std::make_shared<H2Connection>(worker, shared, std::move(socket));
   if (!conn->start()) co_return;

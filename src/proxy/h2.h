@@ -6,6 +6,7 @@
 // Thread-safety: a connection and its streams live on their worker's loop only.
 #pragma once
 
+#include "proxy/client_stream.h"
 #include "proxy/worker.h"
 
 #include <functional>
@@ -73,8 +74,9 @@ private:
   bool head_request_ = false;
 };
 
-// Serves a client connection whose first bytes (`initial`, already read) open HTTP/2's preface.
-net::awaitable<void> serve_h2(Worker &worker, const Shared &shared, tcp::socket socket,
+// Serves a client connection (plain, or TLS that agreed on h2) whose first bytes (`initial`,
+// already read) open HTTP/2's preface.
+net::awaitable<void> serve_h2(Worker &worker, const Shared &shared, ClientStream socket,
                               std::string initial);
 
 // True when `first` (a connection's first bytes) can only be HTTP/2's connection preface.

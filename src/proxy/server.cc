@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "observability/otlp_exporter.h"
 #include "proxy/admin.h"
+#include "proxy/downstream_tls.h"
 #include "proxy/h2.h"
 #include "proxy/session.h"
 
@@ -42,7 +43,24 @@ void log_accept_error(const beast::error_code &ec) {
     spdlog::warn("accept failed: {}", ec.message());
 }
 
-net::awaitable<void> accept_loop(tcp::acceptor &acceptor, Worker &worker, const Shared &shared) {
+// A connection accepted on `port`: in TLS when the port is an HTTPS listener's (the session
+// runs the handshake). False when the TLS contexts could not be built (logged).
+bool wrap_client(ClientStream &client, uint16_t port, const Shared &shared) {
+  auto snap = shared.store->current();
+  if (!snap->tls_for(port)) return true;
+  try {
+    auto bundle = shared.tls->bundle(port, *snap);
+    auto &ctx = *bundle->entries.front().ctx;
+    client.start_tls(std::move(bundle), ctx);
+    return true;
+  } catch (const std::exception &e) {
+    spdlog::error("listener port {}: {}", port, e.what());
+    return false;
+  }
+}
+
+net::awaitable<void> accept_loop(tcp::acceptor &acceptor, Worker &worker, const Shared &shared,
+                                 uint16_t port) {
   auto &health = shared.metrics->health();
   net::steady_timer backoff(worker.io);
   auto pause = std::chrono::milliseconds(10);
@@ -67,11 +85,13 @@ net::awaitable<void> accept_loop(tcp::acceptor &acceptor, Worker &worker, const 
       socket.close(ignored);
       continue;
     }
+    ClientStream client(std::move(socket));
+    if (!wrap_client(client, port, shared)) continue;
     net::co_spawn(
         worker.io,
-        [&worker, &shared, s = std::move(socket)]() mutable -> net::awaitable<void> {
+        [&worker, &shared, c = std::move(client)]() mutable -> net::awaitable<void> {
           ActiveGauge connection(shared.metrics->health().active_connections);
-          std::optional<Session> session(std::in_place, worker, shared, std::move(s));
+          std::optional<Session> session(std::in_place, worker, shared, std::move(c));
           co_await session->serve();
           if (!session->wants_h2()) co_return;
           auto socket = session->take_socket();
@@ -228,7 +248,7 @@ bool open_listeners(std::vector<std::unique_ptr<Worker>> &workers, const ServerO
         return false;
       }
       w->acceptors.push_back(std::make_unique<tcp::acceptor>(std::move(*acc)));
-      net::co_spawn(w->io, accept_loop(*w->acceptors.back(), *w, shared), net::detached);
+      net::co_spawn(w->io, accept_loop(*w->acceptors.back(), *w, shared, port), net::detached);
     }
   }
   return true;
@@ -377,6 +397,8 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
   shared.mcp_crypto = &mcp_crypto;
   mcp::OAuthCache mcp_oauth;
   shared.mcp_oauth = &mcp_oauth;
+  DownstreamTls downstream_tls;
+  shared.tls = &downstream_tls;
   if (!store.current()->mcp_routes.empty() && opts.mcp_session_seed == "default-insecure-seed")
     spdlog::warn("MCP sessions are encrypted with the default seed: set "
                  "--mcp-session-encryption-seed (or AIGW_MCP_SESSION_ENCRYPTION_SEED) to a secret");
@@ -390,6 +412,13 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
   if (!connect_redis(workers, opts, redis_counters, shared.services.budget_store)) return 2;
 
   auto ports = store.current()->listener_ports;
+  try { // the certificates are loaded before the first client, so a bad one stops the start
+    for (uint16_t p : ports)
+      (void)downstream_tls.bundle(p, *store.current());
+  } catch (const std::exception &e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
   std::string listen_host;
   if (!open_listeners(workers, opts, ports, shared, listen_host)) return 1;
   // The admin listener has a loop and a thread of its own: a scrape never stalls a worker.
@@ -406,9 +435,11 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
   std::signal(SIGPIPE, SIG_IGN);
 
   std::string listen;
-  for (uint16_t p : ports)
+  for (uint16_t p : ports) {
     listen += (listen.empty() ? "" : ", ") + (listen_host == "::" ? "[::]" : listen_host) + ":" +
               std::to_string(p);
+    if (store.current()->tls_for(p)) listen += " (HTTPS, h2 and http/1.1 by ALPN)";
+  }
   spdlog::info("aigw listening on {} ({} workers, at most {} connections), admin on {}:{}, "
                "config generation {} from {}",
                listen, n, shared.max_connections, opts.admin_host, *admin_port,
@@ -497,7 +528,7 @@ Result<uint16_t> McpProxy::start(const std::string &address) {
   if (!acc) return acc.error();
   w.acceptors.push_back(std::make_unique<tcp::acceptor>(std::move(*acc)));
   uint16_t bound = w.acceptors.back()->local_endpoint().port();
-  net::co_spawn(w.io, accept_loop(*w.acceptors.back(), w, impl_->shared), net::detached);
+  net::co_spawn(w.io, accept_loop(*w.acceptors.back(), w, impl_->shared, 0), net::detached);
   if (impl_->opts.mcp_session_seed == "default-insecure-seed")
     spdlog::warn("MCP sessions are encrypted with the default seed: set "
                  "-mcpSessionEncryptionSeed to a secret");

@@ -42,6 +42,15 @@ net::awaitable<beast::error_code> write_now(tcp::socket &s, const Buffers &bufs)
   auto [wec, wn] = co_await net::async_write(s, rest, kTuple);
   co_return wec;
 }
+// A client: TLS records are written through the stream.
+template <typename Buffers>
+net::awaitable<beast::error_code> write_now(ClientStream &c, const Buffers &bufs) {
+  if (auto *tls = c.tls()) {
+    auto [ec, n] = co_await net::async_write(*tls, bufs, kTuple);
+    co_return ec;
+  }
+  co_return co_await write_now(c.socket(), bufs);
+}
 
 bool quiet_close(const beast::error_code &ec) {
   return ec == http::error::end_of_stream || ec == net::error::eof ||
@@ -62,7 +71,7 @@ void Session::cancel_client() {
     return;
   }
   beast::error_code ignored;
-  client_.cancel(ignored);
+  client_.socket().cancel(ignored);
 }
 
 std::string Session::take_buffered() {
@@ -118,7 +127,16 @@ net::awaitable<void> Session::watchdog() {
 // less per request), answers what is wrong with it, and hands the rest to handle().
 net::awaitable<void> Session::run() {
   beast::error_code nodelay_ec;
-  client_.set_option(tcp::no_delay(true), nodelay_ec);
+  client_.socket().set_option(tcp::no_delay(true), nodelay_ec);
+  if (auto *tls = client_.tls()) { // an HTTPS listener: the handshake has the header timeout
+    set_deadline(Clock::now() + shared_.opts->request_header_timeout);
+    auto [hec] = co_await tls->async_handshake(net::ssl::stream_base::server, kTuple);
+    if (hec) {
+      shared_.metrics->health().tls_handshake_errors.fetch_add(1, std::memory_order_relaxed);
+      spdlog::debug("TLS handshake with a client failed: {}", hec.message());
+      co_return;
+    }
+  }
   for (bool first = true;;) {
     if (worker_.draining) break;
     RequestParser parser;
@@ -199,7 +217,7 @@ net::awaitable<void> Session::run() {
     if (!ok || closing()) break;
   }
   beast::error_code ignored;
-  client_.shutdown(tcp::socket::shutdown_send, ignored);
+  client_.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 // A large body of known length is read straight into the request's string, in reads as large

@@ -7,6 +7,7 @@
 #include "mcp/exchange.h"
 #include "pipeline/exchange.h"
 #include "pipeline/headers.h"
+#include "proxy/client_stream.h"
 #include "proxy/worker.h"
 
 #include <array>
@@ -22,13 +23,13 @@ class H2Stream;
 
 class Session {
 public:
-  Session(Worker &worker, const Shared &shared, tcp::socket socket)
-      : worker_(worker), shared_(shared), client_(std::move(socket)) {
+  Session(Worker &worker, const Shared &shared, ClientStream client)
+      : worker_(worker), shared_(shared), client_(std::move(client)) {
     worker_.sessions.insert(this);
   }
   // One HTTP/2 stream's request (proxy/h2.cc): its answer goes to the stream.
   Session(Worker &worker, const Shared &shared, H2Stream &stream)
-      : worker_(worker), shared_(shared), client_(worker.io), h2_(&stream) {
+      : worker_(worker), shared_(shared), client_(worker.io.get_executor()), h2_(&stream) {
     worker_.sessions.insert(this);
   }
   ~Session() { worker_.sessions.erase(this); }
@@ -42,7 +43,7 @@ public:
   // The client opened with HTTP/2's preface: serve() returned without answering, and the
   // connection with the bytes read so far goes to proxy/h2.cc.
   bool wants_h2() const { return h2_handoff_; }
-  tcp::socket take_socket() { return std::move(client_); }
+  ClientStream take_socket() { return std::move(client_); }
   std::string take_buffered();
   // Serves one HTTP/2 stream's request, decoded into `parser`; `refuse` (413, 431) answers it
   // with that error instead.
@@ -136,7 +137,7 @@ private:
 
   Worker &worker_;
   const Shared &shared_;
-  tcp::socket client_;
+  ClientStream client_;
   net::steady_timer watchdog_timer_{client_.get_executor()};
   Clock::time_point deadline_ = Clock::time_point::max();
   Clock::time_point wake_at_ = Clock::time_point::max();

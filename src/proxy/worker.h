@@ -86,6 +86,7 @@ struct Shared {
   std::atomic<uint64_t> *requests; // served since start (/stats)
   mcp::SessionCrypto *mcp_crypto = nullptr;
   mcp::OAuthCache *mcp_oauth = nullptr;
+  class DownstreamTls *tls = nullptr; // the HTTPS listeners' TLS contexts
   // The MCP proxy behind Envoy (`aigw extproc -mcpAddr`): every request is an MCP request.
   bool mcp_only = false;
 };

@@ -1,0 +1,52 @@
+// PEM checks; see pem.h.
+#include "core/pem.h"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <memory>
+
+namespace aigw {
+namespace {
+
+struct BioFree {
+  void operator()(BIO *b) const { BIO_free(b); }
+};
+struct X509Free {
+  void operator()(X509 *x) const { X509_free(x); }
+};
+struct KeyFree {
+  void operator()(EVP_PKEY *k) const { EVP_PKEY_free(k); }
+};
+
+std::unique_ptr<BIO, BioFree> memory_bio(std::string_view s) {
+  return std::unique_ptr<BIO, BioFree>(BIO_new_mem_buf(s.data(), static_cast<int>(s.size())));
+}
+
+} // namespace
+
+std::string check_key_pair(std::string_view cert_pem, std::string_view key_pem) {
+  auto cb = memory_bio(cert_pem);
+  std::unique_ptr<X509, X509Free> cert(PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr));
+  if (!cert) {
+    ERR_clear_error();
+    return "tls.crt holds no PEM certificate";
+  }
+  auto kb = memory_bio(key_pem);
+  std::unique_ptr<EVP_PKEY, KeyFree> key(
+      PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr));
+  if (!key) {
+    ERR_clear_error();
+    return "tls.key holds no PEM private key (an encrypted key is not supported)";
+  }
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    ERR_clear_error();
+    return "tls.key is not the private key of the certificate in tls.crt";
+  }
+  return {};
+}
+
+} // namespace aigw
