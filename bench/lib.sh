@@ -102,3 +102,20 @@ aigw_bedrock_config() {
     -e 's/  apiKey: {secretRef: {name: \([a-z]*\)-key}}/  awsCredentials: {region: us-east-1, credentialsFile: {secretRef: {name: \1-key}}}/' \
     -e 's/stringData: {apiKey: sk-bench}/stringData: {credentials: "[default]\\naws_access_key_id = AKIDBENCH\\naws_secret_access_key = bench-secret\\n"}/'
 }
+
+# aigw_bench_config's gateway (listening on $1 instead of $2) with its backend on another schema:
+# Anthropic (the Messages API, x-api-key) or GCPVertexAI (Gemini's generateContent, no
+# credentials: the mock needs none). The bench configuration on stdin, the new one on stdout.
+aigw_schema_config() {
+  local schema=$3
+  python3 -c '
+import sys
+gw, old, schema = sys.argv[1:4]
+docs = sys.stdin.read().replace(f"port: {old}}}", f"port: {gw}}}").split("\n---\n")
+docs = [d.replace("name: OpenAI}", "name: " + schema + "}") for d in docs]
+if schema == "Anthropic":
+    docs = [d.replace("  type: APIKey", "  type: AnthropicAPIKey").replace("  apiKey: {", "  anthropicAPIKey: {") for d in docs]
+else:
+    docs = [d for d in docs if "kind: BackendSecurityPolicy" not in d]
+print("\n---\n".join(docs))' "$1" "$2" "$schema"
+}
