@@ -68,6 +68,22 @@ void BM_TranslateRequestToConverse(benchmark::State &state) {
 }
 BENCHMARK(BM_TranslateRequestToConverse);
 
+// The same request translated for Anthropic's Messages API and for Gemini's generateContent.
+void BM_TranslateRequestTo(benchmark::State &state, aigw::translate::Schema schema) {
+  aigw::pipeline::ParsedRequest parsed;
+  aigw::translate::TranslateInput in;
+  in.body = kBody;
+  in.parsed = &parsed;
+  in.model = "bench-model";
+  for (auto _ : state) {
+    auto t = aigw::translate::make_translator(schema, aigw::pipeline::Endpoint::kChatCompletions);
+    auto r = t->request(in);
+    benchmark::DoNotOptimize(r);
+  }
+}
+BENCHMARK_CAPTURE(BM_TranslateRequestTo, Anthropic, aigw::translate::Schema::kAnthropic);
+BENCHMARK_CAPTURE(BM_TranslateRequestTo, Gemini, aigw::translate::Schema::kGCPVertexAI);
+
 // Converse answer → OpenAI chat.completion.
 void BM_TranslateConverseResponse(benchmark::State &state) {
   const std::string answer =

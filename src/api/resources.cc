@@ -199,6 +199,14 @@ void decode_route(const Field &doc, const ObjectMeta &meta, Resources &out) {
         rf["timeouts"]["request"].fail("must be a duration like \"60s\", got \"" + *t + "\"");
       }
     }
+    if (auto t = rf["streamIdleTimeout"].str()) {
+      rule.stream_idle_timeout_text = *t;
+      if (auto d = parse_duration(*t)) {
+        if (d->count() > 0) rule.stream_idle_timeout = *d; // as upstream: 0s is none
+      } else {
+        rf["streamIdleTimeout"].fail("must be a duration like \"30s\", got \"" + *t + "\"");
+      }
+    }
     rule.models_owned_by = rf["modelsOwnedBy"].str();
     rule.exclude_from_models = rf["excludeFromModelsEndpoint"].boolean().value_or(false);
     if (rf["modelsCreatedAt"].present())

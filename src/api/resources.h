@@ -56,10 +56,12 @@ struct RouteRule {
   size_t skipped_refs = 0;                          // refs of kinds not served yet (InferencePool)
   std::chrono::milliseconds request_timeout{60000}; // upstream's default when unset
   std::optional<std::string> timeout_text;          // timeouts.request as written
-  std::optional<std::string> models_owned_by;       // default "Envoy AI Gateway"
-  std::optional<int64_t> models_created_at;         // unix seconds; default: creation time
-  std::string models_created_at_text;               // as written
-  bool exclude_from_models = false;                 // excludeFromModelsEndpoint (v1.2)
+  std::optional<std::chrono::milliseconds> stream_idle_timeout; // streamIdleTimeout; 0s: none
+  std::optional<std::string> stream_idle_timeout_text;          // as written
+  std::optional<std::string> models_owned_by;                   // default "Envoy AI Gateway"
+  std::optional<int64_t> models_created_at; // unix seconds; default: creation time
+  std::string models_created_at_text;       // as written
+  bool exclude_from_models = false;         // excludeFromModelsEndpoint (v1.2)
 };
 
 struct LLMRequestCost {

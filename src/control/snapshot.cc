@@ -831,6 +831,7 @@ private:
     c.rule_index = i;
     c.name = rule.name;
     c.request_timeout = rule.request_timeout;
+    c.stream_idle_timeout = rule.stream_idle_timeout;
     c.retry = retry;
     for (size_t m = 0; m < rule.matches.size(); ++m) {
       std::vector<CompiledHeaderMatch> group;

@@ -128,6 +128,9 @@ struct CompiledRule {
   std::vector<std::vector<CompiledHeaderMatch>> matches; // ORed groups of ANDed headers
   std::vector<CompiledBackendRef> refs;                  // weight-0 refs left out
   std::chrono::milliseconds request_timeout{60000};
+  // rules[].streamIdleTimeout: the longest wait for the next bytes of one attempt (aigw run);
+  // before content reaches the client, a stream idle past it fails over to the next attempt.
+  std::optional<std::chrono::milliseconds> stream_idle_timeout;
   std::optional<api::RetryPolicy> retry;
   size_t header_count = 0; // for precedence
 };

@@ -65,6 +65,7 @@ std::string access_log_line(const ExchangeRecord &r) {
   str("upstream_host", r.upstream_host);
   str("error", r.error);
   if (r.attempts) o += ",\"attempts\":" + std::to_string(r.attempts);
+  if (r.failovers) o += ",\"failovers\":" + std::to_string(r.failovers);
   if (r.stream) o += ",\"stream\":true";
   auto num = [&](const char *k, const std::optional<uint64_t> &v) {
     if (!v) return;

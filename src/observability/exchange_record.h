@@ -33,6 +33,7 @@ struct ExchangeRecord {
   api::TokenUsage usage;
   std::vector<std::pair<std::string, uint64_t>> costs; // metadata key → cost
   int attempts = 0;
+  int failovers = 0; // streams dropped before content and served again by the next attempt
   bool stream = false;
   Clock::time_point start = Clock::now();
   std::optional<Clock::time_point> first_byte; // when the first answer bytes went out

@@ -64,7 +64,12 @@ struct HealthCounters {
   std::atomic<uint64_t> tls_handshake_errors{0}; // HTTPS listeners: failed client handshakes
   std::atomic<uint64_t> unmeasured_responses{0}; // successes whose usage could not be read
   std::atomic<uint64_t> drain_cut_requests{0};   // requests cut by the end of a drain
+  // Streamed answers that failed, by reason (kStreamFailureReasons) and outcome: served again
+  // by the next attempt before any content reached the client [0], or ended in-band [1].
+  std::array<std::array<std::atomic<uint64_t>, 2>, 5> stream_failures{};
 };
+inline constexpr std::array<std::string_view, 5> kStreamFailureReasons = {
+    "reset", "idle", "timeout", "error_event", "empty"};
 
 // The value a label takes once it has seen its cap of distinct client-chosen values.
 inline constexpr std::string_view kOverflowLabel = "_OTHER";
@@ -103,6 +108,12 @@ public:
   void record_completion(size_t shard, const GenAILabels &l, const Completion &c);
 
   HealthCounters &health() { return health_; }
+  // `reason`: one of kStreamFailureReasons; `failover`: the next attempt served the request.
+  void record_stream_failure(std::string_view reason, bool failover) {
+    for (size_t i = 0; i < kStreamFailureReasons.size(); ++i)
+      if (kStreamFailureReasons[i] == reason)
+        health_.stream_failures[i][failover ? 0 : 1].fetch_add(1, std::memory_order_relaxed);
+  }
   McpMetrics &mcp() { return mcp_; }
   const std::vector<HeaderAttribute> &header_attributes() const { return header_attributes_; }
 

@@ -13,7 +13,12 @@
 
 namespace aigw::pipeline {
 
-enum class AttemptFailure { kConnect, kReset, kTimeout };
+enum class AttemptFailure {
+  kConnect,
+  kReset,
+  kTimeout,
+  kIdle, // nothing came within the rule's streamIdleTimeout: always tried on the next attempt
+};
 
 struct RetryDecision {
   const std::optional<api::RetryPolicy> &policy;
@@ -34,6 +39,7 @@ struct RetryDecision {
     case AttemptFailure::kConnect: return on_connect_failure();
     case AttemptFailure::kReset: return on_reset();
     case AttemptFailure::kTimeout: return on_timeout();
+    case AttemptFailure::kIdle: return true;
     }
     return false;
   }

@@ -4,6 +4,7 @@
 #include "auth/aws_sigv4.h"
 #include "auth/static_auth.h"
 #include "core/clock.h"
+#include "core/json_scan.h"
 #include "core/strings.h"
 #include "observability/tracing.h"
 #include "pipeline/errors.h"
@@ -496,7 +497,7 @@ LocalReply Exchange::refuse_call(const Error &e) {
 }
 
 bool Exchange::on_attempt_failed(AttemptFailure failure, std::string_view detail) {
-  if (failure != AttemptFailure::kTimeout && svc_.metrics)
+  if (failure != AttemptFailure::kTimeout && failure != AttemptFailure::kIdle && svc_.metrics)
     svc_.metrics->health().upstream_connect_failures.fetch_add(1, std::memory_order_relaxed);
   static constexpr std::string_view kReset =
       "upstream connect error or disconnect/reset before headers. reset reason: ";
@@ -504,8 +505,10 @@ bool Exchange::on_attempt_failed(AttemptFailure failure, std::string_view detail
   case AttemptFailure::kConnect: last_error_ = std::string(kReset) + std::string(detail); break;
   case AttemptFailure::kReset: last_error_ = std::string(kReset) + "connection termination"; break;
   case AttemptFailure::kTimeout: last_error_ = "upstream request timeout"; break;
+  case AttemptFailure::kIdle: last_error_ = "upstream stream idle timeout"; break;
   }
-  last_status_ = failure == AttemptFailure::kTimeout ? 504 : 503;
+  last_status_ =
+      failure == AttemptFailure::kTimeout || failure == AttemptFailure::kIdle ? 504 : 503;
   spdlog::debug("attempt {} to {} failed: {}", attempt_, ref_ ? ref_->backend->key : "",
                 last_error_);
   bool again = rule_ && RetryDecision{rule_->retry}.on_failure(failure) && Clock::now() < deadline_;
@@ -564,6 +567,14 @@ ResponsePlan Exchange::on_response_headers(int status, std::string_view content_
   scan_body_ = !(content_type.starts_with("audio/") || content_type.starts_with("image/") ||
                  content_type.starts_with("application/octet-stream"));
   usage_filter_.reset();
+  // A streamed answer that can still be replaced: held until content begins (aigw run only:
+  // behind Envoy the response head is Envoy's once the provider sent it).
+  guard_.reset();
+  if (may_retry && plan.streaming && plan.sse && content_encoding.empty() && !last &&
+      Clock::now() < deadline_) {
+    plan.hold = true;
+    guard_.emplace();
+  }
   if (sse_ && plan.streaming && injected_usage_ && content_encoding.empty()) {
     // The client did not ask for the usage chunk the gateway asked for: filtered out. The
     // body is rewritten (no content-length), its content type kept.
@@ -575,6 +586,7 @@ ResponsePlan Exchange::on_response_headers(int status, std::string_view content_
 
 void Exchange::observe(std::string_view piece) {
   if (piece.empty()) return;
+  if (guard_) guard_->feed(piece);
   if (!rec_.first_byte) rec_.first_byte = Clock::now();
   // Past max_usage_body only the end of the body is kept: OpenAI-shaped answers put `usage`
   // last, so it is still found there.
@@ -603,7 +615,85 @@ void Exchange::translate(std::string_view piece, bool end, std::string &out) {
     if (!piece.empty()) translator_->stream_chunk(piece, out);
     if (end) translator_->stream_end(out);
   }
+  if (guard_ && out.size() > before) guard_->feed(std::string_view(out).substr(before));
   if (out.size() > before && !rec_.first_byte) rec_.first_byte = Clock::now();
+}
+
+StreamGuard::State Exchange::hold_state(bool body_done) {
+  if (!guard_) return StreamGuard::State::kCommitted;
+  if (body_done) guard_->on_end();
+  auto st = guard_->state();
+  if (st == StreamGuard::State::kCommitted) guard_.reset(); // nothing more to watch
+  return st;
+}
+
+namespace {
+std::string_view failure_reason(StreamFailure why) {
+  switch (why) {
+  case StreamFailure::kReset: return "reset";
+  case StreamFailure::kIdle: return "idle";
+  case StreamFailure::kTimeout: return "timeout";
+  case StreamFailure::kErrorEvent: return "error_event";
+  case StreamFailure::kEmpty: return "empty";
+  }
+  return "reset";
+}
+
+void add_usage(api::TokenUsage &into, const api::TokenUsage &from) {
+  auto add = [](std::optional<uint64_t> &a, const std::optional<uint64_t> &b) {
+    if (b) a = a.value_or(0) + *b;
+  };
+  add(into.input, from.input);
+  add(into.output, from.output);
+  add(into.total, from.total);
+  add(into.cached_input, from.cached_input);
+  add(into.cache_creation_input, from.cache_creation_input);
+  add(into.reasoning, from.reasoning);
+}
+} // namespace
+
+bool Exchange::retry_stream(StreamFailure why, std::string_view detail) {
+  last_error_ = "stream failed before content (" + std::string(failure_reason(why)) + ")" +
+                (detail.empty() ? "" : ": " + std::string(detail));
+  last_status_ = why == StreamFailure::kIdle || why == StreamFailure::kTimeout ? 504 : 502;
+  bool again = attempt_ < max_attempts_ && Clock::now() < deadline_;
+  if (!again) return false; // stream_error() ends it (and counts it)
+  if (svc_.metrics) svc_.metrics->record_stream_failure(failure_reason(why), true);
+  spdlog::debug("attempt {} to {}: {}; failing over", attempt_, ref_->backend->key, last_error_);
+  // What the dropped attempt reported is still charged: that backend served it.
+  add_usage(failed_usage_, mode_ == BodyMode::kRelay ? scanner_.usage() : translator_->usage());
+  ++rec_.failovers;
+  rec_.error.clear(); // the next attempt's outcome is the request's
+  scanner_ = SseUsageScanner();
+  guard_.reset();
+  status_ = 0;
+  rec_.first_byte.reset();
+  return true;
+}
+
+void Exchange::stream_error(StreamFailure why, std::string_view detail, std::string &out) {
+  stream_broke_ = true;
+  guard_.reset();
+  if (svc_.metrics) svc_.metrics->record_stream_failure(failure_reason(why), false);
+  std::string message = why == StreamFailure::kIdle      ? "the provider's stream went idle"
+                        : why == StreamFailure::kTimeout ? "the request timed out"
+                        : why == StreamFailure::kEmpty
+                            ? "the provider's stream ended without content"
+                            : "the provider's stream broke";
+  if (!detail.empty()) message += ": " + std::string(detail);
+  if (rec_.error.empty()) rec_.error = "stream cut: " + message;
+  std::string quoted;
+  json::append_quoted(quoted, message);
+  if (is_anthropic_endpoint(endpoint_)) {
+    out += "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":";
+    out += quoted + "}}\n\n";
+  } else if (endpoint_ == Endpoint::kResponses) {
+    out += "event: error\ndata: {\"type\":\"error\",\"code\":\"upstream_error\",\"message\":";
+    out += quoted + ",\"param\":null}\n\n";
+  } else {
+    out += "data: {\"error\":{\"message\":" + quoted;
+    out += ",\"type\":\"upstream_error\",\"param\":null,\"code\":\"stream_error\"}}\n\n";
+  }
 }
 
 bool Exchange::gather(std::string_view piece) {
@@ -688,6 +778,7 @@ bool Exchange::account_usage(bool answered_whole) {
     rec_.response_model = std::move(facts.model);
     if (opts_.tracing) rec_.response_body = gathered_;
   }
+  if (failed_usage_.any()) add_usage(rec_.usage, failed_usage_);
   if (rec_.response_model.empty()) rec_.response_model = std::string(call_.model);
   return true;
 }
@@ -706,8 +797,10 @@ Settlement Exchange::complete(bool answered_whole) {
   // upstream v1.2: a disconnect right after the final frame loses nothing).
   bool streamed_usage = rec_.usage.any() && (sse_ || mode_ == BodyMode::kTranslate);
   bool whole = (answered_whole || streamed_usage) && (mode_ != BodyMode::kGather || translated_ok_);
-  if (!measured) {
-    settlement_.route.keep = true; // the reservation stands as the charge
+  if (!measured || (stream_broke_ && !rec_.usage.any())) {
+    // Unmeasured, or a stream cut after content without its usage: the reservation stands as
+    // the charge (the provider served part of it; nothing is refunded).
+    settlement_.route.keep = true;
     return settlement_;
   }
   if (!whole) return settlement_;

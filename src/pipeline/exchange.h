@@ -31,6 +31,7 @@
 #include "pipeline/request_body.h"
 #include "pipeline/routing.h"
 #include "pipeline/sse_filter.h"
+#include "pipeline/stream_guard.h"
 #include "pipeline/usage.h"
 #include "ratelimit/limiter.h"
 #include "translate/translator.h"
@@ -120,6 +121,19 @@ struct ResponsePlan {
   bool drop_content_type = false;     // the provider's content-type does not describe the body
   bool drop_content_encoding = false; // the body is re-encoded
   std::string_view content_type;      // set it (translated answers); "" for none
+  // A streamed 200 with another attempt left (aigw run): the host holds the head and the body
+  // until hold_state() says content began; a stream that fails before that is replaced by the
+  // next attempt's, and the client never sees it.
+  bool hold = false;
+};
+
+// Why a streamed answer failed (the provider's stream, as the host saw it).
+enum class StreamFailure {
+  kReset,      // the connection broke or the body ended early
+  kIdle,       // nothing for the route's streamIdleTimeout
+  kTimeout,    // the request timeout
+  kErrorEvent, // an error event in the stream
+  kEmpty,      // the stream ended without content
 };
 
 // What completion leaves the budget store to do: for each bucket set, settle to `costs`, refund
@@ -189,6 +203,25 @@ public:
     bool local = false;
   };
   Gathered finish_gathered(bool complete);
+  // A held stream (ResponsePlan::hold) after each piece: still holding, committed (flush what
+  // was held and relay from now on), or failed (an error event, or `body_done` with no content).
+  StreamGuard::State hold_state(bool body_done);
+  // The stream failed before content reached the client (a held stream). true: the attempt is
+  // dropped, the host discards what it held and calls next_attempt(); false: no attempt is left,
+  // and the stream goes to the client closed by stream_error().
+  bool retry_stream(StreamFailure why, std::string_view detail);
+  // Why hold_state() said kFailed: an error event, or an end without content.
+  StreamFailure hold_failure() const {
+    return guard_ && guard_->saw_error_event() ? StreamFailure::kErrorEvent : StreamFailure::kEmpty;
+  }
+  // The stream broke after its head went out: the error event that ends it in the client's
+  // schema (an OpenAI error chunk, an Anthropic `error` event), appended to `out`. The usage seen
+  // so far is charged at complete(); without any, the reservation stands as the charge.
+  void stream_error(StreamFailure why, std::string_view detail, std::string &out);
+  // The route rule's streamIdleTimeout (aigw run: between reads of one attempt).
+  std::optional<std::chrono::milliseconds> stream_idle_timeout() const {
+    return rule_ ? rule_->stream_idle_timeout : std::nullopt;
+  }
   // x-ratelimit-* of the admission verdict, for every answer.
   const HeaderList &response_headers() const { return rl_headers_; }
 
@@ -281,6 +314,9 @@ private:
   UsageTail tail_;
   bool translated_ok_ = false;
   bool completed_ = false;
+  std::optional<StreamGuard> guard_; // a held stream
+  bool stream_broke_ = false;        // stream_error(): cut after content reached the client
+  api::TokenUsage failed_usage_;     // what attempts dropped by retry_stream() reported
   ratelimit::CostValues quota_costs_;
   Settlement settlement_;
 };

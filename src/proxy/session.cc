@@ -462,6 +462,7 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
     // coroutine of its own: one frame less per request.
     Attempt a;
     auto try_deadline = ex.attempt_deadline();
+    try_deadline_ = try_deadline;
     set_deadline(try_deadline); // connecting counts against the attempt's deadline too
     a.conn = co_await worker_.pool.acquire(backend, try_deadline, &a.detail);
     bool got_head = false;
@@ -473,6 +474,7 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
       set_deadline(try_deadline);
       a.parser.emplace();
       a.parser->body_limit(boost::none);
+      arm_idle(ex); // the head too must come within the streamIdleTimeout
       auto &conn = *a.conn;
       active_upstream_ = &conn;
       std::array<net::const_buffer, 2> bufs{net::buffer(*built),
@@ -506,7 +508,8 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
       active_upstream_ = nullptr;
       if (client_gone_) break;
       if (timed_out(ec)) {
-        a.failure = pipeline::AttemptFailure::kTimeout;
+        a.failure =
+            idle_fired() ? pipeline::AttemptFailure::kIdle : pipeline::AttemptFailure::kTimeout;
       } else if (a.conn->reused && round == 0 && !a.parser->got_some()) {
         // A pooled connection the provider closed while idle: open a fresh one, once.
         a.conn = co_await worker_.pool.connect(backend, try_deadline, &a.detail);
@@ -544,6 +547,11 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
     else
       ok = co_await relay_stream(ex, plan, a, std::move(head));
     active_upstream_ = nullptr;
+    if (stream_retry_) { // the stream failed before content reached the client: the next one
+      stream_retry_ = false;
+      next = ex.next_attempt();
+      continue;
+    }
     co_return ok;
   }
 }
@@ -615,6 +623,37 @@ void Session::release(Attempt &a, bool keep_alive) {
 }
 
 // --- The answer ------------------------------------------------------------------------------
+
+// Between reads of one attempt, the rule's streamIdleTimeout bounds the wait (a store, no timer).
+void Session::arm_idle(const pipeline::Exchange &ex) {
+  idle_armed_ = false;
+  if (auto idle = ex.stream_idle_timeout()) {
+    auto at = Clock::now() + *idle;
+    if (at < try_deadline_) {
+      set_deadline(at);
+      idle_armed_ = true;
+      return;
+    }
+  }
+  set_deadline(try_deadline_);
+}
+
+bool Session::idle_fired() const { return idle_armed_ && Clock::now() < try_deadline_; }
+
+pipeline::StreamFailure Session::stream_failure(pipeline::Exchange &ex,
+                                                const beast::error_code &ec) {
+  if (client_gone_) {
+    ex.record().error = "client went away";
+    return pipeline::StreamFailure::kReset;
+  }
+  if (timed_out(ec)) {
+    bool idle = idle_fired();
+    ex.record().error = idle ? "upstream stream idle timeout" : "upstream request timeout";
+    return idle ? pipeline::StreamFailure::kIdle : pipeline::StreamFailure::kTimeout;
+  }
+  ex.record().error = "upstream stream error: " + ec.message();
+  return pipeline::StreamFailure::kReset;
+}
 
 std::string Session::response_head(pipeline::Exchange &ex, const pipeline::ResponsePlan &plan,
                                    Attempt &a) {
@@ -689,10 +728,14 @@ net::awaitable<bool> Session::relay_stream(pipeline::Exchange &ex,
     head += "transfer-encoding: chunked\r\n\r\n";
   else
     head += "\r\n"; // HTTP/1.0: the body ends when the connection closes
+  // A held stream (another attempt left) keeps its head and first events until content begins:
+  // if it fails before that, the next attempt's stream replaces it and the client never knows.
+  bool holding = plan.hold;
+  std::string held;
   // When body bytes already arrived with the head, the head goes out with them in one write;
   // otherwise (a stream still thinking, or one to translate) the client gets the head at once.
   bool head_pending = true;
-  if (translated || (a.conn->buffer().size() == 0 && !a.parser->is_done())) {
+  if (!holding && (translated || (a.conn->buffer().size() == 0 && !a.parser->is_done()))) {
     if (!co_await write_all(head)) co_return false;
     head_pending = false;
   }
@@ -705,19 +748,15 @@ net::awaitable<bool> Session::relay_stream(pipeline::Exchange &ex,
   const char *piece_buf = nullptr;
   for (;;) {
     size_t got = 0;
-    bool failed = false;
+    std::optional<pipeline::StreamFailure> failure;
+    beast::error_code ec;
     if (!a.parser->is_done()) {
-      beast::error_code ec;
+      arm_idle(ex);
       std::tie(ec, got) = co_await next_piece(a, relay);
       piece_buf = relay ? relay->buffer().data() : nullptr;
-      if (ec) {
-        failed = true;
-        ex.record().error = client_gone_    ? "client went away"
-                            : timed_out(ec) ? "upstream request timeout"
-                                            : "upstream stream error: " + ec.message();
-      }
+      if (ec) failure = stream_failure(ex, ec);
     }
-    bool done = a.parser->is_done() && !failed;
+    bool done = a.parser->is_done() && !failure;
     std::string_view piece(piece_buf, got);
     if (translated) {
       out.clear();
@@ -726,10 +765,44 @@ net::awaitable<bool> Session::relay_stream(pipeline::Exchange &ex,
     } else {
       ex.observe(piece);
     }
+    if (holding && !client_gone_) {
+      auto st = failure ? pipeline::StreamGuard::State::kFailed : ex.hold_state(done);
+      if (st == pipeline::StreamGuard::State::kFailed) {
+        if (ex.retry_stream(failure.value_or(ex.hold_failure()), ec ? ec.message() : "")) {
+          release(a, false);
+          stream_retry_ = true;
+          co_return false;
+        }
+        st = pipeline::StreamGuard::State::kCommitted; // no attempt left: it goes out as it is
+      }
+      if (st == pipeline::StreamGuard::State::kHolding) {
+        PieceWrite w(head_pending ? std::string_view(head) : std::string_view(), piece, chunked,
+                     false);
+        for (const auto &b : w.buffers())
+          held.append(static_cast<const char *>(b.data()), b.size());
+        head_pending = false;
+        continue;
+      }
+      holding = false; // content: what was held goes first, then the stream as it comes
+      if (!held.empty() && !co_await write_all(held)) {
+        ex.record().error = "client went away";
+        co_return false;
+      }
+      std::string().swap(held);
+    }
+    // After content, a broken stream ends with an error event in the client's schema (its
+    // usage so far charged), not with a cut body a client might take for the whole answer.
+    std::string closing_event;
+    if (failure && !client_gone_ && plan.sse && (chunked || h2_)) {
+      ex.stream_error(*failure, ec.message(), closing_event);
+      closing_event.insert(0, piece);
+      piece = closing_event;
+    }
     // Usage, costs and the budget charge: before the last bytes reach the client, so a client
     // that sends its next request after reading this one finds the budget charged.
-    if (done) apply(ex.complete(true));
-    PieceWrite w(head_pending ? std::string_view(head) : std::string_view(), piece, chunked, done);
+    if (done || !closing_event.empty()) apply(ex.complete(done));
+    PieceWrite w(head_pending ? std::string_view(head) : std::string_view(), piece, chunked,
+                 done || !closing_event.empty());
     if (w.n > 0) {
       auto pieces = w.buffers(); // (named: no temporary inside the co_await expression)
       beast::error_code wec;
@@ -743,8 +816,12 @@ net::awaitable<bool> Session::relay_stream(pipeline::Exchange &ex,
       }
       head_pending = false;
     }
+    if (!closing_event.empty()) { // the client's stream ended cleanly; the provider's is dropped
+      release(a, false);
+      co_return true;
+    }
     // The client already has a status line: the only honest signal left is an aborted body.
-    if (failed) co_return false;
+    if (failure) co_return false;
     if (done) break;
   }
   release(a, true);

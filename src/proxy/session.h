@@ -129,6 +129,9 @@ private:
   net::awaitable<bool> relay_stream(pipeline::Exchange &ex, const pipeline::ResponsePlan &plan,
                                     Attempt &a, std::string head);
   void release(Attempt &a, bool keep_alive);
+  void arm_idle(const pipeline::Exchange &ex);
+  bool idle_fired() const;
+  pipeline::StreamFailure stream_failure(pipeline::Exchange &ex, const beast::error_code &ec);
 
   net::awaitable<bool> reply(unsigned status, std::string_view content_type, std::string_view body,
                              std::string_view extra_headers = {});
@@ -156,6 +159,9 @@ private:
   bool h2_handoff_ = false;   // the connection turned out to speak HTTP/2
   bool client_gone_ = false;  // the HTTP/2 stream was reset
   observability::ExchangeRecord *rec_ = nullptr;
+  Clock::time_point try_deadline_ = Clock::time_point::max(); // the attempt's deadline
+  bool idle_armed_ = false;   // the deadline set is the streamIdleTimeout's
+  bool stream_retry_ = false; // relay_stream dropped a failed stream: the next attempt serves
 };
 
 } // namespace aigw::proxy

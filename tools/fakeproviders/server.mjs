@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import {
-  sendJSON, parseJSON, bearer, chunkDelay, writeChunks, errorTrigger, midstreamTrigger, ValidationError, isObject,
+  sendJSON, parseJSON, bearer, chunkDelay, writeChunks, errorTrigger, midstreamTrigger, streamFault, faultPieces, endStream, ValidationError, isObject,
 } from './lib/common.mjs';
 import * as anth from './lib/anthropic.mjs';
 import * as oai from './lib/openai.mjs';
@@ -163,14 +163,12 @@ export async function startFakeProviders(opts = {}) {
       const ans = bed.prepareConverseAnswer(bed.converseConv(b, modelId));
       if (!stream) return sendJSON(res, 200, bed.converseResponse(ans), rid);
       const list = bed.converseStreamEvents(ans);
-      let events = list.map(([t, o]) => bed.eventMessage(t, o));
-      if (mid) {
-        const cut = list.findIndex(([t]) => t === 'contentBlockDelta');
-        events = [...events.slice(0, cut + 1), bed.exceptionMessage(bed.STREAM_ERROR.type, bed.STREAM_ERROR.body)];
-      }
+      const events = list.map(([t, o]) => bed.eventMessage(t, o));
+      const f = faultPieces(streamFault(modelId), events, (i) => list[i][0] === 'contentBlockDelta',
+        bed.exceptionMessage(bed.STREAM_ERROR.type, bed.STREAM_ERROR.body));
       startStream();
-      await writeChunks(res, events, delay);
-      return res.end();
+      await writeChunks(res, f.pieces, delay);
+      return endStream(res, f.then);
     }
 
     // InvokeModel / InvokeModelWithResponseStream
@@ -275,16 +273,14 @@ export async function startFakeProviders(opts = {}) {
     if (!b.stream) return sendJSON(res, 200, oai.chatCompletion(ans, model, isAzure), extra);
     const includeUsage = !!b.stream_options?.include_usage;
     const chunks = oai.chatChunks(ans, model, isAzure, includeUsage);
-    let lines = chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`);
-    if (midstreamTrigger(model)) {
-      const cut = chunks.findIndex((c) => c.choices?.[0]?.delta?.content || c.choices?.[0]?.delta?.tool_calls?.[0]?.function?.arguments);
-      lines = [...lines.slice(0, cut + 1), `data: ${JSON.stringify(oai.MIDSTREAM_ERROR)}\n\n`];
-    } else {
-      lines.push('data: [DONE]\n\n');
-    }
+    const fault = streamFault(model);
+    const lines = chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`);
+    if (!fault || fault.kind === 'empty') lines.push('data: [DONE]\n\n');
+    const isContent = (i) => !!(chunks[i]?.choices?.[0]?.delta?.content || chunks[i]?.choices?.[0]?.delta?.tool_calls?.[0]?.function?.arguments);
+    const f = faultPieces(fault, lines, isContent, `data: ${JSON.stringify(oai.MIDSTREAM_ERROR)}\n\n`);
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...extra });
-    await writeChunks(res, lines, chunkDelay(req, cfg));
-    return res.end();
+    await writeChunks(res, f.pieces, chunkDelay(req, cfg));
+    return endStream(res, f.then);
   }
 
   // POST /v1/responses and /v1/responses/input_tokens (op 'responses' | 'input_tokens').
@@ -500,12 +496,12 @@ export async function startFakeProviders(opts = {}) {
   async function anthropicAnswer(req, res, b, flavor, model, extraHeaders) {
     const ans = anth.prepareAnswer(anth.anthropicConv(b, model), flavor);
     if (!b.stream) return sendJSON(res, 200, anth.anthropicMessage(ans, model), extraHeaders);
-    const { events, firstDelta } = anth.anthropicStreamEvents(ans, model);
-    let lines = events.map((e) => anth.sseEvent(e.type, e.data));
-    if (midstreamTrigger(model)) lines = [...lines.slice(0, firstDelta + 1), anth.sseEvent('error', anth.OVERLOADED)];
+    const { events } = anth.anthropicStreamEvents(ans, model);
+    const lines = events.map((e) => anth.sseEvent(e.type, e.data));
+    const f = faultPieces(streamFault(model), lines, (i) => events[i].type === 'content_block_delta', anth.sseEvent('error', anth.OVERLOADED));
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...extraHeaders });
-    await writeChunks(res, lines, chunkDelay(req, cfg));
-    return res.end();
+    await writeChunks(res, f.pieces, chunkDelay(req, cfg));
+    return endStream(res, f.then);
   }
 
   // api.anthropic.com: POST /v1/messages and /v1/messages/count_tokens (op 'messages' | 'count_tokens')
@@ -621,11 +617,12 @@ export async function startFakeProviders(opts = {}) {
         if (query.get('alt') === 'sse') {
           const name = String(req.headers['x-fake-sse-delimiter'] ?? cfg.sseDelimiter).toLowerCase();
           const d = DELIMS[name] ?? DELIMS.crlf;
-          let lines = chunks.map((c) => `data: ${JSON.stringify(c)}${d}${d}`);
-          if (mid) lines = [...lines.slice(0, 1), `data: ${JSON.stringify(errObj)}${d}${d}`];
+          const lines = chunks.map((c) => `data: ${JSON.stringify(c)}${d}${d}`);
+          const hasText = (c) => (c.candidates ?? []).some((cand) => (cand.content?.parts ?? []).some((p) => p.text || p.functionCall));
+          const f = faultPieces(streamFault(model), lines, (i) => hasText(chunks[i]), `data: ${JSON.stringify(errObj)}${d}${d}`);
           res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-vertex-ai-internal-prediction-backend': 'fakeproviders' });
-          await writeChunks(res, lines, delay);
-          return res.end();
+          await writeChunks(res, f.pieces, delay);
+          return endStream(res, f.then);
         }
         // Without alt=sse: one JSON array, written element by element.
         let items = chunks.map((c) => JSON.stringify(c, null, 2));

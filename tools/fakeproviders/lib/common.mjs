@@ -149,6 +149,45 @@ export function midstreamTrigger(model) {
   return String(model ?? '').includes('midstream-error');
 }
 
+// Stream faults chosen by the model name (a backend's modelNameOverride, so one backend of a
+// route misbehaves and the next does not): `prestream-KIND` before any content, `midstream-KIND`
+// after the first piece with content. KIND: error (the format's error event, then the end),
+// reset (the connection closed mid-body), idle (nothing more, never ending), empty (every piece
+// without content: a stream that ends without a token).
+export function streamFault(model) {
+  const m = /(prestream|midstream)-(error|reset|idle|empty)/.exec(String(model ?? ''));
+  return m ? { when: m[1], kind: m[2] } : null;
+}
+
+// The pieces of a stream with `fault` applied; isContent(i): piece i carries content.
+export function faultPieces(fault, pieces, isContent, errorPiece) {
+  if (!fault) return { pieces, then: 'end' };
+  const first = pieces.findIndex((_, i) => isContent(i));
+  const cut = fault.when === 'prestream' ? Math.max(first, 0) : first + 1;
+  const head = pieces.slice(0, cut);
+  switch (fault.kind) {
+    case 'error': return { pieces: [...head, errorPiece], then: 'end' };
+    case 'reset': return { pieces: head, then: 'reset' };
+    case 'idle': return { pieces: head, then: 'hang' };
+    default: return { pieces: pieces.filter((_, i) => !isContent(i)), then: 'end' };
+  }
+}
+
+// Ends a streamed response the way faultPieces said.
+export async function endStream(res, then) {
+  if (then === 'reset') {
+    // What was written still reaches the client (destroy() would drop it), then the connection
+    // closes in the middle of the body.
+    res.socket?.end();
+    return;
+  }
+  if (then === 'hang') {
+    await new Promise((resolve) => res.once('close', resolve));
+    return;
+  }
+  res.end();
+}
+
 // ---- ids and embeddings ----------------------------------------------------------------------
 
 const B62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
