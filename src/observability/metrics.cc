@@ -283,6 +283,21 @@ void Metrics::record_time_per_output_token(size_t shard, const GenAILabels &l, d
   observe(shard, kTpot, l, "", "", seconds);
 }
 
+namespace {
+// aigw_stream_failures_total{reason, outcome}: every pair, zeros included.
+void render_stream_failures(std::string &o, const HealthCounters &h) {
+  o += "# HELP aigw_stream_failures_total Streamed answers whose provider stream failed, by "
+       "reason, and whether the next backend served the request before any content reached the "
+       "client (failover) or the stream ended with an in-band error (error_event).\n"
+       "# TYPE aigw_stream_failures_total counter\n";
+  for (size_t i = 0; i < kStreamFailureReasons.size(); ++i)
+    for (size_t k = 0; k < 2; ++k)
+      o += "aigw_stream_failures_total{reason=\"" + std::string(kStreamFailureReasons[i]) +
+           "\",outcome=\"" + (k == 0 ? "failover" : "error_event") + "\"} " +
+           std::to_string(h.stream_failures[i][k].load()) + "\n";
+}
+} // namespace
+
 std::string Metrics::render() const {
   std::string o;
   o.reserve(16384);
@@ -413,15 +428,7 @@ std::string Metrics::render() const {
   counter("aigw_accept_errors_total",
           "Failed accepts on the listeners (file-descriptor limit and others).",
           h.accept_errors.load());
-  o += "# HELP aigw_stream_failures_total Streamed answers whose provider stream failed, by "
-       "reason, and whether the next backend served the request before any content reached the "
-       "client (failover) or the stream ended with an in-band error (error_event).\n"
-       "# TYPE aigw_stream_failures_total counter\n";
-  for (size_t i = 0; i < kStreamFailureReasons.size(); ++i)
-    for (size_t k = 0; k < 2; ++k)
-      o += "aigw_stream_failures_total{reason=\"" + std::string(kStreamFailureReasons[i]) +
-           "\",outcome=\"" + (k == 0 ? "failover" : "error_event") + "\"} " +
-           std::to_string(h.stream_failures[i][k].load()) + "\n";
+  render_stream_failures(o, h);
   counter("aigw_tls_handshake_errors_total",
           "Client connections to an HTTPS listener whose TLS handshake failed or timed out.",
           h.tls_handshake_errors.load());
