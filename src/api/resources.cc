@@ -600,6 +600,97 @@ void decode_quota_policy(const Field &doc, const ObjectMeta &meta, Resources &ou
   out.quota_policies.push_back(std::move(p));
 }
 
+std::optional<LoadBalancerPolicy> decode_load_balancer(Field lb, const ObjectMeta &meta) {
+  LoadBalancerPolicy p;
+  std::string type = lb["type"].str_or("");
+  if (auto it = meta.annotations.find("aigw.run/load-balancer"); it != meta.annotations.end()) {
+    if (it->second != "PeakEWMA") {
+      lb.fail("annotation aigw.run/load-balancer must be PeakEWMA, got \"" + it->second + "\"");
+      return std::nullopt;
+    }
+    p.type = LoadBalancerPolicy::Type::kPeakEWMA;
+    return p;
+  }
+  if (type == "Random") {
+    p.type = LoadBalancerPolicy::Type::kRandom;
+  } else if (type == "RoundRobin") {
+    p.type = LoadBalancerPolicy::Type::kRoundRobin;
+  } else if (type == "LeastRequest") {
+    p.type = LoadBalancerPolicy::Type::kLeastRequest;
+  } else if (type == "ConsistentHash") {
+    p.type = LoadBalancerPolicy::Type::kConsistentHash;
+    Field ch = lb["consistentHash"];
+    std::string ht = ch["type"].str_or("");
+    if (ht == "Header") {
+      p.hash = LoadBalancerPolicy::Hash::kHeader;
+      auto name = ch["header"]["name"].required_str();
+      if (!name) return std::nullopt;
+      p.hash_name = *name;
+      std::transform(p.hash_name.begin(), p.hash_name.end(), p.hash_name.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    } else if (ht == "Cookie") {
+      p.hash = LoadBalancerPolicy::Hash::kCookie;
+      auto name = ch["cookie"]["name"].required_str();
+      if (!name) return std::nullopt;
+      p.hash_name = *name;
+    } else if (ht == "SourceIP") {
+      p.hash = LoadBalancerPolicy::Hash::kSourceIP;
+    } else {
+      ch["type"].fail("must be Header, Cookie or SourceIP, got \"" + ht + "\"");
+      return std::nullopt;
+    }
+  } else {
+    lb["type"].fail("must be Random, RoundRobin, LeastRequest or ConsistentHash, got \"" + type +
+                    "\"");
+    return std::nullopt;
+  }
+  return p;
+}
+
+std::optional<std::chrono::milliseconds> positive_duration(Field f,
+                                                           std::chrono::milliseconds fallback) {
+  auto t = f.str();
+  if (!t) return fallback;
+  auto d = parse_duration(*t);
+  if (!d || d->count() <= 0) {
+    f.fail("must be a positive duration like \"30s\", got \"" + *t + "\"");
+    return std::nullopt;
+  }
+  return d;
+}
+
+std::optional<PassiveHealthCheck> decode_passive(Field ph) {
+  PassiveHealthCheck p;
+  p.split_external_local_origin_errors =
+      ph["splitExternalLocalOriginErrors"].boolean().value_or(false);
+  auto count = [&](const char *key, uint32_t &v) {
+    if (auto n = ph[key].integer(0, 1000000)) v = static_cast<uint32_t>(*n);
+  };
+  count("consecutiveLocalOriginFailures", p.consecutive_local_origin_failures);
+  count("consecutiveGatewayErrors", p.consecutive_gateway_errors);
+  count("consecutive5XxErrors", p.consecutive_5xx_errors);
+  if (auto n = ph["maxEjectionPercent"].integer(0, 100))
+    p.max_ejection_percent = static_cast<uint32_t>(*n);
+  auto interval = positive_duration(ph["interval"], p.interval);
+  auto base = positive_duration(ph["baseEjectionTime"], p.base_ejection_time);
+  if (!interval || !base) return std::nullopt;
+  p.interval = *interval;
+  p.base_ejection_time = *base;
+  return p;
+}
+
+CircuitBreakerPolicy decode_circuit_breaker(Field cb) {
+  CircuitBreakerPolicy p;
+  auto count = [&](const char *key, uint32_t &v) {
+    if (auto n = cb[key].integer(0, 4294967295LL)) v = static_cast<uint32_t>(*n);
+  };
+  count("maxConnections", p.max_connections);
+  count("maxPendingRequests", p.max_pending_requests);
+  count("maxParallelRequests", p.max_parallel_requests);
+  count("maxParallelRetries", p.max_parallel_retries);
+  return p;
+}
+
 void decode_traffic_policy(const Field &doc, const ObjectMeta &meta, Resources &out) {
   BackendTrafficPolicy p;
   p.meta = meta;
@@ -658,6 +749,14 @@ void decode_traffic_policy(const Field &doc, const ObjectMeta &meta, Resources &
   }
   Field rl = spec["rateLimit"];
   if (rl.present()) decode_rate_limit(rl, p.rate_limit_rules);
+  if (spec["loadBalancer"].present() || meta.annotations.count("aigw.run/load-balancer"))
+    p.load_balancer = decode_load_balancer(spec["loadBalancer"], meta);
+  if (spec["healthCheck"]["passive"].present())
+    p.passive_health_check = decode_passive(spec["healthCheck"]["passive"]);
+  if (spec["healthCheck"]["active"].present())
+    spec["healthCheck"]["active"].warn("active health checks are not run by aigw run; skipped");
+  if (spec["circuitBreaker"].present())
+    p.circuit_breaker = decode_circuit_breaker(spec["circuitBreaker"]);
   if (auto it = meta.annotations.find("ratelimit.aigw.run/mode"); it != meta.annotations.end()) {
     if (it->second == "reserve-then-settle") {
       for (auto &r : p.rate_limit_rules)

@@ -195,10 +195,43 @@ struct PolicyTarget {
   std::string name;
 };
 
+// BackendTrafficPolicy.spec.loadBalancer, how a rule's backendRefs of one priority share its
+// requests; PeakEWMA is aigw's (annotation aigw.run/load-balancer).
+struct LoadBalancerPolicy {
+  enum class Type { kRandom, kRoundRobin, kLeastRequest, kConsistentHash, kPeakEWMA };
+  Type type = Type::kRandom;
+  enum class Hash { kHeader, kCookie, kSourceIP };
+  Hash hash = Hash::kHeader;
+  std::string hash_name; // the header (lower-cased) or cookie consistentHash reads
+};
+
+// BackendTrafficPolicy.spec.healthCheck.passive (Envoy's outlier detection), Envoy Gateway's
+// defaults.
+struct PassiveHealthCheck {
+  bool split_external_local_origin_errors = false;
+  std::chrono::milliseconds interval{3000};
+  uint32_t consecutive_local_origin_failures = 5;
+  uint32_t consecutive_gateway_errors = 0; // 0: not counted on their own
+  uint32_t consecutive_5xx_errors = 5;
+  std::chrono::milliseconds base_ejection_time{30000};
+  uint32_t max_ejection_percent = 10;
+};
+
+// BackendTrafficPolicy.spec.circuitBreaker, Envoy Gateway's defaults.
+struct CircuitBreakerPolicy {
+  uint32_t max_connections = 1024;
+  uint32_t max_pending_requests = 1024;
+  uint32_t max_parallel_requests = 1024;
+  uint32_t max_parallel_retries = 1024;
+};
+
 struct BackendTrafficPolicy {
   ObjectMeta meta;
   std::vector<PolicyTarget> targets;
   std::optional<RetryPolicy> retry;
+  std::optional<LoadBalancerPolicy> load_balancer;
+  std::optional<PassiveHealthCheck> passive_health_check;
+  std::optional<CircuitBreakerPolicy> circuit_breaker;
   std::vector<RateLimitRule> rate_limit_rules;
 };
 

@@ -349,6 +349,7 @@ private:
       std::string where = "AIServiceBackend " + ab.meta.key();
       auto cb = std::make_shared<CompiledBackend>();
       cb->key = ab.meta.key();
+      cb->state = backend_state(cb->key);
       cb->name = ab.meta.name;
       cb->schema = ab.schema_name;
       cb->schema_kind = api::schema_from_name(ab.schema_name);
@@ -713,21 +714,27 @@ private:
     }
   }
 
-  // Retry policies by target.
-  std::optional<api::RetryPolicy> retry_for(const api::AIGatewayRoute &r) const {
+  // The BackendTrafficPolicy that sets `field` for a route: one targeting the route itself,
+  // else one targeting a Gateway it is attached to.
+  template <typename T>
+  std::optional<T> policy_for(const api::AIGatewayRoute &r,
+                              std::optional<T> api::BackendTrafficPolicy::*field) const {
     const api::BackendTrafficPolicy *gw = nullptr;
     for (const auto &p : res_.traffic_policies) {
-      if (p.meta.namespace_ != r.meta.namespace_ || !p.retry) continue;
+      if (p.meta.namespace_ != r.meta.namespace_ || !(p.*field)) continue;
       for (const auto &t : p.targets) {
         if ((t.kind == "HTTPRoute" || t.kind == "AIGatewayRoute") && t.name == r.meta.name)
-          return p.retry;
+          return p.*field;
         if (t.kind == "Gateway" && std::find(r.parent_gateways.begin(), r.parent_gateways.end(),
                                              t.name) != r.parent_gateways.end())
           gw = &p;
       }
     }
-    if (gw) return gw->retry;
+    if (gw) return gw->*field;
     return std::nullopt;
+  }
+  std::optional<api::RetryPolicy> retry_for(const api::AIGatewayRoute &r) const {
+    return policy_for(r, &api::BackendTrafficPolicy::retry);
   }
 
   // Rate limit rules, compiled once per policy.
@@ -828,6 +835,9 @@ private:
       diag_.error(where + ": " + rpath + ".name: duplicate rule name \"" + rule.name + "\"");
     CompiledRule c;
     c.route_index = snap_->routes.size() - 1;
+    c.load_balancer = policy_for(r, &api::BackendTrafficPolicy::load_balancer);
+    c.passive_health_check = policy_for(r, &api::BackendTrafficPolicy::passive_health_check);
+    c.circuit_breaker = policy_for(r, &api::BackendTrafficPolicy::circuit_breaker);
     c.rule_index = i;
     c.name = rule.name;
     c.request_timeout = rule.request_timeout;

@@ -3,6 +3,8 @@
 // its whole life (shared_ptr), so a reload never changes a request in flight.
 #pragma once
 
+#include "control/backend_state.h"
+
 #include "api/resources.h"
 #include "api/schema.h"
 #include "auth/aws_sigv4.h"
@@ -48,10 +50,11 @@ std::string default_override_name(std::string_view auth_type);
 std::vector<std::string> override_headers(std::string_view auth_type, std::string_view header);
 
 struct CompiledBackend {
-  std::string key;         // namespace/name of the AIServiceBackend
-  std::string name;        // name only
-  std::string schema;      // OpenAI, AzureOpenAI, ...
-  std::string path_prefix; // "/v1" for prefix "v1"; "" for prefix "" or "/"
+  std::string key;                     // namespace/name of the AIServiceBackend
+  std::shared_ptr<BackendState> state; // what traffic taught about it (kept across reloads)
+  std::string name;                    // name only
+  std::string schema;                  // OpenAI, AzureOpenAI, ...
+  std::string path_prefix;             // "/v1" for prefix "v1"; "" for prefix "" or "/"
   std::vector<UpstreamEndpoint> endpoints;
   TlsSettings tls;
   std::string host_header; // what the provider sees in Host
@@ -132,6 +135,11 @@ struct CompiledRule {
   // before content reaches the client, a stream idle past it fails over to the next attempt.
   std::optional<std::chrono::milliseconds> stream_idle_timeout;
   std::optional<api::RetryPolicy> retry;
+  // BackendTrafficPolicy's loadBalancer, healthCheck.passive and circuitBreaker for the route.
+  std::optional<api::LoadBalancerPolicy> load_balancer;
+  std::optional<api::PassiveHealthCheck> passive_health_check;
+  std::optional<api::CircuitBreakerPolicy> circuit_breaker;
+  std::shared_ptr<std::atomic<uint64_t>> round_robin = std::make_shared<std::atomic<uint64_t>>(0);
   size_t header_count = 0; // for precedence
 };
 

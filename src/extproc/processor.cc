@@ -329,10 +329,17 @@ pb::ProcessingResponse Stream::response_headers(const pb::HttpHeaders &h) {
   auto *m = r.mutable_response_headers()->mutable_response()->mutable_header_mutation();
   if (!entry_ || !entry_->exchange || !entry_->exchange->attempted()) return r; // a local reply
   auto &ex = *entry_->exchange;
+  HeaderLookup provider_headers = [&h](std::string_view name) -> std::optional<std::string_view> {
+    for (const auto &hv : h.headers().headers())
+      if (hv.key() == name)
+        return hv.raw_value().empty() ? std::string_view(hv.value())
+                                      : std::string_view(hv.raw_value());
+    return std::nullopt;
+  };
   auto plan = ex.on_response_headers(
       std::atoi(header_value(h, ":status").c_str()), header_value(h, "content-type"),
       header_value(h, "x-amzn-errortype"), false, header_value(h, "content-encoding"),
-      header_value(h, "x-amzn-requestid"));
+      header_value(h, "x-amzn-requestid"), &provider_headers);
   if (plan.streaming) {
     r.mutable_mode_override()->set_response_body_mode(
         envoy::extensions::filters::http::ext_proc::v3::ProcessingMode::STREAMED);

@@ -284,8 +284,22 @@ void Metrics::record_time_per_output_token(size_t shard, const GenAILabels &l, d
 }
 
 namespace {
-// aigw_stream_failures_total{reason, outcome}: every pair, zeros included.
+// The resilience counters: backend ejections, cooldowns, circuit-breaker overflows, and
+// aigw_stream_failures_total{reason, outcome} (every pair, zeros included).
 void render_stream_failures(std::string &o, const HealthCounters &h) {
+  auto put = [&o](const char *name, const char *help, uint64_t v) {
+    o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
+         " " + std::to_string(v) + "\n";
+  };
+  put("aigw_backend_ejections_total",
+      "Backends ejected by a passive health check (healthCheck.passive).", h.ejections.load());
+  put("aigw_backend_cooldowns_total",
+      "Backends set aside for the retry-after of a 429 (or of a 503 that sent one).",
+      h.cooldowns.load());
+  put("aigw_circuit_breaker_overflows_total",
+      "Requests answered 503 because every backend was at circuitBreaker.maxParallelRequests.",
+      h.circuit_open.load());
+
   o += "# HELP aigw_stream_failures_total Streamed answers whose provider stream failed, by "
        "reason, and whether the next backend served the request before any content reached the "
        "client (failover) or the stream ended with an in-band error (error_event).\n"

@@ -62,6 +62,9 @@ struct HealthCounters {
   std::atomic<uint64_t> max_connections_refused{0};
   std::atomic<uint64_t> accept_errors{0};
   std::atomic<uint64_t> tls_handshake_errors{0}; // HTTPS listeners: failed client handshakes
+  std::atomic<uint64_t> ejections{0};            // backends ejected by passive health checks
+  std::atomic<uint64_t> cooldowns{0};            // backends resting for a 429's retry-after
+  std::atomic<uint64_t> circuit_open{0};         // requests refused: every backend at its limit
   std::atomic<uint64_t> unmeasured_responses{0}; // successes whose usage could not be read
   std::atomic<uint64_t> drain_cut_requests{0};   // requests cut by the end of a drain
   // Streamed answers that failed, by reason (kStreamFailureReasons) and outcome: served again

@@ -14,7 +14,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <functional>
 #include <random>
 #include <thread>
@@ -80,7 +83,8 @@ Reply Exchange::on_request_headers(const RequestHead &head) {
   rec_.method = std::string(head.method);
   rec_.path = std::string(head.target);
   host_ = std::string(head.host);
-  head_ = {rec_.method, rec_.path, host_, head.headers};
+  client_address_ = std::string(head.client_address);
+  head_ = {rec_.method, rec_.path, host_, head.headers, client_address_};
   auto header = [&](std::string_view name) {
     auto v = head_.headers ? head_.headers(name) : std::nullopt;
     return v ? *v : std::string_view();
@@ -146,10 +150,24 @@ Reply Exchange::on_request_body(std::string body, bool route) {
   route_ = &snap_->routes[rule_->route_index];
   rec_.route = route_->key;
   deadline_ = Clock::now() + rule_->request_timeout;
+  // x-aigw-deadline-ms: the client's own bound on the whole request (every attempt), within the
+  // route's timeout.
+  if (auto d = lookup_("x-aigw-deadline-ms")) {
+    uint64_t ms = 0;
+    auto [end, ec] = std::from_chars(d->data(), d->data() + d->size(), ms);
+    if (ec != std::errc() || end != d->data() + d->size() || ms == 0 || ms > 86400000) {
+      rec_.error = "bad x-aigw-deadline-ms";
+      return answer(error_reply(400, "x-aigw-deadline-ms must be a whole number of milliseconds "
+                                     "from 1 to 86400000, got \"" +
+                                         std::string(d->substr(0, 32)) + "\""));
+    }
+    deadline_ = std::min(deadline_, Clock::now() + std::chrono::milliseconds(ms));
+  }
   max_attempts_ = max_attempts(*rule_);
   thread_local uint64_t picks = 0;
   picker_.emplace(*rule_,
-                  (++picks + std::hash<std::string>{}(rec_.request_id)) * 0x9E3779B97F4A7C15ULL);
+                  (++picks + std::hash<std::string>{}(rec_.request_id)) * 0x9E3779B97F4A7C15ULL,
+                  hash_key());
   return std::nullopt;
 }
 
@@ -214,13 +232,63 @@ Next Exchange::exhausted() {
 }
 
 Next Exchange::next_attempt() {
-  while (picker_ && attempt_ < max_attempts_) {
+  end_attempt();
+  while (picker_ && attempt_ < max_attempts_ && Clock::now() < deadline_) {
     const auto *ref = picker_->next(attempts_per_priority(*rule_));
-    if (!ref) break;
+    if (!ref) {
+      if (picker_->overflowed()) {
+        // Every backend is at its circuit breaker's limit: Envoy's overflow answer.
+        last_status_ = 503;
+        last_error_ = "upstream connect error or disconnect/reset before headers. reset reason: "
+                      "overflow";
+        if (svc_.metrics)
+          svc_.metrics->health().circuit_open.fetch_add(1, std::memory_order_relaxed);
+      }
+      break;
+    }
     ++attempt_;
     if (auto n = begin_attempt(*ref, {})) return *n;
   }
+  if (attempt_ > 0 && Clock::now() >= deadline_ && last_status_ != 504) {
+    last_status_ = 504;
+    last_error_ = "upstream request timeout";
+  }
   return exhausted();
+}
+
+// ConsistentHash: the header's or cookie's value this request carries.
+std::optional<std::string> Exchange::hash_key() const {
+  if (!rule_->load_balancer ||
+      rule_->load_balancer->type != api::LoadBalancerPolicy::Type::kConsistentHash)
+    return std::nullopt;
+  const auto &lb = *rule_->load_balancer;
+  switch (lb.hash) {
+  case api::LoadBalancerPolicy::Hash::kHeader:
+    if (auto v = lookup_(lb.hash_name)) return std::string(*v);
+    return std::nullopt;
+  case api::LoadBalancerPolicy::Hash::kSourceIP:
+    if (auto v = lookup_("x-forwarded-for")) return std::string(v->substr(0, v->find(',')));
+    if (!head_.client_address.empty()) return std::string(head_.client_address);
+    return std::nullopt;
+  case api::LoadBalancerPolicy::Hash::kCookie: {
+    auto cookies = lookup_("cookie");
+    if (!cookies) return std::nullopt;
+    std::string_view c = *cookies;
+    while (!c.empty()) {
+      auto semi = c.find(';');
+      auto pair = c.substr(0, semi);
+      while (!pair.empty() && pair.front() == ' ')
+        pair.remove_prefix(1);
+      auto eq = pair.find('=');
+      if (eq != std::string_view::npos && pair.substr(0, eq) == lb.hash_name)
+        return std::string(pair.substr(eq + 1));
+      if (semi == std::string_view::npos) break;
+      c.remove_prefix(semi + 1);
+    }
+    return std::nullopt;
+  }
+  }
+  return std::nullopt;
 }
 
 Next Exchange::use_backend(std::string_view per_rule_name, std::string_view route_name,
@@ -263,6 +331,10 @@ std::optional<Next> Exchange::begin_attempt(const control::CompiledBackendRef &r
       svc_.metrics->health().fallbacks.fetch_add(1, std::memory_order_relaxed);
   }
   prev_backend_ = backend.key;
+  end_attempt();
+  in_flight_ = backend.state.get();
+  if (in_flight_) in_flight_->in_flight.fetch_add(1, std::memory_order_relaxed);
+  attempt_start_ = Clock::now();
   rec_.provider = translate::provider_name(schema);
   // SigV4 signs the endpoint Envoy will reach when its metadata names it (as upstream), with the
   // region corrected from that host.
@@ -511,9 +583,153 @@ bool Exchange::on_attempt_failed(AttemptFailure failure, std::string_view detail
       failure == AttemptFailure::kTimeout || failure == AttemptFailure::kIdle ? 504 : 503;
   spdlog::debug("attempt {} to {} failed: {}", attempt_, ref_ ? ref_->backend->key : "",
                 last_error_);
+  report_outcome(0, true);
+  end_attempt();
   bool again = rule_ && RetryDecision{rule_->retry}.on_failure(failure) && Clock::now() < deadline_;
   if (!again) exhausted();
   return again;
+}
+
+void Exchange::end_attempt() {
+  if (!in_flight_) return;
+  in_flight_->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  in_flight_ = nullptr;
+}
+
+void Exchange::report_outcome(int status, bool local_failure) {
+  if (!ref_ || !rule_ || !rule_->passive_health_check) return;
+  auto *st = ref_->backend->state.get();
+  if (!st) return;
+  const auto &p = *rule_->passive_health_check;
+  bool eject = false;
+  if (local_failure && p.split_external_local_origin_errors) {
+    uint32_t n = st->consecutive_local.fetch_add(1, std::memory_order_relaxed) + 1;
+    eject = p.consecutive_local_origin_failures && n >= p.consecutive_local_origin_failures;
+  } else {
+    // Without the split, a failure before a response counts as Envoy counts it: a 503.
+    if (local_failure) status = 503;
+    if (!local_failure) st->consecutive_local.store(0, std::memory_order_relaxed);
+    if (status >= 500) {
+      uint32_t n = st->consecutive_5xx.fetch_add(1, std::memory_order_relaxed) + 1;
+      eject = p.consecutive_5xx_errors && n >= p.consecutive_5xx_errors;
+    } else {
+      st->consecutive_5xx.store(0, std::memory_order_relaxed);
+    }
+    if (status == 502 || status == 503 || status == 504) {
+      uint32_t n = st->consecutive_gateway.fetch_add(1, std::memory_order_relaxed) + 1;
+      eject = eject || (p.consecutive_gateway_errors && n >= p.consecutive_gateway_errors);
+    } else {
+      st->consecutive_gateway.store(0, std::memory_order_relaxed);
+    }
+  }
+  int64_t now = control::steady_ms();
+  if (!eject) {
+    // Healthy again past its last ejection: the next ejection starts from the base time.
+    if (status > 0 && status < 500 && st->ejections.load(std::memory_order_relaxed) > 0 &&
+        st->ejected_until_ms.load(std::memory_order_relaxed) < now)
+      st->ejections.store(0, std::memory_order_relaxed);
+    return;
+  }
+  // maxEjectionPercent of the rule's backends may be out at once (at least one, as Envoy).
+  size_t out = 0;
+  for (const auto &r : rule_->refs)
+    if (r.backend->state && r.backend->state->ejected_until_ms.load() > now) ++out;
+  size_t allowed = std::max<size_t>(1, rule_->refs.size() * p.max_ejection_percent / 100);
+  if (out >= allowed) return;
+  uint32_t times = st->ejections.fetch_add(1, std::memory_order_relaxed) + 1;
+  auto ms = std::min<int64_t>(p.base_ejection_time.count() * times, 300000);
+  st->ejected_until_ms.store(now + ms, std::memory_order_relaxed);
+  st->consecutive_5xx.store(0, std::memory_order_relaxed);
+  st->consecutive_gateway.store(0, std::memory_order_relaxed);
+  st->consecutive_local.store(0, std::memory_order_relaxed);
+  spdlog::warn("backend {} ejected for {} ms (passive health check: {} failures in a row)",
+               ref_->backend->key, ms, local_failure ? "local-origin" : "5xx/gateway");
+  if (svc_.metrics) svc_.metrics->health().ejections.fetch_add(1, std::memory_order_relaxed);
+}
+
+namespace {
+// Seconds until an RFC 3339 time (Anthropic's *-reset), from now; nullopt when unreadable.
+std::optional<int64_t> seconds_until(std::string_view t) {
+  int y, mo, d, h, mi, s;
+  if (t.size() < 19 || std::sscanf(std::string(t.substr(0, 19)).c_str(), "%4d-%2d-%2dT%2d:%2d:%2d",
+                                   &y, &mo, &d, &h, &mi, &s) != 6)
+    return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = s;
+  return static_cast<int64_t>(timegm(&tm)) - unix_now();
+}
+
+std::optional<double> number(const HeaderLookup &headers, std::string_view name) {
+  auto v = headers(name);
+  if (!v || v->empty()) return std::nullopt;
+  double x = 0;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), x);
+  if (ec != std::errc()) return std::nullopt;
+  return x;
+}
+} // namespace
+
+void Exchange::read_rate_limits(int status, const HeaderLookup &headers) {
+  auto *st = ref_ ? ref_->backend->state.get() : nullptr;
+  if (!st) return;
+  int64_t now = control::steady_ms();
+  // Remaining quota, the lowest fraction among what the provider reports.
+  struct Pair {
+    std::string_view remaining, limit, reset;
+    bool rfc3339;
+  };
+  static constexpr Pair kPairs[] = {
+      {"x-ratelimit-remaining-tokens", "x-ratelimit-limit-tokens", "x-ratelimit-reset-tokens",
+       false},
+      {"x-ratelimit-remaining-requests", "x-ratelimit-limit-requests", "x-ratelimit-reset-requests",
+       false},
+      {"anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-limit",
+       "anthropic-ratelimit-tokens-reset", true},
+      {"anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-requests-limit",
+       "anthropic-ratelimit-requests-reset", true},
+      {"anthropic-ratelimit-input-tokens-remaining", "anthropic-ratelimit-input-tokens-limit",
+       "anthropic-ratelimit-input-tokens-reset", true},
+      {"anthropic-ratelimit-output-tokens-remaining", "anthropic-ratelimit-output-tokens-limit",
+       "anthropic-ratelimit-output-tokens-reset", true},
+  };
+  std::optional<int32_t> permille;
+  int64_t valid_ms = 60000; // without a reset time, what was said holds for a minute
+  for (const auto &p : kPairs) {
+    auto rem = number(headers, p.remaining), lim = number(headers, p.limit);
+    if (!rem || !lim || *lim <= 0) continue;
+    auto pm = static_cast<int32_t>(std::clamp(*rem * 1000 / *lim, 0.0, 1000.0));
+    if (permille && *permille <= pm) continue;
+    permille = pm;
+    if (auto r = headers(p.reset)) {
+      if (p.rfc3339) {
+        if (auto secs = seconds_until(*r)) valid_ms = std::clamp<int64_t>(*secs * 1000, 0, 3600000);
+      } else if (auto d = api::parse_duration(*r)) {
+        valid_ms = std::clamp<int64_t>(d->count(), 0, 3600000);
+      }
+    }
+  }
+  if (permille) {
+    st->remaining_permille.store(*permille, std::memory_order_relaxed);
+    st->remaining_until_ms.store(now + valid_ms, std::memory_order_relaxed);
+  }
+  // A 429 (or a 503 that says when to come back): the backend rests for its retry-after.
+  if (status == 429 || (status == 503 && headers("retry-after"))) {
+    int64_t ms = status == 429 ? 1000 : 0;
+    if (auto v = number(headers, "retry-after-ms"))
+      ms = static_cast<int64_t>(*v);
+    else if (auto v = number(headers, "retry-after"))
+      ms = static_cast<int64_t>(*v * 1000);
+    ms = std::clamp<int64_t>(ms, 0, 300000);
+    if (ms > 0) {
+      st->cooldown_until_ms.store(now + ms, std::memory_order_relaxed);
+      if (svc_.metrics) svc_.metrics->health().cooldowns.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
 }
 
 Clock::time_point Exchange::attempt_deadline() const {
@@ -527,15 +743,43 @@ Clock::time_point Exchange::attempt_deadline() const {
 ResponsePlan Exchange::on_response_headers(int status, std::string_view content_type,
                                            std::string_view amzn_error_type, bool may_retry,
                                            std::string_view content_encoding,
-                                           std::string_view provider_request_id) {
+                                           std::string_view provider_request_id,
+                                           const HeaderLookup *headers) {
   ResponsePlan plan;
   bool last = attempt_ >= max_attempts_;
+  report_outcome(status, false);
+  if (headers) read_rate_limits(status, *headers);
+  if (auto *st = ref_ ? ref_->backend->state.get() : nullptr) {
+    // Peak EWMA of the time to the response head: a slower sample is taken at once, a faster
+    // one blends in with a 10 s time constant.
+    auto now = Clock::now();
+    int64_t sample =
+        std::chrono::duration_cast<std::chrono::microseconds>(now - attempt_start_).count();
+    int64_t now_ms = control::steady_ms();
+    int64_t prev = st->ewma_us.load(std::memory_order_relaxed);
+    double dt = static_cast<double>(now_ms - st->ewma_at_ms.load(std::memory_order_relaxed));
+    double w = std::exp(-std::max(dt, 0.0) / 10000.0);
+    int64_t next = sample > prev ? sample
+                                 : static_cast<int64_t>(static_cast<double>(prev) * w +
+                                                        static_cast<double>(sample) * (1 - w));
+    st->ewma_us.store(next, std::memory_order_relaxed);
+    st->ewma_at_ms.store(now_ms, std::memory_order_relaxed);
+  }
+  if (status == 429 && may_retry && rule_ && !last && Clock::now() < deadline_ &&
+      RetryDecision{rule_->retry}.on_status(429)) {
+    last_status_ = status;
+    last_error_ = "upstream status 429";
+    end_attempt();
+    plan.retry = true;
+    return plan;
+  }
   if (may_retry && status >= 500 && rule_ &&
       RetryDecision{rule_->retry}.on_status(static_cast<unsigned>(status)) && !last &&
       Clock::now() < deadline_) {
     spdlog::debug("attempt {} to {} answered {}; retrying", attempt_, ref_->backend->key, status);
     last_status_ = status;
     last_error_ = "upstream status " + std::to_string(status);
+    end_attempt();
     plan.retry = true;
     return plan;
   }
@@ -657,7 +901,9 @@ bool Exchange::retry_stream(StreamFailure why, std::string_view detail) {
                 (detail.empty() ? "" : ": " + std::string(detail));
   last_status_ = why == StreamFailure::kIdle || why == StreamFailure::kTimeout ? 504 : 502;
   bool again = attempt_ < max_attempts_ && Clock::now() < deadline_;
+  report_outcome(why == StreamFailure::kIdle || why == StreamFailure::kTimeout ? 504 : 502, false);
   if (!again) return false; // stream_error() ends it (and counts it)
+  end_attempt();
   if (svc_.metrics) svc_.metrics->record_stream_failure(failure_reason(why), true);
   spdlog::debug("attempt {} to {}: {}; failing over", attempt_, ref_->backend->key, last_error_);
   // What the dropped attempt reported is still charged: that backend served it.
@@ -674,6 +920,7 @@ bool Exchange::retry_stream(StreamFailure why, std::string_view detail) {
 void Exchange::stream_error(StreamFailure why, std::string_view detail, std::string &out) {
   stream_broke_ = true;
   guard_.reset();
+  report_outcome(why == StreamFailure::kIdle || why == StreamFailure::kTimeout ? 504 : 502, false);
   if (svc_.metrics) svc_.metrics->record_stream_failure(failure_reason(why), false);
   std::string message = why == StreamFailure::kIdle      ? "the provider's stream went idle"
                         : why == StreamFailure::kTimeout ? "the request timed out"
@@ -786,6 +1033,7 @@ bool Exchange::account_usage(bool answered_whole) {
 Settlement Exchange::complete(bool answered_whole) {
   if (completed_) return {};
   completed_ = true;
+  end_attempt();
   if (svc_.metrics && svc_.metrics->known_models_generation() != snap_->generation)
     svc_.metrics->set_known_models(snap_->generation, configured_models(*snap_));
   settlement_.route.hits = &admission_.hits; // refunded unless settled below

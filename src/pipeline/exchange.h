@@ -70,6 +70,8 @@ struct RequestHead {
   std::string_view target; // path and query, as the endpoints are matched
   std::string_view host;
   HeaderLookup headers; // the client's headers
+  std::string_view
+      client_address; // the peer's IP, when the host knows it (ConsistentHash SourceIP)
 };
 
 // Envoy dynamic metadata a host can read (extproc: the ProcessingRequest's metadata_context): the
@@ -153,6 +155,7 @@ public:
            const ExchangeServices &services);
   Exchange(const Exchange &) = delete;
   Exchange &operator=(const Exchange &) = delete;
+  ~Exchange() { end_attempt(); }
 
   // 1. The head: ids, trace context, endpoint. Replies to an unknown path (404), a wrong method
   // (405) and GET /v1/models.
@@ -189,10 +192,12 @@ public:
 
   // 5. The response. `may_retry`: the host can still try another attempt (aigw run).
   // `provider_request_id`: the provider's x-amzn-requestid (Bedrock's answers carry it as id).
+  // `headers`: the provider's response headers (rate-limit headers steer later requests).
   ResponsePlan on_response_headers(int status, std::string_view content_type,
                                    std::string_view amzn_error_type, bool may_retry,
                                    std::string_view content_encoding = {},
-                                   std::string_view provider_request_id = {});
+                                   std::string_view provider_request_id = {},
+                                   const HeaderLookup *headers = nullptr);
   void observe(std::string_view piece);                               // kRelay
   void translate(std::string_view piece, bool end, std::string &out); // kTranslate
   bool gather(std::string_view piece); // kGather; false: over its bound, stop reading
@@ -257,6 +262,13 @@ private:
   // nullopt: none applies, the backend's own is used; else what to do next.
   std::optional<Next> override_credential();
   Next quota_step();
+  // The attempt in flight ends (its backend's in-flight count drops); idempotent.
+  void end_attempt();
+  std::optional<std::string> hash_key() const;
+  // Passive health checks: the attempt's outcome (a status, or a failure before one).
+  void report_outcome(int status, bool local_failure);
+  // The provider's rate-limit headers (and retry-after on a 429) into its backend's state.
+  void read_rate_limits(int status, const HeaderLookup &headers);
   Next ready();
   Next fail(LocalReply reply);
   Next exhausted();
@@ -270,7 +282,7 @@ private:
   const ExchangeServices &svc_;
   observability::ExchangeRecord rec_;
   RequestHead head_; // method and target view rec_'s copies, host host_
-  std::string host_;
+  std::string host_, client_address_;
   HeaderLookup lookup_; // the client's headers, with x-ai-eg-model the body's model
   std::string_view endpoint_path_;
   std::string_view query_; // views into rec_.path
@@ -290,6 +302,8 @@ private:
   const control::CompiledBackendRef *ref_ = nullptr;
   std::string prev_backend_; // the previous attempt's (fallback counting)
   const control::CompiledBackend *signer_ = nullptr;
+  control::BackendState *in_flight_ = nullptr; // the attempt counted in its backend's in_flight
+  std::chrono::steady_clock::time_point attempt_start_{};
   std::unique_ptr<control::CompiledBackend> adjusted_; // signed for the host Envoy reaches (SigV4)
   std::unique_ptr<translate::Translator> translator_;
   std::optional<std::string> translated_body_, mutated_body_;

@@ -36,6 +36,7 @@ bool strip_from_client(std::string_view n) {
                   [&](std::string_view k) { return iequals(k, n); }))
     return true;
   if (n.size() >= 8 && iequals(n.substr(0, 8), "x-ai-eg-")) return true;
+  if (iequals(n, "x-aigw-deadline-ms")) return true; // the client's deadline is the gateway's
   return false;
 }
 

@@ -394,6 +394,13 @@ net::awaitable<bool> Session::handle(RequestParser &parser) {
   head.method = req.method_string();
   head.target = req.target();
   head.host = req[http::field::host];
+  if (!peer_known_ && !h2_) { // once per connection (ConsistentHash by SourceIP reads it)
+    peer_known_ = true;
+    beast::error_code pec;
+    auto ep = client_.socket().remote_endpoint(pec);
+    if (!pec) peer_ = ep.address().to_string();
+  }
+  head.client_address = peer_;
   head.headers = [&req](std::string_view name) -> std::optional<std::string_view> {
     auto it = req.find(name);
     if (it == req.end()) return std::nullopt;
@@ -532,9 +539,15 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
     std::string().swap(*built); // sent: a long stream does not keep the provider's request head
     ex.record().upstream_host = a.conn->peer;
     auto &res = a.parser->get();
-    auto plan = ex.on_response_headers(res.result_int(), res[http::field::content_type],
-                                       res["x-amzn-errortype"], true,
-                                       res[http::field::content_encoding], res["x-amzn-requestid"]);
+    HeaderLookup provider_headers =
+        [&res](std::string_view name) -> std::optional<std::string_view> {
+      auto it = res.find(name);
+      if (it == res.end()) return std::nullopt;
+      return it->value();
+    };
+    auto plan = ex.on_response_headers(
+        res.result_int(), res[http::field::content_type], res["x-amzn-errortype"], true,
+        res[http::field::content_encoding], res["x-amzn-requestid"], &provider_headers);
     if (plan.retry) { // the connection is dropped: its body is not worth reading
       active_upstream_ = nullptr;
       next = ex.next_attempt();

@@ -160,8 +160,11 @@ private:
   bool client_gone_ = false;  // the HTTP/2 stream was reset
   observability::ExchangeRecord *rec_ = nullptr;
   Clock::time_point try_deadline_ = Clock::time_point::max(); // the attempt's deadline
-  bool idle_armed_ = false;   // the deadline set is the streamIdleTimeout's
-  bool stream_retry_ = false; // relay_stream dropped a failed stream: the next attempt serves
+  bool idle_armed_ = false; // the deadline set is the streamIdleTimeout's
+  bool stream_retry_ = false;
+  bool peer_known_ = false;
+  std::string peer_; // the client's address // relay_stream dropped a failed stream: the next
+                     // attempt serves
 };
 
 } // namespace aigw::proxy

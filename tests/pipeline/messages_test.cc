@@ -237,7 +237,7 @@ spec:
   ExchangeServices services;
   {
     Exchange ex(r.snapshot, options, services);
-    RequestHead h{"GET", "/anthropic/v1/models", "gw", {}};
+    RequestHead h{"GET", "/anthropic/v1/models", "gw", {}, {}};
     auto reply = ex.on_request_headers(h);
     ASSERT_TRUE(reply);
     EXPECT_EQ(
@@ -246,7 +246,7 @@ spec:
   }
   {
     Exchange ex(r.snapshot, options, services);
-    RequestHead h{"POST", "/anthropic/v1/messages", "gw", {}};
+    RequestHead h{"POST", "/anthropic/v1/messages", "gw", {}, {}};
     ASSERT_FALSE(ex.on_request_headers(h));
     auto reply = ex.on_request_body(R"({"max_tokens":5,"messages":[]})", true);
     ASSERT_TRUE(reply);
@@ -254,7 +254,7 @@ spec:
   }
   {
     Exchange ex(r.snapshot, options, services);
-    RequestHead h{"POST", "/anthropic/v1/messages", "gw", {}};
+    RequestHead h{"POST", "/anthropic/v1/messages", "gw", {}, {}};
     ASSERT_FALSE(ex.on_request_headers(h));
     ASSERT_FALSE(
         ex.on_request_body(R"({"model":"claude-sonnet-4-5","max_tokens":5,"messages":[]})", true));
@@ -298,7 +298,7 @@ spec:
       return "context-1m-2025-08-07, interleaved-thinking-2025-05-14, files-api-2025-04-14";
     return std::nullopt;
   };
-  RequestHead h{"POST", "/anthropic/v1/messages", "gw", headers};
+  RequestHead h{"POST", "/anthropic/v1/messages", "gw", headers, {}};
   ASSERT_FALSE(ex.on_request_headers(h));
   ASSERT_FALSE(ex.on_request_body(
       R"({"model":"anthropic.claude-sonnet-4-20250514-v1:0","max_tokens":5,"messages":[]})", true));

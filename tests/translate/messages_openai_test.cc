@@ -530,7 +530,7 @@ spec:
   ExchangeOptions options;
   ExchangeServices services;
   Exchange ex(r.snapshot, options, services);
-  RequestHead h{"POST", "/anthropic/v1/messages", "gw", {}};
+  RequestHead h{"POST", "/anthropic/v1/messages", "gw", {}, {}};
   ASSERT_FALSE(ex.on_request_headers(h));
   ASSERT_FALSE(ex.on_request_body(
       R"({"model":"claude-x","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]})",

@@ -251,6 +251,16 @@ export async function startFakeProviders(opts = {}) {
     if (!parsed.ok) return fail(400, BAD_JSON);
     const b = parsed.value;
     const model = isAzure && deployment !== undefined ? deployment : b?.model;
+    // api.openai.com's rate-limit headers on every answer; a model with `quota-low` in its name
+    // reports 0.5% of its tokens left.
+    if (flavor === 'openai') {
+      const low = String(model ?? '').includes('quota-low');
+      Object.assign(extra, {
+        'x-ratelimit-limit-requests': '10000', 'x-ratelimit-remaining-requests': '9999',
+        'x-ratelimit-reset-requests': '6ms', 'x-ratelimit-limit-tokens': '200000',
+        'x-ratelimit-remaining-tokens': low ? '1000' : '199000', 'x-ratelimit-reset-tokens': low ? '30s' : '300ms',
+      });
+    }
     const trig = errorTrigger(model) ?? (isAzure ? errorTrigger(b?.model) : null);
     if (trig) return fail(trig, undefined, null, trig === 429 ? { 'retry-after': '1', 'retry-after-ms': '1000' } : {});
     const requireModel = !isAzure || deployment === undefined;
