@@ -757,6 +757,15 @@ void decode_traffic_policy(const Field &doc, const ObjectMeta &meta, Resources &
     spec["healthCheck"]["active"].warn("active health checks are not run by aigw run; skipped");
   if (spec["circuitBreaker"].present())
     p.circuit_breaker = decode_circuit_breaker(spec["circuitBreaker"]);
+  if (auto it = meta.annotations.find("aigw.run/hedge-after"); it != meta.annotations.end()) {
+    auto d = parse_duration(it->second);
+    if (!d || d->count() <= 0)
+      doc["metadata"]["annotations"].fail("aigw.run/hedge-after must be a positive duration like "
+                                          "\"500ms\", got \"" +
+                                          it->second + "\"");
+    else
+      p.hedge_after = *d;
+  }
   if (auto it = meta.annotations.find("ratelimit.aigw.run/mode"); it != meta.annotations.end()) {
     if (it->second == "reserve-then-settle") {
       for (auto &r : p.rate_limit_rules)

@@ -232,6 +232,9 @@ struct BackendTrafficPolicy {
   std::optional<LoadBalancerPolicy> load_balancer;
   std::optional<PassiveHealthCheck> passive_health_check;
   std::optional<CircuitBreakerPolicy> circuit_breaker;
+  // aigw.run/hedge-after: a second attempt after this long without the first's response head
+  // (requests that are not streamed).
+  std::optional<std::chrono::milliseconds> hedge_after;
   std::vector<RateLimitRule> rate_limit_rules;
 };
 

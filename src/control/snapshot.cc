@@ -838,6 +838,7 @@ private:
     c.load_balancer = policy_for(r, &api::BackendTrafficPolicy::load_balancer);
     c.passive_health_check = policy_for(r, &api::BackendTrafficPolicy::passive_health_check);
     c.circuit_breaker = policy_for(r, &api::BackendTrafficPolicy::circuit_breaker);
+    c.hedge_after = policy_for(r, &api::BackendTrafficPolicy::hedge_after);
     c.rule_index = i;
     c.name = rule.name;
     c.request_timeout = rule.request_timeout;

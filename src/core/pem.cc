@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <memory>
@@ -45,6 +46,27 @@ std::string check_key_pair(std::string_view cert_pem, std::string_view key_pem) 
   if (X509_check_private_key(cert.get(), key.get()) != 1) {
     ERR_clear_error();
     return "tls.key is not the private key of the certificate in tls.crt";
+  }
+  // What a server context accepts (OpenSSL's security level refuses short keys and weak
+  // signatures), so a certificate that parses but cannot be served is refused here, not later.
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()),
+                                                        SSL_CTX_free);
+  bool ok = ctx && SSL_CTX_use_certificate(ctx.get(), cert.get()) == 1;
+  while (ok) {
+    X509 *extra = PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr);
+    if (!extra) break;
+    ok = SSL_CTX_add0_chain_cert(ctx.get(), extra) == 1;
+    if (!ok) X509_free(extra);
+  }
+  if (ok) {
+    ERR_clear_error(); // the end of the chain reads as an error
+    ok = SSL_CTX_use_PrivateKey(ctx.get(), key.get()) == 1;
+  }
+  if (!ok) {
+    unsigned long e = ERR_get_error();
+    ERR_clear_error();
+    const char *why = ERR_reason_error_string(e);
+    return std::string("OpenSSL refuses it for a TLS server: ") + (why ? why : "unknown reason");
   }
   return {};
 }

@@ -66,6 +66,7 @@ std::string access_log_line(const ExchangeRecord &r) {
   str("error", r.error);
   if (r.attempts) o += ",\"attempts\":" + std::to_string(r.attempts);
   if (r.failovers) o += ",\"failovers\":" + std::to_string(r.failovers);
+  if (r.hedges) o += r.hedge_won ? ",\"hedge\":\"won\"" : ",\"hedge\":\"lost\"";
   if (r.stream) o += ",\"stream\":true";
   auto num = [&](const char *k, const std::optional<uint64_t> &v) {
     if (!v) return;

@@ -33,7 +33,9 @@ struct ExchangeRecord {
   api::TokenUsage usage;
   std::vector<std::pair<std::string, uint64_t>> costs; // metadata key → cost
   int attempts = 0;
-  int failovers = 0; // streams dropped before content and served again by the next attempt
+  int failovers = 0;      // streams dropped before content and served again by the next attempt
+  int hedges = 0;         // second attempts sent alongside a slow first one
+  bool hedge_won = false; // ... and the second answered first
   bool stream = false;
   Clock::time_point start = Clock::now();
   std::optional<Clock::time_point> first_byte; // when the first answer bytes went out

@@ -291,6 +291,10 @@ void render_stream_failures(std::string &o, const HealthCounters &h) {
     o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
          " " + std::to_string(v) + "\n";
   };
+  put("aigw_hedges_total",
+      "Second attempts sent alongside a first one slower than aigw.run/hedge-after.",
+      h.hedges.load());
+  put("aigw_hedges_won_total", "Hedged second attempts that answered first.", h.hedges_won.load());
   put("aigw_backend_ejections_total",
       "Backends ejected by a passive health check (healthCheck.passive).", h.ejections.load());
   put("aigw_backend_cooldowns_total",

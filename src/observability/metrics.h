@@ -65,6 +65,8 @@ struct HealthCounters {
   std::atomic<uint64_t> ejections{0};            // backends ejected by passive health checks
   std::atomic<uint64_t> cooldowns{0};            // backends resting for a 429's retry-after
   std::atomic<uint64_t> circuit_open{0};         // requests refused: every backend at its limit
+  std::atomic<uint64_t> hedges{0};               // hedged second attempts sent
+  std::atomic<uint64_t> hedges_won{0};           // ... that answered first
   std::atomic<uint64_t> unmeasured_responses{0}; // successes whose usage could not be read
   std::atomic<uint64_t> drain_cut_requests{0};   // requests cut by the end of a drain
   // Streamed answers that failed, by reason (kStreamFailureReasons) and outcome: served again

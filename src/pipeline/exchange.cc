@@ -583,11 +583,94 @@ bool Exchange::on_attempt_failed(AttemptFailure failure, std::string_view detail
       failure == AttemptFailure::kTimeout || failure == AttemptFailure::kIdle ? 504 : 503;
   spdlog::debug("attempt {} to {} failed: {}", attempt_, ref_ ? ref_->backend->key : "",
                 last_error_);
-  report_outcome(0, true);
+  // A timeout is the request's (or its client's) deadline, not the backend's failing: only
+  // connect failures, resets and idle streams count against it.
+  if (failure != AttemptFailure::kTimeout) report_outcome(0, true);
   end_attempt();
   bool again = rule_ && RetryDecision{rule_->retry}.on_failure(failure) && Clock::now() < deadline_;
   if (!again) exhausted();
   return again;
+}
+
+// --- Hedging --------------------------------------------------------------------------------
+
+struct Exchange::AttemptSlot {
+  const control::CompiledBackendRef *ref = nullptr;
+  const control::CompiledBackend *signer = nullptr;
+  std::unique_ptr<control::CompiledBackend> adjusted;
+  std::unique_ptr<translate::Translator> translator;
+  std::optional<std::string> translated_body, mutated_body;
+  UpstreamCall call;
+  control::BackendState *in_flight = nullptr;
+  Clock::time_point attempt_start;
+  std::string backend, model_override, request_model;
+  std::string_view provider;
+  const control::CompiledModelQuota *quota_spec = nullptr;
+  BudgetCheck quota;
+};
+
+Exchange::~Exchange() {
+  end_attempt();
+  if (parked_ && parked_->in_flight)
+    parked_->in_flight->in_flight.fetch_sub(1, std::memory_order_relaxed);
+}
+
+std::optional<std::chrono::milliseconds> Exchange::hedge_delay() const {
+  if (!rule_ || !rule_->hedge_after || parsed_.stream || parked_ || quota_spec_)
+    return std::nullopt;
+  if (attempt_ >= max_attempts_ || Clock::now() >= deadline_) return std::nullopt;
+  return rule_->hedge_after;
+}
+
+void Exchange::swap_parked() {
+  auto &p = *parked_;
+  std::swap(ref_, p.ref);
+  std::swap(signer_, p.signer);
+  std::swap(adjusted_, p.adjusted);
+  std::swap(translator_, p.translator);
+  std::swap(translated_body_, p.translated_body);
+  std::swap(mutated_body_, p.mutated_body);
+  std::swap(call_, p.call);
+  std::swap(in_flight_, p.in_flight);
+  std::swap(attempt_start_, p.attempt_start);
+  std::swap(rec_.backend, p.backend);
+  std::swap(rec_.model_override, p.model_override);
+  std::swap(rec_.request_model, p.request_model);
+  std::swap(rec_.provider, p.provider);
+  std::swap(quota_spec_, p.quota_spec);
+  std::swap(quota_, p.quota);
+  // The call's body views the body it was encoded to (a moved string keeps its buffer, but the
+  // view is set again so that it never depends on that).
+  call_.body = mutated_body_      ? std::string_view(*mutated_body_)
+               : translated_body_ ? std::string_view(*translated_body_)
+                                  : std::string_view(body_);
+}
+
+void Exchange::park_attempt() {
+  parked_ = std::make_unique<AttemptSlot>();
+  swap_parked(); // the slot holds the attempt; the exchange's own fields are empty
+  in_flight_ = nullptr;
+  ++rec_.hedges;
+  if (svc_.metrics) svc_.metrics->health().hedges.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Exchange::take_parked() {
+  if (!parked_) return;
+  end_attempt(); // the hedge is dropped (or could not be sent)
+  swap_parked();
+  parked_.reset();
+  rec_.hedge_won = false;
+  // What encoding the hedge may have concluded (no backend left) is not this request's answer.
+  reply_.reset();
+  rec_.error.clear();
+}
+
+void Exchange::drop_parked() {
+  if (!parked_) return;
+  if (parked_->in_flight) parked_->in_flight->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  parked_.reset();
+  rec_.hedge_won = true;
+  if (svc_.metrics) svc_.metrics->health().hedges_won.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Exchange::end_attempt() {
@@ -747,9 +830,12 @@ ResponsePlan Exchange::on_response_headers(int status, std::string_view content_
                                            const HeaderLookup *headers) {
   ResponsePlan plan;
   bool last = attempt_ >= max_attempts_;
-  report_outcome(status, false);
-  if (headers) read_rate_limits(status, *headers);
-  if (auto *st = ref_ ? ref_->backend->state.get() : nullptr) {
+  // Behind Envoy (may_retry false) Envoy balances and ejects: nothing is learned here. A streamed
+  // 200 is the backend's success only once the stream ends well (complete() reports it).
+  bool learn = learn_ = may_retry;
+  if (learn && !(status == 200 && parsed_.stream)) report_outcome(status, false);
+  if (learn && headers) read_rate_limits(status, *headers);
+  if (auto *st = learn && ref_ ? ref_->backend->state.get() : nullptr) {
     // Peak EWMA of the time to the response head: a slower sample is taken at once, a faster
     // one blends in with a 10 s time constant.
     auto now = Clock::now();
@@ -901,13 +987,14 @@ bool Exchange::retry_stream(StreamFailure why, std::string_view detail) {
                 (detail.empty() ? "" : ": " + std::string(detail));
   last_status_ = why == StreamFailure::kIdle || why == StreamFailure::kTimeout ? 504 : 502;
   bool again = attempt_ < max_attempts_ && Clock::now() < deadline_;
-  report_outcome(why == StreamFailure::kIdle || why == StreamFailure::kTimeout ? 504 : 502, false);
   if (!again) return false; // stream_error() ends it (and counts it)
+  if (why != StreamFailure::kTimeout)
+    report_outcome(why == StreamFailure::kIdle ? 504 : 502, false);
   end_attempt();
   if (svc_.metrics) svc_.metrics->record_stream_failure(failure_reason(why), true);
   spdlog::debug("attempt {} to {}: {}; failing over", attempt_, ref_->backend->key, last_error_);
   // What the dropped attempt reported is still charged: that backend served it.
-  add_usage(failed_usage_, mode_ == BodyMode::kRelay ? scanner_.usage() : translator_->usage());
+  add_usage(failed_usage_, sse_ || usage_filter_ ? scanner_.usage() : translator_->usage());
   ++rec_.failovers;
   rec_.error.clear(); // the next attempt's outcome is the request's
   scanner_ = SseUsageScanner();
@@ -920,7 +1007,8 @@ bool Exchange::retry_stream(StreamFailure why, std::string_view detail) {
 void Exchange::stream_error(StreamFailure why, std::string_view detail, std::string &out) {
   stream_broke_ = true;
   guard_.reset();
-  report_outcome(why == StreamFailure::kIdle || why == StreamFailure::kTimeout ? 504 : 502, false);
+  if (why != StreamFailure::kTimeout)
+    report_outcome(why == StreamFailure::kIdle ? 504 : 502, false);
   if (svc_.metrics) svc_.metrics->record_stream_failure(failure_reason(why), false);
   std::string message = why == StreamFailure::kIdle      ? "the provider's stream went idle"
                         : why == StreamFailure::kTimeout ? "the request timed out"
@@ -1025,6 +1113,7 @@ bool Exchange::account_usage(bool answered_whole) {
     rec_.response_model = std::move(facts.model);
     if (opts_.tracing) rec_.response_body = gathered_;
   }
+  own_usage_ = rec_.usage.any(); // the answering attempt's own, before what dropped ones reported
   if (failed_usage_.any()) add_usage(rec_.usage, failed_usage_);
   if (rec_.response_model.empty()) rec_.response_model = std::string(call_.model);
   return true;
@@ -1045,7 +1134,10 @@ Settlement Exchange::complete(bool answered_whole) {
   // upstream v1.2: a disconnect right after the final frame loses nothing).
   bool streamed_usage = rec_.usage.any() && (sse_ || mode_ == BodyMode::kTranslate);
   bool whole = (answered_whole || streamed_usage) && (mode_ != BodyMode::kGather || translated_ok_);
-  if (!measured || (stream_broke_ && !rec_.usage.any())) {
+  // A streamed 200 that ended well is its backend's success (passive health checks).
+  if (learn_ && parsed_.stream && status_ == 200 && !stream_broke_ && answered_whole)
+    report_outcome(200, false);
+  if (!measured || (stream_broke_ && !own_usage_)) {
     // Unmeasured, or a stream cut after content without its usage: the reservation stands as
     // the charge (the provider served part of it; nothing is refunded).
     settlement_.route.keep = true;

@@ -155,7 +155,7 @@ public:
            const ExchangeServices &services);
   Exchange(const Exchange &) = delete;
   Exchange &operator=(const Exchange &) = delete;
-  ~Exchange() { end_attempt(); }
+  ~Exchange();
 
   // 1. The head: ids, trace context, endpoint. Replies to an unknown path (404), a wrong method
   // (405) and GET /v1/models.
@@ -182,6 +182,7 @@ public:
   Next on_quota(std::optional<ratelimit::Verdict> verdict);
   const UpstreamCall &call() const { return call_; }
   const control::CompiledBackend &backend() const { return *ref_->backend; }
+  std::shared_ptr<const control::CompiledBackend> backend_shared() const { return ref_->backend; }
   LocalReply take_reply();
   // The host could not write call() into a request head (a client header a head may not hold).
   LocalReply refuse_call(const Error &e);
@@ -223,6 +224,17 @@ public:
   // schema (an OpenAI error chunk, an Anthropic `error` event), appended to `out`. The usage seen
   // so far is charged at complete(); without any, the reservation stands as the charge.
   void stream_error(StreamFailure why, std::string_view detail, std::string &out);
+  // Hedging (aigw run, a rule with the aigw.run/hedge-after annotation): for a request that is
+  // not streamed, with another attempt left and no QuotaPolicy in play, how long to wait for
+  // the first attempt's response head before sending a second one alongside it.
+  std::optional<std::chrono::milliseconds> hedge_delay() const;
+  // The attempt in flight steps aside (its state kept) so that next_attempt() can encode the
+  // hedge; then the first answer's attempt is kept: take_parked() (the parked one won, the
+  // hedge is dropped) or drop_parked() (the hedge won). `hedged` counts it.
+  void park_attempt();
+  void take_parked();
+  void drop_parked();
+  bool has_parked() const { return parked_ != nullptr; }
   // The route rule's streamIdleTimeout (aigw run: between reads of one attempt).
   std::optional<std::chrono::milliseconds> stream_idle_timeout() const {
     return rule_ ? rule_->stream_idle_timeout : std::nullopt;
@@ -303,6 +315,9 @@ private:
   std::string prev_backend_; // the previous attempt's (fallback counting)
   const control::CompiledBackend *signer_ = nullptr;
   control::BackendState *in_flight_ = nullptr; // the attempt counted in its backend's in_flight
+  struct AttemptSlot;                          // an attempt parked while its hedge is encoded
+  std::unique_ptr<AttemptSlot> parked_;
+  void swap_parked();
   std::chrono::steady_clock::time_point attempt_start_{};
   std::unique_ptr<control::CompiledBackend> adjusted_; // signed for the host Envoy reaches (SigV4)
   std::unique_ptr<translate::Translator> translator_;
@@ -330,6 +345,8 @@ private:
   bool completed_ = false;
   std::optional<StreamGuard> guard_; // a held stream
   bool stream_broke_ = false;        // stream_error(): cut after content reached the client
+  bool own_usage_ = false;           // the answering attempt reported usage of its own
+  bool learn_ = false;               // aigw run: outcomes teach the backends' state
   api::TokenUsage failed_usage_;     // what attempts dropped by retry_stream() reported
   ratelimit::CostValues quota_costs_;
   Settlement settlement_;

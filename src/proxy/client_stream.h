@@ -66,8 +66,9 @@ public:
 private:
   executor_type exec_;
   tcp::socket plain_;
-  std::unique_ptr<TlsStream> tls_;
+  // Declared before the TLS stream, so it outlives it (the SNI callback's argument is the bundle).
   std::shared_ptr<const DownstreamTlsBundle> bundle_;
+  std::unique_ptr<TlsStream> tls_;
 };
 
 } // namespace aigw::proxy

@@ -119,7 +119,15 @@ std::shared_ptr<const DownstreamTlsBundle> DownstreamTls::bundle(uint16_t port,
   auto &state = ports_[port];
   if (state.bundle && state.generation == snap.generation) return state.bundle;
   if (!state.bundle || !(state.built_from == *tls)) {
-    state.bundle = build_bundle(*tls);
+    try {
+      state.bundle = build_bundle(*tls);
+    } catch (...) {
+      // The control plane checks every certificate as a server context would load it, so this
+      // is not expected; should it happen, the certificates already serving stay.
+      state.generation = snap.generation;
+      if (state.bundle) return state.bundle;
+      throw;
+    }
     state.built_from = *tls;
   }
   state.generation = snap.generation;

@@ -41,7 +41,11 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
 public:
   H2Connection(Worker &worker, const Shared &shared, ClientStream stream)
       : worker_(worker), shared_(shared), stream_(std::move(stream)), wake_(worker.io),
-        watch_timer_(worker.io) {}
+        watch_timer_(worker.io) {
+    beast::error_code ec;
+    if (auto ep = stream_.socket().remote_endpoint(ec); !ec) peer_ = ep.address().to_string();
+  }
+  const std::string &peer() const { return peer_; }
   ~H2Connection() {
     if (session_) nghttp2_session_del(session_);
   }
@@ -87,6 +91,7 @@ private:
   Worker &worker_;
   const Shared &shared_;
   ClientStream stream_;
+  std::string peer_; // the client's address
   nghttp2_session *session_ = nullptr;
   net::steady_timer wake_; // the writer's wait for output
   net::steady_timer watch_timer_;
@@ -102,6 +107,8 @@ private:
   std::array<char, 16384> rbuf_;
   std::string wbuf_;
 };
+
+const std::string &H2Stream::peer() const { return conn_.peer(); }
 
 // --- nghttp2's callbacks: the request's frames --------------------------------------------
 

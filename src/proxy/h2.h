@@ -34,6 +34,8 @@ public:
   void cancel();
   // `f` runs once (posted): when the client resets the stream, the connection ends, or cancel().
   void watch_gone(std::function<void()> f);
+  // The client's address (its connection's peer).
+  const std::string &peer() const;
 
 private:
   friend class H2Connection;

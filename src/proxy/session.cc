@@ -394,11 +394,14 @@ net::awaitable<bool> Session::handle(RequestParser &parser) {
   head.method = req.method_string();
   head.target = req.target();
   head.host = req[http::field::host];
-  if (!peer_known_ && !h2_) { // once per connection (ConsistentHash by SourceIP reads it)
+  if (!peer_known_) { // once per connection (ConsistentHash by SourceIP reads it)
     peer_known_ = true;
     beast::error_code pec;
-    auto ep = client_.socket().remote_endpoint(pec);
-    if (!pec) peer_ = ep.address().to_string();
+    if (h2_) {
+      peer_ = h2_->peer();
+    } else if (auto ep = client_.socket().remote_endpoint(pec); !pec) {
+      peer_ = ep.address().to_string();
+    }
   }
   head.client_address = peer_;
   head.headers = [&req](std::string_view name) -> std::optional<std::string_view> {
@@ -464,6 +467,12 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
     uh.remove = &call.remove_headers;
     auto built = pipeline::build_request_head(uh, head_fields_, *call.mutation);
     if (!built) co_return co_await reply(ex.refuse_call(built.error()));
+    if (auto delay = ex.hedge_delay()) {
+      auto answered = co_await hedged(ex, std::move(*built), *delay);
+      if (answered) co_return *answered;
+      next = ex.next_attempt();
+      continue;
+    }
     // The attempt's I/O: acquire or connect, write head and body, read the final response head;
     // a pooled connection the provider closed while idle is replaced once. Inline, not a
     // coroutine of its own: one frame less per request.
@@ -567,6 +576,173 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
     }
     co_return ok;
   }
+}
+
+// --- Hedged attempts ---------------------------------------------------------------------------
+
+// One attempt of a hedged request, run by a coroutine of its own. It owns what it sends, so a
+// leg that lost the race can be left to end by itself (its connection cancelled) after the
+// session has moved on.
+struct Session::HedgeLeg {
+  Attempt a;
+  std::string head, body;
+  std::shared_ptr<const control::CompiledBackend> backend;
+  Clock::time_point deadline;
+  bool done = false, got_head = false, abandoned = false;
+  net::steady_timer *notify = nullptr; // the race's timer, cancelled when this leg is done
+};
+
+std::shared_ptr<Session::HedgeLeg> Session::make_leg(pipeline::Exchange &ex, std::string head) {
+  auto leg = std::make_shared<HedgeLeg>();
+  leg->head = std::move(head);
+  leg->body = std::string(ex.call().body);
+  leg->backend = ex.backend_shared();
+  leg->deadline = ex.attempt_deadline();
+  return leg;
+}
+
+// Connect (or take a pooled connection), send, read the final response head: the attempt's I/O,
+// as attempts() does it inline, for a leg.
+net::awaitable<void> Session::run_leg(Worker *worker, std::shared_ptr<HedgeLeg> leg) {
+  auto &a = leg->a;
+  a.conn = co_await worker->pool.acquire(*leg->backend, leg->deadline, &a.detail);
+  for (int round = 0; round < 2 && !leg->got_head && !a.failure && !leg->abandoned; ++round) {
+    if (!a.conn) {
+      a.failure = pipeline::AttemptFailure::kConnect;
+      break;
+    }
+    a.parser.emplace();
+    a.parser->body_limit(boost::none);
+    auto &conn = *a.conn;
+    std::array<net::const_buffer, 2> bufs{net::buffer(leg->head), net::buffer(leg->body)};
+    beast::error_code ec;
+    if (conn.tls())
+      std::tie(ec, std::ignore) = co_await net::async_write(conn.tls_stream(), bufs, kTuple);
+    else
+      ec = co_await write_now(conn.socket(), bufs);
+    for (int interim = 0; !ec && !leg->got_head && interim < 17; ++interim) {
+      if (conn.tls())
+        std::tie(ec, std::ignore) =
+            co_await http::async_read_header(conn.tls_stream(), conn.buffer(), *a.parser, kTuple);
+      else
+        std::tie(ec, std::ignore) =
+            co_await http::async_read_header(conn.socket(), conn.buffer(), *a.parser, kTuple);
+      if (ec) break;
+      unsigned code = a.parser->get().result_int();
+      if (code >= 200 || code == 101) {
+        leg->got_head = true;
+      } else {
+        a.parser.emplace();
+        a.parser->body_limit(boost::none);
+      }
+    }
+    if (leg->got_head || leg->abandoned) break;
+    if (a.conn->reused && round == 0 && !a.parser->got_some())
+      a.conn = co_await worker->pool.connect(*leg->backend, leg->deadline, &a.detail);
+    else
+      a.failure = ec == net::error::operation_aborted ? pipeline::AttemptFailure::kTimeout
+                                                      : pipeline::AttemptFailure::kReset;
+  }
+  if (!leg->got_head && !a.failure) a.failure = pipeline::AttemptFailure::kReset;
+  leg->done = true;
+  if (leg->notify) leg->notify->cancel();
+}
+
+net::awaitable<std::optional<bool>> Session::hedged(pipeline::Exchange &ex, std::string head,
+                                                    std::chrono::milliseconds delay) {
+  net::steady_timer wake(worker_.io);
+  auto first = make_leg(ex, std::move(head));
+  first->notify = &wake;
+  net::co_spawn(worker_.io, run_leg(&worker_, first), net::detached);
+  if (!first->done) {
+    wake.expires_after(delay);
+    co_await wake.async_wait(kTuple);
+  }
+  std::shared_ptr<HedgeLeg> second;
+  if (!first->done) { // slow: a second attempt goes out beside it
+    ex.park_attempt();
+    auto next = ex.next_attempt();
+    if (next == pipeline::Next::kFetchToken) {
+      auto until = std::min(ex.deadline(), Clock::now() + std::chrono::seconds(30));
+      next = ex.on_token(co_await fetch_token(*shared_.tokens, ex.backend(), worker_.pool, until));
+    }
+    if (next == pipeline::Next::kSend) {
+      const auto &call = ex.call();
+      pipeline::UpstreamHead uh{call.method,      call.path,          ex.backend().host_header,
+                                call.model,       call.authorization, ex.record().request_id,
+                                call.body.size(), &call.headers};
+      uh.values_checked = true;
+      uh.remove = &call.remove_headers;
+      if (auto built = pipeline::build_request_head(uh, head_fields_, *call.mutation)) {
+        second = make_leg(ex, std::move(*built));
+        second->notify = &wake;
+        net::co_spawn(worker_.io, run_leg(&worker_, second), net::detached);
+      }
+    }
+    if (!second) ex.take_parked(); // no second attempt after all: the first is the request's
+  }
+  // The first response head wins; the race ends at the attempts' deadline.
+  auto until = std::max(first->deadline, second ? second->deadline : first->deadline);
+  auto answered = [](const std::shared_ptr<HedgeLeg> &l) { return l && l->done && l->got_head; };
+  while (!answered(first) && !answered(second) && !(first->done && (!second || second->done)) &&
+         Clock::now() < until && !client_gone_) {
+    wake.expires_at(until);
+    co_await wake.async_wait(kTuple);
+  }
+  auto abandon = [](const std::shared_ptr<HedgeLeg> &l) {
+    if (!l) return;
+    l->notify = nullptr;
+    l->abandoned = true;
+    if (l->a.conn) l->a.conn->cancel();
+  };
+  std::shared_ptr<HedgeLeg> win = answered(first) ? first : answered(second) ? second : nullptr;
+  if (win == first) {
+    abandon(second);
+    if (second) ex.take_parked();
+  } else if (win) {
+    abandon(first);
+    ex.drop_parked();
+  } else {
+    abandon(first);
+    abandon(second);
+    auto &lost = second ? *second : *first;
+    if (second) ex.drop_parked();
+    if (client_gone_) {
+      ex.record().error = "client went away";
+      co_return false;
+    }
+    auto failure = lost.done ? lost.a.failure.value_or(pipeline::AttemptFailure::kReset)
+                             : pipeline::AttemptFailure::kTimeout;
+    if (!ex.on_attempt_failed(failure, lost.a.detail)) co_return co_await reply(ex.take_reply());
+    co_return std::nullopt;
+  }
+  // The winner's answer, as attempts() relays one.
+  auto &a = win->a;
+  active_upstream_ = a.conn.get();
+  try_deadline_ = win->deadline;
+  set_deadline(win->deadline);
+  ex.record().upstream_host = a.conn->peer;
+  auto &res = a.parser->get();
+  HeaderLookup provider_headers = [&res](std::string_view name) -> std::optional<std::string_view> {
+    auto it = res.find(name);
+    if (it == res.end()) return std::nullopt;
+    return it->value();
+  };
+  auto plan = ex.on_response_headers(
+      res.result_int(), res[http::field::content_type], res["x-amzn-errortype"], true,
+      res[http::field::content_encoding], res["x-amzn-requestid"], &provider_headers);
+  if (plan.retry) {
+    active_upstream_ = nullptr;
+    co_return std::nullopt;
+  }
+  std::string rhead = response_head(ex, plan, a);
+  bool ok;
+  if (plan.mode == pipeline::BodyMode::kGather)
+    ok = co_await relay_gathered(ex, a, std::move(rhead));
+  else
+    ok = co_await relay_stream(ex, plan, a, std::move(rhead));
+  active_upstream_ = nullptr;
+  co_return ok;
 }
 
 // --- One attempt -----------------------------------------------------------------------------
@@ -701,6 +877,7 @@ net::awaitable<bool> Session::relay_gathered(pipeline::Exchange &ex, Attempt &a,
   auto &buf = relay.buffer();
   bool read_ok = true;
   while (!a.parser->is_done()) {
+    arm_idle(ex);
     auto [ec, got] = co_await read_some(a, buf.data(), buf.size());
     bool more = ex.gather(std::string_view(buf.data(), got));
     if (ec || !more) {

@@ -117,6 +117,14 @@ private:
   net::awaitable<std::optional<bool>>
   mcp_well_known(std::string_view path, const control::Snapshot &snap, const HeaderLookup &headers);
   net::awaitable<bool> attempts(pipeline::Exchange &ex);
+  // A request hedged (aigw.run/hedge-after): the first attempt, and a second one alongside it
+  // when the first is slower than `delay`; the first response head wins. nullopt: neither
+  // answered and the attempts go on; else what answering returned.
+  struct HedgeLeg;
+  net::awaitable<std::optional<bool>> hedged(pipeline::Exchange &ex, std::string head,
+                                             std::chrono::milliseconds delay);
+  static net::awaitable<void> run_leg(Worker *worker, std::shared_ptr<HedgeLeg> leg);
+  std::shared_ptr<HedgeLeg> make_leg(pipeline::Exchange &ex, std::string head);
   net::awaitable<std::optional<ratelimit::Verdict>> check(pipeline::BudgetCheck &c);
   void apply(const pipeline::Settlement &s);
   void charge(const std::vector<ratelimit::Hit> &hits, const ratelimit::CostValues *costs);

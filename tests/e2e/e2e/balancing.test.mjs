@@ -76,12 +76,14 @@ describe('aigw run: load balancing and backend health', () => {
   let fp;
   let sw;
   let slow;
+  let hedgeSlow;
   let gw;
   let client;
   before(async () => {
     fp = await startFakeProviders({ port: 0 });
     sw = await startSwitchable();
     slow = await startSwitchable();
+    hedgeSlow = await startSwitchable();
     const f = fp.port;
     gw = await startAigw({
       config: (port) => gatewayYaml(port) +
@@ -89,6 +91,7 @@ describe('aigw run: load balancing and backend health', () => {
         backend('health-a', sw.port) + backend('health-b', f) +
         backend('quota-a', f) + backend('quota-b', f) + backend('cool-a', f) + backend('cool-b', f) +
         backend('cb', slow.port) + backend('late', slow.port) +
+        backend('hedge-slow', hedgeSlow.port) + backend('hedge-fast', f) +
         route('sticky', 'sticky', ['{name: sticky-a}', '{name: sticky-b}'],
           '  loadBalancer: {type: ConsistentHash, consistentHash: {type: Header, header: {name: x-session-id}}}\n') +
         route('rr', 'rr', ['{name: rr-a}', '{name: rr-b}'], '  loadBalancer: {type: RoundRobin}\n') +
@@ -105,7 +108,10 @@ describe('aigw run: load balancing and backend health', () => {
     retryOn: {triggers: [retriable-status-codes], httpStatusCodes: [429]}
 `) +
         route('cb', 'cb', ['{name: cb}'], '  circuitBreaker: {maxParallelRequests: 1}\n') +
-        route('late', 'late', ['{name: late}'], '  loadBalancer: {type: LeastRequest}\n'),
+        route('late', 'late', ['{name: late}'], '  loadBalancer: {type: LeastRequest}\n') +
+        route('hedge', 'hedge', ['{name: hedge-slow, priority: 0}', '{name: hedge-fast, modelNameOverride: gpt-4o-mini, priority: 1}'],
+          '  retry: {numRetries: 1}\n').replace('metadata: {name: hedge, namespace: default}\nspec:\n  targetRefs',
+          'metadata: {name: hedge, namespace: default, annotations: {aigw.run/hedge-after: 150ms}}\nspec:\n  targetRefs'),
     });
     client = new OpenAI({ apiKey: 'sk-client', baseURL: `${gw.base}/v1`, maxRetries: 0 });
   });
@@ -114,6 +120,7 @@ describe('aigw run: load balancing and backend health', () => {
     await fp?.close();
     await sw?.close();
     await slow?.close();
+    await hedgeSlow?.close();
   });
 
   const chat = (model, headers = {}) => client.chat.completions.create(
@@ -191,6 +198,30 @@ describe('aigw run: load balancing and backend health', () => {
     await assert.rejects(chat('cb'), (e) => e.status === 503 && /overflow/.test(e.message));
     assert.equal((await first).response.status, 200);
     slow.st.mode = 'ok';
+  });
+
+  it('aigw.run/hedge-after: a second attempt beside a slow first one; the first answer wins', async () => {
+    hedgeSlow.st.mode = 'slow';
+    hedgeSlow.st.delayMs = 1500 * SLOW;
+    const started = Date.now();
+    const { data, response } = await chat('hedge', { 'x-request-id': 'hedged-1' });
+    const took = Date.now() - started;
+    assert.equal(response.status, 200);
+    assert.notEqual(data.choices[0].message.content, 'switchable', 'the slow backend answered');
+    assert.ok(took < 1200 * SLOW, `took ${took} ms`);
+    const line = await gw.logLine((l) => l.request_id === 'hedged-1');
+    assert.equal(line.hedge, 'won', JSON.stringify(line));
+    assert.equal(line.backend_name, 'default/hedge-fast');
+    assert.ok(line.total_tokens > 0);
+    // A first attempt that answers in time is not hedged.
+    hedgeSlow.st.mode = 'ok';
+    await chat('hedge', { 'x-request-id': 'hedged-2' });
+    const quick = await gw.logLine((l) => l.request_id === 'hedged-2');
+    assert.equal(quick.hedge, undefined);
+    assert.equal(quick.backend_name, 'default/hedge-slow');
+    const m = await (await fetch(`${gw.admin}/metrics`)).text();
+    assert.match(m, /^aigw_hedges_total [1-9]/m);
+    assert.match(m, /^aigw_hedges_won_total [1-9]/m);
   });
 
   it('x-aigw-deadline-ms bounds the request; a bad value is a 400 naming the header', async () => {

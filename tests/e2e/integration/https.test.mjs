@@ -17,11 +17,11 @@ import {
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'aigw-https-'));
 
-// A self-signed certificate for `cn` (also its subjectAltName), ECDSA P-256.
-function makeCert(name, cn) {
+// A self-signed certificate for `cn` (also its subjectAltName), ECDSA P-256 (or `newkey`).
+function makeCert(name, cn, newkey = ['ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1']) {
   const key = path.join(dir, `${name}.key`);
   const crt = path.join(dir, `${name}.crt`);
-  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', ...newkey,
     '-nodes', '-keyout', key, '-out', crt, '-days', '2', '-subj', `/CN=${cn}`,
     '-addext', `subjectAltName=DNS:${cn}`], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
@@ -217,6 +217,16 @@ describe('aigw run: HTTPS listeners', () => {
     assert.ok(gw.stderr.some((l) => /spec\.listeners\[1\]\.tls\.certificateRefs\[0\]: Secret "example-cert": tls\.key is not the private key/.test(l)),
       gw.stderr.join('\n'));
     assert.equal((await handshake(gw.port, 'api.example.test', certB.crt)).cn, 'api.example.test');
+  });
+
+  it('refuses a reload with a certificate OpenSSL would not serve (an RSA-1024 key)', async () => {
+    const before = await stats(gw);
+    const weak = makeCert('weak', 'localhost', ['rsa:1024']);
+    writeFileSync(gw.configPath, config(gw.port, weak, certB));
+    await waitFor(async () => (await stats(gw)).config_reloads_rejected > before.config_reloads_rejected, 5000 * SLOW, 'reload rejected');
+    assert.ok(gw.stderr.some((l) => /spec\.listeners\[0\]\.tls\.certificateRefs\[0\]: Secret "default-cert": OpenSSL refuses it/.test(l)),
+      gw.stderr.join('\n'));
+    assert.equal((await h1(gw.port, certA.crt)).status, 200);
   });
 
   it('rotates a certificate on reload: new connections get the new one, open ones keep working', async () => {
