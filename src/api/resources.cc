@@ -757,6 +757,15 @@ void decode_traffic_policy(const Field &doc, const ObjectMeta &meta, Resources &
     spec["healthCheck"]["active"].warn("active health checks are not run by aigw run; skipped");
   if (spec["circuitBreaker"].present())
     p.circuit_breaker = decode_circuit_breaker(spec["circuitBreaker"]);
+  if (auto it = meta.annotations.find("aigw.run/stream-continuation");
+      it != meta.annotations.end()) {
+    if (it->second == "true" || it->second == "false")
+      p.stream_continuation = it->second == "true";
+    else
+      doc["metadata"]["annotations"].fail("aigw.run/stream-continuation must be \"true\" or "
+                                          "\"false\", got \"" +
+                                          it->second + "\"");
+  }
   if (auto it = meta.annotations.find("aigw.run/hedge-after"); it != meta.annotations.end()) {
     auto d = parse_duration(it->second);
     if (!d || d->count() <= 0)

@@ -235,6 +235,9 @@ struct BackendTrafficPolicy {
   // aigw.run/hedge-after: a second attempt after this long without the first's response head
   // (requests that are not streamed).
   std::optional<std::chrono::milliseconds> hedge_after;
+  // aigw.run/stream-continuation: "true": a stream broken after content is carried on by the
+  // next backend with the partial answer as an assistant prefill (schemas that take one).
+  std::optional<bool> stream_continuation;
   std::vector<RateLimitRule> rate_limit_rules;
 };
 

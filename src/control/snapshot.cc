@@ -839,6 +839,8 @@ private:
     c.passive_health_check = policy_for(r, &api::BackendTrafficPolicy::passive_health_check);
     c.circuit_breaker = policy_for(r, &api::BackendTrafficPolicy::circuit_breaker);
     c.hedge_after = policy_for(r, &api::BackendTrafficPolicy::hedge_after);
+    c.stream_continuation =
+        policy_for(r, &api::BackendTrafficPolicy::stream_continuation).value_or(false);
     c.rule_index = i;
     c.name = rule.name;
     c.request_timeout = rule.request_timeout;

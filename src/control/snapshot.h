@@ -140,6 +140,7 @@ struct CompiledRule {
   std::optional<api::PassiveHealthCheck> passive_health_check;
   std::optional<api::CircuitBreakerPolicy> circuit_breaker;
   std::optional<std::chrono::milliseconds> hedge_after;
+  bool stream_continuation = false;
   std::shared_ptr<std::atomic<uint64_t>> round_robin = std::make_shared<std::atomic<uint64_t>>(0);
   size_t header_count = 0; // for precedence
 };

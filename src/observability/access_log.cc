@@ -66,8 +66,10 @@ std::string access_log_line(const ExchangeRecord &r) {
   str("error", r.error);
   if (r.attempts) o += ",\"attempts\":" + std::to_string(r.attempts);
   if (r.failovers) o += ",\"failovers\":" + std::to_string(r.failovers);
+  if (r.continuations) o += ",\"continuations\":" + std::to_string(r.continuations);
   if (r.hedges) o += r.hedge_won ? ",\"hedge\":\"won\"" : ",\"hedge\":\"lost\"";
   if (r.stream) o += ",\"stream\":true";
+  if (r.usage_estimated) o += ",\"usage_estimated\":true";
   auto num = [&](const char *k, const std::optional<uint64_t> &v) {
     if (!v) return;
     o += ",\"";

@@ -34,9 +34,12 @@ struct ExchangeRecord {
   std::vector<std::pair<std::string, uint64_t>> costs; // metadata key → cost
   int attempts = 0;
   int failovers = 0;      // streams dropped before content and served again by the next attempt
+  int continuations = 0;  // broken streams carried on by the next backend (prefill)
   int hedges = 0;         // second attempts sent alongside a slow first one
   bool hedge_won = false; // ... and the second answered first
   bool stream = false;
+  bool usage_estimated =
+      false; // a stream cut before its usage: the usage is the admission estimate
   Clock::time_point start = Clock::now();
   std::optional<Clock::time_point> first_byte; // when the first answer bytes went out
   std::string_view operation; // chat, completion, embeddings, rerank ("" before routing)

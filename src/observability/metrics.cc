@@ -309,10 +309,13 @@ void render_stream_failures(std::string &o, const HealthCounters &h) {
        "client (failover) or the stream ended with an in-band error (error_event).\n"
        "# TYPE aigw_stream_failures_total counter\n";
   for (size_t i = 0; i < kStreamFailureReasons.size(); ++i)
-    for (size_t k = 0; k < 2; ++k)
+    for (size_t k = 0; k < 3; ++k)
       o += "aigw_stream_failures_total{reason=\"" + std::string(kStreamFailureReasons[i]) +
-           "\",outcome=\"" + (k == 0 ? "failover" : "error_event") + "\"} " +
-           std::to_string(h.stream_failures[i][k].load()) + "\n";
+           "\",outcome=\"" +
+           (k == 0   ? "failover"
+            : k == 1 ? "error_event"
+                     : "continued") +
+           "\"} " + std::to_string(h.stream_failures[i][k].load()) + "\n";
 }
 } // namespace
 

@@ -71,7 +71,7 @@ struct HealthCounters {
   std::atomic<uint64_t> drain_cut_requests{0};   // requests cut by the end of a drain
   // Streamed answers that failed, by reason (kStreamFailureReasons) and outcome: served again
   // by the next attempt before any content reached the client [0], or ended in-band [1].
-  std::array<std::array<std::atomic<uint64_t>, 2>, 5> stream_failures{};
+  std::array<std::array<std::atomic<uint64_t>, 3>, 5> stream_failures{};
 };
 inline constexpr std::array<std::string_view, 5> kStreamFailureReasons = {
     "reset", "idle", "timeout", "error_event", "empty"};
@@ -113,11 +113,14 @@ public:
   void record_completion(size_t shard, const GenAILabels &l, const Completion &c);
 
   HealthCounters &health() { return health_; }
-  // `reason`: one of kStreamFailureReasons; `failover`: the next attempt served the request.
-  void record_stream_failure(std::string_view reason, bool failover) {
+  // `reason`: one of kStreamFailureReasons; `outcome`: 0 failover (the next attempt served the
+  // request before content), 1 error_event (the stream ended in-band), 2 continued (the next
+  // backend carried it on from a prefill).
+  void record_stream_failure(std::string_view reason, int outcome) {
     for (size_t i = 0; i < kStreamFailureReasons.size(); ++i)
       if (kStreamFailureReasons[i] == reason)
-        health_.stream_failures[i][failover ? 0 : 1].fetch_add(1, std::memory_order_relaxed);
+        health_.stream_failures[i][static_cast<size_t>(outcome)].fetch_add(
+            1, std::memory_order_relaxed);
   }
   McpMetrics &mcp() { return mcp_; }
   const std::vector<HeaderAttribute> &header_attributes() const { return header_attributes_; }

@@ -25,6 +25,12 @@
 namespace aigw::pipeline {
 namespace {
 
+// Schemas whose models continue a final assistant message (a prefill) instead of answering it.
+bool takes_prefill(api::Schema s) {
+  return s == api::Schema::kAnthropic || s == api::Schema::kAWSAnthropic ||
+         s == api::Schema::kGCPAnthropic || s == api::Schema::kAWSBedrock;
+}
+
 using Clock = std::chrono::steady_clock;
 
 // The models a configuration names (exact model matches and overrides): always kept as metric
@@ -318,6 +324,12 @@ std::optional<Next> Exchange::begin_attempt(const control::CompiledBackendRef &r
   rec_.backend = backend.key;
   rec_.model_override = ref.model_name_override;
   auto schema = backend.schema_kind;
+  if (continuing_ && !takes_prefill(schema)) {
+    last_status_ = 502;
+    last_error_ = "backend " + std::string(observability::ai_service_backend(backend.key)) +
+                  " (schema " + backend.schema + ") cannot continue an answer from a prefill";
+    return std::nullopt;
+  }
   if (!backend.supported || !translate::schema_serves(schema, endpoint_)) {
     // As upstream v1.2: an endpoint the backend's schema does not serve is a 422.
     last_status_ = backend.supported ? 422 : 501;
@@ -897,13 +909,28 @@ ResponsePlan Exchange::on_response_headers(int status, std::string_view content_
   scan_body_ = !(content_type.starts_with("audio/") || content_type.starts_with("image/") ||
                  content_type.starts_with("application/octet-stream"));
   usage_filter_.reset();
+  relay_through_ = false;
   // A streamed answer that can still be replaced: held until content begins (aigw run only:
   // behind Envoy the response head is Envoy's once the provider sent it).
   guard_.reset();
-  if (may_retry && plan.streaming && plan.sse && content_encoding.empty() && !last &&
-      Clock::now() < deadline_) {
+  bool continuable = rule_ && rule_->stream_continuation &&
+                     (endpoint_ == Endpoint::kChatCompletions || endpoint_ == Endpoint::kMessages);
+  if (continuing_ && status == 200 && plan.streaming && plan.sse) {
+    // The client has the head and part of the answer: this attempt's events go on in its body,
+    // from its first content (a continuation of a continuation keeps gathering the text).
+    plan.continuing = true;
+    if (plan.mode == BodyMode::kRelay) {
+      plan.mode = mode_ = BodyMode::kTranslate;
+      relay_through_ = true;
+    }
+    continuation_.emplace();
+    guard_.emplace();
+    guard_->collect_text();
+  } else if (may_retry && plan.streaming && plan.sse && content_encoding.empty() && !last &&
+             Clock::now() < deadline_) {
     plan.hold = true;
     guard_.emplace();
+    if (continuable) guard_->collect_text(); // what the client read, should it need a prefill
   }
   if (sse_ && plan.streaming && injected_usage_ && content_encoding.empty()) {
     // The client did not ask for the usage chunk the gateway asked for: filtered out. The
@@ -938,12 +965,20 @@ void Exchange::observe(std::string_view piece) {
 
 void Exchange::translate(std::string_view piece, bool end, std::string &out) {
   size_t before = out.size();
-  if (usage_filter_) {
+  if (relay_through_) { // a passthrough stream continued: bytes as they come, usage scanned
+    scanner_.feed(piece);
+    out.append(piece);
+  } else if (usage_filter_) {
     scanner_.feed(piece);
     usage_filter_->feed(piece, end, out);
   } else {
     if (!piece.empty()) translator_->stream_chunk(piece, out);
     if (end) translator_->stream_end(out);
+  }
+  if (continuation_) { // a continued stream: its preamble dropped
+    std::string fresh = out.substr(before);
+    out.resize(before);
+    continuation_->feed(fresh, end, out);
   }
   if (guard_ && out.size() > before) guard_->feed(std::string_view(out).substr(before));
   if (out.size() > before && !rec_.first_byte) rec_.first_byte = Clock::now();
@@ -953,7 +988,14 @@ StreamGuard::State Exchange::hold_state(bool body_done) {
   if (!guard_) return StreamGuard::State::kCommitted;
   if (body_done) guard_->on_end();
   auto st = guard_->state();
-  if (st == StreamGuard::State::kCommitted) guard_.reset(); // nothing more to watch
+  // An end without content is a failure only when the provider reported no usage either: one
+  // that counted tokens considered its (empty) answer complete.
+  if (st == StreamGuard::State::kFailed && !guard_->saw_error_event() &&
+      (sse_ || usage_filter_ || relay_through_ ? scanner_.usage() : translator_->usage()).any())
+    st = StreamGuard::State::kCommitted;
+  // Committed: nothing more to watch, unless the text is gathered for a continuation.
+  if (st == StreamGuard::State::kCommitted && !(rule_ && rule_->stream_continuation))
+    guard_.reset();
   return st;
 }
 
@@ -991,7 +1033,7 @@ bool Exchange::retry_stream(StreamFailure why, std::string_view detail) {
   if (why != StreamFailure::kTimeout)
     report_outcome(why == StreamFailure::kIdle ? 504 : 502, false);
   end_attempt();
-  if (svc_.metrics) svc_.metrics->record_stream_failure(failure_reason(why), true);
+  if (svc_.metrics) svc_.metrics->record_stream_failure(failure_reason(why), 0);
   spdlog::debug("attempt {} to {}: {}; failing over", attempt_, ref_->backend->key, last_error_);
   // What the dropped attempt reported is still charged: that backend served it.
   add_usage(failed_usage_, sse_ || usage_filter_ ? scanner_.usage() : translator_->usage());
@@ -1004,12 +1046,61 @@ bool Exchange::retry_stream(StreamFailure why, std::string_view detail) {
   return true;
 }
 
+bool Exchange::continue_stream(StreamFailure why) {
+  if (!rule_ || !rule_->stream_continuation || !guard_ || guard_->non_text()) return false;
+  if (endpoint_ != Endpoint::kChatCompletions && endpoint_ != Endpoint::kMessages) return false;
+  if (attempt_ >= max_attempts_ || Clock::now() >= deadline_) return false;
+  if (std::none_of(rule_->refs.begin(), rule_->refs.end(),
+                   [](const auto &r) { return takes_prefill(r.backend->schema_kind); }))
+    return false; // no backend of the rule could carry it on
+  if (!continuing_) original_body_ = body_;
+  std::string partial = partial_text_ + guard_->text();
+  if (partial.empty()) return false;
+  // The request again, the answer so far as the last (assistant) message: a prefill.
+  auto spans = json::scan_object(original_body_);
+  const json::Member *messages = spans ? spans->find("messages") : nullptr;
+  if (!messages || messages->value_end <= messages->value_begin + 1 ||
+      original_body_[messages->value_end - 1] != ']')
+    return false;
+  bool empty = original_body_.find_first_not_of(" \t\r\n", messages->value_begin + 1) ==
+               messages->value_end - 1;
+  std::string prefill =
+      empty ? "{\"role\":\"assistant\",\"content\":" : ",{\"role\":\"assistant\",\"content\":";
+  json::append_quoted(prefill, partial);
+  prefill += '}';
+  body_ = json::splice(original_body_, messages->value_end - 1, messages->value_end - 1, prefill);
+  partial_text_ = std::move(partial);
+  // What the broken attempt served is charged: its usage if it said, else an estimate of the
+  // prompt and of the text it streamed.
+  api::TokenUsage served =
+      sse_ || usage_filter_ || relay_through_ ? scanner_.usage() : translator_->usage();
+  if (!served.any()) {
+    served = ratelimit::estimate_usage(body_.size(), 0, 0);
+    served.output = guard_->text().size() / 4 + 1;
+    served.total = served.input.value_or(0) + *served.output;
+    rec_.usage_estimated = true;
+  }
+  add_usage(failed_usage_, served);
+  if (why != StreamFailure::kTimeout)
+    report_outcome(why == StreamFailure::kIdle ? 504 : 502, false);
+  end_attempt();
+  if (svc_.metrics) svc_.metrics->record_stream_failure(failure_reason(why), 2);
+  ++rec_.continuations;
+  rec_.error.clear(); // the continuation's outcome is the request's
+  continuing_ = true;
+  guard_.reset();
+  continuation_.reset();
+  scanner_ = SseUsageScanner();
+  status_ = 0;
+  return true;
+}
+
 void Exchange::stream_error(StreamFailure why, std::string_view detail, std::string &out) {
   stream_broke_ = true;
   guard_.reset();
   if (why != StreamFailure::kTimeout)
     report_outcome(why == StreamFailure::kIdle ? 504 : 502, false);
-  if (svc_.metrics) svc_.metrics->record_stream_failure(failure_reason(why), false);
+  if (svc_.metrics) svc_.metrics->record_stream_failure(failure_reason(why), 1);
   std::string message = why == StreamFailure::kIdle      ? "the provider's stream went idle"
                         : why == StreamFailure::kTimeout ? "the request timed out"
                         : why == StreamFailure::kEmpty
@@ -1137,10 +1228,16 @@ Settlement Exchange::complete(bool answered_whole) {
   // A streamed 200 that ended well is its backend's success (passive health checks).
   if (learn_ && parsed_.stream && status_ == 200 && !stream_broke_ && answered_whole)
     report_outcome(200, false);
-  if (!measured || (stream_broke_ && !own_usage_)) {
-    // Unmeasured, or a stream cut after content without its usage: the reservation stands as
-    // the charge (the provider served part of it; nothing is refunded).
-    settlement_.route.keep = true;
+  if (measured && stream_broke_ && !own_usage_) {
+    // A stream cut after content, before its usage came: charged as admission estimates it
+    // (the prompt, and max_tokens or 1024 out), never refunded; the log line says so.
+    auto est = ratelimit::estimate_usage(body_.size(), parsed_.max_tokens);
+    add_usage(est, failed_usage_);
+    rec_.usage = est;
+    rec_.usage_estimated = true;
+  }
+  if (!measured) {
+    settlement_.route.keep = true; // unmeasured: the reservation stands as the charge
     return settlement_;
   }
   if (!whole) return settlement_;

@@ -127,6 +127,9 @@ struct ResponsePlan {
   // until hold_state() says content began; a stream that fails before that is replaced by the
   // next attempt's, and the client never sees it.
   bool hold = false;
+  // A continuation (aigw.run/stream-continuation): the client already has the head and the start
+  // of the answer; this attempt's events go on in the same body (same framing), without a head.
+  bool continuing = false;
 };
 
 // Why a streamed answer failed (the provider's stream, as the host saw it).
@@ -224,6 +227,12 @@ public:
   // schema (an OpenAI error chunk, an Anthropic `error` event), appended to `out`. The usage seen
   // so far is charged at complete(); without any, the reservation stands as the charge.
   void stream_error(StreamFailure why, std::string_view detail, std::string &out);
+  // Instead of stream_error(): the rule carries broken streams on (aigw.run/stream-continuation),
+  // an attempt is left, and what the client got is plain text. true: the request is re-encoded
+  // with that text as an assistant prefill, and next_attempt() picks a backend whose schema
+  // continues a prefill (Anthropic, Bedrock); its events go on in the client's body.
+  bool continue_stream(StreamFailure why);
+  bool continuing() const { return continuing_; }
   // Hedging (aigw run, a rule with the aigw.run/hedge-after annotation): for a request that is
   // not streamed, with another attempt left and no QuotaPolicy in play, how long to wait for
   // the first attempt's response head before sending a second one alongside it.
@@ -347,7 +356,11 @@ private:
   bool stream_broke_ = false;        // stream_error(): cut after content reached the client
   bool own_usage_ = false;           // the answering attempt reported usage of its own
   bool learn_ = false;               // aigw run: outcomes teach the backends' state
-  api::TokenUsage failed_usage_;     // what attempts dropped by retry_stream() reported
+  bool continuing_ = false;          // the attempt carries a broken stream on
+  bool relay_through_ = false;       // ... and its passthrough bytes go through translate()
+  std::optional<ContinuationFilter> continuation_;
+  std::string original_body_, partial_text_; // the request as sent first; the answer so far
+  api::TokenUsage failed_usage_;             // what attempts dropped by retry_stream() reported
   ratelimit::CostValues quota_costs_;
   Settlement settlement_;
 };

@@ -6,10 +6,7 @@
 #include <simdjson.h>
 
 namespace aigw::pipeline {
-namespace {
-
-// The end of the first event in `s` from `from` (past its blank line), or npos.
-size_t event_end(std::string_view s, size_t from) {
+size_t sse_event_end(std::string_view s, size_t from) {
   for (size_t i = from; i < s.size(); ++i) {
     if (s[i] != '\n' && s[i] != '\r') continue;
     // A line ends at i; a blank line follows when the next terminator starts right after.
@@ -26,6 +23,8 @@ size_t event_end(std::string_view s, size_t from) {
   }
   return std::string_view::npos;
 }
+
+namespace {
 
 // True when `event` holds "choices" followed by an empty array: a cheap test that spares the
 // parse of every ordinary chunk (each carries "usage":null once usage is asked for).
@@ -80,7 +79,7 @@ bool is_usage_only_chunk(std::string_view event) {
 void UsageChunkFilter::feed(std::string_view in, bool end, std::string &out) {
   if (unfiltered_) {
     // The oversized event goes on as it comes, up to its end; filtering resumes after it.
-    size_t e = event_end(in, 0);
+    size_t e = sse_event_end(in, 0);
     if (e == std::string_view::npos) {
       out.append(in);
       if (end) unfiltered_ = false;
@@ -94,7 +93,7 @@ void UsageChunkFilter::feed(std::string_view in, bool end, std::string &out) {
   size_t start = 0;
   for (;;) {
     size_t from = std::max(start, scanned_);
-    size_t e = event_end(pending_, from);
+    size_t e = sse_event_end(pending_, from);
     if (e == std::string::npos) break;
     std::string_view event(pending_.data() + start, e - start);
     if (!is_usage_only_chunk(event)) out.append(event);

@@ -24,6 +24,9 @@ private:
   bool unfiltered_ = false; // an oversized event: the rest of it passes as it comes
 };
 
+// The end of the first complete event in `s` from `from` (past its blank line), or npos.
+size_t sse_event_end(std::string_view s, size_t from);
+
 // True for an event whose data is an OpenAI chunk with no choices and a usage object.
 bool is_usage_only_chunk(std::string_view event);
 

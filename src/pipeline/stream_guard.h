@@ -8,6 +8,7 @@
 #include "core/sse.h"
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace aigw::pipeline {
@@ -34,10 +35,18 @@ public:
   }
   std::string_view why() const { return why_; } // for kFailed
   bool saw_error_event() const { return error_event_; }
+  // Continuation: keep reading past the first content and gather the answer's text (OpenAI
+  // chat and completions deltas, Anthropic text deltas). non_text(): something else came too
+  // (a tool call, reasoning), which a prefill cannot carry on.
+  void collect_text() { collect_ = true; }
+  const std::string &text() const { return text_; }
+  bool non_text() const { return non_text_; }
 
 private:
   void on_line(std::string_view line);
   void on_data(std::string_view data);
+  struct Events; // reads one event's JSON (stream_guard.cc)
+  friend struct Events;
 
   sse::LineSplitter splitter_{256 * 1024};
   State state_ = State::kHolding;
@@ -45,6 +54,22 @@ private:
   bool error_event_ = false;
   bool event_error_ = false; // the current event's `event:` line named an error
   std::string_view why_;
+  bool collect_ = false;
+  bool non_text_ = false;
+  std::string text_;
+};
+
+// A continued stream (aigw.run/stream-continuation): the next backend's answer without its
+// preamble (role chunk, message_start, pings), from its first event with content, so that it
+// reads on from where the broken stream stopped. Whole events at a time.
+class ContinuationFilter {
+public:
+  void feed(std::string_view in, bool end, std::string &out);
+  bool started() const { return started_; }
+
+private:
+  std::string pending_;
+  bool started_ = false;
 };
 
 } // namespace aigw::pipeline

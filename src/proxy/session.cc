@@ -448,6 +448,7 @@ void Session::charge(const std::vector<ratelimit::Hit> &hits, const ratelimit::C
 
 net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
   for (auto next = ex.next_attempt();;) {
+    if (next == pipeline::Next::kReply && ex.continuing()) co_return co_await end_continued(ex);
     if (next == pipeline::Next::kReply) co_return co_await reply(ex.take_reply());
     if (next == pipeline::Next::kFetchToken) {
       auto until = std::min(ex.deadline(), Clock::now() + std::chrono::seconds(30));
@@ -540,7 +541,8 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
       co_return false;
     }
     if (a.failure) {
-      if (!ex.on_attempt_failed(*a.failure, a.detail)) co_return co_await reply(ex.take_reply());
+      if (!ex.on_attempt_failed(*a.failure, a.detail))
+        co_return ex.continuing() ? co_await end_continued(ex) : co_await reply(ex.take_reply());
       next = ex.next_attempt();
       continue;
     }
@@ -562,6 +564,10 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
       next = ex.next_attempt();
       continue;
     }
+    if (ex.continuing() && !plan.continuing) { // a continuation answered with an error
+      active_upstream_ = nullptr;
+      co_return co_await end_continued(ex);
+    }
     std::string head = response_head(ex, plan, a);
     bool ok;
     if (plan.mode == pipeline::BodyMode::kGather)
@@ -576,6 +582,22 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
     }
     co_return ok;
   }
+}
+
+// A continued stream no backend could carry on: it ends as a broken stream does, with the error
+// event in the client's schema and the body's last chunk.
+net::awaitable<bool> Session::end_continued(pipeline::Exchange &ex) {
+  std::string ev;
+  ex.stream_error(pipeline::StreamFailure::kReset, "no backend could continue it", ev);
+  apply(ex.complete(false));
+  PieceWrite w({}, ev, client_chunked_, true);
+  auto pieces = w.buffers();
+  beast::error_code wec;
+  if (h2_)
+    wec = co_await h2_->write(pieces);
+  else
+    wec = co_await write_now(client_, pieces);
+  co_return !wec;
 }
 
 // --- Hedged attempts ---------------------------------------------------------------------------
@@ -909,6 +931,8 @@ net::awaitable<bool> Session::relay_stream(pipeline::Exchange &ex,
   unsigned status = a.parser->get().result_int();
   bool bodiless = status == 204 || status == 304;
   bool chunked = !length.has_value() && !http10_ && !bodiless;
+  if (plan.continuing) chunked = client_chunked_; // the client's body goes on as it was framed
+  client_chunked_ = chunked;
   if (translated) head += "cache-control: no-cache\r\n";
   if (bodiless)
     head += "\r\n";
@@ -924,8 +948,9 @@ net::awaitable<bool> Session::relay_stream(pipeline::Exchange &ex,
   std::string held;
   // When body bytes already arrived with the head, the head goes out with them in one write;
   // otherwise (a stream still thinking, or one to translate) the client gets the head at once.
-  bool head_pending = true;
-  if (!holding && (translated || (a.conn->buffer().size() == 0 && !a.parser->is_done()))) {
+  bool head_pending = !plan.continuing; // a continuation: the client has the head
+  if (head_pending && !holding &&
+      (translated || (a.conn->buffer().size() == 0 && !a.parser->is_done()))) {
     if (!co_await write_all(head)) co_return false;
     head_pending = false;
   }
@@ -984,6 +1009,27 @@ net::awaitable<bool> Session::relay_stream(pipeline::Exchange &ex,
     // usage so far charged), not with a cut body a client might take for the whole answer.
     std::string closing_event;
     if (failure && !client_gone_ && plan.sse && (chunked || h2_)) {
+      if (!piece.empty()) { // what came before the break goes out first
+        PieceWrite w(head_pending ? std::string_view(head) : std::string_view(), piece, chunked,
+                     false);
+        auto pieces = w.buffers();
+        beast::error_code wec;
+        if (h2_)
+          wec = co_await h2_->write(pieces);
+        else
+          wec = co_await write_now(client_, pieces);
+        if (wec) {
+          ex.record().error = "client went away";
+          co_return false;
+        }
+        head_pending = false;
+        piece = {};
+      }
+      if (!head_pending && ex.continue_stream(*failure)) { // the next backend carries it on
+        release(a, false);
+        stream_retry_ = true;
+        co_return false;
+      }
       ex.stream_error(*failure, ec.message(), closing_event);
       closing_event.insert(0, piece);
       piece = closing_event;

@@ -125,6 +125,7 @@ private:
                                              std::chrono::milliseconds delay);
   static net::awaitable<void> run_leg(Worker *worker, std::shared_ptr<HedgeLeg> leg);
   std::shared_ptr<HedgeLeg> make_leg(pipeline::Exchange &ex, std::string head);
+  net::awaitable<bool> end_continued(pipeline::Exchange &ex);
   net::awaitable<std::optional<ratelimit::Verdict>> check(pipeline::BudgetCheck &c);
   void apply(const pipeline::Settlement &s);
   void charge(const std::vector<ratelimit::Hit> &hits, const ratelimit::CostValues *costs);
@@ -170,6 +171,7 @@ private:
   Clock::time_point try_deadline_ = Clock::time_point::max(); // the attempt's deadline
   bool idle_armed_ = false; // the deadline set is the streamIdleTimeout's
   bool stream_retry_ = false;
+  bool client_chunked_ = false; // the answer's body is chunked (a continuation keeps it so)
   bool peer_known_ = false;
   std::string peer_; // the client's address // relay_stream dropped a failed stream: the next
                      // attempt serves

@@ -285,9 +285,9 @@ export async function startFakeProviders(opts = {}) {
     const chunks = oai.chatChunks(ans, model, isAzure, includeUsage);
     const fault = streamFault(model);
     const lines = chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`);
-    if (!fault || fault.kind === 'empty') lines.push('data: [DONE]\n\n');
+    if (!fault) lines.push('data: [DONE]\n\n');
     const isContent = (i) => !!(chunks[i]?.choices?.[0]?.delta?.content || chunks[i]?.choices?.[0]?.delta?.tool_calls?.[0]?.function?.arguments);
-    const f = faultPieces(fault, lines, isContent, `data: ${JSON.stringify(oai.MIDSTREAM_ERROR)}\n\n`);
+    const f = faultPieces(fault, lines, isContent, `data: ${JSON.stringify(oai.MIDSTREAM_ERROR)}\n\n`, ['data: [DONE]\n\n']);
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...extra });
     await writeChunks(res, f.pieces, chunkDelay(req, cfg));
     return endStream(res, f.then);

@@ -38,6 +38,28 @@ function config(port, fakePort, serviceAccountJson) {
   return gatewayYaml(port) + `---
 apiVersion: aigateway.envoyproxy.io/v1beta1
 kind: AIGatewayRoute
+metadata: {name: continued, namespace: default}
+spec:
+  parentRefs: [{name: aigw}]
+  rules:
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: cont-anthropic}]}]
+      backendRefs: [{name: anthropic, modelNameOverride: claude-midstream-reset, priority: 0}, {name: anthropic, modelNameOverride: claude-3-5-haiku-latest, priority: 1}]
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: cont-openai}]}]
+      backendRefs: [{name: openai, modelNameOverride: gpt-4o-midstream-reset, priority: 0}, {name: openai, modelNameOverride: gpt-4o-mini, priority: 1}]
+  llmRequestCosts:
+    - {metadataKey: llm_total_token, type: TotalToken}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata:
+  name: continued
+  namespace: default
+  annotations: {aigw.run/stream-continuation: "true"}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: continued}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
 metadata: {name: resilience, namespace: default}
 spec:
   parentRefs: [{name: aigw}]
@@ -160,6 +182,9 @@ describe('aigw run: streams that fail', () => {
     const line = await gw.logLine((l) => l['x-ai-eg-model'] === 'cut-openai-reset');
     assert.match(line.error, /stream/);
     assert.ok(!line.failovers);
+    // No usage came before the cut: charged as admission estimates it, and the line says so.
+    assert.equal(line.usage_estimated, true);
+    assert.ok(line.total_tokens > 0, JSON.stringify(line));
   });
 
   it('after content, an idle stream ends with the error event once streamIdleTimeout passes', async () => {
@@ -189,6 +214,32 @@ describe('aigw run: streams that fail', () => {
       });
       for await (const _ of s);
     }, (e) => e instanceof OpenAI.APIError);
+  });
+
+  it('aigw.run/stream-continuation: a stream broken after content is carried on from a prefill', async () => {
+    const from = fp.requests.length;
+    const r = await streamChat('cont-anthropic');
+    assert.equal(r.roles, 1, 'the continuation added a second role chunk');
+    const sent = fp.requests.slice(from).map((q) => JSON.parse(q.body));
+    assert.equal(sent.length, 2);
+    const last = sent[1].messages[sent[1].messages.length - 1];
+    assert.equal(last.role, 'assistant', JSON.stringify(sent[1].messages));
+    const prefill = typeof last.content === 'string' ? last.content : last.content.map((c) => c.text).join('');
+    assert.ok(prefill.length > 0 && r.text.startsWith(prefill), `client text ${JSON.stringify(r.text)} prefill ${JSON.stringify(prefill)}`);
+    assert.ok(r.text.length > prefill.length, 'nothing came after the prefill');
+    assert.ok(r.usage && r.usage.total_tokens > 0);
+    const line = await gw.logLine((l) => l['x-ai-eg-model'] === 'cont-anthropic');
+    assert.equal(line.continuations, 1, JSON.stringify(line));
+    assert.equal(line.error, undefined);
+  });
+
+  it('stream-continuation with no backend that takes a prefill ends with the error event as before', async () => {
+    await assert.rejects(async () => {
+      const s = await openai.chat.completions.create({
+        model: 'cont-openai', stream: true, messages: [{ role: 'user', content: 'Tell me about gateways.' }],
+      });
+      for await (const _ of s);
+    }, (e) => e instanceof OpenAI.APIError && /stream broke/.test(e.message));
   });
 
   it('counts failovers and in-band errors by reason', async () => {

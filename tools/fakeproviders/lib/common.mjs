@@ -152,15 +152,16 @@ export function midstreamTrigger(model) {
 // Stream faults chosen by the model name (a backend's modelNameOverride, so one backend of a
 // route misbehaves and the next does not): `prestream-KIND` before any content, `midstream-KIND`
 // after the first piece with content. KIND: error (the format's error event, then the end),
-// reset (the connection closed mid-body), idle (nothing more, never ending), empty (every piece
-// without content: a stream that ends without a token).
+// reset (the connection closed mid-body), idle (nothing more, never ending), empty (the pieces
+// before any content, then the stream's end: no content and no usage).
 export function streamFault(model) {
   const m = /(prestream|midstream)-(error|reset|idle|empty)/.exec(String(model ?? ''));
   return m ? { when: m[1], kind: m[2] } : null;
 }
 
 // The pieces of a stream with `fault` applied; isContent(i): piece i carries content.
-export function faultPieces(fault, pieces, isContent, errorPiece) {
+// `tail`: what ends the format's stream (OpenAI's [DONE]), kept by `empty`.
+export function faultPieces(fault, pieces, isContent, errorPiece, tail = []) {
   if (!fault) return { pieces, then: 'end' };
   const first = pieces.findIndex((_, i) => isContent(i));
   const cut = fault.when === 'prestream' ? Math.max(first, 0) : first + 1;
@@ -169,7 +170,8 @@ export function faultPieces(fault, pieces, isContent, errorPiece) {
     case 'error': return { pieces: [...head, errorPiece], then: 'end' };
     case 'reset': return { pieces: head, then: 'reset' };
     case 'idle': return { pieces: head, then: 'hang' };
-    default: return { pieces: pieces.filter((_, i) => !isContent(i)), then: 'end' };
+    // empty: what comes before any content, then the stream's end (no content, no usage)
+    default: return { pieces: [...pieces.slice(0, Math.max(first, 0)), ...tail], then: 'end' };
   }
 }
 
