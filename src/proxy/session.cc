@@ -541,8 +541,11 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
       co_return false;
     }
     if (a.failure) {
-      if (!ex.on_attempt_failed(*a.failure, a.detail))
-        co_return ex.continuing() ? co_await end_continued(ex) : co_await reply(ex.take_reply());
+      if (!ex.on_attempt_failed(*a.failure, a.detail)) {
+        // (No co_await inside a conditional expression: GCC 12 miscompiles it.)
+        if (ex.continuing()) co_return co_await end_continued(ex);
+        co_return co_await reply(ex.take_reply());
+      }
       next = ex.next_attempt();
       continue;
     }
