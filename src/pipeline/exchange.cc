@@ -662,6 +662,9 @@ void Exchange::park_attempt() {
   parked_ = std::make_unique<AttemptSlot>();
   swap_parked(); // the slot holds the attempt; the exchange's own fields are empty
   in_flight_ = nullptr;
+}
+
+void Exchange::hedge_sent() {
   ++rec_.hedges;
   if (svc_.metrics) svc_.metrics->health().hedges.fetch_add(1, std::memory_order_relaxed);
 }
@@ -677,12 +680,13 @@ void Exchange::take_parked() {
   rec_.error.clear();
 }
 
-void Exchange::drop_parked() {
+void Exchange::drop_parked(bool hedge_won) {
   if (!parked_) return;
   if (parked_->in_flight) parked_->in_flight->in_flight.fetch_sub(1, std::memory_order_relaxed);
   parked_.reset();
-  rec_.hedge_won = true;
-  if (svc_.metrics) svc_.metrics->health().hedges_won.fetch_add(1, std::memory_order_relaxed);
+  rec_.hedge_won = hedge_won;
+  if (hedge_won && svc_.metrics)
+    svc_.metrics->health().hedges_won.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Exchange::end_attempt() {
@@ -1075,7 +1079,7 @@ bool Exchange::continue_stream(StreamFailure why) {
   api::TokenUsage served =
       sse_ || usage_filter_ || relay_through_ ? scanner_.usage() : translator_->usage();
   if (!served.any()) {
-    served = ratelimit::estimate_usage(body_.size(), 0, 0);
+    served = ratelimit::estimate_usage(original_body_.size(), 0, 0);
     served.output = guard_->text().size() / 4 + 1;
     served.total = served.input.value_or(0) + *served.output;
     rec_.usage_estimated = true;
@@ -1095,10 +1099,11 @@ bool Exchange::continue_stream(StreamFailure why) {
   return true;
 }
 
-void Exchange::stream_error(StreamFailure why, std::string_view detail, std::string &out) {
+void Exchange::stream_error(StreamFailure why, std::string_view detail, std::string &out,
+                            bool report) {
   stream_broke_ = true;
   guard_.reset();
-  if (why != StreamFailure::kTimeout)
+  if (report && why != StreamFailure::kTimeout)
     report_outcome(why == StreamFailure::kIdle ? 504 : 502, false);
   if (svc_.metrics) svc_.metrics->record_stream_failure(failure_reason(why), 1);
   std::string message = why == StreamFailure::kIdle      ? "the provider's stream went idle"

@@ -226,7 +226,10 @@ public:
   // The stream broke after its head went out: the error event that ends it in the client's
   // schema (an OpenAI error chunk, an Anthropic `error` event), appended to `out`. The usage seen
   // so far is charged at complete(); without any, the reservation stands as the charge.
-  void stream_error(StreamFailure why, std::string_view detail, std::string &out);
+  // `report`: the failure counts against the attempt's backend (passive health checks); not when
+  // the attempt's own failure was already counted, or no attempt was made.
+  void stream_error(StreamFailure why, std::string_view detail, std::string &out,
+                    bool report = true);
   // Instead of stream_error(): the rule carries broken streams on (aigw.run/stream-continuation),
   // an attempt is left, and what the client got is plain text. true: the request is re-encoded
   // with that text as an assistant prefill, and next_attempt() picks a backend whose schema
@@ -242,7 +245,8 @@ public:
   // hedge is dropped) or drop_parked() (the hedge won). `hedged` counts it.
   void park_attempt();
   void take_parked();
-  void drop_parked();
+  void drop_parked(bool hedge_won);
+  void hedge_sent(); // the second attempt went out (counted)
   bool has_parked() const { return parked_ != nullptr; }
   // The route rule's streamIdleTimeout (aigw run: between reads of one attempt).
   std::optional<std::chrono::milliseconds> stream_idle_timeout() const {

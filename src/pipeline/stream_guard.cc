@@ -94,7 +94,7 @@ void StreamGuard::Events::collect(StreamGuard &g, simdjson::dom::element doc) {
   if (!doc["type"].get(type)) {
     if (type == "content_block_delta") {
       std::string_view dt;
-      if (!doc["delta"]["type"].get(dt) && dt == "g.text_delta" && !doc["delta"]["text"].get(s))
+      if (!doc["delta"]["type"].get(dt) && dt == "text_delta" && !doc["delta"]["text"].get(s))
         g.text_.append(s);
       else
         g.non_text_ = true;
@@ -176,7 +176,9 @@ void ContinuationFilter::feed(std::string_view in, bool end, std::string &out) {
     }
   }
   pending_.erase(0, pos);
-  if (end || pending_.size() > StreamGuard::kMaxHeld) { // nothing more to wait for
+  if (end) { // it ended with nothing but preamble: none of it belongs in the client's body
+    pending_.clear();
+  } else if (pending_.size() > StreamGuard::kMaxHeld) { // too long to be preamble
     started_ = true;
     out.append(pending_);
     pending_.clear();

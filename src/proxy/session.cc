@@ -92,6 +92,7 @@ void Session::cut() {
     shared_.metrics->health().drain_cut_requests.fetch_add(1, std::memory_order_relaxed);
   }
   cancel_client();
+  if (race_) race_->cancel();
   if (active_upstream_) active_upstream_->cancel();
 }
 
@@ -110,6 +111,7 @@ net::awaitable<void> Session::watchdog() {
     if (now >= deadline_) {
       timed_out_ = true;
       deadline_ = Clock::time_point::max();
+      if (race_) race_->cancel();
       cancel_client();
       if (active_upstream_) active_upstream_->cancel();
     }
@@ -271,6 +273,7 @@ net::awaitable<void> Session::serve_stream(RequestParser &parser, unsigned refus
 
 void Session::client_gone() {
   client_gone_ = true;
+  if (race_) race_->cancel();
   if (active_upstream_) active_upstream_->cancel();
 }
 
@@ -467,7 +470,11 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
     uh.values_checked = true; // the Exchange checked every value of its call
     uh.remove = &call.remove_headers;
     auto built = pipeline::build_request_head(uh, head_fields_, *call.mutation);
-    if (!built) co_return co_await reply(ex.refuse_call(built.error()));
+    if (!built) {
+      auto refused = ex.refuse_call(built.error());
+      if (ex.continuing()) co_return co_await end_continued(ex); // the client has a head
+      co_return co_await reply(refused);
+    }
     if (auto delay = ex.hedge_delay()) {
       auto answered = co_await hedged(ex, std::move(*built), *delay);
       if (answered) co_return *answered;
@@ -591,7 +598,7 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
 // event in the client's schema and the body's last chunk.
 net::awaitable<bool> Session::end_continued(pipeline::Exchange &ex) {
   std::string ev;
-  ex.stream_error(pipeline::StreamFailure::kReset, "no backend could continue it", ev);
+  ex.stream_error(pipeline::StreamFailure::kReset, "no backend could continue it", ev, false);
   apply(ex.complete(false));
   PieceWrite w({}, ev, client_chunked_, true);
   auto pieces = w.buffers();
@@ -614,7 +621,8 @@ struct Session::HedgeLeg {
   std::shared_ptr<const control::CompiledBackend> backend;
   Clock::time_point deadline;
   bool done = false, got_head = false, abandoned = false;
-  net::steady_timer *notify = nullptr; // the race's timer, cancelled when this leg is done
+  // The race's timer, cancelled when this leg is done (shared: the leg may outlive the race).
+  std::shared_ptr<net::steady_timer> notify;
 };
 
 std::shared_ptr<Session::HedgeLeg> Session::make_leg(pipeline::Exchange &ex, std::string head) {
@@ -675,13 +683,21 @@ net::awaitable<void> Session::run_leg(Worker *worker, std::shared_ptr<HedgeLeg> 
 
 net::awaitable<std::optional<bool>> Session::hedged(pipeline::Exchange &ex, std::string head,
                                                     std::chrono::milliseconds delay) {
-  net::steady_timer wake(worker_.io);
+  auto wake = std::make_shared<net::steady_timer>(worker_.io);
+  // While the race runs, a client that leaves, a drain's cut and the watchdog wake it.
+  race_ = wake.get();
+  struct Unregister {
+    net::steady_timer *&race;
+    ~Unregister() { race = nullptr; }
+  } unregister{race_};
   auto first = make_leg(ex, std::move(head));
-  first->notify = &wake;
+  first->notify = wake;
+  try_deadline_ = first->deadline;
+  set_deadline(first->deadline);
   net::co_spawn(worker_.io, run_leg(&worker_, first), net::detached);
   if (!first->done) {
-    wake.expires_after(delay);
-    co_await wake.async_wait(kTuple);
+    wake->expires_after(delay);
+    co_await wake->async_wait(kTuple);
   }
   std::shared_ptr<HedgeLeg> second;
   if (!first->done) { // slow: a second attempt goes out beside it
@@ -700,19 +716,22 @@ net::awaitable<std::optional<bool>> Session::hedged(pipeline::Exchange &ex, std:
       uh.remove = &call.remove_headers;
       if (auto built = pipeline::build_request_head(uh, head_fields_, *call.mutation)) {
         second = make_leg(ex, std::move(*built));
-        second->notify = &wake;
+        second->notify = wake;
         net::co_spawn(worker_.io, run_leg(&worker_, second), net::detached);
+        ex.hedge_sent();
       }
     }
     if (!second) ex.take_parked(); // no second attempt after all: the first is the request's
   }
   // The first response head wins; the race ends at the attempts' deadline.
   auto until = std::max(first->deadline, second ? second->deadline : first->deadline);
+  try_deadline_ = until;
+  set_deadline(until);
   auto answered = [](const std::shared_ptr<HedgeLeg> &l) { return l && l->done && l->got_head; };
   while (!answered(first) && !answered(second) && !(first->done && (!second || second->done)) &&
-         Clock::now() < until && !client_gone_) {
-    wake.expires_at(until);
-    co_await wake.async_wait(kTuple);
+         Clock::now() < until && !client_gone_ && !cut_ && !timed_out_) {
+    wake->expires_at(until);
+    co_await wake->async_wait(kTuple);
   }
   auto abandon = [](const std::shared_ptr<HedgeLeg> &l) {
     if (!l) return;
@@ -726,12 +745,12 @@ net::awaitable<std::optional<bool>> Session::hedged(pipeline::Exchange &ex, std:
     if (second) ex.take_parked();
   } else if (win) {
     abandon(first);
-    ex.drop_parked();
+    ex.drop_parked(true);
   } else {
     abandon(first);
     abandon(second);
     auto &lost = second ? *second : *first;
-    if (second) ex.drop_parked();
+    if (second) ex.drop_parked(false);
     if (client_gone_) {
       ex.record().error = "client went away";
       co_return false;

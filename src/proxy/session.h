@@ -171,7 +171,9 @@ private:
   Clock::time_point try_deadline_ = Clock::time_point::max(); // the attempt's deadline
   bool idle_armed_ = false; // the deadline set is the streamIdleTimeout's
   bool stream_retry_ = false;
-  bool client_chunked_ = false; // the answer's body is chunked (a continuation keeps it so)
+  bool client_chunked_ = false;
+  net::steady_timer *race_ = nullptr; // a hedged request's race, while it runs // the answer's body
+                                      // is chunked (a continuation keeps it so)
   bool peer_known_ = false;
   std::string peer_; // the client's address // relay_stream dropped a failed stream: the next
                      // attempt serves

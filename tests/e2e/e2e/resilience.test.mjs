@@ -233,6 +233,23 @@ describe('aigw run: streams that fail', () => {
     assert.equal(line.error, undefined);
   });
 
+  it('stream-continuation for an Anthropic Messages client (official SDK): one message, carried on', async () => {
+    const from = fp.requests.length;
+    const s = anthropic.messages.stream({
+      model: 'cont-anthropic', max_tokens: 64, messages: [{ role: 'user', content: 'Tell me about gateways.' }],
+    });
+    let starts = 0;
+    s.on('streamEvent', (e) => { if (e.type === 'message_start') starts++; });
+    const msg = await s.finalMessage();
+    assert.equal(starts, 1);
+    const sent = fp.requests.slice(from).map((q) => JSON.parse(q.body));
+    assert.equal(sent.length, 2);
+    const last = sent[1].messages[sent[1].messages.length - 1];
+    assert.equal(last.role, 'assistant');
+    assert.ok(msg.content[0].text.startsWith(last.content) && msg.content[0].text.length > last.content.length,
+      `${JSON.stringify(msg.content[0].text)} / prefill ${JSON.stringify(last.content)}`);
+  });
+
   it('stream-continuation with no backend that takes a prefill ends with the error event as before', async () => {
     await assert.rejects(async () => {
       const s = await openai.chat.completions.create({
