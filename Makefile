@@ -52,7 +52,7 @@ test-tsan: tsan
 
 fuzz: setup
 	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-19 -DAIGW_FUZZ=ON -DAIGW_TESTS=OFF -DAIGW_BENCH=OFF
-	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_json_scan fuzz_sse fuzz_request_body fuzz_request_head fuzz_cel fuzz_aws_eventstream fuzz_provider_stream fuzz_multipart fuzz_sse_filter fuzz_messages_stream fuzz_mcp
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_json_scan fuzz_sse fuzz_request_body fuzz_request_head fuzz_cel fuzz_aws_eventstream fuzz_provider_stream fuzz_multipart fuzz_sse_filter fuzz_messages_stream fuzz_mcp fuzz_stream_guard
 
 # Each fuzz target for a short, bounded run from its seed corpus.
 fuzz-smoke: fuzz

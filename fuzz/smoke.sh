@@ -10,7 +10,7 @@ FUZZ_DIR=${1:-build-fuzz}
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-20}
 RUNS=${FUZZ_RUNS:-}
 summary=()
-for t in json_scan sse request_body request_head cel aws_eventstream provider_stream multipart sse_filter messages_stream mcp; do
+for t in json_scan sse request_body request_head cel aws_eventstream provider_stream multipart sse_filter messages_stream mcp stream_guard; do
   work=$(mktemp -d)
   cp fuzz/corpus/$t/* "$work/"
   if [[ -n "$RUNS" ]]; then
