@@ -52,23 +52,8 @@ void BM_SseUsageScan(benchmark::State &state) {
 }
 BENCHMARK(BM_SseUsageScan);
 
-// OpenAI chat → Bedrock Converse request (decode into the canonical form, encode Converse).
-void BM_TranslateRequestToConverse(benchmark::State &state) {
-  aigw::pipeline::ParsedRequest parsed;
-  aigw::translate::TranslateInput in;
-  in.body = kBody;
-  in.parsed = &parsed;
-  in.model = "anthropic.claude-3-5-sonnet-20241022-v2:0";
-  for (auto _ : state) {
-    auto t = aigw::translate::make_translator(aigw::translate::Schema::kAWSBedrock,
-                                              aigw::pipeline::Endpoint::kChatCompletions);
-    auto r = t->request(in);
-    benchmark::DoNotOptimize(r);
-  }
-}
-BENCHMARK(BM_TranslateRequestToConverse);
-
-// The same request translated for Anthropic's Messages API and for Gemini's generateContent.
+// OpenAI chat → each provider's request (decode into the canonical form, encode for the provider):
+// Bedrock Converse, Anthropic's Messages API, Gemini's generateContent.
 void BM_TranslateRequestTo(benchmark::State &state, aigw::translate::Schema schema) {
   aigw::pipeline::ParsedRequest parsed;
   aigw::translate::TranslateInput in;
@@ -81,6 +66,7 @@ void BM_TranslateRequestTo(benchmark::State &state, aigw::translate::Schema sche
     benchmark::DoNotOptimize(r);
   }
 }
+BENCHMARK_CAPTURE(BM_TranslateRequestTo, Converse, aigw::translate::Schema::kAWSBedrock);
 BENCHMARK_CAPTURE(BM_TranslateRequestTo, Anthropic, aigw::translate::Schema::kAnthropic);
 BENCHMARK_CAPTURE(BM_TranslateRequestTo, Gemini, aigw::translate::Schema::kGCPVertexAI);
 

@@ -1,6 +1,8 @@
 // YAML decoding of the supported kinds; see resources.h.
 #include "api/resources.h"
 
+#include "core/clock.h"
+
 #include "core/base64.h"
 
 #include <algorithm>
@@ -82,17 +84,7 @@ std::optional<int64_t> decode_created_at(const Field &f, std::string &text) {
   auto t = f.str();
   if (!t) return std::nullopt;
   text = *t;
-  int y, mo, d, h, mi, s;
-  if (std::sscanf(t->c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &s) == 6) {
-    std::tm tm{};
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = s;
-    return static_cast<int64_t>(timegm(&tm));
-  }
+  if (auto at = parse_rfc3339(*t)) return at;
   f.fail("must be an RFC 3339 date-time, got \"" + *t + "\"");
   return std::nullopt;
 }

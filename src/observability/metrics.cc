@@ -286,11 +286,9 @@ void Metrics::record_time_per_output_token(size_t shard, const GenAILabels &l, d
 namespace {
 // The resilience counters: backend ejections, cooldowns, circuit-breaker overflows, and
 // aigw_stream_failures_total{reason, outcome} (every pair, zeros included).
-void render_stream_failures(std::string &o, const HealthCounters &h) {
-  auto put = [&o](const char *name, const char *help, uint64_t v) {
-    o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
-         " " + std::to_string(v) + "\n";
-  };
+// `put(name, help, value)`: render's own single-counter writer.
+template <typename Put>
+void render_stream_failures(std::string &o, const HealthCounters &h, const Put &put) {
   put("aigw_hedges_total",
       "Second attempts sent alongside a first one slower than aigw.run/hedge-after.",
       h.hedges.load());
@@ -449,7 +447,7 @@ std::string Metrics::render() const {
   counter("aigw_accept_errors_total",
           "Failed accepts on the listeners (file-descriptor limit and others).",
           h.accept_errors.load());
-  render_stream_failures(o, h);
+  render_stream_failures(o, h, counter);
   counter("aigw_tls_handshake_errors_total",
           "Client connections to an HTTPS listener whose TLS handshake failed or timed out.",
           h.tls_handshake_errors.load());

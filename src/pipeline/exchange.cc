@@ -749,18 +749,9 @@ void Exchange::report_outcome(int status, bool local_failure) {
 namespace {
 // Seconds until an RFC 3339 time (Anthropic's *-reset), from now; nullopt when unreadable.
 std::optional<int64_t> seconds_until(std::string_view t) {
-  int y, mo, d, h, mi, s;
-  if (t.size() < 19 || std::sscanf(std::string(t.substr(0, 19)).c_str(), "%4d-%2d-%2dT%2d:%2d:%2d",
-                                   &y, &mo, &d, &h, &mi, &s) != 6)
-    return std::nullopt;
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  return static_cast<int64_t>(timegm(&tm)) - unix_now();
+  auto at = parse_rfc3339(t);
+  if (!at) return std::nullopt;
+  return *at - unix_now();
 }
 
 std::optional<double> number(const HeaderLookup &headers, std::string_view name) {
@@ -850,8 +841,11 @@ ResponsePlan Exchange::on_response_headers(int status, std::string_view content_
   // 200 is the backend's success only once the stream ends well (complete() reports it).
   bool learn = learn_ = may_retry;
   if (learn && !(status == 200 && parsed_.stream)) report_outcome(status, false);
-  if (learn && headers) read_rate_limits(status, *headers);
-  if (auto *st = learn && ref_ ? ref_->backend->state.get() : nullptr) {
+  // Quota and latency steer the choice among a rule's refs: a rule with one learns nothing from
+  // them (and its requests skip the header lookups).
+  bool steers = learn && rule_ && rule_->refs.size() > 1;
+  if (steers && headers) read_rate_limits(status, *headers);
+  if (auto *st = steers && ref_ ? ref_->backend->state.get() : nullptr) {
     // Peak EWMA of the time to the response head: a slower sample is taken at once, a faster
     // one blends in with a 10 s time constant.
     auto now = Clock::now();

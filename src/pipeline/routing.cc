@@ -4,6 +4,7 @@
 #include "pipeline/headers.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -102,7 +103,7 @@ uint64_t mix(uint64_t h) {
 } // namespace
 
 // One of `candidates` (indexes into the rule's refs, all usable) by the load balancer.
-size_t BackendPicker::choose(const std::vector<size_t> &c) {
+size_t BackendPicker::choose(std::span<const size_t> c) {
   using LB = api::LoadBalancerPolicy::Type;
   auto type = rule_.load_balancer ? rule_.load_balancer->type : LB::kRandom;
   const auto &refs = rule_.refs;
@@ -158,7 +159,19 @@ const control::CompiledBackendRef *BackendPicker::next(uint32_t attempts_per_pri
   overflowed_ = false;
   const auto &refs = rule_.refs;
   int64_t now = control::steady_ms();
-  std::vector<Health> h(refs.size());
+  // A rule has at most 128 refs (upstream's MaxItems): the picks' scratch stays on the stack.
+  constexpr size_t kStack = 128;
+  std::array<Health, kStack> h_stack;
+  std::array<size_t, kStack> c_stack;
+  std::vector<Health> h_heap;
+  std::vector<size_t> c_heap;
+  if (refs.size() > kStack) {
+    h_heap.resize(refs.size());
+    c_heap.resize(refs.size());
+  }
+  Health *h = refs.size() > kStack ? h_heap.data() : h_stack.data();
+  size_t *c = refs.size() > kStack ? c_heap.data() : c_stack.data();
+  size_t nc = 0;
   for (size_t i = 0; i < refs.size(); ++i)
     h[i] = health(i, now);
   // Priorities still holding untried refs that can serve (a good one if any, else any that is
@@ -217,20 +230,19 @@ const control::CompiledBackendRef *BackendPicker::next(uint32_t attempts_per_pri
   }
   // The candidates at this priority: the good ones; then those with little quota left; in a
   // panic, any that is not full.
-  std::vector<size_t> c;
   for (auto want : {Health::kGood, Health::kLowQuota}) {
     for (size_t i = 0; i < refs.size(); ++i)
       if (!tried_[i] && refs[i].weight > 0 && refs[i].priority == current_priority_ && h[i] == want)
-        c.push_back(i);
-    if (!c.empty()) break;
+        c[nc++] = i;
+    if (nc > 0) break;
   }
-  if (c.empty() && panic)
+  if (nc == 0 && panic)
     for (size_t i = 0; i < refs.size(); ++i)
       if (!tried_[i] && refs[i].weight > 0 && refs[i].priority == current_priority_ &&
           not_full(h[i]))
-        c.push_back(i);
-  if (c.empty()) return nullptr;
-  size_t i = choose(c);
+        c[nc++] = i;
+  if (nc == 0) return nullptr;
+  size_t i = choose(std::span<const size_t>(c, nc));
   tried_[i] = true;
   ++attempts_at_priority_;
   return &refs[i];

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -47,7 +48,7 @@ private:
   enum class Health { kGood, kLowQuota, kResting, kFull };
   Health health(size_t i, int64_t now_ms) const;
   uint64_t random();
-  size_t choose(const std::vector<size_t> &candidates);
+  size_t choose(std::span<const size_t> candidates);
 
   const control::CompiledRule &rule_;
   std::vector<bool> tried_;

@@ -1,10 +1,9 @@
 // TLS termination on HTTPS listeners; see downstream_tls.h.
 #include "proxy/downstream_tls.h"
 
+#include "core/pem.h"
 #include "pipeline/headers.h"
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include <stdexcept>
@@ -32,36 +31,6 @@ int select_certificate(SSL *ssl, int *, void *arg) {
   SSL_CTX *ctx = bundle->select(name ? name : "");
   if (ctx != SSL_get_SSL_CTX(ssl)) SSL_set_SSL_CTX(ssl, ctx);
   return SSL_TLSEXT_ERR_OK;
-}
-
-std::string openssl_error() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
-
-// One certificate (leaf and chain) with its key into the context's slot for the key's type.
-void use_certificate(SSL_CTX *ctx, const control::ListenerTls::Certificate &c) {
-  BIO *cb = BIO_new_mem_buf(c.cert_pem.data(), static_cast<int>(c.cert_pem.size()));
-  X509 *leaf = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
-  bool ok = leaf && SSL_CTX_use_certificate(ctx, leaf) == 1;
-  X509_free(leaf);
-  while (ok) {
-    X509 *extra = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
-    if (!extra) break;
-    ok = SSL_CTX_add0_chain_cert(ctx, extra) == 1; // takes it
-    if (!ok) X509_free(extra);
-  }
-  BIO_free(cb);
-  ERR_clear_error(); // the end of the chain reads as an error
-  BIO *kb = BIO_new_mem_buf(c.key_pem.data(), static_cast<int>(c.key_pem.size()));
-  EVP_PKEY *key = ok ? PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr) : nullptr;
-  ok = key && SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1;
-  EVP_PKEY_free(key);
-  BIO_free(kb);
-  if (!ok) throw std::runtime_error("TLS certificate refused: " + openssl_error());
 }
 
 bool hostname_matches(std::string_view pattern, std::string_view name) {
@@ -102,7 +71,8 @@ std::shared_ptr<const DownstreamTlsBundle> build_bundle(const control::ListenerT
     // An idle connection holds no OpenSSL record buffers.
     SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
     for (const auto &c : e.certificates)
-      use_certificate(native, c);
+      if (auto refused = load_key_pair(native, c.cert_pem, c.key_pem); !refused.empty())
+        throw std::runtime_error("TLS certificate refused: " + refused);
     SSL_CTX_set_alpn_select_cb(native, select_alpn, nullptr);
     SSL_CTX_set_tlsext_servername_callback(native, select_certificate);
     SSL_CTX_set_tlsext_servername_arg(native, bundle.get());

@@ -558,17 +558,7 @@ net::awaitable<bool> Session::attempts(pipeline::Exchange &ex) {
     }
     active_upstream_ = a.conn.get();
     std::string().swap(*built); // sent: a long stream does not keep the provider's request head
-    ex.record().upstream_host = a.conn->peer;
-    auto &res = a.parser->get();
-    HeaderLookup provider_headers =
-        [&res](std::string_view name) -> std::optional<std::string_view> {
-      auto it = res.find(name);
-      if (it == res.end()) return std::nullopt;
-      return it->value();
-    };
-    auto plan = ex.on_response_headers(
-        res.result_int(), res[http::field::content_type], res["x-amzn-errortype"], true,
-        res[http::field::content_encoding], res["x-amzn-requestid"], &provider_headers);
+    auto plan = plan_answer(ex, a);
     if (plan.retry) { // the connection is dropped: its body is not worth reading
       active_upstream_ = nullptr;
       next = ex.next_attempt();
@@ -765,16 +755,7 @@ net::awaitable<std::optional<bool>> Session::hedged(pipeline::Exchange &ex, std:
   active_upstream_ = a.conn.get();
   try_deadline_ = win->deadline;
   set_deadline(win->deadline);
-  ex.record().upstream_host = a.conn->peer;
-  auto &res = a.parser->get();
-  HeaderLookup provider_headers = [&res](std::string_view name) -> std::optional<std::string_view> {
-    auto it = res.find(name);
-    if (it == res.end()) return std::nullopt;
-    return it->value();
-  };
-  auto plan = ex.on_response_headers(
-      res.result_int(), res[http::field::content_type], res["x-amzn-errortype"], true,
-      res[http::field::content_encoding], res["x-amzn-requestid"], &provider_headers);
+  auto plan = plan_answer(ex, a);
   if (plan.retry) {
     active_upstream_ = nullptr;
     co_return std::nullopt;
@@ -856,6 +837,20 @@ void Session::release(Attempt &a, bool keep_alive) {
 }
 
 // --- The answer ------------------------------------------------------------------------------
+
+// The provider's response head, handed to the Exchange: how to relay the answer (or retry).
+pipeline::ResponsePlan Session::plan_answer(pipeline::Exchange &ex, Attempt &a) {
+  ex.record().upstream_host = a.conn->peer;
+  auto &res = a.parser->get();
+  HeaderLookup provider_headers = [&res](std::string_view name) -> std::optional<std::string_view> {
+    auto it = res.find(name);
+    if (it == res.end()) return std::nullopt;
+    return it->value();
+  };
+  return ex.on_response_headers(res.result_int(), res[http::field::content_type],
+                                res["x-amzn-errortype"], true, res[http::field::content_encoding],
+                                res["x-amzn-requestid"], &provider_headers);
+}
 
 // Between reads of one attempt, the rule's streamIdleTimeout bounds the wait (a store, no timer).
 void Session::arm_idle(const pipeline::Exchange &ex) {

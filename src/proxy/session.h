@@ -138,6 +138,7 @@ private:
   net::awaitable<bool> relay_stream(pipeline::Exchange &ex, const pipeline::ResponsePlan &plan,
                                     Attempt &a, std::string head);
   void release(Attempt &a, bool keep_alive);
+  pipeline::ResponsePlan plan_answer(pipeline::Exchange &ex, Attempt &a);
   void arm_idle(const pipeline::Exchange &ex);
   bool idle_fired() const;
   pipeline::StreamFailure stream_failure(pipeline::Exchange &ex, const beast::error_code &ec);
