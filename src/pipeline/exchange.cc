@@ -89,8 +89,7 @@ Reply Exchange::on_request_headers(const RequestHead &head) {
   rec_.method = std::string(head.method);
   rec_.path = std::string(head.target);
   host_ = std::string(head.host);
-  client_address_ = std::string(head.client_address);
-  head_ = {rec_.method, rec_.path, host_, head.headers, client_address_};
+  head_ = {rec_.method, rec_.path, host_, head.headers, head.client_address};
   auto header = [&](std::string_view name) {
     auto v = head_.headers ? head_.headers(name) : std::nullopt;
     return v ? *v : std::string_view();

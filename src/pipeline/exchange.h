@@ -64,7 +64,7 @@ struct ExchangeServices {
 using Reply = std::optional<LocalReply>; // nullopt: the request goes on
 
 // The request head as a host hands it over: the exchange copies the method, target and host;
-// `headers` must stay valid for the exchange's life.
+// `headers` and `client_address` must stay valid for the exchange's life.
 struct RequestHead {
   std::string_view method;
   std::string_view target; // path and query, as the endpoints are matched
@@ -307,7 +307,7 @@ private:
   const ExchangeServices &svc_;
   observability::ExchangeRecord rec_;
   RequestHead head_; // method and target view rec_'s copies, host host_
-  std::string host_, client_address_;
+  std::string host_;
   HeaderLookup lookup_; // the client's headers, with x-ai-eg-model the body's model
   std::string_view endpoint_path_;
   std::string_view query_; // views into rec_.path
