@@ -906,7 +906,8 @@ bool is_supported_kind(std::string_view kind) {
                                                 "GatewayConfig",
                                                 "GatewayClass",
                                                 "MCPRoute",
-                                                "ConfigMap"};
+                                                "ConfigMap",
+                                                "SecurityPolicy"};
   for (auto k : kKinds)
     if (k == kind) return true;
   return false;
@@ -950,6 +951,8 @@ void decode_document(const YAML::Node &node, size_t doc_index, Resources &out, D
     decode_gateway(doc, meta, out);
   else if (kind == "QuotaPolicy")
     decode_quota_policy(doc, meta, out);
+  else if (kind == "SecurityPolicy")
+    decode_client_security_policy(doc, meta, out);
   else if (kind == "GatewayConfig") {
     GatewayConfig g;
     g.meta = meta;

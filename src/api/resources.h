@@ -295,6 +295,39 @@ struct GatewayConfig {
   std::vector<std::string> metadata_forwarding_namespaces;
 };
 
+// SecurityPolicy (gateway.envoyproxy.io/v1alpha1): client authentication, with Envoy Gateway's
+// fields (apiKeyAuth, basicAuth, jwt). Other methods (oidc, extAuth, cors, authorization) are
+// warned about and not applied.
+struct ClientJwtProvider {
+  std::string name, issuer;
+  std::vector<std::string> audiences;
+  std::string remote_jwks_uri;
+  std::optional<std::chrono::milliseconds> cache_duration; // remoteJWKS.cacheDuration
+  std::string local_jwks;                                  // localJWKS.inline, or
+  std::string local_jwks_config_map;                       // localJWKS.valueRef (key `jwks`)
+  std::vector<std::pair<std::string, std::string>> claim_to_headers; // claim → header (lower)
+  std::vector<std::pair<std::string, std::string>> extract_headers;  // name (lower), valuePrefix
+  std::vector<std::string> extract_params, extract_cookies;
+};
+
+struct ClientSecurityPolicy {
+  ObjectMeta meta;
+  std::vector<PolicyTarget> targets; // Gateway, HTTPRoute or AIGatewayRoute (by name)
+  struct ApiKey {
+    std::vector<SecretRef> credentials; // each Secret: client id → API key
+    std::vector<std::string> headers, params, cookies;
+    std::string forward_client_id_header; // lower-case
+  };
+  std::optional<ApiKey> api_key;
+  struct Basic {
+    SecretRef users; // key .htpasswd
+    std::string forward_username_header;
+  };
+  std::optional<Basic> basic;
+  std::vector<ClientJwtProvider> jwt;
+  bool jwt_present = false, jwt_optional = false;
+};
+
 // Every resource of a configuration, in file order per kind.
 struct Resources {
   std::vector<Gateway> gateways;
@@ -304,6 +337,7 @@ struct Resources {
   std::vector<Backend> backends;
   std::vector<BackendTLSPolicy> tls_policies;
   std::vector<BackendSecurityPolicy> security_policies;
+  std::vector<ClientSecurityPolicy> client_policies; // SecurityPolicy
   std::vector<BackendTrafficPolicy> traffic_policies;
   std::vector<QuotaPolicy> quota_policies;
   std::vector<GatewayConfig> gateway_configs;
@@ -314,6 +348,9 @@ struct Resources {
 
 // Decodes one YAML document into `out`. Unknown kinds are warned about and skipped.
 void decode_document(const YAML::Node &doc, size_t doc_index, Resources &out, Diagnostics &diag);
+
+// SecurityPolicy's spec (api/security_policy.cc).
+void decode_client_security_policy(const Field &doc, const ObjectMeta &meta, Resources &out);
 
 // Whether decode_document reads this kind (rather than warning that it is skipped).
 bool is_supported_kind(std::string_view kind);

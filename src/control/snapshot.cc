@@ -1,6 +1,8 @@
 // Compilation of Resources into a Snapshot; see snapshot.h.
 #include "control/snapshot.h"
 
+#include "control/client_policies.h"
+
 #include "core/json_scan.h"
 #include "core/pem.h"
 
@@ -278,6 +280,11 @@ public:
       security_policy(p);
     quota_policies();
     rate_limits();
+    client_policies_ = compile_client_policies(res_, diag_);
+    snap_->gateway_auth = gateway_client_auth(client_policies_);
+    for (const auto &p : client_policies_)
+      for (const auto &j : p.auth->jwt)
+        if (!j.remote_uri.empty()) snap_->remote_jwks.push_back({j.remote_uri, j.cache_duration});
     for (const auto &r : res_.routes)
       route(r);
     mcp_routes();
@@ -819,6 +826,8 @@ private:
       cr.costs.push_back(std::move(c).value());
     }
     cr.rate_limits = limits_for(r);
+    cr.client_auth = client_auth_for(client_policies_, r);
+    if (cr.client_auth != snap_->gateway_auth) snap_->route_auth = true;
     if (!cr.costs.empty()) snap_->any_costs = true;
     snap_->routes.push_back(cr);
     auto retry = retry_for(r);
@@ -934,6 +943,7 @@ private:
     std::vector<std::shared_ptr<const ratelimit::CompiledRateLimit>> limits;
   };
   std::vector<PolicyLimits> policy_limits_;
+  std::vector<ClientPolicy> client_policies_;
   std::vector<CompiledRule> rules_;
   std::set<std::pair<std::string, std::string>> seen_models_;
 };

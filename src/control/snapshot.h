@@ -8,6 +8,7 @@
 #include "api/resources.h"
 #include "api/schema.h"
 #include "auth/aws_sigv4.h"
+#include "auth/client_auth.h"
 #include "auth/gcp_jwt.h"
 #include "auth/jwt.h"
 #include "mcp/cel.h"
@@ -122,6 +123,8 @@ struct CompiledRoute {
   std::vector<ratelimit::CostSpec> costs;
   // BackendTrafficPolicy rate limit rules targeting this route or its Gateway.
   std::vector<std::shared_ptr<const ratelimit::CompiledRateLimit>> rate_limits;
+  // The SecurityPolicy guarding the route (its own, else its Gateway's); null: none.
+  std::shared_ptr<const auth::ClientAuth> client_auth;
 };
 
 struct CompiledRule {
@@ -253,6 +256,16 @@ struct Snapshot {
   // Backend refs by per-route-rule name, for a host whose proxy picks the backend (extproc).
   std::map<std::string, CompiledBackendRef, std::less<>> refs_by_name;
   std::vector<CompiledMCPRoute> mcp_routes;
+  // Client authentication (SecurityPolicy): the Gateway's policy, for what no route takes (the
+  // model list, unknown models); whether some route has a policy other than it (then requests
+  // are authenticated once their route is known); the remote JWKS to keep fetched.
+  std::shared_ptr<const auth::ClientAuth> gateway_auth;
+  bool route_auth = false;
+  struct RemoteJwks {
+    std::string uri;
+    std::chrono::seconds cache_duration{300};
+  };
+  std::vector<RemoteJwks> remote_jwks;
 
   // The route with this key, or null.
   const CompiledRoute *route_named(std::string_view key) const {

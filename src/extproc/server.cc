@@ -89,6 +89,7 @@ int run_extproc(const ExtprocOptions &opts) {
   ProcessorContext ctx;
   ctx.store = &store;
   ctx.services.metrics = &metrics;
+  ctx.options.verify_clients = false; // Envoy enforces the SecurityPolicy in front of us
   ctx.observe.metrics = &metrics;
   ctx.set_prefixes(opts.root_prefix, opts.endpoint_prefixes);
   ProcessorService service(registry, ctx);

@@ -27,6 +27,7 @@ struct ExchangeRecord {
   std::string model_override; // modelNameOverride of the backend that answered
   std::string backend;        // namespace/name of that backend
   std::string route;          // namespace/name of the route
+  std::string client_id;      // who the SecurityPolicy authenticated ("" : no policy)
   std::string response_model;
   std::string upstream_host;
   std::string error;

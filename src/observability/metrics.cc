@@ -451,6 +451,9 @@ std::string Metrics::render() const {
   counter("aigw_tls_handshake_errors_total",
           "Client connections to an HTTPS listener whose TLS handshake failed or timed out.",
           h.tls_handshake_errors.load());
+  counter("aigw_client_auth_failures_total",
+          "Requests refused (401) by a SecurityPolicy: no credential, or a wrong one.",
+          h.auth_failures.load());
   counter("aigw_unmeasured_responses_total",
           "Successful responses whose token usage could not be read (too large or malformed).",
           h.unmeasured_responses.load());

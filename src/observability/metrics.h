@@ -62,6 +62,7 @@ struct HealthCounters {
   std::atomic<uint64_t> max_connections_refused{0};
   std::atomic<uint64_t> accept_errors{0};
   std::atomic<uint64_t> tls_handshake_errors{0}; // HTTPS listeners: failed client handshakes
+  std::atomic<uint64_t> auth_failures{0};        // requests refused by a SecurityPolicy (401)
   std::atomic<uint64_t> ejections{0};            // backends ejected by passive health checks
   std::atomic<uint64_t> cooldowns{0};            // backends resting for a 429's retry-after
   std::atomic<uint64_t> circuit_open{0};         // requests refused: every backend at its limit

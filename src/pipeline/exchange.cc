@@ -2,6 +2,7 @@
 #include "pipeline/exchange.h"
 
 #include "auth/aws_sigv4.h"
+#include "auth/client_auth.h"
 #include "auth/static_auth.h"
 #include "core/clock.h"
 #include "core/json_scan.h"
@@ -115,11 +116,53 @@ Reply Exchange::on_request_headers(const RequestHead &head) {
   if (ep.endpoint == Endpoint::kUnknown) return answer(unsupported_path(head_.target));
   if (!ep.method_allowed)
     return answer(method_not_allowed(head_.method, ep.path, is_local_endpoint(ep.endpoint)));
+  // SecurityPolicy: the Gateway's now, unless some route has its own (then once the route is
+  // known); the model lists answer under the Gateway's.
+  if (!snap_->route_auth || is_local_endpoint(ep.endpoint))
+    if (auto r = authenticate(snap_->gateway_auth.get())) return r;
   if (ep.endpoint == Endpoint::kModels) return answer(models_reply(*snap_, host_));
   if (ep.endpoint == Endpoint::kAnthropicModels)
     return answer(anthropic_models_reply(*snap_, host_));
   if (ep.endpoint == Endpoint::kModel) return answer(model_reply(*snap_, host_, ep.model_id));
   return std::nullopt;
+}
+
+Reply Exchange::authenticate(const auth::ClientAuth *policy) {
+  if (!policy || authed_ == policy) return std::nullopt;
+  authed_ = policy;
+  if (!opts_.verify_clients) {
+    adopt_identity(auth::identify_verified(*policy, head_.headers, query_));
+    return std::nullopt;
+  }
+  auto r = auth::authenticate(*policy, head_.headers, query_, svc_.jwks, unix_now());
+  if (!r.identity) {
+    rec_.error =
+        "client authentication failed (SecurityPolicy " + policy->key + "): " + r.failure.message;
+    if (svc_.metrics) svc_.metrics->health().auth_failures.fetch_add(1, std::memory_order_relaxed);
+    return answer(unauthorized(is_anthropic_endpoint(endpoint_), r.failure.message,
+                               r.failure.www_authenticate));
+  }
+  adopt_identity(std::move(*r.identity));
+  return std::nullopt;
+}
+
+void Exchange::adopt_identity(auth::ClientIdentity id) {
+  rec_.client_id = id.client_id;
+  if (!id.remove_params.empty() && !query_.empty()) {
+    // A credential in the query goes neither to the provider nor into the access log: the
+    // exchange's target is rebuilt without it (the views into it re-pointed).
+    size_t path_at = endpoint_path_.empty() ? 0 : endpoint_path_.data() - rec_.path.data();
+    size_t query_at = query_.data() - rec_.path.data();
+    std::string target =
+        rec_.path.substr(0, query_at) + auth::strip_query_params(query_, id.remove_params);
+    rec_.path = std::move(target);
+    head_.target = rec_.path;
+    head_.method = rec_.method;
+    if (!endpoint_path_.empty())
+      endpoint_path_ = std::string_view(rec_.path).substr(path_at, endpoint_path_.size());
+    query_ = std::string_view(rec_.path).substr(query_at);
+  }
+  identity_ = std::move(id);
 }
 
 // --- 2. The body: parse, and (aigw run) the route -------------------------------------------
@@ -146,6 +189,9 @@ Reply Exchange::on_request_body(std::string body, bool route) {
   };
   if (!route) return std::nullopt;
   rule_ = select_rule(*snap_, lookup_, head_.host);
+  if (auto r = authenticate(rule_ ? snap_->routes[rule_->route_index].client_auth.get()
+                                  : snap_->gateway_auth.get()))
+    return r;
   if (!rule_) {
     rec_.error = "no matching route";
     // The Anthropic SDKs read Anthropic's error shape.
@@ -310,6 +356,7 @@ Next Exchange::use_backend(std::string_view per_rule_name, std::string_view rout
   route_ = snap_->route_named(route_name);
   if (!route_ && !snap_->routes.empty()) route_ = &snap_->routes.front(); // the global costs
   rec_.route = std::string(route_name);
+  if (route_ && !authed_) (void)authenticate(route_->client_auth.get()); // Envoy checked it
   ++attempt_;
   if (auto n = begin_attempt(it->second, upstream_host)) return *n;
   return exhausted();
@@ -412,6 +459,12 @@ Next Exchange::encode() {
                            "/" + call_.path;
   }
   call_.headers = std::move(up->headers);
+  if (identity_) { // what the SecurityPolicy forwards, and the credential it takes out
+    for (const auto &h : identity_->set_headers)
+      call_.headers.push_back(h);
+    for (const auto &h : identity_->remove_headers)
+      call_.remove_headers.push_back(h);
+  }
   filter_header_values();
   if (!rec_.trace.span_id.empty()) // the provider continues this request's trace
     call_.headers.emplace_back("traceparent", observability::format_traceparent(rec_.trace));

@@ -52,6 +52,9 @@ struct ExchangeOptions {
   size_t max_usage_body = 32 * 1024 * 1024; // translated answers; past it passthrough keeps a tail
   bool ratelimit_fail_closed = false;       // a budget store that cannot answer: 503, not admit
   bool tracing = false;                     // trace ids, and bodies kept for the span
+  // SecurityPolicy: check client credentials (aigw run). Behind Envoy (extproc), Envoy did, and
+  // the identity is read from what it forwards.
+  bool verify_clients = true;
 };
 
 // Counters and names an exchange reports to; no I/O.
@@ -59,6 +62,7 @@ struct ExchangeServices {
   observability::Metrics *metrics = nullptr;
   std::atomic<uint64_t> *budget_store_failed_open = nullptr;
   std::string budget_store; // named in the fail-open warning ("" : the in-memory store)
+  auth::JwksStore *jwks = nullptr; // remote JWKS of SecurityPolicies, kept fetched by the host
 };
 
 using Reply = std::optional<LocalReply>; // nullopt: the request goes on
@@ -275,6 +279,10 @@ private:
     rec_.status = r.status;
     return r;
   }
+  // SecurityPolicy: the client's credentials checked against `policy` (once per policy), the
+  // identity kept and the credential taken out of what goes on. A reply: refused (401).
+  Reply authenticate(const auth::ClientAuth *policy);
+  void adopt_identity(auth::ClientIdentity id);
   // nullopt: this backend cannot serve the request (501 remembered); try the next.
   std::optional<Next> begin_attempt(const control::CompiledBackendRef &ref,
                                     std::string_view upstream_host);
@@ -311,6 +319,8 @@ private:
   HeaderLookup lookup_; // the client's headers, with x-ai-eg-model the body's model
   std::string_view endpoint_path_;
   std::string_view query_; // views into rec_.path
+  const auth::ClientAuth *authed_ = nullptr; // the SecurityPolicy checked
+  std::optional<auth::ClientIdentity> identity_;
   std::string body_;
   pipeline::Endpoint endpoint_ = pipeline::Endpoint::kUnknown;
   ParsedRequest parsed_;

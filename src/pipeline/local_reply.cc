@@ -36,6 +36,23 @@ LocalReply anthropic_route_not_found() {
   return {404, "application/json", std::move(body), {}};
 }
 
+LocalReply unauthorized(bool anthropic, std::string_view message,
+                        std::string_view www_authenticate) {
+  std::string body;
+  if (anthropic) {
+    body = "{\"type\":\"error\",\"error\":{\"type\":\"authentication_error\",\"message\":";
+    json::append_quoted(body, message);
+    body += "}}";
+  } else {
+    body = "{\"error\":{\"message\":";
+    json::append_quoted(body, message);
+    body += ",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"invalid_api_key\"}}";
+  }
+  HeaderList headers;
+  if (!www_authenticate.empty()) headers.emplace_back("www-authenticate", www_authenticate);
+  return {401, "application/json", std::move(body), std::move(headers)};
+}
+
 LocalReply route_not_found() { return {404, "application/json", route_not_found_json(), {}}; }
 
 LocalReply models_reply(const control::Snapshot &snap, std::string_view host) {

@@ -35,6 +35,13 @@ LocalReply method_not_allowed(std::string_view method, std::string_view path, bo
 LocalReply route_not_found();
 // The same under /anthropic, in Anthropic's error shape (type not_found_error).
 LocalReply anthropic_route_not_found();
+
+// A client that failed authentication (SecurityPolicy): 401 in the client's schema, so its SDK
+// raises its authentication error. OpenAI: {"error":{"message":M,"type":"invalid_request_error",
+// "param":null,"code":"invalid_api_key"}}; Anthropic: {"type":"error","error":{"type":
+// "authentication_error","message":M}}. `www_authenticate`: the challenge ("" : none).
+LocalReply unauthorized(bool anthropic, std::string_view message,
+                        std::string_view www_authenticate);
 // GET /v1/models: the configuration's models, scoped by host.
 LocalReply models_reply(const control::Snapshot &snap, std::string_view host);
 // GET /anthropic/v1/models, in Anthropic's ModelList shape.

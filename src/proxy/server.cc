@@ -10,6 +10,7 @@
 #include "proxy/downstream_tls.h"
 #include "proxy/h2.h"
 #include "proxy/session.h"
+#include "proxy/token_fetch.h"
 
 #include <spdlog/spdlog.h>
 
@@ -291,6 +292,35 @@ net::awaitable<void> sweep_budgets(ratelimit::MemoryStore &budgets) {
   }
 }
 
+// SecurityPolicy remote JWKS, kept fetched for every request to read: at start, after their
+// cache duration, and soon after a token names a key the set lacks (rotation). Checked every
+// 250 ms on the first worker; a failed fetch keeps the last good keys.
+net::awaitable<void> refresh_jwks(control::ConfigStore &store, auth::JwksStore &jwks,
+                                  UpstreamPool &pool) {
+  net::steady_timer t(co_await net::this_coro::executor);
+  for (;;) {
+    auto snap = store.current();
+    for (const auto &r : snap->remote_jwks) {
+      auto now = std::chrono::steady_clock::now();
+      if (!jwks.due(r.uri, r.cache_duration, now)) continue;
+      auto answer = co_await http_request(pool, r.uri, nullptr, now + std::chrono::seconds(10));
+      auth::JwksStore::Keys keys;
+      if (!answer || answer->first != 200) {
+        spdlog::warn("SecurityPolicy: fetching the JWKS {} failed: {}", r.uri,
+                     answer ? "status " + std::to_string(answer->first) : answer.error().message);
+      } else if (auto parsed = auth::parse_jwks(answer->second); !parsed) {
+        spdlog::warn("SecurityPolicy: the JWKS {}: {}", r.uri, parsed.error().message);
+      } else {
+        keys = std::make_shared<const std::vector<auth::JwtKey>>(std::move(*parsed));
+      }
+      jwks.put(r.uri, std::move(keys), std::chrono::steady_clock::now());
+    }
+    t.expires_after(std::chrono::milliseconds(250));
+    auto [ec] = co_await t.async_wait(kTuple);
+    if (ec) co_return;
+  }
+}
+
 // Heap pages freed by a load that went away go back to the system: without it, the memory
 // thousands of streams or a hundred 10 MB bodies used stays resident. Checked every two seconds
 // (from the admin loop, never a worker's): when the allocator holds 16 MiB more free memory than
@@ -399,6 +429,8 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
   shared.mcp_oauth = &mcp_oauth;
   DownstreamTls downstream_tls;
   shared.tls = &downstream_tls;
+  auth::JwksStore jwks;
+  shared.services.jwks = &jwks;
   if (!store.current()->mcp_routes.empty() && opts.mcp_session_seed == "default-insecure-seed")
     spdlog::warn("MCP sessions are encrypted with the default seed: set "
                  "--mcp-session-encryption-seed (or AIGW_MCP_SESSION_ENCRYPTION_SEED) to a secret");
@@ -430,6 +462,7 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
     return 1;
   }
   net::co_spawn(workers[0]->io, sweep_budgets(budgets), net::detached);
+  net::co_spawn(workers[0]->io, refresh_jwks(store, jwks, workers[0]->pool), net::detached);
   net::co_spawn(admin_io, release_memory_after_load(), net::detached);
   Shutdown shutdown(admin_io, workers, metrics, opts.drain_timeout);
   std::signal(SIGPIPE, SIG_IGN);
