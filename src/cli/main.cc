@@ -37,6 +37,29 @@ void add_mcp_options(CLI::App &run, aigw::cli::RunOptions &opts) {
                  "PBKDF2 iterations of the fallback seed (default 100000)")
       ->check(CLI::Range(1, 10000000));
 }
+// Upstream's controller writes the extproc flags with one dash (-configPath): accept both.
+std::vector<std::string> double_dashed(int argc, char **argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  bool in_extproc = argc > 1 && args[1] == "extproc";
+  for (size_t i = 2; in_extproc && i < args.size(); ++i)
+    if (args[i].size() > 2 && args[i][0] == '-' && args[i][1] != '-') args[i].insert(0, "-");
+  return args;
+}
+
+struct UsageArgs {
+  std::vector<std::string> files;
+  std::string by, since;
+};
+
+// `aigw usage`: spend from usage ledgers.
+CLI::App *add_usage(CLI::App &app, UsageArgs &a) {
+  auto *usage = app.add_subcommand("usage", "print spend from usage ledgers by key, model and day");
+  usage->add_option("ledger", a.files, "usage ledger files (aigw run --usage-ledger)")->required();
+  usage->add_option("--by", a.by, "key, model or day (default: all three)");
+  usage->add_option("--since", a.since, "only records at or after this time (2026-12-01, ...)");
+  return usage;
+}
+
 #ifdef AIGW_HAVE_EXTPROC
 // `aigw extproc`: upstream's flag names (the caller accepts them with one dash too).
 CLI::App *add_extproc(CLI::App &app, aigw::extproc::ExtprocOptions &ext, std::string &log_level) {
@@ -48,6 +71,10 @@ CLI::App *add_extproc(CLI::App &app, aigw::extproc::ExtprocOptions &ext, std::st
   extproc->add_option("--extProcAddr", ext.address, "gRPC address: :port, host:port, unix:///path");
   extproc->add_option("--adminPort", ext.admin_port, "admin HTTP port (/health, /metrics)");
   extproc->add_option("--rootPrefix", ext.root_prefix, "path prefix of the served endpoints");
+  extproc->add_option("--usageLedger", ext.usage_ledger,
+                      "append one JSON line per request (tokens, dollars) to this file");
+  extproc->add_option("--priceCatalog", ext.price_catalog,
+                      "a JSON file of model prices (USD per million tokens)");
   extproc->add_option("--maxRecvMsgSize", ext.max_recv_msg_size, "largest gRPC message in bytes");
   extproc->add_option("--endpointPrefixes", ext.endpoint_prefixes,
                       "where endpoints live, \"openai:/,cohere:/cohere\"");
@@ -145,6 +172,10 @@ int main(int argc, char **argv) {
   run->add_flag("--no-access-log", no_access_log, "do not write a JSON line per request to stdout");
   run->add_option("--access-log-file", run_opts.server.access_log_file,
                   "write the request log to this file (appended) instead of stdout");
+  run->add_option("--usage-ledger", run_opts.server.usage_ledger,
+                  "append one JSON line per request (client, model, tokens, dollars) to this file");
+  run->add_option("--price-catalog", run_opts.server.price_catalog,
+                  "a JSON file of model prices (USD per million tokens) over the bundled catalog");
   run->add_option("--metrics-request-header-attributes",
                   run_opts.server.metrics_request_header_attributes,
                   "request headers added to the GenAI metrics as labels, \"header:label,...\"")
@@ -189,13 +220,11 @@ int main(int argc, char **argv) {
   std::string auto_mcp_config, auto_mcp_json;
   autoconfig->add_option("--mcp-config", auto_mcp_config, "an MCP servers file, as aigw run takes");
   autoconfig->add_option("--mcp-json", auto_mcp_json, "an MCP servers document, inline");
+  UsageArgs usage_args;
+  auto *usage = add_usage(app, usage_args);
   auto *version = app.add_subcommand("version", "print the version");
 
-  // Upstream's controller writes the extproc flags with one dash (-configPath): accept both.
-  std::vector<std::string> args(argv, argv + argc);
-  bool in_extproc = argc > 1 && args[1] == "extproc";
-  for (size_t i = 2; in_extproc && i < args.size(); ++i)
-    if (args[i].size() > 2 && args[i][0] == '-' && args[i][1] != '-') args[i].insert(0, "-");
+  std::vector<std::string> args = double_dashed(argc, argv);
   std::vector<char *> argv2;
   for (auto &a : args)
     argv2.push_back(a.data());
@@ -214,6 +243,7 @@ int main(int argc, char **argv) {
   if (*example) return aigw::cli::print_example(example_paths);
   if (*autoconfig) return aigw::cli::print_autoconfig(auto_mcp_config, auto_mcp_json);
   if (*translate) return aigw::cli::translate(translate_paths);
+  if (*usage) return aigw::cli::usage(usage_args.files, usage_args.by, usage_args.since);
 #ifdef AIGW_HAVE_EXTPROC
   if (*extproc) return aigw::extproc::run_extproc(ext);
 #endif

@@ -91,6 +91,17 @@ int run_extproc(const ExtprocOptions &opts) {
   ctx.services.metrics = &metrics;
   ctx.options.verify_clients = false; // Envoy enforces the SecurityPolicy in front of us
   ctx.observe.metrics = &metrics;
+  observability::PriceCatalog prices;
+  observability::UsageLedger ledger;
+  if (std::string err; !observability::open_usage_ledger(ledger, prices, opts.usage_ledger,
+                                                         opts.price_catalog, &err)) {
+    spdlog::error("usage ledger: {}", err);
+    return 2;
+  }
+  if (ledger.enabled()) {
+    ctx.observe.ledger = &ledger;
+    ctx.options.always_count_usage = true;
+  }
   ctx.set_prefixes(opts.root_prefix, opts.endpoint_prefixes);
   ProcessorService service(registry, ctx);
 

@@ -18,6 +18,8 @@ struct ExtprocOptions {
       endpoint_prefixes; // -endpointPrefixes: "openai:/,cohere:/cohere,anthropic:/anthropic"
   int max_recv_msg_size = 512 * 1024 * 1024; // -maxRecvMsgSize
   int reload_interval_ms = 1000;
+  std::string usage_ledger;  // -usageLedger: the JSON-lines usage ledger ("" : none)
+  std::string price_catalog; // -priceCatalog: prices over the bundled catalog
   // -mcpAddr: the MCP proxy behind Envoy (mcpConfig's routes), with upstream's session flags.
   std::string mcp_address;
   std::string mcp_session_seed = "default-insecure-seed";

@@ -64,6 +64,7 @@ void submit_mcp_span(const ExchangeRecord &r, std::string_view name, const Obser
 }
 
 void observe_exchange(const ExchangeRecord &r, size_t shard, const ObserveTargets &t) {
+  if (t.ledger) t.ledger->append(r);
   if (!t.metrics) return;
   auto &m = *t.metrics;
   m.health().requests.fetch_add(1, std::memory_order_relaxed);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "observability/exchange_record.h"
+#include "observability/ledger.h"
 #include "observability/metrics.h"
 #include "observability/tracing.h"
 
@@ -20,6 +21,7 @@ struct ObserveTargets {
   bool record_genai = true;               // the GenAI metrics (health counters always)
   SpanSink *spans = nullptr;              // null: tracing off
   const TracingConfig *tracing = nullptr; // header attributes for spans
+  UsageLedger *ledger = nullptr;          // null: no usage ledger
 };
 
 void observe_exchange(const ExchangeRecord &r, size_t shard, const ObserveTargets &t);

@@ -429,7 +429,8 @@ Next Exchange::encode() {
   tin.version = backend.schema_version;
   // As upstream: usage is always asked of a stream when any cost is configured.
   tin.inject_include_usage = endpoint_ == Endpoint::kChatCompletions && parsed_.stream &&
-                             !parsed_.include_usage && snap_->any_costs;
+                             !parsed_.include_usage &&
+                             (snap_->any_costs || opts_.always_count_usage);
   tin.request_id = rec_.request_id;
   std::optional<std::string> beta;
   if (endpoint_ == Endpoint::kMessages && backend.schema_kind == api::Schema::kAWSAnthropic)

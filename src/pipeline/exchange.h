@@ -55,6 +55,9 @@ struct ExchangeOptions {
   // SecurityPolicy: check client credentials (aigw run). Behind Envoy (extproc), Envoy did, and
   // the identity is read from what it forwards.
   bool verify_clients = true;
+  // Usage is asked of every OpenAI stream (stream_options.include_usage, its chunk kept from a
+  // client that did not ask), as when a route computes costs: a usage ledger is on.
+  bool always_count_usage = false;
 };
 
 // Counters and names an exchange reports to; no I/O.

@@ -405,6 +405,13 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
       return 2;
     }
   }
+  observability::PriceCatalog prices;
+  observability::UsageLedger ledger;
+  if (std::string err; !observability::open_usage_ledger(ledger, prices, opts.usage_ledger,
+                                                         opts.price_catalog, &err)) {
+    spdlog::error("usage ledger: {}", err);
+    return 2;
+  }
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < n; ++i) {
     workers.push_back(std::make_unique<Worker>());
@@ -438,9 +445,11 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
   shared.exchange.max_usage_body = opts.max_usage_body;
   shared.exchange.ratelimit_fail_closed = opts.ratelimit_fail_closed;
   shared.exchange.tracing = exporter != nullptr;
+  shared.exchange.always_count_usage = ledger.enabled();
   shared.services.metrics = &metrics;
   shared.services.budget_store_failed_open = &redis_counters.failed_open;
-  shared.observe = {&metrics, opts.metrics, exporter.get(), &*tracing};
+  shared.observe = {&metrics, opts.metrics, exporter.get(), &*tracing,
+                    ledger.enabled() ? &ledger : nullptr};
   if (!connect_redis(workers, opts, redis_counters, shared.services.budget_store)) return 2;
 
   auto ports = store.current()->listener_ports;

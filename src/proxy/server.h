@@ -44,6 +44,8 @@ struct ServerOptions {
   size_t metrics_max_label_values = 1000;
   bool access_log = true;
   std::string access_log_file; // empty: stdout
+  std::string usage_ledger;    // --usage-ledger: the JSON-lines usage ledger ("" : none)
+  std::string price_catalog;   // --price-catalog: prices over the bundled catalog
   bool metrics = true;         // record the GenAI metrics (/metrics is served either way)
   // "header:label,..." mapped onto the GenAI metrics (upstream's -metricsRequestHeaderAttributes).
   std::string metrics_request_header_attributes;

@@ -6,12 +6,12 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import {
-  startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64, freePort, AIGW_BIN, SLOW,
+  startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64, freePort, waitFor, AIGW_BIN, SLOW,
 } from '../lib/harness.mjs';
 import { HAVE_PROTOS, MiniEnvoy, extprocClient, translateToBundle, ROUTE_NOT_FOUND_TEXT } from '../lib/envoy.mjs';
 
@@ -313,10 +313,12 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
   let extproc;
   let envoy;
   let client;
+  let ledgerDir;
   before(async () => {
     up = await startTestupstream({ id: 'both' });
     const config = (port) => gatewayYaml(port) + route + openaiBackendYaml('openai', up.port, { apiKey: 'sk-same-key' }) + bedrock(up.port) + tenant(up.port) + tenantFromMetadata(up.port) + claudeAws(up.port);
-    gw = await startAigw({ config });
+    ledgerDir = mkdtempSync(path.join(os.tmpdir(), 'aigw-hosts-ledger-'));
+    gw = await startAigw({ config, args: ['--usage-ledger', path.join(ledgerDir, 'run.jsonl')] });
     // The same resources through the control plane: the filter configuration bundle upstream's
     // controller would hand the external processor.
     const dir = mkdtempSync(path.join(os.tmpdir(), 'aigw-hosts-'));
@@ -324,7 +326,7 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
     writeFileSync(input, config(1975));
     const bundle = await translateToBundle(input, dir);
     const port = await freePort();
-    extproc = spawn(AIGW_BIN, ['extproc', '-configBundlePath', bundle, '-extProcAddr', `127.0.0.1:${port}`, '-adminPort', String(await freePort())], { stdio: ['ignore', 'ignore', 'pipe'] });
+    extproc = spawn(AIGW_BIN, ['extproc', '-configBundlePath', bundle, '-extProcAddr', `127.0.0.1:${port}`, '-adminPort', String(await freePort()), '-usageLedger', path.join(ledgerDir, 'extproc.jsonl')], { stdio: ['ignore', 'ignore', 'pipe'] });
     const stderrLines = [];
     extproc.once('exit', (c) => {
       if (c) console.error(`aigw extproc exited with ${c}:\n${stderrLines.join('\n')}`);
@@ -415,5 +417,19 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
     assert.equal(ext.body, ROUTE_NOT_FOUND_TEXT);
     assert.equal(JSON.parse(run.body).error.message, ROUTE_NOT_FOUND_TEXT);
     assert.equal(JSON.parse(run.body).error.code, 'model_not_found');
+  });
+
+  it('the usage ledger: one record per request in both hosts, with the same model, tokens and dollars', async () => {
+    const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'ledger' }] });
+    const run = await viaRun({ path: '/v1/chat/completions', body }, 'ledger-1');
+    const ext = await envoy.request({ path: '/v1/chat/completions', body, headers: { 'content-type': 'application/json', 'x-request-id': 'ledger-1' } });
+    assert.equal(run.status, 200);
+    assert.equal(ext.status, 200);
+    const read = (f) => readFileSync(path.join(ledgerDir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((r) => r.request_id === 'ledger-1');
+    let a;
+    let b;
+    await waitFor(() => (a = read('run.jsonl')) && (b = read('extproc.jsonl')), 5000 * SLOW, 'both ledger records');
+    for (const k of ['model', 'input_tokens', 'output_tokens', 'total_tokens', 'cost_usd', 'status']) assert.equal(b[k], a[k], k);
+    assert.ok(a.cost_usd > 0, JSON.stringify(a));
   });
 });
