@@ -67,9 +67,14 @@ std::vector<LLMRequestCost> decode_costs(const Field &costs) {
     c.metadata_key = cf["metadataKey"].required_str().value_or("");
     c.type = cf["type"].required_str().value_or("");
     c.cel = cf["cel"].str_or("");
-    static const char *kTypes[] = {"OutputToken", "InputToken",     "CachedInputToken",
-                                   "TotalToken",  "ReasoningToken", "CacheCreationInputToken",
-                                   "CEL"};
+    static const char *kTypes[] = {"OutputToken",
+                                   "InputToken",
+                                   "CachedInputToken",
+                                   "TotalToken",
+                                   "ReasoningToken",
+                                   "CacheCreationInputToken",
+                                   "CEL",
+                                   "Cost"};
     if (!c.type.empty() &&
         std::none_of(std::begin(kTypes), std::end(kTypes), [&](auto t) { return c.type == t; }))
       cf["type"].fail("unknown cost type \"" + c.type + "\"");

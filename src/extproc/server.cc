@@ -91,10 +91,9 @@ int run_extproc(const ExtprocOptions &opts) {
   ctx.services.metrics = &metrics;
   ctx.options.verify_clients = false; // Envoy enforces the SecurityPolicy in front of us
   ctx.observe.metrics = &metrics;
-  observability::PriceCatalog prices;
   observability::UsageLedger ledger;
-  if (std::string err; !observability::open_usage_ledger(ledger, prices, opts.usage_ledger,
-                                                         opts.price_catalog, &err)) {
+  if (std::string err; !observability::open_usage_ledger(
+          ledger, observability::process_prices(), opts.usage_ledger, opts.price_catalog, &err)) {
     spdlog::error("usage ledger: {}", err);
     return 2;
   }

@@ -128,6 +128,11 @@ const ModelPrice *PriceCatalog::find(std::string_view model) const {
   return nullptr;
 }
 
+PriceCatalog &process_prices() {
+  static PriceCatalog catalog;
+  return catalog;
+}
+
 std::optional<double> PriceCatalog::cost(std::string_view model, const api::TokenUsage &u) const {
   const ModelPrice *p = find(model);
   if (!p) return std::nullopt;

@@ -35,4 +35,8 @@ private:
   std::map<std::string, ModelPrice, std::less<>> prices_;
 };
 
+// The process's catalog: the bundled one, with --price-catalog merged at start (before any
+// request; read-only after). Read by the usage ledger and by the `Cost` llmRequestCosts type.
+PriceCatalog &process_prices();
+
 } // namespace aigw::observability

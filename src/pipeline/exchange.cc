@@ -185,6 +185,11 @@ Reply Exchange::on_request_body(std::string body, bool route) {
   // x-ai-eg-model is always the gateway's: the body's model, whatever the client sent.
   lookup_ = [this](std::string_view name) -> std::optional<std::string_view> {
     if (name == "x-ai-eg-model") return std::string_view(parsed_.model);
+    // What the SecurityPolicy set (forwardClientIDHeader, claimToHeaders) is the request's, for
+    // routing and rate limits too, as Envoy's later filters see it.
+    if (identity_)
+      for (const auto &[n, v] : identity_->set_headers)
+        if (n == name) return std::string_view(v);
     return head_.headers ? head_.headers(name) : std::nullopt;
   };
   if (!route) return std::nullopt;

@@ -405,10 +405,9 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
       return 2;
     }
   }
-  observability::PriceCatalog prices;
   observability::UsageLedger ledger;
-  if (std::string err; !observability::open_usage_ledger(ledger, prices, opts.usage_ledger,
-                                                         opts.price_catalog, &err)) {
+  if (std::string err; !observability::open_usage_ledger(
+          ledger, observability::process_prices(), opts.usage_ledger, opts.price_catalog, &err)) {
     spdlog::error("usage ledger: {}", err);
     return 2;
   }

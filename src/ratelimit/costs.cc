@@ -1,6 +1,10 @@
 // LLM request costs; see costs.h.
 #include "ratelimit/costs.h"
 
+#include "observability/prices.h"
+
+#include <cmath>
+
 namespace aigw::ratelimit {
 
 Result<CostSpec> compile_cost(const api::LLMRequestCost &cost) {
@@ -19,6 +23,8 @@ Result<CostSpec> compile_cost(const api::LLMRequestCost &cost) {
     s.type = T::kTotal;
   else if (cost.type == "ReasoningToken")
     s.type = T::kReasoning;
+  else if (cost.type == "Cost")
+    s.type = T::kCost;
   else if (cost.type == "CEL") {
     s.type = T::kCel;
     auto program = CelProgram::compile(cost.cel);
@@ -45,6 +51,11 @@ CostValues compute_costs(const std::vector<CostSpec> &specs, const CostInput &in
     case T::kOutput: out.emplace_back(s.metadata_key, v(u.output)); break;
     case T::kTotal: out.emplace_back(s.metadata_key, v(u.total)); break;
     case T::kReasoning: out.emplace_back(s.metadata_key, v(u.reasoning)); break;
+    case T::kCost: { // an unpriced model costs nothing (docs/usage.md)
+      auto usd = observability::process_prices().cost(in.model, u);
+      out.emplace_back(s.metadata_key, usd ? static_cast<uint64_t>(std::llround(*usd * 1e6)) : 0);
+      break;
+    }
     case T::kCel: {
       CelVars vars;
       vars.model = in.model;

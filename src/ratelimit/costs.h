@@ -17,7 +17,16 @@
 namespace aigw::ratelimit {
 
 struct CostSpec {
-  enum class Type { kInput, kCachedInput, kCacheCreationInput, kOutput, kTotal, kReasoning, kCel };
+  enum class Type {
+    kInput,
+    kCachedInput,
+    kCacheCreationInput,
+    kOutput,
+    kTotal,
+    kReasoning,
+    kCel,
+    kCost, // aigw: the request's price in micro-dollars (millionths of a USD), from the catalog
+  };
   std::string metadata_key;
   Type type = Type::kTotal;
   std::shared_ptr<const CelProgram> cel; // type kCel only
