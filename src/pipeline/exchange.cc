@@ -120,6 +120,8 @@ Reply Exchange::on_request_headers(const RequestHead &head) {
   // known); the model lists answer under the Gateway's.
   if (!snap_->route_auth || is_local_endpoint(ep.endpoint))
     if (auto r = authenticate(snap_->gateway_auth.get())) return r;
+  if (identity_ && !identity_->remove_params.empty())
+    ep = match_endpoint(head_.method, head_.target); // the target was rebuilt: views re-taken
   if (ep.endpoint == Endpoint::kModels) return answer(models_reply(*snap_, host_));
   if (ep.endpoint == Endpoint::kAnthropicModels)
     return answer(anthropic_models_reply(*snap_, host_));
