@@ -64,7 +64,7 @@ struct ExchangeOptions {
 struct ExchangeServices {
   observability::Metrics *metrics = nullptr;
   std::atomic<uint64_t> *budget_store_failed_open = nullptr;
-  std::string budget_store; // named in the fail-open warning ("" : the in-memory store)
+  std::string budget_store;        // named in the fail-open warning ("" : the in-memory store)
   auth::JwksStore *jwks = nullptr; // remote JWKS of SecurityPolicies, kept fetched by the host
 };
 
@@ -321,7 +321,7 @@ private:
   std::string host_;
   HeaderLookup lookup_; // the client's headers, with x-ai-eg-model the body's model
   std::string_view endpoint_path_;
-  std::string_view query_; // views into rec_.path
+  std::string_view query_;                   // views into rec_.path
   const auth::ClientAuth *authed_ = nullptr; // the SecurityPolicy checked
   std::optional<auth::ClientIdentity> identity_;
   std::string body_;
