@@ -10,7 +10,7 @@ APT_PACKAGES=(
   libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-19 libclang-rt-19-dev
-  libhiredis-dev redis-server
+  libhiredis-dev redis-server tzdata
   nginx-light wrk curl openssl python3 nodejs prometheus strace nghttp2-client
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
 )

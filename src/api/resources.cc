@@ -125,7 +125,10 @@ void decode_route(const Field &doc, const ObjectMeta &meta, Resources &out) {
     Field p = parents.at(i);
     auto kind = p["kind"].str_or("Gateway");
     if (kind != "Gateway") p["kind"].fail("only Gateway is supported, got \"" + kind + "\"");
-    if (auto n = p["name"].required_str()) r.parent_gateways.push_back(*n);
+    if (auto n = p["name"].required_str()) {
+      r.parent_gateways.push_back(*n);
+      r.parent_gateway_keys.push_back(p["namespace"].str_or(meta.namespace_) + "/" + *n);
+    }
   }
   Field hosts = spec["hostnames"];
   for (size_t i = 0; i < hosts.size(); ++i)
@@ -958,6 +961,8 @@ void decode_document(const YAML::Node &node, size_t doc_index, Resources &out, D
     decode_quota_policy(doc, meta, out);
   else if (kind == "SecurityPolicy")
     decode_client_security_policy(doc, meta, out);
+  else if (kind == "VirtualKey")
+    decode_virtual_key(doc, meta, out);
   else if (kind == "GatewayConfig") {
     GatewayConfig g;
     g.meta = meta;

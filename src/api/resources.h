@@ -72,7 +72,8 @@ struct LLMRequestCost {
 
 struct AIGatewayRoute {
   ObjectMeta meta;
-  std::vector<std::string> parent_gateways; // names of parentRefs
+  std::vector<std::string> parent_gateways;     // names of parentRefs
+  std::vector<std::string> parent_gateway_keys; // the same, as namespace/name
   std::vector<std::string> hostnames;
   std::vector<RouteRule> rules;
   std::vector<LLMRequestCost> llm_request_costs;
@@ -326,6 +327,28 @@ struct ClientSecurityPolicy {
   std::optional<Basic> basic;
   std::vector<ClientJwtProvider> jwt;
   bool jwt_present = false, jwt_optional = false;
+  // Access controls aigw does not perform itself (oidc, extAuth, authorization): "spec.extAuth".
+  // Behind Envoy they are Envoy's; `aigw run` refuses every request under such a policy.
+  std::vector<std::string> unenforced;
+};
+
+// aigw's VirtualKey (aigw.run/v1alpha1): what one client (a SecurityPolicy's client id) may
+// ask for and spend. docs/virtual-keys.md.
+struct VirtualKeyBudget {
+  enum class Kind { kRequests, kTokens, kDollars };
+  Kind kind = Kind::kRequests;
+  uint64_t limit = 0; // requests, tokens, or micro-dollars
+  std::string window; // Minute, Hour, Day, Week, Month
+  std::string field;  // "spec.budgets[0]"
+};
+
+struct VirtualKey {
+  ObjectMeta meta;
+  std::string client_id;
+  std::vector<std::string> allowed_models; // exact, or a prefix ending in '*'; empty: any
+  std::optional<int64_t> expires_at;       // unix seconds
+  std::string time_zone = "UTC";
+  std::vector<VirtualKeyBudget> budgets;
 };
 
 // Every resource of a configuration, in file order per kind.
@@ -338,6 +361,7 @@ struct Resources {
   std::vector<BackendTLSPolicy> tls_policies;
   std::vector<BackendSecurityPolicy> security_policies;
   std::vector<ClientSecurityPolicy> client_policies; // SecurityPolicy
+  std::vector<VirtualKey> virtual_keys;
   std::vector<BackendTrafficPolicy> traffic_policies;
   std::vector<QuotaPolicy> quota_policies;
   std::vector<GatewayConfig> gateway_configs;
@@ -351,6 +375,7 @@ void decode_document(const YAML::Node &doc, size_t doc_index, Resources &out, Di
 
 // SecurityPolicy's spec (api/security_policy.cc).
 void decode_client_security_policy(const Field &doc, const ObjectMeta &meta, Resources &out);
+void decode_virtual_key(const Field &doc, const ObjectMeta &meta, Resources &out);
 
 // Whether decode_document reads this kind (rather than warning that it is skipped).
 bool is_supported_kind(std::string_view kind);

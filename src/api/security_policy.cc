@@ -164,13 +164,20 @@ void decode_client_security_policy(const Field &doc, const ObjectMeta &meta, Res
   for (size_t i = 0; i < targets.size(); ++i)
     target(targets.at(i));
   if (spec["targetRef"].present()) target(spec["targetRef"]);
+  // A policy must say what it protects in a way aigw reads: one it could not attach would
+  // leave those routes open.
   if (spec["targetSelectors"].present())
-    spec["targetSelectors"].warn("label selectors are not supported; use targetRefs");
-  if (p.targets.empty() && !spec["targetSelectors"].present())
+    spec["targetSelectors"].fail("label selectors are not supported; name the targets in "
+                                 "targetRefs");
+  else if (p.targets.empty())
     spec["targetRefs"].fail("is required (a Gateway, HTTPRoute or AIGatewayRoute)");
-  for (const char *unsupported : {"oidc", "extAuth", "authorization", "cors"})
-    if (spec[unsupported].present())
-      spec[unsupported].warn("is not supported by aigw run and is not applied");
+  for (const char *unsupported : {"oidc", "extAuth", "authorization"})
+    if (spec[unsupported].present()) {
+      spec[unsupported].warn("is enforced by Envoy only: aigw run refuses every request under "
+                             "this policy (403)");
+      p.unenforced.push_back(std::string("spec.") + unsupported);
+    }
+  if (spec["cors"].present()) spec["cors"].warn("is not supported by aigw run and is not applied");
   if (spec["apiKeyAuth"].present()) decode_api_key(spec["apiKeyAuth"], p);
   if (spec["basicAuth"].present()) decode_basic(spec["basicAuth"], p);
   if (Field jwt = spec["jwt"]; jwt.present()) {

@@ -129,6 +129,7 @@ std::optional<Found> find_api_key(const ApiKeyAuthConfig &c, const HeaderLookup 
     if (!v) continue;
     std::string_view key = trim_ows(*v);
     if (iequals_prefix(key, "bearer ")) key = trim_ows(key.substr(7));
+    if (key.empty()) continue; // an empty header is no key: the next source may hold it
     return Found{std::string(key), h, ""};
   }
   for (const auto &name : c.params)
@@ -152,6 +153,10 @@ void claim_headers(const JwtProviderConfig &p, std::string_view payload, ClientI
   bool ok = !parser.parse(payload).get(claims);
   for (const auto &[claim, header] : p.claim_to_headers) {
     auto v = ok ? claim_text(claims, claim) : std::nullopt;
+    // A claim that could not be a header value (CR, LF, other controls) is not forwarded.
+    if (v && std::any_of(v->begin(), v->end(),
+                         [](unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }))
+      v.reset();
     if (v)
       id.set_headers.emplace_back(header, std::move(*v));
     else
@@ -172,51 +177,56 @@ std::string issuer_of(std::string_view token) {
   return std::string(iss);
 }
 
-// jwt_authn with requires_any over the providers: the token of the provider its issuer names.
+// jwt_authn with requires_any over the providers: the first provider whose token verifies (one
+// naming the token's issuer is tried first). Every provider's claim headers are the gateway's:
+// a client's own copy is removed whether or not a token came, so none can be spoofed.
 bool check_jwt(const ClientAuth &policy, const HeaderLookup &headers, std::string_view query,
                JwksStore *jwks, int64_t now, ClientIdentity &id, AuthFailure &failure) {
-  const JwtProviderConfig *chosen = nullptr;
-  std::optional<Found> found;
-  for (const auto &p : policy.jwt) {
-    auto f = find_token(p, headers, query);
-    if (!f) continue;
-    if (!chosen) chosen = &p, found = f;
-    if (p.issuer.empty() || p.issuer == issuer_of(f->token)) {
-      chosen = &p;
-      found = f;
-      break;
+  for (const auto &p : policy.jwt)
+    for (const auto &ch : p.claim_to_headers)
+      id.remove_headers.push_back(ch.second);
+  std::vector<std::pair<const JwtProviderConfig *, Found>> candidates;
+  for (const auto &p : policy.jwt)
+    if (auto f = find_token(p, headers, query)) {
+      bool named = !p.issuer.empty() && p.issuer == issuer_of(f->token);
+      candidates.insert(named ? candidates.begin() : candidates.end(), {&p, std::move(*f)});
     }
-  }
-  if (!chosen) {
+  if (candidates.empty()) {
     if (policy.jwt_optional) return true;
     failure = {"Jwt is missing", "Bearer realm=\"aigw\""};
     return false;
   }
-  std::vector<JwtKey> none;
-  JwksStore::Keys remote;
-  const std::vector<JwtKey> *keys = &chosen->local_keys;
-  if (!chosen->remote_uri.empty()) {
-    remote = jwks ? jwks->keys(chosen->remote_uri) : nullptr;
-    if (!remote) {
-      if (jwks) jwks->request_refresh(chosen->remote_uri);
-      failure = {"Jwks remote fetch is failed", "Bearer realm=\"aigw\", error=\"invalid_token\""};
-      return false;
+  for (const auto &[provider, found] : candidates) {
+    JwksStore::Keys remote;
+    const std::vector<JwtKey> *keys = &provider->local_keys;
+    if (!provider->remote_uri.empty()) {
+      remote = jwks ? jwks->keys(provider->remote_uri) : nullptr;
+      if (!remote) {
+        if (jwks) jwks->request_refresh(provider->remote_uri);
+        if (failure.message.empty())
+          failure = {"Jwks remote fetch is failed",
+                     "Bearer realm=\"aigw\", error=\"invalid_token\""};
+        continue;
+      }
+      keys = remote.get();
     }
-    keys = remote.get();
+    auto v = verify_jwt(found.token, *keys, provider->issuer, provider->audiences, now);
+    if (!v) {
+      if (jwks && !provider->remote_uri.empty() &&
+          v.error().message.find("doesn't have key") != std::string::npos)
+        jwks->request_refresh(provider->remote_uri); // rotated: the new key is fetched soon
+      if (failure.message.empty())
+        failure = {v.error().message, "Bearer realm=\"aigw\", error=\"invalid_token\""};
+      continue;
+    }
+    failure = {};
+    note_source(found, id);
+    claim_headers(*provider, v->payload, id);
+    if (id.client_id.empty()) id.client_id = v->subject;
+    if (id.method.empty()) id.method = "jwt";
+    return true;
   }
-  auto v = verify_jwt(found->token, *keys, chosen->issuer, chosen->audiences, now);
-  if (!v) {
-    if (jwks && !chosen->remote_uri.empty() &&
-        v.error().message.find("doesn't have key") != std::string::npos)
-      jwks->request_refresh(chosen->remote_uri); // rotated: the new key is fetched soon
-    failure = {v.error().message, "Bearer realm=\"aigw\", error=\"invalid_token\""};
-    return false;
-  }
-  note_source(*found, id);
-  claim_headers(*chosen, v->payload, id);
-  if (id.client_id.empty()) id.client_id = v->subject;
-  if (id.method.empty()) id.method = "jwt";
-  return true;
+  return false;
 }
 
 bool check_basic(const BasicAuthConfig &c, const HeaderLookup &headers, ClientIdentity &id,
@@ -245,8 +255,10 @@ bool check_basic(const BasicAuthConfig &c, const HeaderLookup &headers, ClientId
   id.remove_headers.push_back("authorization");
   if (!c.forward_username_header.empty())
     id.set_headers.emplace_back(c.forward_username_header, user);
-  id.client_id = user;
-  id.method = "basic";
+  if (id.client_id.empty()) { // an API key checked first names the client
+    id.client_id = user;
+    id.method = "basic";
+  }
   return true;
 }
 
@@ -291,11 +303,21 @@ bool JwksStore::due(const std::string &uri, std::chrono::seconds cache,
   return e.refresh || !e.keys || now - e.fetched >= cache;
 }
 
+bool JwksStore::start(const std::string &uri, Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  Entry &e = entries_[uri];
+  if (e.in_flight) return false;
+  e.in_flight = true;
+  e.attempted = now;
+  return true;
+}
+
 void JwksStore::put(const std::string &uri, Keys keys, Clock::time_point now) {
   std::lock_guard lock(mu_);
   Entry &e = entries_[uri];
   e.attempted = now;
   e.refresh = false;
+  e.in_flight = false;
   if (keys && !keys->empty()) {
     e.keys = std::move(keys);
     e.fetched = now;
@@ -308,12 +330,12 @@ AuthResult authenticate(const ClientAuth &policy, const HeaderLookup &headers,
                         std::string_view query, JwksStore *jwks, int64_t now) {
   AuthResult r;
   ClientIdentity id;
-  // Envoy's filter order: jwt_authn, basic_auth, api_key_auth. The API key's client id names
-  // the client when there is one.
-  if (!policy.jwt.empty() && !check_jwt(policy, headers, query, jwks, now, id, r.failure)) return r;
+  // Envoy Gateway's filter order: api_key_auth, basic_auth, jwt_authn (the first to refuse
+  // answers). The API key's client id names the client when there is one.
   ClientIdentity later;
-  if (policy.basic && !check_basic(*policy.basic, headers, later, r.failure)) return r;
   if (policy.api_key && !check_api_key(*policy.api_key, headers, query, later, r.failure)) return r;
+  if (policy.basic && !check_basic(*policy.basic, headers, later, r.failure)) return r;
+  if (!policy.jwt.empty() && !check_jwt(policy, headers, query, jwks, now, id, r.failure)) return r;
   if (!later.client_id.empty()) {
     id.client_id = std::move(later.client_id);
     id.method = later.method;
@@ -374,6 +396,18 @@ std::string strip_query_params(std::string_view query, const std::vector<std::st
     if (std::find(names.begin(), names.end(), percent_decode(name)) != names.end()) return;
     out += out.empty() ? '?' : '&';
     out += part;
+  });
+  return out;
+}
+
+std::string redact_query_params(std::string_view query, const std::vector<std::string> &names) {
+  std::string out;
+  for_each_param(query, [&](std::string_view name, std::string_view, std::string_view part) {
+    out += out.empty() ? '?' : '&';
+    if (std::find(names.begin(), names.end(), percent_decode(name)) == names.end())
+      out += part;
+    else
+      out.append(name).append("=[REDACTED]");
   });
   return out;
 }

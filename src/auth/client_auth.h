@@ -37,6 +37,8 @@ public:
   void request_refresh(const std::string &uri);
   // Whether the refresher should fetch `uri` now.
   bool due(const std::string &uri, std::chrono::seconds cache, Clock::time_point now) const;
+  // A fetch of `uri` begins; false when one is already in flight.
+  bool start(const std::string &uri, Clock::time_point now);
   // A fetch ended: its keys, or null when it failed (the last good set is kept).
   void put(const std::string &uri, Keys keys, Clock::time_point now);
 
@@ -44,7 +46,7 @@ private:
   struct Entry {
     Keys keys;
     Clock::time_point fetched{}, attempted{};
-    bool refresh = false;
+    bool refresh = false, in_flight = false;
   };
   mutable std::mutex mu_;
   std::map<std::string, Entry, std::less<>> entries_;
@@ -83,6 +85,9 @@ struct ClientAuth {
   std::optional<BasicAuthConfig> basic;
   std::vector<JwtProviderConfig> jwt;
   bool jwt_optional = false;
+  // What the policy asks for that only Envoy performs ("spec.extAuth"): aigw run refuses
+  // every request under it rather than let one through unchecked.
+  std::vector<std::string> unenforced;
 };
 
 // Who the client is, and what of the request must not go on.
@@ -117,6 +122,9 @@ ClientIdentity identify_verified(const ClientAuth &policy, const HeaderLookup &h
 
 // `query` (from '?', or empty) without the parameters named; "" when none is left.
 std::string strip_query_params(std::string_view query, const std::vector<std::string> &names);
+
+// `query` with the values of the parameters named replaced by "[REDACTED]".
+std::string redact_query_params(std::string_view query, const std::vector<std::string> &names);
 
 // The value of query parameter `name` (percent-decoded), or nullopt.
 std::optional<std::string> query_param(std::string_view query, std::string_view name);

@@ -83,8 +83,11 @@ std::shared_ptr<EVP_PKEY> rsa_key(std::string_view n64, std::string_view e64) {
 }
 
 std::shared_ptr<EVP_PKEY> ec_key(std::string_view crv, std::string_view x64, std::string_view y64) {
-  const char *group = crv == "P-256" ? "prime256v1" : crv == "P-384" ? "secp384r1" : nullptr;
-  size_t size = crv == "P-256" ? 32 : 48;
+  const char *group = crv == "P-256"   ? "prime256v1"
+                      : crv == "P-384" ? "secp384r1"
+                      : crv == "P-521" ? "secp521r1"
+                                       : nullptr;
+  size_t size = crv == "P-256" ? 32 : crv == "P-384" ? 48 : 66;
   auto x = base64url_decode(x64), y = base64url_decode(y64);
   if (!group || !x || !y || x->size() != size || y->size() != size) return nullptr;
   std::string point = "\x04" + *x + *y;
@@ -124,7 +127,8 @@ bool verify(const JwtKey &k, std::string_view alg, std::string_view data, std::s
   if (!rs && !ps && !es) return false;
   std::string der;
   if (es) {
-    auto d = ecdsa_der(sig, alg == "ES256" ? 32 : 48);
+    // P-256, P-384, P-521: r and s are 32, 48 and 66 bytes each (RFC 7518 §3.4).
+    auto d = ecdsa_der(sig, alg == "ES256" ? 32 : alg == "ES384" ? 48 : 66);
     if (!d) return false;
     der = std::move(*d);
     sig = der;
@@ -211,8 +215,8 @@ Result<VerifiedJwt> verify_jwt(std::string_view token, const std::vector<JwtKey>
   }
   if (!found) return fail("Jwks doesn't have key to match kid or alg from Jwt");
   if (!checked) return fail("Jwt verification fails");
-  // The issuer exactly, trailing slash included.
-  if (str_of(c["iss"]) != issuer) return fail("Jwt issuer is not configured");
+  // The issuer exactly, trailing slash included; a provider without one takes any issuer.
+  if (!issuer.empty() && str_of(c["iss"]) != issuer) return fail("Jwt issuer is not configured");
   if (!audiences.empty()) {
     bool match = false;
     dom::array auds;

@@ -1,6 +1,8 @@
 // SecurityPolicy compilation; see client_policies.h.
 #include "control/client_policies.h"
 
+#include "pipeline/headers.h"
+
 #include <algorithm>
 #include <map>
 
@@ -28,8 +30,9 @@ public:
     for (size_t i = 0; i < p_.jwt.size(); ++i)
       jwt(*a, p_.jwt[i], "spec.jwt.providers[" + std::to_string(i) + "]");
     a->jwt_optional = p_.jwt_optional;
+    a->unenforced = p_.unenforced;
     targets();
-    if (!a->api_key && !a->basic && a->jwt.empty()) {
+    if (!a->api_key && !a->basic && a->jwt.empty() && a->unenforced.empty()) {
       diag_.warning(where_ + ": no apiKeyAuth, basicAuth or jwt: nothing to apply");
       return nullptr;
     }
@@ -39,6 +42,16 @@ public:
 private:
   void error(const std::string &field, const std::string &what) {
     diag_.error(where_ + ": " + field + ": " + what);
+  }
+
+  // A header the policy forwards to the provider: never one the gateway owns (framing, Host,
+  // credentials, x-ai-eg-*, x-aigw-*), which a forwarded value could otherwise forge.
+  void forwarded_header(const std::string &name, const std::string &field) {
+    if (name.empty()) return;
+    bool owned = pipeline::strip_from_client(name) || !pipeline::mutation_may_set(name) ||
+                 name.starts_with("x-aigw-") || name == "te" || name == "x-request-id";
+    if (owned)
+      error(field, "\"" + name + "\" is a header the gateway owns; forward to another header");
   }
 
   const api::Secret *secret(const api::SecretRef &ref, const std::string &field) {
@@ -55,6 +68,7 @@ private:
     c.params = p_.api_key->params;
     c.cookies = p_.api_key->cookies;
     c.forward_client_id_header = p_.api_key->forward_client_id_header;
+    forwarded_header(c.forward_client_id_header, "spec.apiKeyAuth.forwardClientIDHeader");
     for (size_t i = 0; i < p_.api_key->credentials.size(); ++i) {
       std::string field = "spec.apiKeyAuth.credentialRefs[" + std::to_string(i) + "]";
       const api::Secret *s = secret(p_.api_key->credentials[i], field);
@@ -82,6 +96,7 @@ private:
   void basic(auth::ClientAuth &a) {
     auth::BasicAuthConfig c;
     c.forward_username_header = p_.basic->forward_username_header;
+    forwarded_header(c.forward_username_header, "spec.basicAuth.forwardUsernameHeader");
     std::string field = "spec.basicAuth.users";
     if (const api::Secret *s = secret(p_.basic->users, field)) {
       auto it = s->data.find(".htpasswd");
@@ -105,6 +120,9 @@ private:
     if (j.cache_duration)
       c.cache_duration = std::chrono::duration_cast<std::chrono::seconds>(*j.cache_duration);
     c.claim_to_headers = j.claim_to_headers;
+    for (size_t i = 0; i < c.claim_to_headers.size(); ++i)
+      forwarded_header(c.claim_to_headers[i].second,
+                       field + ".claimToHeaders[" + std::to_string(i) + "].header");
     for (const auto &[name, prefix] : j.extract_headers)
       c.headers.push_back({name, prefix});
     c.params = j.extract_params;
@@ -172,29 +190,61 @@ std::vector<ClientPolicy> compile_client_policies(const api::Resources &res,
   return out;
 }
 
-std::shared_ptr<const auth::ClientAuth> client_auth_for(const std::vector<ClientPolicy> &policies,
-                                                        const api::AIGatewayRoute &r) {
-  std::shared_ptr<const auth::ClientAuth> gw;
+namespace {
+
+bool gateway_exists(const api::Resources &res, const std::string &key) {
+  return std::any_of(res.gateways.begin(), res.gateways.end(),
+                     [&](const api::Gateway &g) { return g.meta.key() == key; });
+}
+
+// The policy's Gateway targets, as namespace/name (a policy targets its own namespace).
+std::vector<std::string> gateway_targets(const ClientPolicy &p) {
+  std::vector<std::string> out;
+  for (const auto &t : p.spec->targets)
+    if (t.kind == "Gateway") out.push_back(p.spec->meta.namespace_ + "/" + t.name);
+  return out;
+}
+
+} // namespace
+
+std::shared_ptr<const auth::ClientAuth>
+client_auth_for(const std::vector<ClientPolicy> &policies, const api::AIGatewayRoute &r,
+                std::shared_ptr<const auth::ClientAuth> gw) {
+  // A policy on the route itself wins over its Gateway's (Envoy Gateway's precedence).
   for (const auto &p : policies) {
     if (p.spec->meta.namespace_ != r.meta.namespace_) continue;
-    for (const auto &t : p.spec->targets) {
+    for (const auto &t : p.spec->targets)
       if ((t.kind == "HTTPRoute" || t.kind == "AIGatewayRoute") && t.name == r.meta.name)
         return p.auth;
-      bool attached = r.parent_gateways.empty() ||
-                      std::find(r.parent_gateways.begin(), r.parent_gateways.end(), t.name) !=
-                          r.parent_gateways.end();
-      if (t.kind == "Gateway" && attached && !gw) gw = p.auth;
-    }
   }
-  return gw;
+  if (r.parent_gateway_keys.empty()) return gw; // attached to every Gateway aigw serves
+  for (const auto &p : policies)
+    for (const auto &key : gateway_targets(p))
+      if (std::find(r.parent_gateway_keys.begin(), r.parent_gateway_keys.end(), key) !=
+          r.parent_gateway_keys.end())
+        return p.auth;
+  return nullptr;
 }
 
 std::shared_ptr<const auth::ClientAuth>
-gateway_client_auth(const std::vector<ClientPolicy> &policies) {
+gateway_client_auth(const std::vector<ClientPolicy> &policies, const api::Resources &res,
+                    api::Diagnostics &diag) {
+  // aigw run serves every Gateway on one set of listeners: what reaches it before a route is
+  // known (the model lists, a request no route takes) answers to the one Gateway policy.
+  const ClientPolicy *chosen = nullptr;
   for (const auto &p : policies)
-    for (const auto &t : p.spec->targets)
-      if (t.kind == "Gateway") return p.auth;
-  return nullptr;
+    for (const auto &key : gateway_targets(p)) {
+      if (!gateway_exists(res, key) && !res.gateways.empty()) continue;
+      if (chosen && chosen != &p) {
+        diag.error("SecurityPolicy " + p.spec->meta.key() + ": spec.targetRefs: Gateway \"" + key +
+                   "\" is also under SecurityPolicy " + chosen->spec->meta.key() +
+                   "; aigw serves every Gateway on one listener set, so one SecurityPolicy may "
+                   "target Gateways");
+        return chosen->auth;
+      }
+      chosen = &p;
+    }
+  return chosen ? chosen->auth : nullptr;
 }
 
 } // namespace aigw::control

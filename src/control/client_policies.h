@@ -19,12 +19,18 @@ struct ClientPolicy {
 std::vector<ClientPolicy> compile_client_policies(const api::Resources &res,
                                                   api::Diagnostics &diag);
 
-// The policy guarding route `r` (null: none).
+// The policy guarding route `r` (null: none): one targeting the route, else one targeting a
+// Gateway among its parentRefs (namespace and name), else `gw` for a route with no parentRefs
+// (attached to every Gateway aigw serves).
 std::shared_ptr<const auth::ClientAuth> client_auth_for(const std::vector<ClientPolicy> &policies,
-                                                        const api::AIGatewayRoute &r);
+                                                        const api::AIGatewayRoute &r,
+                                                        std::shared_ptr<const auth::ClientAuth> gw);
 
-// The policy targeting a Gateway (the first), for requests no route takes (null: none).
+// The policy targeting a Gateway of this configuration (namespace and name; any Gateway when
+// the configuration declares none), for requests no route takes (null: none). Two policies on
+// Gateways are an error: aigw serves every Gateway on one listener set.
 std::shared_ptr<const auth::ClientAuth>
-gateway_client_auth(const std::vector<ClientPolicy> &policies);
+gateway_client_auth(const std::vector<ClientPolicy> &policies, const api::Resources &res,
+                    api::Diagnostics &diag);
 
 } // namespace aigw::control

@@ -281,10 +281,26 @@ public:
     quota_policies();
     rate_limits();
     client_policies_ = compile_client_policies(res_, diag_);
-    snap_->gateway_auth = gateway_client_auth(client_policies_);
-    for (const auto &p : client_policies_)
-      for (const auto &j : p.auth->jwt)
+    snap_->gateway_auth = gateway_client_auth(client_policies_, res_, diag_);
+    auto &params = snap_->credential_params;
+    auto note_param = [&](const std::string &p) {
+      if (std::find(params.begin(), params.end(), p) == params.end()) params.push_back(p);
+    };
+    for (const auto &p : client_policies_) {
+      if (p.auth->api_key)
+        for (const auto &q : p.auth->api_key->params)
+          note_param(q);
+      for (const auto &j : p.auth->jwt) {
         if (!j.remote_uri.empty()) snap_->remote_jwks.push_back({j.remote_uri, j.cache_duration});
+        for (const auto &q : j.params)
+          note_param(q);
+        if (j.headers.empty() && j.params.empty() && j.cookies.empty()) note_param("access_token");
+      }
+    }
+    snap_->virtual_keys = ratelimit::compile_virtual_keys(res_.virtual_keys, diag_);
+    if (!snap_->virtual_keys.empty() && client_policies_.empty())
+      diag_.warning("VirtualKey: no SecurityPolicy names clients (apiKeyAuth, basicAuth or jwt), "
+                    "so no request is under a virtual key");
     for (const auto &r : res_.routes)
       route(r);
     mcp_routes();
@@ -826,7 +842,7 @@ private:
       cr.costs.push_back(std::move(c).value());
     }
     cr.rate_limits = limits_for(r);
-    cr.client_auth = client_auth_for(client_policies_, r);
+    cr.client_auth = client_auth_for(client_policies_, r, snap_->gateway_auth);
     if (cr.client_auth != snap_->gateway_auth) snap_->route_auth = true;
     if (!cr.costs.empty()) snap_->any_costs = true;
     snap_->routes.push_back(cr);

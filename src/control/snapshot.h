@@ -14,6 +14,7 @@
 #include "mcp/cel.h"
 #include "ratelimit/costs.h"
 #include "ratelimit/limiter.h"
+#include "ratelimit/virtual_keys.h"
 
 #include <chrono>
 #include <map>
@@ -266,6 +267,15 @@ struct Snapshot {
     std::chrono::seconds cache_duration{300};
   };
   std::vector<RemoteJwks> remote_jwks;
+  // Query parameters any SecurityPolicy reads a credential from (redacted in what is logged).
+  std::vector<std::string> credential_params;
+  // VirtualKey, by the client id a SecurityPolicy gives.
+  ratelimit::VirtualKeys virtual_keys;
+  const ratelimit::CompiledVirtualKey *virtual_key(std::string_view client_id) const {
+    if (client_id.empty() || virtual_keys.empty()) return nullptr;
+    auto it = virtual_keys.find(std::string(client_id));
+    return it == virtual_keys.end() ? nullptr : it->second.get();
+  }
 
   // The route with this key, or null.
   const CompiledRoute *route_named(std::string_view key) const {

@@ -1,6 +1,7 @@
 // ext_proc phases; see processor.h.
 #include "extproc/processor.h"
 
+#include "core/clock.h"
 #include "observability/tracing.h"
 #include "pipeline/headers.h"
 
@@ -150,10 +151,21 @@ Stream::~Stream() {
   registry_.erase(entry_->internal_id);
 }
 
+// A VirtualKey's buckets settled to what the answer cost, or refunded.
+void Stream::settle(const pipeline::Settlement &s) {
+  const auto &part = s.route;
+  if (!ctx_.key_budgets || !part.hits || part.hits->empty() || part.keep) return;
+  int64_t now = unix_now();
+  if (part.costs)
+    ratelimit::settle(*ctx_.key_budgets, *part.hits, *part.costs, now);
+  else
+    ratelimit::refund(*ctx_.key_budgets, *part.hits, now);
+}
+
 void Stream::finish(RequestEntry &e) {
   if (e.finished || !e.exchange) return;
   e.finished = true;
-  e.exchange->complete(false);
+  settle(e.exchange->complete(false));
   observability::observe_exchange(e.exchange->record(), 0, ctx_.observe);
 }
 
@@ -289,6 +301,13 @@ pb::ProcessingResponse Stream::upstream_request_headers(const pb::ProcessingRequ
   if (next == pipeline::Next::kCheckQuota) // quotas are Envoy's rate limit filter's here
     next = ex.on_quota(ratelimit::Verdict{});
   if (next == pipeline::Next::kReply) return immediate(ex.take_reply());
+  // A VirtualKey's budgets, once (Envoy's retries come back here).
+  if (auto *c = ctx_.key_budgets && !entry_->admitted ? ex.admission() : nullptr) {
+    entry_->admitted = true;
+    const auto *estimate = c->estimate.empty() ? nullptr : &c->estimate;
+    if (auto r = ex.on_admitted(ratelimit::admit(*ctx_.key_budgets, c->hits, c->now, estimate)))
+      return immediate(*r);
+  }
   return upstream_call(ex);
 }
 
@@ -390,7 +409,7 @@ pb::ProcessingResponse Stream::response_body(const pb::HttpBody &b) {
   }
   }
   if (end) {
-    ex.complete(true);
+    settle(ex.complete(true));
     if (ex.record().status >= 200 && ex.record().status < 300) completion_metadata(ex, r);
     finish(*entry_);
   }

@@ -34,6 +34,8 @@ struct ProcessorContext {
   pipeline::ExchangeOptions options;
   pipeline::ExchangeServices services;
   observability::ObserveTargets observe;
+  // VirtualKey budgets (this process's; Envoy's rate limit filter knows nothing of them).
+  ratelimit::MemoryStore *key_budgets = nullptr;
   // -rootPrefix and -endpointPrefixes, parsed once: where the OpenAI and Cohere endpoints live.
   std::string root_prefix;   // "" for "/"
   std::string openai_prefix; // "" by default
@@ -53,6 +55,7 @@ struct RequestEntry {
   std::vector<std::pair<std::string, std::string>> headers; // the client's, lower-case names
   std::unique_ptr<pipeline::Exchange> exchange;
   bool finished = false; // observed (metrics) already
+  bool admitted = false; // a VirtualKey's budgets were checked
 
   RequestEntry() = default;
   RequestEntry(const RequestEntry &) = delete;
@@ -100,6 +103,7 @@ private:
   void completion_metadata(pipeline::Exchange &ex, pb::ProcessingResponse &r);
   // The request's metrics, once (a local reply, the last response chunk, or the stream's end).
   void finish(RequestEntry &e);
+  void settle(const pipeline::Settlement &s);
   // Maps the client's path under the configured prefixes; "" when it is under none.
   std::string map_path(std::string_view path) const;
 

@@ -90,6 +90,9 @@ int run_extproc(const ExtprocOptions &opts) {
   ctx.store = &store;
   ctx.services.metrics = &metrics;
   ctx.options.verify_clients = false; // Envoy enforces the SecurityPolicy in front of us
+  ctx.options.route_budgets = false;  // and its rate limit filter the BackendTrafficPolicy's
+  ratelimit::MemoryStore key_budgets;
+  ctx.key_budgets = &key_budgets;
   ctx.observe.metrics = &metrics;
   observability::UsageLedger ledger;
   if (std::string err; !observability::open_usage_ledger(

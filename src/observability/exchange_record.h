@@ -28,6 +28,7 @@ struct ExchangeRecord {
   std::string backend;        // namespace/name of that backend
   std::string route;          // namespace/name of the route
   std::string client_id;      // who the SecurityPolicy authenticated ("" : no policy)
+  std::string virtual_key;    // the client's VirtualKey (namespace/name), "" : none
   std::string response_model;
   std::string upstream_host;
   std::string error;

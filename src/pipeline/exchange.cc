@@ -7,6 +7,8 @@
 #include "core/clock.h"
 #include "core/json_scan.h"
 #include "core/strings.h"
+#include "core/timezone.h"
+#include "observability/prices.h"
 #include "observability/tracing.h"
 #include "pipeline/errors.h"
 #include "pipeline/headers.h"
@@ -132,6 +134,15 @@ Reply Exchange::on_request_headers(const RequestHead &head) {
 Reply Exchange::authenticate(const auth::ClientAuth *policy) {
   if (!policy || authed_ == policy) return std::nullopt;
   authed_ = policy;
+  if (opts_.verify_clients && !policy->unenforced.empty()) {
+    // Access control only Envoy performs: refused, never let through unchecked.
+    std::string msg = "SecurityPolicy " + policy->key + " uses " + policy->unenforced.front() +
+                      ", which only Envoy enforces; aigw run refuses requests under it";
+    rec_.error = msg;
+    if (svc_.metrics) svc_.metrics->health().auth_failures.fetch_add(1, std::memory_order_relaxed);
+    return answer(is_anthropic_endpoint(endpoint_) ? typed_error_reply("permission_error", 403, msg)
+                                                   : error_reply(403, msg));
+  }
   if (!opts_.verify_clients) {
     adopt_identity(auth::identify_verified(*policy, head_.headers, query_));
     return std::nullopt;
@@ -150,21 +161,34 @@ Reply Exchange::authenticate(const auth::ClientAuth *policy) {
 
 void Exchange::adopt_identity(auth::ClientIdentity id) {
   rec_.client_id = id.client_id;
-  if (!id.remove_params.empty() && !query_.empty()) {
-    // A credential in the query goes neither to the provider nor into the access log: the
-    // exchange's target is rebuilt without it (the views into it re-pointed).
-    size_t path_at = endpoint_path_.empty() ? 0 : endpoint_path_.data() - rec_.path.data();
-    size_t query_at = query_.data() - rec_.path.data();
-    std::string target =
-        rec_.path.substr(0, query_at) + auth::strip_query_params(query_, id.remove_params);
-    rec_.path = std::move(target);
-    head_.target = rec_.path;
-    head_.method = rec_.method;
-    if (!endpoint_path_.empty())
-      endpoint_path_ = std::string_view(rec_.path).substr(path_at, endpoint_path_.size());
-    query_ = std::string_view(rec_.path).substr(query_at);
-  }
+  // A credential in the query goes neither to the provider nor into the access log.
+  if (!id.remove_params.empty() && !query_.empty())
+    replace_query(auth::strip_query_params(query_, id.remove_params));
   identity_ = std::move(id);
+}
+
+void Exchange::replace_query(std::string query) {
+  // The exchange's target is rebuilt with `query`, the views into it re-pointed.
+  size_t path_at = endpoint_path_.empty() ? 0 : endpoint_path_.data() - rec_.path.data();
+  size_t query_at = query_.data() - rec_.path.data();
+  std::string target = rec_.path.substr(0, query_at) + query;
+  rec_.path = std::move(target);
+  head_.target = rec_.path;
+  head_.method = rec_.method;
+  if (!endpoint_path_.empty())
+    endpoint_path_ = std::string_view(rec_.path).substr(path_at, endpoint_path_.size());
+  query_ = std::string_view(rec_.path).substr(query_at);
+}
+
+Reply Exchange::answer(LocalReply r) {
+  rec_.status = r.status;
+  // A request refused before its credential was taken out (a bad path, a 401) is logged with
+  // the values of the query parameters a SecurityPolicy reads redacted.
+  if (!query_.empty() && snap_ && !snap_->credential_params.empty()) {
+    std::string redacted = auth::redact_query_params(query_, snap_->credential_params);
+    if (redacted != query_) replace_query(std::move(redacted));
+  }
+  return r;
 }
 
 // --- 2. The body: parse, and (aigw run) the route -------------------------------------------
@@ -189,16 +213,31 @@ Reply Exchange::on_request_body(std::string body, bool route) {
     if (name == "x-ai-eg-model") return std::string_view(parsed_.model);
     // What the SecurityPolicy set (forwardClientIDHeader, claimToHeaders) is the request's, for
     // routing and rate limits too, as Envoy's later filters see it.
-    if (identity_)
+    // What it took out (a credential, a client's copy of a claim header) is not.
+    if (identity_) {
       for (const auto &[n, v] : identity_->set_headers)
         if (n == name) return std::string_view(v);
+      for (const auto &n : identity_->remove_headers)
+        if (n == name) return std::nullopt;
+    }
     return head_.headers ? head_.headers(name) : std::nullopt;
   };
   if (!route) return std::nullopt;
   rule_ = select_rule(*snap_, lookup_, head_.host);
-  if (auto r = authenticate(rule_ ? snap_->routes[rule_->route_index].client_auth.get()
-                                  : snap_->gateway_auth.get()))
-    return r;
+  // The route's SecurityPolicy; the route is then chosen again over what the policy verified
+  // (a client's own copy of a claim header chose nothing), until route and policy agree.
+  auto policy_of = [&] {
+    return rule_ ? snap_->routes[rule_->route_index].client_auth.get() : snap_->gateway_auth.get();
+  };
+  for (int round = 0; round < 3 && policy_of() && policy_of() != authed_; ++round) {
+    if (auto r = authenticate(policy_of())) return r;
+    rule_ = select_rule(*snap_, lookup_, head_.host);
+  }
+  if (policy_of() && policy_of() != authed_) {
+    rec_.error = "the route chosen after authentication is under another SecurityPolicy";
+    return answer(
+        unauthorized(is_anthropic_endpoint(endpoint_), "Client authentication failed.", ""));
+  }
   if (!rule_) {
     rec_.error = "no matching route";
     // The Anthropic SDKs read Anthropic's error shape.
@@ -207,6 +246,7 @@ Reply Exchange::on_request_body(std::string body, bool route) {
   }
   route_ = &snap_->routes[rule_->route_index];
   rec_.route = route_->key;
+  if (auto r = check_virtual_key()) return r;
   deadline_ = Clock::now() + rule_->request_timeout;
   // x-aigw-deadline-ms: the client's own bound on the whole request (every attempt), within the
   // route's timeout.
@@ -231,10 +271,36 @@ Reply Exchange::on_request_body(std::string body, bool route) {
 
 // --- 3. Admission ----------------------------------------------------------------------------
 
+Reply Exchange::check_virtual_key() {
+  key_checked_ = true;
+  vkey_ = snap_->virtual_key(rec_.client_id);
+  if (!vkey_) return std::nullopt;
+  rec_.virtual_key = vkey_->key;
+  bool anthropic = is_anthropic_endpoint(endpoint_);
+  if (vkey_->expired(unix_now())) {
+    rec_.error = "VirtualKey " + vkey_->key + " expired";
+    return answer(unauthorized(
+        anthropic, "This API key expired at " + format_utc(*vkey_->expires_at) + ".", ""));
+  }
+  if (!parsed_.model.empty() && !vkey_->allows_model(parsed_.model)) {
+    std::string model = parsed_.model.substr(0, 128);
+    rec_.error = "VirtualKey " + vkey_->key + " may not use model " + model;
+    return answer(
+        model_not_allowed(anthropic, "This API key may not use model \"" + model + "\"."));
+  }
+  return std::nullopt;
+}
+
 BudgetCheck *Exchange::admission() {
-  if (!route_ || route_->rate_limits.empty()) return nullptr;
+  bool route_limits = opts_.route_budgets && route_ && !route_->rate_limits.empty();
+  bool key_limits = vkey_ && !vkey_->budgets.empty();
+  if (!route_limits && !key_limits) return nullptr;
   admission_.now = unix_now();
-  admission_.hits = ratelimit::match_rate_limits(route_->rate_limits, lookup_, admission_.now);
+  if (route_limits)
+    admission_.hits = ratelimit::match_rate_limits(route_->rate_limits, lookup_, admission_.now);
+  if (key_limits) // the key's budgets, admitted with the route's in one step
+    for (auto &h : vkey_->hits(admission_.now))
+      admission_.hits.push_back(std::move(h));
   if (std::any_of(admission_.hits.begin(), admission_.hits.end(),
                   [](const auto &h) { return h.limit->rule.reserve_then_settle; })) {
     // Reserve-then-settle: what this request may cost, from its prompt and max_tokens.
@@ -275,7 +341,39 @@ Reply Exchange::verdict_on(BudgetCheck &check, const std::optional<ratelimit::Ve
 
 Reply Exchange::on_admitted(std::optional<ratelimit::Verdict> verdict) {
   if (verdict) rl_headers_ = ratelimit_headers(*verdict);
+  if (verdict && !verdict->allowed && vkey_)
+    if (const auto *b = vkey_->budget_of(verdict->refused_by))
+      return key_budget_spent(*verdict, *b);
   return verdict_on(admission_, verdict, "rate limit", "Rate limit exceeded for this route");
+}
+
+Reply Exchange::key_budget_spent(const ratelimit::Verdict &v,
+                                 const ratelimit::CompiledVirtualKey::Budget &b) {
+  admission_.hits.clear(); // refused: nothing was charged
+  using K = api::VirtualKeyBudget::Kind;
+  std::string amount = b.spec.kind == K::kDollars  ? ratelimit::format_dollars(b.spec.limit)
+                       : b.spec.kind == K::kTokens ? std::to_string(b.spec.limit) + " tokens"
+                                                   : std::to_string(b.spec.limit) + " requests";
+  std::string left = b.spec.kind == K::kDollars ? ratelimit::format_dollars(v.remaining)
+                                                : std::to_string(v.remaining);
+  int64_t resets = unix_now() + v.reset_seconds;
+  std::string window = b.spec.window; // "day", "month"
+  for (auto &c : window)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string msg = "Budget exceeded for this API key: " + amount + " per " + window + " (" +
+                    vkey_->tz->name() + "), " + left + " remaining; it resets at " +
+                    format_utc(resets) + ".";
+  rec_.error = "VirtualKey " + vkey_->key + ": " + b.spec.field + " spent";
+  if (svc_.metrics) svc_.metrics->health().rate_limited.fetch_add(1, std::memory_order_relaxed);
+  HeaderList extra;
+  if (b.spec.kind == K::kDollars) {
+    extra.emplace_back("x-aigw-budget-limit-usd",
+                       ratelimit::format_dollars(b.spec.limit).substr(1));
+    extra.emplace_back("x-aigw-budget-remaining-usd",
+                       ratelimit::format_dollars(v.remaining).substr(1));
+  }
+  extra.emplace_back("x-aigw-budget-reset", format_utc(resets));
+  return answer(budget_exceeded(is_anthropic_endpoint(endpoint_), v, msg, std::move(extra)));
 }
 
 // --- 4. Attempts -----------------------------------------------------------------------------
@@ -361,9 +459,13 @@ Next Exchange::use_backend(std::string_view per_rule_name, std::string_view rout
     return fail(
         error_reply(500, "backend \"" + std::string(per_rule_name) + "\" is not configured"));
   route_ = snap_->route_named(route_name);
+  bool known = route_ != nullptr;
   if (!route_ && !snap_->routes.empty()) route_ = &snap_->routes.front(); // the global costs
   rec_.route = std::string(route_name);
-  if (route_ && !authed_) (void)authenticate(route_->client_auth.get()); // Envoy checked it
+  // Envoy checked the route's policy: its identity is read back (not another route's).
+  if (known && !authed_) (void)authenticate(route_->client_auth.get());
+  if (!key_checked_)
+    if (auto r = check_virtual_key()) return fail(std::move(*r));
   ++attempt_;
   if (auto n = begin_attempt(it->second, upstream_host)) return *n;
   return exhausted();
@@ -435,9 +537,9 @@ Next Exchange::encode() {
   tin.path_prefix = backend.path_prefix;
   tin.version = backend.schema_version;
   // As upstream: usage is always asked of a stream when any cost is configured.
-  tin.inject_include_usage = endpoint_ == Endpoint::kChatCompletions && parsed_.stream &&
-                             !parsed_.include_usage &&
-                             (snap_->any_costs || opts_.always_count_usage);
+  tin.inject_include_usage =
+      endpoint_ == Endpoint::kChatCompletions && parsed_.stream && !parsed_.include_usage &&
+      (snap_->any_costs || opts_.always_count_usage || (vkey_ && !vkey_->budgets.empty()));
   tin.request_id = rec_.request_id;
   std::optional<std::string> beta;
   if (endpoint_ == Endpoint::kMessages && backend.schema_kind == api::Schema::kAWSAnthropic)
@@ -1310,6 +1412,15 @@ Settlement Exchange::complete(bool answered_whole) {
       spdlog::warn("request {}: cost {}", rec_.request_id, e);
   }
   settlement_.route.costs = &rec_.costs;
+  if (vkey_ && !vkey_->budgets.empty()) {
+    // The key's token and dollar budgets are charged what this answer consumed.
+    key_costs_ = rec_.costs;
+    key_costs_.emplace_back(ratelimit::kKeyTokensCost, rec_.usage.total.value_or(0));
+    auto usd = observability::process_prices().cost(call_.model, rec_.usage);
+    key_costs_.emplace_back(ratelimit::kKeyDollarsCost,
+                            usd ? static_cast<uint64_t>(std::llround(*usd * 1e6)) : 0);
+    settlement_.route.costs = &key_costs_;
+  }
   if (quota_spec_ && !quota_.hits.empty()) {
     quota_costs_ = ratelimit::compute_costs({quota_spec_->cost}, in, nullptr);
     settlement_.quota.hits = &quota_.hits;

@@ -55,6 +55,9 @@ struct ExchangeOptions {
   // SecurityPolicy: check client credentials (aigw run). Behind Envoy (extproc), Envoy did, and
   // the identity is read from what it forwards.
   bool verify_clients = true;
+  // The route's BackendTrafficPolicy budgets are checked here (aigw run); behind Envoy they are
+  // its rate limit filter's, and admission() holds a VirtualKey's budgets only.
+  bool route_budgets = true;
   // Usage is asked of every OpenAI stream (stream_options.include_usage, its chunk kept from a
   // client that did not ask), as when a route computes costs: a usage ledger is on.
   bool always_count_usage = false;
@@ -278,13 +281,16 @@ public:
   uint64_t generation() const { return snap_->generation; }
 
 private:
-  Reply answer(LocalReply r) {
-    rec_.status = r.status;
-    return r;
-  }
+  Reply answer(LocalReply r);
+  // The target with `query` (from '?', or "") in place of its query.
+  void replace_query(std::string query);
   // SecurityPolicy: the client's credentials checked against `policy` (once per policy), the
   // identity kept and the credential taken out of what goes on. A reply: refused (401).
   Reply authenticate(const auth::ClientAuth *policy);
+  // VirtualKey: the identified client's key, its expiry and allowed models (401, 403).
+  Reply check_virtual_key();
+  Reply key_budget_spent(const ratelimit::Verdict &v,
+                         const ratelimit::CompiledVirtualKey::Budget &b);
   void adopt_identity(auth::ClientIdentity id);
   // nullopt: this backend cannot serve the request (501 remembered); try the next.
   std::optional<Next> begin_attempt(const control::CompiledBackendRef &ref,
@@ -321,8 +327,11 @@ private:
   std::string host_;
   HeaderLookup lookup_; // the client's headers, with x-ai-eg-model the body's model
   std::string_view endpoint_path_;
-  std::string_view query_;                   // views into rec_.path
-  const auth::ClientAuth *authed_ = nullptr; // the SecurityPolicy checked
+  std::string_view query_;                              // views into rec_.path
+  const auth::ClientAuth *authed_ = nullptr;            // the SecurityPolicy checked
+  const ratelimit::CompiledVirtualKey *vkey_ = nullptr; // the client's VirtualKey
+  bool key_checked_ = false;
+  ratelimit::CostValues key_costs_; // the route's costs and the key's, at completion
   std::optional<auth::ClientIdentity> identity_;
   std::string body_;
   pipeline::Endpoint endpoint_ = pipeline::Endpoint::kUnknown;

@@ -80,6 +80,40 @@ HeaderList ratelimit_headers(const ratelimit::Verdict &v) {
           {"x-ratelimit-reset", std::to_string(v.reset_seconds)}};
 }
 
+LocalReply budget_exceeded(bool anthropic, const ratelimit::Verdict &v, std::string_view message,
+                           HeaderList extra) {
+  HeaderList headers = ratelimit_headers(v);
+  headers.emplace_back("retry-after", std::to_string(std::max<int64_t>(1, v.reset_seconds)));
+  for (auto &h : extra)
+    headers.push_back(std::move(h));
+  std::string body;
+  if (anthropic) {
+    body = "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":";
+    json::append_quoted(body, message);
+    body += "}}";
+  } else {
+    body = "{\"error\":{\"message\":";
+    json::append_quoted(body, message);
+    body += ",\"type\":\"insufficient_quota\",\"param\":null,\"code\":\"insufficient_quota\"}}";
+  }
+  return {429, "application/json", std::move(body), std::move(headers)};
+}
+
+LocalReply model_not_allowed(bool anthropic, std::string_view message) {
+  std::string body;
+  if (anthropic) {
+    body = "{\"type\":\"error\",\"error\":{\"type\":\"permission_error\",\"message\":";
+    json::append_quoted(body, message);
+    body += "}}";
+  } else {
+    body = "{\"error\":{\"message\":";
+    json::append_quoted(body, message);
+    body += ",\"type\":\"invalid_request_error\",\"param\":\"model\",\"code\":"
+            "\"model_not_allowed\"}}";
+  }
+  return {403, "application/json", std::move(body), {}};
+}
+
 LocalReply rate_limited(const ratelimit::Verdict &v, std::string_view what) {
   HeaderList headers = ratelimit_headers(v);
   headers.emplace_back("retry-after", std::to_string(std::max<int64_t>(1, v.reset_seconds)));

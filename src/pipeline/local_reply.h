@@ -52,6 +52,13 @@ LocalReply model_reply(const control::Snapshot &snap, std::string_view host,
 // x-ratelimit-limit/-remaining/-reset for a verdict (none when no limit applied).
 HeaderList ratelimit_headers(const ratelimit::Verdict &v);
 // 429 for an exhausted budget or quota, with x-ratelimit-* and retry-after.
+// A virtual key's budget is spent: 429 in the client's schema (OpenAI: type and code
+// insufficient_quota; Anthropic: rate_limit_error) with the x-ratelimit-* of `v` and `extra`.
+LocalReply budget_exceeded(bool anthropic, const ratelimit::Verdict &v, std::string_view message,
+                           HeaderList extra);
+// A virtual key may not use this model: 403 (OpenAI code model_not_allowed; Anthropic
+// permission_error).
+LocalReply model_not_allowed(bool anthropic, std::string_view message);
 LocalReply rate_limited(const ratelimit::Verdict &v, std::string_view what);
 
 } // namespace aigw::pipeline

@@ -295,25 +295,32 @@ net::awaitable<void> sweep_budgets(ratelimit::MemoryStore &budgets) {
 // SecurityPolicy remote JWKS, kept fetched for every request to read: at start, after their
 // cache duration, and soon after a token names a key the set lacks (rotation). Checked every
 // 250 ms on the first worker; a failed fetch keeps the last good keys.
+net::awaitable<void> fetch_jwks(std::string uri, auth::JwksStore *jwks, UpstreamPool *pool) {
+  auto answer = co_await http_request(*pool, uri, nullptr,
+                                      std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  auth::JwksStore::Keys keys;
+  if (!answer || answer->first != 200) {
+    spdlog::warn("SecurityPolicy: fetching the JWKS {} failed: {}", uri,
+                 answer ? "status " + std::to_string(answer->first) : answer.error().message);
+  } else if (auto parsed = auth::parse_jwks(answer->second); !parsed) {
+    spdlog::warn("SecurityPolicy: the JWKS {}: {}", uri, parsed.error().message);
+  } else {
+    keys = std::make_shared<const std::vector<auth::JwtKey>>(std::move(*parsed));
+  }
+  jwks->put(uri, std::move(keys), std::chrono::steady_clock::now());
+}
+
+// Every remote JWKS is fetched when due, each on its own (a slow one delays no other).
 net::awaitable<void> refresh_jwks(control::ConfigStore &store, auth::JwksStore &jwks,
                                   UpstreamPool &pool) {
-  net::steady_timer t(co_await net::this_coro::executor);
+  auto ex = co_await net::this_coro::executor;
+  net::steady_timer t(ex);
   for (;;) {
     auto snap = store.current();
     for (const auto &r : snap->remote_jwks) {
       auto now = std::chrono::steady_clock::now();
-      if (!jwks.due(r.uri, r.cache_duration, now)) continue;
-      auto answer = co_await http_request(pool, r.uri, nullptr, now + std::chrono::seconds(10));
-      auth::JwksStore::Keys keys;
-      if (!answer || answer->first != 200) {
-        spdlog::warn("SecurityPolicy: fetching the JWKS {} failed: {}", r.uri,
-                     answer ? "status " + std::to_string(answer->first) : answer.error().message);
-      } else if (auto parsed = auth::parse_jwks(answer->second); !parsed) {
-        spdlog::warn("SecurityPolicy: the JWKS {}: {}", r.uri, parsed.error().message);
-      } else {
-        keys = std::make_shared<const std::vector<auth::JwtKey>>(std::move(*parsed));
-      }
-      jwks.put(r.uri, std::move(keys), std::chrono::steady_clock::now());
+      if (!jwks.due(r.uri, r.cache_duration, now) || !jwks.start(r.uri, now)) continue;
+      net::co_spawn(ex, fetch_jwks(r.uri, &jwks, &pool), net::detached);
     }
     t.expires_after(std::chrono::milliseconds(250));
     auto [ec] = co_await t.async_wait(kTuple);

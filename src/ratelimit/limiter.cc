@@ -116,7 +116,10 @@ Verdict decide(std::vector<Hit> &hits, const std::vector<uint64_t> &used_all, in
       v.remaining = remaining;
       v.reset_seconds = hits[i].window_end - now;
     }
-    if (over && !rule.shadow_mode) v.allowed = false;
+    if (over && !rule.shadow_mode) {
+      if (v.allowed) v.refused_by = hits[i].limit;
+      v.allowed = false;
+    }
     if (!rule.shadow_mode) {
       any_enforced = true;
       any_open |= !over;

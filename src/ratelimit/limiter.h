@@ -51,6 +51,7 @@ struct Verdict {
   uint64_t limit = 0;   // of the most constrained bucket
   uint64_t remaining = 0;
   int64_t reset_seconds = 0;
+  const CompiledRateLimit *refused_by = nullptr; // the first bucket over its limit
 };
 
 // The admission decision for buckets whose usage so far is `used` (one per hit, same order),

@@ -117,5 +117,53 @@ TEST(ClientAuth, BehindEnvoyTheIdentityIsReadBack) {
   EXPECT_EQ(id.remove_headers, std::vector<std::string>{"authorization"});
 }
 
+TEST(ClientAuth, AnEmptyKeyHeaderIsNoKeyTheNextSourceMayHoldIt) {
+  auto p = api_key_policy();
+  auto r = authenticate(p, headers({{"x-my-key", " "}, {"authorization", "Bearer sk-b"}}), "",
+                        nullptr, 0);
+  ASSERT_TRUE(r.identity);
+  EXPECT_EQ(r.identity->client_id, "team-b");
+}
+
+TEST(ClientAuth, EveryProvidersClaimHeadersAreTheGatewaysEvenWithoutAToken) {
+  ClientAuth p;
+  for (const char *name : {"a", "b"}) {
+    JwtProviderConfig j;
+    j.name = name;
+    j.claim_to_headers = {{"tier", std::string("x-") + name + "-tier"}};
+    p.jwt.push_back(j);
+  }
+  p.jwt_optional = true;
+  // No token: admitted, and a client's own x-a-tier / x-b-tier never go on or choose a route.
+  auto r = authenticate(p, headers({{"x-a-tier", "gold"}}), "", nullptr, 0);
+  ASSERT_TRUE(r.identity);
+  EXPECT_EQ(r.identity->remove_headers, (std::vector<std::string>{"x-a-tier", "x-b-tier"}));
+  EXPECT_TRUE(r.identity->set_headers.empty());
+}
+
+TEST(ClientAuth, ApiKeyIsCheckedBeforeBasicAuthAndNamesTheClient) {
+  auto p = api_key_policy();
+  BasicAuthConfig b;
+  b.users = {{"alice", std::string(20, 'x')}};
+  p.basic = b;
+  auto r = authenticate(p, headers({{"x-my-key", "nope"}}), "", nullptr, 0);
+  EXPECT_FALSE(r.identity);
+  EXPECT_EQ(r.failure.message, "Client authentication failed.");
+}
+
+TEST(ClientAuth, ConfiguredQueryCredentialsAreRedactedForTheLog) {
+  EXPECT_EQ(redact_query_params("?a=1&key=sk-secret&b=2", {"key"}), "?a=1&key=[REDACTED]&b=2");
+  EXPECT_EQ(redact_query_params("?a=1", {"key"}), "?a=1");
+}
+
+TEST(ClientAuth, JwksFetchesAreNotStartedTwice) {
+  JwksStore store;
+  auto now = JwksStore::Clock::now();
+  EXPECT_TRUE(store.start("u", now));
+  EXPECT_FALSE(store.start("u", now + std::chrono::seconds(30)));
+  store.put("u", nullptr, now);
+  EXPECT_TRUE(store.start("u", now + std::chrono::seconds(30)));
+}
+
 } // namespace
 } // namespace aigw::auth

@@ -599,3 +599,128 @@ TEST(ExchangeExtproc, AnAwsCredentialFromEnvoyMetadataSignsTheRequest) {
 
 } // namespace
 } // namespace aigw::pipeline
+
+namespace aigw::pipeline {
+namespace {
+
+// API keys name the clients; team-a's VirtualKey allows "gpt" only, with 10 tokens a day.
+constexpr const char *kVirtualKeys = R"(
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: client-keys, namespace: default}
+stringData: {team-a: sk-team-a, team-b: sk-team-b, team-c: sk-team-c}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: SecurityPolicy
+metadata: {name: keys, namespace: default}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}]
+  apiKeyAuth:
+    credentialRefs: [{name: client-keys}]
+    extractFrom: [{headers: [x-api-key]}]
+---
+apiVersion: aigw.run/v1alpha1
+kind: VirtualKey
+metadata: {name: team-a, namespace: default}
+spec:
+  clientID: team-a
+  allowedModels: [gpt]
+  timeZone: UTC
+  budgets:
+    - {window: Day, tokens: 10}
+    - {window: Month, requests: 100}
+---
+apiVersion: aigw.run/v1alpha1
+kind: VirtualKey
+metadata: {name: team-c, namespace: default}
+spec:
+  clientID: team-c
+  expiresAt: "2020-01-01T00:00:00Z"
+)";
+
+TEST(ExchangeVirtualKeys, AKeysTokenBudgetIsChargedAndThenRefusesInTheClientsSchema) {
+  auto snap = snapshot(kVirtualKeys);
+  ASSERT_TRUE(snap);
+  ratelimit::MemoryStore store;
+  Host first(snap, {{"x-api-key", "sk-team-a"}});
+  ASSERT_FALSE(first.chat(R"({"model": "gpt", "messages": []})"));
+  EXPECT_EQ(first.ex.record().client_id, "team-a");
+  EXPECT_EQ(first.ex.record().virtual_key, "default/team-a");
+  auto *check = first.ex.admission();
+  ASSERT_NE(check, nullptr);
+  ASSERT_EQ(check->hits.size(), 2u);
+  ASSERT_FALSE(first.ex.on_admitted(ratelimit::admit(store, check->hits, check->now)));
+  ASSERT_EQ(first.ex.next_attempt(), Next::kSend);
+  EXPECT_EQ(first.ex.on_response_headers(200, "application/json", "", true).mode, BodyMode::kRelay);
+  first.ex.observe(
+      R"({"model":"gpt","usage":{"prompt_tokens":4,"completion_tokens":8,"total_tokens":12}})");
+  auto settled = first.ex.complete(true);
+  ASSERT_TRUE(settled.route.hits && settled.route.costs);
+  ratelimit::settle(store, *settled.route.hits, *settled.route.costs, check->now);
+  // The access log's costs are the route's alone.
+  EXPECT_EQ(first.ex.record().costs.size(), 1u);
+
+  Host second(snap, {{"x-api-key", "sk-team-a"}});
+  ASSERT_FALSE(second.chat(R"({"model": "gpt", "messages": []})"));
+  check = second.ex.admission();
+  ASSERT_NE(check, nullptr);
+  auto refused = second.ex.on_admitted(ratelimit::admit(store, check->hits, check->now));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 429);
+  EXPECT_NE(refused->body.find("\"code\":\"insufficient_quota\""), std::string::npos);
+  EXPECT_NE(refused->body.find("10 tokens per day (UTC), 0 remaining"), std::string::npos)
+      << refused->body;
+  std::map<std::string, std::string> hs(refused->headers.begin(), refused->headers.end());
+  EXPECT_EQ(hs["x-ratelimit-remaining"], "0");
+  EXPECT_TRUE(hs.count("x-aigw-budget-reset"));
+  auto s = second.ex.complete(false);
+  EXPECT_TRUE(!s.route.hits || s.route.hits->empty());
+}
+
+TEST(ExchangeVirtualKeys, AModelTheKeyMayNotUseIs403AndAnExpiredKey401) {
+  auto snap = snapshot(kVirtualKeys);
+  ASSERT_TRUE(snap);
+  Host other_model(snap, {{"x-api-key", "sk-team-a"}});
+  auto r = other_model.chat(R"({"model": "claude", "messages": []})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_NE(r->body.find("model_not_allowed"), std::string::npos);
+  Host expired(snap, {{"x-api-key", "sk-team-c"}});
+  r = expired.chat(R"({"model": "gpt", "messages": []})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_NE(r->body.find("expired at 2020-01-01T00:00:00Z"), std::string::npos);
+  // A client without a VirtualKey goes on unbudgeted.
+  Host plain(snap, {{"x-api-key", "sk-team-b"}});
+  ASSERT_FALSE(plain.chat(R"({"model": "claude", "messages": []})"));
+  EXPECT_EQ(plain.ex.admission(), nullptr);
+}
+
+TEST(ExchangeVirtualKeys, BehindEnvoyOnlyTheKeysBudgetsAreAdmittedHere) {
+  auto snap = snapshot(kVirtualKeys + std::string(kTenantBudget));
+  ASSERT_TRUE(snap);
+  Host h(snap, {{"x-api-key", "sk-team-a"}, {"x-tenant", "t"}});
+  h.options.route_budgets = false;
+  h.options.verify_clients = false;
+  Exchange ex(snap, h.options, h.services);
+  RequestHead rh;
+  rh.method = "POST";
+  rh.target = "/v1/chat/completions";
+  rh.host = "gw";
+  rh.headers = [&h](std::string_view name) -> std::optional<std::string_view> {
+    auto it = h.headers.find(std::string(name));
+    if (it == h.headers.end()) return std::nullopt;
+    return std::string_view(it->second);
+  };
+  ASSERT_FALSE(ex.on_request_headers(rh));
+  ASSERT_FALSE(ex.on_request_body(R"({"model": "gpt", "messages": []})", false));
+  EXPECT_EQ(ex.use_backend("default/first/route/r/rule/0/ref/0", "default/r", ""), Next::kSend);
+  EXPECT_EQ(ex.record().client_id, "team-a");
+  auto *check = ex.admission();
+  ASSERT_NE(check, nullptr);
+  EXPECT_EQ(check->hits.size(), 2u); // the key's two, not the route's tenant budget
+}
+
+} // namespace
+} // namespace aigw::pipeline

@@ -2,33 +2,8 @@
 // gone the gateway fails open (or closed, when configured).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
 import net from 'node:net';
-import { completionBody as completion, startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64, freePort, sleep, waitFor, SLOW } from '../lib/harness.mjs';
-
-let redisAvailable = true;
-try {
-  execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
-} catch {
-  redisAvailable = false;
-}
-
-async function startRedis() {
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-    '--appendonly', 'no'], { stdio: 'ignore' });
-  const deadline = Date.now() + 5000 * SLOW;
-  for (;;) {
-    const ok = await new Promise((r) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.end(); r(true); });
-      s.on('error', () => r(false));
-    });
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error('redis-server did not start');
-    await sleep(25);
-  }
-  return { port, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
-}
+import { completionBody as completion, startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64, freePort, sleep, waitFor, SLOW, redisAvailable, startRedis } from '../lib/harness.mjs';
 
 // One command to redis-server over RESP: integers, strings, arrays (of those) and errors.
 function redisCmd(port, ...args) {

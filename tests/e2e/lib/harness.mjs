@@ -1,6 +1,6 @@
 // Test harness: starts the real aigw and testupstream binaries on free loopback ports, collects
 // aigw's JSON request log lines, and stops everything at the end of a test.
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -265,4 +265,29 @@ export function completionBody(total, prompt = 1) {
     choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'ok' } }],
     usage: { prompt_tokens: prompt, completion_tokens: total - prompt, total_tokens: total },
   });
+}
+
+// A real redis-server on a free loopback port (no persistence), for budgets shared by gateways.
+export let redisAvailable = true;
+try {
+  execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+} catch {
+  redisAvailable = false;
+}
+
+export async function startRedis() {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no'], { stdio: 'ignore' });
+  const deadline = Date.now() + 5000 * SLOW;
+  for (;;) {
+    const ok = await new Promise((r) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.end(); r(true); });
+      s.on('error', () => r(false));
+    });
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error('redis-server did not start');
+    await sleep(25);
+  }
+  return { port, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
 }
