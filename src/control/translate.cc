@@ -5,6 +5,7 @@
 
 #include "api/resources.h"
 #include "auth/aws_sigv4.h"
+#include "control/client_policies.h"
 #include "control/loader.h"
 #include "control/snapshot.h"
 #include "core/base64.h"
@@ -316,6 +317,59 @@ std::string backend_entry(const api::Resources &res, const api::AIGatewayRoute &
   return e;
 }
 
+// aigw's extension of the filter configuration (upstream's processor ignores the key): the client
+// policies and VirtualKeys, with the Secrets and ConfigMaps the policies read, and which policy
+// guards which route, so `aigw extproc` reads identities back as `aigw run` checks them.
+std::string client_section(const api::Resources &res, const std::vector<YAML::Node> &docs) {
+  if (res.client_policies.empty() && res.virtual_keys.empty()) return {};
+  std::set<std::string> secrets, config_maps; // namespace/name the policies read
+  for (const auto &p : res.client_policies) {
+    auto at = [&](const std::string &ns) { return ns.empty() ? p.meta.namespace_ : ns; };
+    if (p.api_key)
+      for (const auto &c : p.api_key->credentials)
+        secrets.insert(at(c.namespace_) + "/" + c.name);
+    if (p.basic) secrets.insert(at(p.basic->users.namespace_) + "/" + p.basic->users.name);
+    for (const auto &j : p.jwt)
+      if (!j.local_jwks_config_map.empty())
+        config_maps.insert(p.meta.namespace_ + "/" + j.local_jwks_config_map);
+  }
+  std::string text;
+  for (const auto &d : docs)
+    if (d.IsMap() && (kind_of(d) == "SecurityPolicy" || kind_of(d) == "VirtualKey"))
+      text += "---\n" + emit_node(d);
+  auto data_doc = [&](const char *kind, const api::Secret &s) {
+    YAML::Node n;
+    n["apiVersion"] = "v1";
+    n["kind"] = kind;
+    n["metadata"]["name"] = s.meta.name;
+    n["metadata"]["namespace"] = s.meta.namespace_;
+    for (const auto &[k, v] : s.data)
+      n[std::string(kind) == "Secret" ? "stringData" : "data"][k] = v;
+    text += "---\n" + emit_node(n);
+  };
+  for (const auto &s : res.secrets)
+    if (secrets.count(s.meta.key())) data_doc("Secret", s);
+  for (const auto &c : res.config_maps)
+    if (config_maps.count(c.meta.key())) data_doc("ConfigMap", c);
+  api::Diagnostics diag;
+  auto policies = compile_client_policies(res, diag);
+  auto gateway = gateway_client_auth(policies, res, diag);
+  std::string o = "aigwClients:\n";
+  if (gateway) kv(o, 2, "gatewayPolicy", gateway->key);
+  kv(o, 2, "resources", text);
+  std::string routes;
+  for (const auto &r : res.routes)
+    if (auto a = client_auth_for(policies, r, gateway)) {
+      std::string e;
+      kv(e, 4, "name", r.meta.key());
+      kv(e, 4, "policy", a->key);
+      e[2] = '-';
+      routes += e;
+    }
+  if (!routes.empty()) o += "  routes:\n" + routes;
+  return o;
+}
+
 std::string build_filter_config(const api::Resources &res, const std::vector<YAML::Node> &docs) {
   std::string o;
   // Routes in (namespace, name) order, then rules, then refs.
@@ -367,6 +421,7 @@ std::string build_filter_config(const api::Resources &res, const std::vector<YAM
   }
   if (!backends.empty()) o += "backends:\n" + backends;
   if (!costs.empty()) o += "llmRequestCosts:\n" + costs;
+  o += client_section(res, docs);
   o += mcp_translate::filter_config(docs);
   if (!models.empty()) o += "models:\n" + models;
   o += "uuid: aigw-translate\nversion: dev\n";
@@ -557,9 +612,10 @@ Result<std::string> translate_config(std::string_view text, const EnvLookup &env
     for (const auto &d : list)
       doc(d.body);
   };
-  static const std::set<std::string> kConsumed = {
-      "AIGatewayRoute", "AIServiceBackend", "BackendSecurityPolicy",
-      "MCPRoute",       "Secret",           "Gateway"};
+  static const std::set<std::string>
+      kConsumed = {"AIGatewayRoute", "AIServiceBackend", "BackendSecurityPolicy",
+                   "MCPRoute",       "Secret",           "Gateway",
+                   "VirtualKey"}; // aigw's own: in the filter configuration, not for Envoy Gateway
   for (const auto &d : docs)
     if (d.IsMap() && !kConsumed.count(kind_of(d))) doc(emit_node(d));
   std::vector<mcp_translate::Doc> routes = mcp->http_routes, filters;

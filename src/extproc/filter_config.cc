@@ -2,6 +2,7 @@
 #include "extproc/filter_config.h"
 
 #include "auth/aws_sigv4.h"
+#include "control/client_policies.h"
 #include "control/loader.h"
 #include "core/json_scan.h"
 #include "extproc/mcp_config.h"
@@ -56,6 +57,41 @@ std::string read_file(const std::filesystem::path &p) {
 }
 
 } // namespace
+
+// aigwClients: the SecurityPolicies, their Secrets and ConfigMaps and the VirtualKeys as
+// resources, compiled as aigw run compiles them.
+Result<bool> parse_clients(const YAML::Node &c, FilterConfig &cfg) {
+  if (!c) return true;
+  if (!c.IsMap()) return Error::config("aigwClients: must be a mapping");
+  api::Resources res;
+  api::Diagnostics diag;
+  try {
+    auto docs = YAML::LoadAll(str(c, "resources"));
+    for (size_t i = 0; i < docs.size(); ++i)
+      api::decode_document(docs[i], i, res, diag);
+  } catch (const YAML::Exception &e) {
+    return Error::config("aigwClients.resources: invalid YAML: " + e.msg);
+  }
+  for (auto &p : control::compile_client_policies(res, diag))
+    cfg.client_policies.emplace(p.auth->key, p.auth);
+  cfg.virtual_keys = ratelimit::compile_virtual_keys(res.virtual_keys, diag);
+  if (!diag.ok()) return Error::config("aigwClients: " + diag.errors().front());
+  auto known = [&](const std::string &key, const std::string &field) -> Result<bool> {
+    if (!key.empty() && !cfg.client_policies.count(key))
+      return Error::config(field + ": no SecurityPolicy \"" + key + "\" in aigwClients.resources");
+    return true;
+  };
+  cfg.gateway_policy = str(c, "gatewayPolicy");
+  if (auto k = known(cfg.gateway_policy, "aigwClients.gatewayPolicy"); !k) return k;
+  const auto &routes = c["routes"];
+  for (size_t i = 0; routes && i < routes.size(); ++i) {
+    std::string policy = str(routes[i], "policy");
+    if (auto k = known(policy, "aigwClients.routes[" + std::to_string(i) + "].policy"); !k)
+      return k;
+    cfg.route_policies[str(routes[i], "name")] = policy;
+  }
+  return true;
+}
 
 Result<FilterConfig> parse_filter_config(std::string_view text) {
   YAML::Node doc;
@@ -167,6 +203,7 @@ Result<FilterConfig> parse_filter_config(std::string_view text) {
   cfg.global_costs = *global;
   auto routed = costs(doc["llmRequestCosts"], "llmRequestCosts", &cfg.route_costs);
   if (!routed) return routed.error();
+  if (auto clients = parse_clients(doc["aigwClients"], cfg); !clients) return clients.error();
   auto mcp = parse_mcp_config(doc["mcpConfig"]);
   if (!mcp) return mcp.error();
   cfg.mcp_routes = std::move(*mcp);
@@ -238,6 +275,21 @@ std::shared_ptr<const control::Snapshot> to_snapshot(const FilterConfig &cfg) {
     r.costs = merged(specs);
     snap->routes.push_back(std::move(r));
   }
+  // Every route a client policy guards is named in the snapshot, with the global costs when it
+  // has none of its own.
+  for (const auto &[name, policy] : cfg.route_policies) {
+    if (!snap->route_named(name)) {
+      control::CompiledRoute r;
+      r.key = name;
+      r.name = name;
+      r.costs = cfg.global_costs;
+      snap->routes.push_back(std::move(r));
+    }
+    for (auto &r : snap->routes)
+      if (r.key == name) r.client_auth = cfg.client_policies.at(policy);
+  }
+  if (!cfg.gateway_policy.empty()) snap->gateway_auth = cfg.client_policies.at(cfg.gateway_policy);
+  snap->virtual_keys = cfg.virtual_keys;
   snap->any_costs = !cfg.global_costs.empty() || !cfg.route_costs.empty();
   std::string dump = "{\"uuid\":";
   json::append_quoted(dump, cfg.uuid);

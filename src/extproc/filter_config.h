@@ -30,6 +30,13 @@ struct FilterConfig {
   std::vector<control::ModelEntry> models;
   std::vector<control::CompiledMCPRoute> mcp_routes; // mcpConfig (served with -mcpAddr)
   std::string raw;                                   // the text it was read from
+  // aigw's extension (aigwClients, written by aigw translate): the client policies by their
+  // SecurityPolicy key, which guards each route (by route name) and requests before a route,
+  // and the VirtualKeys.
+  std::map<std::string, std::shared_ptr<const auth::ClientAuth>, std::less<>> client_policies;
+  std::map<std::string, std::string, std::less<>> route_policies;
+  std::string gateway_policy;
+  ratelimit::VirtualKeys virtual_keys;
 };
 
 // Errors name the field (`backends[2].schema.name: unknown schema "X"`).

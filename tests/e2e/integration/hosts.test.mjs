@@ -48,6 +48,44 @@ spec:
     - {metadataKey: llm_total_token, type: TotalToken}
 `;
 
+// A route under an API-key SecurityPolicy whose client has a VirtualKey of one token a day.
+const keyed = `---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: keyed, namespace: default}
+spec:
+  parentRefs: [{name: aigw, kind: Gateway, group: gateway.networking.k8s.io}]
+  rules:
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: keyed-model}]}]
+      backendRefs: [{name: openai}]
+      excludeFromModelsEndpoint: true
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: keyed-other}]}]
+      backendRefs: [{name: openai}]
+      excludeFromModelsEndpoint: true
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: client-keys, namespace: default}
+stringData: {k1: sk-client-k1}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: SecurityPolicy
+metadata: {name: keys, namespace: default}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: keyed}]
+  apiKeyAuth:
+    credentialRefs: [{name: client-keys}]
+    extractFrom: [{headers: [x-api-key]}]
+---
+apiVersion: aigw.run/v1alpha1
+kind: VirtualKey
+metadata: {name: k1, namespace: default}
+spec:
+  clientID: k1
+  allowedModels: [keyed-model]
+  budgets: [{window: Day, tokens: 1}]
+`;
+
 const bedrock = (port) => `---
 apiVersion: aigateway.envoyproxy.io/v1beta1
 kind: AIServiceBackend
@@ -316,7 +354,7 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
   let ledgerDir;
   before(async () => {
     up = await startTestupstream({ id: 'both' });
-    const config = (port) => gatewayYaml(port) + route + openaiBackendYaml('openai', up.port, { apiKey: 'sk-same-key' }) + bedrock(up.port) + tenant(up.port) + tenantFromMetadata(up.port) + claudeAws(up.port);
+    const config = (port) => gatewayYaml(port) + route + keyed + openaiBackendYaml('openai', up.port, { apiKey: 'sk-same-key' }) + bedrock(up.port) + tenant(up.port) + tenantFromMetadata(up.port) + claudeAws(up.port);
     ledgerDir = mkdtempSync(path.join(os.tmpdir(), 'aigw-hosts-ledger-'));
     gw = await startAigw({ config, args: ['--usage-ledger', path.join(ledgerDir, 'run.jsonl')] });
     // The same resources through the control plane: the filter configuration bundle upstream's
@@ -350,6 +388,8 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
       'tenant-model': { backend: 'default/tenant/route/r/rule/3/ref/0', route: 'default/r', host: '127.0.0.1', port: up.port },
       'tenant-md': { backend: 'default/tenant-md/route/r/rule/4/ref/0', route: 'default/r', host: '127.0.0.1', port: up.port },
       'claude-beta': { backend: 'default/claude-aws/route/r/rule/5/ref/0', route: 'default/r', host: '127.0.0.1', port: up.port },
+      'keyed-model': { backend: 'default/openai/route/keyed/rule/0/ref/0', route: 'default/keyed', host: '127.0.0.1', port: up.port },
+      'keyed-other': { backend: 'default/openai/route/keyed/rule/1/ref/0', route: 'default/keyed', host: '127.0.0.1', port: up.port },
     });
   });
   after(async () => {
@@ -417,6 +457,30 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
     assert.equal(ext.body, ROUTE_NOT_FOUND_TEXT);
     assert.equal(JSON.parse(run.body).error.message, ROUTE_NOT_FOUND_TEXT);
     assert.equal(JSON.parse(run.body).error.code, 'model_not_found');
+  });
+
+  it('a VirtualKey in both hosts: its client named from the API key, its model allowed, its token budget spent alike', async () => {
+    const ask = (model) => ({ path: '/v1/chat/completions', body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+      headers: { 'x-api-key': 'sk-client-k1', 'x-response-body': b64(usageAnswer) } });
+    const both = async (c, rid) => {
+      const run = await viaRun(c, rid);
+      const ext = await envoy.request({ path: c.path, body: c.body, headers: { 'content-type': 'application/json', 'x-request-id': rid, ...c.headers } });
+      assert.equal(ext.status, run.status, `run ${run.body} / extproc ${ext.body}`);
+      return { run, ext };
+    };
+    const first = await both(ask('keyed-model'), 'vk-1');
+    assert.equal(first.run.status, 200, first.run.body);
+    const refused = await both(ask('keyed-model'), 'vk-2');
+    assert.equal(refused.run.status, 429);
+    assert.equal(JSON.parse(refused.ext.body).error.code, 'insufficient_quota');
+    assert.equal(JSON.parse(refused.ext.body).error.message, JSON.parse(refused.run.body).error.message);
+    assert.match(JSON.parse(refused.run.body).error.message, /1 tokens per day \(UTC\), 0 remaining/);
+    const other = await both(ask('keyed-other'), 'vk-3');
+    assert.equal(other.run.status, 403);
+    assert.equal(JSON.parse(other.ext.body).error.code, 'model_not_allowed');
+    const line = await gw.logLine((l) => l.request_id === 'vk-1');
+    assert.equal(line.client_id, 'k1');
+    assert.equal(line.virtual_key, 'default/k1');
   });
 
   it('the usage ledger: one record per request in both hosts, with the same model, tokens and dollars', async () => {
