@@ -112,6 +112,34 @@ bool expect_only_keys(const Field &f, std::initializer_list<std::string_view> kn
   return ok;
 }
 
+// aigw.run/response-cache and aigw.run/response-cache-ttl on an AIGatewayRoute.
+void decode_response_cache(const Field &doc, const ObjectMeta &meta, AIGatewayRoute &r) {
+  auto on = meta.annotations.find("aigw.run/response-cache");
+  auto ttl = meta.annotations.find("aigw.run/response-cache-ttl");
+  Field annotations = doc["metadata"]["annotations"];
+  if (on != meta.annotations.end() && on->second != "true" && on->second != "false") {
+    annotations.fail("aigw.run/response-cache must be \"true\" or \"false\", got \"" +
+                     on->second.substr(0, 64) + "\"");
+    return;
+  }
+  bool enabled = on != meta.annotations.end() && on->second == "true";
+  std::chrono::seconds seconds{300};
+  if (ttl != meta.annotations.end()) {
+    auto d = parse_duration(ttl->second);
+    if (!d || *d < std::chrono::seconds(1) || *d > std::chrono::hours(24 * 7)) {
+      annotations.fail("aigw.run/response-cache-ttl must be a duration from 1s to 168h, like "
+                       "\"10m\", got \"" +
+                       ttl->second.substr(0, 64) + "\"");
+      return;
+    }
+    if (!enabled)
+      annotations.warn("aigw.run/response-cache-ttl has no effect without "
+                       "aigw.run/response-cache: \"true\"");
+    seconds = std::chrono::duration_cast<std::chrono::seconds>(*d);
+  }
+  if (enabled) r.response_cache_ttl = seconds;
+}
+
 void decode_route(const Field &doc, const ObjectMeta &meta, Resources &out) {
   AIGatewayRoute r;
   r.meta = meta;
@@ -133,6 +161,7 @@ void decode_route(const Field &doc, const ObjectMeta &meta, Resources &out) {
   Field hosts = spec["hostnames"];
   for (size_t i = 0; i < hosts.size(); ++i)
     if (auto h = hosts.at(i).str()) r.hostnames.push_back(lower(*h));
+  decode_response_cache(doc, meta, r);
 
   Field rules = spec["rules"];
   if (!rules.present()) rules.fail("is required");

@@ -79,6 +79,9 @@ struct AIGatewayRoute {
   std::vector<LLMRequestCost> llm_request_costs;
   std::string models_owned_by = "Envoy AI Gateway";
   std::optional<int64_t> models_created_at; // unix seconds
+  // aigw.run/response-cache: "true" answers repeated requests from the response cache, for
+  // aigw.run/response-cache-ttl (default 5m, at most 7 days).
+  std::optional<std::chrono::seconds> response_cache_ttl;
 };
 
 struct AIServiceBackend {

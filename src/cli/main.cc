@@ -60,6 +60,21 @@ CLI::App *add_usage(CLI::App &app, UsageArgs &a) {
   return usage;
 }
 
+// aigw run's response cache flags.
+void add_response_cache_options(CLI::App &run, aigw::cli::RunOptions &run_opts) {
+  run.add_option("--response-cache", run_opts.server.response_cache,
+                 "where routes with aigw.run/response-cache keep answers: memory, redis (the "
+                 "--ratelimit-redis server, shared by replicas) or off (default: redis with "
+                 "--ratelimit-redis, else memory)")
+      ->check(CLI::IsMember({"memory", "redis", "off"}));
+  run.add_option("--response-cache-max-bytes", run_opts.server.response_cache_max_bytes,
+                 "bytes the in-memory response cache holds before evicting (default 256 MiB)")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 40));
+  run.add_option("--response-cache-max-entry-bytes", run_opts.server.response_cache_max_entry,
+                 "largest answer the response cache stores (default 1 MiB)")
+      ->check(CLI::Range(size_t{1}, size_t{512} << 20));
+}
+
 #ifdef AIGW_HAVE_EXTPROC
 // `aigw extproc`: upstream's flag names (the caller accepts them with one dash too).
 CLI::App *add_extproc(CLI::App &app, aigw::extproc::ExtprocOptions &ext, std::string &log_level) {
@@ -75,6 +90,14 @@ CLI::App *add_extproc(CLI::App &app, aigw::extproc::ExtprocOptions &ext, std::st
                       "append one JSON line per request (tokens, dollars) to this file");
   extproc->add_option("--priceCatalog", ext.price_catalog,
                       "a JSON file of model prices (USD per million tokens)");
+  extproc
+      ->add_option("--responseCacheMaxBytes", ext.response_cache_max_bytes,
+                   "bytes the response cache holds before evicting (default 256 MiB)")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 40));
+  extproc
+      ->add_option("--responseCacheMaxEntryBytes", ext.response_cache_max_entry,
+                   "largest answer the response cache stores (default 1 MiB)")
+      ->check(CLI::Range(size_t{1}, size_t{512} << 20));
   extproc->add_option("--maxRecvMsgSize", ext.max_recv_msg_size, "largest gRPC message in bytes");
   extproc->add_option("--endpointPrefixes", ext.endpoint_prefixes,
                       "where endpoints live, \"openai:/,cohere:/cohere\"");
@@ -167,6 +190,7 @@ int main(int argc, char **argv) {
       ->envname("AIGW_RATELIMIT_REDIS");
   run->add_flag("--ratelimit-fail-closed", run_opts.server.ratelimit_fail_closed,
                 "refuse requests (503) while the Redis budget store is unreachable");
+  add_response_cache_options(*run, run_opts);
   add_mcp_options(*run, run_opts);
   bool no_access_log = false;
   run->add_flag("--no-access-log", no_access_log, "do not write a JSON line per request to stdout");

@@ -831,6 +831,7 @@ private:
     cr.name = r.meta.name;
     cr.hostnames = r.hostnames;
     cr.llm_request_costs = r.llm_request_costs;
+    cr.response_cache_ttl = r.response_cache_ttl;
     add_global_costs(r, cr);
     for (size_t i = 0; i < cr.llm_request_costs.size(); ++i) {
       auto c = ratelimit::compile_cost(cr.llm_request_costs[i]);

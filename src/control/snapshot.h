@@ -126,6 +126,8 @@ struct CompiledRoute {
   std::vector<std::shared_ptr<const ratelimit::CompiledRateLimit>> rate_limits;
   // The SecurityPolicy guarding the route (its own, else its Gateway's); null: none.
   std::shared_ptr<const auth::ClientAuth> client_auth;
+  // aigw.run/response-cache: how long an answer is kept; nullopt: the route does not cache.
+  std::optional<std::chrono::seconds> response_cache_ttl;
 };
 
 struct CompiledRule {

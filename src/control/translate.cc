@@ -422,6 +422,16 @@ std::string build_filter_config(const api::Resources &res, const std::vector<YAM
   if (!backends.empty()) o += "backends:\n" + backends;
   if (!costs.empty()) o += "llmRequestCosts:\n" + costs;
   o += client_section(res, docs);
+  std::string cached;
+  for (const auto *r : routes)
+    if (r->response_cache_ttl) {
+      std::string e;
+      kv(e, 2, "name", r->meta.key());
+      e += "  ttlSeconds: " + std::to_string(r->response_cache_ttl->count()) + "\n";
+      e[0] = '-';
+      cached += e;
+    }
+  if (!cached.empty()) o += "aigwResponseCache:\n" + cached;
   o += mcp_translate::filter_config(docs);
   if (!models.empty()) o += "models:\n" + models;
   o += "uuid: aigw-translate\nversion: dev\n";

@@ -93,6 +93,28 @@ Result<bool> parse_clients(const YAML::Node &c, FilterConfig &cfg) {
   return true;
 }
 
+// aigwResponseCache: [{name: ROUTE, ttlSeconds: N}], the routes that cache answers.
+Result<bool> parse_response_cache(const YAML::Node &c, FilterConfig &cfg) {
+  if (!c) return true;
+  if (!c.IsSequence()) return Error::config("aigwResponseCache: must be a list");
+  for (size_t i = 0; i < c.size(); ++i) {
+    std::string where = "aigwResponseCache[" + std::to_string(i) + "]";
+    std::string name = c[i].IsMap() ? str(c[i], "name") : "";
+    if (name.empty()) return Error::config(where + ".name: is required");
+    int64_t ttl = 0;
+    try {
+      ttl = c[i]["ttlSeconds"].as<int64_t>();
+    } catch (const YAML::Exception &) {
+      ttl = 0;
+    }
+    if (ttl < 1 || ttl > 7 * 86400)
+      return Error::config(where + ".ttlSeconds: must be a whole number of seconds from 1 to " +
+                           "604800");
+    cfg.route_cache_ttls[name] = std::chrono::seconds(ttl);
+  }
+  return true;
+}
+
 Result<FilterConfig> parse_filter_config(std::string_view text) {
   YAML::Node doc;
   try {
@@ -204,6 +226,8 @@ Result<FilterConfig> parse_filter_config(std::string_view text) {
   auto routed = costs(doc["llmRequestCosts"], "llmRequestCosts", &cfg.route_costs);
   if (!routed) return routed.error();
   if (auto clients = parse_clients(doc["aigwClients"], cfg); !clients) return clients.error();
+  if (auto cache = parse_response_cache(doc["aigwResponseCache"], cfg); !cache)
+    return cache.error();
   auto mcp = parse_mcp_config(doc["mcpConfig"]);
   if (!mcp) return mcp.error();
   cfg.mcp_routes = std::move(*mcp);
@@ -287,6 +311,17 @@ std::shared_ptr<const control::Snapshot> to_snapshot(const FilterConfig &cfg) {
     }
     for (auto &r : snap->routes)
       if (r.key == name) r.client_auth = cfg.client_policies.at(policy);
+  }
+  for (const auto &[name, ttl] : cfg.route_cache_ttls) { // (named, as policies are)
+    if (!snap->route_named(name)) {
+      control::CompiledRoute r;
+      r.key = name;
+      r.name = name;
+      r.costs = cfg.global_costs;
+      snap->routes.push_back(std::move(r));
+    }
+    for (auto &r : snap->routes)
+      if (r.key == name) r.response_cache_ttl = ttl;
   }
   if (!cfg.gateway_policy.empty()) snap->gateway_auth = cfg.client_policies.at(cfg.gateway_policy);
   snap->virtual_keys = cfg.virtual_keys;

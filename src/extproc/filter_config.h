@@ -37,6 +37,8 @@ struct FilterConfig {
   std::map<std::string, std::string, std::less<>> route_policies;
   std::string gateway_policy;
   ratelimit::VirtualKeys virtual_keys;
+  // aigwResponseCache: the routes (by name) with aigw.run/response-cache, and their TTLs.
+  std::map<std::string, std::chrono::seconds, std::less<>> route_cache_ttls;
 };
 
 // Errors name the field (`backends[2].schema.name: unknown schema "X"`).

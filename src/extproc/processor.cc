@@ -153,6 +153,8 @@ Stream::~Stream() {
 
 // A VirtualKey's buckets settled to what the answer cost, or refunded.
 void Stream::settle(const pipeline::Settlement &s) {
+  if (s.cache.key && ctx_.response_cache)
+    ctx_.response_cache->put(*s.cache.key, *s.cache.value, unix_now() + s.cache.ttl_seconds);
   const auto &part = s.route;
   if (!ctx_.key_budgets || !part.hits || part.hits->empty() || part.keep) return;
   int64_t now = unix_now();
@@ -301,6 +303,13 @@ pb::ProcessingResponse Stream::upstream_request_headers(const pb::ProcessingRequ
   if (next == pipeline::Next::kCheckQuota) // quotas are Envoy's rate limit filter's here
     next = ex.on_quota(ratelimit::Verdict{});
   if (next == pipeline::Next::kReply) return immediate(ex.take_reply());
+  // The response cache, once and before the budgets: a hit is answered here, costing nothing.
+  if (const auto *key = ex.cache_lookup(); key && !entry_->cache_checked) {
+    entry_->cache_checked = true;
+    std::optional<std::string> found;
+    if (ctx_.response_cache) found = ctx_.response_cache->get(*key, unix_now());
+    if (ex.on_cache(std::move(found))) return immediate(ex.cached_reply());
+  }
   // A VirtualKey's budgets, once (Envoy's retries come back here).
   if (auto *c = ctx_.key_budgets && !entry_->admitted ? ex.admission() : nullptr) {
     entry_->admitted = true;
@@ -370,6 +379,7 @@ pb::ProcessingResponse Stream::response_headers(const pb::HttpHeaders &h) {
   }
   if (plan.drop_content_type) m->add_remove_headers("content-type");
   if (!plan.content_type.empty()) set_header(m, "content-type", plan.content_type);
+  if (ex.record().cache == "miss") set_header(m, "x-aigw-cache", "miss");
   return r;
 }
 

@@ -36,6 +36,8 @@ struct ProcessorContext {
   observability::ObserveTargets observe;
   // VirtualKey budgets (this process's; Envoy's rate limit filter knows nothing of them).
   ratelimit::MemoryStore *key_budgets = nullptr;
+  // The response cache of routes with aigw.run/response-cache (this process's memory).
+  pipeline::ResponseCache *response_cache = nullptr;
   // -rootPrefix and -endpointPrefixes, parsed once: where the OpenAI and Cohere endpoints live.
   std::string root_prefix;   // "" for "/"
   std::string openai_prefix; // "" by default
@@ -54,8 +56,9 @@ struct RequestEntry {
   std::string original_path;
   std::vector<std::pair<std::string, std::string>> headers; // the client's, lower-case names
   std::unique_ptr<pipeline::Exchange> exchange;
-  bool finished = false; // observed (metrics) already
-  bool admitted = false; // a VirtualKey's budgets were checked
+  bool finished = false;      // observed (metrics) already
+  bool admitted = false;      // a VirtualKey's budgets were checked
+  bool cache_checked = false; // the response cache was asked (Envoy's retries come back)
 
   RequestEntry() = default;
   RequestEntry(const RequestEntry &) = delete;

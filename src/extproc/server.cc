@@ -67,17 +67,21 @@ std::atomic<bool> g_stop{false};
 
 } // namespace
 
-int run_extproc(const ExtprocOptions &opts) {
-  if (opts.config_path.empty() && opts.config_bundle_path.empty()) {
-    spdlog::error("one of -configPath or -configBundlePath is required");
-    return 2;
-  }
-  // Signals are taken by one thread (sigwait): block them before gRPC starts its threads.
+// Signals are taken by one thread (sigwait): blocked before gRPC starts its threads.
+static void block_signals() {
   sigset_t blocked;
   sigemptyset(&blocked);
   sigaddset(&blocked, SIGINT);
   sigaddset(&blocked, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+}
+
+int run_extproc(const ExtprocOptions &opts) {
+  if (opts.config_path.empty() && opts.config_bundle_path.empty()) {
+    spdlog::error("one of -configPath or -configBundlePath is required");
+    return 2;
+  }
+  block_signals();
   auto initial = load(opts);
   if (!initial) {
     spdlog::error("config: {}", initial.error().message);
@@ -93,6 +97,9 @@ int run_extproc(const ExtprocOptions &opts) {
   ctx.options.route_budgets = false;  // and its rate limit filter the BackendTrafficPolicy's
   ratelimit::MemoryStore key_budgets;
   ctx.key_budgets = &key_budgets;
+  pipeline::ResponseCache response_cache(opts.response_cache_max_bytes);
+  ctx.response_cache = &response_cache;
+  ctx.options.response_cache_max_entry = opts.response_cache_max_entry;
   ctx.observe.metrics = &metrics;
   observability::UsageLedger ledger;
   if (std::string err; !observability::open_usage_ledger(

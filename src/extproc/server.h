@@ -20,6 +20,9 @@ struct ExtprocOptions {
   int reload_interval_ms = 1000;
   std::string usage_ledger;  // -usageLedger: the JSON-lines usage ledger ("" : none)
   std::string price_catalog; // -priceCatalog: prices over the bundled catalog
+  // The response cache (routes with aigw.run/response-cache): this process's memory.
+  size_t response_cache_max_bytes = 256 * 1024 * 1024; // -responseCacheMaxBytes
+  size_t response_cache_max_entry = 1024 * 1024;       // -responseCacheMaxEntryBytes
   // -mcpAddr: the MCP proxy behind Envoy (mcpConfig's routes), with upstream's session flags.
   std::string mcp_address;
   std::string mcp_session_seed = "default-insecure-seed";

@@ -63,6 +63,7 @@ std::string access_log_line(const ExchangeRecord &r) {
   str("route_name", r.route);
   str("client_id", r.client_id);
   str("virtual_key", r.virtual_key);
+  str("cache", r.cache);
   str("response_model", r.response_model);
   str("upstream_host", r.upstream_host);
   str("error", r.error);

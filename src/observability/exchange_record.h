@@ -29,6 +29,7 @@ struct ExchangeRecord {
   std::string route;          // namespace/name of the route
   std::string client_id;      // who the SecurityPolicy authenticated ("" : no policy)
   std::string virtual_key;    // the client's VirtualKey (namespace/name), "" : none
+  std::string cache;          // the response cache: "hit", "miss", "" (the route does not cache)
   std::string response_model;
   std::string upstream_host;
   std::string error;

@@ -62,6 +62,7 @@ std::string ledger_line(const ExchangeRecord &r, const PriceCatalog *prices, int
   o += ",\"status\":" + std::to_string(r.status);
   o += r.stream ? ",\"stream\":true" : ",\"stream\":false";
   if (r.usage_estimated) o += ",\"usage_estimated\":true";
+  if (r.cache == "hit") o += ",\"cache\":\"hit\""; // answered from the cache: no tokens spent
   o += "}\n";
   return o;
 }

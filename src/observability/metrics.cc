@@ -289,6 +289,14 @@ namespace {
 // `put(name, help, value)`: render's own single-counter writer.
 template <typename Put>
 void render_stream_failures(std::string &o, const HealthCounters &h, const Put &put) {
+  put("aigw_response_cache_hits_total",
+      "Requests answered from the response cache (no provider call, no tokens charged).",
+      h.cache_hits.load());
+  put("aigw_response_cache_misses_total",
+      "Requests to a route with the response cache on that the cache did not hold.",
+      h.cache_misses.load());
+  put("aigw_response_cache_stores_total", "Answers stored in the response cache.",
+      h.cache_stores.load());
   put("aigw_hedges_total",
       "Second attempts sent alongside a first one slower than aigw.run/hedge-after.",
       h.hedges.load());

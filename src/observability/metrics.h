@@ -70,6 +70,9 @@ struct HealthCounters {
   std::atomic<uint64_t> hedges_won{0};           // ... that answered first
   std::atomic<uint64_t> unmeasured_responses{0}; // successes whose usage could not be read
   std::atomic<uint64_t> drain_cut_requests{0};   // requests cut by the end of a drain
+  std::atomic<uint64_t> cache_hits{0};           // answered from the response cache
+  std::atomic<uint64_t> cache_misses{0};         // cacheable requests the cache did not hold
+  std::atomic<uint64_t> cache_stores{0};         // answers stored in the response cache
   // Streamed answers that failed, by reason (kStreamFailureReasons) and outcome: served again
   // by the next attempt before any content reached the client [0], or ended in-band [1].
   std::array<std::array<std::atomic<uint64_t>, 3>, 5> stream_failures{};

@@ -266,7 +266,96 @@ Reply Exchange::on_request_body(std::string body, bool route) {
   picker_.emplace(*rule_,
                   (++picks + std::hash<std::string>{}(rec_.request_id)) * 0x9E3779B97F4A7C15ULL,
                   hash_key());
+  plan_cache();
   return std::nullopt;
+}
+
+// --- 2b. The response cache ------------------------------------------------------------------
+
+void Exchange::plan_cache() {
+  if (!opts_.response_cache || !route_ || !route_->response_cache_ttl) return;
+  if (endpoint_ != Endpoint::kChatCompletions && endpoint_ != Endpoint::kCompletions &&
+      endpoint_ != Endpoint::kEmbeddings && endpoint_ != Endpoint::kMessages)
+    return;
+  auto canonical = canonical_json(body_);
+  if (!canonical) return;
+  // The caller: who the SecurityPolicy authenticated, else the credential the client sent (a
+  // digest of it: the key holds no secret), else anyone.
+  std::string caller;
+  if (identity_) {
+    caller = "id:" + identity_->client_id;
+  } else {
+    for (std::string_view h : {"authorization", "x-api-key", "api-key", "x-goog-api-key"})
+      if (auto v = lookup_(h)) caller.append(h).append("=").append(*v).append("\n");
+    if (!caller.empty()) caller = "cred:" + response_cache_key({caller});
+  }
+  std::string rule = rule_ ? std::to_string(rule_->rule_index) : std::string();
+  auto beta = lookup_("anthropic-beta").value_or("");
+  cache_key_ =
+      response_cache_key({"v1", endpoint_path_, route_->key, rule, caller, beta, *canonical});
+}
+
+bool Exchange::on_cache(std::optional<std::string> entry) {
+  std::optional<CachedAnswer> a;
+  if (entry) a = decode_cached(*entry);
+  if (!a || a->stream != parsed_.stream || a->chunks.empty()) {
+    rec_.cache = "miss";
+    rl_headers_.emplace_back("x-aigw-cache", "miss");
+    if (svc_.metrics) svc_.metrics->health().cache_misses.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  hit_ = std::move(a);
+  rec_.cache = "hit";
+  rec_.status = 200;
+  rec_.response_model = hit_->model;
+  rec_.first_byte = Clock::now();
+  // Behind Envoy the backend was chosen before the lookup: no attempt is made after all.
+  end_attempt();
+  rec_.backend.clear();
+  rec_.attempts = 0;
+  if (svc_.metrics) svc_.metrics->health().cache_hits.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+HeaderList Exchange::cached_headers() const {
+  HeaderList h{{"x-aigw-cache", "hit"}};
+  if (hit_)
+    h.emplace_back("age", std::to_string(std::max<int64_t>(0, unix_now() - hit_->stored_at)));
+  return h;
+}
+
+LocalReply Exchange::cached_reply() const {
+  LocalReply r{200, hit_->content_type, {}, cached_headers()};
+  r.body.reserve(hit_->size());
+  for (const auto &c : hit_->chunks)
+    r.body += c;
+  return r;
+}
+
+void Exchange::capture(std::string_view piece) {
+  if (!capture_ || piece.empty()) return;
+  capture_bytes_ += piece.size();
+  if (capture_bytes_ > opts_.response_cache_max_entry) { // too large to keep
+    capture_.reset();
+    return;
+  }
+  if (capture_->stream || capture_->chunks.empty())
+    capture_->chunks.emplace_back(piece);
+  else
+    capture_->chunks.back().append(piece);
+}
+
+void Exchange::store_capture() {
+  if (!capture_ || capture_->chunks.empty() || stream_broke_ || rec_.continuations ||
+      rec_.usage_estimated || !route_ || !route_->response_cache_ttl)
+    return;
+  capture_->usage = rec_.usage;
+  capture_->model = rec_.response_model;
+  capture_->stored_at = unix_now();
+  cache_value_ = encode_cached(*capture_);
+  capture_.reset();
+  settlement_.cache = {&cache_key_, &cache_value_, route_->response_cache_ttl->count()};
+  if (svc_.metrics) svc_.metrics->health().cache_stores.fetch_add(1, std::memory_order_relaxed);
 }
 
 // --- 3. Admission ----------------------------------------------------------------------------
@@ -341,6 +430,7 @@ Reply Exchange::verdict_on(BudgetCheck &check, const std::optional<ratelimit::Ve
 
 Reply Exchange::on_admitted(std::optional<ratelimit::Verdict> verdict) {
   if (verdict) rl_headers_ = ratelimit_headers(*verdict);
+  if (verdict && rec_.cache == "miss") rl_headers_.emplace_back("x-aigw-cache", "miss");
   if (verdict && !verdict->allowed && vkey_)
     if (const auto *b = vkey_->budget_of(verdict->refused_by))
       return key_budget_spent(*verdict, *b);
@@ -466,6 +556,7 @@ Next Exchange::use_backend(std::string_view per_rule_name, std::string_view rout
   if (known && !authed_) (void)authenticate(route_->client_auth.get());
   if (!key_checked_)
     if (auto r = check_virtual_key()) return fail(std::move(*r));
+  if (attempt_ == 0) plan_cache();
   ++attempt_;
   if (auto n = begin_attempt(it->second, upstream_host)) return *n;
   return exhausted();
@@ -998,6 +1089,8 @@ ResponsePlan Exchange::on_response_headers(int status, std::string_view content_
                                            std::string_view provider_request_id,
                                            const HeaderLookup *headers) {
   ResponsePlan plan;
+  capture_.reset();
+  capture_bytes_ = 0;
   bool last = attempt_ >= max_attempts_;
   // Behind Envoy (may_retry false) Envoy balances and ejects: nothing is learned here. A streamed
   // 200 is the backend's success only once the stream ends well (complete() reports it).
@@ -1098,12 +1191,21 @@ ResponsePlan Exchange::on_response_headers(int status, std::string_view content_
     plan.mode = mode_ = BodyMode::kTranslate;
     usage_filter_.emplace();
   }
+  // The response cache keeps what reaches the client of a 200 (not a continuation's, nor a
+  // body still encoded).
+  if (!cache_key_.empty() && status == 200 && !plan.continuing && content_encoding.empty()) {
+    capture_.emplace();
+    capture_->stream = parsed_.stream;
+    capture_->content_type =
+        plan.content_type.empty() ? std::string(content_type) : std::string(plan.content_type);
+  }
   return plan;
 }
 
 void Exchange::observe(std::string_view piece) {
   if (piece.empty()) return;
   if (guard_) guard_->feed(piece);
+  capture(piece);
   if (!rec_.first_byte) rec_.first_byte = Clock::now();
   // Past max_usage_body only the end of the body is kept: OpenAI-shaped answers put `usage`
   // last, so it is still found there.
@@ -1141,6 +1243,7 @@ void Exchange::translate(std::string_view piece, bool end, std::string &out) {
     continuation_->feed(fresh, end, out);
   }
   if (guard_ && out.size() > before) guard_->feed(std::string_view(out).substr(before));
+  if (out.size() > before) capture(std::string_view(out).substr(before));
   if (out.size() > before && !rec_.first_byte) rec_.first_byte = Clock::now();
 }
 
@@ -1201,6 +1304,7 @@ bool Exchange::retry_stream(StreamFailure why, std::string_view detail) {
   rec_.error.clear(); // the next attempt's outcome is the request's
   scanner_ = SseUsageScanner();
   guard_.reset();
+  capture_.reset();
   status_ = 0;
   rec_.first_byte.reset();
   return true;
@@ -1259,6 +1363,7 @@ void Exchange::stream_error(StreamFailure why, std::string_view detail, std::str
                             bool report) {
   stream_broke_ = true;
   guard_.reset();
+  capture_.reset();
   if (report && why != StreamFailure::kTimeout)
     report_outcome(why == StreamFailure::kIdle ? 504 : 502, false);
   if (svc_.metrics) svc_.metrics->record_stream_failure(failure_reason(why), 1);
@@ -1331,6 +1436,10 @@ Exchange::Gathered Exchange::finish_gathered(bool complete) {
   }
   translated_ok_ = true;
   if (opts_.tracing) rec_.response_body = *out;
+  if (capture_) {
+    capture_->content_type = std::string(translator_->response_content_type(false));
+    capture(*out);
+  }
   return {{status_, std::string(translator_->response_content_type(false)), std::move(*out),
            rl_headers_},
           false};
@@ -1426,6 +1535,7 @@ Settlement Exchange::complete(bool answered_whole) {
     settlement_.quota.hits = &quota_.hits;
     settlement_.quota.costs = &quota_costs_;
   }
+  store_capture();
   return settlement_;
 }
 

@@ -29,6 +29,7 @@
 #include "pipeline/endpoints.h"
 #include "pipeline/local_reply.h"
 #include "pipeline/request_body.h"
+#include "pipeline/response_cache.h"
 #include "pipeline/routing.h"
 #include "pipeline/sse_filter.h"
 #include "pipeline/stream_guard.h"
@@ -61,6 +62,10 @@ struct ExchangeOptions {
   // Usage is asked of every OpenAI stream (stream_options.include_usage, its chunk kept from a
   // client that did not ask), as when a route computes costs: a usage ledger is on.
   bool always_count_usage = false;
+  // The response cache: off in a host without a store; an answer over this many bytes is not
+  // stored.
+  bool response_cache = true;
+  size_t response_cache_max_entry = 1024 * 1024;
 };
 
 // Counters and names an exchange reports to; no I/O.
@@ -160,6 +165,12 @@ struct Settlement {
     bool keep = false;
   };
   Part route, quota;
+  // An answer for the response cache to store under `key` for `ttl_seconds`; null: none.
+  struct CacheWrite {
+    const std::string *key = nullptr;
+    const std::string *value = nullptr;
+    int64_t ttl_seconds = 0;
+  } cache;
 };
 
 class Exchange {
@@ -180,6 +191,15 @@ public:
   // 3. Admission: the route's buckets, or null when none applies. Then on_admitted with the
   // store's verdict (nullopt: the store could not answer) — 429, 503 (fail closed) or go.
   BudgetCheck *admission();
+  // 2b. The response cache (a route with aigw.run/response-cache, before admission): the key to
+  // look up, or null when the request is not cached. Then on_cache() with what the store holds
+  // under it; true: a hit, answered by cached() (a stream: its chunks written one by one) or as
+  // one body by cached_reply(), and the exchange goes to complete().
+  const std::string *cache_lookup() const { return cache_key_.empty() ? nullptr : &cache_key_; }
+  bool on_cache(std::optional<std::string> entry);
+  const CachedAnswer &cached() const { return *hit_; }
+  LocalReply cached_reply() const;
+  HeaderList cached_headers() const; // x-aigw-cache: hit, beside content-type
   Reply on_admitted(std::optional<ratelimit::Verdict> verdict);
 
   // 4. Attempts. aigw run: next_attempt() picks the rule's next backend (priority, weight,
@@ -292,6 +312,10 @@ private:
   Reply key_budget_spent(const ratelimit::Verdict &v,
                          const ratelimit::CompiledVirtualKey::Budget &b);
   void adopt_identity(auth::ClientIdentity id);
+  // The cache key of a request on a caching route (cache_key_), from its canonical body.
+  void plan_cache();
+  void capture(std::string_view piece); // what reached the client, for the cache
+  void store_capture();
   // nullopt: this backend cannot serve the request (501 remembered); try the next.
   std::optional<Next> begin_attempt(const control::CompiledBackendRef &ref,
                                     std::string_view upstream_host);
@@ -389,6 +413,11 @@ private:
   api::TokenUsage failed_usage_;             // what attempts dropped by retry_stream() reported
   ratelimit::CostValues quota_costs_;
   Settlement settlement_;
+  // The response cache.
+  std::string cache_key_;
+  std::optional<CachedAnswer> capture_, hit_; // the answer going out; the one served from it
+  std::string cache_value_;
+  size_t capture_bytes_ = 0;
 };
 
 // A new request id in the UUIDv4 format (when the client sent no x-request-id).

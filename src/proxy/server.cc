@@ -383,6 +383,27 @@ bool connect_redis(std::vector<std::unique_ptr<Worker>> &workers, const ServerOp
   return true;
 }
 
+// The response cache's store (--response-cache). False: redis asked for without a server.
+bool configure_response_cache(const ServerOptions &opts, Shared &shared,
+                              std::optional<pipeline::ResponseCache> &memory) {
+  std::string kind = opts.response_cache;
+  if (kind.empty()) kind = opts.ratelimit_redis.empty() ? "memory" : "redis";
+  shared.exchange.response_cache_max_entry = opts.response_cache_max_entry;
+  if (kind == "off") {
+    shared.exchange.response_cache = false;
+  } else if (kind == "redis") {
+    if (opts.ratelimit_redis.empty()) {
+      spdlog::error("--response-cache redis: needs --ratelimit-redis (the Redis server)");
+      return false;
+    }
+    shared.response_cache_redis = true;
+  } else {
+    memory.emplace(opts.response_cache_max_bytes);
+    shared.response_cache = &*memory;
+  }
+  return true;
+}
+
 } // namespace
 
 int run_server(control::ConfigStore &store, const ServerOptions &opts) {
@@ -391,6 +412,7 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ratelimit::MemoryStore budgets;
   ratelimit::RedisCounters redis_counters;
+  std::optional<pipeline::ResponseCache> response_cache; // outlives the workers' sessions
   auth::TokenSource tokens;
   std::atomic<uint64_t> requests{0};
   observability::Metrics metrics(
@@ -457,6 +479,7 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
   shared.observe = {&metrics, opts.metrics, exporter.get(), &*tracing,
                     ledger.enabled() ? &ledger : nullptr};
   if (!connect_redis(workers, opts, redis_counters, shared.services.budget_store)) return 2;
+  if (!configure_response_cache(opts, shared, response_cache)) return 2;
 
   auto ports = store.current()->listener_ports;
   try { // the certificates are loaded before the first client, so a bad one stops the start

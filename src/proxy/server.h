@@ -51,6 +51,12 @@ struct ServerOptions {
   std::string metrics_request_header_attributes;
   std::string ratelimit_redis;        // redis://HOST:PORT: budgets shared through Redis
   bool ratelimit_fail_closed = false; // refuse (503) instead of admitting when Redis is down
+  // The response cache of routes with aigw.run/response-cache: "memory", "redis" (the
+  // --ratelimit-redis server, shared by replicas) or "off"; "" : redis when budgets are shared
+  // through Redis, else memory.
+  std::string response_cache;
+  size_t response_cache_max_bytes = 256 * 1024 * 1024; // the in-memory store's bound
+  size_t response_cache_max_entry = 1024 * 1024;       // larger answers are not stored
   // MCP session ids are encrypted with a key derived from this seed (PBKDF2-SHA256), so that any
   // replica, or this gateway restarted, serves them; the fallback seed reads ids written before
   // a rotation. Upstream's flags and defaults.

@@ -414,6 +414,10 @@ net::awaitable<bool> Session::handle(RequestParser &parser) {
   };
   if (auto r = ex.on_request_headers(head)) co_return co_await reply(*r);
   if (auto r = ex.on_request_body(std::move(req.body()), true)) co_return co_await reply(*r);
+  if (const auto *key = ex.cache_lookup()) { // before admission: a hit costs no budget
+    auto entry = co_await cache_get(*key);
+    if (ex.on_cache(std::move(entry))) co_return co_await replay(ex);
+  }
   if (auto *c = ex.admission())
     if (auto r = ex.on_admitted(co_await check(*c))) co_return co_await reply(*r);
   co_return co_await attempts(ex);
@@ -428,6 +432,48 @@ net::awaitable<std::optional<ratelimit::Verdict>> Session::check(pipeline::Budge
 void Session::apply(const pipeline::Settlement &s) {
   for (const auto *part : {&s.route, &s.quota})
     if (part->hits && !part->hits->empty() && !part->keep) charge(*part->hits, part->costs);
+  if (!s.cache.key) return;
+  if (shared_.response_cache_redis && worker_.redis)
+    worker_.redis->put(*s.cache.key, *s.cache.value, s.cache.ttl_seconds);
+  else if (shared_.response_cache)
+    shared_.response_cache->put(*s.cache.key, *s.cache.value, unix_now() + s.cache.ttl_seconds);
+}
+
+net::awaitable<std::optional<std::string>> Session::cache_get(const std::string &key) {
+  if (shared_.response_cache_redis && worker_.redis) co_return co_await worker_.redis->get(key);
+  if (shared_.response_cache) co_return shared_.response_cache->get(key, unix_now());
+  co_return std::nullopt;
+}
+
+// A cache hit: a streamed answer's chunks written one by one, as they first went out (each its
+// own HTTP/1.1 chunk or HTTP/2 DATA frame); any other answer as one body.
+net::awaitable<bool> Session::replay(pipeline::Exchange &ex) {
+  const auto &hit = ex.cached();
+  if (!hit.stream || http10_) co_return co_await reply(ex.cached_reply());
+  std::string head = status_line(200);
+  head.append("content-type: ").append(hit.content_type).append("\r\n");
+  head += "cache-control: no-cache\r\n";
+  for (const auto &[name, value] : ex.cached_headers())
+    head.append(name).append(": ").append(value).append("\r\n");
+  if (closing()) head += "connection: close\r\n";
+  head += "transfer-encoding: chunked\r\n\r\n";
+  client_chunked_ = true;
+  ActiveGauge active_stream(shared_.metrics->health().active_streams);
+  for (size_t i = 0; i < hit.chunks.size(); ++i) {
+    PieceWrite w(i == 0 ? std::string_view(head) : std::string_view(), hit.chunks[i], true,
+                 i + 1 == hit.chunks.size());
+    auto pieces = w.buffers();
+    beast::error_code wec;
+    if (h2_)
+      wec = co_await h2_->write(pieces);
+    else
+      wec = co_await write_now(client_, pieces);
+    if (wec) {
+      ex.record().error = "client went away";
+      co_return false;
+    }
+  }
+  co_return true;
 }
 
 // Settles the buckets to `costs`, or refunds their reservations when `costs` is null.

@@ -128,6 +128,9 @@ private:
   net::awaitable<bool> end_continued(pipeline::Exchange &ex);
   net::awaitable<std::optional<ratelimit::Verdict>> check(pipeline::BudgetCheck &c);
   void apply(const pipeline::Settlement &s);
+  // The response cache: what its store holds under `key`; a hit written to the client.
+  net::awaitable<std::optional<std::string>> cache_get(const std::string &key);
+  net::awaitable<bool> replay(pipeline::Exchange &ex);
   void charge(const std::vector<ratelimit::Hit> &hits, const ratelimit::CostValues *costs);
   net::awaitable<std::pair<beast::error_code, size_t>> read_some(Attempt &a, char *buf, size_t cap);
   net::awaitable<std::pair<beast::error_code, size_t>> next_piece(Attempt &a,

@@ -89,6 +89,8 @@ struct Shared {
   class DownstreamTls *tls = nullptr; // the HTTPS listeners' TLS contexts
   // The MCP proxy behind Envoy (`aigw extproc -mcpAddr`): every request is an MCP request.
   bool mcp_only = false;
+  pipeline::ResponseCache *response_cache = nullptr; // the in-memory store; null: Redis or off
+  bool response_cache_redis = false;                 // the store is each worker's Redis client
 };
 
 // Counts something while it lasts (an open connection, a stream being relayed).

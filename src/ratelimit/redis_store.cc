@@ -108,6 +108,7 @@ std::string sha1_hex(std::string_view s) {
 }
 
 constexpr size_t kMaxQueued = 16384; // calls waiting on one connection; past it they fail at once
+constexpr std::string_view kCachePrefix = "aigw:cache:";
 
 } // namespace
 
@@ -154,6 +155,7 @@ struct RedisBudgets::Waiter {
   net::steady_timer wake;
   bool done = false;
   std::optional<std::vector<int64_t>> result;
+  std::optional<std::string> text; // a cache GET's value
 };
 
 RedisBudgets::RedisBudgets(net::any_io_executor ex, RedisTarget target, RedisCounters *counters)
@@ -166,6 +168,7 @@ void RedisBudgets::finish(Entry &e, std::optional<std::vector<int64_t>> result) 
   if (!result) counters_->errors.fetch_add(1, std::memory_order_relaxed);
   if (e.script) return; // (a script that failed to load: its calls' replies say so)
   if (!e.waiter) {
+    if (!result && e.cache) return; // a cache entry not stored: the next request computes it
     if (!result)
       spdlog::warn("redis {}:{}: a budget settlement was lost", target_.host, target_.port);
     return;
@@ -175,8 +178,8 @@ void RedisBudgets::finish(Entry &e, std::optional<std::vector<int64_t>> result) 
   e.waiter->wake.cancel();
 }
 
-net::awaitable<std::optional<std::vector<int64_t>>> RedisBudgets::call(std::string cmd,
-                                                                       bool want_reply) {
+net::awaitable<std::optional<std::vector<int64_t>>>
+RedisBudgets::call(std::string cmd, bool want_reply, std::optional<std::string> *text) {
   // Redis could not be reached a moment ago: the call fails now rather than wait for another
   // connection attempt (a host that drops packets costs each one the connect timeout).
   if (entries_.size() >= kMaxQueued || std::chrono::steady_clock::now() < down_until_) {
@@ -188,6 +191,7 @@ net::awaitable<std::optional<std::vector<int64_t>>> RedisBudgets::call(std::stri
   Entry e;
   e.cmd = std::move(cmd);
   e.waiter = w;
+  e.cache = text != nullptr;
   enqueue(std::move(e));
   if (!w) co_return std::nullopt;
   // Woken by the reply, or by the connection failing (the watchdog bounds the wait).
@@ -195,7 +199,32 @@ net::awaitable<std::optional<std::vector<int64_t>>> RedisBudgets::call(std::stri
     w->wake.expires_at(std::chrono::steady_clock::time_point::max());
     co_await w->wake.async_wait(kTuple);
   }
+  if (text) *text = std::move(w->text);
   co_return std::move(w->result);
+}
+
+net::awaitable<std::optional<std::string>> RedisBudgets::get(std::string_view key) {
+  std::string cmd = "*2\r\n";
+  append_bulk(cmd, "GET");
+  append_bulk(cmd, std::string(kCachePrefix) + std::string(key));
+  std::optional<std::string> value;
+  auto done = co_await call(std::move(cmd), true, &value);
+  if (!done) co_return std::nullopt;
+  co_return value;
+}
+
+void RedisBudgets::put(std::string_view key, std::string_view value, int64_t ttl_seconds) {
+  std::string cmd = "*5\r\n";
+  append_bulk(cmd, "SET");
+  append_bulk(cmd, std::string(kCachePrefix) + std::string(key));
+  append_bulk(cmd, value);
+  append_bulk(cmd, "EX");
+  append_bulk(cmd, std::to_string(std::max<int64_t>(1, ttl_seconds)));
+  if (entries_.size() >= kMaxQueued || std::chrono::steady_clock::now() < down_until_) return;
+  Entry e;
+  e.cmd = std::move(cmd);
+  e.cache = true;
+  enqueue(std::move(e));
 }
 
 // The same call as EVAL with the script's text instead of EVALSHA with its hash.
@@ -387,6 +416,11 @@ void RedisBudgets::on_reply(void *r) {
     out.emplace(1, reply->integer);
   } else if (reply->type == REDIS_REPLY_STRING && e.script) {
     out.emplace(); // a script loaded
+  } else if (e.cache && (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_NIL ||
+                         reply->type == REDIS_REPLY_STATUS)) {
+    out.emplace(); // a value, none, or OK
+    if (reply->type == REDIS_REPLY_STRING && e.waiter)
+      e.waiter->text.emplace(reply->str, reply->len);
   } else if (reply->type == REDIS_REPLY_ERROR) {
     std::string_view msg(reply->str, reply->len);
     // The scripts are gone (SCRIPT FLUSH, a failover to a replica without them): the call did

@@ -50,6 +50,11 @@ public:
   void adjust(const std::vector<std::pair<std::string, int64_t>> &deltas,
               const std::vector<int64_t> &ttls);
 
+  // The response cache's entries (aigw:cache:KEY): the value, or nullopt when absent or when
+  // Redis could not answer (a miss either way); put() is queued without waiting.
+  boost::asio::awaitable<std::optional<std::string>> get(std::string_view key);
+  void put(std::string_view key, std::string_view value, int64_t ttl_seconds);
+
   const RedisTarget &target() const { return target_; }
 
 private:
@@ -61,11 +66,12 @@ private:
     bool retried = false;           // an admission sent again after its connection broke
     bool script = false;            // a SCRIPT LOAD at the start of a connection
     bool adjust = false;            // a settlement: `keys` and `args`, merged at write time
+    bool cache = false;             // a cache GET or SET: its reply is a string, nil or OK
     std::vector<std::string> keys, args;
   };
   // Queues `cmd` on the connection; waits for its reply when `want_reply`.
-  boost::asio::awaitable<std::optional<std::vector<int64_t>>> call(std::string cmd,
-                                                                   bool want_reply);
+  boost::asio::awaitable<std::optional<std::vector<int64_t>>>
+  call(std::string cmd, bool want_reply, std::optional<std::string> *text = nullptr);
   boost::asio::awaitable<void> run(); // the connection, while there is something to send
   boost::asio::awaitable<bool> connect();
   boost::asio::awaitable<void> writer();

@@ -86,6 +86,22 @@ spec:
   budgets: [{window: Day, tokens: 1}]
 `;
 
+// A route with the response cache on.
+const cachedRoute = `---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata:
+  name: cachedr
+  namespace: default
+  annotations: {aigw.run/response-cache: "true"}
+spec:
+  parentRefs: [{name: aigw, kind: Gateway, group: gateway.networking.k8s.io}]
+  rules:
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: cached-model}]}]
+      backendRefs: [{name: openai}]
+      excludeFromModelsEndpoint: true
+`;
+
 const bedrock = (port) => `---
 apiVersion: aigateway.envoyproxy.io/v1beta1
 kind: AIServiceBackend
@@ -354,7 +370,7 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
   let ledgerDir;
   before(async () => {
     up = await startTestupstream({ id: 'both' });
-    const config = (port) => gatewayYaml(port) + route + keyed + openaiBackendYaml('openai', up.port, { apiKey: 'sk-same-key' }) + bedrock(up.port) + tenant(up.port) + tenantFromMetadata(up.port) + claudeAws(up.port);
+    const config = (port) => gatewayYaml(port) + route + keyed + cachedRoute + openaiBackendYaml('openai', up.port, { apiKey: 'sk-same-key' }) + bedrock(up.port) + tenant(up.port) + tenantFromMetadata(up.port) + claudeAws(up.port);
     ledgerDir = mkdtempSync(path.join(os.tmpdir(), 'aigw-hosts-ledger-'));
     gw = await startAigw({ config, args: ['--usage-ledger', path.join(ledgerDir, 'run.jsonl')] });
     // The same resources through the control plane: the filter configuration bundle upstream's
@@ -390,6 +406,7 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
       'claude-beta': { backend: 'default/claude-aws/route/r/rule/5/ref/0', route: 'default/r', host: '127.0.0.1', port: up.port },
       'keyed-model': { backend: 'default/openai/route/keyed/rule/0/ref/0', route: 'default/keyed', host: '127.0.0.1', port: up.port },
       'keyed-other': { backend: 'default/openai/route/keyed/rule/1/ref/0', route: 'default/keyed', host: '127.0.0.1', port: up.port },
+      'cached-model': { backend: 'default/openai/route/cachedr/rule/0/ref/0', route: 'default/cachedr', host: '127.0.0.1', port: up.port },
     });
   });
   after(async () => {
@@ -481,6 +498,32 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
     const line = await gw.logLine((l) => l.request_id === 'vk-1');
     assert.equal(line.client_id, 'k1');
     assert.equal(line.virtual_key, 'default/k1');
+  });
+
+  it('the response cache in both hosts: a miss, then a hit that never reaches the provider, streamed or not', async () => {
+    const other = (body) => b64(body.replace('Hi', 'Changed').replace('Hello!', 'Changed!'));
+    for (const stream of [false, true]) {
+      const body = JSON.stringify({ model: 'cached-model', stream, messages: [{ role: 'user', content: `cache ${stream}` }] });
+      const answer = stream ? sseAnswer : usageAnswer;
+      const shape = (a) => (stream ? { 'x-response-type': 'sse', 'x-response-body': a, 'x-response-chunk-delay-ms': '1' } : { 'x-response-body': a });
+      const runFirst = await fetch(`${gw.base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...shape(b64(answer)) }, body });
+      const runFirstBody = await runFirst.text();
+      assert.equal(runFirst.headers.get('x-aigw-cache'), 'miss');
+      const extFirst = await envoy.request({ path: '/v1/chat/completions', body, headers: { 'content-type': 'application/json', ...shape(b64(answer)) } });
+      assert.equal(extFirst.status, 200, extFirst.body);
+      assert.equal(extFirst.headers['x-aigw-cache'], 'miss');
+      // The provider would now answer otherwise: a hit still answers what was stored.
+      const runHit = await fetch(`${gw.base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...shape(other(answer)) }, body });
+      assert.equal(runHit.headers.get('x-aigw-cache'), 'hit');
+      assert.equal(await runHit.text(), runFirstBody);
+      const extHit = await envoy.request({ path: '/v1/chat/completions', body, headers: { 'content-type': 'application/json', ...shape(other(answer)) } });
+      assert.equal(extHit.status, 200);
+      assert.equal(extHit.local, true, 'under Envoy a hit is an immediate response');
+      assert.equal(extHit.headers['x-aigw-cache'], 'hit');
+      assert.equal(extHit.body, extFirst.body);
+      assert.equal(extHit.contentType.split(';')[0], stream ? 'text/event-stream' : 'application/json');
+      assert.ok(!extHit.body.includes('Changed'));
+    }
   });
 
   it('the usage ledger: one record per request in both hosts, with the same model, tokens and dollars', async () => {

@@ -97,7 +97,7 @@ const STATUS_CODES = { OK: 200, BadRequest: 400, Unauthorized: 401, Forbidden: 4
 function immediateOutcome(ir) {
   const h = setHeaders(ir.headers);
   const code = ir.status?.code;
-  return { status: typeof code === 'number' ? code : STATUS_CODES[code] ?? code, contentType: h['content-type'] ?? '', body: Buffer.from(ir.body ?? '').toString(), costs: {}, local: true };
+  return { status: typeof code === 'number' ? code : STATUS_CODES[code] ?? code, contentType: h['content-type'] ?? '', body: Buffer.from(ir.body ?? '').toString(), headers: h, costs: {}, local: true };
 }
 
 // Plays Envoy for whole requests: `routes` maps a model to { backend (per-route-rule name),
@@ -213,7 +213,7 @@ export class MiniEnvoy {
           const md = metadata(last);
           const costs = Object.fromEntries(Object.entries(md).filter(([k]) => k.startsWith('llm_')));
           const bytes = Buffer.concat(out);
-          resolve({ status: res.statusCode, contentType, body: bytes.toString(), bytes, costs, metadata: md, local: false });
+          resolve({ status: res.statusCode, contentType, body: bytes.toString(), bytes, costs, metadata: md, headers: setHeaders(hm), local: false });
         } catch (e) {
           reject(e);
         }
