@@ -13,6 +13,7 @@ APT_PACKAGES=(
   libhiredis-dev redis-server tzdata
   nginx-light wrk curl openssl python3 nodejs prometheus strace nghttp2-client
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  chromium fonts-dejavu-core
 )
 
 missing=()
@@ -42,7 +43,8 @@ if [[ ! -d third_party/envoy-protos/node_modules/@grpc/grpc-js-xds ]] ||
 fi
 
 # e2e test dependencies (official SDKs), pinned in tests/e2e/package-lock.json.
-# (The official openai SDK, the Vercel AI SDK and LangChain, the AWS signer the fake providers use.)
+# (The official openai SDK, the Vercel AI SDK and LangChain, the AWS signer the fake providers use,
+# puppeteer-core for the admin dashboard's test in Debian's Chromium.)
 if [[ ! -d tests/e2e/node_modules/openai ]] || [[ tests/e2e/package.json -nt tests/e2e/node_modules/.stamp ]] ||
   [[ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.stamp ]]; then
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp)

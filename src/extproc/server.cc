@@ -1,11 +1,13 @@
 // The gRPC host of the external processor; see server.h.
 #include "extproc/server.h"
 
+#include "core/clock.h"
 #include "envoy/service/ext_proc/v3/external_processor.grpc.pb.h"
 #include "extproc/filter_config.h"
 #include "extproc/processor.h"
 #include "observability/metrics.h"
 #include "proxy/admin.h"
+#include "proxy/dashboard.h"
 #include "proxy/server.h"
 
 #include <grpcpp/grpcpp.h>
@@ -67,6 +69,30 @@ std::atomic<bool> g_stop{false};
 
 } // namespace
 
+// What the admin listener reads: /stats, the metrics' counters, the dashboard's data.
+static proxy::AdminSources admin_sources(control::ConfigStore &store,
+                                         observability::Metrics &metrics, RequestRegistry &registry,
+                                         const observability::Board &board,
+                                         const ratelimit::MemoryStore &key_budgets) {
+  proxy::AdminSources a;
+  a.store = &store;
+  a.metrics = &metrics;
+  a.stats = [&] {
+    return "{\"requests_in_flight\":" + std::to_string(registry.size()) +
+           ",\"config_generation\":" + std::to_string(store.generation()) +
+           ",\"config_reloads_ok\":" + std::to_string(store.reloads_ok.load()) +
+           ",\"config_reloads_rejected\":" + std::to_string(store.reloads_rejected.load()) + "}";
+  };
+  a.before_metrics = [&] {
+    metrics.health().config_reloads_ok.store(store.reloads_ok.load());
+    metrics.health().config_reloads_rejected.store(store.reloads_rejected.load());
+  };
+  a.dashboard_data = [&] {
+    return proxy::dashboard_data(*store.current(), board, &key_budgets, unix_now());
+  };
+  return a;
+}
+
 // Signals are taken by one thread (sigwait): blocked before gRPC starts its threads.
 static void block_signals() {
   sigset_t blocked;
@@ -101,6 +127,8 @@ int run_extproc(const ExtprocOptions &opts) {
   ctx.response_cache = &response_cache;
   ctx.options.response_cache_max_entry = opts.response_cache_max_entry;
   ctx.observe.metrics = &metrics;
+  observability::Board board;
+  ctx.observe.board = &board;
   observability::UsageLedger ledger;
   if (std::string err; !observability::open_usage_ledger(
           ledger, observability::process_prices(), opts.usage_ledger, opts.price_catalog, &err)) {
@@ -133,19 +161,7 @@ int run_extproc(const ExtprocOptions &opts) {
 
   // The admin listener `aigw run` serves too, on a loop and thread of its own.
   boost::asio::io_context admin_io{1};
-  proxy::AdminServer admin(
-      admin_io, {&store, &metrics,
-                 [&] {
-                   return "{\"requests_in_flight\":" + std::to_string(registry.size()) +
-                          ",\"config_generation\":" + std::to_string(store.generation()) +
-                          ",\"config_reloads_ok\":" + std::to_string(store.reloads_ok.load()) +
-                          ",\"config_reloads_rejected\":" +
-                          std::to_string(store.reloads_rejected.load()) + "}";
-                 },
-                 [&] {
-                   metrics.health().config_reloads_ok.store(store.reloads_ok.load());
-                   metrics.health().config_reloads_rejected.store(store.reloads_rejected.load());
-                 }});
+  proxy::AdminServer admin(admin_io, admin_sources(store, metrics, registry, board, key_budgets));
   if (auto port = admin.listen("127.0.0.1", opts.admin_port); !port) {
     spdlog::error("admin: {}", port.error().message);
     return 1;

@@ -1,6 +1,9 @@
 // Metrics and spans of a finished request; see observe.h.
 #include "observability/observe.h"
 
+#include "core/clock.h"
+#include "observability/prices.h"
+
 namespace aigw::observability {
 namespace {
 
@@ -65,6 +68,10 @@ void submit_mcp_span(const ExchangeRecord &r, std::string_view name, const Obser
 
 void observe_exchange(const ExchangeRecord &r, size_t shard, const ObserveTargets &t) {
   if (t.ledger) t.ledger->append(r);
+  if (t.board) {
+    const std::string &priced = r.request_model.empty() ? r.model : r.request_model;
+    t.board->record(r, process_prices().cost(priced, r.usage), unix_now());
+  }
   if (!t.metrics) return;
   auto &m = *t.metrics;
   m.health().requests.fetch_add(1, std::memory_order_relaxed);

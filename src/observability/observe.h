@@ -2,6 +2,7 @@
 // metrics and, with tracing on, its span. Shared by both hosts.
 #pragma once
 
+#include "observability/board.h"
 #include "observability/exchange_record.h"
 #include "observability/ledger.h"
 #include "observability/metrics.h"
@@ -22,6 +23,7 @@ struct ObserveTargets {
   SpanSink *spans = nullptr;              // null: tracing off
   const TracingConfig *tracing = nullptr; // header attributes for spans
   UsageLedger *ledger = nullptr;          // null: no usage ledger
+  Board *board = nullptr;                 // the admin dashboard's numbers
 };
 
 void observe_exchange(const ExchangeRecord &r, size_t shard, const ObserveTargets &t);

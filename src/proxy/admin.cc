@@ -1,6 +1,8 @@
 // The admin listener; see admin.h.
 #include "proxy/admin.h"
 
+#include "proxy/dashboard_assets.h"
+
 namespace aigw::proxy {
 namespace {
 
@@ -82,8 +84,22 @@ std::string AdminServer::respond(std::string_view target, std::string &content_t
     content_type = "text/plain; version=0.0.4; charset=utf-8";
     return sources_.metrics->render();
   }
+  if (sources_.dashboard_data) {
+    if (target == "/dashboard" || target == "/dashboard/") {
+      content_type = "text/html; charset=utf-8";
+      return std::string(dashboard_html());
+    }
+    if (target == "/dashboard/app.js" || target == "/dashboard/chart.js") {
+      content_type = "text/javascript; charset=utf-8";
+      return std::string(target == "/dashboard/app.js" ? dashboard_app_js() : dashboard_chart_js());
+    }
+    if (target == "/dashboard/data") {
+      content_type = "application/json";
+      return sources_.dashboard_data();
+    }
+  }
   status = 404;
-  return "not found; try /health, /ready, /metrics, /config_dump, /stats\n";
+  return "not found; try /health, /ready, /metrics, /config_dump, /stats, /dashboard\n";
 }
 
 net::awaitable<void> AdminServer::session(tcp::socket socket) {

@@ -1,7 +1,7 @@
 // The admin listener both hosts serve (`aigw run` and `aigw extproc`): /health and /ready, the
-// Prometheus /metrics, /config_dump (secrets redacted) and /stats. It runs on a loop of its own,
-// so a scrape never stalls request handling. Thread-safety: the sources are read from the admin
-// loop's thread; each must be safe to read from there.
+// Prometheus /metrics, /config_dump (secrets redacted), /stats and the /dashboard. It runs on a
+// loop of its own, so a scrape never stalls request handling. Thread-safety: the sources are read
+// from the admin loop's thread; each must be safe to read from there.
 #pragma once
 
 #include "control/config_store.h"
@@ -17,8 +17,9 @@ namespace aigw::proxy {
 struct AdminSources {
   control::ConfigStore *store = nullptr; // /config_dump and the config generation
   observability::Metrics *metrics = nullptr;
-  std::function<std::string()> stats;   // the /stats JSON object
-  std::function<void()> before_metrics; // copies counters kept elsewhere into the metrics
+  std::function<std::string()> stats;          // the /stats JSON object
+  std::function<void()> before_metrics;        // copies counters kept elsewhere into the metrics
+  std::function<std::string()> dashboard_data; // GET /dashboard/data (null: no dashboard)
 };
 
 class AdminServer {

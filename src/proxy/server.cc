@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "observability/otlp_exporter.h"
 #include "proxy/admin.h"
+#include "proxy/dashboard.h"
 #include "proxy/downstream_tls.h"
 #include "proxy/h2.h"
 #include "proxy/session.h"
@@ -271,6 +272,10 @@ AdminSources admin_sources(const Shared &shared) {
            ",\"redis_failed_open\":" + std::to_string(shared.redis_counters->failed_open.load()) +
            "}";
   };
+  a.dashboard_data = [&shared] {
+    const auto *budgets = shared.opts->ratelimit_redis.empty() ? shared.budgets : nullptr;
+    return dashboard_data(*shared.store->current(), *shared.observe.board, budgets, unix_now());
+  };
   a.before_metrics = [&shared] {
     auto &h = shared.metrics->health();
     h.config_reloads_ok.store(shared.store->reloads_ok.load());
@@ -413,6 +418,7 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
   ratelimit::MemoryStore budgets;
   ratelimit::RedisCounters redis_counters;
   std::optional<pipeline::ResponseCache> response_cache; // outlives the workers' sessions
+  observability::Board board;                            // the admin dashboard's numbers
   auth::TokenSource tokens;
   std::atomic<uint64_t> requests{0};
   observability::Metrics metrics(
@@ -476,8 +482,9 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
   shared.exchange.always_count_usage = ledger.enabled();
   shared.services.metrics = &metrics;
   shared.services.budget_store_failed_open = &redis_counters.failed_open;
-  shared.observe = {&metrics, opts.metrics, exporter.get(), &*tracing,
-                    ledger.enabled() ? &ledger : nullptr};
+  shared.observe = {
+      &metrics, opts.metrics, exporter.get(), &*tracing, ledger.enabled() ? &ledger : nullptr,
+      &board};
   if (!connect_redis(workers, opts, redis_counters, shared.services.budget_store)) return 2;
   if (!configure_response_cache(opts, shared, response_cache)) return 2;
 
