@@ -75,6 +75,23 @@ void add_response_cache_options(CLI::App &run, aigw::cli::RunOptions &run_opts) 
       ->check(CLI::Range(size_t{1}, size_t{512} << 20));
 }
 
+// `aigw run`'s usage ledger and prices (docs/usage.md).
+void add_usage_ledger_options(CLI::App &run, aigw::observability::LedgerOptions &ledger) {
+  run.add_option("--usage-ledger", ledger.path,
+                 "append one JSON line per request (client, model, tokens, dollars) to this file");
+  run.add_option("--usage-ledger-redis", ledger.redis_url,
+                 "add each ledger record to a Redis stream as well (redis://HOST:PORT); env "
+                 "AIGW_USAGE_LEDGER_REDIS")
+      ->envname("AIGW_USAGE_LEDGER_REDIS");
+  run.add_option("--usage-ledger-stream", ledger.stream_key,
+                 "the ledger's Redis stream key (default aigw:usage)");
+  run.add_option("--usage-ledger-stream-max-len", ledger.stream_max_len,
+                 "records the stream keeps, about (XADD MAXLEN ~; default 1000000, 0: all)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
+  run.add_option("--price-catalog", ledger.price_catalog,
+                 "a JSON file of model prices (USD per million tokens) over the bundled catalog");
+}
+
 #ifdef AIGW_HAVE_EXTPROC
 // `aigw extproc`: upstream's flag names (the caller accepts them with one dash too).
 CLI::App *add_extproc(CLI::App &app, aigw::extproc::ExtprocOptions &ext, std::string &log_level) {
@@ -86,9 +103,17 @@ CLI::App *add_extproc(CLI::App &app, aigw::extproc::ExtprocOptions &ext, std::st
   extproc->add_option("--extProcAddr", ext.address, "gRPC address: :port, host:port, unix:///path");
   extproc->add_option("--adminPort", ext.admin_port, "admin HTTP port (/health, /metrics)");
   extproc->add_option("--rootPrefix", ext.root_prefix, "path prefix of the served endpoints");
-  extproc->add_option("--usageLedger", ext.usage_ledger,
+  extproc->add_option("--usageLedger", ext.ledger.path,
                       "append one JSON line per request (tokens, dollars) to this file");
-  extproc->add_option("--priceCatalog", ext.price_catalog,
+  extproc->add_option("--usageLedgerRedis", ext.ledger.redis_url,
+                      "add each ledger record to a Redis stream as well (redis://HOST:PORT)");
+  extproc->add_option("--usageLedgerStream", ext.ledger.stream_key,
+                      "the ledger's Redis stream key (default aigw:usage)");
+  extproc
+      ->add_option("--usageLedgerStreamMaxLen", ext.ledger.stream_max_len,
+                   "records the stream keeps, about (XADD MAXLEN ~; default 1000000, 0: all)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
+  extproc->add_option("--priceCatalog", ext.ledger.price_catalog,
                       "a JSON file of model prices (USD per million tokens)");
   extproc
       ->add_option("--responseCacheMaxBytes", ext.response_cache_max_bytes,
@@ -196,10 +221,7 @@ int main(int argc, char **argv) {
   run->add_flag("--no-access-log", no_access_log, "do not write a JSON line per request to stdout");
   run->add_option("--access-log-file", run_opts.server.access_log_file,
                   "write the request log to this file (appended) instead of stdout");
-  run->add_option("--usage-ledger", run_opts.server.usage_ledger,
-                  "append one JSON line per request (client, model, tokens, dollars) to this file");
-  run->add_option("--price-catalog", run_opts.server.price_catalog,
-                  "a JSON file of model prices (USD per million tokens) over the bundled catalog");
+  add_usage_ledger_options(*run, run_opts.server.ledger);
   run->add_option("--metrics-request-header-attributes",
                   run_opts.server.metrics_request_header_attributes,
                   "request headers added to the GenAI metrics as labels, \"header:label,...\"")

@@ -130,8 +130,9 @@ int run_extproc(const ExtprocOptions &opts) {
   observability::Board board;
   ctx.observe.board = &board;
   observability::UsageLedger ledger;
-  if (std::string err; !observability::open_usage_ledger(
-          ledger, observability::process_prices(), opts.usage_ledger, opts.price_catalog, &err)) {
+  ledger.set_counters(&metrics.health());
+  if (std::string err; !observability::open_usage_ledger(ledger, observability::process_prices(),
+                                                         opts.ledger, &err)) {
     spdlog::error("usage ledger: {}", err);
     return 2;
   }

@@ -3,6 +3,7 @@
 // port (/health, /metrics) and a configuration file watched for changes.
 #pragma once
 
+#include "observability/ledger.h"
 #include <cstdint>
 #include <string>
 
@@ -18,8 +19,7 @@ struct ExtprocOptions {
       endpoint_prefixes; // -endpointPrefixes: "openai:/,cohere:/cohere,anthropic:/anthropic"
   int max_recv_msg_size = 512 * 1024 * 1024; // -maxRecvMsgSize
   int reload_interval_ms = 1000;
-  std::string usage_ledger;  // -usageLedger: the JSON-lines usage ledger ("" : none)
-  std::string price_catalog; // -priceCatalog: prices over the bundled catalog
+  observability::LedgerOptions ledger; // -usageLedger*, -priceCatalog
   // The response cache (routes with aigw.run/response-cache): this process's memory.
   size_t response_cache_max_bytes = 256 * 1024 * 1024; // -responseCacheMaxBytes
   size_t response_cache_max_entry = 1024 * 1024;       // -responseCacheMaxEntryBytes

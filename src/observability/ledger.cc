@@ -2,9 +2,12 @@
 #include "observability/ledger.h"
 
 #include "core/json_scan.h"
+#include "observability/metrics.h"
+#include "ratelimit/redis_url.h"
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -15,9 +18,10 @@
 
 namespace aigw::observability {
 
-std::string ledger_line(const ExchangeRecord &r, const PriceCatalog *prices, int64_t unix_ms) {
-  std::string o;
-  o.reserve(384);
+std::vector<LedgerField> ledger_fields(const ExchangeRecord &r, const PriceCatalog *prices,
+                                       int64_t unix_ms) {
+  std::vector<LedgerField> f;
+  f.reserve(20);
   std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
   std::tm tm{};
   gmtime_r(&t, &tm);
@@ -25,27 +29,19 @@ std::string ledger_line(const ExchangeRecord &r, const PriceCatalog *prices, int
   std::snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<int>(unix_ms % 1000));
-  o += "{\"time\":\"";
-  o += when;
-  o += "\",\"request_id\":";
-  json::append_quoted(o, r.request_id);
-  o += ",\"key\":";
-  json::append_quoted(o, r.client_id);
-  o += ",\"route\":";
-  json::append_quoted(o, r.route);
-  o += ",\"backend\":";
-  json::append_quoted(o, r.backend);
-  o += ",\"model\":";
-  json::append_quoted(o, r.model);
+  auto text = [&](std::string_view k, std::string v) { f.push_back({k, std::move(v), true}); };
+  auto number = [&](std::string_view k, std::string v) { f.push_back({k, std::move(v), false}); };
+  text("time", when);
+  text("request_id", r.request_id);
+  text("key", r.client_id);
+  text("route", r.route);
+  text("backend", r.backend);
+  text("model", r.model);
   const std::string &priced = r.request_model.empty() ? r.model : r.request_model;
-  if (!r.request_model.empty() && r.request_model != r.model) {
-    o += ",\"backend_model\":";
-    json::append_quoted(o, r.request_model);
-  }
-  auto count = [&](const char *k, const std::optional<uint64_t> &v) {
-    o += ",\"";
-    o += k;
-    o += "\":" + std::to_string(v.value_or(0));
+  if (!r.request_model.empty() && r.request_model != r.model)
+    text("backend_model", r.request_model);
+  auto count = [&](std::string_view k, const std::optional<uint64_t> &v) {
+    number(k, std::to_string(v.value_or(0)));
   };
   count("input_tokens", r.usage.input);
   count("cached_input_tokens", r.usage.cached_input);
@@ -56,19 +52,38 @@ std::string ledger_line(const ExchangeRecord &r, const PriceCatalog *prices, int
   if (auto usd = prices ? prices->cost(priced, r.usage) : std::nullopt) {
     char buf[48];
     auto res = std::to_chars(buf, buf + sizeof buf, *usd, std::chars_format::fixed, 9);
-    o += ",\"cost_usd\":";
-    o.append(buf, static_cast<size_t>(res.ptr - buf));
+    number("cost_usd", std::string(buf, static_cast<size_t>(res.ptr - buf)));
   }
-  o += ",\"status\":" + std::to_string(r.status);
-  o += r.stream ? ",\"stream\":true" : ",\"stream\":false";
-  if (r.usage_estimated) o += ",\"usage_estimated\":true";
-  if (r.cache == "hit") o += ",\"cache\":\"hit\""; // answered from the cache: no tokens spent
+  number("status", std::to_string(r.status));
+  number("stream", r.stream ? "true" : "false");
+  if (r.usage_estimated) number("usage_estimated", "true");
+  if (r.cache == "hit") text("cache", "hit"); // answered from the cache: no tokens spent
+  return f;
+}
+
+std::string ledger_line(const std::vector<LedgerField> &fields) {
+  std::string o;
+  o.reserve(384);
+  for (const auto &f : fields) {
+    o += o.empty() ? "{\"" : ",\"";
+    o += f.name;
+    o += "\":";
+    if (f.text)
+      json::append_quoted(o, f.value);
+    else
+      o += f.value;
+  }
   o += "}\n";
   return o;
 }
 
-bool open_usage_ledger(UsageLedger &ledger, PriceCatalog &prices, const std::string &path,
-                       const std::string &catalog_path, std::string *err) {
+std::string ledger_line(const ExchangeRecord &r, const PriceCatalog *prices, int64_t unix_ms) {
+  return ledger_line(ledger_fields(r, prices, unix_ms));
+}
+
+// Reads the catalog file over the bundled prices.
+static bool merge_catalog_file(PriceCatalog &prices, const std::string &catalog_path,
+                               std::string *err) {
   if (!catalog_path.empty()) {
     std::string text;
     int fd = ::open(catalog_path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -86,11 +101,33 @@ bool open_usage_ledger(UsageLedger &ledger, PriceCatalog &prices, const std::str
       return false;
     }
   }
-  if (path.empty()) return true;
-  if (!ledger.open(path, &prices, err)) {
-    *err = path + ": " + *err;
+  return true;
+}
+
+bool open_usage_ledger(UsageLedger &ledger, PriceCatalog &prices, const LedgerOptions &opts,
+                       std::string *err) {
+  if (!merge_catalog_file(prices, opts.price_catalog, err)) return false;
+  std::optional<RedisStreamTarget> stream;
+  if (!opts.redis_url.empty()) {
+    auto where = ratelimit::parse_redis_url(opts.redis_url);
+    if (!where) {
+      *err = "the stream's Redis URL \"" + opts.redis_url + "\" is not redis://HOST[:PORT]";
+      return false;
+    }
+    const std::string &key = opts.stream_key;
+    if (key.empty() || key.size() > 512 || std::any_of(key.begin(), key.end(), [](unsigned char c) {
+          return c < 0x21 || c == 0x7f;
+        })) {
+      *err = "the stream key must be 1 to 512 visible characters, no spaces";
+      return false;
+    }
+    stream = RedisStreamTarget{where->host, where->port, key, opts.stream_max_len};
+  }
+  if (!opts.path.empty() && !ledger.open(opts.path, &prices, err)) {
+    *err = opts.path + ": " + *err;
     return false;
   }
+  if (stream) ledger.open_stream(*stream, &prices);
   return true;
 }
 
@@ -105,7 +142,13 @@ bool UsageLedger::open(const std::string &path, const PriceCatalog *prices, std:
   return true;
 }
 
+void UsageLedger::open_stream(const RedisStreamTarget &target, const PriceCatalog *prices) {
+  prices_ = prices;
+  stream_ = std::make_unique<LedgerStream>(target, counters_);
+}
+
 UsageLedger::~UsageLedger() {
+  stream_.reset(); // sends what is queued first
   if (fd_ < 0) return;
   if (dropped()) spdlog::warn("usage ledger: {} lines dropped (the writer fell behind)", dropped());
   {
@@ -118,15 +161,30 @@ UsageLedger::~UsageLedger() {
 }
 
 void UsageLedger::append(const ExchangeRecord &r) {
-  if (fd_ < 0 || r.operation.empty()) return; // nothing routed: no usage to account
+  if (!enabled() || r.operation.empty()) return; // nothing routed: no usage to account
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
-  std::string line = ledger_line(r, prices_, now);
+  auto fields = ledger_fields(r, prices_, now);
+  if (stream_) {
+    std::vector<std::string> entry;
+    entry.reserve(fields.size() * 2);
+    for (auto &f : fields) {
+      entry.emplace_back(f.name);
+      if (fd_ >= 0)
+        entry.push_back(f.value); // the line below needs it too
+      else
+        entry.push_back(std::move(f.value));
+    }
+    stream_->push(std::move(entry));
+  }
+  if (fd_ < 0) return;
+  std::string line = ledger_line(fields);
   {
     std::lock_guard lock(mu_);
     if (queue_.size() >= kMaxQueued) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
+      if (counters_) counters_->ledger_dropped[0].fetch_add(1, std::memory_order_relaxed);
       return;
     }
     queue_.push_back(std::move(line));
@@ -158,6 +216,7 @@ void UsageLedger::run() {
       off += static_cast<size_t>(n);
     }
     written_.fetch_add(batch.size(), std::memory_order_relaxed);
+    if (counters_) counters_->ledger_written[0].fetch_add(batch.size(), std::memory_order_relaxed);
     lock.lock();
     busy_ = false;
     idle_.notify_all();

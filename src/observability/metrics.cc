@@ -297,6 +297,17 @@ void render_stream_failures(std::string &o, const HealthCounters &h, const Put &
       h.cache_misses.load());
   put("aigw_response_cache_stores_total", "Answers stored in the response cache.",
       h.cache_stores.load());
+  o += "# HELP aigw_usage_ledger_records_total Usage ledger records, by sink (file, redis) and "
+       "result (written; dropped: a full queue, a refusal, a shutdown while Redis was down).\n"
+       "# TYPE aigw_usage_ledger_records_total counter\n";
+  for (size_t i = 0; i < 2; ++i)
+    for (bool dropped : {false, true})
+      o += std::string("aigw_usage_ledger_records_total{sink=\"") + (i ? "redis" : "file") +
+           "\",result=\"" + (dropped ? "dropped" : "written") + "\"} " +
+           std::to_string((dropped ? h.ledger_dropped[i] : h.ledger_written[i]).load()) + "\n";
+  put("aigw_usage_ledger_redis_errors_total",
+      "Failed exchanges with the usage ledger's Redis (connections, replies, refusals).",
+      h.ledger_redis_errors.load());
   put("aigw_hedges_total",
       "Second attempts sent alongside a first one slower than aigw.run/hedge-after.",
       h.hedges.load());

@@ -73,6 +73,10 @@ struct HealthCounters {
   std::atomic<uint64_t> cache_hits{0};           // answered from the response cache
   std::atomic<uint64_t> cache_misses{0};         // cacheable requests the cache did not hold
   std::atomic<uint64_t> cache_stores{0};         // answers stored in the response cache
+  // Usage ledger records, by sink (0: the file, 1: the Redis stream).
+  std::array<std::atomic<uint64_t>, 2> ledger_written{};
+  std::array<std::atomic<uint64_t>, 2> ledger_dropped{};
+  std::atomic<uint64_t> ledger_redis_errors{0}; // failed exchanges with the ledger's Redis
   // Streamed answers that failed, by reason (kStreamFailureReasons) and outcome: served again
   // by the next attempt before any content reached the client [0], or ended in-band [1].
   std::array<std::array<std::atomic<uint64_t>, 3>, 5> stream_failures{};

@@ -441,8 +441,9 @@ int run_server(control::ConfigStore &store, const ServerOptions &opts) {
     }
   }
   observability::UsageLedger ledger;
-  if (std::string err; !observability::open_usage_ledger(
-          ledger, observability::process_prices(), opts.usage_ledger, opts.price_catalog, &err)) {
+  ledger.set_counters(&metrics.health());
+  if (std::string err; !observability::open_usage_ledger(ledger, observability::process_prices(),
+                                                         opts.ledger, &err)) {
     spdlog::error("usage ledger: {}", err);
     return 2;
   }

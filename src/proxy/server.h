@@ -4,6 +4,7 @@
 
 #include "control/config_store.h"
 #include "core/result.h"
+#include "observability/ledger.h"
 
 #include <memory>
 
@@ -43,10 +44,9 @@ struct ServerOptions {
   // Distinct values each client-chosen metric label may take (models and mapped headers).
   size_t metrics_max_label_values = 1000;
   bool access_log = true;
-  std::string access_log_file; // empty: stdout
-  std::string usage_ledger;    // --usage-ledger: the JSON-lines usage ledger ("" : none)
-  std::string price_catalog;   // --price-catalog: prices over the bundled catalog
-  bool metrics = true;         // record the GenAI metrics (/metrics is served either way)
+  std::string access_log_file;         // empty: stdout
+  observability::LedgerOptions ledger; // --usage-ledger*, --price-catalog
+  bool metrics = true;                 // record the GenAI metrics (/metrics is served either way)
   // "header:label,..." mapped onto the GenAI metrics (upstream's -metricsRequestHeaderAttributes).
   std::string metrics_request_header_attributes;
   std::string ratelimit_redis;        // redis://HOST:PORT: budgets shared through Redis

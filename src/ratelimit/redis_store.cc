@@ -112,29 +112,6 @@ constexpr std::string_view kCachePrefix = "aigw:cache:";
 
 } // namespace
 
-std::optional<RedisTarget> parse_redis_url(const std::string &url) {
-  if (!url.starts_with("redis://")) return std::nullopt;
-  std::string rest = url.substr(8);
-  while (!rest.empty() && rest.back() == '/')
-    rest.pop_back();
-  RedisTarget t;
-  auto colon = rest.rfind(':');
-  if (colon != std::string::npos && rest.find(']') == std::string::npos) {
-    t.host = rest.substr(0, colon);
-    try {
-      int p = std::stoi(rest.substr(colon + 1));
-      if (p <= 0 || p > 65535) return std::nullopt;
-      t.port = static_cast<uint16_t>(p);
-    } catch (const std::exception &) {
-      return std::nullopt;
-    }
-  } else {
-    t.host = rest;
-  }
-  if (t.host.empty()) return std::nullopt;
-  return t;
-}
-
 struct RedisBudgets::Conn {
   explicit Conn(net::any_io_executor ex)
       : socket(ex), kick(ex), watch(ex), reader(redisReaderCreate()) {}

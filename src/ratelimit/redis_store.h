@@ -11,6 +11,7 @@
 
 #include "proxy/beast_pch.h"
 #include "ratelimit/limiter.h"
+#include "ratelimit/redis_url.h"
 
 #include <atomic>
 #include <chrono>
@@ -21,15 +22,6 @@
 #include <vector>
 
 namespace aigw::ratelimit {
-
-struct RedisTarget {
-  std::string host = "127.0.0.1";
-  uint16_t port = 6379;
-  bool fail_closed = false;
-};
-
-// Parses redis://HOST[:PORT][/]. nullopt when malformed.
-std::optional<RedisTarget> parse_redis_url(const std::string &url);
 
 struct RedisCounters {
   std::atomic<uint64_t> errors{0};

@@ -62,5 +62,35 @@ TEST(UsageLedger, LineCarriesKeyTokensAndCost) {
   EXPECT_NE(line.find(R"("cost_usd":0.000450000)"), std::string::npos) << line;
 }
 
+// The stream's entries are the line's members one by one: names in order, values unquoted.
+TEST(UsageLedger, FieldsAreTheLinesMembers) {
+  PriceCatalog c;
+  ExchangeRecord r;
+  r.request_id = "r2";
+  r.client_id = "team-b";
+  r.model = "claude-3-5-haiku-latest";
+  r.usage.input = 10;
+  r.usage.output = 2;
+  r.status = 429;
+  r.stream = true;
+  r.cache = "hit";
+  auto fields = ledger_fields(r, &c, 1764681313914);
+  std::string names;
+  for (const auto &f : fields)
+    names += std::string(f.name) + ",";
+  EXPECT_EQ(names, "time,request_id,key,route,backend,model,input_tokens,cached_input_tokens,"
+                   "cache_write_tokens,output_tokens,reasoning_tokens,total_tokens,cost_usd,status,"
+                   "stream,cache,");
+  EXPECT_EQ(fields[2].value, "team-b");
+  EXPECT_TRUE(fields[2].text);
+  EXPECT_EQ(fields[13].value, "429");
+  EXPECT_FALSE(fields[13].text);
+  EXPECT_EQ(fields[14].value, "true");
+  EXPECT_EQ(ledger_line(fields), ledger_line(r, &c, 1764681313914));
+  std::string line = ledger_line(fields);
+  EXPECT_EQ(line.rfind(R"({"time":"2025-12-02T13:15:13.914Z","request_id":"r2",)", 0), 0u) << line;
+  EXPECT_NE(line.find(R"("status":429,"stream":true,"cache":"hit"})"), std::string::npos) << line;
+}
+
 } // namespace
 } // namespace aigw::observability

@@ -1,6 +1,7 @@
 // The usage ledger: `aigw run --usage-ledger` appends one JSON line per request (client key,
 // route, backend, model, tokens, dollars from the price catalog, status), and `aigw usage` sums
-// spend by key, model and day. Driven with the official OpenAI and Anthropic SDKs.
+// spend by key, model and day; `--usage-ledger-redis` adds the same records to a stream in a real
+// redis-server. Driven with the official OpenAI and Anthropic SDKs.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import os from 'node:os';
@@ -8,7 +9,7 @@ import path from 'node:path';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startAigw, gatewayYaml, runAigw, waitFor, SLOW } from '../lib/harness.mjs';
+import { startAigw, gatewayYaml, runAigw, waitFor, sleep, SLOW, redisAvailable, startRedis, redisCmd } from '../lib/harness.mjs';
 import { startFakeProviders } from '../../../tools/fakeproviders/server.mjs';
 import { fakeBackendYaml as backend, securityPolicyYaml as backendPolicy } from '../lib/fakeconfig.mjs';
 
@@ -134,5 +135,126 @@ describe('aigw run: usage ledger and aigw usage', () => {
     writeFileSync(bad, JSON.stringify({ 'gpt-4o': { input: -1 } }));
     const r = await runAigw(['run', path.join(dir, 'none.yaml'), '--price-catalog', bad]);
     assert.notEqual(r.code, 0);
+  });
+});
+
+// A stream's entries (XRANGE - +) as objects of their fields, with the entry id as `_id`.
+async function streamEntries(redis, key) {
+  const out = await redisCmd(redis, 'XRANGE', key, '-', '+');
+  if (out instanceof Error) throw out;
+  return out.map(([id, kv]) => {
+    const e = { _id: id };
+    for (let i = 0; i < kv.length; i += 2) e[kv[i]] = kv[i + 1];
+    return e;
+  });
+}
+
+async function metric(gw, name) {
+  const text = await (await fetch(`${gw.admin}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(name + ' '));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+describe('aigw run: the usage ledger in a Redis stream', { skip: !redisAvailable && 'redis-server not installed' }, () => {
+  let fp;
+  let redis;
+  let gw;
+  let dir;
+  let ledger;
+  before(async () => {
+    fp = await startFakeProviders();
+    redis = await startRedis();
+    dir = mkdtempSync(path.join(os.tmpdir(), 'aigw-ledger-stream-'));
+    ledger = path.join(dir, 'usage.jsonl');
+    gw = await startAigw({ config: (port) => config(port, fp.port), args: ['--usage-ledger', ledger,
+      '--usage-ledger-redis', `redis://127.0.0.1:${redis.port}`, '--usage-ledger-stream', 'team:usage',
+      '--usage-ledger-stream-max-len', '50000'] });
+  });
+  after(async () => {
+    await gw?.stop();
+    await redis?.stop();
+    await fp?.close();
+  });
+
+  it('adds each record to the stream, field by field, as the file has it', async () => {
+    const a = new OpenAI({ baseURL: `${gw.base}/v1`, apiKey: 'sk-team-a' });
+    const r1 = await a.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'to the stream' }] });
+    const stream = await a.chat.completions.create({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'streamed' }] });
+    for await (const _ of stream) { /* drain */ }
+    const claude = new Anthropic({ baseURL: `${gw.base}/anthropic`, apiKey: 'sk-team-b' });
+    const m = await claude.messages.create({ model: 'claude-3-5-haiku-latest', max_tokens: 32, messages: [{ role: 'user', content: 'hi' }] });
+    let entries = [];
+    await waitFor(async () => (entries = await streamEntries(redis, 'team:usage')).length >= 3, 5000 * SLOW, 'three stream entries');
+    await waitFor(() => readFileSync(ledger, 'utf8').trim().split('\n').length >= 3, 5000 * SLOW, 'three file lines');
+    const records = readFileSync(ledger, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(entries.length, records.length);
+    for (const r of records) {
+      const e = entries.find((x) => x.request_id === r.request_id);
+      assert.ok(e, `no stream entry for ${r.request_id}`);
+      assert.deepEqual(Object.keys(e).filter((k) => k !== '_id'), Object.keys(r), 'the same fields, in order');
+      for (const [k, v] of Object.entries(r)) {
+        if (typeof v === 'number') assert.ok(Math.abs(Number(e[k]) - v) < 1e-12, `${k}: ${e[k]} vs ${v}`);
+        else assert.equal(e[k], String(v), k);
+      }
+    }
+    const first = entries.find((e) => e.key === 'team-a' && e.stream === 'false');
+    assert.equal(Number(first.input_tokens), r1.usage.prompt_tokens);
+    assert.equal(Number(first.output_tokens), r1.usage.completion_tokens);
+    assert.equal(first.model, 'gpt-4o-mini');
+    assert.ok(Number(first.cost_usd) > 0);
+    const c = entries.find((e) => e.model === 'claude-3-5-haiku-latest');
+    assert.equal(c.key, 'team-b');
+    assert.equal(Number(c.output_tokens), m.usage.output_tokens);
+    // Entry ids are Redis's own, in the order the requests finished.
+    assert.ok(entries.every((e, i) => i === 0 || e._id > entries[i - 1]._id || e._id.length > entries[i - 1]._id.length));
+    assert.equal(await metric(gw, 'aigw_usage_ledger_records_total{sink="redis",result="written"}'), records.length);
+    assert.equal(await metric(gw, 'aigw_usage_ledger_records_total{sink="file",result="written"}'), records.length);
+    assert.equal(await metric(gw, 'aigw_usage_ledger_records_total{sink="redis",result="dropped"}'), 0);
+  });
+
+  it('a Redis that goes away holds no request, and the records made meanwhile arrive when it is back', async () => {
+    // A gateway of its own, with the stream alone (no file) under the default key.
+    const own = await startRedis();
+    const g = await startAigw({ config: (port) => config(port, fp.port), args: ['--usage-ledger-redis', `redis://127.0.0.1:${own.port}`] });
+    try {
+      const client = new OpenAI({ baseURL: `${g.base}/v1`, apiKey: 'sk-team-a', maxRetries: 0 });
+      await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'before' }] });
+      await waitFor(async () => (await streamEntries(own, 'aigw:usage')).length === 1, 5000 * SLOW, 'the first entry');
+      await own.stop();
+      const ids = [];
+      for (let i = 0; i < 5; i++) {
+        ids.push(`while-down-${i}`);
+        const r = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `while down ${i}` }] },
+          { headers: { 'x-request-id': ids[i] } }).withResponse();
+        assert.equal(r.response.status, 200);
+      }
+      await sleep(300);
+      const back = await startRedis({ port: own.port }); // empty: nothing persisted
+      try {
+        let entries = [];
+        await waitFor(async () => (entries = await streamEntries(back, 'aigw:usage')).length >= 5, 15000 * SLOW, 'the entries made while Redis was down');
+        assert.equal(entries.length, 5);
+        assert.ok(entries.every((e) => e.model === 'gpt-4o-mini' && e.key === 'team-a' && e.status === '200'));
+        assert.deepEqual(entries.map((e) => e.request_id).sort(), [...ids].sort());
+        assert.ok(await metric(g, 'aigw_usage_ledger_redis_errors_total') >= 1);
+        assert.equal(await metric(g, 'aigw_usage_ledger_records_total{sink="redis",result="written"}'), 6);
+        assert.equal(await metric(g, 'aigw_usage_ledger_records_total{sink="file",result="written"}'), 0);
+      } finally {
+        await back.stop();
+      }
+    } finally {
+      await g.stop();
+    }
+  });
+
+  it('a bad stream URL or key stops the start and says which', async () => {
+    const file = path.join(dir, 'gateway.yaml');
+    writeFileSync(file, config(1, fp.port));
+    const bad = await runAigw(['run', file, '--usage-ledger-redis', 'http://127.0.0.1:6379']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr + bad.stdout, /Redis URL "http:\/\/127\.0\.0\.1:6379" is not redis:\/\/HOST\[:PORT\]/);
+    const key = await runAigw(['run', file, '--usage-ledger-redis', 'redis://127.0.0.1:1', '--usage-ledger-stream', 'two words']);
+    assert.notEqual(key.code, 0);
+    assert.match(key.stderr + key.stdout, /stream key/);
   });
 });

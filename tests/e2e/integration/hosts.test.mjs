@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import {
-  startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64, freePort, waitFor, AIGW_BIN, SLOW,
+  startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64, freePort, waitFor, AIGW_BIN, SLOW, redisAvailable, startRedis, redisCmd,
 } from '../lib/harness.mjs';
 import { HAVE_PROTOS, MiniEnvoy, extprocClient, translateToBundle, ROUTE_NOT_FOUND_TEXT } from '../lib/envoy.mjs';
 
@@ -368,11 +368,15 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
   let envoy;
   let client;
   let ledgerDir;
+  let redis; // the ledgers' streams, when redis-server is here
   before(async () => {
     up = await startTestupstream({ id: 'both' });
+    if (redisAvailable) redis = await startRedis();
+    const streamArgs = (flag, keyFlag, key) => (redis ? [flag, `redis://127.0.0.1:${redis.port}`, keyFlag, key] : []);
     const config = (port) => gatewayYaml(port) + route + keyed + cachedRoute + openaiBackendYaml('openai', up.port, { apiKey: 'sk-same-key' }) + bedrock(up.port) + tenant(up.port) + tenantFromMetadata(up.port) + claudeAws(up.port);
     ledgerDir = mkdtempSync(path.join(os.tmpdir(), 'aigw-hosts-ledger-'));
-    gw = await startAigw({ config, args: ['--usage-ledger', path.join(ledgerDir, 'run.jsonl')] });
+    gw = await startAigw({ config, args: ['--usage-ledger', path.join(ledgerDir, 'run.jsonl'),
+      ...streamArgs('--usage-ledger-redis', '--usage-ledger-stream', 'usage:run')] });
     // The same resources through the control plane: the filter configuration bundle upstream's
     // controller would hand the external processor.
     const dir = mkdtempSync(path.join(os.tmpdir(), 'aigw-hosts-'));
@@ -380,7 +384,8 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
     writeFileSync(input, config(1975));
     const bundle = await translateToBundle(input, dir);
     const port = await freePort();
-    extproc = spawn(AIGW_BIN, ['extproc', '-configBundlePath', bundle, '-extProcAddr', `127.0.0.1:${port}`, '-adminPort', String(await freePort()), '-usageLedger', path.join(ledgerDir, 'extproc.jsonl')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    extproc = spawn(AIGW_BIN, ['extproc', '-configBundlePath', bundle, '-extProcAddr', `127.0.0.1:${port}`, '-adminPort', String(await freePort()), '-usageLedger', path.join(ledgerDir, 'extproc.jsonl'),
+      ...streamArgs('-usageLedgerRedis', '-usageLedgerStream', 'usage:extproc')], { stdio: ['ignore', 'ignore', 'pipe'] });
     const stderrLines = [];
     extproc.once('exit', (c) => {
       if (c) console.error(`aigw extproc exited with ${c}:\n${stderrLines.join('\n')}`);
@@ -414,6 +419,7 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
     extproc?.kill('SIGTERM');
     await gw?.stop();
     await up?.stop();
+    await redis?.stop();
   });
 
   async function viaRun(c, rid) {
@@ -538,5 +544,21 @@ describe('one lifecycle: aigw run and aigw extproc answer alike', { skip: !HAVE_
     await waitFor(() => (a = read('run.jsonl')) && (b = read('extproc.jsonl')), 5000 * SLOW, 'both ledger records');
     for (const k of ['model', 'input_tokens', 'output_tokens', 'total_tokens', 'cost_usd', 'status']) assert.equal(b[k], a[k], k);
     assert.ok(a.cost_usd > 0, JSON.stringify(a));
+    if (!redis) return;
+    // The same records in each host's Redis stream.
+    const entry = async (key) => {
+      const all = await redisCmd(redis, 'XRANGE', key, '-', '+');
+      const kv = all.map(([, f]) => f).find((f) => f[f.indexOf('request_id') + 1] === 'ledger-1');
+      return kv && Object.fromEntries(kv.flatMap((v, i) => (i % 2 ? [] : [[v, kv[i + 1]]])));
+    };
+    let sa;
+    let sb;
+    await waitFor(async () => (sa = await entry('usage:run')) && (sb = await entry('usage:extproc')), 5000 * SLOW, 'both stream entries');
+    for (const [rec, ent] of [[a, sa], [b, sb]]) {
+      for (const k of ['model', 'input_tokens', 'output_tokens', 'cost_usd', 'status']) {
+        if (typeof rec[k] === 'number') assert.ok(Math.abs(Number(ent[k]) - rec[k]) < 1e-12, `${k}: ${ent[k]} vs ${rec[k]}`);
+        else assert.equal(ent[k], rec[k], k);
+      }
+    }
   });
 });

@@ -2,54 +2,7 @@
 // gone the gateway fails open (or closed, when configured).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { completionBody as completion, startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64, freePort, sleep, waitFor, SLOW, redisAvailable, startRedis } from '../lib/harness.mjs';
-
-// One command to redis-server over RESP: integers, strings, arrays (of those) and errors.
-function redisCmd(port, ...args) {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
-    let buf = Buffer.alloc(0);
-    s.on('error', reject);
-    s.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      const parsed = parse(buf.toString('utf8'), 0);
-      if (parsed) {
-        s.end();
-        resolve(parsed.value);
-      }
-    });
-    s.write(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join(''));
-  });
-  function parse(t, i) {
-    const eol = t.indexOf('\r\n', i);
-    if (eol < 0) return null;
-    const line = t.slice(i + 1, eol);
-    switch (t[i]) {
-      case ':': return { value: Number(line), next: eol + 2 };
-      case '+': return { value: line, next: eol + 2 };
-      case '-': return { value: new Error(line), next: eol + 2 };
-      case '$': {
-        const len = Number(line);
-        if (len < 0) return { value: null, next: eol + 2 };
-        if (t.length < eol + 2 + len + 2) return null;
-        return { value: t.slice(eol + 2, eol + 2 + len), next: eol + 2 + len + 2 };
-      }
-      case '*': {
-        const out = [];
-        let at = eol + 2;
-        for (let k = 0; k < Number(line); k++) {
-          const el = parse(t, at);
-          if (!el) return null;
-          out.push(el.value);
-          at = el.next;
-        }
-        return { value: out, next: at };
-      }
-      default: return null;
-    }
-  }
-}
+import { completionBody as completion, startAigw, startTestupstream, gatewayYaml, openaiBackendYaml, b64, freePort, sleep, waitFor, SLOW, redisAvailable, startRedis, redisCmd } from '../lib/harness.mjs';
 
 // What a tenant's buckets hold in Redis, summed.
 async function spent(port, tenant) {

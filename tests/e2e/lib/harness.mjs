@@ -275,8 +275,8 @@ try {
   redisAvailable = false;
 }
 
-export async function startRedis() {
-  const port = await freePort();
+export async function startRedis({ port } = {}) {
+  port ??= await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
     '--appendonly', 'no'], { stdio: 'ignore' });
   const deadline = Date.now() + 5000 * SLOW;
@@ -290,4 +290,51 @@ export async function startRedis() {
     await sleep(25);
   }
   return { port, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
+}
+
+// One command to redis-server over RESP: integers, strings, arrays (of those) and errors.
+// `port` or { port }.
+export function redisCmd(port, ...args) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(typeof port === 'object' ? port.port : port, '127.0.0.1');
+    let buf = Buffer.alloc(0);
+    s.on('error', reject);
+    s.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      const parsed = parse(buf.toString('latin1'), 0); // offsets in bytes
+      if (parsed) {
+        s.end();
+        resolve(parsed.value);
+      }
+    });
+    s.write(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join(''));
+  });
+  function parse(t, i) {
+    const eol = t.indexOf('\r\n', i);
+    if (eol < 0) return null;
+    const line = t.slice(i + 1, eol);
+    switch (t[i]) {
+      case ':': return { value: Number(line), next: eol + 2 };
+      case '+': return { value: line, next: eol + 2 };
+      case '-': return { value: new Error(line), next: eol + 2 };
+      case '$': {
+        const len = Number(line);
+        if (len < 0) return { value: null, next: eol + 2 };
+        if (t.length < eol + 2 + len + 2) return null;
+        return { value: Buffer.from(t.slice(eol + 2, eol + 2 + len), 'latin1').toString('utf8'), next: eol + 2 + len + 2 };
+      }
+      case '*': {
+        const out = [];
+        let at = eol + 2;
+        for (let k = 0; k < Number(line); k++) {
+          const el = parse(t, at);
+          if (!el) return null;
+          out.push(el.value);
+          at = el.next;
+        }
+        return { value: out, next: at };
+      }
+      default: return null;
+    }
+  }
 }

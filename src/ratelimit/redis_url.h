@@ -1,0 +1,20 @@
+// Where a Redis server is: redis://HOST[:PORT][/], shared by the budget store, the response
+// cache and the usage ledger's stream.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace aigw::ratelimit {
+
+struct RedisTarget {
+  std::string host = "127.0.0.1";
+  uint16_t port = 6379;
+  bool fail_closed = false;
+};
+
+// Parses redis://HOST[:PORT][/]. nullopt when malformed.
+std::optional<RedisTarget> parse_redis_url(const std::string &url);
+
+} // namespace aigw::ratelimit
