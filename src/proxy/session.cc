@@ -299,14 +299,16 @@ net::awaitable<void> Session::stream_request(RequestParser *pp, unsigned refuse,
 
 // --- Writing -------------------------------------------------------------------------------
 
+net::awaitable<beast::error_code>
+Session::to_client(const std::span<const net::const_buffer> &bufs) {
+  return h2_ ? h2_->write(bufs) : write_now(client_, bufs);
+}
+
 net::awaitable<bool> Session::write_all(std::string_view a, std::string_view b) {
   std::array<net::const_buffer, 2> bufs{net::buffer(a.data(), a.size()),
                                         net::buffer(b.data(), b.size())};
-  beast::error_code ec;
-  if (h2_)
-    ec = co_await h2_->write(bufs);
-  else
-    ec = co_await write_now(client_, bufs);
+  const std::span<const net::const_buffer> all(bufs);
+  auto ec = co_await to_client(all);
   co_return !ec;
 }
 
@@ -463,11 +465,7 @@ net::awaitable<bool> Session::replay(pipeline::Exchange &ex) {
     PieceWrite w(i == 0 ? std::string_view(head) : std::string_view(), hit.chunks[i], true,
                  i + 1 == hit.chunks.size());
     auto pieces = w.buffers();
-    beast::error_code wec;
-    if (h2_)
-      wec = co_await h2_->write(pieces);
-    else
-      wec = co_await write_now(client_, pieces);
+    auto wec = co_await to_client(pieces);
     if (wec) {
       ex.record().error = "client went away";
       co_return false;
@@ -638,11 +636,7 @@ net::awaitable<bool> Session::end_continued(pipeline::Exchange &ex) {
   apply(ex.complete(false));
   PieceWrite w({}, ev, client_chunked_, true);
   auto pieces = w.buffers();
-  beast::error_code wec;
-  if (h2_)
-    wec = co_await h2_->write(pieces);
-  else
-    wec = co_await write_now(client_, pieces);
+  auto wec = co_await to_client(pieces);
   co_return !wec;
 }
 
@@ -1076,11 +1070,7 @@ net::awaitable<bool> Session::relay_stream(pipeline::Exchange &ex,
         PieceWrite w(head_pending ? std::string_view(head) : std::string_view(), piece, chunked,
                      false);
         auto pieces = w.buffers();
-        beast::error_code wec;
-        if (h2_)
-          wec = co_await h2_->write(pieces);
-        else
-          wec = co_await write_now(client_, pieces);
+        auto wec = co_await to_client(pieces);
         if (wec) {
           ex.record().error = "client went away";
           co_return false;
@@ -1104,11 +1094,7 @@ net::awaitable<bool> Session::relay_stream(pipeline::Exchange &ex,
                  done || !closing_event.empty());
     if (w.n > 0) {
       auto pieces = w.buffers(); // (named: no temporary inside the co_await expression)
-      beast::error_code wec;
-      if (h2_)
-        wec = co_await h2_->write(pieces);
-      else
-        wec = co_await write_now(client_, pieces);
+      auto wec = co_await to_client(pieces);
       if (wec) {
         ex.record().error = "client went away";
         co_return false; // dropping the connection closes the provider's too

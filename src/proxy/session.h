@@ -12,6 +12,7 @@
 
 #include <array>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -150,6 +151,9 @@ private:
                              std::string_view extra_headers = {});
   net::awaitable<bool> reply(const pipeline::LocalReply &r);
   net::awaitable<bool> write_all(std::string_view a, std::string_view b = {});
+  // The write of `bufs` to the client: its HTTP/2 stream or its connection. Not a coroutine (no
+  // frame of its own); `bufs` is referred to until the write is done.
+  net::awaitable<beast::error_code> to_client(const std::span<const net::const_buffer> &bufs);
 
   Worker &worker_;
   const Shared &shared_;
