@@ -27,8 +27,14 @@ int print_example(const std::vector<std::string> &config_paths);
 int print_autoconfig(const std::string &mcp_config = {}, const std::string &mcp_json = {});
 // `aigw translate`: prints the Envoy Gateway resources for the configuration files.
 int translate(const std::vector<std::string> &paths);
-// `aigw usage`: spend in usage ledgers (--usage-ledger files) by key, model and day (`by`: one
-// of them, "" : all three), from records at or after `since` (an RFC 3339 prefix, "" : all).
-int usage(const std::vector<std::string> &files, const std::string &by, const std::string &since);
+// Where `aigw usage` reads records: ledger files, and the ledger's Redis stream.
+struct UsageSources {
+  std::vector<std::string> files; // --usage-ledger files
+  std::string redis_url;          // --usage-ledger-redis ("" : none)
+  std::string stream = "aigw:usage";
+};
+// `aigw usage`: spend in usage ledgers by key, model and day (`by`: one of them, "" : all three),
+// from records at or after `since` (an RFC 3339 prefix, "" : all).
+int usage(const UsageSources &from, const std::string &by, const std::string &since);
 
 } // namespace aigw::cli

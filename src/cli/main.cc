@@ -47,14 +47,17 @@ std::vector<std::string> double_dashed(int argc, char **argv) {
 }
 
 struct UsageArgs {
-  std::vector<std::string> files;
+  aigw::cli::UsageSources from;
   std::string by, since;
 };
 
 // `aigw usage`: spend from usage ledgers.
 CLI::App *add_usage(CLI::App &app, UsageArgs &a) {
   auto *usage = app.add_subcommand("usage", "print spend from usage ledgers by key, model and day");
-  usage->add_option("ledger", a.files, "usage ledger files (aigw run --usage-ledger)")->required();
+  usage->add_option("ledger", a.from.files, "usage ledger files (aigw run --usage-ledger)");
+  usage->add_option("--redis", a.from.redis_url,
+                    "read the ledger's Redis stream too (aigw run --usage-ledger-redis)");
+  usage->add_option("--stream", a.from.stream, "the stream key (default aigw:usage)");
   usage->add_option("--by", a.by, "key, model or day (default: all three)");
   usage->add_option("--since", a.since, "only records at or after this time (2026-12-01, ...)");
   return usage;
@@ -289,7 +292,7 @@ int main(int argc, char **argv) {
   if (*example) return aigw::cli::print_example(example_paths);
   if (*autoconfig) return aigw::cli::print_autoconfig(auto_mcp_config, auto_mcp_json);
   if (*translate) return aigw::cli::translate(translate_paths);
-  if (*usage) return aigw::cli::usage(usage_args.files, usage_args.by, usage_args.since);
+  if (*usage) return aigw::cli::usage(usage_args.from, usage_args.by, usage_args.since);
 #ifdef AIGW_HAVE_EXTPROC
   if (*extproc) return aigw::extproc::run_extproc(ext);
 #endif

@@ -1,12 +1,18 @@
-// `aigw usage`: spend from a usage ledger (aigw run --usage-ledger), summed by client key, model
-// and day.
+// `aigw usage`: spend from a usage ledger (aigw run --usage-ledger files, or the Redis stream of
+// --usage-ledger-redis), summed by client key, model and day.
 #include "cli/commands.h"
 
+#include "ratelimit/redis_url.h"
+
+#include <hiredis/hiredis.h>
 #include <simdjson.h>
 
+#include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <string>
 
 namespace aigw::cli {
@@ -31,62 +37,166 @@ void print_table(const char *title, const std::map<std::string, Sum> &rows) {
   std::printf("\n");
 }
 
+struct Totals {
+  std::map<std::string, Sum> by_key, by_model, by_day;
+  Sum all;
+  size_t bad = 0; // lines or entries that were not records
+
+  void add(std::string_view time, std::string_view key, std::string_view model, const Sum &one) {
+    for (Sum *s : {&by_key[std::string(key)], &by_model[std::string(model)],
+                   &by_day[std::string(time.substr(0, 10))], &all}) {
+      s->requests += one.requests;
+      s->input += one.input;
+      s->output += one.output;
+      s->total += one.total;
+      s->usd += one.usd;
+      s->unpriced += one.unpriced;
+    }
+  }
+};
+
+bool read_file(const std::string &file, const std::string &since, Totals &t) {
+  std::ifstream in(file);
+  if (!in) {
+    std::fprintf(stderr, "%s: cannot be read\n", file.c_str());
+    return false;
+  }
+  simdjson::dom::parser parser;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    simdjson::dom::element e;
+    std::string_view time, key, model;
+    if (parser.parse(line).get(e) || e["time"].get_string().get(time) || time.size() < 10) {
+      ++t.bad;
+      continue;
+    }
+    if (!since.empty() && time < since) continue;
+    if (e["key"].get_string().get(key)) key = {};
+    if (e["model"].get_string().get(model)) model = {};
+    Sum one;
+    one.requests = 1;
+    uint64_t v = 0;
+    if (!e["input_tokens"].get_uint64().get(v)) one.input = v;
+    if (!e["output_tokens"].get_uint64().get(v)) one.output = v;
+    if (!e["total_tokens"].get_uint64().get(v)) one.total = v;
+    double usd = 0;
+    if (e["cost_usd"].get_double().get(usd)) one.unpriced = 1;
+    one.usd = usd;
+    t.add(time, key, model, one);
+  }
+  return true;
+}
+
+// One stream entry ([id, [field, value, ...]]) into the totals.
+void add_entry(const redisReply &entry, const std::string &since, Totals &t) {
+  if (entry.type != REDIS_REPLY_ARRAY || entry.elements != 2 ||
+      entry.element[1]->type != REDIS_REPLY_ARRAY) {
+    ++t.bad;
+    return;
+  }
+  const redisReply &kv = *entry.element[1];
+  std::string_view time, key, model;
+  Sum one;
+  one.requests = 1;
+  one.unpriced = 1;
+  for (size_t i = 0; i + 1 < kv.elements; i += 2) {
+    std::string_view f(kv.element[i]->str, kv.element[i]->len);
+    std::string_view v(kv.element[i + 1]->str, kv.element[i + 1]->len);
+    auto count = [&](uint64_t &into) { std::from_chars(v.data(), v.data() + v.size(), into); };
+    if (f == "time")
+      time = v;
+    else if (f == "key")
+      key = v;
+    else if (f == "model")
+      model = v;
+    else if (f == "input_tokens")
+      count(one.input);
+    else if (f == "output_tokens")
+      count(one.output);
+    else if (f == "total_tokens")
+      count(one.total);
+    else if (f == "cost_usd") {
+      one.usd = std::strtod(std::string(v).c_str(), nullptr);
+      one.unpriced = 0;
+    }
+  }
+  if (time.size() < 10) {
+    ++t.bad;
+    return;
+  }
+  if (!since.empty() && time < since) return;
+  t.add(time, key, model, one);
+}
+
+// The entry id after `id` ("ms-seq" → "ms-(seq+1)"), for XRANGE's next page.
+std::string next_id(std::string_view id) {
+  auto dash = id.find('-');
+  uint64_t seq = 0;
+  if (dash == std::string_view::npos ||
+      std::from_chars(id.data() + dash + 1, id.data() + id.size(), seq).ec != std::errc())
+    return std::string(id) + "-1";
+  return std::string(id.substr(0, dash)) + "-" + std::to_string(seq + 1);
+}
+
+bool read_stream(const std::string &url, const std::string &stream, const std::string &since,
+                 Totals &t) {
+  auto where = ratelimit::parse_redis_url(url);
+  if (!where) {
+    std::fprintf(stderr, "--redis: \"%s\" is not redis://HOST[:PORT]\n", url.c_str());
+    return false;
+  }
+  std::unique_ptr<redisContext, decltype(&redisFree)> c(
+      redisConnectWithTimeout(where->host.c_str(), where->port, timeval{5, 0}), &redisFree);
+  if (!c || c->err) {
+    std::fprintf(stderr, "--redis %s: %s\n", url.c_str(), c ? c->errstr : "out of memory");
+    return false;
+  }
+  redisSetTimeout(c.get(), timeval{30, 0});
+  std::string start = "-";
+  for (;;) {
+    const char *argv[] = {"XRANGE", stream.c_str(), start.c_str(), "+", "COUNT", "1000"};
+    const size_t lens[] = {6, stream.size(), start.size(), 1, 5, 4};
+    std::unique_ptr<redisReply, decltype(&freeReplyObject)> r(
+        static_cast<redisReply *>(redisCommandArgv(c.get(), 6, argv, lens)), &freeReplyObject);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+      std::fprintf(stderr, "--redis %s: XRANGE %s: %s\n", url.c_str(), stream.c_str(),
+                   r ? r->str : c->errstr);
+      return false;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) return true;
+    for (size_t i = 0; i < r->elements; ++i)
+      add_entry(*r->element[i], since, t);
+    const redisReply &last = *r->element[r->elements - 1];
+    if (last.type != REDIS_REPLY_ARRAY || last.elements == 0 ||
+        last.element[0]->type != REDIS_REPLY_STRING)
+      return true;
+    start = next_id(std::string_view(last.element[0]->str, last.element[0]->len));
+  }
+}
+
 } // namespace
 
-int usage(const std::vector<std::string> &files, const std::string &by, const std::string &since) {
+int usage(const UsageSources &from, const std::string &by, const std::string &since) {
   if (!by.empty() && by != "key" && by != "model" && by != "day") {
     std::fprintf(stderr, "--by must be key, model or day, got \"%s\"\n", by.c_str());
     return 2;
   }
-  std::map<std::string, Sum> by_key, by_model, by_day;
-  Sum all;
-  size_t bad = 0;
-  simdjson::dom::parser parser;
-  for (const auto &file : files) {
-    std::ifstream in(file);
-    if (!in) {
-      std::fprintf(stderr, "%s: cannot be read\n", file.c_str());
-      return 1;
-    }
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      simdjson::dom::element e;
-      std::string_view time, key, model;
-      if (parser.parse(line).get(e) || e["time"].get_string().get(time) || time.size() < 10) {
-        ++bad;
-        continue;
-      }
-      if (!since.empty() && time < since) continue;
-      if (e["key"].get_string().get(key)) key = {};
-      if (e["model"].get_string().get(model)) model = {};
-      Sum one;
-      one.requests = 1;
-      uint64_t v = 0;
-      if (!e["input_tokens"].get_uint64().get(v)) one.input = v;
-      if (!e["output_tokens"].get_uint64().get(v)) one.output = v;
-      if (!e["total_tokens"].get_uint64().get(v)) one.total = v;
-      double usd = 0;
-      if (e["cost_usd"].get_double().get(usd)) one.unpriced = 1;
-      one.usd = usd;
-      for (Sum *s : {&by_key[std::string(key)], &by_model[std::string(model)],
-                     &by_day[std::string(time.substr(0, 10))], &all}) {
-        s->requests += one.requests;
-        s->input += one.input;
-        s->output += one.output;
-        s->total += one.total;
-        s->usd += one.usd;
-        s->unpriced += one.unpriced;
-      }
-    }
+  if (from.files.empty() && from.redis_url.empty()) {
+    std::fprintf(stderr, "name ledger files, or --redis for the ledger's stream\n");
+    return 2;
   }
-  if (by.empty() || by == "key") print_table("by key", by_key);
-  if (by.empty() || by == "model") print_table("by model", by_model);
-  if (by.empty() || by == "day") print_table("by day (UTC)", by_day);
+  Totals t;
+  for (const auto &file : from.files)
+    if (!read_file(file, since, t)) return 1;
+  if (!from.redis_url.empty() && !read_stream(from.redis_url, from.stream, since, t)) return 1;
+  if (by.empty() || by == "key") print_table("by key", t.by_key);
+  if (by.empty() || by == "model") print_table("by model", t.by_model);
+  if (by.empty() || by == "day") print_table("by day (UTC)", t.by_day);
   std::printf("total: %llu requests, %llu tokens, $%.6f\n",
-              static_cast<unsigned long long>(all.requests),
-              static_cast<unsigned long long>(all.total), all.usd);
-  if (bad) std::fprintf(stderr, "%zu lines were not ledger records and were skipped\n", bad);
+              static_cast<unsigned long long>(t.all.requests),
+              static_cast<unsigned long long>(t.all.total), t.all.usd);
+  if (t.bad) std::fprintf(stderr, "%zu records were not ledger records and were skipped\n", t.bad);
   return 0;
 }
 

@@ -212,6 +212,20 @@ describe('aigw run: the usage ledger in a Redis stream', { skip: !redisAvailable
     assert.equal(await metric(gw, 'aigw_usage_ledger_records_total{sink="redis",result="dropped"}'), 0);
   });
 
+  it('aigw usage --redis sums the stream as it sums the file', async () => {
+    const fromFile = await runAigw(['usage', ledger]);
+    const fromStream = await runAigw(['usage', '--redis', `redis://127.0.0.1:${redis.port}`, '--stream', 'team:usage']);
+    assert.equal(fromStream.code, 0, fromStream.stderr);
+    assert.match(fromStream.stdout, /^total: 3 requests/m);
+    assert.equal(fromStream.stdout, fromFile.stdout);
+    const byKey = await runAigw(['usage', '--redis', `redis://127.0.0.1:${redis.port}`, '--stream', 'team:usage', '--by', 'key']);
+    assert.match(byKey.stdout, /^ {2}team-a +2 /m);
+    assert.match(byKey.stdout, /^ {2}team-b +1 /m);
+    const none = await runAigw(['usage', '--redis', 'redis://127.0.0.1:1']);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /--redis redis:\/\/127\.0\.0\.1:1: /);
+  });
+
   it('a Redis that goes away holds no request, and the records made meanwhile arrive when it is back', async () => {
     // A gateway of its own, with the stream alone (no file) under the default key.
     const own = await startRedis();
