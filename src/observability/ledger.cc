@@ -111,14 +111,14 @@ bool open_usage_ledger(UsageLedger &ledger, PriceCatalog &prices, const LedgerOp
   if (!opts.redis_url.empty()) {
     auto where = ratelimit::parse_redis_url(opts.redis_url);
     if (!where) {
-      *err = "the stream's Redis URL \"" + opts.redis_url + "\" is not redis://HOST[:PORT]";
+      *err = "the stream's Redis URL \"" + opts.redis_url + "\" is not redis://HOST[:PORT][/0]";
       return false;
     }
     const std::string &key = opts.stream_key;
     if (key.empty() || key.size() > 512 || std::any_of(key.begin(), key.end(), [](unsigned char c) {
           return c < 0x21 || c == 0x7f;
         })) {
-      *err = "the stream key must be 1 to 512 visible characters, no spaces";
+      *err = "the stream key \"" + key + "\" is not 1 to 512 visible characters without spaces";
       return false;
     }
     stream = RedisStreamTarget{where->host, where->port, key, opts.stream_max_len};
@@ -209,14 +209,23 @@ void UsageLedger::run() {
     std::string out;
     for (auto &l : batch)
       out += l;
-    for (size_t off = 0; off < out.size();) {
+    size_t off = 0;
+    while (off < out.size()) {
       ssize_t n = ::write(fd_, out.data() + off, out.size() - off);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break; // a full disk: the lines are lost, the requests are not held
       off += static_cast<size_t>(n);
     }
-    written_.fetch_add(batch.size(), std::memory_order_relaxed);
-    if (counters_) counters_->ledger_written[0].fetch_add(batch.size(), std::memory_order_relaxed);
+    // Whole lines written; one cut short by a failed write counts as lost.
+    size_t lines = 0;
+    for (size_t at = 0; lines < batch.size() && at + batch[lines].size() <= off;)
+      at += batch[lines++].size();
+    written_.fetch_add(lines, std::memory_order_relaxed);
+    dropped_.fetch_add(batch.size() - lines, std::memory_order_relaxed);
+    if (counters_) {
+      counters_->ledger_written[0].fetch_add(lines, std::memory_order_relaxed);
+      counters_->ledger_dropped[0].fetch_add(batch.size() - lines, std::memory_order_relaxed);
+    }
     lock.lock();
     busy_ = false;
     idle_.notify_all();

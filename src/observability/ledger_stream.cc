@@ -7,8 +7,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <optional>
 #include <string_view>
+
+#include <sys/socket.h>
 
 namespace aigw::observability {
 
@@ -24,10 +27,17 @@ LedgerStream::LedgerStream(RedisStreamTarget target, HealthCounters *counters)
 
 LedgerStream::~LedgerStream() {
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     stop_ = true;
+    deadline_ = Clock::now() + kShutdownGrace;
+    cv_.notify_all();
+    // A Redis that takes the connection and then never answers could hold the sender past its
+    // grace (an exchange begun before the stop): its socket is shut to end the exchange.
+    if (!done_cv_.wait_until(lock, *deadline_ + std::chrono::milliseconds(250),
+                             [&] { return done_; }) &&
+        fd_ >= 0)
+      ::shutdown(fd_, SHUT_RDWR);
   }
-  cv_.notify_one();
   sender_.join();
   disconnect();
   if (dropped())
@@ -43,6 +53,7 @@ void LedgerStream::push(std::vector<std::string> fields) {
       return;
     }
     queue_.push_back(std::move(fields));
+    if (!waiting_) return; // the sender is busy, or resting after a failure: it will look
   }
   cv_.notify_one();
 }
@@ -64,6 +75,7 @@ void LedgerStream::fail(const char *what) {
   auto now = Clock::now();
   if (now - last_warning_ >= std::chrono::seconds(30)) {
     last_warning_ = now;
+    warned_ = true;
     spdlog::warn("usage ledger: Redis stream {} at {}:{}: {}; records wait to be sent", target_.key,
                  target_.host, target_.port, what);
   }
@@ -71,6 +83,10 @@ void LedgerStream::fail(const char *what) {
 }
 
 void LedgerStream::disconnect() {
+  if (ctx_) {
+    std::lock_guard lock(mu_); // the destructor may be about to shut the socket
+    fd_ = -1;
+  }
   if (ctx_) redisFree(ctx_);
   ctx_ = nullptr;
   connected_.store(false, std::memory_order_relaxed);
@@ -83,17 +99,35 @@ bool LedgerStream::connect() {
     fail(why.c_str());
     return false;
   }
-  redisSetTimeout(ctx_, timeval{2, 0}); // a Redis that stops answering breaks the connection
-  if (last_warning_ != Clock::time_point{})
-    spdlog::info("usage ledger: Redis stream {} at {}:{} reachable", target_.key, target_.host,
-                 target_.port);
-  last_warning_ = {};
+  {
+    std::lock_guard lock(mu_);
+    fd_ = ctx_->fd;
+  }
+  // A Redis that stops answering breaks the connection instead of holding the sender.
+  if (redisSetTimeout(ctx_, timeval{2, 0}) != REDIS_OK) {
+    fail("cannot set the connection's timeout");
+    return false;
+  }
   connected_.store(true, std::memory_order_relaxed);
   return true;
 }
 
-size_t LedgerStream::send(const std::vector<std::vector<std::string>> &batch) {
-  if (!ctx_ && !connect()) return 0;
+namespace {
+// Error replies that will not change by sending again: the key holds another type, or the
+// command itself is refused. Others (LOADING, READONLY, OOM, MISCONF, BUSY, NOAUTH, ...) pass.
+bool refused_for_good(std::string_view reply) {
+  return reply.starts_with("WRONGTYPE") || reply.starts_with("ERR");
+}
+
+timeval time_left(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
+  left = std::max(left, std::chrono::microseconds(100000));
+  return timeval{static_cast<time_t>(left.count() / 1000000),
+                 static_cast<suseconds_t>(left.count() % 1000000)};
+}
+} // namespace
+
+void LedgerStream::append_commands(const std::vector<Entry> &batch) {
   std::vector<const char *> argv;
   std::vector<size_t> lens;
   auto add = [&](std::string_view s) {
@@ -113,71 +147,97 @@ size_t LedgerStream::send(const std::vector<std::vector<std::string>> &batch) {
     add("*");
     for (const auto &f : entry)
       add(f);
-    if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()) !=
-        REDIS_OK) {
-      fail("cannot queue a command");
-      return 0;
-    }
+    // Only fails for want of memory: the command is formatted into the output buffer.
+    redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data());
   }
-  size_t done = 0;
-  for (; done < batch.size(); ++done) {
+}
+
+void LedgerStream::send(std::vector<Entry> &batch, std::vector<Entry> &again,
+                        const std::optional<Clock::time_point> &deadline) {
+  if (!ctx_ && !connect()) {
+    again.swap(batch);
+    return;
+  }
+  if (deadline) redisSetTimeout(ctx_, time_left(*deadline)); // stopping: only the grace is left
+  append_commands(batch);
+  std::string passing; // a temporary refusal: the entries it turned back wait
+  for (size_t i = 0; i < batch.size(); ++i) {
     void *reply = nullptr;
     if (redisGetReply(ctx_, &reply) != REDIS_OK || !reply) {
-      std::string why = ctx_->err ? ctx_->errstr : "no reply";
+      bool late = ctx_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
+      std::string why = late ? "no answer in time" : ctx_->err ? ctx_->errstr : "no reply";
       fail(why.c_str());
-      return done;
+      for (; i < batch.size(); ++i)
+        again.push_back(std::move(batch[i]));
+      return;
     }
     auto *r = static_cast<redisReply *>(reply);
-    if (r->type == REDIS_REPLY_ERROR) { // refused for good (a key of another type): not retried
-      errors_.fetch_add(1, std::memory_order_relaxed);
-      if (counters_) counters_->ledger_redis_errors.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("usage ledger: Redis refused a record for {}: {}", target_.key,
-                   std::string_view(r->str, r->len));
-      drop(1);
-    } else {
+    std::string_view text = r->type == REDIS_REPLY_ERROR ? std::string_view(r->str, r->len) : "";
+    if (r->type != REDIS_REPLY_ERROR) {
       written_.fetch_add(1, std::memory_order_relaxed);
       if (counters_) counters_->ledger_written[kRedisSink].fetch_add(1, std::memory_order_relaxed);
+    } else if (!refused_for_good(text)) {
+      if (passing.empty()) passing = text;
+      again.push_back(std::move(batch[i]));
+    } else {
+      errors_.fetch_add(1, std::memory_order_relaxed);
+      if (counters_) counters_->ledger_redis_errors.fetch_add(1, std::memory_order_relaxed);
+      if (Clock::now() - last_refusal_ >= std::chrono::seconds(30)) {
+        last_refusal_ = Clock::now();
+        spdlog::warn("usage ledger: Redis refused records for {}: {}", target_.key, text);
+      }
+      drop(1);
     }
     freeReplyObject(reply);
   }
-  return done;
+  if (!passing.empty()) {
+    fail(passing.c_str());
+  } else if (warned_) {
+    warned_ = false;
+    last_warning_ = {};
+    spdlog::info("usage ledger: Redis stream {} at {}:{} takes records again", target_.key,
+                 target_.host, target_.port);
+  }
 }
 
 void LedgerStream::run() {
   auto pause = std::chrono::milliseconds(100);
-  std::optional<Clock::time_point> deadline; // set at stop: how long Redis is waited for
+  std::optional<Clock::time_point> deadline; // deadline_, read under the lock
+  std::vector<Entry> batch, again;
   std::unique_lock lock(mu_);
   for (;;) {
+    waiting_ = true;
     cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-    if (queue_.empty()) return; // stopped with nothing left
-    if (stop_ && !deadline) deadline = Clock::now() + kShutdownGrace;
-    std::vector<std::vector<std::string>> batch;
-    batch.reserve(std::min(queue_.size(), kBatch));
+    waiting_ = false;
+    deadline = deadline_;
+    if (queue_.empty() || (deadline && Clock::now() >= *deadline)) {
+      drop(queue_.size());
+      queue_.clear();
+      done_ = true;
+      done_cv_.notify_all();
+      idle_.notify_all();
+      return;
+    }
+    batch.clear();
+    again.clear();
     while (!queue_.empty() && batch.size() < kBatch) {
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
     busy_ = true;
     lock.unlock();
-    size_t done = send(batch);
+    send(batch, again, deadline);
     lock.lock();
     busy_ = false;
-    if (done == batch.size()) {
-      pause = std::chrono::milliseconds(100);
-      idle_.notify_all();
-      continue;
-    }
-    // The unanswered go back to the front, in order, as far as the queue has room.
-    size_t room = kMaxQueued - std::min(kMaxQueued, queue_.size());
-    size_t keep = std::min(room, batch.size() - done);
-    drop(batch.size() - done - keep);
-    for (size_t i = done + keep; i-- > done;)
-      queue_.push_front(std::move(batch[i]));
+    // What is to be sent again goes back to the front, in order, as far as there is room.
+    size_t keep = std::min(again.size(), kMaxQueued - std::min(kMaxQueued, queue_.size()));
+    drop(again.size() - keep);
+    for (size_t i = keep; i-- > 0;)
+      queue_.push_front(std::move(again[i]));
     idle_.notify_all();
-    if (deadline && Clock::now() >= *deadline) {
-      drop(queue_.size());
-      queue_.clear();
-      return;
+    if (again.empty()) {
+      pause = std::chrono::milliseconds(100);
+      continue;
     }
     auto until = Clock::now() + pause;
     if (deadline) until = std::min(until, *deadline);

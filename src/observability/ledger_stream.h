@@ -3,8 +3,9 @@
 // groups) see the file's records one by one. A thread of its own sends them over a blocking
 // connection, pipelined in batches; a request only queues its entry. While Redis cannot be
 // reached the entries wait (at most kMaxQueued: past that new ones are dropped and counted) and
-// the connection is tried again after a pause that grows to 5 s, so an entry is lost only to a
-// full queue, a reply that refuses it (a key of another type) or a shutdown while Redis is down.
+// the connection is tried again after a pause that grows to 5 s; so are entries a temporary
+// refusal turned back (LOADING, READONLY, OOM, ...). An entry is lost only to a full queue, a
+// reply that refuses it for good (a key of another type) or a shutdown while Redis is away.
 // An entry whose reply never came (the connection broke after the write) is sent again: the
 // stream holds each record at least once, and `request_id` tells a repeat.
 #pragma once
@@ -15,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,11 +59,15 @@ public:
   const RedisStreamTarget &target() const { return target_; }
 
 private:
+  using Clock = std::chrono::steady_clock;
+  using Entry = std::vector<std::string>;
   static constexpr std::chrono::seconds kShutdownGrace{2};
   void run();
-  // Sends `batch` in order; the number of entries Redis answered (the rest: not sent or not
-  // answered, the connection closed).
-  size_t send(const std::vector<std::vector<std::string>> &batch);
+  // Sends `batch`, leaving in `again`, in order, what is to be sent again: the entries a
+  // temporary refusal turned back, and all from where the connection broke.
+  void send(std::vector<Entry> &batch, std::vector<Entry> &again,
+            const std::optional<Clock::time_point> &deadline);
+  void append_commands(const std::vector<Entry> &batch);
   bool connect();
   void disconnect();
   void drop(uint64_t n);
@@ -72,12 +78,16 @@ private:
   redisContext *ctx_ = nullptr; // the sending thread's alone
   std::string max_len_;
   std::mutex mu_;
-  std::condition_variable cv_, idle_;
-  std::deque<std::vector<std::string>> queue_;
-  bool stop_ = false, busy_ = false;
+  std::condition_variable cv_, idle_, done_cv_;
+  std::deque<Entry> queue_;
+  bool stop_ = false, busy_ = false, done_ = false;
+  bool waiting_ = false; // the sender waits for entries: push() wakes it only then
+  int fd_ = -1;          // the connection's socket (under mu_), for the destructor to shut
+  std::optional<Clock::time_point> deadline_; // set at stop: until when Redis is waited for
   std::atomic<uint64_t> written_{0}, dropped_{0}, errors_{0};
   std::atomic<bool> connected_{false};
-  std::chrono::steady_clock::time_point last_warning_{};
+  Clock::time_point last_warning_{}, last_refusal_{}; // warnings: one per 30 s
+  bool warned_ = false;                               // a warning since the last good batch
   std::thread sender_;
 };
 

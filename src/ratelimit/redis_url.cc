@@ -6,8 +6,12 @@ namespace aigw::ratelimit {
 std::optional<RedisTarget> parse_redis_url(const std::string &url) {
   if (!url.starts_with("redis://")) return std::nullopt;
   std::string rest = url.substr(8);
-  while (!rest.empty() && rest.back() == '/')
-    rest.pop_back();
+  // A database path: only the default one, the one every connection starts on.
+  if (auto slash = rest.find('/'); slash != std::string::npos) {
+    std::string db = rest.substr(slash + 1);
+    if (!db.empty() && db != "0") return std::nullopt;
+    rest.resize(slash);
+  }
   RedisTarget t;
   std::string port;
   if (rest.starts_with('[')) { // [::1]:6379
@@ -21,6 +25,7 @@ std::optional<RedisTarget> parse_redis_url(const std::string &url) {
     }
   } else if (auto colon = rest.rfind(':'); colon != std::string::npos) {
     t.host = rest.substr(0, colon);
+    if (t.host.find(':') != std::string::npos) return std::nullopt; // IPv6 needs brackets
     port = rest.substr(colon + 1);
     if (port.empty()) return std::nullopt;
   } else {

@@ -1,4 +1,4 @@
-// Where a Redis server is: redis://HOST[:PORT][/], shared by the budget store, the response
+// Where a Redis server is: redis://HOST[:PORT][/0], shared by the budget store, the response
 // cache and the usage ledger's stream.
 #pragma once
 
@@ -14,7 +14,8 @@ struct RedisTarget {
   bool fail_closed = false;
 };
 
-// Parses redis://HOST[:PORT][/]. nullopt when malformed.
+// Parses redis://HOST[:PORT][/0], HOST a name, an IPv4 address or a bracketed IPv6 one. nullopt
+// when malformed or naming a database other than 0 (no SELECT is sent).
 std::optional<RedisTarget> parse_redis_url(const std::string &url);
 
 } // namespace aigw::ratelimit

@@ -261,6 +261,40 @@ describe('aigw run: the usage ledger in a Redis stream', { skip: !redisAvailable
     }
   });
 
+  it('entries a Redis turns back for a while (NOAUTH) wait; those it refuses for good (WRONGTYPE) are dropped and counted', async () => {
+    const own = await startRedis();
+    const g = await startAigw({ config: (port) => config(port, fp.port), args: ['--usage-ledger-redis', `redis://127.0.0.1:${own.port}`, '--usage-ledger-stream', 'held'] });
+    try {
+      const client = new OpenAI({ baseURL: `${g.base}/v1`, apiKey: 'sk-team-a', maxRetries: 0 });
+      const ask = (id) => client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: id }] }, { headers: { 'x-request-id': id } });
+      await ask('first');
+      await waitFor(async () => (await streamEntries(own, 'held')).length === 1, 5000 * SLOW, 'the first entry');
+      // A password now, and the gateway's connection cut: its next XADDs are answered NOAUTH.
+      assert.equal(await redisCmd(own, 'CONFIG', 'SET', 'requirepass', 'sesame'), 'OK');
+      const authed = (...cmd) => redisCmd({ port: own.port, auth: 'sesame' }, ...cmd);
+      await authed('CLIENT', 'KILL', 'TYPE', 'normal');
+      for (const id of ['held-1', 'held-2', 'held-3']) await ask(id);
+      await waitFor(async () => (await metric(g, 'aigw_usage_ledger_redis_errors_total')) >= 1, 5000 * SLOW, 'a NOAUTH reply');
+      assert.equal(await metric(g, 'aigw_usage_ledger_records_total{sink="redis",result="dropped"}'), 0);
+      await authed('CONFIG', 'SET', 'requirepass', '');
+      let entries = [];
+      await waitFor(async () => (entries = await streamEntries(own, 'held')).length === 4, 15000 * SLOW, 'the held entries');
+      assert.deepEqual(entries.map((e) => e.request_id), ['first', 'held-1', 'held-2', 'held-3']);
+      // The key now holds a string: refused for good, dropped and counted, requests unaffected.
+      await redisCmd(own, 'DEL', 'held');
+      await redisCmd(own, 'SET', 'held', 'not a stream');
+      await ask('refused');
+      await waitFor(async () => (await metric(g, 'aigw_usage_ledger_records_total{sink="redis",result="dropped"}')) === 1, 5000 * SLOW, 'the refused entry counted');
+      await redisCmd(own, 'DEL', 'held');
+      await ask('after');
+      await waitFor(async () => (await streamEntries(own, 'held')).length === 1, 5000 * SLOW, 'the entry after the refusal');
+      assert.equal((await streamEntries(own, 'held'))[0].request_id, 'after');
+    } finally {
+      await g.stop();
+      await own.stop();
+    }
+  });
+
   it('a bad stream URL or key stops the start and says which', async () => {
     const file = path.join(dir, 'gateway.yaml');
     writeFileSync(file, config(1, fp.port));
@@ -269,6 +303,6 @@ describe('aigw run: the usage ledger in a Redis stream', { skip: !redisAvailable
     assert.match(bad.stderr + bad.stdout, /Redis URL "http:\/\/127\.0\.0\.1:6379" is not redis:\/\/HOST\[:PORT\]/);
     const key = await runAigw(['run', file, '--usage-ledger-redis', 'redis://127.0.0.1:1', '--usage-ledger-stream', 'two words']);
     assert.notEqual(key.code, 0);
-    assert.match(key.stderr + key.stdout, /stream key/);
+    assert.match(key.stderr + key.stdout, /stream key "two words" is not/);
   });
 });

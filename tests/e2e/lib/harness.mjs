@@ -293,21 +293,25 @@ export async function startRedis({ port } = {}) {
 }
 
 // One command to redis-server over RESP: integers, strings, arrays (of those) and errors.
-// `port` or { port }.
+// `port`, or { port, auth: password }.
 export function redisCmd(port, ...args) {
+  const { port: p, auth } = typeof port === 'object' ? port : { port };
+  const encode = (cmd) => `*${cmd.length}\r\n` + cmd.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join('');
   return new Promise((resolve, reject) => {
-    const s = net.connect(typeof port === 'object' ? port.port : port, '127.0.0.1');
+    const s = net.connect(p, '127.0.0.1');
     let buf = Buffer.alloc(0);
     s.on('error', reject);
     s.on('data', (d) => {
       buf = Buffer.concat([buf, d]);
-      const parsed = parse(buf.toString('latin1'), 0); // offsets in bytes
+      const t = buf.toString('latin1'); // offsets in bytes
+      let parsed = parse(t, 0);
+      if (parsed && auth) parsed = parse(t, parsed.next); // the AUTH's reply first
       if (parsed) {
         s.end();
         resolve(parsed.value);
       }
     });
-    s.write(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join(''));
+    s.write((auth ? encode(['AUTH', auth]) : '') + encode(args));
   });
   function parse(t, i) {
     const eol = t.indexOf('\r\n', i);
