@@ -88,7 +88,8 @@ static proxy::AdminSources admin_sources(control::ConfigStore &store,
     metrics.health().config_reloads_rejected.store(store.reloads_rejected.load());
   };
   a.dashboard_data = [&] {
-    return proxy::dashboard_data(*store.current(), board, &key_budgets, unix_now());
+    return proxy::dashboard_data(*store.current(), board, proxy::memory_budget_use(key_budgets),
+                                 unix_now());
   };
   return a;
 }

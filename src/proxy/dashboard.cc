@@ -58,57 +58,80 @@ void routes_json(std::string &o, const control::Snapshot &snap) {
   o += ']';
 }
 
-void budgets_json(std::string &o, const control::Snapshot &snap,
-                  const ratelimit::MemoryStore *store, int64_t now) {
+void budgets_json(std::string &o, const control::Snapshot &snap, const BudgetUse &use,
+                  int64_t now) {
   using K = api::VirtualKeyBudget::Kind;
-  o += "\"budgets\":[";
+  struct Row {
+    const ratelimit::CompiledVirtualKey *key;
+    const ratelimit::CompiledVirtualKey::Budget *budget;
+    int64_t window_end;
+  };
   std::vector<const ratelimit::CompiledVirtualKey *> keys;
   for (const auto &[id, k] : snap.virtual_keys)
     keys.push_back(k.get());
   std::sort(keys.begin(), keys.end(), [](auto *a, auto *b) { return a->key < b->key; });
+  std::vector<Row> rows;
+  std::vector<std::string> windows;
   for (const auto *k : keys) {
     auto hits = k->hits(now);
     for (size_t i = 0; i < k->budgets.size() && i < hits.size(); ++i) {
-      const auto &b = k->budgets[i];
-      uint64_t used = store ? store->used(hits[i].key) : 0;
-      double scale = b.spec.kind == K::kDollars ? 1e6 : 1.0;
-      if (o.back() != '[') o += ',';
-      o += "{\"key\":";
-      json::append_quoted(o, k->key);
-      o += ",\"window\":";
-      json::append_quoted(o, b.spec.window);
-      o += b.spec.kind == K::kDollars  ? ",\"unit\":\"dollars\""
-           : b.spec.kind == K::kTokens ? ",\"unit\":\"tokens\""
-                                       : ",\"unit\":\"requests\"";
-      o += ",\"limit\":";
-      append_number(o, static_cast<double>(b.spec.limit) / scale);
-      o += ",\"used\":";
-      if (store)
-        append_number(o, static_cast<double>(used) / scale);
-      else
-        o += "null"; // kept in Redis
-      o += ",\"remaining\":";
-      if (store)
-        append_number(o, static_cast<double>(b.spec.limit - std::min(used, b.spec.limit)) / scale);
-      else
-        o += "null";
-      o += ",\"resets_at\":" + std::to_string(hits[i].window_end) + '}';
+      rows.push_back({k, &k->budgets[i], hits[i].window_end});
+      windows.push_back(std::move(hits[i].key));
     }
+  }
+  auto used = use ? use(windows) : std::vector<std::optional<uint64_t>>();
+  used.resize(rows.size()); // a reader that answered fewer: the rest unknown
+  o += "\"budgets\":[";
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const auto &b = *rows[r].budget;
+    double scale = b.spec.kind == K::kDollars ? 1e6 : 1.0;
+    const std::optional<uint64_t> &u = used[r];
+    if (o.back() != '[') o += ',';
+    o += "{\"key\":";
+    json::append_quoted(o, rows[r].key->key);
+    o += ",\"window\":";
+    json::append_quoted(o, b.spec.window);
+    o += b.spec.kind == K::kDollars  ? ",\"unit\":\"dollars\""
+         : b.spec.kind == K::kTokens ? ",\"unit\":\"tokens\""
+                                     : ",\"unit\":\"requests\"";
+    o += ",\"limit\":";
+    append_number(o, static_cast<double>(b.spec.limit) / scale);
+    o += ",\"used\":";
+    if (u)
+      append_number(o, static_cast<double>(*u) / scale);
+    else
+      o += "null"; // the store could not be read
+    o += ",\"remaining\":";
+    if (u)
+      append_number(o, static_cast<double>(b.spec.limit - std::min(*u, b.spec.limit)) / scale);
+    else
+      o += "null";
+    o += ",\"resets_at\":" + std::to_string(rows[r].window_end) + '}';
   }
   o += ']';
 }
 
 } // namespace
 
+BudgetUse memory_budget_use(const ratelimit::MemoryStore &store) {
+  return [&store](const std::vector<std::string> &keys) {
+    std::vector<std::optional<uint64_t>> out;
+    out.reserve(keys.size());
+    for (const auto &k : keys)
+      out.emplace_back(store.used(k));
+    return out;
+  };
+}
+
 std::string dashboard_data(const control::Snapshot &snap, const observability::Board &board,
-                           const ratelimit::MemoryStore *budgets, int64_t now) {
+                           const BudgetUse &use, int64_t now) {
   std::string o = "{\"now\":" + std::to_string(now) +
                   ",\"generation\":" + std::to_string(snap.generation) + ',';
   routes_json(o, snap);
   o += ',';
   o += board.json_members(now);
   o += ',';
-  budgets_json(o, snap, budgets, now);
+  budgets_json(o, snap, use, now);
   o += '}';
   return o;
 }

@@ -7,13 +7,22 @@
 #include "observability/board.h"
 #include "ratelimit/memory_store.h"
 
+#include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace aigw::proxy {
 
-// `budgets`: the store the keys' budgets are kept in, when it is this process's memory (null:
-// they are in Redis and not read here).
+// What the budget windows `keys` (the store's keys) have used, one count per key; nullopt where
+// the store could not say.
+using BudgetUse =
+    std::function<std::vector<std::optional<uint64_t>>(const std::vector<std::string> &keys)>;
+BudgetUse memory_budget_use(const ratelimit::MemoryStore &store);
+
+// `use`: where the keys' budgets are kept (this process's memory, or Redis).
 std::string dashboard_data(const control::Snapshot &snap, const observability::Board &board,
-                           const ratelimit::MemoryStore *budgets, int64_t now);
+                           const BudgetUse &use, int64_t now);
 
 } // namespace aigw::proxy

@@ -12,6 +12,7 @@
 #include "proxy/h2.h"
 #include "proxy/session.h"
 #include "proxy/token_fetch.h"
+#include "ratelimit/redis_counters.h"
 
 #include <spdlog/spdlog.h>
 
@@ -272,9 +273,15 @@ AdminSources admin_sources(const Shared &shared) {
            ",\"redis_failed_open\":" + std::to_string(shared.redis_counters->failed_open.load()) +
            "}";
   };
-  a.dashboard_data = [&shared] {
-    const auto *budgets = shared.opts->ratelimit_redis.empty() ? shared.budgets : nullptr;
-    return dashboard_data(*shared.store->current(), *shared.observe.board, budgets, unix_now());
+  // The VirtualKeys' budgets: from this process's store, or read from Redis when they are kept
+  // there (a connection of the admin thread's own).
+  BudgetUse use = memory_budget_use(*shared.budgets);
+  if (auto target = ratelimit::parse_redis_url(shared.opts->ratelimit_redis)) {
+    auto reader = std::make_shared<ratelimit::RedisCounterReader>(*target);
+    use = [reader](const std::vector<std::string> &keys) { return reader->used(keys); };
+  }
+  a.dashboard_data = [&shared, use = std::move(use)] {
+    return dashboard_data(*shared.store->current(), *shared.observe.board, use, unix_now());
   };
   a.before_metrics = [&shared] {
     auto &h = shared.metrics->health();

@@ -81,7 +81,7 @@ std::string command(std::string_view sha, const std::vector<std::string> &keys,
   append_bulk(out, sha);
   append_bulk(out, std::to_string(keys.size()));
   for (const auto &k : keys)
-    append_bulk(out, "aigw:" + k);
+    append_bulk(out, std::string(kBudgetKeyPrefix) + k);
   for (const auto &a : args)
     append_bulk(out, a);
   return out;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace aigw::ratelimit {
 
@@ -13,6 +14,9 @@ struct RedisTarget {
   uint16_t port = 6379;
   bool fail_closed = false;
 };
+
+// The budget store's keys in Redis: this prefix and the store's own key.
+constexpr std::string_view kBudgetKeyPrefix = "aigw:";
 
 // Parses redis://HOST[:PORT][/0], HOST a name, an IPv4 address or a bracketed IPv6 one. nullopt
 // when malformed or naming a database other than 0 (no SELECT is sent).

@@ -183,4 +183,28 @@ describe('aigw run: two gateways share a virtual key\'s budget through Redis', {
         return true;
       });
   });
+
+  it('either gateway\'s dashboard shows the budget spent across both, read from Redis', async () => {
+    for (const gw of [a, b]) {
+      const data = await (await fetch(`${gw.admin}/dashboard/data`)).json();
+      const row = data.budgets.find((r) => r.key.endsWith('/shared') && r.window === 'Week');
+      assert.ok(row, JSON.stringify(data.budgets));
+      assert.equal(row.unit, 'requests');
+      assert.equal(row.limit, 3);
+      assert.equal(row.used, 3);
+      assert.equal(row.remaining, 0);
+      const cents = data.budgets.find((r) => r.key.endsWith('/cents'));
+      assert.equal(cents.used, 0); // nothing spent: an absent key reads 0
+    }
+  });
+
+  it('with Redis gone the dashboard still answers, its budgets unknown', async () => {
+    await redis.stop();
+    const data = await (await fetch(`${b.admin}/dashboard/data`)).json();
+    const row = data.budgets.find((r) => r.key.endsWith('/shared'));
+    assert.equal(row.used, null);
+    assert.equal(row.remaining, null);
+    assert.equal(row.limit, 3);
+    redis = undefined;
+  });
 });

@@ -1,0 +1,37 @@
+// Reads budget counters from Redis for the admin dashboard: one blocking MGET per page of keys
+// over a connection of its own, made on first use and again after a failure, with a short
+// timeout. For the admin thread (a scrape, never a request); the calls are serialised.
+#pragma once
+
+#include "ratelimit/redis_url.h"
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct redisContext;
+
+namespace aigw::ratelimit {
+
+class RedisCounterReader {
+public:
+  explicit RedisCounterReader(RedisTarget target) : target_(std::move(target)) {}
+  ~RedisCounterReader();
+  RedisCounterReader(const RedisCounterReader &) = delete;
+  RedisCounterReader &operator=(const RedisCounterReader &) = delete;
+
+  // The values of the budget store's `keys` (as the store names them, without kBudgetKeyPrefix):
+  // 0 for an absent key, nullopt for all when Redis could not answer.
+  std::vector<std::optional<uint64_t>> used(const std::vector<std::string> &keys);
+
+private:
+  bool connect();
+  void disconnect();
+  RedisTarget target_;
+  std::mutex mu_;
+  redisContext *ctx_ = nullptr;
+};
+
+} // namespace aigw::ratelimit
