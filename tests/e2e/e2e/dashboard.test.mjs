@@ -10,7 +10,7 @@ import { inflateSync } from 'node:zlib';
 import OpenAI from 'openai';
 import { startAigw, gatewayYaml, SLOW } from '../lib/harness.mjs';
 import { startFakeProviders } from '../../../tools/fakeproviders/server.mjs';
-import { fakeBackendYaml, securityPolicyYaml } from '../lib/fakeconfig.mjs';
+import { fakeBackendYaml, securityPolicyYaml, modelRouteYaml, fakeEndpointYaml, clientKeysYaml, virtualKeyYaml } from '../lib/fakeconfig.mjs';
 
 const CHROMIUM = process.env.AIGW_CHROMIUM ?? '/usr/bin/chromium';
 let puppeteer = null;
@@ -37,52 +37,17 @@ const VIEWPORT = { width: 1280, height: 1400, deviceScaleFactor: 1 };
 const WAIT_MS = 15000 * SLOW;
 
 function config(port, fakePort) {
-  return gatewayYaml(port) + `---
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIGatewayRoute
-metadata: {name: ${ROUTE}, namespace: default}
-spec:
-  parentRefs: [{name: aigw}]
-  rules:
-    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: ${MODEL}}]}]
-      backendRefs: [{name: openai}]
----
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: Backend
-metadata: {name: fake, namespace: default}
-spec:
-  endpoints: [{ip: {address: 127.0.0.1, port: ${fakePort}}}]
-` + fakeBackendYaml('openai', '{name: OpenAI}') + `---
+  return gatewayYaml(port) + modelRouteYaml(ROUTE, MODEL, 'openai') + fakeEndpointYaml(fakePort) +
+    fakeBackendYaml('openai', '{name: OpenAI}') + `---
 apiVersion: v1
 kind: Secret
 metadata: {name: openai-key, namespace: default}
 stringData: {apiKey: ${BACKEND_SECRET}}
 ` + securityPolicyYaml('openai-key', ['openai'], `  type: APIKey
   apiKey: {secretRef: {name: openai-key}}
-`) + `---
-apiVersion: v1
-kind: Secret
-metadata: {name: client-keys, namespace: default}
-stringData:
-  team-a: ${CLIENT_KEY}
----
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: SecurityPolicy
-metadata: {name: keys, namespace: default}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: aigw}]
-  apiKeyAuth:
-    credentialRefs: [{name: client-keys}]
-    extractFrom: [{headers: [authorization, x-api-key]}]
----
-apiVersion: aigw.run/v1alpha1
-kind: VirtualKey
-metadata: {name: team-a, namespace: default}
-spec:
-  clientID: team-a
-  budgets:
+`) + clientKeysYaml({ 'team-a': CLIENT_KEY }) + virtualKeyYaml('team-a', `  budgets:
     - {window: Day, tokens: ${LIMIT}}
-`;
+`);
 }
 
 // An 8-bit RGB or RGBA, non-interlaced PNG (what Chromium's screenshots are): its size and its

@@ -10,69 +10,21 @@ import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startAigw, gatewayYaml, redisAvailable, startRedis, runAigw } from '../lib/harness.mjs';
 import { startFakeProviders } from '../../../tools/fakeproviders/server.mjs';
-import { fakeBackendYaml as backend, securityPolicyYaml as backendPolicy } from '../lib/fakeconfig.mjs';
+import { modelRouteYaml as route, openaiAnthropicYaml, clientKeysYaml, virtualKeyYaml, fakeBackendYaml, fakeEndpointYaml } from '../lib/fakeconfig.mjs';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-
-const route = (name, model, ref, annotations = '') => `---
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIGatewayRoute
-metadata:
-  name: ${name}
-  namespace: default
-${annotations ? `  annotations:\n${annotations}` : ''}
-spec:
-  parentRefs: [{name: aigw}]
-  rules:
-    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: ${model}}]}]
-      backendRefs: [{name: ${ref}}]
-`;
 
 const cached = `    aigw.run/response-cache: "true"\n    aigw.run/response-cache-ttl: "10m"\n`;
 
 function config(port, fakePort) {
   return gatewayYaml(port) + route('cached', 'gpt-4o-mini', 'openai', cached) +
     route('claude', 'claude-3-5-haiku-latest', 'anthropic', cached) +
-    route('plain', 'gpt-4o', 'openai') + `---
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: Backend
-metadata: {name: fake, namespace: default}
-spec:
-  endpoints: [{ip: {address: 127.0.0.1, port: ${fakePort}}}]
-` + backend('openai', '{name: OpenAI}') + backend('anthropic', '{name: Anthropic}') + `---
-apiVersion: v1
-kind: Secret
-metadata: {name: anthropic-key, namespace: default}
-stringData: {apiKey: sk-ant-test}
-` + backendPolicy('anthropic-key', ['anthropic'], `  type: AnthropicAPIKey
-  anthropicAPIKey: {secretRef: {name: anthropic-key}}
-`) + `---
-apiVersion: v1
-kind: Secret
-metadata: {name: client-keys, namespace: default}
-stringData:
-  alice: sk-alice
-  bob: sk-bob
-  tight: sk-tight
----
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: SecurityPolicy
-metadata: {name: keys, namespace: default}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: aigw}]
-  apiKeyAuth:
-    credentialRefs: [{name: client-keys}]
-    extractFrom: [{headers: [authorization, x-api-key]}]
----
-apiVersion: aigw.run/v1alpha1
-kind: VirtualKey
-metadata: {name: tight, namespace: default}
-spec:
-  clientID: tight
-  budgets:
+    route('plain', 'gpt-4o', 'openai') + openaiAnthropicYaml(fakePort) +
+    clientKeysYaml({ alice: 'sk-alice', bob: 'sk-bob', tight: 'sk-tight' }) +
+    virtualKeyYaml('tight', `  budgets:
     - {window: Day, requests: 2}
-`;
+`);
 }
 
 const chat = (content, model = 'gpt-4o-mini') => ({ model, messages: [{ role: 'user', content }] });
@@ -262,13 +214,7 @@ describe('aigw validate: response cache annotations', () => {
     writeFileSync(file, gatewayYaml(8080) + route('bad', 'gpt-4o-mini', 'openai',
       `    aigw.run/response-cache: "yes"\n`) + route('badttl', 'gpt-4o', 'openai',
       `    aigw.run/response-cache: "true"\n    aigw.run/response-cache-ttl: "forever"\n`) +
-      backend('openai', '{name: OpenAI}') + `---
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: Backend
-metadata: {name: fake, namespace: default}
-spec:
-  endpoints: [{ip: {address: 127.0.0.1, port: 9}}]
-`);
+      fakeBackendYaml('openai', '{name: OpenAI}') + fakeEndpointYaml(9));
     const r = await runAigw(['validate', file]);
     assert.notEqual(r.code, 0);
     const out = r.stdout + r.stderr;

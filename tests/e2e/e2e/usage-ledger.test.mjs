@@ -11,48 +11,11 @@ import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startAigw, gatewayYaml, runAigw, waitFor, sleep, SLOW, redisAvailable, startRedis, redisCmd } from '../lib/harness.mjs';
 import { startFakeProviders } from '../../../tools/fakeproviders/server.mjs';
-import { fakeBackendYaml as backend, securityPolicyYaml as backendPolicy } from '../lib/fakeconfig.mjs';
-
-const route = (name, model, ref) => `---
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIGatewayRoute
-metadata: {name: ${name}, namespace: default}
-spec:
-  parentRefs: [{name: aigw}]
-  rules:
-    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: ${model}}]}]
-      backendRefs: [{name: ${ref}}]
-`;
+import { modelRouteYaml as route, openaiAnthropicYaml, clientKeysYaml } from '../lib/fakeconfig.mjs';
 
 const config = (port, fakePort) => gatewayYaml(port) + route('chat', 'gpt-4o-mini', 'openai') +
-  route('claude', 'claude-3-5-haiku-latest', 'anthropic') + `---
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: Backend
-metadata: {name: fake, namespace: default}
-spec:
-  endpoints: [{ip: {address: 127.0.0.1, port: ${fakePort}}}]
-` + backend('openai', '{name: OpenAI}') + backend('anthropic', '{name: Anthropic}') + `---
-apiVersion: v1
-kind: Secret
-metadata: {name: anthropic-key, namespace: default}
-stringData: {apiKey: sk-ant-test}
-` + backendPolicy('anthropic-key', ['anthropic'], `  type: AnthropicAPIKey
-  anthropicAPIKey: {secretRef: {name: anthropic-key}}
-`) + `---
-apiVersion: v1
-kind: Secret
-metadata: {name: client-keys, namespace: default}
-stringData: {team-a: sk-team-a, team-b: sk-team-b}
----
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: SecurityPolicy
-metadata: {name: keys, namespace: default}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: aigw}]
-  apiKeyAuth:
-    credentialRefs: [{name: client-keys}]
-    extractFrom: [{headers: [authorization, x-api-key]}]
-`;
+  route('claude', 'claude-3-5-haiku-latest', 'anthropic') + openaiAnthropicYaml(fakePort) +
+  clientKeysYaml({ 'team-a': 'sk-team-a', 'team-b': 'sk-team-b' });
 
 describe('aigw run: usage ledger and aigw usage', () => {
   let fp;

@@ -8,63 +8,15 @@ import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startAigw, gatewayYaml, redisAvailable, startRedis } from '../lib/harness.mjs';
 import { startFakeProviders } from '../../../tools/fakeproviders/server.mjs';
-import { fakeBackendYaml as backend, securityPolicyYaml as backendPolicy } from '../lib/fakeconfig.mjs';
+import { modelRouteYaml as route, openaiAnthropicYaml, clientKeysYaml, virtualKeyYaml } from '../lib/fakeconfig.mjs';
 
-const route = (name, model, ref) => `---
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIGatewayRoute
-metadata: {name: ${name}, namespace: default}
-spec:
-  parentRefs: [{name: aigw}]
-  rules:
-    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: ${model}}]}]
-      backendRefs: [{name: ${ref}}]
-`;
-
-const key = (name, spec) => `---
-apiVersion: aigw.run/v1alpha1
-kind: VirtualKey
-metadata: {name: ${name}, namespace: default}
-spec:
-  clientID: ${name}
-${spec}`;
+const key = virtualKeyYaml;
 
 function config(port, fakePort) {
   return gatewayYaml(port) + route('gpt', 'gpt-4o', 'openai') + route('mini', 'gpt-4o-mini', 'openai') +
-    route('claude', 'claude-3-5-haiku-latest', 'anthropic') + `---
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: Backend
-metadata: {name: fake, namespace: default}
-spec:
-  endpoints: [{ip: {address: 127.0.0.1, port: ${fakePort}}}]
-` + backend('openai', '{name: OpenAI}') + backend('anthropic', '{name: Anthropic}') + `---
-apiVersion: v1
-kind: Secret
-metadata: {name: anthropic-key, namespace: default}
-stringData: {apiKey: sk-ant-test}
-` + backendPolicy('anthropic-key', ['anthropic'], `  type: AnthropicAPIKey
-  anthropicAPIKey: {secretRef: {name: anthropic-key}}
-`) + `---
-apiVersion: v1
-kind: Secret
-metadata: {name: client-keys, namespace: default}
-stringData:
-  cents: sk-cents
-  minionly: sk-minionly
-  expired: sk-expired
-  claude: sk-claude
-  shared: sk-shared
-  free: sk-free
----
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: SecurityPolicy
-metadata: {name: keys, namespace: default}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: aigw}]
-  apiKeyAuth:
-    credentialRefs: [{name: client-keys}]
-    extractFrom: [{headers: [authorization, x-api-key]}]
-` + key('cents', `  timeZone: Europe/Berlin
+    route('claude', 'claude-3-5-haiku-latest', 'anthropic') + openaiAnthropicYaml(fakePort) +
+    clientKeysYaml({ cents: 'sk-cents', minionly: 'sk-minionly', expired: 'sk-expired', claude: 'sk-claude', shared: 'sk-shared', free: 'sk-free' }) +
+    key('cents', `  timeZone: Europe/Berlin
   budgets:
     - {window: Month, dollars: "0.00001"}
 `) + key('minionly', `  allowedModels: ["gpt-4o-mini*"]
