@@ -299,9 +299,9 @@ std::shared_ptr<const control::Snapshot> to_snapshot(const FilterConfig &cfg) {
     r.costs = merged(specs);
     snap->routes.push_back(std::move(r));
   }
-  // Every route a client policy guards is named in the snapshot, with the global costs when it
-  // has none of its own.
-  for (const auto &[name, policy] : cfg.route_policies) {
+  // Every route a client policy guards or the response cache covers is named in the snapshot,
+  // with the global costs when it has none of its own.
+  auto each_named = [&](const std::string &name, const auto &set) {
     if (!snap->route_named(name)) {
       control::CompiledRoute r;
       r.key = name;
@@ -310,19 +310,13 @@ std::shared_ptr<const control::Snapshot> to_snapshot(const FilterConfig &cfg) {
       snap->routes.push_back(std::move(r));
     }
     for (auto &r : snap->routes)
-      if (r.key == name) r.client_auth = cfg.client_policies.at(policy);
-  }
-  for (const auto &[name, ttl] : cfg.route_cache_ttls) { // (named, as policies are)
-    if (!snap->route_named(name)) {
-      control::CompiledRoute r;
-      r.key = name;
-      r.name = name;
-      r.costs = cfg.global_costs;
-      snap->routes.push_back(std::move(r));
-    }
-    for (auto &r : snap->routes)
-      if (r.key == name) r.response_cache_ttl = ttl;
-  }
+      if (r.key == name) set(r);
+  };
+  for (const auto &[name, policy] : cfg.route_policies)
+    each_named(name,
+               [&](control::CompiledRoute &r) { r.client_auth = cfg.client_policies.at(policy); });
+  for (const auto &[name, ttl] : cfg.route_cache_ttls)
+    each_named(name, [&](control::CompiledRoute &r) { r.response_cache_ttl = ttl; });
   if (!cfg.gateway_policy.empty()) snap->gateway_auth = cfg.client_policies.at(cfg.gateway_policy);
   snap->virtual_keys = cfg.virtual_keys;
   snap->any_costs = !cfg.global_costs.empty() || !cfg.route_costs.empty();
