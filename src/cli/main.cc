@@ -55,8 +55,10 @@ struct UsageArgs {
 CLI::App *add_usage(CLI::App &app, UsageArgs &a) {
   auto *usage = app.add_subcommand("usage", "print spend from usage ledgers by key, model and day");
   usage->add_option("ledger", a.from.files, "usage ledger files (aigw run --usage-ledger)");
-  usage->add_option("--redis", a.from.redis_url,
-                    "read the ledger's Redis stream too (aigw run --usage-ledger-redis)");
+  usage->add_option(
+      "--redis", a.from.redis_url,
+      "read the ledger's Redis stream (aigw run --usage-ledger-redis); with files as well, "
+      "their records are added to the stream's");
   usage->add_option("--stream", a.from.stream, "the stream key (default aigw:usage)");
   usage->add_option("--by", a.by, "key, model or day (default: all three)");
   usage->add_option("--since", a.since, "only records at or after this time (2026-12-01, ...)");

@@ -8,12 +8,15 @@
 #include <simdjson.h>
 
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace aigw::cli {
 namespace {
@@ -129,16 +132,42 @@ void add_entry(const redisReply &entry, const std::string &since, Totals &t) {
   t.add(time, key, model, one);
 }
 
-// The entry id after `id` ("ms-seq" → "ms-(seq+1)"), for XRANGE's next page.
+// The entry id after `id` ("ms-seq" → "ms-(seq+1)", "(ms+1)-0" past the last sequence), for
+// XRANGE's next page.
 std::string next_id(std::string_view id) {
   auto dash = id.find('-');
-  uint64_t seq = 0;
+  uint64_t ms = 0, seq = 0;
   if (dash == std::string_view::npos ||
+      std::from_chars(id.data(), id.data() + dash, ms).ec != std::errc() ||
       std::from_chars(id.data() + dash + 1, id.data() + id.size(), seq).ec != std::errc())
     return std::string(id) + "-1";
-  return std::string(id.substr(0, dash)) + "-" + std::to_string(seq + 1);
+  if (seq == UINT64_MAX) return std::to_string(ms + 1) + "-0";
+  return std::to_string(ms) + "-" + std::to_string(seq + 1);
 }
 
+using Reply = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
+
+Reply command(redisContext *c, const std::vector<std::string> &args) {
+  std::vector<const char *> argv;
+  std::vector<size_t> lens;
+  for (const auto &a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  return Reply(static_cast<redisReply *>(
+                   redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())),
+               &freeReplyObject);
+}
+
+// The id of an XRANGE entry ([id, fields]), or "".
+std::string entry_id(const redisReply &e) {
+  if (e.type != REDIS_REPLY_ARRAY || e.elements == 0 || e.element[0]->type != REDIS_REPLY_STRING)
+    return {};
+  return std::string(e.element[0]->str, e.element[0]->len);
+}
+
+// Reads the stream up to its newest entry when the reading began (replicas adding faster than
+// pages are read do not keep it going).
 bool read_stream(const std::string &url, const std::string &stream, const std::string &since,
                  Totals &t) {
   auto where = ratelimit::parse_redis_url(url);
@@ -153,26 +182,32 @@ bool read_stream(const std::string &url, const std::string &stream, const std::s
     return false;
   }
   redisSetTimeout(c.get(), timeval{30, 0});
-  std::string start = "-";
-  for (;;) {
-    const char *argv[] = {"XRANGE", stream.c_str(), start.c_str(), "+", "COUNT", "1000"};
-    const size_t lens[] = {6, stream.size(), start.size(), 1, 5, 4};
-    std::unique_ptr<redisReply, decltype(&freeReplyObject)> r(
-        static_cast<redisReply *>(redisCommandArgv(c.get(), 6, argv, lens)), &freeReplyObject);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-      std::fprintf(stderr, "--redis %s: XRANGE %s: %s\n", url.c_str(), stream.c_str(),
-                   r ? r->str : c->errstr);
-      return false;
-    }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) return true;
+  auto failed = [&](const Reply &r, const char *what) {
+    if (r && r->type != REDIS_REPLY_ERROR) return false;
+    std::fprintf(stderr, "--redis %s: %s %s: %s\n", url.c_str(), what, stream.c_str(),
+                 r ? r->str : c->errstr);
+    return true;
+  };
+  Reply last = command(c.get(), {"XREVRANGE", stream, "+", "-", "COUNT", "1"});
+  if (failed(last, "XREVRANGE")) return false;
+  if (last->type != REDIS_REPLY_ARRAY || last->elements == 0) {
+    std::fprintf(stderr, "the stream %s holds no entries\n", stream.c_str());
+    return true;
+  }
+  const std::string end = entry_id(*last->element[0]);
+  constexpr size_t kPage = 1000;
+  for (std::string start = "-"; !end.empty();) {
+    Reply r = command(c.get(), {"XRANGE", stream, start, end, "COUNT", std::to_string(kPage)});
+    if (failed(r, "XRANGE")) return false;
+    if (r->type != REDIS_REPLY_ARRAY) return true;
     for (size_t i = 0; i < r->elements; ++i)
       add_entry(*r->element[i], since, t);
-    const redisReply &last = *r->element[r->elements - 1];
-    if (last.type != REDIS_REPLY_ARRAY || last.elements == 0 ||
-        last.element[0]->type != REDIS_REPLY_STRING)
-      return true;
-    start = next_id(std::string_view(last.element[0]->str, last.element[0]->len));
+    if (r->elements < kPage) return true;
+    std::string id = entry_id(*r->element[r->elements - 1]);
+    if (id.empty() || id == end) return true;
+    start = next_id(id);
   }
+  return true;
 }
 
 } // namespace

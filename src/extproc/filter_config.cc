@@ -312,11 +312,13 @@ std::shared_ptr<const control::Snapshot> to_snapshot(const FilterConfig &cfg) {
     for (auto &r : snap->routes)
       if (r.key == name) set(r);
   };
-  for (const auto &[name, policy] : cfg.route_policies)
-    each_named(name,
-               [&](control::CompiledRoute &r) { r.client_auth = cfg.client_policies.at(policy); });
-  for (const auto &[name, ttl] : cfg.route_cache_ttls)
-    each_named(name, [&](control::CompiledRoute &r) { r.response_cache_ttl = ttl; });
+  for (const auto &named : cfg.route_policies)
+    each_named(named.first, [&](control::CompiledRoute &r) {
+      r.client_auth = cfg.client_policies.at(named.second);
+    });
+  for (const auto &named : cfg.route_cache_ttls)
+    each_named(named.first,
+               [&](control::CompiledRoute &r) { r.response_cache_ttl = named.second; });
   if (!cfg.gateway_policy.empty()) snap->gateway_auth = cfg.client_policies.at(cfg.gateway_policy);
   snap->virtual_keys = cfg.virtual_keys;
   snap->any_costs = !cfg.global_costs.empty() || !cfg.route_costs.empty();

@@ -1,10 +1,12 @@
-// Reads budget counters from Redis for the admin dashboard: one blocking MGET per page of keys
-// over a connection of its own, made on first use and again after a failure, with a short
-// timeout. For the admin thread (a scrape, never a request); the calls are serialised.
+// Reads budget counters from Redis for the admin dashboard: blocking MGETs (a page of keys each,
+// all sent in one write) over a connection of its own, made on first use and again 5 s after a
+// failure, each read bounded to 0.5 s. For the admin thread (a refresh, never a request); the
+// calls are serialised.
 #pragma once
 
 #include "ratelimit/redis_url.h"
 
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -29,9 +31,11 @@ public:
 private:
   bool connect();
   void disconnect();
+  using Clock = std::chrono::steady_clock;
   RedisTarget target_;
   std::mutex mu_;
   redisContext *ctx_ = nullptr;
+  Clock::time_point retry_at_{}; // after a failure, no new connection before then
 };
 
 } // namespace aigw::ratelimit
