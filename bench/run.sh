@@ -18,6 +18,7 @@ bench_scratch
 MOCK=$(free_port); PROXY=$(free_port); GW=$(free_port); ADMIN=$(free_port)
 GWRL=$(free_port); ADMINRL=$(free_port)
 GWRR=$(free_port); ADMINRR=$(free_port); REDIS=$(free_port)
+GWLG=$(free_port); ADMINLG=$(free_port)
 GWBR=$(free_port); ADMINBR=$(free_port)
 GWAN=$(free_port); ADMINAN=$(free_port); GWGE=$(free_port); ADMINGE=$(free_port)
 PROXY2=$(free_port); GW2=$(free_port); ADMIN2=$(free_port)
@@ -191,6 +192,11 @@ if command -v redis-server >/dev/null; then
   redis-server --port "$REDIS" --bind 127.0.0.1 --save '' --appendonly no >/dev/null & pids+=($!)
   "$AIGW" run "$work/aigw-rr.yaml" --concurrency 1 --admin-port "$ADMINRR" --admin-address 127.0.0.1 \
     --no-access-log --no-watch --log-level warn --ratelimit-redis "redis://127.0.0.1:$REDIS" & pids+=($!)
+  # The usage ledger to a file and to a Redis stream, beside obs-on (metrics + access log).
+  sed -e "s/port: $GW}/port: $GWLG}/" "$work/aigw.yaml" >"$work/aigw-lg.yaml"
+  "$AIGW" run "$work/aigw-lg.yaml" --concurrency 1 --admin-port "$ADMINLG" --admin-address 127.0.0.1 \
+    --access-log-file "$work/access-lg.log" --no-watch --log-level warn \
+    --usage-ledger "$work/usage.jsonl" --usage-ledger-redis "redis://127.0.0.1:$REDIS" & pids+=($!)
 fi
 
 for url in "http://127.0.0.1:$MOCK/" "http://127.0.0.1:$PROXY/" "http://127.0.0.1:$ADMIN/ready" \
@@ -313,6 +319,13 @@ if [[ $HAVE_REDIS == 1 ]]; then
     awk -F'calls=' '/^cmdstat_eval/ {split($2, a, ","); s += a[1]} END {print s + 0}')
   served=$(curl -s "http://127.0.0.1:$ADMINRR/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("requests", 0))')
   awk -v c="$redis_calls" -v r="$served" 'BEGIN { if (r > 0) printf "  Redis script calls per request: %.2f (admission and settlement; %d calls, %d requests)\n", c / r, c, r }'
+  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$ADMINLG/ready" && break; sleep 0.05; done
+  read -r lg_rps lg_p50 lg_p99 < <(run aigw-ledger "http://127.0.0.1:$GWLG/v1/chat/completions" 64)
+  printf '%-8s %6s %12s %10s %10s   (metrics + access log + usage ledger to a file and a Redis stream)\n' aigw+lg 64 "$lg_rps" "$lg_p50" "$lg_p99"
+  read -r lg_med lg_min lg_max < <(ab "http://127.0.0.1:$GWON/v1/chat/completions" "http://127.0.0.1:$GWLG/v1/chat/completions")
+  echo "64 connections: usage ledger (file + Redis stream) / without = ${lg_med}x median of $ROUNDS interleaved rounds (${lg_min}-${lg_max})  (bar >= 0.90x)"
+  curl -s "http://127.0.0.1:$ADMINLG/metrics" | awk '/^aigw_usage_ledger_records_total/ {printf "  %s %s\n", $1, $2}'
+  echo "  stream length: $(redis-cli -p "$REDIS" XLEN aigw:usage 2>/dev/null)"
 fi
 
 python3 - "${R[direct,64]}" "${R[nginx,64]}" "${R[aigw,64]}" "${R[direct,1]}" "${R[nginx,1]}" "${R[aigw,1]}" <<'EOC'

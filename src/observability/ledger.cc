@@ -188,20 +188,30 @@ void UsageLedger::append(const ExchangeRecord &r) {
       return;
     }
     queue_.push_back(std::move(line));
+    // The writer wakes by itself every kWriteEvery; only a long queue calls it sooner (a wake
+    // per line would cost a context switch per request).
+    if (queue_.size() != kWakeAt) return;
   }
   cv_.notify_one();
 }
 
 void UsageLedger::flush() {
   std::unique_lock lock(mu_);
+  flush_wanted_ = true;
+  cv_.notify_one();
   idle_.wait(lock, [&] { return queue_.empty() && !busy_; });
 }
 
 void UsageLedger::run() {
   std::unique_lock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-    if (queue_.empty() && stop_) return;
+    cv_.wait_for(lock, kWriteEvery,
+                 [&] { return stop_ || flush_wanted_ || queue_.size() >= kWakeAt; });
+    flush_wanted_ = false;
+    if (queue_.empty()) {
+      if (stop_) return;
+      continue;
+    }
     std::deque<std::string> batch;
     batch.swap(queue_);
     busy_ = true;

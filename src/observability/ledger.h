@@ -1,7 +1,8 @@
 // The usage ledger: one JSON line per finished request (time, client id, route, backend, model,
 // token counts, cost in dollars, status), appended to a file by a thread of its own. A request
-// only queues its line: when the writer falls behind by kMaxQueued lines, lines are dropped and
-// counted (a warning at shutdown), never waited for. `aigw usage FILE` sums it. The same records
+// only queues its line: the writer takes what is queued every kWriteEvery (or at kWakeAt lines),
+// and when it falls behind by kMaxQueued lines, lines are dropped and counted (a warning at
+// shutdown), never waited for. `aigw usage FILE` sums it. The same records
 // can also go to a Redis stream (ledger_stream.h), through a thread and a queue of their own.
 #pragma once
 
@@ -10,6 +11,7 @@
 #include "observability/prices.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -43,6 +45,8 @@ struct LedgerField {
 class UsageLedger {
 public:
   static constexpr size_t kMaxQueued = 65536;
+  static constexpr size_t kWakeAt = 512; // lines that wake the writer before its next round
+  static constexpr std::chrono::milliseconds kWriteEvery{50};
 
   // Opens `path` for appending (created 0600 when missing); false with `err` when it cannot.
   bool open(const std::string &path, const PriceCatalog *prices, std::string *err);
@@ -68,7 +72,7 @@ private:
   std::mutex mu_;
   std::condition_variable cv_, idle_;
   std::deque<std::string> queue_;
-  bool stop_ = false, busy_ = false;
+  bool stop_ = false, busy_ = false, flush_wanted_ = false;
   std::atomic<uint64_t> written_{0}, dropped_{0};
   std::thread writer_;
 };

@@ -53,13 +53,18 @@ void LedgerStream::push(std::vector<std::string> fields) {
       return;
     }
     queue_.push_back(std::move(fields));
-    if (!waiting_) return; // the sender is busy, or resting after a failure: it will look
+    // The sender looks every kSendEvery; a full batch calls it sooner when it waits (not when
+    // it is busy or resting after a failure). A wake per entry would cost a context switch per
+    // request.
+    if (!waiting_ || queue_.size() != kBatch) return;
   }
   cv_.notify_one();
 }
 
 bool LedgerStream::flush(std::chrono::milliseconds within) {
   std::unique_lock lock(mu_);
+  flush_wanted_ = true;
+  cv_.notify_one();
   return idle_.wait_for(lock, within, [&] { return queue_.empty() && !busy_; });
 }
 
@@ -207,9 +212,12 @@ void LedgerStream::run() {
   std::unique_lock lock(mu_);
   for (;;) {
     waiting_ = true;
-    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    cv_.wait_for(lock, kSendEvery,
+                 [&] { return stop_ || flush_wanted_ || queue_.size() >= kBatch; });
     waiting_ = false;
+    flush_wanted_ = false;
     deadline = deadline_;
+    if (queue_.empty() && !stop_) continue;
     if (queue_.empty() || (deadline && Clock::now() >= *deadline)) {
       drop(queue_.size());
       queue_.clear();

@@ -1,7 +1,8 @@
 // The usage ledger's Redis stream: each record XADDed as one entry whose fields are the record's
 // members (XADD KEY MAXLEN ~ N * time ... status 200), so readers (XREAD, XRANGE, consumer
 // groups) see the file's records one by one. A thread of its own sends them over a blocking
-// connection, pipelined in batches; a request only queues its entry. While Redis cannot be
+// connection, pipelined in batches (what is queued every kSendEvery, or a full kBatch sooner); a
+// request only queues its entry. While Redis cannot be
 // reached the entries wait (at most kMaxQueued: past that new ones are dropped and counted) and
 // the connection is tried again after a pause that grows to 5 s; so are entries a temporary
 // refusal turned back (LOADING, READONLY, OOM, ...). An entry is lost only to a full queue, a
@@ -37,7 +38,8 @@ struct RedisStreamTarget {
 class LedgerStream {
 public:
   static constexpr size_t kMaxQueued = 65536;
-  static constexpr size_t kBatch = 512; // entries per pipelined write
+  static constexpr size_t kBatch = 512;                      // entries per pipelined write
+  static constexpr std::chrono::milliseconds kSendEvery{50}; // or sooner, at a full batch
 
   // Starts the sending thread; the first connection is made there (a Redis that is down at start
   // is waited for, not an error). `counters` may be null.
@@ -80,7 +82,7 @@ private:
   std::mutex mu_;
   std::condition_variable cv_, idle_, done_cv_;
   std::deque<Entry> queue_;
-  bool stop_ = false, busy_ = false, done_ = false;
+  bool stop_ = false, busy_ = false, done_ = false, flush_wanted_ = false;
   bool waiting_ = false; // the sender waits for entries: push() wakes it only then
   int fd_ = -1;          // the connection's socket (under mu_), for the destructor to shut
   std::optional<Clock::time_point> deadline_; // set at stop: until when Redis is waited for

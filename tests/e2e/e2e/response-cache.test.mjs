@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startAigw, gatewayYaml, redisAvailable, startRedis, runAigw } from '../lib/harness.mjs';
+import { startAigw, gatewayYaml, redisAvailable, startRedis, runAigw, waitFor, SLOW } from '../lib/harness.mjs';
 import { startFakeProviders } from '../../../tools/fakeproviders/server.mjs';
 import { modelRouteYaml as route, openaiAnthropicYaml, clientKeysYaml, virtualKeyYaml, fakeBackendYaml, fakeEndpointYaml } from '../lib/fakeconfig.mjs';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -155,9 +155,11 @@ describe('aigw run: response cache in memory', () => {
       assert.ok(e instanceof OpenAI.RateLimitError, String(e));
       return true;
     });
-    const { readFileSync } = await import('node:fs');
-    const rows = readFileSync(ledger, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.key === 'tight');
-    const hits = rows.filter((r) => r.cache === 'hit');
+    const { readFileSync, existsSync } = await import('node:fs');
+    // The ledger's writer takes its queue every 50 ms: the last record may not be there yet.
+    const rows = () => (existsSync(ledger) ? readFileSync(ledger, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []).filter((r) => r.key === 'tight');
+    await waitFor(() => rows().length >= 5, 5000 * SLOW, 'the key\'s five ledger records');
+    const hits = rows().filter((r) => r.cache === 'hit');
     assert.equal(hits.length, 3);
     for (const h of hits) {
       assert.equal(h.total_tokens, 0);
